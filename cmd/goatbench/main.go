@@ -1,0 +1,108 @@
+// Command goatbench benchmarks self-hosted and API language models on agentic
+// tasks: it deploys and warms Modal-served models, runs a task suite through
+// an OpenAI-compatible endpoint, verifies every task with real checks and
+// writes pass-rate, latency and cost reports.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes, as DESIGN.md fixes them.
+const (
+	exitOK     = 0
+	exitFailed = 1 // some attempts failed
+	exitUsage  = 2 // usage or configuration error
+	exitInfra  = 3 // infrastructure error that left results incomplete
+	exitCancel = 130
+)
+
+// exitError carries the exit code a command's failure maps to.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError is a mistake in flags, arguments or configuration: exit 2.
+func usageError(format string, a ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, a...)}
+}
+
+// infraError is a failure of something goatbench depends on: exit 3.
+func infraError(err error) error { return &exitError{code: exitInfra, err: err} }
+
+// streams are the command's input and outputs; tests replace them.
+type streams struct {
+	Out io.Writer // machine output: tables, JSON, markdown
+	Err io.Writer // human text: progress, warnings, errors
+}
+
+func newRootCmd(s streams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "goatbench",
+		Short: "Which of your models can still do real agentic work, how fast, and at what cost",
+		Long: `goatbench runs a suite of verified agentic tasks against language models
+(self-hosted on Modal through vLLM, or API models through LiteLLM) and
+reports pass rate, latency and cost.`,
+		Example: `  goatbench run --models reference --suite smoke
+  goatbench run --models qwen3-4b,gpt-oss-20b --suite smoke
+  goatbench validate --suite smoke`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(s.Out)
+	root.SetErr(s.Err)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError("%v (see '%s --help')", err, c.CommandPath())
+	})
+	root.AddCommand(newVersionCmd(s))
+	return root
+}
+
+func newVersionCmd(s streams) *cobra.Command {
+	return &cobra.Command{
+		Use:     "version",
+		Short:   "Print goatbench's version",
+		Example: "  goatbench version",
+		Args:    cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := fmt.Fprintf(s.Out, "goatbench %s\n", version)
+			return err
+		},
+	}
+}
+
+// execute runs the command line and returns the process exit code.
+func execute(args []string, s streams) int {
+	root := newRootCmd(s)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.code != exitFailed && ee.code != exitCancel {
+			fmt.Fprintf(s.Err, "goatbench: %v\n", ee.err)
+		}
+		return ee.code
+	}
+	// cobra's own argument errors (unknown command, wrong arg count) are usage errors.
+	fmt.Fprintf(s.Err, "goatbench: %v\n", err)
+	return exitUsage
+}
+
+func main() {
+	os.Exit(execute(os.Args[1:], streams{Out: os.Stdout, Err: os.Stderr}))
+}

@@ -1,0 +1,238 @@
+// Package results owns the results stream: one JSON line per attempt in
+// results.jsonl and the run.json manifest beside it. It is the contract
+// between the runner, which writes it, and every reporter, which only reads it.
+package results
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// File names inside a run folder.
+const (
+	AttemptsFile = "results.jsonl"
+	ManifestFile = "run.json"
+	TranscriptsDir = "transcripts"
+)
+
+// Status is the outcome of one attempt.
+type Status string
+
+// The four statuses. StatusError means the infrastructure failed: it is never
+// counted as a pass or as a fail.
+const (
+	StatusPass    Status = "pass"
+	StatusFail    Status = "fail"
+	StatusError   Status = "error"
+	StatusTimeout Status = "timeout"
+)
+
+// Failure classes, one on every attempt that did not pass.
+const (
+	ClassChecksFailed     = "checks_failed"
+	ClassMaxTurns         = "max_turns"
+	ClassNoFinalAnswer    = "no_final_answer"
+	ClassToolCallAsText   = "tool_call_as_text"
+	ClassBadToolArguments = "bad_tool_arguments"
+	ClassContextLength    = "context_length"
+	ClassServerError      = "server_error"
+	ClassRateLimited      = "rate_limited"
+	ClassCancelled        = "cancelled"
+	ClassTimeout          = "timeout"
+	ClassDeploy           = "deploy_failed"
+)
+
+// Request is the latency record of one chat completion request.
+type Request struct {
+	TTFT      float64 `json:"ttft_s,omitempty"` // time to first token; 0 when not streamed
+	Total     float64 `json:"total_s"`
+	TokensIn  int     `json:"tokens_in"`
+	TokensOut int     `json:"tokens_out"`
+	Retries   int     `json:"retries,omitempty"`
+	CostUSD   float64 `json:"cost_usd,omitempty"` // from x-litellm-response-cost when present
+}
+
+// Check is the verdict of one task check.
+type Check struct {
+	Name   string `json:"name"`
+	Pass   bool   `json:"pass"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Attempt is one line of results.jsonl: one model on one task, one repeat.
+type Attempt struct {
+	RunID          string    `json:"run_id"`
+	Model          string    `json:"model"`
+	Task           string    `json:"task"`
+	Repeat         int       `json:"repeat"`
+	Status         Status    `json:"status"`
+	FailureClass   string    `json:"failure_class,omitempty"`
+	Reason         string    `json:"reason,omitempty"`
+	Started        time.Time `json:"started"`
+	WallSeconds    float64   `json:"wall_s"`
+	Turns          int       `json:"turns"`
+	ToolCalls      int       `json:"tool_calls"`
+	ToolErrors     int       `json:"tool_errors"`
+	TokensIn       int       `json:"tokens_in"`
+	TokensOut      int       `json:"tokens_out"`
+	Retries        int       `json:"retries"`
+	CostUSD        float64   `json:"cost_usd,omitempty"`
+	Requests       []Request `json:"requests,omitempty"`
+	Checks         []Check   `json:"checks,omitempty"`
+	FinalAnswer    string    `json:"final_answer,omitempty"`
+	LastToolCall   string    `json:"last_tool_call,omitempty"`
+	LastToolOutput string    `json:"last_tool_output,omitempty"`
+	Transcript     string    `json:"transcript,omitempty"` // relative to the run folder
+}
+
+// Key identifies an attempt within a run.
+func (a Attempt) Key() string { return fmt.Sprintf("%s\x00%s\x00%d", a.Model, a.Task, a.Repeat) }
+
+// ModelInfo describes one model of a run, as the manifest records it.
+type ModelInfo struct {
+	Name             string  `json:"name"` // the name shown in reports (route or key)
+	Key              string  `json:"key,omitempty"`
+	Kind             string  `json:"kind,omitempty"`
+	BaseURL          string  `json:"base_url,omitempty"`
+	ModelID          string  `json:"model_id,omitempty"` // what requests send as "model"
+	GPU              string  `json:"gpu,omitempty"`
+	PricePerHour     float64 `json:"price_per_hour,omitempty"`
+	ColdStartSeconds float64 `json:"cold_start_s,omitempty"`
+	HeldSeconds      float64 `json:"held_s,omitempty"` // how long this run kept the model's GPUs busy
+	Error            string  `json:"error,omitempty"`
+}
+
+// Manifest is run.json: what was run, with what, and when.
+type Manifest struct {
+	RunID     string      `json:"run_id"`
+	Version   string      `json:"version"`
+	Suite     string      `json:"suite"`
+	SuiteHash string      `json:"suite_hash"`
+	Tasks     []string    `json:"tasks"`
+	Models    []ModelInfo `json:"models"`
+	Repeat    int         `json:"repeat"`
+	Parallel  int         `json:"parallel"`
+	Sandbox   string      `json:"sandbox,omitempty"`
+	Args      []string    `json:"args,omitempty"`
+	Started   time.Time   `json:"started"`
+	Ended     *time.Time  `json:"ended,omitempty"`
+}
+
+// WriteManifest writes run.json atomically.
+func WriteManifest(dir string, m Manifest) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, ManifestFile+".tmp")
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, ManifestFile))
+}
+
+// ReadManifest reads run.json from a run folder.
+func ReadManifest(dir string) (Manifest, error) {
+	var m Manifest
+	b, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	if err != nil {
+		return m, fmt.Errorf("read manifest: %w", err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("%s: %w", filepath.Join(dir, ManifestFile), err)
+	}
+	return m, nil
+}
+
+// Writer appends attempts to results.jsonl, one synced line each, so a killed
+// process leaves every finished attempt readable.
+type Writer struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+// OpenWriter opens (creating if needed) the results stream of a run folder for appending.
+func OpenWriter(dir string) (*Writer, error) {
+	f, err := os.OpenFile(filepath.Join(dir, AttemptsFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &Writer{f: f}, nil
+}
+
+// Append writes one attempt and syncs it to disk.
+func (w *Writer) Append(a Attempt) error {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, err := w.f.Write(append(b, '\n')); err != nil {
+		return err
+	}
+	return w.f.Sync()
+}
+
+// Close closes the stream.
+func (w *Writer) Close() error { return w.f.Close() }
+
+// ErrNoRun is returned when a folder holds no results stream.
+var ErrNoRun = errors.New("no results.jsonl")
+
+// ReadAttempts reads every attempt of a run folder. A torn last line (a process
+// killed mid-write) is skipped and reported in warnings; a broken line
+// elsewhere is an error naming the line.
+func ReadAttempts(dir string) (attempts []Attempt, warnings []string, err error) {
+	path := filepath.Join(dir, AttemptsFile)
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil, fmt.Errorf("%s: %w", dir, ErrNoRun)
+		}
+		return nil, nil, err
+	}
+	defer f.Close()
+	return decode(f, path)
+}
+
+func decode(r io.Reader, path string) ([]Attempt, []string, error) {
+	var (
+		out      []Attempt
+		warnings []string
+	)
+	br := bufio.NewReader(r)
+	line := 0
+	for {
+		b, err := br.ReadBytes('\n')
+		if len(b) == 0 && err != nil {
+			if err == io.EOF {
+				return out, warnings, nil
+			}
+			return out, warnings, err
+		}
+		line++
+		complete := err == nil
+		b = bytes.TrimSpace(b)
+		if len(b) == 0 {
+			continue
+		}
+		var a Attempt
+		if jerr := json.Unmarshal(b, &a); jerr != nil {
+			if !complete {
+				warnings = append(warnings, fmt.Sprintf("%s:%d: ignoring a torn last line", path, line))
+				return out, warnings, nil
+			}
+			return out, warnings, fmt.Errorf("%s:%d: not an attempt result: %v", path, line, jerr)
+		}
+		out = append(out, a)
+	}
+}
