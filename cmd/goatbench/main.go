@@ -66,6 +66,8 @@ reports pass rate, latency and cost.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError("%v (see '%s --help')", err, c.CommandPath())
 	})
+	root.AddCommand(newRunCmd(s))
+	root.AddCommand(newValidateCmd(s))
 	root.AddCommand(newVersionCmd(s))
 	return root
 }

@@ -1,0 +1,120 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/goatbench/goatbench/bench/tasks"
+	"github.com/goatbench/goatbench/internal/results"
+)
+
+const checkTimeout = 30 * time.Second
+
+// Evaluate runs every check of a task against the workspace and the final
+// answer. Each check is judged on its own; the attempt passes only if all pass.
+func Evaluate(ctx context.Context, w *Workspace, t tasks.Task, answer string) []results.Check {
+	out := make([]results.Check, 0, len(t.Checks))
+	for _, c := range t.Checks {
+		pass, detail := evaluate(ctx, w, c, answer)
+		out = append(out, results.Check{Name: c.Name(), Pass: pass, Detail: detail})
+	}
+	return out
+}
+
+// AllPass reports whether there is at least one check and every check passed.
+func AllPass(cs []results.Check) bool {
+	for _, c := range cs {
+		if !c.Pass {
+			return false
+		}
+	}
+	return len(cs) > 0
+}
+
+func evaluate(ctx context.Context, w *Workspace, c tasks.Check, answer string) (bool, string) {
+	switch {
+	case c.AnswerContains != "":
+		if containsWord(answer, c.AnswerContains) {
+			return true, ""
+		}
+		return false, fmt.Sprintf("the answer does not state %q", c.AnswerContains)
+	case c.AnswerNotContains != "":
+		if !containsWord(answer, c.AnswerNotContains) {
+			return true, ""
+		}
+		return false, fmt.Sprintf("the answer names %q", c.AnswerNotContains)
+	case c.AnswerMatches != "":
+		if regexp.MustCompile(c.AnswerMatches).MatchString(answer) { // validated at load
+			return true, ""
+		}
+		return false, fmt.Sprintf("the answer does not match /%s/", c.AnswerMatches)
+	case c.FileExists != "":
+		if w.Exists(c.FileExists) {
+			return true, ""
+		}
+		return false, c.FileExists + " does not exist"
+	case c.FileContains != nil:
+		b, err := w.ReadFile(c.FileContains.Path)
+		if err != nil {
+			return false, fsError(err)
+		}
+		if bytes.Contains(b, []byte(c.FileContains.Text)) {
+			return true, ""
+		}
+		return false, fmt.Sprintf("%s does not contain %q", c.FileContains.Path, c.FileContains.Text)
+	case c.FileUnchanged != "":
+		want, _ := w.Seeded(c.FileUnchanged)
+		got, err := w.ReadFile(c.FileUnchanged)
+		if err != nil {
+			return false, fsError(err)
+		}
+		if bytes.Equal(got, want) {
+			return true, ""
+		}
+		return false, c.FileUnchanged + " was modified"
+	case c.Command != nil:
+		return evaluateCommand(ctx, w, c.Command)
+	}
+	return false, "empty check"
+}
+
+func evaluateCommand(ctx context.Context, w *Workspace, c *tasks.CommandCheck) (bool, string) {
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = checkTimeout
+	}
+	res, err := w.Run(ctx, c.Run, timeout)
+	if err != nil {
+		return false, "could not run: " + err.Error()
+	}
+	switch {
+	case res.TimedOut:
+		return false, fmt.Sprintf("timed out after %s", timeout)
+	case res.ExitCode != c.ExitCode:
+		return false, fmt.Sprintf("exit code %d, want %d: %s", res.ExitCode, c.ExitCode, lastLine(res.Output))
+	case c.OutputContains != "" && !strings.Contains(res.Output, c.OutputContains):
+		return false, fmt.Sprintf("output does not contain %q: %s", c.OutputContains, lastLine(res.Output))
+	case c.OutputMatches != "" && !regexp.MustCompile(c.OutputMatches).MatchString(res.Output):
+		return false, fmt.Sprintf("output does not match /%s/: %q", c.OutputMatches, truncate(res.Output, 200))
+	}
+	return true, ""
+}
+
+// containsWord reports whether text contains word, case-insensitively, not
+// glued to other letters or digits: "3910" does not contain "391".
+func containsWord(text, word string) bool {
+	re := regexp.MustCompile(`(?i)(^|[^\pL\pN_])` + regexp.QuoteMeta(word) + `($|[^\pL\pN_])`)
+	return re.MatchString(text)
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	return truncate(s, 200)
+}

@@ -1,0 +1,211 @@
+// Package runner schedules attempts (models × tasks × repeats) and owns the
+// attempt lifecycle: workspace, agent loop, tools, checks and the results stream.
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/goatbench/goatbench/bench/tasks"
+	"github.com/goatbench/goatbench/internal/results"
+	"github.com/goatbench/goatbench/internal/sandbox"
+	"github.com/sashabaranov/go-openai"
+)
+
+// Options configure a run.
+type Options struct {
+	RunID          string
+	RunDir         string // results/<run-id>; results.jsonl and transcripts/ go here
+	Parallel       int    // attempts in flight per model
+	Repeat         int
+	KeepWorkspaces bool
+	WorkRoot       string          // parent of the attempt workspaces; "" is the system temp dir
+	Sandbox        sandbox.Sandbox // nil is sandbox.Plain
+	// OnAttempt is called once per attempt, after its line is written.
+	OnAttempt func(results.Attempt)
+}
+
+// Runner runs a suite against models and appends every attempt to the stream.
+type Runner struct {
+	opts  Options
+	suite tasks.Suite
+	out   *results.Writer
+}
+
+// New opens the run folder's results stream.
+func New(suite tasks.Suite, opts Options) (*Runner, error) {
+	if opts.Parallel < 1 || opts.Repeat < 1 {
+		return nil, fmt.Errorf("parallel and repeat must be at least 1")
+	}
+	if opts.Sandbox == nil {
+		opts.Sandbox = sandbox.Plain{}
+	}
+	if err := os.MkdirAll(filepath.Join(opts.RunDir, results.TranscriptsDir), 0o755); err != nil {
+		return nil, err
+	}
+	w, err := results.OpenWriter(opts.RunDir)
+	if err != nil {
+		return nil, err
+	}
+	return &Runner{opts: opts, suite: suite, out: w}, nil
+}
+
+// Close closes the results stream.
+func (r *Runner) Close() error { return r.out.Close() }
+
+// job is one attempt to make.
+type job struct {
+	task   tasks.Task
+	repeat int
+}
+
+func (r *Runner) jobs() []job {
+	var js []job
+	for _, t := range r.suite.Tasks {
+		for i := range r.opts.Repeat {
+			js = append(js, job{t, i})
+		}
+	}
+	return js
+}
+
+// RunModel runs every task and repeat for one model, at most Parallel at a
+// time. Once ctx is cancelled nothing new starts, and each attempt not started
+// is recorded as cancelled. The error is only ever a failure to write results.
+func (r *Runner) RunModel(ctx context.Context, m Model) error {
+	g := errgroup.Group{}
+	g.SetLimit(r.opts.Parallel)
+	for _, j := range r.jobs() {
+		if ctx.Err() != nil {
+			if err := r.record(r.skipped(m.Name, j, results.StatusError, results.ClassCancelled, "cancelled before it started")); err != nil {
+				return err
+			}
+			continue
+		}
+		g.Go(func() error { return r.record(r.attempt(ctx, m, j)) })
+	}
+	return g.Wait()
+}
+
+// FailModel records every attempt of a model that could not run at all (its
+// deployment failed, for example) as an infrastructure error.
+func (r *Runner) FailModel(model, class, reason string) error {
+	for _, j := range r.jobs() {
+		if err := r.record(r.skipped(model, j, results.StatusError, class, reason)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Runner) skipped(model string, j job, st results.Status, class, reason string) results.Attempt {
+	return results.Attempt{RunID: r.opts.RunID, Model: model, Task: j.task.ID, Repeat: j.repeat,
+		Status: st, FailureClass: class, Reason: reason, Started: time.Now().UTC()}
+}
+
+func (r *Runner) record(a results.Attempt) error {
+	if err := r.out.Append(a); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	if r.opts.OnAttempt != nil {
+		r.opts.OnAttempt(a)
+	}
+	return nil
+}
+
+// attempt is one model on one task: workspace → agent loop → checks.
+func (r *Runner) attempt(ctx context.Context, m Model, j job) results.Attempt {
+	t := j.task
+	a := results.Attempt{RunID: r.opts.RunID, Model: m.Name, Task: t.ID, Repeat: j.repeat, Started: time.Now().UTC()}
+	start := time.Now()
+	defer func() { a.WallSeconds = time.Since(start).Seconds() }()
+
+	ws, err := NewWorkspace(r.opts.WorkRoot, t, r.opts.Sandbox)
+	if err != nil {
+		a.Status, a.FailureClass, a.Reason = results.StatusError, results.ClassServerError, oneLine(err.Error())
+		return a
+	}
+	defer ws.Close(r.opts.KeepWorkspaces)
+
+	actx, cancel := context.WithTimeout(ctx, t.Timeout)
+	defer cancel()
+	var l loop
+	loopErr := l.run(actx, m, t, ws)
+	a.Turns, a.ToolCalls, a.ToolErrors = l.turns, l.toolCalls, l.toolErrors
+	a.TokensIn, a.TokensOut, a.CostUSD, a.Requests = l.tokensIn, l.tokensOut, l.costUSD, l.requests
+	a.FinalAnswer = truncate(l.answer, 2000)
+	a.LastToolCall, a.LastToolOutput = truncate(l.lastCall, 500), truncate(l.lastOutput, 500)
+
+	switch {
+	case loopErr != nil:
+		a.Status, a.FailureClass, a.Reason = classify(actx, loopErr)
+	case !l.answered:
+		a.Status, a.FailureClass = results.StatusFail, results.ClassMaxTurns
+		a.Reason = fmt.Sprintf("no final answer after %d turns", t.MaxTurns)
+	default:
+		// Checks get their own time: a model that answered in time is judged in full.
+		a.Checks = Evaluate(ctx, ws, t, l.answer)
+		a.Status, a.FailureClass, a.Reason = verdict(a.Checks, l)
+		if ctx.Err() != nil && a.Status != results.StatusPass {
+			a.Status, a.FailureClass, a.Reason = results.StatusError, results.ClassCancelled, "cancelled"
+		}
+	}
+	a.Transcript = r.writeTranscript(m.Name, j, l.messages, &a)
+	return a
+}
+
+// verdict turns check results into a status, naming the likeliest cause of a fail.
+func verdict(checks []results.Check, l loop) (results.Status, string, string) {
+	if AllPass(checks) {
+		return results.StatusPass, "", ""
+	}
+	reason := ""
+	for _, c := range checks {
+		if !c.Pass {
+			reason = c.Name + ": " + c.Detail
+			break
+		}
+	}
+	switch {
+	case toolCallText.MatchString(l.answer):
+		return results.StatusFail, results.ClassToolCallAsText, "the model wrote a tool call as text; " + reason
+	case l.badArgs > 0 && l.badArgs == l.toolCalls:
+		return results.StatusFail, results.ClassBadToolArguments, "every tool call was malformed; " + reason
+	case len(l.answer) == 0:
+		return results.StatusFail, results.ClassNoFinalAnswer, "the final answer is empty; " + reason
+	}
+	return results.StatusFail, results.ClassChecksFailed, reason
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// writeTranscript stores every message of the attempt; it returns the path
+// relative to the run folder, or "" when it could not be written.
+func (r *Runner) writeTranscript(model string, j job, msgs []openai.ChatCompletionMessage, a *results.Attempt) string {
+	rel := filepath.Join(results.TranscriptsDir, unsafeName.ReplaceAllString(model, "_"),
+		fmt.Sprintf("%s-r%d.json", j.task.ID, j.repeat))
+	b, err := json.MarshalIndent(struct {
+		Model    string                         `json:"model"`
+		Task     string                         `json:"task"`
+		Repeat   int                            `json:"repeat"`
+		Status   results.Status                 `json:"status"`
+		Checks   []results.Check                `json:"checks,omitempty"`
+		Messages []openai.ChatCompletionMessage `json:"messages"`
+	}{model, j.task.ID, j.repeat, a.Status, a.Checks, msgs}, "", "  ")
+	if err == nil {
+		full := filepath.Join(r.opts.RunDir, rel)
+		err = errors.Join(os.MkdirAll(filepath.Dir(full), 0o755), os.WriteFile(full, b, 0o644))
+	}
+	if err != nil {
+		return ""
+	}
+	return rel
+}

@@ -1,0 +1,139 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/goatbench/goatbench/bench/tasks"
+	"github.com/goatbench/goatbench/internal/sandbox"
+)
+
+// Workspace is one attempt's private directory. Every file access goes through
+// an os.Root, so `../`, absolute paths and symlinks pointing outside are refused.
+type Workspace struct {
+	Dir   string
+	root  *os.Root
+	sb    sandbox.Sandbox
+	setup map[string][]byte // seeded content, for file_unchanged checks
+}
+
+// NewWorkspace creates a fresh directory under parent (the system temp dir when
+// empty) and seeds it with the task's setup files.
+func NewWorkspace(parent string, t tasks.Task, sb sandbox.Sandbox) (*Workspace, error) {
+	dir, err := os.MkdirTemp(parent, "goatbench-"+t.ID+"-")
+	if err != nil {
+		return nil, fmt.Errorf("workspace: %w", err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("workspace: %w", err)
+	}
+	w := &Workspace{Dir: dir, root: root, sb: sb, setup: map[string][]byte{}}
+	for _, f := range t.Setup {
+		mode := fs.FileMode(f.Mode)
+		if mode == 0 {
+			mode = 0o644
+		}
+		if err := w.writeFile(f.Path, []byte(f.Content), mode); err != nil {
+			w.Close(false)
+			return nil, fmt.Errorf("workspace: seed %s: %w", f.Path, err)
+		}
+		w.setup[path.Clean(f.Path)] = []byte(f.Content)
+	}
+	return w, nil
+}
+
+// Close releases the workspace and removes it unless keep is set.
+func (w *Workspace) Close(keep bool) error {
+	err := w.root.Close()
+	if !keep {
+		// Commands may have left read-only directories behind; make them removable.
+		_ = filepath.WalkDir(w.Dir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				_ = os.Chmod(p, 0o700)
+			}
+			return nil
+		})
+		err = errors.Join(err, os.RemoveAll(w.Dir))
+	}
+	return err
+}
+
+// ReadFile reads a file inside the workspace.
+func (w *Workspace) ReadFile(name string) ([]byte, error) {
+	return w.root.ReadFile(clean(name))
+}
+
+// WriteFile writes a file inside the workspace, creating parent directories.
+func (w *Workspace) WriteFile(name string, data []byte) error {
+	return w.writeFile(name, data, 0o644)
+}
+
+func (w *Workspace) writeFile(name string, data []byte, mode fs.FileMode) error {
+	name = clean(name)
+	if dir := path.Dir(name); dir != "." {
+		if err := w.root.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	return w.root.WriteFile(name, data, mode)
+}
+
+// ListDir lists a directory inside the workspace; directories end with '/'.
+func (w *Workspace) ListDir(name string) ([]string, error) {
+	f, err := w.root.Open(clean(name))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	entries, err := f.ReadDir(-1)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		n := e.Name()
+		if e.IsDir() {
+			n += "/"
+		}
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Exists reports whether a path exists inside the workspace.
+func (w *Workspace) Exists(name string) bool {
+	_, err := w.root.Stat(clean(name))
+	return err == nil
+}
+
+// Seeded returns a setup file's original content.
+func (w *Workspace) Seeded(name string) ([]byte, bool) {
+	b, ok := w.setup[path.Clean(name)]
+	return b, ok
+}
+
+// Run runs a shell command in the workspace's sandbox.
+func (w *Workspace) Run(ctx context.Context, script string, timeout time.Duration) (sandbox.Result, error) {
+	return w.sb.Run(ctx, sandbox.Command{Dir: w.Dir, Script: script, Timeout: timeout})
+}
+
+// clean keeps the model's notion of "the workspace root" working for
+// "", "." and "./x"; anything absolute is left for os.Root to refuse.
+func clean(name string) string {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return "."
+	}
+	return name
+}
