@@ -18,8 +18,8 @@ import (
 
 // File names inside a run folder.
 const (
-	AttemptsFile = "results.jsonl"
-	ManifestFile = "run.json"
+	AttemptsFile   = "results.jsonl"
+	ManifestFile   = "run.json"
 	TranscriptsDir = "transcripts"
 )
 

@@ -121,7 +121,7 @@ func (l *loop) chat(ctx context.Context, m Model) (openai.ChatCompletionMessage,
 // malformedError is a reply that is not a usable chat completion.
 type malformedError string
 
-func errMalformed(s string) error     { return malformedError(s) }
+func errMalformed(s string) error      { return malformedError(s) }
 func (e malformedError) Error() string { return "malformed reply: " + string(e) }
 
 // toolCallText catches a tool call written into the content instead of the
