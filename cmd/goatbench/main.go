@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -101,8 +102,30 @@ func execute(args []string, s streams) int {
 		return ee.code
 	}
 	// cobra's own argument errors (unknown command, wrong arg count) are usage errors.
-	fmt.Fprintf(s.Err, "goatbench: %v\n", err)
+	fmt.Fprintf(s.Err, "goatbench: %s\n", oneLine(err.Error()))
 	return exitUsage
+}
+
+// oneLine folds cobra's multi-line suggestions ("Did you mean this?\n\trun")
+// into the single line every goatbench error is.
+func oneLine(msg string) string {
+	var parts, suggestions []string
+	for _, l := range strings.Split(msg, "\n") {
+		switch l = strings.TrimSpace(l); {
+		case l == "":
+		case l == "Did you mean this?":
+			suggestions = []string{}
+		case suggestions != nil:
+			suggestions = append(suggestions, l)
+		default:
+			parts = append(parts, l)
+		}
+	}
+	out := strings.Join(parts, "; ")
+	if len(suggestions) > 0 {
+		out += " (did you mean " + strings.Join(suggestions, " or ") + "?)"
+	}
+	return out
 }
 
 func main() {

@@ -15,8 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sashabaranov/go-openai"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/goatbench/goatbench/bench/tasks"
@@ -67,7 +67,7 @@ incomplete, 130 interrupted.`,
   goatbench run --models reference --tasks-dir ./my-tasks --repeat 3 --parallel 8`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.Args = os.Args[1:]
+			o.Args = flagsSet(cmd)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return runRun(ctx, o, s)
@@ -154,7 +154,7 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, t := range targets {
-		m := runner.Model{Name: t.name, ModelID: t.modelID, Client: newClient(t.baseURL, apiKey)}
+		m := runner.Model{Name: t.name, ModelID: t.modelID, Client: runner.NewClient(t.baseURL, apiKey)}
 		if t.local {
 			temp := float32(0.3)
 			m.Temperature, m.ToolChoice = &temp, "auto"
@@ -303,10 +303,21 @@ func unwrapURLError(err error) error {
 	return err
 }
 
-func newClient(baseURL, apiKey string) *openai.Client {
-	cfg := openai.DefaultConfig(apiKey)
-	cfg.BaseURL = strings.TrimSuffix(baseURL, "/")
-	return openai.NewClientWithConfig(cfg)
+// flagsSet lists the flags given on the command line for run.json, without
+// values that are secrets.
+func flagsSet(cmd *cobra.Command) []string {
+	var args []string
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		v := f.Value.String()
+		if f.Name == "api-key" {
+			v = "***"
+		}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			v = strings.Join(sv.GetSlice(), ",")
+		}
+		args = append(args, "--"+f.Name+"="+v)
+	})
+	return args
 }
 
 func newRunID() string {

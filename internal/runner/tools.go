@@ -66,8 +66,9 @@ func callTool(ctx context.Context, w *Workspace, name, rawArgs string) (string, 
 		if err != nil {
 			return "", err
 		}
+		// Cut the output first so the markers after it always reach the model.
 		var b strings.Builder
-		b.WriteString(res.Output)
+		b.WriteString(truncate(res.Output, toolOutputCap))
 		if res.Dropped > 0 {
 			fmt.Fprintf(&b, "\n[... %d more bytes of output dropped ...]", res.Dropped)
 		}
@@ -75,7 +76,7 @@ func callTool(ctx context.Context, w *Workspace, name, rawArgs string) (string, 
 			fmt.Fprintf(&b, "\n[command killed after %s]", bashTimeout)
 		}
 		fmt.Fprintf(&b, "\n[exit code %d]", res.ExitCode)
-		return truncate(b.String(), toolOutputCap), nil
+		return b.String(), nil
 	case "read_file":
 		if args.Path == nil {
 			return badCall(`read_file needs {"path": "..."}`)

@@ -1,0 +1,104 @@
+package tasks
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+const good = `id: t1
+prompt: say hi
+checks:
+  - answer_contains: hi
+reference:
+  - answer: hi
+`
+
+func TestParseDefaults(t *testing.T) {
+	task, err := Parse("t1.yaml", []byte(good))
+	require.NoError(t, err)
+	require.Equal(t, "t1", task.ID)
+	require.Equal(t, DefaultMaxTurns, task.MaxTurns)
+	require.Equal(t, DefaultTimeout, task.Timeout)
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"syntax", "id: t1\nprompt: [unclosed\n", "t.yaml:1: did not find expected"},
+		{"bad indentation", "id: t1\n  prompt: x\n bad: 1\n", "t.yaml:2: mapping values are not allowed"},
+		{"not a mapping", "- a\n- b\n", "t.yaml:1: a task file must be a mapping"},
+		{"unknown field", good + "checkz: []\n", "t.yaml:7: field checkz not found"},
+		{"wrong type", "id: t1\nprompt: hi\nmax_turns: lots\n", "t.yaml:3:"},
+		{"bad duration", "id: t1\nprompt: hi\ntimeout: soon\n", "t.yaml:3:"},
+		{"no id", "prompt: hi\nchecks: [{answer_contains: x}]\nreference: [{answer: x}]\n", "t.yaml:1: task has no id"},
+		{"bad id", "id: Bad Id\nprompt: hi\n", "t.yaml:1: task id \"Bad Id\""},
+		{"no prompt", "id: t1\nchecks: [{answer_contains: x}]\nreference: [{answer: x}]\n", "has no prompt"},
+		{"no checks", "id: t1\nprompt: hi\nreference: [{answer: x}]\n", "t.yaml:1: task t1 has no checks"},
+		{"two kinds in one check", "id: t1\nprompt: hi\nchecks: [{answer_contains: x, file_exists: y}]\nreference: [{answer: x}]\n", "t.yaml:3: task t1: check 1: set exactly one"},
+		{"bad regexp", "id: t1\nprompt: hi\nchecks: [{answer_matches: '('}]\nreference: [{answer: x}]\n", "answer_matches: error parsing regexp"},
+		{"escaping setup path", "id: t1\nprompt: hi\nsetup: [{path: ../x, content: y}]\nchecks: [{answer_contains: x}]\nreference: [{answer: x}]\n", "t.yaml:3: task t1: setup file 1: path \"../x\" must be relative"},
+		{"absolute check path", "id: t1\nprompt: hi\nchecks: [{file_exists: /etc/passwd}]\nreference: [{answer: x}]\n", "must be relative"},
+		{"unchanged not seeded", "id: t1\nprompt: hi\nchecks: [{file_unchanged: a.py}]\nreference: [{answer: x}]\n", "a.py is not a setup file"},
+		{"command without run", "id: t1\nprompt: hi\nchecks: [{command: {exit_code: 0}}]\nreference: [{answer: x}]\n", "command needs run"},
+		{"no reference", "id: t1\nprompt: hi\nchecks: [{answer_contains: x}]\n", "has no reference solution"},
+		{"unknown tool", "id: t1\nprompt: hi\nchecks: [{answer_contains: x}]\nreference: [{tool: rm}, {answer: x}]\n", "unknown tool \"rm\""},
+		{"no final answer", "id: t1\nprompt: hi\nchecks: [{answer_contains: x}]\nreference: [{tool: bash, args: {command: ls}}]\n", "must end with an answer step"},
+		{"answer in the middle", "id: t1\nprompt: hi\nchecks: [{answer_contains: x}]\nreference: [{answer: x}, {answer: y}]\n", "only the last step may be the answer"},
+		{"too many turns", "id: t1\nprompt: hi\nmax_turns: 1\nchecks: [{answer_contains: x}]\nreference: [{tool: bash, args: {command: ls}}, {answer: x}]\n", "takes 2 turns but max_turns is 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("t.yaml", []byte(tc.yaml))
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.want)
+			require.NotContains(t, err.Error(), "\n", "errors are one line")
+		})
+	}
+}
+
+func TestLoadSmoke(t *testing.T) {
+	s, err := Load("smoke")
+	require.NoError(t, err)
+	var ids []string
+	for _, task := range s.Tasks {
+		ids = append(ids, task.ID)
+	}
+	require.ElementsMatch(t, []string{"math-simple", "file-create", "bash-command", "code-fix", "grep-search"}, ids)
+	require.Len(t, s.Hash, 64)
+	again, err := Load("smoke")
+	require.NoError(t, err)
+	require.Equal(t, s.Hash, again.Hash, "the hash is stable")
+}
+
+func TestLoadUnknownSuite(t *testing.T) {
+	_, err := Load("nope")
+	require.ErrorContains(t, err, `unknown suite "nope" (known: smoke)`)
+}
+
+func TestLoadDir(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(good), 0o644))
+	s, err := LoadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, s.Tasks, 1)
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "b.yaml"), []byte(good), 0o644))
+	_, err = LoadDir(dir)
+	require.ErrorContains(t, err, `b.yaml: task id "t1" is already used by`)
+
+	_, err = LoadDir(filepath.Join(dir, "missing"))
+	require.ErrorContains(t, err, "tasks dir")
+	_, err = LoadDir(t.TempDir())
+	require.ErrorContains(t, err, "has no task files")
+}
+
+func TestDurations(t *testing.T) {
+	task, err := Parse("t.yaml", []byte(good+"timeout: 90s\nmax_turns: 4\n"))
+	require.NoError(t, err)
+	require.Equal(t, 90*time.Second, task.Timeout)
+	require.Equal(t, 4, task.MaxTurns)
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/goatbench/goatbench/internal/results"
+)
+
+// goatbench runs the CLI in-process and returns its exit code and outputs.
+func goatbench(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := execute(args, streams{Out: &out, Err: &errOut})
+	return code, out.String(), errOut.String()
+}
+
+func onlyRunDir(t *testing.T, out string) string {
+	t.Helper()
+	entries, err := os.ReadDir(out)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "exactly one run folder")
+	return filepath.Join(out, entries[0].Name())
+}
+
+func TestRunReferenceSmoke(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, stderr := goatbench(t, "run", "--models", "reference", "--suite", "smoke", "--out", out)
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stdout, "5/5 passed")
+	require.Equal(t, 5, strings.Count(stderr, "PASS "), "a live line per attempt")
+
+	dir := onlyRunDir(t, out)
+	attempts, warnings, err := results.ReadAttempts(dir)
+	require.NoError(t, err)
+	require.Empty(t, warnings)
+	require.Len(t, attempts, 5)
+	for _, a := range attempts {
+		require.Equal(t, results.StatusPass, a.Status)
+		require.FileExists(t, filepath.Join(dir, a.Transcript))
+	}
+	m, err := results.ReadManifest(dir)
+	require.NoError(t, err)
+	require.Equal(t, "smoke", m.Suite)
+	require.Len(t, m.SuiteHash, 64)
+	require.Len(t, m.Tasks, 5)
+	require.Equal(t, "reference", m.Models[0].Name)
+	require.NotNil(t, m.Ended)
+	require.ElementsMatch(t, []string{"--models=reference", "--suite=smoke", "--out=" + out}, m.Args)
+}
+
+func TestRunFailingAttemptsExitOne(t *testing.T) {
+	// A suite whose reference solution does not satisfy its own checks.
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "t.yaml"), []byte(`id: wrong
+prompt: make x
+checks: [{file_exists: x}]
+reference: [{tool: write_file, args: {path: y, content: "1"}}, {answer: done}]
+`), 0o644))
+	out := t.TempDir()
+	code, stdout, stderr := goatbench(t, "run", "--models", "reference", "--tasks-dir", dir, "--out", out)
+	require.Equal(t, exitFailed, code, stderr)
+	require.Contains(t, stdout, "0/1 passed, 1 failed")
+	code, _, stderr = goatbench(t, "run", "--models", "reference", "--tasks-dir", dir, "--out", out, "--min-pass-rate", "0")
+	require.Equal(t, exitOK, code, stderr)
+}
+
+func TestRunUsageErrors(t *testing.T) {
+	// a port nothing listens on
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := "http://" + ln.Addr().String() + "/v1"
+	require.NoError(t, ln.Close())
+
+	broken := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(broken, "bad.yaml"), []byte("id: x\nprompt: [\n"), 0o644))
+
+	t.Setenv("OPENAI_BASE_URL", "")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no models", []string{"run"}, "name the models to run"},
+		{"unknown suite", []string{"run", "--models", "reference", "--suite", "nope"}, `unknown suite "nope"`},
+		{"parallel 0", []string{"run", "--models", "reference", "--parallel", "0"}, "--parallel must be at least 1"},
+		{"repeat 0", []string{"run", "--models", "reference", "--repeat", "0"}, "--repeat must be at least 1"},
+		{"bad flag value", []string{"run", "--parallel", "many"}, "invalid argument \"many\""},
+		{"unknown flag", []string{"run", "--modles", "x"}, "unknown flag: --modles"},
+		{"model without endpoint", []string{"run", "--models", "qwen3-4b-local"}, "needs an endpoint"},
+		{"unreachable base url", []string{"run", "--base-url", dead, "--model-name", "m"}, "cannot reach " + dead},
+		{"broken task file", []string{"run", "--models", "reference", "--tasks-dir", broken}, "bad.yaml:"},
+		{"unknown command", []string{"runn"}, `unknown command "runn"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			code, _, stderr := goatbench(t, append(tc.args, "--out", out)...)
+			if tc.name == "unknown command" {
+				code, _, stderr = goatbench(t, tc.args...)
+			}
+			require.Equal(t, exitUsage, code, stderr)
+			require.Contains(t, stderr, tc.want)
+			require.Equal(t, 1, strings.Count(strings.TrimSpace(stderr), "\n")+1, "one line: %q", stderr)
+			entries, _ := os.ReadDir(out)
+			require.Empty(t, entries, "nothing written")
+		})
+	}
+}
+
+func TestValidateCommand(t *testing.T) {
+	code, stdout, stderr := goatbench(t, "validate", "--suite", "smoke")
+	require.Equal(t, exitOK, code, stderr)
+	require.Equal(t, 5, strings.Count(stdout, "yes"))
+
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "t.yaml"), []byte(`id: lazy
+prompt: say anything
+checks: [{answer_not_contains: zebra}]
+reference: [{answer: ok}]
+`), 0o644))
+	code, stdout, _ = goatbench(t, "validate", "--tasks-dir", dir)
+	require.Equal(t, exitFailed, code)
+	require.Contains(t, stdout, "lazy")
+	require.Contains(t, stdout, "PASSES")
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	code, stdout, _ := goatbench(t, "version")
+	require.Equal(t, exitOK, code)
+	require.Contains(t, stdout, "goatbench ")
+	for _, c := range []string{"run", "validate", "version"} {
+		code, stdout, _ = goatbench(t, c, "--help")
+		require.Equal(t, exitOK, code)
+		require.Contains(t, stdout, "Examples:")
+		require.Contains(t, stdout, "goatbench "+c)
+	}
+}

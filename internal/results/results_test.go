@@ -1,0 +1,62 @@
+package results
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestWriteAndReadBack(t *testing.T) {
+	dir := t.TempDir()
+	w, err := OpenWriter(dir)
+	require.NoError(t, err)
+	for i := range 3 {
+		require.NoError(t, w.Append(Attempt{RunID: "r", Model: "m", Task: "t", Repeat: i, Status: StatusPass, WallSeconds: 1.5}))
+	}
+	require.NoError(t, w.Close())
+	got, warnings, err := ReadAttempts(dir)
+	require.NoError(t, err)
+	require.Empty(t, warnings)
+	require.Len(t, got, 3)
+	require.Equal(t, 2, got[2].Repeat)
+	require.Equal(t, 1.5, got[2].WallSeconds)
+}
+
+func TestTornLastLineIsSkipped(t *testing.T) {
+	dir := t.TempDir()
+	body := `{"run_id":"r","model":"m","task":"a","repeat":0,"status":"pass"}` + "\n" + `{"run_id":"r","model":"m","ta`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, AttemptsFile), []byte(body), 0o644))
+	got, warnings, err := ReadAttempts(dir)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Len(t, warnings, 1)
+	require.Contains(t, warnings[0], "results.jsonl:2: ignoring a torn last line")
+}
+
+func TestBrokenLineInTheMiddleIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	body := "{\"task\":\"a\"}\nnot json\n{\"task\":\"b\"}\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, AttemptsFile), []byte(body), 0o644))
+	_, _, err := ReadAttempts(dir)
+	require.ErrorContains(t, err, "results.jsonl:2: not an attempt result")
+}
+
+func TestMissingRun(t *testing.T) {
+	_, _, err := ReadAttempts(t.TempDir())
+	require.ErrorIs(t, err, ErrNoRun)
+	_, err = ReadManifest(t.TempDir())
+	require.ErrorContains(t, err, "read manifest")
+}
+
+func TestManifestRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	end := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	m := Manifest{RunID: "r", Suite: "smoke", Models: []ModelInfo{{Name: "m", PricePerHour: 1.1}}, Ended: &end}
+	require.NoError(t, WriteManifest(dir, m))
+	got, err := ReadManifest(dir)
+	require.NoError(t, err)
+	require.Equal(t, m, got)
+}
