@@ -122,9 +122,9 @@ func (r *Runner) record(a results.Attempt) error {
 }
 
 // attempt is one model on one task: workspace → agent loop → checks.
-func (r *Runner) attempt(ctx context.Context, m Model, j job) results.Attempt {
+func (r *Runner) attempt(ctx context.Context, m Model, j job) (a results.Attempt) {
 	t := j.task
-	a := results.Attempt{RunID: r.opts.RunID, Model: m.Name, Task: t.ID, Repeat: j.repeat, Started: time.Now().UTC()}
+	a = results.Attempt{RunID: r.opts.RunID, Model: m.Name, Task: t.ID, Repeat: j.repeat, Started: time.Now().UTC()}
 	start := time.Now()
 	defer func() { a.WallSeconds = time.Since(start).Seconds() }()
 

@@ -75,6 +75,7 @@ func TestSmokeAgainstReferencePasses(t *testing.T) {
 	require.Len(t, got, 5)
 	for _, a := range got {
 		require.Equal(t, results.StatusPass, a.Status, "%s: %s %s", a.Task, a.FailureClass, a.Reason)
+		require.Positive(t, a.WallSeconds)
 		require.NotEmpty(t, a.Checks)
 		require.Equal(t, len(a.Requests), a.Turns)
 		require.Positive(t, a.TokensIn)
