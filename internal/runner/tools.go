@@ -81,6 +81,9 @@ func callTool(ctx context.Context, w *Workspace, name, rawArgs string) (string, 
 		if args.Path == nil {
 			return badCall(`read_file needs {"path": "..."}`)
 		}
+		if strings.TrimSpace(*args.Path) == "" {
+			return "error: path is empty", nil
+		}
 		b, err := w.ReadFile(*args.Path)
 		if err != nil {
 			return "error: " + fsError(err), nil
@@ -92,6 +95,9 @@ func callTool(ctx context.Context, w *Workspace, name, rawArgs string) (string, 
 	case "write_file":
 		if args.Path == nil || args.Content == nil {
 			return badCall(`write_file needs {"path": "...", "content": "..."}`)
+		}
+		if strings.TrimSpace(*args.Path) == "" {
+			return "error: path is empty", nil
 		}
 		if len(*args.Content) > writeFileLimit {
 			return fmt.Sprintf("error: content is %d bytes; the limit is %d", len(*args.Content), writeFileLimit), nil

@@ -1,0 +1,134 @@
+package realserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/goatbench/goatbench/internal/results"
+)
+
+// One llama-server and one goatbench binary serve every test of the package.
+var (
+	server  *Server
+	binary  string
+	skipWhy string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	kit, err := Find()
+	if err != nil {
+		skipWhy = err.Error()
+		fmt.Println("realserver: integration tests skipped:", skipWhy)
+		return m.Run()
+	}
+	tmp, err := os.MkdirTemp("", "goatbench-realserver-")
+	if err != nil {
+		fmt.Println("realserver:", err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	binary = filepath.Join(tmp, "goatbench")
+	if out, err := exec.Command("go", "build", "-o", binary, "../../cmd/goatbench").CombinedOutput(); err != nil {
+		fmt.Printf("realserver: build goatbench: %v\n%s", err, out)
+		return 1
+	}
+	server, err = kit.Start(context.Background(), Options{})
+	if err != nil {
+		fmt.Println("realserver:", err)
+		return 1
+	}
+	defer server.Stop()
+	return m.Run()
+}
+
+func needServer(t *testing.T) {
+	t.Helper()
+	if server == nil {
+		t.Skip("llama-server kit not found: " + skipWhy)
+	}
+}
+
+// goatbench runs the real binary and returns its exit code and the run's attempts.
+func goatbench(t *testing.T, args ...string) (int, []results.Attempt, string) {
+	t.Helper()
+	out := t.TempDir()
+	cmd := exec.Command(binary, append(args, "--out", out)...)
+	cmd.Env = append(os.Environ(), "OPENAI_API_KEY=", "OPENAI_BASE_URL=")
+	combined, err := cmd.CombinedOutput()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	entries, err := os.ReadDir(out)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "one run folder; output:\n%s", combined)
+	attempts, warnings, err := results.ReadAttempts(filepath.Join(out, entries[0].Name()))
+	require.NoError(t, err)
+	require.Empty(t, warnings)
+	return code, attempts, string(combined)
+}
+
+// The tiny model calls one tool with empty arguments, then answers
+// "Hello world!": every smoke task must fail its checks, never error.
+func TestSmokeFailsItsChecksAgainstTheRealServer(t *testing.T) {
+	needServer(t)
+	code, attempts, out := goatbench(t, "run", "--base-url", server.URL, "--model-name", "tiny-random", "--suite", "smoke")
+	require.Equal(t, 1, code, out)
+	require.Len(t, attempts, 5)
+	for _, a := range attempts {
+		require.Equal(t, results.StatusFail, a.Status, "%s: %s", a.Task, a.Reason)
+		require.Equal(t, results.ClassChecksFailed, a.FailureClass, "%s: %s", a.Task, a.Reason)
+		require.GreaterOrEqual(t, a.ToolCalls, 1, a.Task)
+		require.Equal(t, "Hello world!", a.FinalAnswer, a.Task)
+		require.Positive(t, a.TokensIn, a.Task)
+		require.Positive(t, a.TokensOut, a.Task)
+		require.NotEmpty(t, a.Requests, a.Task)
+		for _, r := range a.Requests {
+			require.Positive(t, r.Total, a.Task)
+		}
+	}
+}
+
+// More attempts in flight than the server has slots: llama-server queues
+// them, and every attempt still completes.
+func TestMoreParallelThanSlots(t *testing.T) {
+	needServer(t)
+	code, attempts, out := goatbench(t, "run", "--base-url", server.URL, "--model-name", "tiny-random", "--suite", "smoke", "--parallel", "8", "--repeat", "2")
+	require.Equal(t, 1, code, out)
+	require.Len(t, attempts, 10)
+	for _, a := range attempts {
+		require.Equal(t, results.StatusFail, a.Status, "%s: %s", a.Task, a.Reason)
+	}
+}
+
+// A prompt over the server's context is classified, not a crash.
+func TestPromptOverTheContext(t *testing.T) {
+	needServer(t)
+	kit, err := Find()
+	require.NoError(t, err)
+	small, err := kit.Start(context.Background(), Options{Context: 512, Slots: 1})
+	require.NoError(t, err)
+	defer small.Stop()
+	code, attempts, out := goatbench(t, "run", "--base-url", small.URL, "--model-name", "tiny-random", "--suite", "smoke")
+	require.Equal(t, 1, code, out)
+	require.Len(t, attempts, 5)
+	for _, a := range attempts {
+		require.Equal(t, results.StatusFail, a.Status, "%s: %s", a.Task, a.Reason)
+		require.Equal(t, results.ClassContextLength, a.FailureClass, "%s: %s", a.Task, a.Reason)
+		require.Contains(t, a.Reason, "exceeds the available context size")
+	}
+}
