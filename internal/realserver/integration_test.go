@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/goatbench/goatbench/internal/results"
+	"github.com/goatbench/goatbench/internal/runner"
 )
 
 // One llama-server and one goatbench binary serve every test of the package.
@@ -131,4 +132,21 @@ func TestPromptOverTheContext(t *testing.T) {
 		require.Equal(t, results.ClassContextLength, a.FailureClass, "%s: %s", a.Task, a.Reason)
 		require.Contains(t, a.Reason, "exceeds the available context size")
 	}
+}
+
+// The tool-call probe passes against a server with tool calling (--jinja) and
+// fails against the same server started without it.
+func TestToolCallProbe(t *testing.T) {
+	needServer(t)
+	ctx := context.Background()
+	require.NoError(t, runner.ProbeToolCall(ctx, runner.NewClient(server.URL, ""), "tiny-random", nil))
+
+	kit, err := Find()
+	require.NoError(t, err)
+	plain, err := kit.Start(ctx, Options{NoJinja: true, Slots: 1, Context: 4096})
+	require.NoError(t, err)
+	defer plain.Stop()
+	err = runner.ProbeToolCall(ctx, runner.NewClient(plain.URL, ""), "tiny-random", nil)
+	require.Error(t, err)
+	t.Log(err)
 }

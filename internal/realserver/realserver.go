@@ -69,7 +69,7 @@ type Server struct {
 type Options struct {
 	Context int      // total context (-c); 0 keeps the kit's default
 	Slots   int      // parallel slots (-np); 0 keeps the kit's default
-	NoJinja bool     // start without --jinja (no tool-call support)
+	NoJinja bool     // start with --no-jinja: no tool-call support (jinja is on by default in this build)
 	Args    []string // more llama-server arguments
 }
 
@@ -90,7 +90,9 @@ func (k Kit) Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	args := []string{"-m", filepath.Join(root, "tiny.gguf"), "--host", "127.0.0.1", "--port", strconv.Itoa(port),
 		"-c", strconv.Itoa(or(o.Context, 65536)), "-np", strconv.Itoa(or(o.Slots, 4)), "-t", "2", "--alias", "tiny-random", "--no-webui"}
-	if !o.NoJinja {
+	if o.NoJinja {
+		args = append(args, "--no-jinja")
+	} else {
 		args = append(args, "--jinja")
 	}
 	args = append(args, o.Args...)

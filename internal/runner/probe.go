@@ -1,0 +1,44 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/sashabaranov/go-openai"
+)
+
+// probePrompt asks for the one thing a tool can answer.
+const probePrompt = "List the files in the current directory. Use the list_dir tool."
+
+// ProbeToolCall sends one small request offering the list_dir tool and
+// requires a real tool call back. It catches a vLLM started without its
+// tool-call parser, or a model that writes tool calls as text.
+func ProbeToolCall(ctx context.Context, c *openai.Client, modelID string, temperature *float32) error {
+	req := openai.ChatCompletionRequest{
+		Model:      modelID,
+		Messages:   []openai.ChatCompletionMessage{{Role: openai.ChatMessageRoleUser, Content: probePrompt}},
+		Tools:      []openai.Tool{toolDefs[3]},
+		ToolChoice: "auto",
+		MaxTokens:  256,
+	}
+	if temperature != nil {
+		req.Temperature = *temperature
+	}
+	resp, err := c.CreateChatCompletion(ctx, req)
+	if err != nil {
+		return fmt.Errorf("tool-call probe: %s", oneLine(err.Error()))
+	}
+	if len(resp.Choices) == 0 {
+		return errors.New("tool-call probe: the reply has no choices")
+	}
+	msg := resp.Choices[0].Message
+	switch {
+	case len(msg.ToolCalls) > 0:
+		return nil
+	case toolCallText.MatchString(msg.Content):
+		return fmt.Errorf("tool-call probe: the model wrote the tool call as text (is the server's tool-call parser on?): %q", truncate(strings.TrimSpace(msg.Content), 120))
+	}
+	return fmt.Errorf("tool-call probe: no tool call in the reply (content %q)", truncate(strings.TrimSpace(msg.Content), 120))
+}
