@@ -1,0 +1,251 @@
+"""The model spec goatbench hands to the Modal apps, and the vLLM command built from it.
+
+Standard library only: this module runs on the deploying machine (where `modal deploy`
+imports the app script) and inside the container (shipped with add_local_python_source).
+The spec's JSON shape is the contract with the Go registry; see modal/README.md.
+"""
+
+import json
+import os
+
+ENV_VAR = "GOATBENCH_MODEL_SPEC"
+MODAL_ENVIRONMENT = "goat"
+HF_SECRET = "goat-hf-token"
+PORT = 8000
+MAX_INPUTS = 32
+SCALEDOWN_WINDOW_S = 5 * 60
+
+# Mount path -> Modal Volume name. Both apps share the weight and vLLM caches.
+CACHE_VOLUMES = {
+    "/root/.cache/huggingface": "goat-model-cache",
+    "/root/.cache/vllm": "goat-vllm-cache",
+}
+
+# Extra image environment every app sets (the spec's own env is layered on top).
+BASE_IMAGE_ENV = {"HF_HUB_ENABLE_HF_TRANSFER": "1"}
+
+KINDS = ("vllm", "gpt-oss", "api")
+GPU_TYPES = ("T4", "L4", "A10G", "A100-40GB", "A100-80GB", "L40S", "H100", "H200", "B200")
+
+_TOP_FIELDS = (
+    "key", "kind", "hf_id", "revision", "app_name", "route", "gpu", "max_model_len",
+    "startup_timeout_s", "price_per_gpu_hour", "vllm", "env", "request_defaults",
+)
+_VLLM_FIELDS = {
+    "tool_call_parser": str,
+    "chat_template": str,
+    "reasoning_parser": str,
+    "enforce_eager": bool,
+    "gpu_memory_utilization": float,
+    "kv_cache_dtype": str,
+    "speculative_config": dict,
+    "compilation_config": dict,
+    "stream_interval": int,
+    "max_num_batched_tokens": int,
+    "extra_args": list,
+}
+_NULLABLE = ("speculative_config", "compilation_config")
+
+
+class SpecError(ValueError):
+    """A spec that cannot be served; the message is one line naming the field."""
+
+
+def load_spec(environ, kind, script):
+    """Read, parse and check the spec in environ[ENV_VAR] for an app serving `kind`.
+
+    `script` names the app file in messages. Raises SpecError with a one-line message.
+    """
+    raw = environ.get(ENV_VAR, "")
+    if not raw.strip():
+        raise SpecError(
+            f"{ENV_VAR} is not set: deploy {script} through `goatbench deploy <key>`, "
+            "not with `modal deploy` directly"
+        )
+    try:
+        spec = json.loads(raw)
+    except ValueError as err:
+        raise SpecError(f"{ENV_VAR} is not valid JSON ({err}): deploy through `goatbench deploy <key>`")
+    validate(spec)
+    if spec["kind"] != kind:
+        raise SpecError(
+            f'{ENV_VAR}: kind: {script} serves kind "{kind}", got "{spec["kind"]}" '
+            f'for {spec["key"]}: deploy through `goatbench deploy {spec["key"]}`'
+        )
+    return spec
+
+
+def spec_or_exit(kind, script, environ=None):
+    """load_spec for an app script at import time: on a bad spec, exit with one line, deploy nothing."""
+    try:
+        return load_spec(os.environ if environ is None else environ, kind, script)
+    except SpecError as err:
+        raise SystemExit(f"{script}: {err}") from None
+
+
+def validate(spec):
+    """Check a spec for a Modal-served model; raise SpecError naming the first bad field."""
+    if not isinstance(spec, dict):
+        raise SpecError(f"{ENV_VAR}: want a JSON object, got {_kind_of(spec)}")
+    for name in _TOP_FIELDS:
+        if name not in spec:
+            raise SpecError(f"{ENV_VAR}: {name}: missing")
+    _nonempty_str(spec, "key")
+    kind = spec["kind"]
+    if kind not in KINDS:
+        raise SpecError(f'{ENV_VAR}: kind: unknown kind {json.dumps(kind)} (want "vllm" or "gpt-oss")')
+    if kind == "api":
+        raise SpecError(f'{ENV_VAR}: kind: "api" models are not served on Modal')
+    _nonempty_str(spec, "hf_id")
+    _typed(spec, "revision", str)
+    want_app = f"goat-vllm-{spec['key']}"
+    if spec["app_name"] != want_app:
+        raise SpecError(f"{ENV_VAR}: app_name: want {json.dumps(want_app)}, got {json.dumps(spec['app_name'])}")
+
+    gpu = _typed(spec, "gpu", dict)
+    if gpu.get("type") not in GPU_TYPES:
+        raise SpecError(f"{ENV_VAR}: gpu.type: {json.dumps(gpu.get('type'))} is not one of {', '.join(GPU_TYPES)}")
+    _positive_int(gpu.get("count"), "gpu.count")
+    _positive_int(spec["max_model_len"], "max_model_len")
+    _positive_int(spec["startup_timeout_s"], "startup_timeout_s")
+
+    v = _typed(spec, "vllm", dict)
+    for name, want in _VLLM_FIELDS.items():
+        if name not in v:
+            raise SpecError(f"{ENV_VAR}: vllm.{name}: missing")
+        value = v[name]
+        if value is None and name in _NULLABLE:
+            continue
+        if not _is(value, want):
+            raise SpecError(f"{ENV_VAR}: vllm.{name}: want {want.__name__}, got {_kind_of(value)}")
+    if not v["tool_call_parser"]:
+        raise SpecError(f"{ENV_VAR}: vllm.tool_call_parser: missing (tool calling needs a parser)")
+    if not 0 <= v["gpu_memory_utilization"] <= 1:
+        raise SpecError(f"{ENV_VAR}: vllm.gpu_memory_utilization: {v['gpu_memory_utilization']} is not in [0, 1]")
+    for name in ("stream_interval", "max_num_batched_tokens"):
+        if v[name] < 0:
+            raise SpecError(f"{ENV_VAR}: vllm.{name}: {v[name]} is negative")
+    if kind == "vllm" and v["stream_interval"]:
+        # --stream-interval arrived after vLLM 0.8.5, the version modal/vllm.py installs.
+        raise SpecError(f"{ENV_VAR}: vllm.stream_interval: not supported by vLLM 0.8.5 (kind \"vllm\"); use 0")
+    if not all(isinstance(a, str) for a in v["extra_args"]):
+        raise SpecError(f"{ENV_VAR}: vllm.extra_args: want a list of strings")
+
+    env = _typed(spec, "env", dict)
+    if not all(isinstance(k, str) and isinstance(val, str) for k, val in env.items()):
+        raise SpecError(f"{ENV_VAR}: env: want string keys and string values")
+    if ENV_VAR in env:
+        raise SpecError(f"{ENV_VAR}: env: must not set {ENV_VAR}")
+    return spec
+
+
+def vllm_command(spec):
+    """The `vllm serve` argument list for a spec: pure, same spec in, same list out."""
+    validate(spec)
+    v = spec["vllm"]
+    hf_id = spec["hf_id"]
+    cmd = ["vllm", "serve", hf_id, "--served-model-name", hf_id, "--host", "0.0.0.0", "--port", str(PORT)]
+    if spec["revision"]:
+        cmd += ["--revision", spec["revision"]]
+    cmd += [
+        "--max-model-len", str(spec["max_model_len"]),
+        "--tensor-parallel-size", str(spec["gpu"]["count"]),
+    ]
+    if v["gpu_memory_utilization"]:
+        cmd += ["--gpu-memory-utilization", repr(float(v["gpu_memory_utilization"]))]
+    cmd += ["--enable-auto-tool-choice", "--tool-call-parser", v["tool_call_parser"]]
+    if v["chat_template"]:
+        cmd += ["--chat-template", v["chat_template"]]
+    if v["reasoning_parser"]:
+        if spec["kind"] == "vllm":
+            # vLLM 0.8.x ignores the parser unless reasoning is switched on explicitly.
+            cmd += ["--enable-reasoning"]
+        cmd += ["--reasoning-parser", v["reasoning_parser"]]
+    if v["enforce_eager"]:
+        cmd += ["--enforce-eager"]
+    if v["kv_cache_dtype"]:
+        cmd += ["--kv-cache-dtype", v["kv_cache_dtype"]]
+    if v["speculative_config"] is not None:
+        cmd += ["--speculative-config", canonical_json(v["speculative_config"])]
+    if v["compilation_config"] is not None:
+        cmd += ["--compilation-config", canonical_json(v["compilation_config"])]
+    if v["stream_interval"]:
+        cmd += ["--stream-interval", str(v["stream_interval"])]
+    if v["max_num_batched_tokens"]:
+        cmd += ["--max-num-batched-tokens", str(v["max_num_batched_tokens"])]
+    return cmd + list(v["extra_args"])
+
+
+def gpu_string(spec):
+    """Modal's GPU argument, e.g. "H100:4"."""
+    return f"{spec['gpu']['type']}:{spec['gpu']['count']}"
+
+
+def image_env(spec, app_env):
+    """Environment baked into the image: app defaults, then the spec's env, then the spec itself.
+
+    The spec goes in last so Modal's re-import inside the container reads the exact value
+    the deploying machine saw.
+    """
+    env = dict(BASE_IMAGE_ENV)
+    env.update(app_env)
+    env.update(spec["env"])
+    env[ENV_VAR] = canonical_json(spec)
+    return env
+
+
+def serve_env(environ, script_dir):
+    """The environment for the vLLM subprocess.
+
+    The app script is named vllm.py; if its directory were on PYTHONPATH the `vllm`
+    command would import the script instead of the vLLM package, so that entry is dropped.
+    """
+    env = dict(environ)
+    here = os.path.realpath(script_dir)
+    kept = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.realpath(p) != here]
+    if kept:
+        env["PYTHONPATH"] = os.pathsep.join(kept)
+    else:
+        env.pop("PYTHONPATH", None)
+    return env
+
+
+def canonical_json(value):
+    """Deterministic compact JSON (sorted keys), so equal specs give equal flags and images."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _typed(spec, name, want):
+    value = spec[name]
+    if not _is(value, want):
+        raise SpecError(f"{ENV_VAR}: {name}: want {want.__name__}, got {_kind_of(value)}")
+    return value
+
+
+def _nonempty_str(spec, name):
+    value = spec[name]
+    if not isinstance(value, str) or not value:
+        raise SpecError(f"{ENV_VAR}: {name}: missing (want a non-empty string)")
+    return value
+
+
+def _positive_int(value, name):
+    if not _is(value, int) or value < 1:
+        raise SpecError(f"{ENV_VAR}: {name}: want a positive integer, got {json.dumps(value)}")
+    return value
+
+
+def _is(value, want):
+    # JSON booleans are Python bools, which are also ints; keep them apart. Integral
+    # numbers are fine where a float is wanted (Go may write 1 for 1.0).
+    if isinstance(value, bool):
+        return want is bool
+    if want is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, want)
+
+
+def _kind_of(value):
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number"
+    )
