@@ -2,9 +2,11 @@ package models
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -307,6 +309,11 @@ func (t *text) updateItem(n *yaml.Node, first, dashCol, last int, e LiteLLMEntry
 	}
 	changed := false
 	var add []string
+	type replacement struct {
+		v    *yaml.Node
+		text string
+	}
+	var reps []replacement
 	childCol := pCol + 2
 	if len(params.Content) > 0 {
 		childCol = t.byteCol(params.Content[0].Line-1, params.Content[0].Column-1)
@@ -324,10 +331,21 @@ func (t *text) updateItem(n *yaml.Node, first, dashCol, last int, e LiteLLMEntry
 		if v.Kind == yaml.ScalarNode && v.Value == p.value {
 			continue
 		}
-		if err := t.replaceScalar(v, p.text, params.Style&yaml.FlowStyle != 0); err != nil {
-			return false, fmt.Errorf("%s: %w", p.key, err)
+		if v.Kind != yaml.ScalarNode || v.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+			return false, fmt.Errorf("%s: not a one-line value; rewrite it as one to merge", p.key)
 		}
+		reps = append(reps, replacement{v, p.text})
 		changed = true
+	}
+	// Right to left, so values sharing a line (a flow mapping) keep their
+	// columns until they are replaced.
+	slices.SortFunc(reps, func(a, b replacement) int {
+		return cmp.Or(cmp.Compare(b.v.Line, a.v.Line), cmp.Compare(b.v.Column, a.v.Column))
+	})
+	for _, r := range reps {
+		if err := t.replaceScalar(r.v, r.text, params.Style&yaml.FlowStyle != 0); err != nil {
+			return false, err
+		}
 	}
 	if len(add) > 0 {
 		t.insertAfter(t.blockEnd(pLine, pCol), add)
@@ -457,9 +475,6 @@ func (t *text) blockEnd(line, col int) int {
 // replaceScalar swaps the source text of a one-line scalar, keeping whatever
 // follows it on the line (a comment, the rest of a flow mapping).
 func (t *text) replaceScalar(v *yaml.Node, with string, flow bool) error {
-	if v.Kind != yaml.ScalarNode || v.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
-		return errors.New("not a one-line value; rewrite it as one to merge")
-	}
 	line := v.Line - 1
 	l := t.lines[line]
 	start := t.byteCol(line, v.Column-1)
