@@ -53,7 +53,7 @@ func TestSpecFixture(t *testing.T) {
 	want, err := os.ReadFile(specFixture)
 	require.NoError(t, err, "run: go test ./internal/models -run TestSpecFixture -update")
 	if !bytes.Equal(want, got) {
-		t.Fatalf("%s is out of date with the registry; run: go test ./internal/models -run TestSpecFixture -update", specFixture)
+		t.Fatal("modal/tests/fixtures/specs.json is out of date with the registry; run: go test ./internal/models -run TestSpecFixture -update")
 	}
 
 	// Every value in it is exactly one spec's JSON.

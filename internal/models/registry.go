@@ -230,6 +230,10 @@ func (b *builder) applyModels(l layer, seq *yaml.Node) ([]entryRef, error) {
 			return nil, &ConfigError{File: l.name, Line: item.Line, Model: key, Field: "key",
 				Msg: "use lowercase letters, digits, dots and hyphens (it becomes a Modal app name and URL)"}
 		}
+		if strings.HasSuffix(key, routeSuffix) {
+			return nil, &ConfigError{File: l.name, Line: item.Line, Model: key, Field: "key",
+				Msg: "must not end in " + routeSuffix + ": that suffix is added to make the LiteLLM route"}
+		}
 		if first, dup := inFile[key]; dup {
 			return nil, &ConfigError{File: l.name, Line: item.Line, Model: key,
 				Msg: fmt.Sprintf("defined twice in this file (first on line %d)", first)}
