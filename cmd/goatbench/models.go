@@ -31,12 +31,13 @@ func loadRegistry(path string) (*models.Registry, error) {
 type modelsOptions struct {
 	Registry string
 	JSON     bool
+	Names    []string // keys or routes to show; all when empty
 }
 
 func newModelsCmd(s streams) *cobra.Command {
 	var opts modelsOptions
 	cmd := &cobra.Command{
-		Use:   "models",
+		Use:   "models [NAME...]",
 		Short: "List the model registry: GPU, memory fit, cost and LiteLLM route of each model",
 		Long: `List every model goatbench knows, from the built-in registry (models.yaml),
 then goatbench.yaml in the working directory if present, then --registry FILE.
@@ -49,12 +50,18 @@ clears a field). An entry with a new key is added at the end.
 For Modal-served models the table shows the estimated GPU memory (weights plus
 the KV cache at max_model_len plus any speculator) against what vLLM may use
 (GPU memory x count x gpu_memory_utilization). A registry in which a model
-cannot fit does not load.`,
+cannot fit does not load.
+
+NAME is a model key (qwen3-4b) or LiteLLM route (qwen3-4b-local); without one,
+every model is listed.`,
 		Example: `  goatbench models
+  goatbench models qwen3-4b gpt-oss-20b-local
   goatbench models --json
   goatbench models --registry team-models.yaml`,
-		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error { return modelsRun(opts, s) },
+		RunE: func(_ *cobra.Command, args []string) error {
+			opts.Names = args
+			return modelsRun(opts, s)
+		},
 	}
 	cmd.Flags().StringVar(&opts.Registry, "registry", "", registryFlagUsage)
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the specs as JSON (the deploy contract plus the memory estimate)")
@@ -66,10 +73,21 @@ func modelsRun(opts modelsOptions, s streams) error {
 	if err != nil {
 		return err
 	}
-	if opts.JSON {
-		return writeModelsJSON(s.Out, r.All())
+	specs := r.All()
+	if len(opts.Names) > 0 {
+		specs = specs[:0]
+		for _, name := range opts.Names {
+			spec, err := r.Lookup(name)
+			if err != nil {
+				return usageError("%v", err)
+			}
+			specs = append(specs, spec)
+		}
 	}
-	return writeModelsTable(s.Out, r.All())
+	if opts.JSON {
+		return writeModelsJSON(s.Out, specs)
+	}
+	return writeModelsTable(s.Out, specs)
 }
 
 // writeModelsJSON prints each model as the spec contract's object followed by

@@ -40,6 +40,15 @@ func TestModelsTable(t *testing.T) {
 	}
 }
 
+func TestModelsByName(t *testing.T) {
+	code, out, errOut := run(t, "", "models", "gpt-oss-20b-local", "qwen3-4b")
+	require.Equal(t, exitOK, code, errOut)
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	require.Len(t, lines, 3)
+	require.True(t, strings.HasPrefix(lines[1], "gpt-oss-20b "), "in the order asked: %q", lines[1])
+	require.True(t, strings.HasPrefix(lines[2], "qwen3-4b "))
+}
+
 func TestModelsJSON(t *testing.T) {
 	code, out, errOut := run(t, "", "models", "--json")
 	require.Equal(t, exitOK, code, errOut)
@@ -80,7 +89,9 @@ func TestModelsBadRegistry(t *testing.T) {
 		{"model does not fit", []string{"models", "--registry", bad},
 			`bad.yaml:2: model "qwen3-30b-a3b": gpu: does not fit: needs an estimated 57.6 GiB`},
 		{"missing file", []string{"models", "--registry", filepath.Join(t.TempDir(), "nope.yaml")}, "read registry"},
-		{"stray argument", []string{"models", "qwen3-4b"}, "unknown command"},
+		{"unknown model suggests the closest keys", []string{"models", "qwen3-4"},
+			`unknown model "qwen3-4" (did you mean qwen3-4b`},
+		{"unknown route", []string{"models", "llama-3.1-8b-locl"}, "did you mean llama-3.1-8b"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

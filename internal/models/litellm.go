@@ -173,6 +173,18 @@ func MergeLiteLLM(src []byte, entries []LiteLLMEntry) ([]byte, MergeReport, erro
 		t.insertAfter(listKeyLine, renderAll(entries, 2))
 		rep.Added = len(entries)
 		return t.bytes(), rep, nil
+	case seq.Kind == yaml.SequenceNode && seq.Style&yaml.FlowStyle != 0 && len(seq.Content) == 0 && seq.Line-1 == listKeyLine:
+		// "model_list: []": drop the brackets (keeping any comment) and list under the key.
+		l := t.lines[listKeyLine]
+		start := t.byteCol(listKeyLine, seq.Column-1)
+		end := strings.IndexByte(l[start:], ']')
+		if end < 0 {
+			return nil, rep, errors.New("model_list must be a block list (\"- model_name: ...\" items) to merge into")
+		}
+		t.lines[listKeyLine] = strings.TrimRight(l[:start], " ") + l[start+end+1:]
+		t.insertAfter(listKeyLine, renderAll(entries, 2))
+		rep.Added = len(entries)
+		return t.bytes(), rep, nil
 	case seq.Kind != yaml.SequenceNode || seq.Style&yaml.FlowStyle != 0:
 		return nil, rep, errors.New("model_list must be a block list (\"- model_name: ...\" items) to merge into")
 	}

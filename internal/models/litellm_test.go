@@ -192,6 +192,7 @@ func TestMergeLiteLLMLayouts(t *testing.T) {
 		{"empty file", "", "model_list:\n" + entry, MergeReport{Added: 1}},
 		{"no model_list", "litellm_settings:\n  drop_params: true", "litellm_settings:\n  drop_params: true\nmodel_list:\n" + entry, MergeReport{Added: 1}},
 		{"empty model_list", "model_list:\n\nrouter_settings: {}\n", "model_list:\n" + entry + "\nrouter_settings: {}\n", MergeReport{Added: 1}},
+		{"model_list: []", "model_list: []  # none yet\nx: 1\n", "model_list:  # none yet\n" + entry + "x: 1\n", MergeReport{Added: 1}},
 		{"appended after the last entry, keeping its indentation",
 			"model_list:\n    - model_name: other\n      litellm_params: {model: x}\n# end\n",
 			"model_list:\n    - model_name: other\n      litellm_params: {model: x}\n" +
