@@ -25,6 +25,7 @@ image = (
     modal.Image.from_registry("nvidia/cuda:12.8.1-devel-ubuntu22.04", add_python="3.12")
     .entrypoint([])  # drop the CUDA image's banner entrypoint
     .uv_pip_install("vllm==0.13.0", "hf_transfer==0.1.9")
+    .run_commands(*vs.chat_template_commands(SPEC, "0.13.0"))
     .env(vs.image_env(SPEC, APP_ENV))
     .add_local_python_source("vllm_spec")  # local files last: Modal adds them at container start
 )

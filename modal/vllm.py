@@ -20,6 +20,7 @@ SPEC = vs.spec_or_exit("vllm", "modal/vllm.py")
 image = (
     modal.Image.debian_slim(python_version="3.12")
     .uv_pip_install("vllm==0.8.5", "hf_transfer==0.1.9")
+    .run_commands(*vs.chat_template_commands(SPEC, "0.8.5"))
     .env(vs.image_env(SPEC, {}))
     .add_local_python_source("vllm_spec")  # local files last: Modal adds them at container start
 )

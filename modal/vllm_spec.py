@@ -7,6 +7,7 @@ The spec's JSON shape is the contract with the Go registry; see modal/README.md.
 
 import json
 import os
+import re
 
 ENV_VAR = "GOATBENCH_MODEL_SPEC"
 MODAL_ENVIRONMENT = "goat"
@@ -49,6 +50,12 @@ _NULLABLE = ("speculative_config", "compilation_config")
 
 class SpecError(ValueError):
     """A spec that cannot be served; the message is one line naming the field."""
+
+
+# Chat templates come from vLLM's own examples, fetched at image build time from the
+# tag of the vLLM version the app installs; the path is where vLLM's official image keeps them.
+VLLM_EXAMPLES = "/vllm-workspace/examples/"
+_TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9._-]+\.jinja$")
 
 
 def load_spec(environ, kind, script):
@@ -120,6 +127,11 @@ def validate(spec):
             raise SpecError(f"{ENV_VAR}: vllm.{name}: want {want.__name__}, got {_kind_of(value)}")
     if not v["tool_call_parser"]:
         raise SpecError(f"{ENV_VAR}: vllm.tool_call_parser: missing (tool calling needs a parser)")
+    template = v["chat_template"]
+    if template and not (template.startswith(VLLM_EXAMPLES) and _TEMPLATE_NAME.match(template[len(VLLM_EXAMPLES):])):
+        raise SpecError(
+            f"{ENV_VAR}: vllm.chat_template: want \"\" or a template of vLLM's examples, {VLLM_EXAMPLES}<name>.jinja"
+        )
     if not 0 <= v["gpu_memory_utilization"] <= 1:
         raise SpecError(f"{ENV_VAR}: vllm.gpu_memory_utilization: {v['gpu_memory_utilization']} is not in [0, 1]")
     for name in ("stream_interval", "max_num_batched_tokens"):
@@ -137,6 +149,23 @@ def validate(spec):
     if ENV_VAR in env:
         raise SpecError(f"{ENV_VAR}: env: must not set {ENV_VAR}")
     return spec
+
+
+def chat_template_commands(spec, vllm_version):
+    """Image build commands that put the spec's chat template where the command expects it.
+
+    Empty when the model's own template is used. A pip-installed vLLM ships no examples,
+    so the template is downloaded from vLLM's repository at the installed version's tag.
+    """
+    path = spec["vllm"]["chat_template"]
+    if not path:
+        return []
+    name = path[len(VLLM_EXAMPLES):]
+    url = f"https://raw.githubusercontent.com/vllm-project/vllm/v{vllm_version}/examples/{name}"
+    return [
+        f"mkdir -p {VLLM_EXAMPLES}",
+        f"python -c \"import urllib.request; urllib.request.urlretrieve('{url}', '{path}')\"",
+    ]
 
 
 def vllm_command(spec):

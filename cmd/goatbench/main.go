@@ -70,6 +70,8 @@ reports pass rate, latency and cost.`,
 	root.AddCommand(newRunCmd(s))
 	root.AddCommand(newValidateCmd(s))
 	root.AddCommand(newVersionCmd(s))
+	root.AddCommand(newModelsCmd(s))
+	root.AddCommand(newLitellmConfigCmd(s))
 	return root
 }
 

@@ -20,9 +20,10 @@ EXPECTED = {
             "vllm", "serve", "meta-llama/Llama-3.1-8B-Instruct",
             "--served-model-name", "meta-llama/Llama-3.1-8B-Instruct",
             "--host", "0.0.0.0", "--port", "8000",
-            "--max-model-len", "16384", "--tensor-parallel-size", "1",
+            "--max-model-len", "8192", "--tensor-parallel-size", "1",
             "--gpu-memory-utilization", "0.9",
             "--enable-auto-tool-choice", "--tool-call-parser", "llama3_json",
+            "--chat-template", "/vllm-workspace/examples/tool_chat_template_llama3.1_json.jinja",
             "--enforce-eager",
         ],
     },
@@ -35,7 +36,7 @@ EXPECTED = {
             "vllm", "serve", "Qwen/Qwen3-4B-Instruct-2507",
             "--served-model-name", "Qwen/Qwen3-4B-Instruct-2507",
             "--host", "0.0.0.0", "--port", "8000",
-            "--max-model-len", "32768", "--tensor-parallel-size", "1",
+            "--max-model-len", "8192", "--tensor-parallel-size", "1",
             "--gpu-memory-utilization", "0.9",
             "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
             "--enforce-eager",
@@ -45,28 +46,30 @@ EXPECTED = {
         "script": "vllm.py",
         "app": "goat-vllm-qwen3-30b-a3b",
         "gpu": "A100-80GB:1",
-        "startup_timeout_s": 1200,
+        "startup_timeout_s": 900,
         "command": [
             "vllm", "serve", "Qwen/Qwen3-30B-A3B-Instruct-2507",
             "--served-model-name", "Qwen/Qwen3-30B-A3B-Instruct-2507",
             "--host", "0.0.0.0", "--port", "8000",
-            "--max-model-len", "32768", "--tensor-parallel-size", "1",
+            "--max-model-len", "8192", "--tensor-parallel-size", "1",
             "--gpu-memory-utilization", "0.9",
             "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
+            "--enforce-eager",
         ],
     },
     "qwen3-235b": {
         "script": "vllm.py",
         "app": "goat-vllm-qwen3-235b",
         "gpu": "H100:4",
-        "startup_timeout_s": 2400,
+        "startup_timeout_s": 900,
         "command": [
             "vllm", "serve", "Qwen/Qwen3-235B-A22B-Instruct-2507-FP8",
             "--served-model-name", "Qwen/Qwen3-235B-A22B-Instruct-2507-FP8",
             "--host", "0.0.0.0", "--port", "8000",
-            "--max-model-len", "32768", "--tensor-parallel-size", "4",
+            "--max-model-len", "8192", "--tensor-parallel-size", "4",
             "--gpu-memory-utilization", "0.9",
             "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
+            "--enforce-eager",
         ],
     },
     "gpt-oss-20b": {
@@ -84,17 +87,18 @@ EXPECTED = {
             "--enable-auto-tool-choice", "--tool-call-parser", "openai",
             "--kv-cache-dtype", "fp8",
             "--speculative-config",
-            '{"method":"eagle3","model":"RedHatAI/gpt-oss-20b-speculator.eagle3","num_speculative_tokens":3}',
+            '{"method":"eagle3","model":"RedHatAI/gpt-oss-20b-speculator.eagle3","num_speculative_tokens":7}',
             "--compilation-config", '{"pass_config":{"eliminate_noops":true,"fuse_allreduce_rms":true}}',
             "--stream-interval", "20",
             "--max-num-batched-tokens", "8192",
+            "--async-scheduling", "--max-cudagraph-capture-size", "32",
         ],
     },
     "gpt-oss-120b": {
         "script": "gpt_oss.py",
         "app": "goat-vllm-gpt-oss-120b",
         "gpu": "H100:1",
-        "startup_timeout_s": 2400,
+        "startup_timeout_s": 1800,
         "command": [
             "vllm", "serve", "openai/gpt-oss-120b",
             "--served-model-name", "openai/gpt-oss-120b",
@@ -104,10 +108,11 @@ EXPECTED = {
             "--enable-auto-tool-choice", "--tool-call-parser", "openai",
             "--kv-cache-dtype", "fp8",
             "--speculative-config",
-            '{"method":"eagle3","model":"nvidia/gpt-oss-120b-Eagle3-short-context","num_speculative_tokens":3}',
+            '{"method":"eagle3","model":"nvidia/gpt-oss-120b-Eagle3-v2","num_speculative_tokens":3}',
             "--compilation-config", '{"pass_config":{"eliminate_noops":true,"fuse_allreduce_rms":true}}',
             "--stream-interval", "20",
             "--max-num-batched-tokens", "8192",
+            "--async-scheduling", "--max-cudagraph-capture-size", "32",
         ],
     },
 }
@@ -219,6 +224,14 @@ class RegistryModels(unittest.TestCase):
                     env, {**app_want["env"], **spec["env"], "GOATBENCH_MODEL_SPEC": vllm_spec.canonical_json(spec)}
                 )
                 self.assertEqual(image.steps[-1], ("add_local_python_source", ("vllm_spec",), {"copy": False}))
+                # The chat template the command names is put in the image, from the installed vLLM's tag.
+                fetch = " ".join(steps["run_commands"][0])
+                if "--chat-template" in want["command"]:
+                    path = want["command"][want["command"].index("--chat-template") + 1]
+                    version = app_want["vllm"].split("==")[1]
+                    self.assertIn(f"vllm-project/vllm/v{version}/examples/{os.path.basename(path)}', '{path}'", fetch)
+                else:
+                    self.assertEqual(fetch, "")
 
     def test_container_reimport_sees_the_same_spec(self):
         # Inside the container only the image's env exists: re-importing with the baked

@@ -113,9 +113,9 @@ class Command(unittest.TestCase):
         self.assertIn("--enforce-eager", flags(enforce_eager=True))
         self.assertNotIn("--gpu-memory-utilization", flags(gpu_memory_utilization=0))
         self.assertNotIn("--chat-template", base)
-        with_template = flags(chat_template="/root/t.jinja")
+        with_template = flags(chat_template="/vllm-workspace/examples/t.jinja")
         i = with_template.index("--chat-template")
-        self.assertEqual(with_template[i - 1 : i + 2], ["openai", "--chat-template", "/root/t.jinja"])
+        self.assertEqual(with_template[i - 1 : i + 2], ["openai", "--chat-template", "/vllm-workspace/examples/t.jinja"])
         self.assertNotIn("--speculative-config", flags(speculative_config=None))
         self.assertNotIn("--compilation-config", flags(compilation_config=None))
         self.assertNotIn("--kv-cache-dtype", flags(kv_cache_dtype=""))
@@ -162,3 +162,26 @@ class Environments(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ChatTemplates(unittest.TestCase):
+    def test_fetched_from_the_installed_vllm_tag(self):
+        s = spec("qwen3-4b")
+        self.assertEqual(vllm_spec.chat_template_commands(s, "0.8.5"), [])
+        s["vllm"]["chat_template"] = "/vllm-workspace/examples/tool_chat_template_llama3.1_json.jinja"
+        cmds = vllm_spec.chat_template_commands(s, "0.8.5")
+        self.assertEqual(cmds[0], "mkdir -p /vllm-workspace/examples/")
+        self.assertIn(
+            "https://raw.githubusercontent.com/vllm-project/vllm/v0.8.5/examples/tool_chat_template_llama3.1_json.jinja",
+            cmds[1],
+        )
+        self.assertIn("'/vllm-workspace/examples/tool_chat_template_llama3.1_json.jinja'", cmds[1])
+
+    def test_templates_outside_vllm_examples_are_refused(self):
+        for bad in ["/root/t.jinja", "/vllm-workspace/examples/../../etc/x.jinja", "/vllm-workspace/examples/t.txt",
+                    "/vllm-workspace/examples/a b.jinja"]:
+            s = spec("qwen3-4b")
+            s["vllm"]["chat_template"] = bad
+            with self.subTest(bad), self.assertRaises(vllm_spec.SpecError) as cm:
+                vllm_spec.validate(s)
+            self.assertIn("vllm.chat_template", str(cm.exception))

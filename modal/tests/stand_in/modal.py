@@ -53,6 +53,11 @@ class Image:
                        gpu=None):
         return self._then("uv_pip_install", packages, {"extra_index_url": extra_index_url})
 
+    def run_commands(self, *commands, env=None, secrets=(), gpu=None, force_build=False):
+        if not all(isinstance(c, str) for c in commands):
+            raise InvalidError("Image.run_commands: commands must be strings")
+        return self._then("run_commands", commands, {})
+
     def env(self, vars):
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in vars.items()):
             raise InvalidError("Image.env: keys and values must be strings")
