@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/goatbench/goatbench/bench/tasks"
+	"github.com/goatbench/goatbench/internal/models"
 	"github.com/goatbench/goatbench/internal/reference"
 	"github.com/goatbench/goatbench/internal/results"
 	"github.com/goatbench/goatbench/internal/runner"
@@ -38,6 +39,8 @@ type runOptions struct {
 	APIKey         string
 	KeepWorkspaces bool
 	MinPassRate    float64
+	Registry       string
+	Temperature    float64 // < 0: the model's default
 	Args           []string
 }
 
@@ -60,6 +63,9 @@ incomplete, 130 interrupted.`,
 		Example: `  # the whole pipeline offline, against the reference solutions
   goatbench run --models reference --suite smoke
 
+  # registry models through the LiteLLM proxy (routes <key>-local, local-model defaults)
+  goatbench run --base-url https://litellm.example/v1 --models qwen3-4b,llama-3.1-8b --suite smoke
+
   # any OpenAI-compatible server, e.g. a vLLM started by hand
   goatbench run --base-url http://127.0.0.1:8000/v1 --model-name Qwen/Qwen3-4B-Instruct-2507 --suite smoke
 
@@ -68,6 +74,11 @@ incomplete, 130 interrupted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Args = flagsSet(cmd)
+			if !cmd.Flags().Changed("temperature") {
+				o.Temperature = -1
+			} else if o.Temperature < 0 {
+				return usageError("--temperature must be between 0 and 2, got %g", o.Temperature)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return runRun(ctx, o, s)
@@ -85,16 +96,19 @@ incomplete, 130 interrupted.`,
 	f.StringVar(&o.APIKey, "api-key", "", "API key for --base-url (default $OPENAI_API_KEY)")
 	f.BoolVar(&o.KeepWorkspaces, "keep-workspaces", false, "keep each attempt's workspace for inspection")
 	f.Float64Var(&o.MinPassRate, "min-pass-rate", 1, "exit 0 when at least this fraction of judged attempts passed")
+	f.StringVar(&o.Registry, "registry", "", registryFlagUsage)
+	f.Float64Var(&o.Temperature, "temperature", 0, "sampling temperature for every model (default: each model's own; 0.3 for local models)")
 	return cmd
 }
 
 // target is a model to run and where to reach it.
 type target struct {
-	name    string // shown in results
-	modelID string
-	baseURL string
-	local   bool
-	info    results.ModelInfo
+	name        string // shown in results
+	modelID     string // what requests send as "model"
+	baseURL     string
+	temperature *float32
+	toolChoice  string
+	info        results.ModelInfo
 }
 
 func runRun(ctx context.Context, o *runOptions, s streams) error {
@@ -154,11 +168,8 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, t := range targets {
-		m := runner.Model{Name: t.name, ModelID: t.modelID, Client: runner.NewClient(t.baseURL, apiKey)}
-		if t.local {
-			temp := float32(0.3)
-			m.Temperature, m.ToolChoice = &temp, "auto"
-		}
+		m := runner.Model{Name: t.name, ModelID: t.modelID, Client: runner.NewClient(t.baseURL, apiKey),
+			Temperature: t.temperature, ToolChoice: t.toolChoice}
 		g.Go(func() error { return r.RunModel(gctx, m) })
 	}
 	runErr := g.Wait()
@@ -211,6 +222,8 @@ func (o *runOptions) resolve() (tasks.Suite, []target, error) {
 		return tasks.Suite{}, nil, usageError("--parallel must be at least 1, got %d", o.Parallel)
 	case o.Repeat < 1:
 		return tasks.Suite{}, nil, usageError("--repeat must be at least 1, got %d", o.Repeat)
+	case o.Temperature > 2:
+		return tasks.Suite{}, nil, usageError("--temperature must be between 0 and 2, got %g", o.Temperature)
 	case o.MinPassRate < 0 || o.MinPassRate > 1:
 		return tasks.Suite{}, nil, usageError("--min-pass-rate must be between 0 and 1, got %g", o.MinPassRate)
 	}
@@ -218,9 +231,14 @@ func (o *runOptions) resolve() (tasks.Suite, []target, error) {
 	if err != nil {
 		return suite, nil, err
 	}
+	reg, err := loadRegistry(o.Registry)
+	if err != nil {
+		return suite, nil, err
+	}
 	baseURL := firstNonEmpty(o.BaseURL, os.Getenv("OPENAI_BASE_URL"))
 	names := o.Models
-	if len(names) == 0 {
+	raw := len(names) == 0 // --model-name: a name the endpoint knows, not a registry key
+	if raw {
 		if o.ModelName == "" {
 			return suite, nil, usageError("name the models to run: --models reference, or --base-url with --model-name")
 		}
@@ -236,19 +254,78 @@ func (o *runOptions) resolve() (tasks.Suite, []target, error) {
 			continue
 		}
 		seen[n] = true
-		t := target{name: n, modelID: n, baseURL: baseURL, local: strings.HasSuffix(n, "-local")}
-		if n == reference.ModelID {
-			t.local, t.baseURL = true, ""
-		} else if baseURL == "" {
-			return suite, nil, usageError("model %q needs an endpoint: pass --base-url or set OPENAI_BASE_URL (or use --models reference to run offline)", n)
+		t, err := o.target(reg, n, raw, baseURL)
+		if err != nil {
+			return suite, nil, err
 		}
-		t.info = results.ModelInfo{Name: n, ModelID: n, BaseURL: t.baseURL}
 		out = append(out, t)
 	}
 	if len(out) == 0 {
 		return suite, nil, usageError("--models is empty")
 	}
 	return suite, out, nil
+}
+
+// target resolves one model name: "reference", a registry key or route, or
+// (with --model-name) whatever the endpoint serves, recognised as local when
+// the registry knows its route or Hugging Face id.
+func (o *runOptions) target(reg *models.Registry, name string, raw bool, baseURL string) (target, error) {
+	if name == reference.ModelID {
+		t := target{name: name, modelID: name, toolChoice: "auto", temperature: ptr32(0.3)}
+		t.info = results.ModelInfo{Name: name, ModelID: name, Kind: "reference"}
+		return o.withTemperature(t), nil
+	}
+	spec, err := reg.Lookup(name)
+	if err != nil && raw {
+		spec, err = byHFID(reg, name)
+	}
+	t := target{name: name, modelID: name, baseURL: baseURL}
+	switch {
+	case err == nil:
+		if !raw {
+			t.name, t.modelID = spec.Route(), spec.Route()
+		}
+		if d := spec.RequestDefaults; d.Temperature != nil {
+			t.temperature = ptr32(*d.Temperature)
+		}
+		t.toolChoice = spec.RequestDefaults.ToolChoice
+		t.info = results.ModelInfo{Key: spec.Key, Kind: string(spec.Kind), PricePerHour: spec.PricePerHour()}
+		if spec.IsLocal() {
+			t.info.GPU = fmt.Sprintf("%s:%d", spec.GPU.Type, spec.GPU.Count)
+		}
+	case !raw:
+		return t, usageError("%v", err)
+	case strings.HasSuffix(name, "-local"):
+		t.temperature, t.toolChoice = ptr32(0.3), "auto"
+	}
+	if baseURL == "" {
+		return t, usageError("model %q needs an endpoint: pass --base-url (e.g. your LiteLLM proxy) or set OPENAI_BASE_URL; --models reference runs offline", name)
+	}
+	t.info.Name, t.info.ModelID, t.info.BaseURL = t.name, t.modelID, baseURL
+	return o.withTemperature(t), nil
+}
+
+func (o *runOptions) withTemperature(t target) target {
+	if o.Temperature >= 0 {
+		t.temperature = ptr32(o.Temperature)
+	}
+	return t
+}
+
+// byHFID finds a registry model by its Hugging Face id, as a vLLM started by
+// hand serves it.
+func byHFID(reg *models.Registry, id string) (models.Spec, error) {
+	for _, s := range reg.All() {
+		if s.HFID != "" && strings.EqualFold(s.HFID, id) {
+			return s, nil
+		}
+	}
+	return models.Spec{}, fmt.Errorf("no registry model has Hugging Face id %q", id)
+}
+
+func ptr32(v float64) *float32 {
+	f := float32(v)
+	return &f
 }
 
 func loadSuite(name, dir string) (tasks.Suite, error) {

@@ -2,14 +2,21 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/sashabaranov/go-openai"
 	"github.com/stretchr/testify/require"
 
+	"github.com/goatbench/goatbench/bench/tasks"
+	"github.com/goatbench/goatbench/internal/reference"
 	"github.com/goatbench/goatbench/internal/results"
 )
 
@@ -140,4 +147,53 @@ func TestVersionAndHelp(t *testing.T) {
 		require.Contains(t, stdout, "Examples:")
 		require.Contains(t, stdout, "goatbench "+c)
 	}
+}
+
+func TestRegistryModelsThroughAProxy(t *testing.T) {
+	suite, err := tasks.Load("smoke")
+	require.NoError(t, err)
+	srv := reference.New(suite)
+	var mu sync.Mutex
+	seen := map[string]string{}
+	srv.Intercept = func(_ http.ResponseWriter, _ *http.Request, req *openai.ChatCompletionRequest, _ int) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[req.Model] = fmt.Sprintf("temperature=%v tool_choice=%v", req.Temperature, req.ToolChoice)
+		return false
+	}
+	proxy := httptest.NewServer(srv)
+	defer proxy.Close()
+
+	out := t.TempDir()
+	code, stdout, stderr := goatbench(t, "run", "--base-url", proxy.URL+"/v1", "--models", "qwen3-4b,gpt-5-nano", "--out", out)
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stdout, "10/10 passed")
+	require.Equal(t, map[string]string{
+		"qwen3-4b-local": "temperature=0.3 tool_choice=auto", // local-model defaults
+		"gpt-5-nano":     "temperature=0 tool_choice=<nil>",  // the provider's own
+	}, seen)
+	m, err := results.ReadManifest(onlyRunDir(t, out))
+	require.NoError(t, err)
+	require.Equal(t, "qwen3-4b-local", m.Models[0].Name)
+	require.Equal(t, "A10G:1", m.Models[0].GPU)
+	require.Equal(t, 1.10, m.Models[0].PricePerHour)
+
+	clear(seen)
+	code, _, stderr = goatbench(t, "run", "--base-url", proxy.URL+"/v1", "--models", "qwen3-4b-local", "--temperature", "0.7", "--tasks-dir", "../../bench/tasks/smoke", "--out", t.TempDir())
+	require.Equal(t, exitOK, code, stderr)
+	require.Equal(t, "temperature=0.7 tool_choice=auto", seen["qwen3-4b-local"], "a route resolves, --temperature overrides")
+
+	clear(seen)
+	code, _, stderr = goatbench(t, "run", "--base-url", proxy.URL+"/v1", "--model-name", "Qwen/Qwen3-4B-Instruct-2507", "--out", t.TempDir())
+	require.Equal(t, exitOK, code, stderr)
+	require.Equal(t, "temperature=0.3 tool_choice=auto", seen["Qwen/Qwen3-4B-Instruct-2507"], "a vLLM served by hand is recognised by its HF id")
+}
+
+func TestUnknownModelSuggests(t *testing.T) {
+	code, _, stderr := goatbench(t, "run", "--base-url", "http://127.0.0.1:1/v1", "--models", "qwen3-4", "--out", t.TempDir())
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, "qwen3-4b")
+	code, _, stderr = goatbench(t, "run", "--models", "reference", "--temperature", "-1", "--out", t.TempDir())
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, "--temperature must be between 0 and 2")
 }
