@@ -39,11 +39,11 @@ var leftOut = regexp.MustCompile(`_(\d+) more failure details left out to stay u
 
 func TestMarkdownStaysUnderTheCommentLimit(t *testing.T) {
 	for _, tc := range []struct {
-		name          string
-		run           *Run
-		wantCut       bool
-		wantFailures  int
-		wantLeftOut   string // sections dropped because even the tables did not fit
+		name         string
+		run          *Run
+		wantCut      bool
+		wantFailures int
+		wantLeftOut  string // sections dropped because even the tables did not fit
 	}{
 		{"small run keeps every failure", bigRun(2, 5, "FAIL"), false, 10, ""},
 		{"many long failures are cut", bigRun(6, 50, strings.Repeat("x", 1500)), true, 300, ""},

@@ -53,7 +53,7 @@ func TestModelSummary(t *testing.T) {
 		att("gpu-local", "a", 0, results.StatusPass, 0, 10),
 		att("gpu-local", "a", 1, results.StatusFail, 2, 20),
 		att("gpu-local", "b", 0, results.StatusTimeout, 5, 30), // ends last, at 35 s
-		att("gpu-local", "b", 1, results.StatusError, 1, 99),  // infrastructure: no verdict, no latency, but it took time
+		att("gpu-local", "b", 1, results.StatusError, 1, 99),   // infrastructure: no verdict, no latency, but it took time
 	}
 	as[0].Requests = []results.Request{{TTFT: 0.2, Total: 2, TokensOut: 100}, {TTFT: 0.4, Total: 3, TokensOut: 150}}
 	as[1].Requests = []results.Request{{TTFT: 0.3, Total: 5, TokensOut: 250}}
