@@ -67,6 +67,8 @@ reports pass rate, latency and cost.`,
 		return usageError("%v (see '%s --help')", err, c.CommandPath())
 	})
 	root.AddCommand(newVersionCmd(s))
+	root.AddCommand(newReportCmd(s))
+	root.AddCommand(newCompareCmd(s))
 	return root
 }
 

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -76,10 +77,11 @@ type ModelDelta struct {
 
 // Comparison is base versus head, per model and per task.
 type Comparison struct {
-	BaseRun, HeadRun string
-	Threshold        float64
-	Models           []ModelDelta
-	Tasks            []TaskDelta
+	BaseRun   string       `json:"base_run"`
+	HeadRun   string       `json:"head_run"`
+	Threshold float64      `json:"latency_threshold"`
+	Models    []ModelDelta `json:"models"`
+	Tasks     []TaskDelta  `json:"tasks"`
 }
 
 // Compare compares two runs. A regression is a (model, task) that passed
@@ -232,13 +234,15 @@ func (c Comparison) headline() string {
 	for _, ch := range []Change{ChangeNewlyFailing, ChangeNewlyPassing, ChangeStillFailing} {
 		parts = append(parts, fmt.Sprintf("%d %s", c.count(ch), ch))
 	}
-	slow := 0
-	for _, m := range c.Models {
-		if m.LatencyRegression {
-			slow++
+	if c.Threshold > 0 {
+		slow := 0
+		for _, m := range c.Models {
+			if m.LatencyRegression {
+				slow++
+			}
 		}
+		parts = append(parts, fmt.Sprintf("%d slower beyond +%.0f%%", slow, c.Threshold*100))
 	}
-	parts = append(parts, fmt.Sprintf("%d slower beyond +%.0f%%", slow, c.Threshold*100))
 	return strings.Join(parts, " · ")
 }
 
@@ -364,6 +368,16 @@ func (c Comparison) Terminal(w io.Writer, color bool) error {
 	return bw.Flush()
 }
 
+// JSON writes the comparison for machines, with its regression count.
+func (c Comparison) JSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		Regressions int `json:"regressions"`
+		Comparison
+	}{c.Regressions(), c})
+}
+
 // CompareMarker opens the markdown comparison, so a workflow can find and
 // update its comment.
 const CompareMarker = "<!-- goatbench-compare -->"
@@ -382,7 +396,11 @@ func (c Comparison) Markdown(w io.Writer) error {
 		b.WriteString("### Tasks that changed or still fail\n\n")
 		mdTable(&b, compareTaskHeads, []bool{false, false, true, true, false, true, true}, rows)
 	}
-	b.WriteString(fmt.Sprintf("\n<sub>A regression is a task that passed every base repeat and failed a head repeat, or a model whose p50 attempt latency (over the tasks both runs have) rose more than %.0f%%. %s%s: infrastructure errors.</sub>\n", c.Threshold*100, markError, "n"))
+	latency := "latency was not checked"
+	if c.Threshold > 0 {
+		latency = fmt.Sprintf("or a model whose p50 attempt latency (over the tasks both runs have) rose more than %.0f%%", c.Threshold*100)
+	}
+	fmt.Fprintf(&b, "\n<sub>A regression is a task that passed every base repeat and failed a head repeat, %s. %sn: infrastructure errors.</sub>\n", latency, markError)
 	s := b.String()
 	if len(s) > markdownBudget {
 		s = cutLines(s, markdownBudget)
