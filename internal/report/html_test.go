@@ -26,10 +26,14 @@ func TestHTMLIsSelfContained(t *testing.T) {
 	require.NotRegexp(t, `(?i)url\(`, page, "no remote CSS resources")
 }
 
-// chromium finds Debian's headless browser, or skips the test.
+// chromium finds a headless Chromium ($GOATBENCH_CHROMIUM, Debian's
+// chromium, or Chrome as CI runners ship it), or skips the test.
 func chromium(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+	if p := os.Getenv("GOATBENCH_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "google-chrome", "chromium-browser"} {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
 		}

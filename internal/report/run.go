@@ -146,6 +146,9 @@ func (r *Run) index() {
 	}
 	for _, name := range order {
 		info, _ := r.modelInfo(name)
+		if info.Error != "" {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: %s", name, oneLine(info.Error, 300)))
+		}
 		s := summarize(info, byModel[name])
 		if want := len(r.Manifest.Tasks) * r.Manifest.Repeat; want > 0 && s.Attempts < want && info.Error == "" {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: %d of %d attempts were not recorded", name, want-s.Attempts, want))

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -144,4 +145,20 @@ func TestMarkText(t *testing.T) {
 	} {
 		require.Equal(t, tc.want, tc.cell.markText(tc.repeats))
 	}
+}
+
+func TestModelErrorFromTheManifestIsShown(t *testing.T) {
+	man := results.Manifest{RunID: "r", Tasks: []string{"t"}, Repeat: 1, Models: []results.ModelInfo{
+		{Name: "ok"}, {Name: "broken-local", Kind: "vllm", Error: "deploy goat-vllm-broken: modal deploy exited 1"},
+	}}
+	as := []results.Attempt{att("ok", "t", 0, results.StatusPass, 0, 1)}
+	r := New(man, as, nil)
+	require.Len(t, r.Models(), 2)
+	require.Equal(t, "broken-local", r.Models()[1].Model, "unscored models last")
+	require.Nil(t, r.Models()[1].PassRate)
+	require.Contains(t, r.Warnings, "broken-local: deploy goat-vllm-broken: modal deploy exited 1")
+	var b strings.Builder
+	require.NoError(t, r.Markdown(&b))
+	require.Contains(t, b.String(), "> ⚠ broken-local: deploy goat-vllm-broken: modal deploy exited 1")
+	require.Contains(t, b.String(), "| broken-local | 0/0 | 0 | — |")
 }
