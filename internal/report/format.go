@@ -163,10 +163,7 @@ func (r *Run) headline() []string {
 	for _, s := range r.models {
 		extra := ""
 		if s.Errors > 0 {
-			extra = fmt.Sprintf(", %d error", s.Errors)
-			if s.Errors > 1 {
-				extra += "s"
-			}
+			extra = ", " + plural(s.Errors, "error")
 		}
 		out = append(out, fmt.Sprintf("%s %d/%d (%s s%s)", s.Model, s.Passed, s.Scored(), secs(s.WallSeconds), extra))
 	}
@@ -180,7 +177,7 @@ func (r *Run) runLine() string {
 	if m.Suite != "" {
 		parts = append(parts, "suite "+m.Suite)
 	}
-	parts = append(parts, fmt.Sprintf("%d models × %d tasks × %d repeats", len(r.models), len(r.tasks), r.repeats()))
+	parts = append(parts, plural(len(r.models), "model")+" × "+plural(len(r.tasks), "task")+" × "+plural(r.repeats(), "repeat"))
 	if !m.Started.IsZero() {
 		parts = append(parts, "started "+m.Started.UTC().Format("2006-01-02 15:04 UTC"))
 		if m.Ended != nil {
@@ -234,4 +231,12 @@ func (r *Run) legend() string {
 		s += "; n/m: passed of judged repeats"
 	}
 	return s
+}
+
+// plural counts things in English: 1 model, 2 models.
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -80,7 +80,7 @@ func (r *Run) Terminal(w io.Writer, color bool) error {
 	}
 	fmt.Fprintln(bw, p.paint(ansiDim, r.legend()))
 	if n := len(r.failures()); n > 0 {
-		fmt.Fprintf(bw, "\n%d attempts did not pass; details in report.md, report.html and the transcripts.\n", n)
+		fmt.Fprintf(bw, "\n%s did not pass; details in report.md, report.html and the transcripts.\n", plural(n, "attempt"))
 	}
 	for _, warn := range r.Warnings {
 		fmt.Fprintln(bw, p.paint(ansiYellow, "warning: "+warn))
