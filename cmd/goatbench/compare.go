@@ -16,6 +16,7 @@ type compareOptions struct {
 	Format           string
 	Color            string
 	LatencyThreshold float64 // percent
+	LatencyFloor     float64 // seconds
 	FailOnRegression bool
 }
 
@@ -30,7 +31,8 @@ change in p50 latency and cost.
 
 A regression is a (model, task) that passed every base repeat and failed a
 head repeat, or a model whose p50 attempt latency, over the tasks both runs
-have, rose more than --latency-threshold percent. With --fail-on-regression
+have, rose more than --latency-threshold percent and by at least
+--latency-floor seconds. With --fail-on-regression
 the command exits 1 when there is one.`,
 		Example: `  goatbench compare results/20250531-020000-aaaaaa results/20250601-020000-bbbbbb
   goatbench compare base/ head/ --format markdown >> "$GITHUB_STEP_SUMMARY"
@@ -45,6 +47,7 @@ the command exits 1 when there is one.`,
 	f.StringVar(&o.Format, "format", "terminal", "output format: terminal, markdown, json")
 	f.StringVar(&o.Color, "color", "auto", "colour the terminal output: auto (on a terminal, unless NO_COLOR is set), always, never")
 	f.Float64Var(&o.LatencyThreshold, "latency-threshold", report.DefaultLatencyThreshold*100, "p50 latency rise, in percent, that counts as a regression (0 turns the check off)")
+	f.Float64Var(&o.LatencyFloor, "latency-floor", report.DefaultLatencyFloor, "smallest p50 rise, in seconds, that can count as a regression")
 	f.BoolVar(&o.FailOnRegression, "fail-on-regression", false, "exit 1 when there is a regression")
 	return cmd
 }
@@ -56,6 +59,9 @@ func runCompare(o *compareOptions, s streams) error {
 	}
 	if o.LatencyThreshold < 0 {
 		return usageError("--latency-threshold must be a percentage of at least 0, got %g", o.LatencyThreshold)
+	}
+	if o.LatencyFloor < 0 {
+		return usageError("--latency-floor must be at least 0 seconds, got %g", o.LatencyFloor)
 	}
 	format := strings.ToLower(o.Format)
 	if format == "md" {
@@ -72,7 +78,10 @@ func runCompare(o *compareOptions, s streams) error {
 	if err != nil {
 		return usageError("head: %v", err)
 	}
-	opts := report.CompareOptions{LatencyThreshold: o.LatencyThreshold / 100}
+	opts := report.CompareOptions{LatencyThreshold: o.LatencyThreshold / 100, LatencyFloor: o.LatencyFloor}
+	if o.LatencyFloor == 0 {
+		opts.LatencyFloor = -1 // none
+	}
 	if o.LatencyThreshold == 0 {
 		opts.LatencyThreshold = -1 // off
 	}

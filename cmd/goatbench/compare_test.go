@@ -30,6 +30,10 @@ func TestCompareCommand(t *testing.T) {
 			exitUsage, "", "goatbench: base: /nonexistent/base: no such run folder\n"},
 		{"negative threshold", []string{"compare", fixtureBase, fixtureHead, "--latency-threshold", "-5"},
 			exitUsage, "", "--latency-threshold must be a percentage of at least 0"},
+		{"a floor above beta's 6 s rise", []string{"compare", fixtureBase, fixtureHead, "--latency-floor", "10"},
+			exitOK, "1 regression · 1 newly failing", ""},
+		{"negative floor", []string{"compare", fixtureBase, fixtureHead, "--latency-floor", "-1"},
+			exitUsage, "", "--latency-floor must be at least 0 seconds"},
 		{"one folder only", []string{"compare", fixtureBase},
 			exitUsage, "", "accepts 2 arg(s)"},
 	} {

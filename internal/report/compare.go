@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/olekukonko/tablewriter/tw"
@@ -15,12 +16,29 @@ import (
 // counts as regressed.
 const DefaultLatencyThreshold = 0.25
 
+// DefaultLatencyFloor is the p50 rise, in seconds, below which a latency
+// change is noise whatever its percentage: 0.02 s → 0.03 s is +50%.
+const DefaultLatencyFloor = 1.0
+
 // CompareOptions tune what counts as a regression.
 type CompareOptions struct {
 	// LatencyThreshold is the relative p50 latency rise (0.25 for 25%) beyond
 	// which a model has regressed; 0 means DefaultLatencyThreshold, and a
 	// negative value turns the latency check off.
 	LatencyThreshold float64
+	// LatencyFloor is the smallest p50 rise in seconds that can count; 0
+	// means DefaultLatencyFloor, a negative value none.
+	LatencyFloor float64
+}
+
+func (o CompareOptions) floor() float64 {
+	switch {
+	case o.LatencyFloor == 0:
+		return DefaultLatencyFloor
+	case o.LatencyFloor < 0:
+		return 0
+	}
+	return o.LatencyFloor
 }
 
 func (o CompareOptions) threshold() float64 {
@@ -80,6 +98,7 @@ type Comparison struct {
 	BaseRun   string       `json:"base_run"`
 	HeadRun   string       `json:"head_run"`
 	Threshold float64      `json:"latency_threshold"`
+	Floor     float64      `json:"latency_floor_s"`
 	Models    []ModelDelta `json:"models"`
 	Tasks     []TaskDelta  `json:"tasks"`
 }
@@ -88,7 +107,7 @@ type Comparison struct {
 // every base repeat and failed a head repeat, or a model whose p50 attempt
 // latency rose beyond the threshold.
 func Compare(base, head *Run, opts CompareOptions) Comparison {
-	c := Comparison{BaseRun: base.Manifest.RunID, HeadRun: head.Manifest.RunID, Threshold: opts.threshold()}
+	c := Comparison{BaseRun: base.Manifest.RunID, HeadRun: head.Manifest.RunID, Threshold: opts.threshold(), Floor: opts.floor()}
 	inBase := map[string]ModelSummary{}
 	for _, m := range base.models {
 		inBase[m.Model] = m
@@ -136,7 +155,8 @@ func Compare(base, head *Run, opts CompareOptions) Comparison {
 			sort.Float64s(headLat)
 			md.BaseP50, md.HeadP50 = ptr(percentile(baseLat, 50)), ptr(percentile(headLat, 50))
 			md.LatencyChange = relChange(md.BaseP50, md.HeadP50)
-			md.LatencyRegression = c.Threshold > 0 && md.LatencyChange != nil && *md.LatencyChange > c.Threshold
+			md.LatencyRegression = c.Threshold > 0 && md.LatencyChange != nil && *md.LatencyChange > c.Threshold &&
+				*md.HeadP50-*md.BaseP50 >= c.Floor
 		}
 		c.Models = append(c.Models, md)
 	}
@@ -398,7 +418,7 @@ func (c Comparison) Markdown(w io.Writer) error {
 	}
 	latency := "latency was not checked"
 	if c.Threshold > 0 {
-		latency = fmt.Sprintf("or a model whose p50 attempt latency (over the tasks both runs have) rose more than %.0f%%", c.Threshold*100)
+		latency = fmt.Sprintf("or a model whose p50 attempt latency (over the tasks both runs have) rose more than %.0f%% and by at least %s s", c.Threshold*100, strconv.FormatFloat(c.Floor, 'f', -1, 64))
 	}
 	fmt.Fprintf(&b, "\n<sub>A regression is a task that passed every base repeat and failed a head repeat, %s. %sn: infrastructure errors.</sub>\n", latency, markError)
 	s := b.String()

@@ -76,6 +76,22 @@ func TestCompareLatencyThreshold(t *testing.T) {
 	}
 }
 
+func TestCompareLatencyFloor(t *testing.T) {
+	base, head := loadFixture(t, "compare/base"), loadFixture(t, "compare/head")
+	// beta: 10 s → 16 s, +6 s.
+	for _, tc := range []struct {
+		floor float64
+		want  int
+	}{
+		{0, 2}, // the default, 1 s
+		{5.9, 2},
+		{6.1, 1}, // a rise of 6 s is under the floor
+		{-1, 2},  // no floor
+	} {
+		require.Equal(t, tc.want, Compare(base, head, CompareOptions{LatencyFloor: tc.floor}).Regressions(), "floor %v", tc.floor)
+	}
+}
+
 func TestCompareRunWithItselfHasNoRegression(t *testing.T) {
 	r := loadFixture(t, "run")
 	c := Compare(r, r, CompareOptions{})
