@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -67,7 +68,7 @@ func runCompare(o *compareOptions, s streams) error {
 	if format == "md" {
 		format = "markdown"
 	}
-	if !contains([]string{"terminal", "markdown", "json"}, format) {
+	if !slices.Contains([]string{"terminal", "markdown", "json"}, format) {
 		return usageError("unknown --format %q: use terminal, markdown or json", o.Format)
 	}
 	base, err := report.Load(o.Base)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -60,7 +61,7 @@ func runReport(o *reportOptions, s streams) error {
 	if format == "md" {
 		format = "markdown"
 	}
-	if !contains(reportFormats, format) {
+	if !slices.Contains(reportFormats, format) {
 		return usageError("unknown --format %q: use one of %s", o.Format, strings.Join(reportFormats, ", "))
 	}
 	r, err := report.Load(o.Dir)
@@ -118,13 +119,4 @@ func wantColor(mode string, out io.Writer) (bool, error) {
 		return err == nil && st.Mode()&os.ModeCharDevice != 0, nil
 	}
 	return false, usageError("unknown --color %q: use auto, always or never", mode)
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

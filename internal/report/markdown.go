@@ -40,6 +40,8 @@ func (r *Run) markdown(budget int) string {
 	sections := []string{top, summary, matrix, charts}
 	// The tables matter more than the pictures: when even they do not fit,
 	// charts go first, then the matrix, and a line says what went.
+	// 400 bytes stay free for the line naming what was left out and the
+	// failures heading.
 	fixed := func() int { return len(strings.Join(sections, "")) + 400 }
 	if fixed() > budget && charts != "" {
 		sections[3], omitted = "", append(omitted, "latency charts")
@@ -116,23 +118,19 @@ func (r *Run) mdSummary() string {
 	var b strings.Builder
 	b.WriteString("### Summary\n\n")
 	heads := make([]string, len(summaryColumns))
-	rule := make([]string, len(summaryColumns))
+	right := make([]bool, len(summaryColumns))
 	for i, c := range summaryColumns {
-		heads[i] = mdText(c.head)
-		rule[i] = "---"
-		if c.right {
-			rule[i] = "---:"
-		}
+		heads[i], right[i] = c.head, c.right
 	}
-	mdRow(&b, heads)
-	mdRow(&b, rule)
+	var rows [][]string
 	for _, s := range r.models {
 		row := make([]string, len(summaryColumns))
 		for i, c := range summaryColumns {
-			row[i] = mdText(c.cell(s))
+			row[i] = c.cell(s)
 		}
-		mdRow(&b, row)
+		rows = append(rows, row)
 	}
+	mdTable(&b, heads, right, rows)
 	b.WriteString("\n")
 	var notes []string
 	if r.repeats() > 1 {
