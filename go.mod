@@ -3,6 +3,7 @@ module github.com/goatbench/goatbench
 go 1.26.0
 
 require (
+	github.com/joshdk/go-junit v1.0.0
 	github.com/olekukonko/tablewriter v1.1.5
 	github.com/sashabaranov/go-openai v1.43.0
 	github.com/spf13/cobra v1.10.2

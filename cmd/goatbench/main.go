@@ -72,6 +72,8 @@ reports pass rate, latency and cost.`,
 	root.AddCommand(newVersionCmd(s))
 	root.AddCommand(newModelsCmd(s))
 	root.AddCommand(newLitellmConfigCmd(s))
+	root.AddCommand(newReportCmd(s))
+	root.AddCommand(newCompareCmd(s))
 	return root
 }
 

@@ -1,0 +1,242 @@
+package report
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goatbench/goatbench/internal/results"
+)
+
+// The marks of the task matrix.
+const (
+	markPass    = "✓"
+	markFail    = "✗"
+	markError   = "⚠"
+	markTimeout = "⏱"
+	markNone    = "·" // not attempted
+	dash        = "—" // unknown or not applicable
+)
+
+// column is one column of the summary table, shared by every format so the
+// terminal, markdown and HTML tables never drift apart.
+type column struct {
+	head  string
+	right bool
+	cell  func(ModelSummary) string
+}
+
+var summaryColumns = []column{
+	{"model", false, func(s ModelSummary) string { return s.Model }},
+	{"passed", true, func(s ModelSummary) string { return fmt.Sprintf("%d/%d", s.Passed, s.Scored()) }},
+	{"errors", true, func(s ModelSummary) string { return errorsText(s.Counts) }},
+	{"pass rate", true, func(s ModelSummary) string { return rateText(s) }},
+	{"wall (s)", true, func(s ModelSummary) string { return secs(s.WallSeconds) }},
+	{"cold start (s)", true, func(s ModelSummary) string {
+		if s.ColdStartSeconds == 0 {
+			return dash
+		}
+		return secs(s.ColdStartSeconds)
+	}},
+	{"p50 (s)", true, func(s ModelSummary) string { return opt(s.LatencyP50, "%.1f") }},
+	{"p95 (s)", true, func(s ModelSummary) string { return opt(s.LatencyP95, "%.1f") }},
+	{"TTFT p50 (s)", true, func(s ModelSummary) string { return opt(s.TTFTP50, "%.2f") }},
+	{"out (tok/s)", true, func(s ModelSummary) string { return opt(s.TokensPerSecond, "%.1f") }},
+	{"turns", true, func(s ModelSummary) string { return opt(s.MeanTurns, "%.1f") }},
+	{"tokens in", true, func(s ModelSummary) string { return thousands(s.TokensIn) }},
+	{"tokens out", true, func(s ModelSummary) string { return thousands(s.TokensOut) }},
+	{"cost ($)", true, func(s ModelSummary) string { return costText(s.CostUSD) }},
+}
+
+func errorsText(c Counts) string {
+	if c.Cancelled > 0 {
+		return fmt.Sprintf("%d (%d cancelled)", c.Errors, c.Cancelled)
+	}
+	return strconv.Itoa(c.Errors)
+}
+
+func rateText(s ModelSummary) string {
+	if s.PassRate == nil {
+		return dash
+	}
+	t := pct(*s.PassRate)
+	if s.PassLow != nil && s.PassHigh != nil {
+		t += fmt.Sprintf(" (%.0f–%.0f)", *s.PassLow*100, *s.PassHigh*100)
+	}
+	return t
+}
+
+func pct(v float64) string { return fmt.Sprintf("%.0f%%", v*100) }
+
+// secs prints a duration in seconds, with a decimal only when it matters.
+func secs(v float64) string {
+	if v < 10 {
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64)
+}
+
+func opt(v *float64, format string) string {
+	if v == nil {
+		return dash
+	}
+	return fmt.Sprintf(format, *v)
+}
+
+func costText(v *float64) string {
+	if v == nil {
+		return dash
+	}
+	switch {
+	case *v >= 1:
+		return fmt.Sprintf("%.2f", *v)
+	case *v >= 0.01:
+		return fmt.Sprintf("%.3f", *v)
+	}
+	return fmt.Sprintf("%.4f", *v)
+}
+
+// thousands groups digits by three: 1234567 → 1,234,567.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// markText is the matrix cell: a mark for a single attempt, passed/scored
+// with the errors and timeouts beside it for repeats.
+func (c *Cell) markText(repeats int) string {
+	if c == nil || len(c.Attempts) == 0 {
+		return markNone
+	}
+	if repeats <= 1 && len(c.Attempts) == 1 {
+		return statusMark(c.Attempts[0].Status)
+	}
+	var parts []string
+	if n := c.Scored(); n > 0 {
+		s := fmt.Sprintf("%d/%d", c.Passed, n)
+		switch {
+		case c.Passed == n:
+			s = markPass + " " + s
+		case c.Passed == 0:
+			s = markFail + " " + s
+		}
+		parts = append(parts, s)
+	}
+	if c.Timeouts > 0 {
+		parts = append(parts, fmt.Sprintf("%s%d", markTimeout, c.Timeouts))
+	}
+	if c.Errors > 0 {
+		parts = append(parts, fmt.Sprintf("%s%d", markError, c.Errors))
+	}
+	return strings.Join(parts, " ")
+}
+
+func statusMark(s results.Status) string {
+	switch s {
+	case results.StatusPass:
+		return markPass
+	case results.StatusFail:
+		return markFail
+	case results.StatusTimeout:
+		return markTimeout
+	}
+	return markError
+}
+
+// headline is the at-a-glance line: each model's passed/scored and wall time,
+// like "qwen3-4b-local 5/5 (74 s)".
+func (r *Run) headline() []string {
+	var out []string
+	for _, s := range r.models {
+		extra := ""
+		if s.Errors > 0 {
+			extra = ", " + plural(s.Errors, "error")
+		}
+		out = append(out, fmt.Sprintf("%s %d/%d (%s s%s)", s.Model, s.Passed, s.Scored(), secs(s.WallSeconds), extra))
+	}
+	return out
+}
+
+// runLine describes the run: id, suite, shape, start and duration.
+func (r *Run) runLine() string {
+	m := r.Manifest
+	parts := []string{"run " + m.RunID}
+	if m.Suite != "" {
+		parts = append(parts, "suite "+m.Suite)
+	}
+	parts = append(parts, plural(len(r.models), "model")+" × "+plural(len(r.tasks), "task")+" × "+plural(r.repeats(), "repeat"))
+	if !m.Started.IsZero() {
+		parts = append(parts, "started "+m.Started.UTC().Format("2006-01-02 15:04 UTC"))
+		if m.Ended != nil {
+			parts = append(parts, "took "+m.Ended.Sub(m.Started).Round(time.Second).String())
+		}
+	}
+	if m.Version != "" {
+		parts = append(parts, "goatbench "+m.Version)
+	}
+	return strings.Join(parts, " · ")
+}
+
+// attemptName names an attempt in failure lists: the task, and the repeat
+// when the run has several.
+func (r *Run) attemptName(a results.Attempt) string {
+	if r.repeats() > 1 {
+		return fmt.Sprintf("%s #%d", a.Task, a.Repeat)
+	}
+	return a.Task
+}
+
+// oneLine squeezes text onto one line of at most n runes.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+// tail keeps the last n runes of s, marking the cut.
+func tail(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return "…" + string(r[len(r)-n+1:])
+	}
+	return s
+}
+
+// head keeps the first n runes of s, marking the cut.
+func head(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+// legend explains the matrix marks.
+func (r *Run) legend() string {
+	s := fmt.Sprintf("%s pass, %s fail, %s timeout, %s infrastructure error, %s not run", markPass, markFail, markTimeout, markError, markNone)
+	if r.repeats() > 1 {
+		s += "; n/m: passed of judged repeats"
+	}
+	return s
+}
+
+// plural counts things in English: 1 model, 2 models.
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

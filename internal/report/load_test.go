@@ -1,0 +1,120 @@
+package report
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// runDir makes a run folder holding the given results.jsonl (nil: no file)
+// and the fixture's run.json when withManifest.
+func runDir(t *testing.T, results []byte, withManifest bool) string {
+	t.Helper()
+	dir := t.TempDir()
+	if results != nil {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "results.jsonl"), results, 0o644))
+	}
+	if withManifest {
+		b, err := os.ReadFile(filepath.Join("testdata", "run", "run.json"))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "run.json"), b, 0o644))
+	}
+	return dir
+}
+
+func fixtureLines(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "run", "results.jsonl"))
+	require.NoError(t, err)
+	lines := strings.SplitAfter(string(b), "\n")
+	return lines[:len(lines)-1] // after the last newline: nothing
+}
+
+func TestLoadBadInput(t *testing.T) {
+	lines := fixtureLines(t)
+	for _, tc := range []struct {
+		name    string
+		dir     func(t *testing.T) string
+		wantErr string
+	}{
+		{"missing folder", func(t *testing.T) string { return filepath.Join(t.TempDir(), "nope") }, "no such run folder"},
+		{"a file, not a folder", func(t *testing.T) string {
+			p := filepath.Join(t.TempDir(), "results.jsonl")
+			require.NoError(t, os.WriteFile(p, []byte("{}\n"), 0o644))
+			return p
+		}, "not a run folder"},
+		{"no results.jsonl", func(t *testing.T) string { return runDir(t, nil, true) }, "no results.jsonl"},
+		{"empty results.jsonl", func(t *testing.T) string { return runDir(t, []byte{}, true) }, "holds no attempt"},
+		{"blank lines only", func(t *testing.T) string { return runDir(t, []byte("\n\n  \n"), true) }, "holds no attempt"},
+		{"only line torn", func(t *testing.T) string { return runDir(t, []byte(`{"run_id":"x","model":"m`), true) }, "only line is torn"},
+		{"broken line in the middle", func(t *testing.T) string {
+			return runDir(t, []byte(lines[0]+"{not json}\n"+lines[1]), true)
+		}, "results.jsonl:2: not an attempt result"},
+		{"broken run.json", func(t *testing.T) string {
+			dir := runDir(t, []byte(lines[0]), false)
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "run.json"), []byte(`{"run_id": `), 0o644))
+			return dir
+		}, "run.json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := tc.dir(t)
+			require.NotPanics(t, func() {
+				r, err := Load(dir)
+				require.Error(t, err)
+				require.Nil(t, r)
+				require.Contains(t, err.Error(), tc.wantErr)
+				require.NotContains(t, err.Error(), "\n", "errors are one line")
+			})
+		})
+	}
+}
+
+func TestLoadTornLastLineIsAWarning(t *testing.T) {
+	lines := fixtureLines(t)
+	torn := strings.Join(lines, "") + lines[3][:40] // killed mid-write
+	r, err := Load(runDir(t, []byte(torn), true))
+	require.NoError(t, err)
+	require.Len(t, r.Attempts, len(lines))
+	require.Len(t, r.Warnings, 1)
+	require.Contains(t, r.Warnings[0], "torn last line")
+
+	var md, term strings.Builder
+	require.NoError(t, r.Markdown(&md))
+	require.NoError(t, r.Terminal(&term, false))
+	require.Contains(t, md.String(), "torn last line")
+	require.Contains(t, term.String(), "warning: ")
+}
+
+func TestLoadWithoutManifest(t *testing.T) {
+	lines := fixtureLines(t)
+	r, err := Load(runDir(t, []byte(strings.Join(lines, "")), false))
+	require.NoError(t, err)
+	require.Equal(t, "20250601-020000-c0ffee", r.Manifest.RunID)
+	require.Len(t, r.Models(), 3)
+	require.Contains(t, strings.Join(r.Warnings, "\n"), "no run.json")
+	for _, m := range r.Models() {
+		// Without prices only costs the proxy reported remain.
+		if m.Model == "gpt-4o-mini" {
+			require.NotNil(t, m.CostUSD)
+		} else {
+			require.Nil(t, m.CostUSD, "%s: no GPU price without run.json", m.Model)
+		}
+	}
+}
+
+func TestLoadDuplicateAttemptKeepsTheLast(t *testing.T) {
+	lines := fixtureLines(t)
+	// The first line is a pass; record the same attempt again as a failure.
+	again := strings.Replace(lines[0], `"status":"pass"`, `"status":"fail","failure_class":"checks_failed"`, 1)
+	require.NotEqual(t, lines[0], again)
+	r, err := Load(runDir(t, []byte(strings.Join(lines, "")+again), true))
+	require.NoError(t, err)
+	require.Len(t, r.Attempts, len(lines))
+	require.Contains(t, strings.Join(r.Warnings, "\n"), "recorded more than once")
+	c := r.Cell("gpt-4o-mini", "bash-command")
+	require.Equal(t, 1, c.Passed)
+	require.Equal(t, 2, c.Failed)
+}

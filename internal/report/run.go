@@ -1,0 +1,214 @@
+// Package report turns a run folder (results.jsonl and run.json) into the
+// tables, charts and files people and CI read: a terminal summary, markdown
+// for pull requests, summary.json, JUnit XML, a self-contained HTML page, and
+// the comparison of two runs. It reads files only and never calls the runner.
+package report
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/goatbench/goatbench/internal/results"
+)
+
+// Run is one run folder, loaded and aggregated.
+type Run struct {
+	Dir      string
+	Manifest results.Manifest
+	Attempts []results.Attempt
+	// Warnings are problems that did not stop the report: a torn last line,
+	// a missing run.json, duplicated or missing attempts.
+	Warnings []string
+
+	models []ModelSummary // sorted: pass rate, then wall time
+	rep    int            // attempts per task and model the run intended
+	tasks  []string       // the manifest's order, then tasks seen only in results
+	cells  map[string]map[string]*Cell
+}
+
+// Load reads a run folder. A torn last line becomes a warning; a missing or
+// empty results.jsonl is an error that says so in one line.
+func Load(dir string) (*Run, error) {
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("%s: no such run folder", dir)
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	case !st.IsDir():
+		return nil, fmt.Errorf("%s: not a run folder (expected a directory holding %s and %s)", dir, results.AttemptsFile, results.ManifestFile)
+	}
+	attempts, warnings, err := results.ReadAttempts(dir)
+	if err != nil {
+		if errors.Is(err, results.ErrNoRun) {
+			return nil, fmt.Errorf("%s: no %s: not a run folder, or the run wrote no attempt", dir, results.AttemptsFile)
+		}
+		return nil, err
+	}
+	if len(attempts) == 0 {
+		msg := "holds no attempt"
+		if len(warnings) > 0 {
+			msg = "holds no complete attempt (its only line is torn)"
+		}
+		return nil, fmt.Errorf("%s: %s", filepath.Join(dir, results.AttemptsFile), msg)
+	}
+	man, err := results.ReadManifest(dir)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		// The attempts alone still make a report; the manifest only adds
+		// prices, cold starts and the intended task list.
+		warnings = append(warnings, fmt.Sprintf("%s: no %s; prices, cold starts and run times are unknown", dir, results.ManifestFile))
+		man = results.Manifest{RunID: attempts[0].RunID}
+	}
+	r := New(man, attempts, warnings)
+	r.Dir = dir
+	return r, nil
+}
+
+// New aggregates a manifest and its attempts; Load calls it, and tests can
+// build a run in memory with it.
+func New(man results.Manifest, attempts []results.Attempt, warnings []string) *Run {
+	r := &Run{Manifest: man, Warnings: append([]string(nil), warnings...)}
+	r.Attempts = r.dedupe(attempts)
+	r.index()
+	return r
+}
+
+// dedupe keeps the last line of each (model, task, repeat): the stream is
+// append-only, so a later line supersedes an earlier one.
+func (r *Run) dedupe(in []results.Attempt) []results.Attempt {
+	last := make(map[string]int, len(in))
+	for i, a := range in {
+		last[a.Key()] = i
+	}
+	if len(last) == len(in) {
+		return append([]results.Attempt(nil), in...)
+	}
+	out := make([]results.Attempt, 0, len(last))
+	for i, a := range in {
+		if last[a.Key()] == i {
+			out = append(out, a)
+		}
+	}
+	r.Warnings = append(r.Warnings, fmt.Sprintf("%d attempts were recorded more than once; the last record of each counts", len(in)-len(out)))
+	return out
+}
+
+func (r *Run) index() {
+	r.cells = map[string]map[string]*Cell{}
+	seenTask := map[string]bool{}
+	for _, t := range r.Manifest.Tasks {
+		if !seenTask[t] {
+			seenTask[t] = true
+			r.tasks = append(r.tasks, t)
+		}
+	}
+	byModel := map[string][]results.Attempt{}
+	var order []string
+	for _, m := range r.Manifest.Models {
+		if _, ok := byModel[m.Name]; !ok {
+			byModel[m.Name] = nil
+			order = append(order, m.Name)
+		}
+	}
+	for _, a := range r.Attempts {
+		if _, ok := byModel[a.Model]; !ok {
+			order = append(order, a.Model)
+		}
+		byModel[a.Model] = append(byModel[a.Model], a)
+		if !seenTask[a.Task] {
+			seenTask[a.Task] = true
+			r.tasks = append(r.tasks, a.Task)
+		}
+		row := r.cells[a.Model]
+		if row == nil {
+			row = map[string]*Cell{}
+			r.cells[a.Model] = row
+		}
+		c := row[a.Task]
+		if c == nil {
+			c = &Cell{}
+			row[a.Task] = c
+		}
+		c.add(a)
+	}
+	r.rep = max(r.Manifest.Repeat, 1)
+	for _, row := range r.cells {
+		for _, c := range row {
+			sort.SliceStable(c.Attempts, func(i, j int) bool { return c.Attempts[i].Repeat < c.Attempts[j].Repeat })
+			r.rep = max(r.rep, len(c.Attempts))
+		}
+	}
+	for _, name := range order {
+		info, _ := r.modelInfo(name)
+		if info.Error != "" {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: %s", name, oneLine(info.Error, 300)))
+		}
+		s := summarize(info, byModel[name])
+		if want := len(r.Manifest.Tasks) * r.Manifest.Repeat; want > 0 && s.Attempts < want && info.Error == "" {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: %d of %d attempts were not recorded", name, want-s.Attempts, want))
+		}
+		r.models = append(r.models, s)
+	}
+	sort.SliceStable(r.models, func(i, j int) bool { return r.models[i].less(r.models[j]) })
+}
+
+func (r *Run) modelInfo(name string) (results.ModelInfo, bool) {
+	for _, m := range r.Manifest.Models {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return results.ModelInfo{Name: name}, false
+}
+
+// Models returns one summary per model, best first: pass rate, then wall time.
+func (r *Run) Models() []ModelSummary { return r.models }
+
+// Tasks returns the run's tasks in the suite's order.
+func (r *Run) Tasks() []string { return r.tasks }
+
+// Cell returns the attempts of one model on one task, or nil when it has none.
+func (r *Run) Cell(model, task string) *Cell { return r.cells[model][task] }
+
+// repeats is how many attempts per task and model the run intended: the
+// manifest's count, or more when more were recorded.
+func (r *Run) repeats() int { return r.rep }
+
+// Totals counts attempts across the run.
+func (r *Run) Totals() Counts {
+	var c Counts
+	for _, a := range r.Attempts {
+		c.add(a)
+	}
+	return c
+}
+
+// failures are the attempts worth a closer look, in report order (models as
+// sorted, then tasks, then repeats); cancelled attempts are not among them.
+func (r *Run) failures() []results.Attempt {
+	var out []results.Attempt
+	for _, m := range r.models {
+		for _, t := range r.tasks {
+			c := r.Cell(m.Model, t)
+			if c == nil {
+				continue
+			}
+			for _, a := range c.Attempts {
+				if a.Status != results.StatusPass && !cancelled(a) {
+					out = append(out, a)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func cancelled(a results.Attempt) bool {
+	return a.Status == results.StatusError && a.FailureClass == results.ClassCancelled
+}
