@@ -22,6 +22,7 @@ import (
 	"github.com/goatbench/goatbench/bench/tasks"
 	"github.com/goatbench/goatbench/internal/models"
 	"github.com/goatbench/goatbench/internal/reference"
+	"github.com/goatbench/goatbench/internal/report"
 	"github.com/goatbench/goatbench/internal/results"
 	"github.com/goatbench/goatbench/internal/runner"
 )
@@ -182,27 +183,26 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	return finish(ctx, dir, o.MinPassRate, s)
 }
 
-// finish prints the summary and maps the attempts to the exit code.
+// finish writes every report from the run folder, prints the summary, and
+// maps the attempts to the exit code.
 func finish(ctx context.Context, dir string, minPassRate float64, s streams) error {
-	attempts, warnings, err := results.ReadAttempts(dir)
+	rep, err := report.Load(dir)
 	if err != nil {
 		return infraError(err)
 	}
-	for _, w := range warnings {
+	for _, w := range rep.Warnings {
 		fmt.Fprintln(s.Err, "warning:", w)
 	}
-	var pass, fail, errs int
-	for _, a := range attempts {
-		switch a.Status {
-		case results.StatusPass:
-			pass++
-		case results.StatusError:
-			errs++
-		default:
-			fail++
-		}
+	color, _ := wantColor("auto", s.Out)
+	if err := rep.Terminal(s.Out, color); err != nil {
+		return err
 	}
-	fmt.Fprintf(s.Out, "%d/%d passed, %d failed, %d errors — %s\n", pass, pass+fail, fail, errs, dir)
+	if err := rep.WriteFiles(dir); err != nil {
+		return infraError(fmt.Errorf("write reports: %w", err))
+	}
+	fmt.Fprintf(s.Err, "reports: %s\n", dir)
+	c := rep.Totals()
+	pass, fail, errs := c.Passed, c.Failed+c.Timeouts, c.Errors
 	switch {
 	case ctx.Err() != nil:
 		return &exitError{code: exitCancel, err: errors.New("interrupted")}

@@ -40,10 +40,13 @@ func TestRunReferenceSmoke(t *testing.T) {
 	out := t.TempDir()
 	code, stdout, stderr := goatbench(t, "run", "--models", "reference", "--suite", "smoke", "--out", out)
 	require.Equal(t, exitOK, code, stderr)
-	require.Contains(t, stdout, "5/5 passed")
+	require.Contains(t, stdout, "reference 5/5")
 	require.Equal(t, 5, strings.Count(stderr, "PASS "), "a live line per attempt")
 
 	dir := onlyRunDir(t, out)
+	for _, f := range []string{"report.md", "summary.json", "junit.xml", "report.html"} {
+		require.FileExists(t, filepath.Join(dir, f))
+	}
 	attempts, warnings, err := results.ReadAttempts(dir)
 	require.NoError(t, err)
 	require.Empty(t, warnings)
@@ -73,7 +76,7 @@ reference: [{tool: write_file, args: {path: y, content: "1"}}, {answer: done}]
 	out := t.TempDir()
 	code, stdout, stderr := goatbench(t, "run", "--models", "reference", "--tasks-dir", dir, "--out", out)
 	require.Equal(t, exitFailed, code, stderr)
-	require.Contains(t, stdout, "0/1 passed, 1 failed")
+	require.Contains(t, stdout, "reference 0/1")
 	code, _, stderr = goatbench(t, "run", "--models", "reference", "--tasks-dir", dir, "--out", out, "--min-pass-rate", "0")
 	require.Equal(t, exitOK, code, stderr)
 }
@@ -167,7 +170,8 @@ func TestRegistryModelsThroughAProxy(t *testing.T) {
 	out := t.TempDir()
 	code, stdout, stderr := goatbench(t, "run", "--base-url", proxy.URL+"/v1", "--models", "qwen3-4b,gpt-5-nano", "--out", out)
 	require.Equal(t, exitOK, code, stderr)
-	require.Contains(t, stdout, "10/10 passed")
+	require.Contains(t, stdout, "qwen3-4b-local 5/5")
+	require.Contains(t, stdout, "gpt-5-nano 5/5")
 	require.Equal(t, map[string]string{
 		"qwen3-4b-local": "temperature=0.3 tool_choice=auto", // local-model defaults
 		"gpt-5-nano":     "temperature=0 tool_choice=<nil>",  // the provider's own
