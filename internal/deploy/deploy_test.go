@@ -447,3 +447,13 @@ func last(p []Phase) Phase {
 	}
 	return p[len(p)-1]
 }
+
+func TestGuessWebURL(t *testing.T) {
+	tests := []struct{ workspace, app, want string }{
+		{"acme", "goat-vllm-qwen3-4b", "https://acme--goat-vllm-qwen3-4b-serve.modal.run"},
+		{"Acme", "goat-vllm-llama-3.1-8b", "https://acme--goat-vllm-llama-3-1-8b-serve.modal.run"},
+	}
+	for _, tc := range tests {
+		require.Equal(t, tc.want, GuessWebURL(tc.workspace, tc.app))
+	}
+}

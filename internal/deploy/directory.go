@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 
 	modal "github.com/modal-labs/modal-client/go"
@@ -77,4 +78,13 @@ func (m *ModalDirectory) Close() error {
 		m.client.Close()
 	}
 	return nil
+}
+
+// GuessWebURL builds the URL Modal gives the FunctionName web function of
+// appName in workspace, for Target.FallbackURL: Modal turns dots into
+// hyphens and lowercases the label. The SDK lookup is the authority; Modal
+// shortens labels longer than 63 characters, which this does not attempt.
+func GuessWebURL(workspace, appName string) string {
+	label := strings.ToLower(strings.ReplaceAll(workspace+"--"+appName+"-"+FunctionName, ".", "-"))
+	return "https://" + label + ".modal.run"
 }
