@@ -1,0 +1,459 @@
+package deploy
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestEnvironment(t *testing.T) {
+	tests := []struct {
+		name, flag, env, want string
+	}{
+		{"flag wins", "nightly", "other", "nightly"},
+		{"variable next", "", "staging", "staging"},
+		{"default last", "", "", DefaultEnvironment},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("MODAL_ENVIRONMENT", tc.env)
+			require.Equal(t, tc.want, Environment(tc.flag))
+		})
+	}
+}
+
+func TestCheckCredentials(t *testing.T) {
+	tests := []struct {
+		name        string
+		id, secret  string
+		configFile  bool
+		wantErr     bool
+		errContains []string
+	}{
+		{name: "both variables", id: "ak-1", secret: "as-1"},
+		{name: "config file", configFile: true},
+		{name: "nothing", wantErr: true, errContains: []string{"MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET", ".modal.toml"}},
+		{name: "secret missing", id: "ak-1", wantErr: true, errContains: []string{"MODAL_TOKEN_SECRET is not"}},
+		{name: "id missing", secret: "as-1", wantErr: true, errContains: []string{"MODAL_TOKEN_ID is not"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			home := t.TempDir()
+			t.Setenv("HOME", home)
+			t.Setenv("MODAL_CONFIG_PATH", "")
+			t.Setenv("MODAL_TOKEN_ID", tc.id)
+			t.Setenv("MODAL_TOKEN_SECRET", tc.secret)
+			if tc.configFile {
+				require.NoError(t, os.WriteFile(filepath.Join(home, ".modal.toml"), []byte("[default]\ntoken_id = \"ak\"\n"), 0o600))
+			}
+			err := CheckCredentials()
+			if !tc.wantErr {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			for _, s := range tc.errContains {
+				require.Contains(t, err.Error(), s)
+			}
+		})
+	}
+}
+
+func TestEnsureDeploysMissingApp(t *testing.T) {
+	tests := []struct {
+		name, key, script string
+	}{
+		{"vllm", "qwen3-4b", "modal/vllm.py"},
+		{"gpt-oss", "gpt-oss-20b", "modal/gpt_oss.py"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			t.Setenv("OPENAI_API_KEY", "sk-must-not-leak")
+			t.Setenv("HF_TOKEN", "hf-must-not-leak")
+			ms := startModelServer(t, coldStart{coldProbes: 2})
+			tg := target(tc.key, tc.script)
+			require.NoError(t, h.cp.PlanDeploy(tg.AppName, ms.URL))
+
+			ep, err := h.deployer(t, nil).Ensure(context.Background(), tg)
+			require.NoError(t, err)
+
+			require.Equal(t, ms.URL, ep.URL, "the URL comes from the SDK lookup, not the fallback")
+			require.True(t, ep.Deployed)
+			require.False(t, ep.Woke, "an app this run deployed is reported as deployed, not woken")
+			require.True(t, ep.Started())
+			require.Positive(t, ep.ColdStart)
+			require.True(t, h.cp.Deployed(testEnv, tg.AppName))
+
+			inv := h.invocations(t)
+			require.Len(t, inv, 1, "exactly one deploy")
+			require.Equal(t, []string{"deploy", tc.script, "--env", testEnv}, inv[0].Args)
+			require.Equal(t, string(tg.SpecJSON), inv[0].Env["GOATBENCH_MODEL_SPEC"])
+			require.Equal(t, testToken, inv[0].Env["MODAL_TOKEN_ID"])
+			require.Equal(t, testSecret, inv[0].Env["MODAL_TOKEN_SECRET"])
+			require.NotContains(t, inv[0].Env, "OPENAI_API_KEY")
+			require.NotContains(t, inv[0].Env, "HF_TOKEN")
+			require.Equal(t, h.repo, inv[0].Dir)
+
+			require.Equal(t, []string{
+				testEnv + "/" + tg.AppName + "/serve", // not found
+				testEnv + "/" + tg.AppName + "/serve", // found after the deploy
+			}, h.cp.Lookups())
+			log, err := os.ReadFile(filepath.Join(h.logs, "deploy-"+tc.key+".log"))
+			require.NoError(t, err)
+			require.Contains(t, string(log), "App deployed")
+			require.Equal(t, []Phase{PhaseLookup, PhaseDeploying, PhaseWarming, PhaseReady}, h.phasesOf(tc.key))
+		})
+	}
+}
+
+func TestEnsureUsesDeployedApp(t *testing.T) {
+	h := newHarness(t)
+	ms := startModelServer(t, coldStart{})
+	tg := target("qwen3-4b", "modal/vllm.py")
+	require.NoError(t, h.cp.Publish(testEnv, tg.AppName, ms.URL))
+
+	ep, err := h.deployer(t, nil).Ensure(context.Background(), tg)
+	require.NoError(t, err)
+	require.Equal(t, Endpoint{Key: tg.Key, AppName: tg.AppName, URL: ms.URL, ColdStart: ep.ColdStart}, ep)
+	require.False(t, ep.Started(), "an app that was already warm is someone else's to stop")
+	require.Empty(t, h.invocations(t), "no deploy")
+	require.Equal(t, 1, h.cp.Requests("FunctionGet"))
+	require.Equal(t, 1, h.cp.Requests("AuthTokenGet"))
+	require.Equal(t, []Phase{PhaseLookup, PhaseWarming, PhaseReady}, h.phasesOf(tg.Key))
+}
+
+func TestEnsureDeployFailureNamesLog(t *testing.T) {
+	h := newHarness(t)
+	tg := target("gpt-oss-20b", "modal/gpt_oss.py")
+	require.NoError(t, h.cp.FailDeploy(tg.AppName, "Traceback (most recent call last):\nRuntimeError: image build failed: CUDA 12.8 required"))
+
+	ep, err := h.deployer(t, nil).Ensure(context.Background(), tg)
+	require.Error(t, err)
+	logPath := filepath.Join(h.logs, "deploy-gpt-oss-20b.log")
+	require.Contains(t, err.Error(), "gpt-oss-20b: ")
+	require.Contains(t, err.Error(), logPath)
+	require.Contains(t, err.Error(), "RuntimeError: image build failed: CUDA 12.8 required")
+	var ce *CLIError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, logPath, ce.Log)
+
+	log, err := os.ReadFile(logPath)
+	require.NoError(t, err)
+	require.Contains(t, string(log), "Traceback")
+	require.False(t, ep.Started())
+	require.False(t, h.cp.Deployed(testEnv, tg.AppName))
+	require.Equal(t, []Phase{PhaseLookup, PhaseDeploying, PhaseFailed}, h.phasesOf(tg.Key))
+}
+
+func TestEnsureAllIsolatesFailures(t *testing.T) {
+	h := newHarness(t)
+	ready := startModelServer(t, coldStart{})
+	stuck := startModelServer(t, coldStart{never: true})
+	fresh := startModelServer(t, coldStart{coldProbes: 3})
+	a, b, c := target("qwen3-4b", "modal/vllm.py"), target("llama-3.1-8b", "modal/vllm.py"), target("gpt-oss-20b", "modal/gpt_oss.py")
+	b.StartupTimeout = 150 * time.Millisecond
+	require.NoError(t, h.cp.Publish(testEnv, a.AppName, ready.URL))
+	require.NoError(t, h.cp.Publish(testEnv, b.AppName, stuck.URL))
+	require.NoError(t, h.cp.PlanDeploy(c.AppName, fresh.URL))
+
+	var mu sync.Mutex
+	var got []string
+	out := h.deployer(t, nil).EnsureAll(context.Background(), []Target{a, b, c}, func(ep Endpoint) {
+		mu.Lock()
+		got = append(got, ep.Key)
+		mu.Unlock()
+	})
+
+	require.ElementsMatch(t, []string{a.Key, c.Key}, got, "the models that warmed are handed over")
+	require.Len(t, out, 3)
+	require.NoError(t, out[0].Err)
+	require.NoError(t, out[2].Err)
+	require.Error(t, out[1].Err)
+	require.Contains(t, out[1].Err.Error(), b.Key+": not ready within the startup timeout of 150ms")
+	require.Contains(t, out[1].Err.Error(), "HTTP 503")
+	require.ErrorIs(t, out.Err(), out[1].Err)
+	require.Len(t, out.Endpoints(), 2)
+	require.True(t, out[2].Endpoint.Deployed)
+	require.True(t, out[1].Endpoint.Woke, "a model poked but never warm may hold a container")
+	require.Equal(t, []string{b.AppName, c.AppName}, appNames(out.Started()))
+	require.Equal(t, PhaseFailed, last(h.phasesOf(b.Key)))
+	require.Equal(t, PhaseReady, last(h.phasesOf(a.Key)))
+	require.Equal(t, PhaseReady, last(h.phasesOf(c.Key)))
+}
+
+// TestEnsureAllPipelines: the slow model becomes warm only once the fast
+// model's endpoint has been handed over, so EnsureAll succeeds only if it
+// hands each model over as soon as that one is ready.
+func TestEnsureAllPipelines(t *testing.T) {
+	h := newHarness(t)
+	release := make(chan struct{})
+	fast := startModelServer(t, coldStart{})
+	slow := startModelServer(t, coldStart{release: release})
+	ft, st := target("qwen3-4b", "modal/vllm.py"), target("qwen3-235b", "modal/vllm.py")
+	require.NoError(t, h.cp.Publish(testEnv, ft.AppName, fast.URL))
+	require.NoError(t, h.cp.Publish(testEnv, st.AppName, slow.URL))
+
+	var order []string
+	var mu sync.Mutex
+	out := h.deployer(t, nil).EnsureAll(context.Background(), []Target{st, ft}, func(ep Endpoint) {
+		mu.Lock()
+		order = append(order, ep.Key)
+		mu.Unlock()
+		if ep.Key == ft.Key {
+			close(release)
+		}
+	})
+	require.NoError(t, out.Err())
+	require.Equal(t, []string{ft.Key, st.Key}, order)
+}
+
+func TestEnsureAllRejectsDuplicates(t *testing.T) {
+	h := newHarness(t)
+	ms := startModelServer(t, coldStart{})
+	tg := target("qwen3-4b", "modal/vllm.py")
+	require.NoError(t, h.cp.Publish(testEnv, tg.AppName, ms.URL))
+	out := h.deployer(t, nil).EnsureAll(context.Background(), []Target{tg, tg}, nil)
+	require.NoError(t, out[0].Err)
+	require.ErrorContains(t, out[1].Err, "listed twice")
+}
+
+func TestEnsureWithoutDeploying(t *testing.T) {
+	tests := []struct {
+		name        string
+		credentials bool
+		fallback    bool
+		wantErr     []string
+	}{
+		{name: "missing credentials", wantErr: []string{"MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"}},
+		{name: "app not deployed and deploying off", credentials: true, wantErr: []string{"not deployed", testEnv, "deploying is turned off"}},
+		{name: "no credentials, public fallback URL", fallback: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			if !tc.credentials {
+				t.Setenv("MODAL_TOKEN_ID", "")
+				t.Setenv("MODAL_TOKEN_SECRET", "")
+			}
+			ms := startModelServer(t, coldStart{})
+			tg := target("qwen3-4b", "modal/vllm.py")
+			require.NoError(t, h.cp.PlanDeploy(tg.AppName, ms.URL))
+			noDeploy := tc.credentials || tc.fallback
+			if tc.fallback {
+				tg.FallbackURL = ms.URL
+			}
+			ep, err := h.deployer(t, func(o *Options) { o.NoDeploy = noDeploy }).Ensure(context.Background(), tg)
+			require.Empty(t, h.invocations(t), "nothing may be deployed")
+			if tc.wantErr == nil {
+				require.NoError(t, err)
+				require.Equal(t, ms.URL, ep.URL)
+				require.Zero(t, h.cp.Requests("FunctionGet"), "no lookup without credentials")
+				return
+			}
+			require.Error(t, err)
+			for _, s := range tc.wantErr {
+				require.Contains(t, err.Error(), s)
+			}
+		})
+	}
+}
+
+func TestEnsureRejectedCredentials(t *testing.T) {
+	h := newHarness(t)
+	t.Setenv("MODAL_TOKEN_SECRET", "as-wrong")
+	tg := target("qwen3-4b", "modal/vllm.py")
+	_, err := h.deployer(t, nil).Ensure(context.Background(), tg)
+	require.ErrorContains(t, err, "look up app goat-vllm-qwen3-4b")
+	require.ErrorContains(t, err, "invalid token id or secret")
+	require.Empty(t, h.invocations(t), "a failed lookup is not a missing app")
+}
+
+func TestEnsureMissingCLI(t *testing.T) {
+	tests := []struct {
+		name    string
+		command []string
+		want    string
+	}{
+		{"modal", nil, `"modal" is not on PATH`},
+		{"uvx", []string{"uvx", "modal"}, `"uvx" is not on PATH`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			t.Setenv("PATH", t.TempDir())
+			tg := target("qwen3-4b", "modal/vllm.py")
+			_, err := h.deployer(t, func(o *Options) { o.ModalCommand = tc.command }).Ensure(context.Background(), tg)
+			require.ErrorIs(t, err, ErrNoCLI)
+			require.ErrorContains(t, err, tc.want)
+			require.ErrorContains(t, err, "pip install modal")
+			require.ErrorContains(t, err, "uvx modal")
+		})
+	}
+}
+
+func TestEnsureMissingScript(t *testing.T) {
+	h := newHarness(t)
+	tg := target("qwen3-4b", "modal/nope.py")
+	_, err := h.deployer(t, nil).Ensure(context.Background(), tg)
+	require.ErrorContains(t, err, "deploy script")
+	require.ErrorContains(t, err, "nope.py")
+	require.Empty(t, h.invocations(t))
+}
+
+func TestWarm(t *testing.T) {
+	tests := []struct {
+		name     string
+		server   coldStart
+		budget   time.Duration
+		wantCold bool
+		wantHits int
+		wantErr  string
+	}{
+		{name: "already warm", server: coldStart{}, wantHits: 1},
+		{name: "503 while loading", server: coldStart{coldProbes: 3}, wantCold: true, wantHits: 4},
+		{name: "request held until a container is up", server: coldStart{hold: 50 * time.Millisecond}, wantCold: true, wantHits: 1},
+		{name: "redirect chain", server: coldStart{redirects: 4}, wantHits: 1},
+		{name: "redirect chain while loading", server: coldStart{redirects: 2, coldProbes: 1}, wantCold: true, wantHits: 2},
+		{name: "never warm", server: coldStart{never: true}, budget: 80 * time.Millisecond, wantErr: "never answered 200 (last: HTTP 503)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			d := h.deployer(t, func(o *Options) { o.WokeThreshold = 20 * time.Millisecond })
+			ms := startModelServer(t, tc.server)
+			budget := tc.budget
+			if budget == 0 {
+				budget = 5 * time.Second
+			}
+			cold, woke, err := d.warm(context.Background(), ms.URL+"/", budget)
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.wantCold, woke)
+			require.Positive(t, cold)
+			hits, redirected := ms.counts()
+			require.Equal(t, tc.wantHits, hits)
+			require.Equal(t, tc.server.redirects*hits, redirected)
+		})
+	}
+}
+
+func TestWarmUnreachable(t *testing.T) {
+	h := newHarness(t)
+	d := h.deployer(t, nil)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := lis.Addr().String()
+	require.NoError(t, lis.Close()) // now nothing listens there
+	_, _, err = d.warm(context.Background(), "http://"+addr, 50*time.Millisecond)
+	require.ErrorContains(t, err, "never answered 200")
+	require.ErrorContains(t, err, "connection refused")
+}
+
+func TestWarmCancelled(t *testing.T) {
+	h := newHarness(t)
+	d := h.deployer(t, nil)
+	ms := startModelServer(t, coldStart{never: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _, err := d.warm(ctx, ms.URL, time.Minute)
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+func TestStop(t *testing.T) {
+	h := newHarness(t)
+	d := h.deployer(t, nil)
+	require.NoError(t, h.cp.Publish(testEnv, "goat-vllm-qwen3-4b", "http://x.invalid"))
+
+	require.NoError(t, d.Stop(context.Background(), "goat-vllm-qwen3-4b"))
+	require.False(t, h.cp.Deployed(testEnv, "goat-vllm-qwen3-4b"))
+	inv := h.invocations(t)
+	require.Len(t, inv, 1)
+	require.Equal(t, []string{"app", "stop", "goat-vllm-qwen3-4b", "--yes", "--env", testEnv}, inv[0].Args)
+
+	err := d.Stop(context.Background(), "goat-vllm-missing")
+	require.ErrorContains(t, err, "Could not find a deployed app named 'goat-vllm-missing'")
+	require.ErrorContains(t, err, filepath.Join(h.logs, "stop-goat-vllm-missing.log"))
+}
+
+func TestStopStarted(t *testing.T) {
+	h := newHarness(t)
+	d := h.deployer(t, nil)
+	apps := []string{"goat-vllm-a", "goat-vllm-b", "goat-vllm-c"}
+	for _, a := range apps {
+		require.NoError(t, h.cp.Publish(testEnv, a, "http://x.invalid"))
+	}
+	eps := []Endpoint{
+		{Key: "a", AppName: apps[0], Deployed: true},
+		{Key: "b", AppName: apps[1]}, // was already warm: someone else's
+		{Key: "c", AppName: apps[2], Woke: true},
+	}
+	require.NoError(t, d.StopStarted(context.Background(), eps))
+	require.False(t, h.cp.Deployed(testEnv, apps[0]))
+	require.True(t, h.cp.Deployed(testEnv, apps[1]))
+	require.False(t, h.cp.Deployed(testEnv, apps[2]))
+	require.Len(t, h.invocations(t), 2)
+}
+
+func TestCLIEnv(t *testing.T) {
+	in := []string{
+		"PATH=/usr/bin", "HOME=/home/u", "MODAL_TOKEN_ID=ak", "MODAL_TOKEN_SECRET=as", "MODAL_SERVER_URL=http://x",
+		"OPENAI_API_KEY=sk", "ANTHROPIC_API_KEY=sk-ant", "HF_TOKEN=hf", "LITELLM_MASTER_KEY=lk", "AWS_SECRET_ACCESS_KEY=aws",
+		"GOATBENCH_MODEL_SPEC=stale",
+	}
+	require.ElementsMatch(t, []string{
+		"PYTHONUNBUFFERED=1", "PATH=/usr/bin", "HOME=/home/u",
+		"MODAL_TOKEN_ID=ak", "MODAL_TOKEN_SECRET=as", "MODAL_SERVER_URL=http://x",
+	}, cliEnv(in))
+}
+
+func TestTail(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "x.log")
+	content := "=== header\nline1\n\x1b[31mred error\x1b[0m\nprogress 10%\rprogress 100%\n\n=== exit: 1\n"
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+	require.Equal(t, []string{"red error", "progress 10%", "progress 100%"}, tail(p, 3))
+	require.Nil(t, tail(filepath.Join(t.TempDir(), "missing.log"), 3))
+}
+
+func TestCloseIsIdempotentAndFinal(t *testing.T) {
+	h := newHarness(t)
+	d := h.deployer(t, nil)
+	require.NoError(t, d.Close())
+	require.NoError(t, d.Close())
+	_, err := d.Ensure(context.Background(), target("qwen3-4b", "modal/vllm.py"))
+	require.ErrorContains(t, err, "closed")
+}
+
+func appNames(eps []Endpoint) []string {
+	var n []string
+	for _, e := range eps {
+		n = append(n, e.AppName)
+	}
+	return n
+}
+
+func last(p []Phase) Phase {
+	if len(p) == 0 {
+		return ""
+	}
+	return p[len(p)-1]
+}
+
+func TestGuessWebURL(t *testing.T) {
+	tests := []struct{ workspace, app, want string }{
+		{"acme", "goat-vllm-qwen3-4b", "https://acme--goat-vllm-qwen3-4b-serve.modal.run"},
+		{"Acme", "goat-vllm-llama-3.1-8b", "https://acme--goat-vllm-llama-3-1-8b-serve.modal.run"},
+	}
+	for _, tc := range tests {
+		require.Equal(t, tc.want, GuessWebURL(tc.workspace, tc.app))
+	}
+}
