@@ -74,6 +74,8 @@ reports pass rate, latency and cost.`,
 	root.AddCommand(newLitellmConfigCmd(s))
 	root.AddCommand(newReportCmd(s))
 	root.AddCommand(newCompareCmd(s))
+	root.AddCommand(newDeployCmd(s))
+	root.AddCommand(newDoctorCmd(s))
 	return root
 }
 
