@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -38,7 +39,14 @@ type runOptions struct {
 	APIKey         string
 	KeepWorkspaces bool
 	MinPassRate    float64
+	NoStream       bool
+	RequestTimeout time.Duration
+	MaxRetries     int
+	Deadline       time.Duration
+	Resume         string // a run folder to complete
+	RetryErrors    bool
 	Args           []string
+	changed        map[string]bool // flags given on the command line
 }
 
 func newRunCmd(s streams) *cobra.Command {
@@ -54,6 +62,16 @@ Models are registry keys or routes served behind an OpenAI-compatible endpoint
 (--base-url, or OPENAI_BASE_URL), or "reference": a built-in server that answers
 every task with its reference solution, so the whole pipeline runs offline.
 
+Requests stream by default (time to first token, output tokens per second);
+429s, 5xx answers, refused or reset connections and request timeouts before a
+reply begins are retried with exponential backoff, honouring Retry-After. An
+attempt whose infrastructure failed is recorded as an error, never as a fail.
+
+Ctrl-C (or SIGTERM) stops the run: attempts in flight are cancelled, every
+finished attempt is kept, and the summary is written; a second Ctrl-C quits at
+once. An interrupted or killed run is completed with --resume, which runs only
+the attempts without a result (and, with --retry-errors, those that errored).
+
 Exit codes: 0 every attempt passed (or --min-pass-rate was met), 1 some attempts
 failed, 2 usage or configuration error, 3 infrastructure errors left results
 incomplete, 130 interrupted.`,
@@ -64,11 +82,20 @@ incomplete, 130 interrupted.`,
   goatbench run --base-url http://127.0.0.1:8000/v1 --model-name Qwen/Qwen3-4B-Instruct-2507 --suite smoke
 
   # a suite from disk, three repeats, eight attempts in flight
-  goatbench run --models reference --tasks-dir ./my-tasks --repeat 3 --parallel 8`,
+  goatbench run --models reference --tasks-dir ./my-tasks --repeat 3 --parallel 8
+
+  # a night's run that must end by morning, without streaming
+  goatbench run --models qwen3-4b-local --base-url http://litellm:4000/v1 --deadline 6h --no-stream
+
+  # finish an interrupted run, and run again the attempts that hit server errors
+  goatbench run --resume results/20260102-030405-a1b2c3 --retry-errors`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Args = flagsSet(cmd)
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			o.changed = map[string]bool{}
+			cmd.Flags().Visit(func(f *pflag.Flag) { o.changed[f.Name] = true })
+			s.Err = &lockedWriter{w: s.Err}
+			ctx, stop := interruptible(cmd.Context(), s.Err, os.Exit)
 			defer stop()
 			return runRun(ctx, o, s)
 		},
@@ -85,6 +112,12 @@ incomplete, 130 interrupted.`,
 	f.StringVar(&o.APIKey, "api-key", "", "API key for --base-url (default $OPENAI_API_KEY)")
 	f.BoolVar(&o.KeepWorkspaces, "keep-workspaces", false, "keep each attempt's workspace for inspection")
 	f.Float64Var(&o.MinPassRate, "min-pass-rate", 1, "exit 0 when at least this fraction of judged attempts passed")
+	f.BoolVar(&o.NoStream, "no-stream", false, "send plain requests instead of streaming them (no time to first token)")
+	f.DurationVar(&o.RequestTimeout, "request-timeout", 10*time.Minute, "limit on each try of a chat request (0: only the task's timeout)")
+	f.IntVar(&o.MaxRetries, "max-retries", runner.DefaultRetry.Max, "retries of failed requests allowed per attempt (0: none)")
+	f.DurationVar(&o.Deadline, "deadline", 0, "stop the whole run after this long, e.g. 6h; unfinished attempts are cancelled (0: no limit)")
+	f.StringVar(&o.Resume, "resume", "", "complete the run in this folder (results/<run-id>): run only attempts without a result")
+	f.BoolVar(&o.RetryErrors, "retry-errors", false, "with --resume, also run again the attempts that ended in an infrastructure error")
 	return cmd
 }
 
@@ -98,7 +131,16 @@ type target struct {
 }
 
 func runRun(ctx context.Context, o *runOptions, s streams) error {
-	suite, targets, err := o.resolve()
+	if o.Deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, o.Deadline, fmt.Errorf("the run's --deadline of %s passed", o.Deadline))
+		defer cancel()
+	}
+	prev, err := o.resumeFrom(s)
+	if err != nil {
+		return err
+	}
+	suite, targets, err := o.resolve(prev)
 	if err != nil {
 		return err
 	}
@@ -117,20 +159,35 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	}
 	apiKey := firstNonEmpty(o.APIKey, os.Getenv("OPENAI_API_KEY"))
 	if err := preflight(ctx, targets, apiKey); err != nil {
+		if ctx.Err() != nil {
+			return stoppedBeforeStart(ctx)
+		}
 		return err
 	}
 
-	runID := newRunID()
-	dir := filepath.Join(o.Out, runID)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return usageError("cannot create the run folder: %v", err)
-	}
-	man := results.Manifest{
-		RunID: runID, Version: version, Suite: suite.Name, SuiteHash: suite.Hash,
-		Repeat: o.Repeat, Parallel: o.Parallel, Sandbox: "plain", Args: o.Args, Started: time.Now().UTC(),
-	}
-	for _, t := range suite.Tasks {
-		man.Tasks = append(man.Tasks, t.ID)
+	var (
+		dir  string
+		man  results.Manifest
+		done map[string]bool
+	)
+	if prev != nil {
+		dir, man, done = o.Resume, prev.manifest, prev.done(o.RetryErrors)
+		now := time.Now().UTC()
+		man.Resumed, man.Ended, man.Parallel = append(man.Resumed, now), nil, o.Parallel
+		man.Models = nil
+	} else {
+		runID := newRunID()
+		dir = filepath.Join(o.Out, runID)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return usageError("cannot create the run folder: %v", err)
+		}
+		man = results.Manifest{
+			RunID: runID, Version: version, Suite: suite.Name, SuiteHash: suite.Hash,
+			Repeat: o.Repeat, Parallel: o.Parallel, Sandbox: "plain", Args: o.Args, Started: time.Now().UTC(),
+		}
+		for _, t := range suite.Tasks {
+			man.Tasks = append(man.Tasks, t.ID)
+		}
 	}
 	for _, t := range targets {
 		man.Models = append(man.Models, t.info)
@@ -138,11 +195,13 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	if err := results.WriteManifest(dir, man); err != nil {
 		return infraError(fmt.Errorf("write run.json: %w", err))
 	}
-	fmt.Fprintf(s.Err, "run %s: %d tasks × %d models × %d repeats → %s\n", runID, len(suite.Tasks), len(targets), o.Repeat, dir)
 
 	var mu sync.Mutex
+	retry := runner.DefaultRetry
+	retry.Max = o.MaxRetries
 	r, err := runner.New(suite, runner.Options{
-		RunID: runID, RunDir: dir, Parallel: o.Parallel, Repeat: o.Repeat, KeepWorkspaces: o.KeepWorkspaces,
+		RunID: man.RunID, RunDir: dir, Parallel: o.Parallel, Repeat: o.Repeat, KeepWorkspaces: o.KeepWorkspaces,
+		RequestTimeout: o.RequestTimeout, Retry: retry, Done: done,
 		OnAttempt: func(a results.Attempt) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -152,9 +211,20 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	if err != nil {
 		return infraError(err)
 	}
+	pending := 0
+	for _, t := range targets {
+		pending += r.Pending(t.name)
+	}
+	if prev != nil {
+		fmt.Fprintf(s.Err, "resume %s: %d of %d attempts to run → %s\n", man.RunID, pending, len(suite.Tasks)*len(targets)*o.Repeat, dir)
+	} else {
+		fmt.Fprintf(s.Err, "run %s: %d tasks × %d models × %d repeats → %s\n", man.RunID, len(suite.Tasks), len(targets), o.Repeat, dir)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, t := range targets {
-		m := runner.Model{Name: t.name, ModelID: t.modelID, Client: runner.NewClient(t.baseURL, apiKey)}
+		// The redirect budget stays runner.DefaultRedirectBudget until the
+		// registry's startup timeout is passed with runner.FollowRedirectsFor.
+		m := runner.Model{Name: t.name, ModelID: t.modelID, Client: runner.NewClient(t.baseURL, apiKey), NoStream: o.NoStream}
 		if t.local {
 			temp := float32(0.3)
 			m.Temperature, m.ToolChoice = &temp, "auto"
@@ -168,35 +238,61 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	if err := errors.Join(runErr, closeErr, results.WriteManifest(dir, man)); err != nil {
 		return infraError(err)
 	}
-	return finish(ctx, dir, o.MinPassRate, s)
+	var stop error
+	if ctx.Err() != nil {
+		stop = context.Cause(ctx)
+	}
+	return finish(stop, dir, o.MinPassRate, s)
 }
 
-// finish prints the summary and maps the attempts to the exit code.
-func finish(ctx context.Context, dir string, minPassRate float64, s streams) error {
-	attempts, warnings, err := results.ReadAttempts(dir)
+// stoppedBeforeStart is the exit of a run stopped before anything was written.
+func stoppedBeforeStart(ctx context.Context) error {
+	if cause := context.Cause(ctx); errors.Is(cause, errInterrupted) {
+		return &exitError{code: exitCancel, err: cause}
+	}
+	return infraError(context.Cause(ctx))
+}
+
+// finish prints the summary and maps the attempts to the exit code. stop is
+// why the run was stopped early (an interrupt, the deadline), nil when it ran
+// to the end. Counts are of each attempt's latest line: a resumed run may
+// have recorded an attempt twice.
+func finish(stop error, dir string, minPassRate float64, s streams) error {
+	all, warnings, err := results.ReadAttempts(dir)
 	if err != nil {
 		return infraError(err)
 	}
 	for _, w := range warnings {
 		fmt.Fprintln(s.Err, "warning:", w)
 	}
-	var pass, fail, errs int
-	for _, a := range attempts {
-		switch a.Status {
-		case results.StatusPass:
+	var pass, fail, errs, cancelled int
+	for _, a := range results.Latest(all) {
+		switch {
+		case a.Status == results.StatusPass:
 			pass++
-		case results.StatusError:
+		case a.Status == results.StatusError && a.FailureClass == results.ClassCancelled:
+			cancelled++
+		case a.Status == results.StatusError:
 			errs++
 		default:
 			fail++
 		}
 	}
-	fmt.Fprintf(s.Out, "%d/%d passed, %d failed, %d errors — %s\n", pass, pass+fail, fail, errs, dir)
+	line := fmt.Sprintf("%d/%d passed, %d failed, %d errors", pass, pass+fail, fail, errs)
+	if cancelled > 0 {
+		line += fmt.Sprintf(", %d cancelled", cancelled)
+	}
+	fmt.Fprintf(s.Out, "%s — %s\n", line, dir)
+	if cancelled > 0 {
+		fmt.Fprintf(s.Err, "%d attempts did not finish; complete the run with: goatbench run --resume %s\n", cancelled, dir)
+	}
 	switch {
-	case ctx.Err() != nil:
-		return &exitError{code: exitCancel, err: errors.New("interrupted")}
-	case errs > 0:
-		return infraError(fmt.Errorf("%d attempts could not run (infrastructure errors); see %s", errs, filepath.Join(dir, results.AttemptsFile)))
+	case errors.Is(stop, errInterrupted):
+		return &exitError{code: exitCancel, err: stop}
+	case stop != nil:
+		return infraError(fmt.Errorf("%v; %d attempts did not finish", stop, cancelled))
+	case errs+cancelled > 0:
+		return infraError(fmt.Errorf("%d attempts could not run (infrastructure errors); see %s", errs+cancelled, filepath.Join(dir, results.AttemptsFile)))
 	case pass+fail > 0 && float64(pass)/float64(pass+fail) >= minPassRate:
 		return nil
 	}
@@ -204,8 +300,9 @@ func finish(ctx context.Context, dir string, minPassRate float64, s streams) err
 }
 
 // resolve validates the flags and loads the suite and the models; nothing is
-// written before it succeeds.
-func (o *runOptions) resolve() (tasks.Suite, []target, error) {
+// written before it succeeds. When resuming, what the command line leaves out
+// comes from the earlier run, and what it says must agree with that run.
+func (o *runOptions) resolve(prev *previousRun) (tasks.Suite, []target, error) {
 	switch {
 	case o.Parallel < 1:
 		return tasks.Suite{}, nil, usageError("--parallel must be at least 1, got %d", o.Parallel)
@@ -213,6 +310,15 @@ func (o *runOptions) resolve() (tasks.Suite, []target, error) {
 		return tasks.Suite{}, nil, usageError("--repeat must be at least 1, got %d", o.Repeat)
 	case o.MinPassRate < 0 || o.MinPassRate > 1:
 		return tasks.Suite{}, nil, usageError("--min-pass-rate must be between 0 and 1, got %g", o.MinPassRate)
+	case o.MaxRetries < 0:
+		return tasks.Suite{}, nil, usageError("--max-retries must be 0 or more, got %d", o.MaxRetries)
+	case o.RequestTimeout < 0 || o.Deadline < 0:
+		return tasks.Suite{}, nil, usageError("--request-timeout and --deadline cannot be negative")
+	}
+	if prev != nil {
+		if err := prev.fill(o); err != nil {
+			return tasks.Suite{}, nil, err
+		}
 	}
 	suite, err := loadSuite(o.Suite, o.TasksDir)
 	if err != nil {
@@ -237,9 +343,12 @@ func (o *runOptions) resolve() (tasks.Suite, []target, error) {
 		}
 		seen[n] = true
 		t := target{name: n, modelID: n, baseURL: baseURL, local: strings.HasSuffix(n, "-local")}
+		if t.baseURL == "" && prev != nil {
+			t.baseURL = prev.baseURL(n)
+		}
 		if n == reference.ModelID {
 			t.local, t.baseURL = true, ""
-		} else if baseURL == "" {
+		} else if t.baseURL == "" {
 			return suite, nil, usageError("model %q needs an endpoint: pass --base-url or set OPENAI_BASE_URL (or use --models reference to run offline)", n)
 		}
 		t.info = results.ModelInfo{Name: n, ModelID: n, BaseURL: t.baseURL}
@@ -247,6 +356,11 @@ func (o *runOptions) resolve() (tasks.Suite, []target, error) {
 	}
 	if len(out) == 0 {
 		return suite, nil, usageError("--models is empty")
+	}
+	if prev != nil {
+		if err := prev.check(suite, out); err != nil {
+			return suite, nil, err
+		}
 	}
 	return suite, out, nil
 }
@@ -346,4 +460,59 @@ func attemptLine(a results.Attempt) string {
 		line += ": " + a.Reason
 	}
 	return line
+}
+
+// errInterrupted is why a run stopped on Ctrl-C or SIGTERM.
+var errInterrupted = errors.New("interrupted")
+
+// interruptible returns a context cancelled, with errInterrupted as its cause,
+// by the first SIGINT or SIGTERM; a second one calls exit(130) at once. The
+// returned function stops listening.
+func interruptible(parent context.Context, errOut io.Writer, exit func(int)) (context.Context, func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := watchSignals(parent, sigs, errOut, exit)
+	return ctx, func() {
+		signal.Stop(sigs)
+		stop()
+	}
+}
+
+func watchSignals(parent context.Context, sigs <-chan os.Signal, errOut io.Writer, exit func(int)) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+		case <-done:
+			return
+		}
+		fmt.Fprintln(errOut, "goatbench: interrupted: cancelling attempts in flight and keeping every finished one (Ctrl-C again quits at once)")
+		cancel(errInterrupted)
+		select {
+		case <-sigs:
+			fmt.Fprintln(errOut, "goatbench: interrupted twice: quitting now")
+			exit(exitCancel)
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			close(done)
+			cancel(nil)
+		})
+	}
+}
+
+// lockedWriter lets the signal watcher and the attempts' progress lines share stderr.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
