@@ -122,6 +122,17 @@ type doneWatcher struct {
 
 var doneMarker = []byte("data: [DONE]")
 
+// Close reads what little follows a finished stream (the blank line after
+// [DONE], the chunked-encoding trailer) so the connection goes back to the
+// pool: closing a body that still holds bytes closes the connection, and
+// every streamed request would dial a new one.
+func (d *doneWatcher) Close() error {
+	if d.meta.done {
+		_, _ = io.CopyN(io.Discard, d.ReadCloser, 4<<10)
+	}
+	return d.ReadCloser.Close()
+}
+
 func (d *doneWatcher) Read(p []byte) (int, error) {
 	n, err := d.ReadCloser.Read(p)
 	if n > 0 && !d.meta.done {

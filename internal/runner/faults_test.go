@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -310,4 +312,27 @@ func TestDoneAttemptsAreNotRunAgain(t *testing.T) {
 		require.False(t, h.opts.Done[a.Key()], a.Key())
 		require.Equal(t, results.StatusPass, a.Status)
 	}
+}
+
+func TestStreamedRequestsReuseTheirConnection(t *testing.T) {
+	bothModes(t, func(t *testing.T, h *harness) {
+		h.opts.Parallel = 1
+		h.opts.Repeat = 3
+		var conns atomic.Int64
+		srv := httptest.NewUnstartedServer(h.server)
+		srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		}
+		srv.Start()
+		defer srv.Close()
+		r, err := New(h.suite, h.opts)
+		require.NoError(t, err)
+		m := Model{Name: "m", ModelID: reference.ModelID, Client: NewClient(srv.URL+"/v1", ""), NoStream: h.noStream}
+		require.NoError(t, r.RunModel(context.Background(), m))
+		require.NoError(t, r.Close())
+		require.EqualValues(t, 6, h.server.Requests())
+		require.EqualValues(t, 1, conns.Load(), "one connection for six requests made one after another")
+	})
 }
