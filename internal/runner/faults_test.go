@@ -7,6 +7,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -335,4 +338,60 @@ func TestStreamedRequestsReuseTheirConnection(t *testing.T) {
 		require.EqualValues(t, 6, h.server.Requests())
 		require.EqualValues(t, 1, conns.Load(), "one connection for six requests made one after another")
 	})
+}
+
+func TestCancelKillsToolProcessesInFlight(t *testing.T) {
+	h := newHarness(t, oneTaskSuite(t, strings.Replace(oneTask, "timeout: 5s", "timeout: 5m", 1)))
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	h.server.Intercept = func(w http.ResponseWriter, _ *http.Request, req *openai.ChatCompletionRequest, turn int) bool {
+		writeReply(w, req, toolCall("a", "bash", fmt.Sprintf(`{"command": "sleep 300 & echo $! > %s; wait"}`, pidFile)))
+		return true
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	var pid int
+	go func() {
+		// Cancel once the tool's background process is running.
+		pollFor(30*time.Second, func() bool {
+			b, err := os.ReadFile(pidFile)
+			if err == nil && len(b) > 0 && b[len(b)-1] == '\n' {
+				pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+			}
+			return pid > 0
+		})
+		cancel(errors.New("interrupted"))
+	}()
+	start := time.Now()
+	a := h.run(t, ctx)[0]
+	require.Less(t, time.Since(start), 60*time.Second)
+	require.Positive(t, pid, "the tool ran")
+	require.Equal(t, results.StatusError, a.Status)
+	require.Equal(t, results.ClassCancelled, a.FailureClass)
+	require.Equal(t, "cancelled: interrupted", a.Reason)
+	// The whole process group was killed: the background sleep is gone (or
+	// a zombie waiting for a parent that does not reap).
+	require.True(t, pollFor(10*time.Second, func() bool { return !alive(pid) }), "process %d survived", pid)
+}
+
+// pollFor checks cond every few milliseconds until it holds or d passes.
+func pollFor(d time.Duration, cond func() bool) bool {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); <-tick.C {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
+// alive reports whether a process exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which is in parentheses.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z'
 }
