@@ -175,7 +175,15 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 		dir, man, done = o.Resume, prev.manifest, prev.done(o.RetryErrors)
 		now := time.Now().UTC()
 		man.Resumed, man.Ended, man.Parallel = append(man.Resumed, now), nil, o.Parallel
-		man.Models = nil
+		// Keep what the first run recorded of each model; only its endpoint
+		// may have moved (the reference server listens on a new port).
+		for i, mi := range man.Models {
+			for _, t := range targets {
+				if t.name == mi.Name {
+					man.Models[i].BaseURL = t.baseURL
+				}
+			}
+		}
 	} else {
 		runID := newRunID()
 		dir = filepath.Join(o.Out, runID)
@@ -189,9 +197,9 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 		for _, t := range suite.Tasks {
 			man.Tasks = append(man.Tasks, t.ID)
 		}
-	}
-	for _, t := range targets {
-		man.Models = append(man.Models, t.info)
+		for _, t := range targets {
+			man.Models = append(man.Models, t.info)
+		}
 	}
 	if err := results.WriteManifest(dir, man); err != nil {
 		return infraError(fmt.Errorf("write run.json: %w", err))
@@ -290,7 +298,7 @@ func finish(stop error, dir string, minPassRate float64, s streams) error {
 	switch {
 	case errors.Is(stop, errInterrupted):
 		return &exitError{code: exitCancel, err: stop}
-	case stop != nil:
+	case stop != nil && cancelled > 0:
 		return infraError(fmt.Errorf("%v; %d attempts did not finish", stop, cancelled))
 	case errs+cancelled > 0:
 		return infraError(fmt.Errorf("%d attempts could not run (infrastructure errors); see %s", errs+cancelled, filepath.Join(dir, results.AttemptsFile)))

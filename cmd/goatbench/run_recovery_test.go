@@ -50,6 +50,8 @@ func TestResumeRunsOnlyWhatHasNoResult(t *testing.T) {
 	dir := onlyRunDir(t, out)
 	full := readAll(t, dir)
 	require.Len(t, full, 10)
+	before, err := results.ReadManifest(dir)
+	require.NoError(t, err)
 
 	// A killed run: four whole lines, a torn fifth, one attempt cancelled.
 	kept := append([]results.Attempt{}, full[:4]...)
@@ -78,6 +80,8 @@ func TestResumeRunsOnlyWhatHasNoResult(t *testing.T) {
 	require.Len(t, m.Resumed, 1)
 	require.NotNil(t, m.Ended)
 	require.Equal(t, 2, m.Repeat)
+	require.Equal(t, "reference", m.Models[0].Name)
+	require.NotEqual(t, before.Models[0].BaseURL, m.Models[0].BaseURL, "the endpoint of this run, not the last one's")
 
 	// Nothing left: a second resume runs nothing and reports the same.
 	code, stdout, stderr = goatbench(t, "run", "--resume", dir)
@@ -264,4 +268,27 @@ func TestSignalsStopThenQuit(t *testing.T) {
 	stop()
 	stop()
 	require.ErrorIs(t, ctx.Err(), context.Canceled)
+}
+
+func TestServerErrorsAreNeitherPassNorFail(t *testing.T) {
+	suite, err := tasks.Load("smoke")
+	require.NoError(t, err)
+	srv := reference.New(suite)
+	srv.Intercept = func(w http.ResponseWriter, _ *http.Request, _ *openai.ChatCompletionRequest, _ int) bool {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`{"error":{"message":"no healthy upstream","type":"None","code":"503"}}`))
+		return true
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	out := t.TempDir()
+	code, stdout, stderr := goatbench(t, "run", "--base-url", hs.URL+"/v1", "--models", "sim-local", "--max-retries", "0", "--out", out)
+	require.Equal(t, exitInfra, code, stderr)
+	require.Contains(t, stdout, "0/0 passed, 0 failed, 5 errors")
+	require.Contains(t, stderr, "HTTP 503: no healthy upstream")
+	require.EqualValues(t, 5, srv.Requests(), "--max-retries 0: one try per attempt")
+	for _, a := range readAll(t, onlyRunDir(t, out)) {
+		require.Equal(t, results.StatusError, a.Status)
+		require.Equal(t, results.ClassServerError, a.FailureClass)
+	}
 }

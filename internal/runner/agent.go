@@ -133,7 +133,7 @@ func stopped(ctx context.Context) (results.Status, string, string) {
 }
 
 func cancelReason(cause error) string {
-	if cause == nil || errors.Is(cause, context.Canceled) && cause.Error() == context.Canceled.Error() {
+	if cause == nil || (errors.Is(cause, context.Canceled) && cause.Error() == context.Canceled.Error()) {
 		return "cancelled"
 	}
 	return "cancelled: " + oneLine(cause.Error())
