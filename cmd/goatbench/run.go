@@ -6,15 +6,19 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/sashabaranov/go-openai"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
@@ -42,7 +46,14 @@ type runOptions struct {
 	MinPassRate    float64
 	Registry       string
 	Temperature    float64 // < 0: the model's default
+	NoStream       bool
+	RequestTimeout time.Duration
+	MaxRetries     int
+	Deadline       time.Duration
+	Resume         string // a run folder to complete
+	RetryErrors    bool
 	Args           []string
+	changed        map[string]bool // flags given on the command line
 }
 
 func newRunCmd(s streams) *cobra.Command {
@@ -58,6 +69,16 @@ Models are registry keys or routes served behind an OpenAI-compatible endpoint
 (--base-url, or OPENAI_BASE_URL), or "reference": a built-in server that answers
 every task with its reference solution, so the whole pipeline runs offline.
 
+Requests stream by default (time to first token, output tokens per second);
+429s, 5xx answers, refused or reset connections and request timeouts before a
+reply begins are retried with exponential backoff, honouring Retry-After. An
+attempt whose infrastructure failed is recorded as an error, never as a fail.
+
+Ctrl-C (or SIGTERM) stops the run: attempts in flight are cancelled, every
+finished attempt is kept, and the summary is written; a second Ctrl-C quits at
+once. An interrupted or killed run is completed with --resume, which runs only
+the attempts without a result (and, with --retry-errors, those that errored).
+
 Exit codes: 0 every attempt passed (or --min-pass-rate was met), 1 some attempts
 failed, 2 usage or configuration error, 3 infrastructure errors left results
 incomplete, 130 interrupted.`,
@@ -71,7 +92,13 @@ incomplete, 130 interrupted.`,
   goatbench run --base-url http://127.0.0.1:8000/v1 --model-name Qwen/Qwen3-4B-Instruct-2507 --suite smoke
 
   # a suite from disk, three repeats, eight attempts in flight
-  goatbench run --models reference --tasks-dir ./my-tasks --repeat 3 --parallel 8`,
+  goatbench run --models reference --tasks-dir ./my-tasks --repeat 3 --parallel 8
+
+  # a night's run that must end by morning, without streaming
+  goatbench run --models qwen3-4b-local --base-url http://litellm:4000/v1 --deadline 6h --no-stream
+
+  # finish an interrupted run, and run again the attempts that hit server errors
+  goatbench run --resume results/20260102-030405-a1b2c3 --retry-errors`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Args = flagsSet(cmd)
@@ -80,7 +107,10 @@ incomplete, 130 interrupted.`,
 			} else if o.Temperature < 0 {
 				return usageError("--temperature must be between 0 and 2, got %g", o.Temperature)
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			o.changed = map[string]bool{}
+			cmd.Flags().Visit(func(f *pflag.Flag) { o.changed[f.Name] = true })
+			s.Err = &lockedWriter{w: s.Err}
+			ctx, stop := interruptible(cmd.Context(), s.Err, os.Exit)
 			defer stop()
 			return runRun(ctx, o, s)
 		},
@@ -99,6 +129,12 @@ incomplete, 130 interrupted.`,
 	f.Float64Var(&o.MinPassRate, "min-pass-rate", 1, "exit 0 when at least this fraction of judged attempts passed")
 	f.StringVar(&o.Registry, "registry", "", registryFlagUsage)
 	f.Float64Var(&o.Temperature, "temperature", 0, "sampling temperature for every model (default: each model's own; 0.3 for local models)")
+	f.BoolVar(&o.NoStream, "no-stream", false, "send plain requests instead of streaming them (no time to first token)")
+	f.DurationVar(&o.RequestTimeout, "request-timeout", 10*time.Minute, "limit on each try of a chat request (0: only the task's timeout)")
+	f.IntVar(&o.MaxRetries, "max-retries", runner.DefaultRetry.Max, "retries of failed requests allowed per attempt (0: none)")
+	f.DurationVar(&o.Deadline, "deadline", 0, "stop the whole run after this long, e.g. 6h; unfinished attempts are cancelled (0: no limit)")
+	f.StringVar(&o.Resume, "resume", "", "complete the run in this folder (results/<run-id>): run only attempts without a result")
+	f.BoolVar(&o.RetryErrors, "retry-errors", false, "with --resume, also run again the attempts that ended in an infrastructure error")
 	return cmd
 }
 
@@ -109,11 +145,31 @@ type target struct {
 	baseURL     string
 	temperature *float32
 	toolChoice  string
+	startup     time.Duration // a Modal-served model's startup timeout: how long to follow its 303s
 	info        results.ModelInfo
 }
 
+// client is the OpenAI-compatible client for the target. Modal answers a
+// request held past 150 s with a 303; a cold model's are followed for as long
+// as its startup may take.
+func (t target) client(apiKey string) *openai.Client {
+	if t.startup > 0 {
+		return runner.NewClient(t.baseURL, apiKey, runner.FollowRedirectsFor(t.startup))
+	}
+	return runner.NewClient(t.baseURL, apiKey)
+}
+
 func runRun(ctx context.Context, o *runOptions, s streams) error {
-	suite, targets, err := o.resolve()
+	if o.Deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, o.Deadline, fmt.Errorf("the run's --deadline of %s passed", o.Deadline))
+		defer cancel()
+	}
+	prev, err := o.resumeFrom(s)
+	if err != nil {
+		return err
+	}
+	suite, targets, err := o.resolve(prev)
 	if err != nil {
 		return err
 	}
@@ -132,32 +188,57 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	}
 	apiKey := firstNonEmpty(o.APIKey, os.Getenv("OPENAI_API_KEY"))
 	if err := preflight(ctx, targets, apiKey); err != nil {
+		if ctx.Err() != nil {
+			return stoppedBeforeStart(ctx)
+		}
 		return err
 	}
 
-	runID := newRunID()
-	dir := filepath.Join(o.Out, runID)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return usageError("cannot create the run folder: %v", err)
-	}
-	man := results.Manifest{
-		RunID: runID, Version: version, Suite: suite.Name, SuiteHash: suite.Hash,
-		Repeat: o.Repeat, Parallel: o.Parallel, Sandbox: "plain", Args: o.Args, Started: time.Now().UTC(),
-	}
-	for _, t := range suite.Tasks {
-		man.Tasks = append(man.Tasks, t.ID)
-	}
-	for _, t := range targets {
-		man.Models = append(man.Models, t.info)
+	var (
+		dir  string
+		man  results.Manifest
+		done map[string]bool
+	)
+	if prev != nil {
+		dir, man, done = o.Resume, prev.manifest, prev.done(o.RetryErrors)
+		now := time.Now().UTC()
+		man.Resumed, man.Ended, man.Parallel = append(man.Resumed, now), nil, o.Parallel
+		// Keep what the first run recorded of each model; only its endpoint
+		// may have moved (the reference server listens on a new port).
+		for i, mi := range man.Models {
+			for _, t := range targets {
+				if t.name == mi.Name {
+					man.Models[i].BaseURL = t.baseURL
+				}
+			}
+		}
+	} else {
+		runID := newRunID()
+		dir = filepath.Join(o.Out, runID)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return usageError("cannot create the run folder: %v", err)
+		}
+		man = results.Manifest{
+			RunID: runID, Version: version, Suite: suite.Name, SuiteHash: suite.Hash,
+			Repeat: o.Repeat, Parallel: o.Parallel, Sandbox: "plain", Args: o.Args, Started: time.Now().UTC(),
+		}
+		for _, t := range suite.Tasks {
+			man.Tasks = append(man.Tasks, t.ID)
+		}
+		for _, t := range targets {
+			man.Models = append(man.Models, t.info)
+		}
 	}
 	if err := results.WriteManifest(dir, man); err != nil {
 		return infraError(fmt.Errorf("write run.json: %w", err))
 	}
-	fmt.Fprintf(s.Err, "run %s: %d tasks × %d models × %d repeats → %s\n", runID, len(suite.Tasks), len(targets), o.Repeat, dir)
 
 	var mu sync.Mutex
+	retry := runner.DefaultRetry
+	retry.Max = o.MaxRetries
 	r, err := runner.New(suite, runner.Options{
-		RunID: runID, RunDir: dir, Parallel: o.Parallel, Repeat: o.Repeat, KeepWorkspaces: o.KeepWorkspaces,
+		RunID: man.RunID, RunDir: dir, Parallel: o.Parallel, Repeat: o.Repeat, KeepWorkspaces: o.KeepWorkspaces,
+		RequestTimeout: o.RequestTimeout, Retry: retry, Done: done,
 		OnAttempt: func(a results.Attempt) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -167,10 +248,19 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	if err != nil {
 		return infraError(err)
 	}
+	pending := 0
+	for _, t := range targets {
+		pending += r.Pending(t.name)
+	}
+	if prev != nil {
+		fmt.Fprintf(s.Err, "resume %s: %d of %d attempts to run → %s\n", man.RunID, pending, len(suite.Tasks)*len(targets)*o.Repeat, dir)
+	} else {
+		fmt.Fprintf(s.Err, "run %s: %d tasks × %d models × %d repeats → %s\n", man.RunID, len(suite.Tasks), len(targets), o.Repeat, dir)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, t := range targets {
-		m := runner.Model{Name: t.name, ModelID: t.modelID, Client: runner.NewClient(t.baseURL, apiKey),
-			Temperature: t.temperature, ToolChoice: t.toolChoice}
+		m := runner.Model{Name: t.name, ModelID: t.modelID, Client: t.client(apiKey),
+			Temperature: t.temperature, ToolChoice: t.toolChoice, NoStream: o.NoStream}
 		g.Go(func() error { return r.RunModel(gctx, m) })
 	}
 	runErr := g.Wait()
@@ -180,12 +270,26 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	if err := errors.Join(runErr, closeErr, results.WriteManifest(dir, man)); err != nil {
 		return infraError(err)
 	}
-	return finish(ctx, dir, o.MinPassRate, s)
+	var stop error
+	if ctx.Err() != nil {
+		stop = context.Cause(ctx)
+	}
+	return finish(stop, dir, o.MinPassRate, s)
+}
+
+// stoppedBeforeStart is the exit of a run stopped before anything was written.
+func stoppedBeforeStart(ctx context.Context) error {
+	if cause := context.Cause(ctx); errors.Is(cause, errInterrupted) {
+		return &exitError{code: exitCancel, err: cause}
+	}
+	return infraError(context.Cause(ctx))
 }
 
 // finish writes every report from the run folder, prints the summary, and
-// maps the attempts to the exit code.
-func finish(ctx context.Context, dir string, minPassRate float64, s streams) error {
+// maps the attempts to the exit code. stop is why the run was stopped early
+// (an interrupt, the deadline), nil when it ran to the end. Counts are of each
+// attempt's latest line: a resumed run may have recorded an attempt twice.
+func finish(stop error, dir string, minPassRate float64, s streams) error {
 	rep, err := report.Load(dir)
 	if err != nil {
 		return infraError(err)
@@ -202,12 +306,23 @@ func finish(ctx context.Context, dir string, minPassRate float64, s streams) err
 	}
 	fmt.Fprintf(s.Err, "reports: %s\n", dir)
 	c := rep.Totals()
-	pass, fail, errs := c.Passed, c.Failed+c.Timeouts, c.Errors
+	pass, fail, errs, cancelled := c.Passed, c.Failed+c.Timeouts, c.Errors-c.Cancelled, c.Cancelled
+	// One last line for logs and CI: the denominator and the errors beside it.
+	line := fmt.Sprintf("%d/%d passed, %d failed, %d errors", pass, pass+fail, fail, errs)
+	if cancelled > 0 {
+		line += fmt.Sprintf(", %d cancelled", cancelled)
+	}
+	fmt.Fprintf(s.Out, "%s — %s\n", line, dir)
+	if cancelled > 0 {
+		fmt.Fprintf(s.Err, "%d attempts did not finish; complete the run with: goatbench run --resume %s\n", cancelled, dir)
+	}
 	switch {
-	case ctx.Err() != nil:
-		return &exitError{code: exitCancel, err: errors.New("interrupted")}
-	case errs > 0:
-		return infraError(fmt.Errorf("%d attempts could not run (infrastructure errors); see %s", errs, filepath.Join(dir, results.AttemptsFile)))
+	case errors.Is(stop, errInterrupted):
+		return &exitError{code: exitCancel, err: stop}
+	case stop != nil && cancelled > 0:
+		return infraError(fmt.Errorf("%v; %d attempts did not finish", stop, cancelled))
+	case errs+cancelled > 0:
+		return infraError(fmt.Errorf("%d attempts could not run (infrastructure errors); see %s", errs+cancelled, filepath.Join(dir, results.AttemptsFile)))
 	case pass+fail > 0 && float64(pass)/float64(pass+fail) >= minPassRate:
 		return nil
 	}
@@ -215,8 +330,9 @@ func finish(ctx context.Context, dir string, minPassRate float64, s streams) err
 }
 
 // resolve validates the flags and loads the suite and the models; nothing is
-// written before it succeeds.
-func (o *runOptions) resolve() (tasks.Suite, []target, error) {
+// written before it succeeds. When resuming, what the command line leaves out
+// comes from the earlier run, and what it says must agree with that run.
+func (o *runOptions) resolve(prev *previousRun) (tasks.Suite, []target, error) {
 	switch {
 	case o.Parallel < 1:
 		return tasks.Suite{}, nil, usageError("--parallel must be at least 1, got %d", o.Parallel)
@@ -226,6 +342,15 @@ func (o *runOptions) resolve() (tasks.Suite, []target, error) {
 		return tasks.Suite{}, nil, usageError("--temperature must be between 0 and 2, got %g", o.Temperature)
 	case o.MinPassRate < 0 || o.MinPassRate > 1:
 		return tasks.Suite{}, nil, usageError("--min-pass-rate must be between 0 and 1, got %g", o.MinPassRate)
+	case o.MaxRetries < 0:
+		return tasks.Suite{}, nil, usageError("--max-retries must be 0 or more, got %d", o.MaxRetries)
+	case o.RequestTimeout < 0 || o.Deadline < 0:
+		return tasks.Suite{}, nil, usageError("--request-timeout and --deadline cannot be negative")
+	}
+	if prev != nil {
+		if err := prev.fill(o); err != nil {
+			return tasks.Suite{}, nil, err
+		}
 	}
 	suite, err := loadSuite(o.Suite, o.TasksDir)
 	if err != nil {
@@ -254,7 +379,15 @@ func (o *runOptions) resolve() (tasks.Suite, []target, error) {
 			continue
 		}
 		seen[n] = true
-		t, err := o.target(reg, n, raw, baseURL)
+		url := baseURL
+		if url == "" && prev != nil {
+			// A resumed run keeps the endpoint it was given, recorded under the model's name.
+			url = prev.baseURL(n)
+			if spec, err := reg.Lookup(n); url == "" && err == nil {
+				url = prev.baseURL(spec.Route())
+			}
+		}
+		t, err := o.target(reg, n, raw, url)
 		if err != nil {
 			return suite, nil, err
 		}
@@ -262,6 +395,11 @@ func (o *runOptions) resolve() (tasks.Suite, []target, error) {
 	}
 	if len(out) == 0 {
 		return suite, nil, usageError("--models is empty")
+	}
+	if prev != nil {
+		if err := prev.check(suite, out); err != nil {
+			return suite, nil, err
+		}
 	}
 	return suite, out, nil
 }
@@ -292,6 +430,7 @@ func (o *runOptions) target(reg *models.Registry, name string, raw bool, baseURL
 		t.info = results.ModelInfo{Key: spec.Key, Kind: string(spec.Kind), PricePerHour: spec.PricePerHour()}
 		if spec.IsLocal() {
 			t.info.GPU = fmt.Sprintf("%s:%d", spec.GPU.Type, spec.GPU.Count)
+			t.startup = spec.StartupTimeout()
 		}
 	case !raw:
 		return t, usageError("%v", err)
@@ -416,6 +555,9 @@ func firstNonEmpty(vals ...string) string {
 func attemptLine(a results.Attempt) string {
 	mark := map[results.Status]string{results.StatusPass: "PASS", results.StatusFail: "FAIL", results.StatusError: "ERROR", results.StatusTimeout: "TIMEOUT"}[a.Status]
 	line := fmt.Sprintf("%-7s %s  %s #%d  %.1fs  %d turns  %d tool calls", mark, a.Model, a.Task, a.Repeat, a.WallSeconds, a.Turns, a.ToolCalls)
+	if a.Retries > 0 {
+		line += fmt.Sprintf("  %d retries", a.Retries)
+	}
 	if a.FailureClass != "" {
 		line += "  " + a.FailureClass
 	}
@@ -423,4 +565,198 @@ func attemptLine(a results.Attempt) string {
 		line += ": " + a.Reason
 	}
 	return line
+}
+
+// previousRun is what a run folder given to --resume already holds.
+type previousRun struct {
+	dir      string
+	manifest results.Manifest
+	attempts []results.Attempt // the latest line of each attempt
+}
+
+// resumeFrom reads the run folder of --resume; nil when not resuming.
+func (o *runOptions) resumeFrom(s streams) (*previousRun, error) {
+	switch {
+	case o.Resume == "" && o.RetryErrors:
+		return nil, usageError("--retry-errors needs --resume <run folder>")
+	case o.Resume == "":
+		return nil, nil
+	case o.changed["out"]:
+		return nil, usageError("--resume writes into the run folder it is given; leave out --out")
+	}
+	man, err := results.ReadManifest(o.Resume)
+	if err != nil {
+		return nil, usageError("cannot resume %s: not a run folder (%v)", o.Resume, err)
+	}
+	all, warnings, err := results.ReadAttempts(o.Resume)
+	if err != nil && !errors.Is(err, results.ErrNoRun) {
+		return nil, usageError("cannot resume %s: %v", o.Resume, err)
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(s.Err, "warning:", w)
+	}
+	return &previousRun{dir: o.Resume, manifest: man, attempts: results.Latest(all)}, nil
+}
+
+// fill takes from the earlier run what the command line leaves out: the
+// suite, the models, the repeats and the parallelism.
+func (p *previousRun) fill(o *runOptions) error {
+	m := p.manifest
+	if !o.changed["suite"] && !o.changed["tasks-dir"] {
+		o.Suite, o.TasksDir = m.Suite, ""
+		if dir, ok := earlierFlag(m.Args, "tasks-dir"); ok {
+			o.TasksDir = dir
+		}
+	}
+	if !o.changed["models"] && !o.changed["model-name"] {
+		o.Models, o.ModelName = nil, ""
+		if name, ok := earlierFlag(m.Args, "model-name"); ok {
+			o.ModelName = name // a name the endpoint knows, not a registry key
+		} else {
+			for _, mi := range m.Models {
+				o.Models = append(o.Models, mi.Name)
+			}
+		}
+	}
+	if v, ok := earlierFlag(m.Args, "registry"); ok && !o.changed["registry"] {
+		o.Registry = v
+	}
+	if v, ok := earlierFlag(m.Args, "temperature"); ok && !o.changed["temperature"] {
+		if t, err := strconv.ParseFloat(v, 64); err == nil {
+			o.Temperature = t
+		}
+	}
+	if o.changed["repeat"] && o.Repeat != m.Repeat {
+		return usageError("cannot resume %s with --repeat %d: it was run with --repeat %d", p.dir, o.Repeat, m.Repeat)
+	}
+	o.Repeat = m.Repeat
+	if !o.changed["parallel"] && m.Parallel > 0 {
+		o.Parallel = m.Parallel
+	}
+	return nil
+}
+
+// earlierFlag is the value a flag had in the earlier run, as run.json records it.
+func earlierFlag(args []string, name string) (string, bool) {
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--"+name+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// baseURL is the endpoint the earlier run used for a model.
+func (p *previousRun) baseURL(model string) string {
+	for _, mi := range p.manifest.Models {
+		if mi.Name == model {
+			return mi.BaseURL
+		}
+	}
+	return ""
+}
+
+// check refuses to mix results: the suite's content and the models must be
+// those of the earlier run.
+func (p *previousRun) check(suite tasks.Suite, targets []target) error {
+	m := p.manifest
+	if suite.Name != m.Suite {
+		return usageError("cannot resume %s: it ran suite %q, not %q; leave out --suite and --tasks-dir to resume with its own", p.dir, m.Suite, suite.Name)
+	}
+	if suite.Hash != m.SuiteHash {
+		return usageError("cannot resume %s: suite %q has changed since the run started (content hash %s, now %s); start a new run",
+			p.dir, m.Suite, short(m.SuiteHash), short(suite.Hash))
+	}
+	var was, now []string
+	for _, mi := range m.Models {
+		was = append(was, mi.Name)
+	}
+	for _, t := range targets {
+		now = append(now, t.name)
+	}
+	slices.Sort(was)
+	slices.Sort(now)
+	if !slices.Equal(was, now) {
+		return usageError("cannot resume %s: it ran models %s, not %s; leave out --models to resume with its own",
+			p.dir, strings.Join(was, ","), strings.Join(now, ","))
+	}
+	return nil
+}
+
+// done lists the attempts a resumed run must not run again: every attempt with
+// a result, except cancelled ones (never judged) and, with retryErrors, those
+// that ended in an infrastructure error.
+func (p *previousRun) done(retryErrors bool) map[string]bool {
+	done := make(map[string]bool, len(p.attempts))
+	for _, a := range p.attempts {
+		switch {
+		case a.Status == results.StatusError && a.FailureClass == results.ClassCancelled:
+		case a.Status == results.StatusError && retryErrors:
+		default:
+			done[a.Key()] = true
+		}
+	}
+	return done
+}
+
+func short(hash string) string {
+	if len(hash) > 12 {
+		return hash[:12]
+	}
+	return hash
+}
+
+// errInterrupted is why a run stopped on Ctrl-C or SIGTERM.
+var errInterrupted = errors.New("interrupted")
+
+// interruptible returns a context cancelled, with errInterrupted as its cause,
+// by the first SIGINT or SIGTERM; a second one calls exit(130) at once. The
+// returned function stops listening.
+func interruptible(parent context.Context, errOut io.Writer, exit func(int)) (context.Context, func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := watchSignals(parent, sigs, errOut, exit)
+	return ctx, func() {
+		signal.Stop(sigs)
+		stop()
+	}
+}
+
+func watchSignals(parent context.Context, sigs <-chan os.Signal, errOut io.Writer, exit func(int)) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+		case <-done:
+			return
+		}
+		fmt.Fprintln(errOut, "goatbench: interrupted: cancelling attempts in flight and keeping every finished one (Ctrl-C again quits at once)")
+		cancel(errInterrupted)
+		select {
+		case <-sigs:
+			fmt.Fprintln(errOut, "goatbench: interrupted twice: quitting now")
+			exit(exitCancel)
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			close(done)
+			cancel(nil)
+		})
+	}
+}
+
+// lockedWriter lets the signal watcher and the attempts' progress lines share stderr.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

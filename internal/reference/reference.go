@@ -5,12 +5,14 @@
 package reference
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,7 +31,25 @@ type Server struct {
 	// Intercept, when set, sees every chat completion request first; returning
 	// true means it wrote the response itself (tests inject faults with it).
 	Intercept func(w http.ResponseWriter, r *http.Request, req *openai.ChatCompletionRequest, turn int) bool
+	// Shape is how replies are written (fragment size, cut streams).
+	Shape Shape
+	// Redirects, when > 0, answers every reply through that many 303
+	// redirects to a result URL, the way Modal answers a request held past
+	// 150 seconds.
+	Redirects int
 	requests  atomic.Int64
+	heldCount atomic.Int64
+
+	mu      sync.Mutex
+	pending map[string]*held
+}
+
+// held is a reply waiting at its result URL.
+type held struct {
+	hops   int // redirects still to give
+	header http.Header
+	status int
+	body   []byte
 }
 
 // New returns a server for the tasks of a suite.
@@ -68,6 +88,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			{"id": ModelID, "object": "model", "created": 0, "owned_by": "goatbench"},
 		}})
 	case "/v1/chat/completions", "/chat/completions":
+		if id := r.URL.Query().Get(resultParam); id != "" && r.Method == http.MethodGet {
+			s.result(w, r, id)
+			return
+		}
 		if r.Method != http.MethodPost {
 			writeError(w, http.StatusMethodNotAllowed, "use POST")
 			return
@@ -104,9 +128,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	step := t.Reference[min(turn, len(t.Reference)-1)]
 	msg := openai.ChatCompletionMessage{Role: openai.ChatMessageRoleAssistant}
-	finish := openai.FinishReasonStop
 	if step.Tool != "" {
-		finish = openai.FinishReasonToolCalls
 		msg.ToolCalls = []openai.ToolCall{{
 			ID:       fmt.Sprintf("call_%s_%d", t.ID, turn),
 			Type:     openai.ToolTypeFunction,
@@ -115,18 +137,70 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	} else {
 		msg.Content = step.Answer
 	}
-	usage := openai.Usage{PromptTokens: promptTokens(req.Messages), CompletionTokens: max(1, (len(msg.Content)+len(step.ArgsJSON()))/4)}
-	usage.TotalTokens = usage.PromptTokens + usage.CompletionTokens
-	if req.Stream {
-		stream(w, req, msg, finish, usage)
+	if s.Redirects > 0 {
+		s.redirect(w, r, &req, msg)
 		return
 	}
-	writeJSON(w, http.StatusOK, openai.ChatCompletionResponse{
-		ID: fmt.Sprintf("chatcmpl-%s-%d", t.ID, turn), Object: "chat.completion", Created: time.Now().Unix(), Model: req.Model,
-		Choices: []openai.ChatCompletionChoice{{Index: 0, Message: msg, FinishReason: finish}},
-		Usage:   usage,
-	})
+	WriteReply(w, &req, msg, s.Shape)
 }
+
+// resultParam names a held reply in its result URL, as Modal's does.
+const resultParam = "__modal_function_call_id"
+
+// redirect holds the reply and answers with a 303 to its result URL.
+func (s *Server) redirect(w http.ResponseWriter, r *http.Request, req *openai.ChatCompletionRequest, msg openai.ChatCompletionMessage) {
+	rec := &recorder{header: http.Header{}}
+	WriteReply(rec, req, msg, s.Shape)
+	id := fmt.Sprintf("fc-%d", s.heldCount.Add(1))
+	s.mu.Lock()
+	if s.pending == nil {
+		s.pending = map[string]*held{}
+	}
+	s.pending[id] = &held{hops: s.Redirects - 1, header: rec.header, status: rec.status, body: rec.body.Bytes()}
+	s.mu.Unlock()
+	http.Redirect(w, r, r.URL.Path+"?"+resultParam+"="+id, http.StatusSeeOther)
+}
+
+// result answers a result URL: another redirect while hops remain, then the reply.
+func (s *Server) result(w http.ResponseWriter, r *http.Request, id string) {
+	s.mu.Lock()
+	h, ok := s.pending[id]
+	again := ok && h.hops > 0
+	if again {
+		h.hops--
+	} else if ok {
+		delete(s.pending, id)
+	}
+	s.mu.Unlock()
+	switch {
+	case !ok:
+		writeError(w, http.StatusNotFound, "no pending result "+id)
+	case again:
+		http.Redirect(w, r, r.URL.String(), http.StatusSeeOther)
+	default:
+		for k, v := range h.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(h.status)
+		_, _ = w.Write(h.body)
+	}
+}
+
+// recorder keeps a reply to replay from a result URL.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.body.Write(b)
+}
+func (r *recorder) WriteHeader(status int) { r.status = status }
 
 // locate finds the task by its prompt and the turn by the number of assistant
 // messages so far, and checks that every tool call was answered.
@@ -167,14 +241,80 @@ func (s *Server) locate(msgs []openai.ChatCompletionMessage) (tasks.Task, int, e
 	return t, turn, nil
 }
 
+// Shape says how WriteReply writes a reply; its zero value is a well-formed
+// reply. Tests use the other values to play servers that misbehave.
+type Shape struct {
+	Fragment int  // runes per content or argument delta when streaming; 0 means 8
+	CutAfter int  // > 0: drop the connection after this many events (or half the body when not streaming)
+	NoFinish bool // leave out the finish reason
+	NoDone   bool // end the stream without "data: [DONE]"
+}
+
+// WriteReply answers req with msg, as server-sent events when req asks for a
+// stream and as one JSON body otherwise, with usage estimated from lengths.
+// A Shape with CutAfter ends the handler with http.ErrAbortHandler, so it
+// must be called from an http.Handler.
+func WriteReply(w http.ResponseWriter, req *openai.ChatCompletionRequest, msg openai.ChatCompletionMessage, sh Shape) {
+	msg.Role = openai.ChatMessageRoleAssistant
+	finish := openai.FinishReasonStop
+	if len(msg.ToolCalls) > 0 {
+		finish = openai.FinishReasonToolCalls
+	}
+	if sh.NoFinish {
+		finish = ""
+	}
+	out := len(msg.Content)
+	for _, tc := range msg.ToolCalls {
+		out += len(tc.Function.Name) + len(tc.Function.Arguments)
+	}
+	usage := openai.Usage{PromptTokens: promptTokens(req.Messages), CompletionTokens: max(1, out/4)}
+	usage.TotalTokens = usage.PromptTokens + usage.CompletionTokens
+	if req.Stream {
+		stream(w, req, msg, finish, usage, sh)
+		return
+	}
+	b, _ := json.Marshal(openai.ChatCompletionResponse{
+		ID: fmt.Sprintf("chatcmpl-%d", time.Now().UnixNano()), Object: "chat.completion", Created: time.Now().Unix(), Model: req.Model,
+		Choices: []openai.ChatCompletionChoice{{Index: 0, Message: msg, FinishReason: finish}},
+		Usage:   usage,
+	})
+	w.Header().Set("Content-Type", "application/json")
+	if sh.CutAfter > 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(b[:len(b)/2])
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		panic(http.ErrAbortHandler)
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(append(b, '\n'))
+}
+
 // stream writes the answer as server-sent events, the way vLLM does: the role,
-// then content or tool-call fragments, the finish reason, usage when asked,
-// then [DONE].
-func stream(w http.ResponseWriter, req openai.ChatCompletionRequest, msg openai.ChatCompletionMessage, finish openai.FinishReason, usage openai.Usage) {
+// then content or tool-call fragments (the id, type and name first, then the
+// arguments), the finish reason, usage when asked, then [DONE].
+func stream(w http.ResponseWriter, req *openai.ChatCompletionRequest, msg openai.ChatCompletionMessage, finish openai.FinishReason, usage openai.Usage, sh Shape) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	flusher, _ := w.(http.Flusher)
+	frag := sh.Fragment
+	if frag <= 0 {
+		frag = 8
+	}
 	id := fmt.Sprintf("chatcmpl-%d", time.Now().UnixNano())
+	events := 0
+	emit := func(b []byte) {
+		if sh.CutAfter > 0 && events >= sh.CutAfter {
+			panic(http.ErrAbortHandler)
+		}
+		events++
+		fmt.Fprintf(w, "data: %s\n\n", b)
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
 	send := func(delta openai.ChatCompletionStreamChoiceDelta, fr openai.FinishReason, u *openai.Usage) {
 		chunk := openai.ChatCompletionStreamResponse{ID: id, Object: "chat.completion.chunk", Created: time.Now().Unix(), Model: req.Model, Usage: u}
 		if u == nil {
@@ -183,29 +323,27 @@ func stream(w http.ResponseWriter, req openai.ChatCompletionRequest, msg openai.
 			chunk.Choices = []openai.ChatCompletionStreamChoice{}
 		}
 		b, _ := json.Marshal(chunk)
-		fmt.Fprintf(w, "data: %s\n\n", b)
-		if flusher != nil {
-			flusher.Flush()
-		}
+		emit(b)
 	}
 	send(openai.ChatCompletionStreamChoiceDelta{Role: openai.ChatMessageRoleAssistant}, "", nil)
-	for _, part := range pieces(msg.Content, 8) {
+	for _, part := range pieces(msg.Content, frag) {
 		send(openai.ChatCompletionStreamChoiceDelta{Content: part}, "", nil)
 	}
 	for i, tc := range msg.ToolCalls {
 		idx := i
 		send(openai.ChatCompletionStreamChoiceDelta{ToolCalls: []openai.ToolCall{{Index: &idx, ID: tc.ID, Type: tc.Type, Function: openai.FunctionCall{Name: tc.Function.Name}}}}, "", nil)
-		for _, part := range pieces(tc.Function.Arguments, 8) {
+		for _, part := range pieces(tc.Function.Arguments, frag) {
 			send(openai.ChatCompletionStreamChoiceDelta{ToolCalls: []openai.ToolCall{{Index: &idx, Function: openai.FunctionCall{Arguments: part}}}}, "", nil)
 		}
 	}
-	send(openai.ChatCompletionStreamChoiceDelta{}, finish, nil)
+	if finish != "" {
+		send(openai.ChatCompletionStreamChoiceDelta{}, finish, nil)
+	}
 	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
 		send(openai.ChatCompletionStreamChoiceDelta{}, "", &usage)
 	}
-	fmt.Fprint(w, "data: [DONE]\n\n")
-	if flusher != nil {
-		flusher.Flush()
+	if !sh.NoDone {
+		emit([]byte("[DONE]"))
 	}
 }
 

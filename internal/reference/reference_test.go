@@ -2,6 +2,7 @@ package reference
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -122,4 +123,78 @@ func TestUnansweredToolCallIsRefused(t *testing.T) {
 		{Role: "tool", ToolCallID: "y", Content: "?"},
 	}})
 	require.ErrorContains(t, err, `unknown tool_call_id "y"`)
+}
+
+func TestRedirectsLikeModal(t *testing.T) {
+	suite, err := tasks.Load("smoke")
+	require.NoError(t, err)
+	s := New(suite)
+	s.Redirects = 3
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	body := `{"model":"reference","messages":[{"role":"user","content":` + jsonString(task(suite, "math-simple").Prompt) + `}]}`
+	var hops []string
+	c := &http.Client{CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		require.Equal(t, http.MethodGet, req.Method, "a 303 turns the POST into a GET")
+		hops = append(hops, req.URL.RawQuery)
+		return nil
+	}}
+	resp, err := c.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Len(t, hops, 3)
+	require.Contains(t, hops[0], "__modal_function_call_id=")
+	var got openai.ChatCompletionResponse
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&got))
+	require.Equal(t, task(suite, "math-simple").Reference[0].Answer, got.Choices[0].Message.Content)
+
+	// The result is handed out once.
+	again, err := http.Get(srv.URL + "/v1/chat/completions?" + hops[0])
+	require.NoError(t, err)
+	again.Body.Close()
+	require.Equal(t, http.StatusNotFound, again.StatusCode)
+}
+
+func TestShapesOfAMisbehavingStream(t *testing.T) {
+	suite, err := tasks.Load("smoke")
+	require.NoError(t, err)
+	ct := task(suite, "code-fix")
+	for _, tc := range []struct {
+		name    string
+		shape   Shape
+		events  int
+		cut     bool
+		finish  bool
+		hasDone bool
+	}{
+		{"well formed, one rune per delta", Shape{Fragment: 1}, 3 + len([]rune(ct.Reference[0].ArgsJSON())), false, true, true},
+		{"cut after 3 events", Shape{CutAfter: 3}, 3, true, false, false},
+		{"no [DONE]", Shape{NoDone: true}, 0, false, true, false},
+		{"no finish reason", Shape{NoFinish: true}, 0, false, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(suite)
+			s.Shape = tc.shape
+			srv := httptest.NewServer(s)
+			defer srv.Close()
+			body := `{"model":"reference","stream":true,"messages":[{"role":"user","content":` + jsonString(ct.Prompt) + `}]}`
+			resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(body))
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			raw, err := io.ReadAll(resp.Body)
+			require.Equal(t, tc.cut, err != nil, "read error: %v", err)
+			text := string(raw)
+			if tc.events > 0 {
+				require.Equal(t, tc.events, strings.Count(text, "data: {"))
+			}
+			require.Equal(t, tc.finish, strings.Contains(text, `"finish_reason":"tool_calls"`))
+			require.Equal(t, tc.hasDone, strings.Contains(text, "data: [DONE]"))
+		})
+	}
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }

@@ -50,14 +50,23 @@ const (
 	ClassDeploy           = "deploy_failed"
 )
 
-// Request is the latency record of one chat completion request.
+// Request is the latency record of one chat completion request. Its timings
+// are those of the try that answered (or failed last); time spent on retries
+// is in RetryWait, so latency figures are never inflated by backoff.
 type Request struct {
 	TTFT      float64 `json:"ttft_s,omitempty"` // time to first token; 0 when not streamed
 	Total     float64 `json:"total_s"`
 	TokensIn  int     `json:"tokens_in"`
 	TokensOut int     `json:"tokens_out"`
-	Retries   int     `json:"retries,omitempty"`
-	CostUSD   float64 `json:"cost_usd,omitempty"` // from x-litellm-response-cost when present
+	// TokensPerSec is the output rate: tokens out over the time after the
+	// first token when streamed (the decode speed), over the total otherwise.
+	TokensPerSec float64  `json:"tokens_per_s,omitempty"`
+	Stream       bool     `json:"stream,omitempty"`
+	Retries      int      `json:"retries,omitempty"`
+	RetryWait    float64  `json:"retry_wait_s,omitempty"` // seconds spent waiting between tries
+	Retried      []string `json:"retried,omitempty"`      // why each retry happened, one line each
+	Error        string   `json:"error,omitempty"`        // the failure that ended the request, if it failed
+	CostUSD      float64  `json:"cost_usd,omitempty"`     // from x-litellm-response-cost when present
 }
 
 // Check is the verdict of one task check.
@@ -124,6 +133,8 @@ type Manifest struct {
 	Args      []string    `json:"args,omitempty"`
 	Started   time.Time   `json:"started"`
 	Ended     *time.Time  `json:"ended,omitempty"`
+	// Resumed lists when the run was resumed with `run --resume`.
+	Resumed []time.Time `json:"resumed,omitempty"`
 }
 
 // WriteManifest writes run.json atomically.
@@ -159,13 +170,63 @@ type Writer struct {
 	f  *os.File
 }
 
-// OpenWriter opens (creating if needed) the results stream of a run folder for appending.
+// OpenWriter opens (creating if needed) the results stream of a run folder for
+// appending. A torn last line left by a killed process is cut off first, so
+// that lines appended by a resumed run start on a line of their own.
 func OpenWriter(dir string) (*Writer, error) {
-	f, err := os.OpenFile(filepath.Join(dir, AttemptsFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	path := filepath.Join(dir, AttemptsFile)
+	if err := repairTail(path); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	return &Writer{f: f}, nil
+}
+
+// repairTail makes the stream end with a newline: a last line without one is
+// either a whole attempt (kept, newline added) or torn (truncated away).
+func repairTail(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return err
+	}
+	// Find the start of the last line by reading backwards in blocks.
+	size := st.Size()
+	var tail []byte
+	start := size
+	buf := make([]byte, 32<<10)
+	for start > 0 {
+		n := min(int64(len(buf)), start)
+		if _, err := f.ReadAt(buf[:n], start-n); err != nil {
+			return err
+		}
+		tail = append(append([]byte{}, buf[:n]...), tail...)
+		start -= n
+		if i := bytes.LastIndexByte(tail, '\n'); i >= 0 {
+			if i == len(tail)-1 {
+				return nil // already ends on a line boundary
+			}
+			start += int64(i) + 1
+			tail = tail[i+1:]
+			break
+		}
+	}
+	var a Attempt
+	if json.Unmarshal(bytes.TrimSpace(tail), &a) == nil {
+		_, err := f.WriteAt([]byte{'\n'}, size)
+		return err
+	}
+	return f.Truncate(start)
 }
 
 // Append writes one attempt and syncs it to disk.
@@ -202,6 +263,24 @@ func ReadAttempts(dir string) (attempts []Attempt, warnings []string, err error)
 	}
 	defer f.Close()
 	return decode(f, path)
+}
+
+// Latest keeps the last line of each attempt (by Key), in the order attempts
+// first appear. A resumed run appends a new line for an attempt it ran again,
+// so every count of a run's attempts goes through Latest.
+func Latest(attempts []Attempt) []Attempt {
+	index := make(map[string]int, len(attempts))
+	out := make([]Attempt, 0, len(attempts))
+	for _, a := range attempts {
+		k := a.Key()
+		if i, ok := index[k]; ok {
+			out[i] = a
+			continue
+		}
+		index[k] = len(out)
+		out = append(out, a)
+	}
+	return out
 }
 
 func decode(r io.Reader, path string) ([]Attempt, []string, error) {

@@ -3,6 +3,7 @@ package results
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,4 +60,49 @@ func TestManifestRoundTrip(t *testing.T) {
 	got, err := ReadManifest(dir)
 	require.NoError(t, err)
 	require.Equal(t, m, got)
+}
+
+func TestLatestKeepsTheLastLinePerAttempt(t *testing.T) {
+	in := []Attempt{
+		{Model: "m", Task: "a", Repeat: 0, Status: StatusError},
+		{Model: "m", Task: "b", Repeat: 0, Status: StatusPass},
+		{Model: "m", Task: "a", Repeat: 1, Status: StatusFail},
+		{Model: "m", Task: "a", Repeat: 0, Status: StatusPass},
+	}
+	got := Latest(in)
+	require.Len(t, got, 3)
+	require.Equal(t, "a", got[0].Task)
+	require.Equal(t, StatusPass, got[0].Status, "the rerun replaces the error")
+	require.Equal(t, "b", got[1].Task)
+	require.Equal(t, 1, got[2].Repeat)
+	require.Empty(t, Latest(nil))
+}
+
+func TestOpenWriterRepairsATornTail(t *testing.T) {
+	whole := `{"run_id":"r","model":"m","task":"a","repeat":0,"status":"pass"}`
+	for _, tc := range []struct {
+		name, body string
+		want       int // attempts readable after one more append
+	}{
+		{"torn last line is cut", whole + "\n" + `{"run_id":"r","mod`, 2},
+		{"whole line without newline is kept", whole + "\n" + whole, 3},
+		{"only a torn line", `{"run_id":"r","mod`, 1},
+		{"clean", whole + "\n", 2},
+		{"empty", "", 1},
+		{"long torn line", whole + "\n" + `{"final_answer":"` + strings.Repeat("x", 100<<10), 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			require.NoError(t, os.WriteFile(filepath.Join(dir, AttemptsFile), []byte(tc.body), 0o644))
+			w, err := OpenWriter(dir)
+			require.NoError(t, err)
+			require.NoError(t, w.Append(Attempt{Model: "m", Task: "z", Status: StatusPass}))
+			require.NoError(t, w.Close())
+			got, warnings, err := ReadAttempts(dir)
+			require.NoError(t, err)
+			require.Empty(t, warnings)
+			require.Len(t, got, tc.want)
+			require.Equal(t, "z", got[len(got)-1].Task)
+		})
+	}
 }

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/goatbench/goatbench/bench/tasks"
 	"github.com/goatbench/goatbench/internal/results"
@@ -25,6 +23,7 @@ type Model struct {
 	Client      *openai.Client // any OpenAI-compatible endpoint
 	Temperature *float32       // nil leaves the server's default
 	ToolChoice  string         // "" leaves it out; local models get "auto"
+	NoStream    bool           // send plain requests instead of streaming (no time to first token)
 }
 
 // loop is the state of one agent conversation.
@@ -42,6 +41,8 @@ type loop struct {
 	costUSD    float64
 	lastCall   string
 	lastOutput string
+	reqs       requests
+	retries    int // across all requests of the attempt, against reqs.retry.Max
 }
 
 // run talks to the model until it answers without a tool call or max_turns is
@@ -57,6 +58,12 @@ func (l *loop) run(ctx context.Context, m Model, t tasks.Task, w *Workspace) err
 			return err
 		}
 		l.turns++
+		for i := range msg.ToolCalls {
+			if msg.ToolCalls[i].ID == "" {
+				// Some servers omit ids; the tool message must still name its call.
+				msg.ToolCalls[i].ID = fmt.Sprintf("call_%d_%d", l.turns, i)
+			}
+		}
 		l.messages = append(l.messages, msg)
 		if len(msg.ToolCalls) == 0 {
 			l.answer, l.answered = msg.Content, true
@@ -82,42 +89,6 @@ func (l *loop) run(ctx context.Context, m Model, t tasks.Task, w *Workspace) err
 	return nil
 }
 
-// chat sends one request and records its latency and tokens.
-func (l *loop) chat(ctx context.Context, m Model) (openai.ChatCompletionMessage, error) {
-	req := openai.ChatCompletionRequest{
-		Model:    m.ModelID,
-		Messages: l.messages,
-		Tools:    toolDefs,
-	}
-	if m.Temperature != nil {
-		req.Temperature = *m.Temperature
-	}
-	if m.ToolChoice != "" {
-		req.ToolChoice = m.ToolChoice
-	}
-	start := time.Now()
-	resp, err := m.Client.CreateChatCompletion(ctx, req)
-	rec := results.Request{Total: time.Since(start).Seconds()}
-	if err != nil {
-		l.requests = append(l.requests, rec)
-		return openai.ChatCompletionMessage{}, err
-	}
-	rec.TokensIn, rec.TokensOut = resp.Usage.PromptTokens, resp.Usage.CompletionTokens
-	if c, err := strconv.ParseFloat(resp.Header().Get("x-litellm-response-cost"), 64); err == nil {
-		rec.CostUSD = c
-	}
-	l.requests = append(l.requests, rec)
-	l.tokensIn += rec.TokensIn
-	l.tokensOut += rec.TokensOut
-	l.costUSD += rec.CostUSD
-	if len(resp.Choices) == 0 {
-		return openai.ChatCompletionMessage{}, errMalformed("the reply has no choices")
-	}
-	msg := resp.Choices[0].Message
-	msg.Role = openai.ChatMessageRoleAssistant
-	return msg, nil
-}
-
 // malformedError is a reply that is not a usable chat completion.
 type malformedError string
 
@@ -128,37 +99,44 @@ func (e malformedError) Error() string { return "malformed reply: " + string(e) 
 // tool_calls field, as models do when a server's tool-call parser is off.
 var toolCallText = regexp.MustCompile(`(?s)<tool_call>|<\|python_tag\|>|<function=|\{\s*"(?:name|function)"\s*:\s*"(?:bash|read_file|write_file|list_dir)"`)
 
-// classify maps a request failure to an attempt status and failure class.
+// errAttemptTimeout is the cause of an attempt's context ending at the task's timeout.
+var errAttemptTimeout = errors.New("the attempt ran past its timeout")
+
+// classify maps the failure that ended a conversation to an attempt status
+// and failure class. ctx is the attempt's context: once it is done, its cause
+// says whether the attempt timed out or the run was stopped.
 func classify(ctx context.Context, err error) (results.Status, string, string) {
-	reason := oneLine(err.Error())
-	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
-		return results.StatusTimeout, results.ClassTimeout, "the attempt ran past its timeout"
+	if ctx.Err() != nil {
+		return stopped(ctx)
 	}
-	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
-		return results.StatusError, results.ClassCancelled, "cancelled"
-	}
-	var apiErr *openai.APIError
-	if errors.As(err, &apiErr) {
-		msg := strings.ToLower(apiErr.Message + " " + apiErr.Type + " " + fmt.Sprint(apiErr.Code))
+	reason := describe(err)
+	if f, ok := failureOf(err); ok {
 		switch {
-		case isContextLength(msg):
+		case isContextLength(f.text()):
 			return results.StatusFail, results.ClassContextLength, reason
-		case apiErr.HTTPStatusCode == 429:
-			return results.StatusError, results.ClassRateLimited, reason
-		}
-		return results.StatusError, results.ClassServerError, reason
-	}
-	var reqErr *openai.RequestError
-	if errors.As(err, &reqErr) {
-		if isContextLength(strings.ToLower(string(reqErr.Body))) {
-			return results.StatusFail, results.ClassContextLength, reason
-		}
-		if reqErr.HTTPStatusCode == 429 {
+		case f.Status == 429:
 			return results.StatusError, results.ClassRateLimited, reason
 		}
 	}
 	// Connection failures, malformed replies and anything else the server did.
 	return results.StatusError, results.ClassServerError, reason
+}
+
+// stopped is the status of an attempt whose context ended: a timeout when the
+// task's own limit ran out, cancelled (with the run's reason) otherwise.
+func stopped(ctx context.Context) (results.Status, string, string) {
+	cause := context.Cause(ctx)
+	if errors.Is(cause, errAttemptTimeout) {
+		return results.StatusTimeout, results.ClassTimeout, cause.Error()
+	}
+	return results.StatusError, results.ClassCancelled, cancelReason(cause)
+}
+
+func cancelReason(cause error) string {
+	if cause == nil || (errors.Is(cause, context.Canceled) && cause.Error() == context.Canceled.Error()) {
+		return "cancelled"
+	}
+	return "cancelled: " + oneLine(cause.Error())
 }
 
 func isContextLength(msg string) bool {

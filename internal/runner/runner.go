@@ -29,6 +29,14 @@ type Options struct {
 	KeepWorkspaces bool
 	WorkRoot       string          // parent of the attempt workspaces; "" is the system temp dir
 	Sandbox        sandbox.Sandbox // nil is sandbox.Plain
+	// RequestTimeout bounds each try of a chat request; 0 leaves only the
+	// attempt's timeout (the task's) and the run's context.
+	RequestTimeout time.Duration
+	// Retry is the retry policy of chat requests; the zero value never retries.
+	Retry RetryPolicy
+	// Done holds the keys (results.Attempt.Key) of attempts already recorded
+	// by an earlier run into the same folder; they are not run again.
+	Done map[string]bool
 	// OnAttempt is called once per attempt, after its line is written.
 	OnAttempt func(results.Attempt)
 }
@@ -67,25 +75,35 @@ type job struct {
 	repeat int
 }
 
-func (r *Runner) jobs() []job {
+// jobs lists the attempts of a model still to make.
+func (r *Runner) jobs(model string) []job {
 	var js []job
 	for _, t := range r.suite.Tasks {
 		for i := range r.opts.Repeat {
+			if r.opts.Done[results.Attempt{Model: model, Task: t.ID, Repeat: i}.Key()] {
+				continue
+			}
 			js = append(js, job{t, i})
 		}
 	}
 	return js
 }
 
+// Pending is the number of attempts a model still has to make.
+func (r *Runner) Pending(model string) int { return len(r.jobs(model)) }
+
 // RunModel runs every task and repeat for one model, at most Parallel at a
 // time. Once ctx is cancelled nothing new starts, and each attempt not started
-// is recorded as cancelled. The error is only ever a failure to write results.
+// is recorded as cancelled, with the context's cause as the reason. An
+// attempt's line is written and synced before its slot takes the next one.
+// The error is only ever a failure to write results.
 func (r *Runner) RunModel(ctx context.Context, m Model) error {
 	g := errgroup.Group{}
 	g.SetLimit(r.opts.Parallel)
-	for _, j := range r.jobs() {
+	for _, j := range r.jobs(m.Name) {
 		if ctx.Err() != nil {
-			if err := r.record(r.skipped(m.Name, j, results.StatusError, results.ClassCancelled, "cancelled before it started")); err != nil {
+			reason := cancelReason(context.Cause(ctx)) + " (before it started)"
+			if err := r.record(r.skipped(m.Name, j, results.StatusError, results.ClassCancelled, reason)); err != nil {
 				return err
 			}
 			continue
@@ -98,7 +116,7 @@ func (r *Runner) RunModel(ctx context.Context, m Model) error {
 // FailModel records every attempt of a model that could not run at all (its
 // deployment failed, for example) as an infrastructure error.
 func (r *Runner) FailModel(model, class, reason string) error {
-	for _, j := range r.jobs() {
+	for _, j := range r.jobs(model) {
 		if err := r.record(r.skipped(model, j, results.StatusError, class, reason)); err != nil {
 			return err
 		}
@@ -135,11 +153,11 @@ func (r *Runner) attempt(ctx context.Context, m Model, j job) (a results.Attempt
 	}
 	defer ws.Close(r.opts.KeepWorkspaces)
 
-	actx, cancel := context.WithTimeout(ctx, t.Timeout)
+	actx, cancel := context.WithTimeoutCause(ctx, t.Timeout, errAttemptTimeout)
 	defer cancel()
-	var l loop
+	l := loop{reqs: requests{timeout: r.opts.RequestTimeout, retry: r.opts.Retry}}
 	loopErr := l.run(actx, m, t, ws)
-	a.Turns, a.ToolCalls, a.ToolErrors = l.turns, l.toolCalls, l.toolErrors
+	a.Turns, a.ToolCalls, a.ToolErrors, a.Retries = l.turns, l.toolCalls, l.toolErrors, l.retries
 	a.TokensIn, a.TokensOut, a.CostUSD, a.Requests = l.tokensIn, l.tokensOut, l.costUSD, l.requests
 	a.FinalAnswer = truncate(l.answer, 2000)
 	a.LastToolCall, a.LastToolOutput = truncate(l.lastCall, 500), truncate(l.lastOutput, 500)
@@ -155,7 +173,7 @@ func (r *Runner) attempt(ctx context.Context, m Model, j job) (a results.Attempt
 		a.Checks = Evaluate(ctx, ws, t, l.answer)
 		a.Status, a.FailureClass, a.Reason = verdict(a.Checks, l)
 		if ctx.Err() != nil && a.Status != results.StatusPass {
-			a.Status, a.FailureClass, a.Reason = results.StatusError, results.ClassCancelled, "cancelled"
+			a.Status, a.FailureClass, a.Reason = results.StatusError, results.ClassCancelled, cancelReason(context.Cause(ctx))
 		}
 	}
 	a.Transcript = r.writeTranscript(m.Name, j, l.messages, &a)

@@ -36,14 +36,35 @@ func smoke(t testing.TB) tasks.Suite {
 }
 
 // harness runs a suite against a reference server and returns the attempts.
+// Its retry policy is fast and its waits are recorded, not spent.
 type harness struct {
-	suite  tasks.Suite
-	server *reference.Server
-	opts   Options
+	suite      tasks.Suite
+	server     *reference.Server
+	opts       Options
+	noStream   bool
+	clientOpts []ClientOption
+
+	mu    sync.Mutex
+	waits []time.Duration
 }
 
 func newHarness(t testing.TB, suite tasks.Suite) *harness {
-	return &harness{suite: suite, server: reference.New(suite), opts: Options{RunID: "test", RunDir: t.TempDir(), Parallel: 4, Repeat: 1}}
+	h := &harness{suite: suite, server: reference.New(suite), opts: Options{RunID: "test", RunDir: t.TempDir(), Parallel: 4, Repeat: 1}}
+	h.opts.Retry = RetryPolicy{Max: 4, Base: time.Millisecond, Cap: 8 * time.Millisecond, Sleep: h.sleep}
+	return h
+}
+
+func (h *harness) sleep(ctx context.Context, d time.Duration) error {
+	h.mu.Lock()
+	h.waits = append(h.waits, d)
+	h.mu.Unlock()
+	return context.Cause(ctx)
+}
+
+func (h *harness) recordedWaits() []time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]time.Duration(nil), h.waits...)
 }
 
 func (h *harness) run(t testing.TB, ctx context.Context) []results.Attempt {
@@ -53,7 +74,8 @@ func (h *harness) run(t testing.TB, ctx context.Context) []results.Attempt {
 	r, err := New(h.suite, h.opts)
 	require.NoError(t, err)
 	temp := float32(0.3)
-	require.NoError(t, r.RunModel(ctx, Model{Name: "m", ModelID: reference.ModelID, Client: NewClient(srv.URL+"/v1", ""), Temperature: &temp, ToolChoice: "auto"}))
+	m := Model{Name: "m", ModelID: reference.ModelID, Client: NewClient(srv.URL+"/v1", "", h.clientOpts...), Temperature: &temp, ToolChoice: "auto", NoStream: h.noStream}
+	require.NoError(t, r.RunModel(ctx, m))
 	require.NoError(t, r.Close())
 	got, warnings, err := results.ReadAttempts(h.opts.RunDir)
 	require.NoError(t, err)
@@ -124,12 +146,9 @@ func oneTaskSuite(t testing.TB, y string) tasks.Suite {
 	return tasks.Suite{Name: "one", Tasks: []tasks.Task{mustTask(t, y)}}
 }
 
-// reply writes a chat completion with the given message.
-func reply(w http.ResponseWriter, msg openai.ChatCompletionMessage) {
-	msg.Role = openai.ChatMessageRoleAssistant
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(openai.ChatCompletionResponse{ID: "x", Object: "chat.completion",
-		Choices: []openai.ChatCompletionChoice{{Message: msg}}, Usage: openai.Usage{PromptTokens: 10, CompletionTokens: 2}})
+// writeReply answers req with msg, streamed when req asks for it.
+func writeReply(w http.ResponseWriter, req *openai.ChatCompletionRequest, msg openai.ChatCompletionMessage) {
+	reference.WriteReply(w, req, msg, reference.Shape{})
 }
 
 func toolCall(id, name, args string) openai.ChatCompletionMessage {
@@ -142,10 +161,10 @@ func TestToolErrorsGoBackToTheModel(t *testing.T) {
 	h.server.Intercept = func(w http.ResponseWriter, _ *http.Request, req *openai.ChatCompletionRequest, turn int) bool {
 		switch turn {
 		case 0:
-			reply(w, toolCall("a", "launch_missiles", `{}`))
+			writeReply(w, req, toolCall("a", "launch_missiles", `{}`))
 		case 1:
 			toolMsgs = append(toolMsgs, req.Messages[len(req.Messages)-1].Content)
-			reply(w, toolCall("b", "write_file", `{"path": "ok.txt", "content": `))
+			writeReply(w, req, toolCall("b", "write_file", `{"path": "ok.txt", "content": `))
 		default:
 			toolMsgs = append(toolMsgs, req.Messages[len(req.Messages)-1].Content)
 			return false // the reference takes over: its turn 2 is the answer
@@ -165,8 +184,8 @@ func TestToolErrorsGoBackToTheModel(t *testing.T) {
 
 func TestMaxTurns(t *testing.T) {
 	h := newHarness(t, oneTaskSuite(t, oneTask))
-	h.server.Intercept = func(w http.ResponseWriter, _ *http.Request, _ *openai.ChatCompletionRequest, turn int) bool {
-		reply(w, toolCall(fmt.Sprint("c", turn), "bash", `{"command":"true"}`))
+	h.server.Intercept = func(w http.ResponseWriter, _ *http.Request, req *openai.ChatCompletionRequest, turn int) bool {
+		writeReply(w, req, toolCall(fmt.Sprint("c", turn), "bash", `{"command":"true"}`))
 		return true
 	}
 	a := h.run(t, context.Background())[0]
@@ -177,42 +196,75 @@ func TestMaxTurns(t *testing.T) {
 }
 
 func TestServerMisbehaviour(t *testing.T) {
+	type handler = func(w http.ResponseWriter, req *openai.ChatCompletionRequest)
+	status := func(code int, body string) handler {
+		return func(w http.ResponseWriter, _ *openai.ChatCompletionRequest) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(code)
+			w.Write([]byte(body))
+		}
+	}
 	for _, tc := range []struct {
-		name   string
-		handle func(w http.ResponseWriter)
-		status results.Status
-		class  string
+		name    string
+		handle  handler
+		status  results.Status
+		class   string
+		retries int
+		reason  string
 	}{
-		{"garbage body", func(w http.ResponseWriter) { w.Write([]byte("<html>not json")) }, results.StatusError, results.ClassServerError},
-		{"no choices", func(w http.ResponseWriter) { w.Write([]byte(`{"id":"x","choices":[]}`)) }, results.StatusError, results.ClassServerError},
-		{"503", func(w http.ResponseWriter) {
-			w.WriteHeader(503)
-			w.Write([]byte(`{"error":{"message":"overloaded","type":"server_error","code":503}}`))
-		}, results.StatusError, results.ClassServerError},
-		{"429", func(w http.ResponseWriter) {
-			w.WriteHeader(429)
-			w.Write([]byte(`{"error":{"message":"slow down","type":"rate_limit","code":"429"}}`))
-		}, results.StatusError, results.ClassRateLimited},
-		{"context length", func(w http.ResponseWriter) {
-			w.WriteHeader(400)
-			w.Write([]byte(`{"error":{"code":400,"message":"the request exceeds the available context size","type":"exceed_context_size_error"}}`))
-		}, results.StatusFail, results.ClassContextLength},
-		{"tool call as text", func(w http.ResponseWriter) {
-			reply(w, openai.ChatCompletionMessage{Content: `<tool_call>{"name": "write_file", "arguments": {"path": "ok.txt"}}</tool_call>`})
-		}, results.StatusFail, results.ClassToolCallAsText},
-		{"empty answer", func(w http.ResponseWriter) { reply(w, openai.ChatCompletionMessage{}) }, results.StatusFail, results.ClassNoFinalAnswer},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, oneTaskSuite(t, oneTask))
-			h.server.Intercept = func(w http.ResponseWriter, _ *http.Request, _ *openai.ChatCompletionRequest, _ int) bool {
-				tc.handle(w)
-				return true
+		{"garbage body", func(w http.ResponseWriter, _ *openai.ChatCompletionRequest) { w.Write([]byte("<html>not json")) },
+			results.StatusError, results.ClassServerError, 0, ""},
+		{"no choices", func(w http.ResponseWriter, req *openai.ChatCompletionRequest) {
+			if req.Stream {
+				w.Header().Set("Content-Type", "text/event-stream")
+				w.Write([]byte("data: {\"id\":\"x\",\"choices\":[]}\n\ndata: [DONE]\n\n"))
+				return
 			}
-			a := h.run(t, context.Background())[0]
-			require.Equal(t, tc.status, a.Status, a.Reason)
-			require.Equal(t, tc.class, a.FailureClass, a.Reason)
-			require.NotContains(t, a.Reason, "\n")
-		})
+			w.Write([]byte(`{"id":"x","choices":[]}`))
+		}, results.StatusError, results.ClassServerError, 0, "no choices"},
+		{"503 every time", status(503, `{"error":{"message":"overloaded","type":"server_error","code":503}}`),
+			results.StatusError, results.ClassServerError, 4, "HTTP 503: overloaded (gave up after 4 retries)"},
+		{"429 every time", status(429, `{"error":{"message":"slow down","type":"rate_limit","code":"429"}}`),
+			results.StatusError, results.ClassRateLimited, 4, "HTTP 429: slow down"},
+		{"LiteLLM error with odd fields", status(502, `{"error":{"message":{"upstream":"vllm"},"type":null,"code":null}}`),
+			results.StatusError, results.ClassServerError, 4, `HTTP 502: {"upstream":"vllm"}`},
+		{"context length (llama.cpp)", status(400, `{"error":{"code":400,"message":"the request exceeds the available context size","type":"exceed_context_size_error"}}`),
+			results.StatusFail, results.ClassContextLength, 0, ""},
+		{"context length (raw vLLM)", status(400, `{"object":"error","message":"This model's maximum context length is 4096 tokens.","type":"BadRequestError","param":null,"code":400}`),
+			results.StatusFail, results.ClassContextLength, 0, "HTTP 400: This model's maximum context length"},
+		{"context length (LiteLLM, as a 500)", status(500, `{"error":{"message":"litellm.ContextWindowExceededError: context_length_exceeded","type":null,"param":null,"code":"500"}}`),
+			results.StatusFail, results.ClassContextLength, 0, ""},
+		{"400 is not retried", status(400, `{"error":{"message":"bad tool schema","type":"invalid_request_error","code":"400"}}`),
+			results.StatusError, results.ClassServerError, 0, "HTTP 400: bad tool schema"},
+		{"tool call as text", func(w http.ResponseWriter, req *openai.ChatCompletionRequest) {
+			writeReply(w, req, openai.ChatCompletionMessage{Content: `<tool_call>{"name": "write_file", "arguments": {"path": "ok.txt"}}</tool_call>`})
+		}, results.StatusFail, results.ClassToolCallAsText, 0, ""},
+		{"empty answer", func(w http.ResponseWriter, req *openai.ChatCompletionRequest) {
+			writeReply(w, req, openai.ChatCompletionMessage{})
+		},
+			results.StatusFail, results.ClassNoFinalAnswer, 0, ""},
+	} {
+		for _, stream := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/stream=%v", tc.name, stream), func(t *testing.T) {
+				h := newHarness(t, oneTaskSuite(t, oneTask))
+				h.noStream = !stream
+				h.server.Intercept = func(w http.ResponseWriter, _ *http.Request, req *openai.ChatCompletionRequest, _ int) bool {
+					require.Equal(t, stream, req.Stream)
+					tc.handle(w, req)
+					return true
+				}
+				a := h.run(t, context.Background())[0]
+				require.Equal(t, tc.status, a.Status, a.Reason)
+				require.Equal(t, tc.class, a.FailureClass, a.Reason)
+				require.Equal(t, tc.retries, a.Retries, a.Reason)
+				require.EqualValues(t, tc.retries+1, h.server.Requests(), "every try reached the server")
+				require.Contains(t, a.Reason, tc.reason)
+				require.NotContains(t, a.Reason, "\n")
+				require.Len(t, a.Requests, 1)
+				require.Equal(t, tc.retries, a.Requests[0].Retries)
+				require.Len(t, a.Requests[0].Retried, tc.retries)
+			})
+		}
 	}
 }
 
@@ -222,6 +274,8 @@ func TestAttemptTimeout(t *testing.T) {
 	start := time.Now()
 	a := h.run(t, context.Background())[0]
 	require.Equal(t, results.StatusTimeout, a.Status)
+	require.Equal(t, results.ClassTimeout, a.FailureClass)
+	require.Equal(t, "the attempt ran past its timeout", a.Reason)
 	require.Less(t, time.Since(start), 5*time.Second)
 }
 

@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/sashabaranov/go-openai"
+	"github.com/stretchr/testify/require"
+
+	"github.com/goatbench/goatbench/bench/tasks"
+	"github.com/goatbench/goatbench/internal/reference"
+	"github.com/goatbench/goatbench/internal/results"
+)
+
+// rewriteLines replaces results.jsonl with the given attempts, then appends raw.
+func rewriteLines(t *testing.T, dir string, attempts []results.Attempt, raw string) {
+	t.Helper()
+	var b bytes.Buffer
+	for _, a := range attempts {
+		line, err := json.Marshal(a)
+		require.NoError(t, err)
+		b.Write(append(line, '\n'))
+	}
+	b.WriteString(raw)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, results.AttemptsFile), b.Bytes(), 0o644))
+}
+
+func readAll(t *testing.T, dir string) []results.Attempt {
+	t.Helper()
+	got, warnings, err := results.ReadAttempts(dir)
+	require.NoError(t, err)
+	require.Empty(t, warnings)
+	return got
+}
+
+func TestResumeRunsOnlyWhatHasNoResult(t *testing.T) {
+	out := t.TempDir()
+	code, _, stderr := goatbench(t, "run", "--models", "reference", "--suite", "smoke", "--repeat", "2", "--out", out)
+	require.Equal(t, exitOK, code, stderr)
+	dir := onlyRunDir(t, out)
+	full := readAll(t, dir)
+	require.Len(t, full, 10)
+	before, err := results.ReadManifest(dir)
+	require.NoError(t, err)
+
+	// A killed run: four whole lines, a torn fifth, one attempt cancelled.
+	kept := append([]results.Attempt{}, full[:4]...)
+	kept[3].Status, kept[3].FailureClass, kept[3].Reason = results.StatusError, results.ClassCancelled, "cancelled: interrupted"
+	line, err := json.Marshal(full[4])
+	require.NoError(t, err)
+	rewriteLines(t, dir, kept, string(line[:len(line)/2]))
+
+	code, stdout, stderr := goatbench(t, "run", "--resume", dir)
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stderr, "ignoring a torn last line")
+	require.Contains(t, stderr, "resume "+filepath.Base(dir)+": 7 of 10 attempts to run")
+	require.Equal(t, 7, strings.Count(stderr, "PASS "))
+	require.Contains(t, stdout, "10/10 passed, 0 failed, 0 errors")
+
+	got := readAll(t, dir)
+	require.Len(t, got, 11, "three kept, the cancelled one again, six new")
+	latest := results.Latest(got)
+	require.Len(t, latest, 10)
+	for _, a := range latest {
+		require.Equal(t, results.StatusPass, a.Status, a.Key())
+		require.Equal(t, filepath.Base(dir), a.RunID)
+	}
+	m, err := results.ReadManifest(dir)
+	require.NoError(t, err)
+	require.Len(t, m.Resumed, 1)
+	require.NotNil(t, m.Ended)
+	require.Equal(t, 2, m.Repeat)
+	require.Equal(t, "reference", m.Models[0].Name)
+	require.NotEqual(t, before.Models[0].BaseURL, m.Models[0].BaseURL, "the endpoint of this run, not the last one's")
+
+	// Nothing left: a second resume runs nothing and reports the same.
+	code, stdout, stderr = goatbench(t, "run", "--resume", dir)
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stderr, "0 of 10 attempts to run")
+	require.Contains(t, stdout, "10/10 passed")
+	require.Len(t, readAll(t, dir), 11)
+}
+
+func TestResumeRetriesErrorsOnlyWhenAsked(t *testing.T) {
+	out := t.TempDir()
+	code, _, stderr := goatbench(t, "run", "--models", "reference", "--suite", "smoke", "--out", out)
+	require.Equal(t, exitOK, code, stderr)
+	dir := onlyRunDir(t, out)
+	all := readAll(t, dir)
+	all[1].Status, all[1].FailureClass, all[1].Reason = results.StatusError, results.ClassServerError, "HTTP 503: overloaded"
+	rewriteLines(t, dir, all, "")
+
+	code, stdout, stderr := goatbench(t, "run", "--resume", dir)
+	require.Equal(t, exitInfra, code, stderr)
+	require.Contains(t, stderr, "0 of 5 attempts to run")
+	require.Contains(t, stdout, "4/4 passed, 0 failed, 1 errors")
+
+	code, stdout, stderr = goatbench(t, "run", "--resume", dir, "--retry-errors")
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stderr, "1 of 5 attempts to run")
+	require.Contains(t, stdout, "5/5 passed, 0 failed, 0 errors")
+	got := readAll(t, dir)
+	require.Len(t, got, 6)
+	require.Equal(t, all[1].Key(), got[5].Key(), "the errored attempt ran again")
+}
+
+func TestResumeRefusesToMixRuns(t *testing.T) {
+	tasksDir := t.TempDir()
+	task := `id: one
+prompt: write ok.txt
+checks: [{file_exists: ok.txt}]
+reference: [{tool: write_file, args: {path: ok.txt, content: ok}}, {answer: done}]
+`
+	require.NoError(t, os.WriteFile(filepath.Join(tasksDir, "one.yaml"), []byte(task), 0o644))
+	out := t.TempDir()
+	code, _, stderr := goatbench(t, "run", "--models", "reference", "--tasks-dir", tasksDir, "--out", out)
+	require.Equal(t, exitOK, code, stderr)
+	dir := onlyRunDir(t, out)
+
+	// The suite is found again from the run's own arguments.
+	code, _, stderr = goatbench(t, "run", "--resume", dir)
+	require.Equal(t, exitOK, code, stderr)
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"other models", []string{"--models", "reference,gpt-5-nano", "--base-url", "http://127.0.0.1:1/v1"}, "it ran models reference, not gpt-5-nano,reference"},
+		{"other repeat", []string{"--repeat", "3"}, "it was run with --repeat 1"},
+		{"other suite", []string{"--suite", "smoke"}, `it ran suite "` + filepath.Base(tasksDir) + `", not "smoke"`},
+		{"with --out", []string{"--out", t.TempDir()}, "leave out --out"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := goatbench(t, append([]string{"run", "--resume", dir}, tc.args...)...)
+			require.Equal(t, exitUsage, code, stderr)
+			require.Contains(t, stderr, tc.want)
+			require.Equal(t, 1, strings.Count(strings.TrimSpace(stderr), "\n")+1, "one line: %q", stderr)
+		})
+	}
+
+	// The tasks changed on disk since: same name, new content hash.
+	require.NoError(t, os.WriteFile(filepath.Join(tasksDir, "one.yaml"), []byte(strings.Replace(task, "write ok.txt", "write ok.txt now", 1)), 0o644))
+	code, _, stderr = goatbench(t, "run", "--resume", dir)
+	require.Equal(t, exitUsage, code, stderr)
+	require.Contains(t, stderr, "has changed since the run started")
+	require.Contains(t, stderr, "start a new run")
+
+	code, _, stderr = goatbench(t, "run", "--resume", t.TempDir())
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, "not a run folder")
+
+	code, _, stderr = goatbench(t, "run", "--models", "reference", "--retry-errors", "--out", t.TempDir())
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, "--retry-errors needs --resume")
+	require.Len(t, readAll(t, dir), 1, "refusals write nothing")
+}
+
+// heldServer is a reference server whose chat requests wait, once allow runs
+// out, until the client goes away: attempts held in flight.
+type heldServer struct {
+	*reference.Server
+	URL  string
+	mu   sync.Mutex
+	left int
+	held int
+}
+
+func newHeldServer(t *testing.T, allow int) *heldServer {
+	suite, err := tasks.Load("smoke")
+	require.NoError(t, err)
+	h := &heldServer{Server: reference.New(suite), left: allow}
+	h.Intercept = func(_ http.ResponseWriter, r *http.Request, _ *openai.ChatCompletionRequest, _ int) bool {
+		h.mu.Lock()
+		h.left--
+		hold := h.left < 0
+		if hold {
+			h.held++
+		}
+		h.mu.Unlock()
+		if hold {
+			<-r.Context().Done()
+		}
+		return hold
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	h.URL = srv.URL + "/v1"
+	return h
+}
+
+func (h *heldServer) heldNow() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.held
+}
+
+func (h *heldServer) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.left = 1 << 30
+}
+
+func TestDeadlineCancelsWhatIsInFlight(t *testing.T) {
+	srv := newHeldServer(t, 2) // bash-command passes, then everything waits
+	out := t.TempDir()
+	code, stdout, stderr := goatbench(t, "run", "--base-url", srv.URL, "--model-name", "sim-local", "--suite", "smoke",
+		"--parallel", "1", "--deadline", "500ms", "--out", out)
+	require.Equal(t, exitInfra, code, stderr)
+	require.Contains(t, stderr, "the run's --deadline of 500ms passed; 4 attempts did not finish")
+	require.Contains(t, stdout, "1/1 passed, 0 failed, 0 errors, 4 cancelled")
+	dir := onlyRunDir(t, out)
+	got := readAll(t, dir)
+	require.Len(t, got, 5)
+	for _, a := range got[1:] {
+		require.Equal(t, results.ClassCancelled, a.FailureClass)
+		require.Contains(t, a.Reason, "--deadline of 500ms passed")
+	}
+	m, err := results.ReadManifest(dir)
+	require.NoError(t, err)
+	require.NotNil(t, m.Ended)
+}
+
+func TestStreamingAndPlainRequests(t *testing.T) {
+	for _, stream := range []bool{true, false} {
+		out := t.TempDir()
+		args := []string{"run", "--models", "reference", "--suite", "smoke", "--out", out}
+		if !stream {
+			args = append(args, "--no-stream")
+		}
+		code, _, stderr := goatbench(t, args...)
+		require.Equal(t, exitOK, code, stderr)
+		for _, a := range readAll(t, onlyRunDir(t, out)) {
+			for _, r := range a.Requests {
+				require.Equal(t, stream, r.Stream)
+				require.Equal(t, stream, r.TTFT > 0, "time to first token only when streamed")
+				require.Positive(t, r.TokensPerSec)
+			}
+		}
+	}
+}
+
+func TestSignalsStopThenQuit(t *testing.T) {
+	sigs := make(chan os.Signal, 2)
+	exited := make(chan int, 1)
+	var errOut bytes.Buffer
+	ctx, stop := watchSignals(context.Background(), sigs, &lockedWriter{w: &errOut}, func(code int) { exited <- code })
+	defer stop()
+	sigs <- syscall.SIGINT
+	<-ctx.Done()
+	require.True(t, errors.Is(context.Cause(ctx), errInterrupted))
+	sigs <- syscall.SIGTERM
+	require.Equal(t, exitCancel, <-exited, "a second signal quits at once")
+
+	// Stopping without a signal cancels nothing early and exits nothing.
+	ctx, stop = watchSignals(context.Background(), make(chan os.Signal), &lockedWriter{w: &errOut}, func(int) { t.Fatal("exit called") })
+	require.NoError(t, ctx.Err())
+	stop()
+	stop()
+	require.ErrorIs(t, ctx.Err(), context.Canceled)
+}
+
+func TestServerErrorsAreNeitherPassNorFail(t *testing.T) {
+	suite, err := tasks.Load("smoke")
+	require.NoError(t, err)
+	srv := reference.New(suite)
+	srv.Intercept = func(w http.ResponseWriter, _ *http.Request, _ *openai.ChatCompletionRequest, _ int) bool {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`{"error":{"message":"no healthy upstream","type":"None","code":"503"}}`))
+		return true
+	}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	out := t.TempDir()
+	code, stdout, stderr := goatbench(t, "run", "--base-url", hs.URL+"/v1", "--model-name", "sim-local", "--max-retries", "0", "--out", out)
+	require.Equal(t, exitInfra, code, stderr)
+	require.Contains(t, stdout, "0/0 passed, 0 failed, 5 errors")
+	require.Contains(t, stderr, "HTTP 503: no healthy upstream")
+	require.EqualValues(t, 5, srv.Requests(), "--max-retries 0: one try per attempt")
+	for _, a := range readAll(t, onlyRunDir(t, out)) {
+		require.Equal(t, results.StatusError, a.Status)
+		require.Equal(t, results.ClassServerError, a.FailureClass)
+	}
+}
