@@ -20,9 +20,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/goatbench/goatbench/bench/tasks"
+	"github.com/goatbench/goatbench/internal/redact"
 	"github.com/goatbench/goatbench/internal/reference"
 	"github.com/goatbench/goatbench/internal/results"
 	"github.com/goatbench/goatbench/internal/runner"
+	"github.com/goatbench/goatbench/internal/sandbox"
 )
 
 // runOptions are the inputs of `goatbench run`.
@@ -37,6 +39,7 @@ type runOptions struct {
 	ModelName      string
 	APIKey         string
 	KeepWorkspaces bool
+	Sandbox        string
 	MinPassRate    float64
 	Args           []string
 }
@@ -54,6 +57,12 @@ Models are registry keys or routes served behind an OpenAI-compatible endpoint
 (--base-url, or OPENAI_BASE_URL), or "reference": a built-in server that answers
 every task with its reference solution, so the whole pipeline runs offline.
 
+The model's commands, and the task checks, run in a sandbox: with bubblewrap
+(--sandbox bwrap) each command sees the system read-only, its workspace as the
+only writable place, no network and none of this machine's secrets. The default
+(auto) uses bubblewrap when it works here, else runs commands unisolated
+(--sandbox plain) with a warning. run.json records which.
+
 Exit codes: 0 every attempt passed (or --min-pass-rate was met), 1 some attempts
 failed, 2 usage or configuration error, 3 infrastructure errors left results
 incomplete, 130 interrupted.`,
@@ -64,7 +73,10 @@ incomplete, 130 interrupted.`,
   goatbench run --base-url http://127.0.0.1:8000/v1 --model-name Qwen/Qwen3-4B-Instruct-2507 --suite smoke
 
   # a suite from disk, three repeats, eight attempts in flight
-  goatbench run --models reference --tasks-dir ./my-tasks --repeat 3 --parallel 8`,
+  goatbench run --models reference --tasks-dir ./my-tasks --repeat 3 --parallel 8
+
+  # insist on isolation: fail rather than run commands unisolated
+  goatbench run --models reference --suite smoke --sandbox bwrap`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Args = flagsSet(cmd)
@@ -84,6 +96,7 @@ incomplete, 130 interrupted.`,
 	f.StringVar(&o.ModelName, "model-name", "", "model name to send to --base-url (when --models is not given)")
 	f.StringVar(&o.APIKey, "api-key", "", "API key for --base-url (default $OPENAI_API_KEY)")
 	f.BoolVar(&o.KeepWorkspaces, "keep-workspaces", false, "keep each attempt's workspace for inspection")
+	f.StringVar(&o.Sandbox, "sandbox", sandbox.ModeAuto, "where commands run: bwrap (isolated), plain (not isolated), or auto (bwrap when it works here)")
 	f.Float64Var(&o.MinPassRate, "min-pass-rate", 1, "exit 0 when at least this fraction of judged attempts passed")
 	return cmd
 }
@@ -98,6 +111,10 @@ type target struct {
 }
 
 func runRun(ctx context.Context, o *runOptions, s streams) error {
+	if o.APIKey != "" {
+		redact.Register("--api-key", o.APIKey)
+	}
+	s = streams{Out: redact.Writer(s.Out), Err: redact.Writer(s.Err)}
 	suite, targets, err := o.resolve()
 	if err != nil {
 		return err
@@ -119,6 +136,13 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	if err := preflight(ctx, targets, apiKey); err != nil {
 		return err
 	}
+	sb, warning, err := sandbox.Open(o.Sandbox, sandbox.DefaultLimits)
+	if err != nil {
+		return usageError("--sandbox %s: %v", o.Sandbox, err)
+	}
+	if warning != "" {
+		fmt.Fprintln(s.Err, warning)
+	}
 
 	runID := newRunID()
 	dir := filepath.Join(o.Out, runID)
@@ -127,7 +151,7 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	}
 	man := results.Manifest{
 		RunID: runID, Version: version, Suite: suite.Name, SuiteHash: suite.Hash,
-		Repeat: o.Repeat, Parallel: o.Parallel, Sandbox: "plain", Args: o.Args, Started: time.Now().UTC(),
+		Repeat: o.Repeat, Parallel: o.Parallel, Sandbox: sb.Mode(), Args: o.Args, Started: time.Now().UTC(),
 	}
 	for _, t := range suite.Tasks {
 		man.Tasks = append(man.Tasks, t.ID)
@@ -138,11 +162,11 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	if err := results.WriteManifest(dir, man); err != nil {
 		return infraError(fmt.Errorf("write run.json: %w", err))
 	}
-	fmt.Fprintf(s.Err, "run %s: %d tasks × %d models × %d repeats → %s\n", runID, len(suite.Tasks), len(targets), o.Repeat, dir)
+	fmt.Fprintf(s.Err, "run %s: %d tasks × %d models × %d repeats, sandbox %s → %s\n", runID, len(suite.Tasks), len(targets), o.Repeat, sb.Mode(), dir)
 
 	var mu sync.Mutex
 	r, err := runner.New(suite, runner.Options{
-		RunID: runID, RunDir: dir, Parallel: o.Parallel, Repeat: o.Repeat, KeepWorkspaces: o.KeepWorkspaces,
+		RunID: runID, RunDir: dir, Parallel: o.Parallel, Repeat: o.Repeat, KeepWorkspaces: o.KeepWorkspaces, Sandbox: sb,
 		OnAttempt: func(a results.Attempt) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -211,6 +235,8 @@ func (o *runOptions) resolve() (tasks.Suite, []target, error) {
 		return tasks.Suite{}, nil, usageError("--parallel must be at least 1, got %d", o.Parallel)
 	case o.Repeat < 1:
 		return tasks.Suite{}, nil, usageError("--repeat must be at least 1, got %d", o.Repeat)
+	case o.Sandbox != sandbox.ModeAuto && o.Sandbox != sandbox.ModeBwrap && o.Sandbox != sandbox.ModePlain:
+		return tasks.Suite{}, nil, usageError("--sandbox must be bwrap, plain or auto, got %q", o.Sandbox)
 	case o.MinPassRate < 0 || o.MinPassRate > 1:
 		return tasks.Suite{}, nil, usageError("--min-pass-rate must be between 0 and 1, got %g", o.MinPassRate)
 	}
