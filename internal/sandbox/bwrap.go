@@ -22,7 +22,7 @@ import (
 // (/usr, /etc and the /bin, /lib links) read-only, the workspace the only
 // writable host directory, a private size-limited /tmp and /dev/shm, and
 // nothing else of the host: no home directory, no /proc of the host's
-// processes, no /run, /var, /srv or /work. When the command's shell exits,
+// processes, nothing of /run, /var, /srv or /mnt. When the command's shell exits,
 // the PID namespace dies and takes every process the command left behind.
 //
 // Run by root, every workspace gets a uid of its own (high and unnamed on the
@@ -50,6 +50,7 @@ type Bwrap struct {
 	mu      sync.Mutex
 	spaces  map[string]*space
 	baseUID uint32
+	nextUID uint32
 }
 
 // space is what Bwrap keeps per workspace.
@@ -75,14 +76,17 @@ func NewBwrap(l Limits) (*Bwrap, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b, b.probe()
+	if err := b.probe(); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // newBwrap prepares a Bwrap without probing it.
 func newBwrap(l Limits) (*Bwrap, error) {
 	b := &Bwrap{Limits: l, spaces: map[string]*space{}, root: os.Geteuid() == 0}
 	var err error
-	if b.bin, err = lookPath("bwrap"); err != nil {
+	if b.bin, err = lookPath(bwrapProgram); err != nil {
 		return nil, errors.New("bubblewrap is not installed (apt-get install bubblewrap)")
 	}
 	b.setpriv, _ = lookPath("setpriv")
@@ -257,7 +261,8 @@ func (b *Bwrap) space(ws string) *space {
 	defer b.mu.Unlock()
 	sp, ok := b.spaces[ws]
 	if !ok {
-		sp = &space{uid: b.baseUID + uint32(len(b.spaces)), searchable: searchable(filepath.Dir(ws))}
+		sp = &space{uid: b.baseUID + b.nextUID, searchable: searchable(filepath.Dir(ws))}
+		b.nextUID++
 		b.spaces[ws] = sp
 	}
 	return sp
@@ -330,8 +335,18 @@ func systemMounts() (args, roots []string) {
 	return args, roots
 }
 
+// bwrapProgram is the bubblewrap executable: a name looked up on the
+// sandbox's PATH, or a path (tests put a broken one here).
+var bwrapProgram = "bwrap"
+
 // lookPath finds a program on the sandbox's PATH.
 func lookPath(name string) (string, error) {
+	if strings.Contains(name, "/") {
+		if fi, err := os.Stat(name); err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
+			return "", fmt.Errorf("%s: not an executable", name)
+		}
+		return name, nil
+	}
 	for _, dir := range strings.Split(searchPath, ":") {
 		p := filepath.Join(dir, name)
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {

@@ -8,7 +8,6 @@ package sandbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -133,11 +132,11 @@ const (
 	setupGrace = 10 * time.Second
 )
 
+// bashEnv is the file BASH_ENV names. It unsets BASH_ENV so that a bash the
+// script starts does not read it again.
 func bashEnv(ulimit string) string {
-	return ulimit + " || exit 126\n" +
-		"printf x >&3\n" +
-		"exec 3>&- 4<&-\n" +
-		"unset BASH_ENV\n"
+	return fmt.Sprintf("%s || exit 126\nprintf x >&%d\nexec %d>&- %d<&-\nunset BASH_ENV\n",
+		ulimit, fdStarted, fdStarted, fdBashEnv)
 }
 
 // spec is how a mode runs one command.
@@ -238,6 +237,7 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	done := make(chan struct{})
+	var killed atomic.Bool // by the timeout or ctx, not after a normal exit
 	go func() {
 		select {
 		case <-tctx.Done():
@@ -252,6 +252,7 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 		case <-done:
 		case <-time.After(setupGrace):
 		}
+		killed.Store(true)
 		kill()
 	}()
 	werr := cmd.Wait()
@@ -267,13 +268,9 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 		startR.Close()
 		<-started
 	}
-	n := 0
-	if startedOK.Load() {
-		n = 1
-	}
 
 	res := Result{Output: string(o.data), Dropped: o.dropped, Duration: time.Since(start)}
-	res.TimedOut = errors.Is(tctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
+	res.TimedOut = killed.Load() && ctx.Err() == nil
 	if cmd.ProcessState != nil {
 		res.ExitCode = cmd.ProcessState.ExitCode()
 	}
@@ -282,7 +279,7 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 		return res, fmt.Errorf("sandbox: %w", werr)
 	case ctx.Err() != nil:
 		return res, ctx.Err()
-	case n == 0 && !res.TimedOut:
+	case !startedOK.Load() && !res.TimedOut:
 		return res, fmt.Errorf("sandbox: the command did not start: %s", firstLine(res.Output))
 	}
 	return res, nil

@@ -236,3 +236,30 @@ func TestOpen(t *testing.T) {
 	require.Empty(t, warning)
 	require.Equal(t, ModeBwrap, Default().Mode())
 }
+
+func TestAutoFallsBackToPlainLoudly(t *testing.T) {
+	dir := workspace(t)
+	require.NoError(t, os.Chmod(dir, 0o755)) // as root, bwrap may run as another user
+	broken := filepath.Join(dir, "bwrap")
+	require.NoError(t, os.WriteFile(broken, []byte("#!/bin/sh\necho 'bwrap: No permissions to create a new namespace' >&2\nexit 1\n"), 0o755))
+	for _, tc := range []struct{ program, why string }{
+		{"bwrap-not-installed", "bubblewrap is not installed"},
+		{broken, "bwrap: No permissions to create a new namespace"},
+	} {
+		t.Run(filepath.Base(tc.program), func(t *testing.T) {
+			old := bwrapProgram
+			bwrapProgram = tc.program
+			t.Cleanup(func() { bwrapProgram = old })
+
+			sb, warning, err := Open(ModeAuto, Limits{})
+			require.NoError(t, err)
+			require.Equal(t, ModePlain, sb.Mode())
+			require.Contains(t, warning, "WARNING")
+			require.Contains(t, warning, tc.why)
+			require.NotContains(t, warning, "\n", "one line")
+
+			_, _, err = Open(ModeBwrap, Limits{})
+			require.ErrorContains(t, err, tc.why)
+		})
+	}
+}
