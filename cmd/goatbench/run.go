@@ -25,10 +25,12 @@ import (
 
 	"github.com/goatbench/goatbench/bench/tasks"
 	"github.com/goatbench/goatbench/internal/models"
+	"github.com/goatbench/goatbench/internal/redact"
 	"github.com/goatbench/goatbench/internal/reference"
 	"github.com/goatbench/goatbench/internal/report"
 	"github.com/goatbench/goatbench/internal/results"
 	"github.com/goatbench/goatbench/internal/runner"
+	"github.com/goatbench/goatbench/internal/sandbox"
 )
 
 // runOptions are the inputs of `goatbench run`.
@@ -43,6 +45,7 @@ type runOptions struct {
 	ModelName      string
 	APIKey         string
 	KeepWorkspaces bool
+	Sandbox        string
 	MinPassRate    float64
 	Registry       string
 	Temperature    float64 // < 0: the model's default
@@ -79,6 +82,12 @@ finished attempt is kept, and the summary is written; a second Ctrl-C quits at
 once. An interrupted or killed run is completed with --resume, which runs only
 the attempts without a result (and, with --retry-errors, those that errored).
 
+The model's commands, and the task checks, run in a sandbox: with bubblewrap
+(--sandbox bwrap) each command sees the system read-only, its workspace as the
+only writable place, no network and none of this machine's secrets. The default
+(auto) uses bubblewrap when it works here, else runs commands unisolated
+(--sandbox plain) with a warning. run.json records which.
+
 Exit codes: 0 every attempt passed (or --min-pass-rate was met), 1 some attempts
 failed, 2 usage or configuration error, 3 infrastructure errors left results
 incomplete, 130 interrupted.`,
@@ -98,7 +107,10 @@ incomplete, 130 interrupted.`,
   goatbench run --models qwen3-4b-local --base-url http://litellm:4000/v1 --deadline 6h --no-stream
 
   # finish an interrupted run, and run again the attempts that hit server errors
-  goatbench run --resume results/20260102-030405-a1b2c3 --retry-errors`,
+  goatbench run --resume results/20260102-030405-a1b2c3 --retry-errors
+
+  # insist on isolation: fail rather than run commands unisolated
+  goatbench run --models reference --suite smoke --sandbox bwrap`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Args = flagsSet(cmd)
@@ -126,6 +138,7 @@ incomplete, 130 interrupted.`,
 	f.StringVar(&o.ModelName, "model-name", "", "model name to send to --base-url (when --models is not given)")
 	f.StringVar(&o.APIKey, "api-key", "", "API key for --base-url (default $OPENAI_API_KEY)")
 	f.BoolVar(&o.KeepWorkspaces, "keep-workspaces", false, "keep each attempt's workspace for inspection")
+	f.StringVar(&o.Sandbox, "sandbox", sandbox.ModeAuto, "where commands run: bwrap (isolated), plain (not isolated), or auto (bwrap when it works here)")
 	f.Float64Var(&o.MinPassRate, "min-pass-rate", 1, "exit 0 when at least this fraction of judged attempts passed")
 	f.StringVar(&o.Registry, "registry", "", registryFlagUsage)
 	f.Float64Var(&o.Temperature, "temperature", 0, "sampling temperature for every model (default: each model's own; 0.3 for local models)")
@@ -160,6 +173,10 @@ func (t target) client(apiKey string) *openai.Client {
 }
 
 func runRun(ctx context.Context, o *runOptions, s streams) error {
+	if o.APIKey != "" {
+		redact.Register("--api-key", o.APIKey)
+	}
+	s = streams{Out: redact.Writer(s.Out), Err: redact.Writer(s.Err)}
 	if o.Deadline > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, o.Deadline, fmt.Errorf("the run's --deadline of %s passed", o.Deadline))
@@ -193,6 +210,13 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 		}
 		return err
 	}
+	sb, warning, err := sandbox.Open(o.Sandbox, sandbox.DefaultLimits)
+	if err != nil {
+		return usageError("--sandbox %s: %v", o.Sandbox, err)
+	}
+	if warning != "" {
+		fmt.Fprintln(s.Err, warning)
+	}
 
 	var (
 		dir  string
@@ -201,6 +225,7 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	)
 	if prev != nil {
 		dir, man, done = o.Resume, prev.manifest, prev.done(o.RetryErrors)
+		man.Sandbox = sb.Mode()
 		now := time.Now().UTC()
 		man.Resumed, man.Ended, man.Parallel = append(man.Resumed, now), nil, o.Parallel
 		// Keep what the first run recorded of each model; only its endpoint
@@ -220,7 +245,7 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 		}
 		man = results.Manifest{
 			RunID: runID, Version: version, Suite: suite.Name, SuiteHash: suite.Hash,
-			Repeat: o.Repeat, Parallel: o.Parallel, Sandbox: "plain", Args: o.Args, Started: time.Now().UTC(),
+			Repeat: o.Repeat, Parallel: o.Parallel, Sandbox: sb.Mode(), Args: o.Args, Started: time.Now().UTC(),
 		}
 		for _, t := range suite.Tasks {
 			man.Tasks = append(man.Tasks, t.ID)
@@ -237,7 +262,7 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	retry := runner.DefaultRetry
 	retry.Max = o.MaxRetries
 	r, err := runner.New(suite, runner.Options{
-		RunID: man.RunID, RunDir: dir, Parallel: o.Parallel, Repeat: o.Repeat, KeepWorkspaces: o.KeepWorkspaces,
+		RunID: man.RunID, RunDir: dir, Parallel: o.Parallel, Repeat: o.Repeat, KeepWorkspaces: o.KeepWorkspaces, Sandbox: sb,
 		RequestTimeout: o.RequestTimeout, Retry: retry, Done: done,
 		OnAttempt: func(a results.Attempt) {
 			mu.Lock()
@@ -255,7 +280,7 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	if prev != nil {
 		fmt.Fprintf(s.Err, "resume %s: %d of %d attempts to run → %s\n", man.RunID, pending, len(suite.Tasks)*len(targets)*o.Repeat, dir)
 	} else {
-		fmt.Fprintf(s.Err, "run %s: %d tasks × %d models × %d repeats → %s\n", man.RunID, len(suite.Tasks), len(targets), o.Repeat, dir)
+		fmt.Fprintf(s.Err, "run %s: %d tasks × %d models × %d repeats, sandbox %s → %s\n", man.RunID, len(suite.Tasks), len(targets), o.Repeat, sb.Mode(), dir)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, t := range targets {
@@ -340,6 +365,8 @@ func (o *runOptions) resolve(prev *previousRun) (tasks.Suite, []target, error) {
 		return tasks.Suite{}, nil, usageError("--repeat must be at least 1, got %d", o.Repeat)
 	case o.Temperature > 2:
 		return tasks.Suite{}, nil, usageError("--temperature must be between 0 and 2, got %g", o.Temperature)
+	case o.Sandbox != sandbox.ModeAuto && o.Sandbox != sandbox.ModeBwrap && o.Sandbox != sandbox.ModePlain:
+		return tasks.Suite{}, nil, usageError("--sandbox must be bwrap, plain or auto, got %q", o.Sandbox)
 	case o.MinPassRate < 0 || o.MinPassRate > 1:
 		return tasks.Suite{}, nil, usageError("--min-pass-rate must be between 0 and 1, got %g", o.MinPassRate)
 	case o.MaxRetries < 0:

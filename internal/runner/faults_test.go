@@ -20,6 +20,7 @@ import (
 
 	"github.com/goatbench/goatbench/internal/reference"
 	"github.com/goatbench/goatbench/internal/results"
+	"github.com/goatbench/goatbench/internal/sandbox"
 )
 
 // failFirst makes the first n chat requests fail with fail, then lets the
@@ -342,6 +343,10 @@ func TestStreamedRequestsReuseTheirConnection(t *testing.T) {
 
 func TestCancelKillsToolProcessesInFlight(t *testing.T) {
 	h := newHarness(t, oneTaskSuite(t, strings.Replace(oneTask, "timeout: 5s", "timeout: 5m", 1)))
+	// Unisolated, so the tool can report its host pid through a file outside
+	// the workspace: this is about the runner killing what it started, which
+	// bubblewrap's PID namespace would do on its own.
+	h.opts.Sandbox = sandbox.Plain{}
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	h.server.Intercept = func(w http.ResponseWriter, _ *http.Request, req *openai.ChatCompletionRequest, turn int) bool {
 		writeReply(w, req, toolCall("a", "bash", fmt.Sprintf(`{"command": "sleep 300 & echo $! > %s; wait"}`, pidFile)))

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/goatbench/goatbench/bench/tasks"
+	"github.com/goatbench/goatbench/internal/redact"
 	"github.com/goatbench/goatbench/internal/results"
 	"github.com/goatbench/goatbench/internal/sandbox"
 	"github.com/sashabaranov/go-openai"
@@ -28,7 +29,7 @@ type Options struct {
 	Repeat         int
 	KeepWorkspaces bool
 	WorkRoot       string          // parent of the attempt workspaces; "" is the system temp dir
-	Sandbox        sandbox.Sandbox // nil is sandbox.Plain
+	Sandbox        sandbox.Sandbox // nil is sandbox.Default(): bubblewrap where it works
 	// RequestTimeout bounds each try of a chat request; 0 leaves only the
 	// attempt's timeout (the task's) and the run's context.
 	RequestTimeout time.Duration
@@ -54,7 +55,7 @@ func New(suite tasks.Suite, opts Options) (*Runner, error) {
 		return nil, fmt.Errorf("parallel and repeat must be at least 1")
 	}
 	if opts.Sandbox == nil {
-		opts.Sandbox = sandbox.Plain{}
+		opts.Sandbox = sandbox.Default()
 	}
 	if err := os.MkdirAll(filepath.Join(opts.RunDir, results.TranscriptsDir), 0o755); err != nil {
 		return nil, err
@@ -130,6 +131,7 @@ func (r *Runner) skipped(model string, j job, st results.Status, class, reason s
 }
 
 func (r *Runner) record(a results.Attempt) error {
+	a = redacted(a)
 	if err := r.out.Append(a); err != nil {
 		return fmt.Errorf("write results: %w", err)
 	}
@@ -220,7 +222,7 @@ func (r *Runner) writeTranscript(model string, j job, msgs []openai.ChatCompleti
 	}{model, j.task.ID, j.repeat, a.Status, a.Checks, msgs}, "", "  ")
 	if err == nil {
 		full := filepath.Join(r.opts.RunDir, rel)
-		err = errors.Join(os.MkdirAll(filepath.Dir(full), 0o755), os.WriteFile(full, b, 0o644))
+		err = errors.Join(os.MkdirAll(filepath.Dir(full), 0o755), os.WriteFile(full, redact.Bytes(b), 0o644))
 	}
 	if err != nil {
 		return ""

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/sashabaranov/go-openai"
+
+	"github.com/goatbench/goatbench/internal/redact"
 )
 
 // Limits on what a tool hands back to the model.
@@ -45,7 +47,14 @@ var errBadCall = errors.New("bad tool call")
 // callTool runs one tool call in the workspace and returns the text for the
 // tool message. A non-nil error wrapping errBadCall means the call itself was
 // malformed; the text then explains why, for the model to correct itself.
+// Secret values are redacted from the text, so neither the model nor any
+// transcript ever holds one, whatever a command printed.
 func callTool(ctx context.Context, w *Workspace, name, rawArgs string) (string, error) {
+	out, err := runTool(ctx, w, name, rawArgs)
+	return redact.String(out), err
+}
+
+func runTool(ctx context.Context, w *Workspace, name, rawArgs string) (string, error) {
 	var args struct {
 		Command *string `json:"command"`
 		Path    *string `json:"path"`

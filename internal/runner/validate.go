@@ -30,7 +30,7 @@ func (s Soundness) Sound() bool {
 // or only repeats the prompt, fails.
 func Validate(ctx context.Context, suite tasks.Suite, sb sandbox.Sandbox, workRoot string) []Soundness {
 	if sb == nil {
-		sb = sandbox.Plain{}
+		sb = sandbox.Default()
 	}
 	out := make([]Soundness, 0, len(suite.Tasks))
 	for _, t := range suite.Tasks {

@@ -1,25 +1,30 @@
 // Package sandbox runs the shell commands of a model (and of task checks)
-// inside an attempt's workspace: a scrubbed environment, a timeout, capped
-// output, and the whole process group killed when the command ends.
+// inside an attempt's workspace. Two modes share one contract: Bwrap isolates
+// each command with bubblewrap (new user, PID, IPC and network namespaces, the
+// system read-only, only the workspace writable); Plain only scrubs the
+// environment. Both apply the same Limits, cap the output and kill everything
+// a command started when it ends.
 package sandbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
 
 // Command is one shell command to run in a workspace.
 type Command struct {
-	Dir       string        // the workspace; the command's working directory and HOME
+	Dir       string        // the workspace: the command's working directory and HOME
 	Script    string        // run as `bash -c Script`
-	Timeout   time.Duration // wall-clock limit; 0 means DefaultTimeout
-	OutputCap int           // bytes of combined output kept; 0 means DefaultOutputCap
+	Timeout   time.Duration // wall-clock limit; 0 means the sandbox's Limits.Timeout
+	OutputCap int           // bytes of combined output kept; 0 means the sandbox's Limits.OutputCap
 }
 
 // Result is what a command did.
@@ -39,95 +44,259 @@ const (
 
 // Sandbox runs commands.
 type Sandbox interface {
+	// Run runs c and returns its result. The error is non-nil only when the
+	// command could not be run (the sandbox failed, or ctx ended); a failing
+	// command is a Result with its exit code.
 	Run(ctx context.Context, c Command) (Result, error)
+	// Mode names the sandbox in run.json and reports: "bwrap" or "plain".
 	Mode() string
 }
 
-// Plain runs commands directly on the host, in their own process group, with
-// nothing of goatbench's environment but a minimal PATH and locale.
-type Plain struct{}
+// The modes Open accepts.
+const (
+	ModeAuto  = "auto" // bwrap when it works on this machine, else plain
+	ModeBwrap = "bwrap"
+	ModePlain = "plain"
+)
 
-// Mode names the sandbox in run.json and reports.
-func (Plain) Mode() string { return "plain" }
+// Open returns the sandbox for a mode. In ModeAuto (or "") it falls back to
+// Plain when bubblewrap does not work here, and says why in warning; asking for
+// ModeBwrap where it does not work is an error.
+func Open(mode string, l Limits) (sb Sandbox, warning string, err error) {
+	switch mode {
+	case ModePlain:
+		return Plain{Limits: l}, "", nil
+	case ModeBwrap:
+		b, err := NewBwrap(l)
+		if err != nil {
+			return nil, "", err
+		}
+		return b, "", nil
+	case ModeAuto, "":
+		b, err := NewBwrap(l)
+		if err != nil {
+			return Plain{Limits: l}, fmt.Sprintf("WARNING: %v; commands run with --sandbox plain: NOT isolated from this machine's files, processes and network", err), nil
+		}
+		return b, "", nil
+	}
+	return nil, "", fmt.Errorf("unknown sandbox %q (use bwrap, plain or auto)", mode)
+}
+
+var (
+	defaultOnce sync.Once
+	defaultSB   Sandbox
+)
+
+// Default is the sandbox of ModeAuto with DefaultLimits, chosen once per process.
+func Default() Sandbox {
+	defaultOnce.Do(func() { defaultSB, _, _ = Open(ModeAuto, DefaultLimits) })
+	return defaultSB
+}
+
+// searchPath is the PATH of every command. It names only system directories, so
+// nothing under the invoking user's home (a pyenv shim, say) is ever run.
+const searchPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // Env is the whole environment a command gets: no variable of the parent
 // process (API keys, tokens) reaches it.
-func Env(home string) []string {
+func Env(home, tmp string) []string {
 	return []string{
-		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"PATH=" + searchPath,
 		"HOME=" + home,
 		"LANG=C.UTF-8",
-		"TMPDIR=" + home,
+		"TMPDIR=" + tmp,
 	}
 }
 
-// Run runs c and returns its result. The error is non-nil only when the
-// command could not be started; a failing command is a Result with its exit code.
-func (Plain) Run(ctx context.Context, c Command) (Result, error) {
-	return run(ctx, c, exec.Command("bash", "-c", c.Script), Env(c.Dir))
+// bash is the shell found on searchPath, not on goatbench's own PATH.
+var bash = sync.OnceValue(func() string {
+	if p, err := lookPath("bash"); err == nil {
+		return p
+	}
+	return "/bin/bash"
+})
+
+// Every command runs as `bash -c Script` with BASH_ENV naming a pipe on fd 4.
+// Bash sources that file before it even parses the script, so the limits are
+// set (with setrlimit, in the process that then runs the script, at no extra
+// exec) and the script keeps its own line numbers in error messages. The file
+// then writes one byte to fd 3: a command that never wrote it did not start,
+// which is the sandbox's failure, not the model's.
+const (
+	fdStarted  = 3
+	fdBashEnv  = 4
+	firstExtra = 5 // the first fd a mode may pass for its own use
+
+	// setupGrace bounds how long a timed-out or cancelled command may take
+	// to finish starting before it is killed anyway.
+	setupGrace = 10 * time.Second
+)
+
+// bashEnv is the file BASH_ENV names. It unsets BASH_ENV so that a bash the
+// script starts does not read it again.
+func bashEnv(ulimit string) string {
+	return fmt.Sprintf("%s || exit 126\nprintf x >&%d\nexec %d>&- %d<&-\nunset BASH_ENV\n",
+		ulimit, fdStarted, fdStarted, fdBashEnv)
 }
 
-// run starts cmd in its own process group with a pipe for output, enforces the
-// timeout, and kills the group once the command has exited so that nothing it
-// left in the background survives.
-func run(ctx context.Context, c Command, cmd *exec.Cmd, env []string) (Result, error) {
+// spec is how a mode runs one command.
+type spec struct {
+	cmd    *exec.Cmd // without Env, Dir, Stdout, Stderr or ExtraFiles
+	env    []string
+	extra  []*os.File // passed from fd 5 on; closed once the command started
+	ulimit string
+}
+
+// run starts s.cmd in its own process group with one pipe for its output,
+// enforces the timeout, and kills the group once the command has exited so
+// that nothing it left in the background survives.
+func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 	timeout, limit := c.Timeout, c.OutputCap
 	if timeout <= 0 {
-		timeout = DefaultTimeout
+		timeout = l.Timeout
 	}
 	if limit <= 0 {
-		limit = DefaultOutputCap
+		limit = l.OutputCap
 	}
+	cmd := s.cmd
 	cmd.Dir = c.Dir
-	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return Result{}, err
+	cmd.Env = append(s.env, fmt.Sprintf("BASH_ENV=/dev/fd/%d", fdBashEnv))
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
-	defer pr.Close()
-	cmd.Stdout, cmd.Stderr = pw, pw
+	cmd.SysProcAttr.Setpgid = true
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+
+	var closers []io.Closer
+	defer func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}()
+	pipe := func() (*os.File, *os.File, error) {
+		r, w, err := os.Pipe()
+		if err == nil {
+			closers = append(closers, r, w)
+		}
+		return r, w, err
+	}
+	outR, outW, err := pipe()
+	if err != nil {
+		return Result{}, fmt.Errorf("sandbox: %w", err)
+	}
+	startR, startW, err := pipe()
+	if err != nil {
+		return Result{}, fmt.Errorf("sandbox: %w", err)
+	}
+	envR, envW, err := pipe()
+	if err != nil {
+		return Result{}, fmt.Errorf("sandbox: %w", err)
+	}
+	for _, f := range s.extra {
+		closers = append(closers, f)
+	}
+	// A few hundred bytes: far below a pipe's buffer, so this cannot block.
+	if _, err := io.WriteString(envW, bashEnv(s.ulimit)); err != nil {
+		return Result{}, fmt.Errorf("sandbox: %w", err)
+	}
+	envW.Close()
+	// Bash opens /dev/fd/4 anew, as the command's user: a pipe is 0600 to
+	// its creator, which in bwrap mode under root is not that user.
+	if err := envR.Chmod(0o444); err != nil {
+		return Result{}, fmt.Errorf("sandbox: %w", err)
+	}
+	cmd.Stdout, cmd.Stderr = outW, outW
+	cmd.ExtraFiles = append([]*os.File{startW, envR}, s.extra...)
+
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		pw.Close()
-		return Result{}, fmt.Errorf("start command: %w", err)
+		return Result{}, fmt.Errorf("sandbox: start command: %w", err)
 	}
-	pw.Close()
+	// Only the command holds these now; the output pipe ends when it and
+	// everything it started are gone.
+	outW.Close()
+	startW.Close()
+	envR.Close()
+	for _, f := range s.extra {
+		f.Close()
+	}
 	pgid := cmd.Process.Pid
 	kill := func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) }
 
 	out := make(chan capped, 1)
-	go func() { out <- readCapped(pr, limit) }()
+	go func() { out <- readCapped(outR, limit) }()
+	var startedOK atomic.Bool
+	started := make(chan struct{})
+	go func() {
+		var b [1]byte
+		n, _ := startR.Read(b[:])
+		startedOK.Store(n > 0)
+		close(started)
+	}()
 
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	done := make(chan struct{})
+	var killed atomic.Bool // by the timeout or ctx, not after a normal exit
 	go func() {
 		select {
 		case <-tctx.Done():
-			kill()
 		case <-done:
+			return
 		}
+		// bwrap killed while it builds the sandbox can leave the half-built
+		// sandbox running on its own; once the shell has started, the sandbox
+		// dies with bwrap. Setup takes milliseconds.
+		select {
+		case <-started:
+		case <-done:
+		case <-time.After(setupGrace):
+		}
+		killed.Store(true)
+		kill()
 	}()
 	werr := cmd.Wait()
 	close(done)
 	kill() // whatever the command left behind in its group
-	// A process that left the group may still hold the pipe: do not wait for it.
-	_ = pr.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	// In plain mode a process that left the group may still hold the pipe: do
+	// not wait for it.
+	_ = outR.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 	o := <-out
+	select {
+	case <-started:
+	case <-time.After(100 * time.Millisecond):
+		startR.Close()
+		<-started
+	}
 
 	res := Result{Output: string(o.data), Dropped: o.dropped, Duration: time.Since(start)}
-	res.TimedOut = errors.Is(tctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
+	res.TimedOut = killed.Load() && ctx.Err() == nil
 	if cmd.ProcessState != nil {
 		res.ExitCode = cmd.ProcessState.ExitCode()
 	}
-	if werr != nil && cmd.ProcessState == nil {
-		return res, werr
-	}
-	if ctx.Err() != nil {
+	switch {
+	case werr != nil && cmd.ProcessState == nil:
+		return res, fmt.Errorf("sandbox: %w", werr)
+	case ctx.Err() != nil:
 		return res, ctx.Err()
+	case !startedOK.Load() && !res.TimedOut:
+		return res, fmt.Errorf("sandbox: the command did not start: %s", firstLine(res.Output))
 	}
 	return res, nil
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 300 {
+		s = s[:300]
+	}
+	if s == "" {
+		return "no output"
+	}
+	return s
 }
 
 type capped struct {

@@ -1,0 +1,196 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// What a hostile command tries, against the bubblewrap sandbox. Plain mode
+// makes no such promises, so these tests are bwrap-only.
+
+func TestCannotReadSecretsOfTheMachine(t *testing.T) {
+	eachBwrap(t, Limits{}, testCannotReadSecrets)
+}
+
+func testCannotReadSecrets(t *testing.T, sb Sandbox) {
+	realHome, err := os.UserHomeDir()
+	require.NoError(t, err)
+	home := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(home, ".modal.toml"), []byte("token_secret = \"as-stolen-from-home\"\n"), 0o600))
+	t.Setenv("HOME", home)
+	t.Setenv("GOATBENCH_PLANTED", "value-stolen-from-environ")
+
+	for _, tc := range []struct {
+		name, script string
+		fails        bool // the command itself fails, not only finds nothing
+	}{
+		{"modal.toml", "cat " + filepath.Join(home, ".modal.toml"), true},
+		{"home by tilde", "cat ~/.modal.toml", true},
+		{"invoking user's home", "ls -A " + realHome, true},
+		{"goatbench's environ", fmt.Sprintf("cat /proc/%d/environ", os.Getpid()), true},
+		// the sandbox's own processes have only the sandbox's environment
+		{"every environ", "cat /proc/[0-9]*/environ", false},
+		{"every cmdline", "cat /proc/[0-9]*/cmdline", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := mustRun(t, sb, Command{Script: tc.script})
+			if tc.fails {
+				require.NotEqual(t, 0, res.ExitCode, res.Output)
+			}
+			require.NotContains(t, res.Output, "stolen")
+		})
+	}
+	res := mustRun(t, sb, Command{Script: "echo /proc/[0-9]*"})
+	require.Equal(t, "/proc/1 /proc/2\n", res.Output, "only the sandbox's init and the command itself are visible")
+}
+
+func TestCannotWriteOutsideTheWorkspace(t *testing.T) {
+	eachBwrap(t, Limits{}, testCannotWriteOutside)
+}
+
+func testCannotWriteOutside(t *testing.T, sb Sandbox) {
+	parent := t.TempDir()
+	victim := filepath.Join(parent, "victim.txt")
+	for _, tc := range []struct{ name, script string }{
+		{"dot-dot", "echo pwned > ../victim.txt"},
+		{"absolute path", "echo pwned > " + victim},
+		{"symlink made inside", "ln -s " + victim + " link && echo pwned > link"},
+		{"symlink to the parent", "ln -s .. up && echo pwned > up/victim.txt"},
+		{"new file beside", "echo pwned > ../new.txt"},
+		{"system", "echo pwned > /usr/local/bin/python3"},
+		{"etc", "echo pwned >> /etc/hosts"},
+		{"root", "echo pwned > /pwned"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.NoError(t, os.WriteFile(victim, []byte("original\n"), 0o644))
+			before, err := os.ReadDir(parent)
+			require.NoError(t, err)
+			ws, err := os.MkdirTemp(parent, "ws-")
+			require.NoError(t, err)
+			mustRun(t, sb, Command{Dir: ws, Script: tc.script})
+
+			b, err := os.ReadFile(victim)
+			require.NoError(t, err)
+			require.Equal(t, "original\n", string(b))
+			after, err := os.ReadDir(parent)
+			require.NoError(t, err)
+			require.Len(t, after, len(before)+1, "nothing but the workspace appeared beside it")
+			require.NoFileExists(t, "/pwned")
+		})
+	}
+}
+
+func TestTmpIsPrivateToEachCommand(t *testing.T) {
+	eachBwrap(t, Limits{TmpSize: 1 << 20}, testTmpIsPrivate)
+}
+
+func testTmpIsPrivate(t *testing.T, sb Sandbox) {
+	dir := workspace(t)
+	flag := "/tmp/" + marker("flag")
+	res := mustRun(t, sb, Command{Dir: dir, Script: "echo planted > " + flag + " && head -c 2000000 /dev/zero > /tmp/big"})
+	require.Contains(t, res.Output, "No space left on device", "the private /tmp has a size")
+	res = mustRun(t, sb, Command{Dir: dir, Script: "cat " + flag})
+	require.NotEqual(t, 0, res.ExitCode, "a check cannot be fooled through /tmp")
+	require.NoFileExists(t, flag)
+}
+
+func TestNoNetwork(t *testing.T) {
+	eachBwrap(t, Limits{}, testNoNetwork)
+}
+
+func testNoNetwork(t *testing.T, sb Sandbox) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	for _, script := range []string{
+		fmt.Sprintf("exec 3<>/dev/tcp/127.0.0.1/%d && echo connected", port),
+		fmt.Sprintf(`python3 -c 'import socket; socket.create_connection(("127.0.0.1", %d), timeout=2); print("connected")'`, port),
+		"getent hosts example.com && echo resolved",
+	} {
+		res := mustRun(t, sb, Command{Script: script})
+		require.NotEqual(t, 0, res.ExitCode, res.Output)
+		require.NotContains(t, res.Output, "connected")
+		require.NotContains(t, res.Output, "resolved")
+	}
+	// Any connection that reached the listener would wait in its backlog.
+	require.NoError(t, ln.(*net.TCPListener).SetDeadline(time.Now().Add(50*time.Millisecond)))
+	c, err := ln.Accept()
+	if c != nil {
+		c.Close()
+	}
+	var ne net.Error
+	require.True(t, errors.As(err, &ne) && ne.Timeout(), "the listener saw a connection: %v", err)
+}
+
+func TestDaemonDoesNotOutliveItsCommand(t *testing.T) {
+	eachBwrap(t, Limits{}, testDaemon)
+}
+
+func testDaemon(t *testing.T, sb Sandbox) {
+	for _, script := range []string{
+		"setsid bash -c 'exec -a %s sleep 300' > /dev/null 2>&1 < /dev/null & echo started",
+		"nohup bash -c '(exec -a %s sleep 300) &' > /dev/null 2>&1; echo started",
+		"(exec -a %s sleep 300) & disown; echo started",
+		`python3 -c 'import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execvp("bash", ["bash", "-c", "exec -a %s sleep 300"])
+    os._exit(0)
+'; echo started`,
+	} {
+		m := marker("daemon")
+		res := mustRun(t, sb, Command{Script: fmt.Sprintf(script, m)})
+		require.Contains(t, res.Output, "started")
+		requireGone(t, m)
+	}
+}
+
+func TestWorkspaceMustBeSomewhereOfItsOwn(t *testing.T) {
+	sb := needBwrap(t, Limits{})
+	for _, dir := range []string{"/", "/tmp", "/usr/lib", "/etc", "/proc/self", "/dev/shm"} {
+		_, err := sb.Run(context.Background(), Command{Dir: dir, Script: "true"})
+		require.ErrorContains(t, err, "a workspace cannot be", dir)
+	}
+}
+
+// As root, a workspace every user can reach is sandboxed by bwrap running as
+// the workspace's uid in a user namespace; one behind a private directory by
+// bwrap running as root and setpriv. Both end with the command as that uid.
+func TestRootPicksTheWayByWhereTheWorkspaceIs(t *testing.T) {
+	b := needBwrap(t, Limits{})
+	if !b.root || b.noUserns {
+		t.Skip("the user namespace way is only for root, where the kernel allows it")
+	}
+	private := filepath.Join(t.TempDir(), "ws") // t.TempDir is 0700
+	require.NoError(t, os.Mkdir(private, 0o700))
+	for _, tc := range []struct {
+		dir    string
+		uidMap string // what the command sees in /proc/self/uid_map
+	}{
+		{workspace(t), `^\s*(\d+)\s+(\d+)\s+1\n`},
+		{private, `^\s*0\s+0\s+4294967295\n`},
+	} {
+		res := mustRun(t, b, Command{Dir: tc.dir, Script: "cat /proc/self/uid_map; id -u; id -un; touch f; stat -c %u f"})
+		require.Regexp(t, tc.uidMap, res.Output)
+		sp := b.space(mustReal(t, tc.dir))
+		u := strconv.FormatUint(uint64(sp.uid), 10)
+		require.Contains(t, res.Output, "\n"+u+"\ngoatbench\n"+u+"\n")
+	}
+}
+
+func mustReal(t *testing.T, dir string) string {
+	real, err := filepath.EvalSymlinks(dir)
+	require.NoError(t, err)
+	return real
+}

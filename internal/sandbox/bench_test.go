@@ -1,0 +1,55 @@
+package sandbox
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// BenchmarkCommand measures what one command costs in each mode and what
+// bubblewrap adds to it. The modes alternate within one loop so that all see
+// the same load on the machine. "bwrap" is the way taken for a workspace in
+// the system temp dir (the runner's default); "bwrap-setpriv" the way taken,
+// as root, for one behind a private directory.
+//
+//	go test ./internal/sandbox -run '^$' -bench Command -benchtime 200x
+func BenchmarkCommand(b *testing.B) {
+	modes := []struct {
+		name string
+		sb   Sandbox
+	}{{"plain", Plain{}}, {"bwrap", needBwrap(b, Limits{})}}
+	if bw := needBwrap(b, Limits{}); bw.root && bw.setpriv != "" && !bw.noUserns {
+		bw.noUserns = true
+		modes = append(modes, struct {
+			name string
+			sb   Sandbox
+		}{"bwrap-setpriv", bw})
+	}
+	for _, bc := range []struct{ name, script string }{
+		{"true", "true"},
+		{"python3", "python3 -c pass"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			dir := workspace(b)
+			sums := make([]time.Duration, len(modes))
+			for b.Loop() {
+				for i, m := range modes {
+					start := time.Now()
+					res, err := m.sb.Run(context.Background(), Command{Dir: dir, Script: bc.script})
+					sums[i] += time.Since(start)
+					if err != nil || res.ExitCode != 0 {
+						b.Fatalf("%s: %v %d %s", m.name, err, res.ExitCode, res.Output)
+					}
+				}
+			}
+			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / float64(b.N) }
+			for i, m := range modes {
+				b.ReportMetric(ms(sums[i]), m.name+"-ms/cmd")
+				if i > 0 {
+					b.ReportMetric(ms(sums[i]-sums[0]), m.name+"-added-ms/cmd")
+				}
+			}
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}

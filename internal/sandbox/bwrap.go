@@ -1,0 +1,357 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Bwrap runs every command with bubblewrap in new PID, IPC, UTS, cgroup and
+// network namespaces (the network has only its own loopback): the system
+// (/usr, /etc and the /bin, /lib links) read-only, the workspace the only
+// writable host directory, a private size-limited /tmp and /dev/shm, and
+// nothing else of the host: no home directory, no /proc of the host's
+// processes, nothing of /run, /var, /srv or /mnt. When the command's shell exits,
+// the PID namespace dies and takes every process the command left behind.
+//
+// Run by root, every workspace gets a uid of its own (high and unnamed on the
+// host) and its commands run as that uid with no capabilities: they cannot
+// read root's files, and RLIMIT_NPROC, which the kernel never applies to
+// root, counts exactly that workspace's processes. The workspace is handed to
+// its uid before each command. bwrap itself runs as that uid in a user
+// namespace; where that is not possible (a workspace behind a directory other
+// users cannot search, or a kernel that refuses user namespaces to other
+// users) bwrap runs as root without one and setpriv drops the command to the
+// uid. Run by anyone else, bwrap adds a user namespace and the command runs as
+// the caller.
+type Bwrap struct {
+	Limits Limits // zero fields take DefaultLimits
+
+	bin     string   // the bwrap executable
+	setpriv string   // the setpriv executable, when installed
+	system  []string // bwrap arguments that mount the read-only system
+	roots   []string // the host directories they expose; no workspace may lie inside
+	root    bool     // goatbench runs as root: each workspace gets its own uid
+	passwd  []byte   // the host's /etc/passwd, to name that uid
+	// noUserns: as root, always use setpriv (user namespaces failed the probe).
+	noUserns bool
+
+	mu      sync.Mutex
+	spaces  map[string]*space
+	baseUID uint32
+	nextUID uint32
+}
+
+// space is what Bwrap keeps per workspace.
+type space struct {
+	mu         sync.Mutex // one command at a time: nothing runs while the workspace changes owner
+	uid        uint32
+	searchable bool // every directory above it lets other users through
+}
+
+// how is the way a command becomes the user it runs as.
+type how int
+
+const (
+	asCaller   how = iota // a user namespace, as the caller
+	asUID                 // bwrap runs as the workspace's uid, in a user namespace
+	viaSetpriv            // bwrap runs as root; setpriv drops to the workspace's uid
+)
+
+// NewBwrap finds bubblewrap and checks with a probe command that it can build
+// the sandbox on this machine; the error says why not.
+func NewBwrap(l Limits) (*Bwrap, error) {
+	b, err := newBwrap(l)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.probe(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// newBwrap prepares a Bwrap without probing it.
+func newBwrap(l Limits) (*Bwrap, error) {
+	b := &Bwrap{Limits: l, spaces: map[string]*space{}, root: os.Geteuid() == 0}
+	var err error
+	if b.bin, err = lookPath(bwrapProgram); err != nil {
+		return nil, errors.New("bubblewrap is not installed (apt-get install bubblewrap)")
+	}
+	b.setpriv, _ = lookPath("setpriv")
+	if b.root {
+		if b.passwd, err = os.ReadFile("/etc/passwd"); err != nil {
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+		var r [4]byte
+		if _, err := rand.Read(r[:]); err != nil {
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+		// Somewhere in [2^30, 2^30+2^28): above every real and subordinate uid
+		// range in common use, and apart from other goatbench processes.
+		b.baseUID = 1<<30 + binary.BigEndian.Uint32(r[:])%(1<<28)
+	}
+	b.system, b.roots = systemMounts()
+	return b, nil
+}
+
+// Mode names the sandbox in run.json and reports.
+func (*Bwrap) Mode() string { return ModeBwrap }
+
+func (b *Bwrap) probe() error {
+	err := b.try()
+	if err != nil && b.root && b.setpriv != "" {
+		b.noUserns = true
+		if b.try() == nil {
+			return nil
+		}
+		b.noUserns = false
+	}
+	return err
+}
+
+func (b *Bwrap) try() error {
+	dir, err := os.MkdirTemp("", "goatbench-probe-")
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	defer b.forget(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The workspace must be writable and the system not.
+	res, err := b.Run(ctx, Command{Dir: dir, Script: "touch probe && ! touch /usr/probe 2>/dev/null"})
+	switch {
+	case err != nil:
+		return fmt.Errorf("bubblewrap does not work here: %w", err)
+	case res.ExitCode != 0:
+		return fmt.Errorf("bubblewrap does not work here: exit code %d: %s", res.ExitCode, firstLine(res.Output))
+	}
+	return nil
+}
+
+// Run runs c in a fresh sandbox and returns its result.
+func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
+	l := b.Limits.withDefaults()
+	ws, err := b.workspace(c.Dir)
+	if err != nil {
+		return Result{}, err
+	}
+	sp := b.space(ws)
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	h := asCaller
+	if b.root {
+		h = asUID
+		if b.noUserns || !sp.searchable {
+			h = viaSetpriv
+		}
+		if h == viaSetpriv && b.setpriv == "" {
+			return Result{}, fmt.Errorf("sandbox: %s needs setpriv (apt-get install util-linux)", ws)
+		}
+		if err := own(ws, int(sp.uid)); err != nil {
+			return Result{}, fmt.Errorf("sandbox: hand the workspace to the command: %w", err)
+		}
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = l.Timeout
+	}
+	s := spec{env: Env(ws, "/tmp"), ulimit: l.ulimit(timeout, int64(l.Processes))}
+	if b.root {
+		// /etc/passwd with a name for the command's uid: whoami, getpass and
+		// the like fail on a uid without one.
+		r, w, err := os.Pipe()
+		if err != nil {
+			return Result{}, fmt.Errorf("sandbox: %w", err)
+		}
+		s.extra = append(s.extra, r)
+		go func() {
+			defer w.Close()
+			u := strconv.FormatUint(uint64(sp.uid), 10)
+			_, _ = w.Write(b.passwd)
+			_, _ = fmt.Fprintf(w, "goatbench:x:%s:%s:goatbench:%s:%s\n", u, u, ws, bash())
+		}()
+	}
+	c.Dir = ws
+	s.cmd = exec.Command(b.bin, b.args(h, ws, sp.uid, l, c.Script)...)
+	if h == asUID {
+		s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: sp.uid, Gid: sp.uid, Groups: []uint32{}}}
+	}
+	return run(ctx, c, l, s)
+}
+
+// args is the bwrap command line for one command.
+func (b *Bwrap) args(h how, ws string, uid uint32, l Limits, script string) []string {
+	a := []string{
+		"--die-with-parent", "--new-session",
+		"--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+		"--hostname", "goatbench",
+	}
+	if h != viaSetpriv {
+		a = append(a, "--unshare-user")
+	}
+	a = append(a, b.system...)
+	if b.root {
+		a = append(a, "--perms", "0644", "--ro-bind-data", strconv.Itoa(firstExtra), "/etc/passwd")
+	}
+	a = append(a, "--proc", "/proc", "--dev", "/dev")
+	for _, dir := range []string{"/tmp", "/dev/shm"} {
+		if l.TmpSize > 0 {
+			a = append(a, "--size", strconv.FormatInt(l.TmpSize, 10))
+		}
+		a = append(a, "--perms", "1777", "--tmpfs", dir)
+	}
+	// bwrap creates the directories leading to the workspace; let the
+	// command's uid through them, as `cd ~` needs.
+	for d := filepath.Dir(ws); !isMountPoint(d); d = filepath.Dir(d) {
+		a = append(a, "--perms", "0755", "--dir", d)
+	}
+	a = append(a, "--bind", ws, ws, "--remount-ro", "/", "--chdir", ws, "--")
+	if h == viaSetpriv {
+		u := strconv.FormatUint(uint64(uid), 10)
+		a = append(a, b.setpriv, "--reuid="+u, "--regid="+u, "--clear-groups",
+			"--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--")
+	}
+	return append(a, bash(), "-c", script)
+}
+
+// isMountPoint reports whether bwrap mounts d itself (so it needs no --dir).
+func isMountPoint(d string) bool {
+	switch d {
+	case "/", "/tmp", "/dev", "/dev/shm":
+		return true
+	}
+	return false
+}
+
+// workspace resolves a command's directory and refuses one the sandbox cannot
+// make the only writable place.
+func (b *Bwrap) workspace(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err == nil {
+		abs, err = filepath.EvalSymlinks(abs)
+	}
+	if err != nil {
+		return "", fmt.Errorf("sandbox: workspace: %w", err)
+	}
+	bad := isMountPoint(abs) || abs == "/proc" || strings.HasPrefix(abs, "/proc/") || abs == "/sys" || strings.HasPrefix(abs, "/sys/")
+	for _, r := range b.roots {
+		bad = bad || abs == r || strings.HasPrefix(abs, r+"/")
+	}
+	if bad {
+		return "", fmt.Errorf("sandbox: a workspace cannot be %s", abs)
+	}
+	return abs, nil
+}
+
+func (b *Bwrap) space(ws string) *space {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	sp, ok := b.spaces[ws]
+	if !ok {
+		sp = &space{uid: b.baseUID + b.nextUID, searchable: searchable(filepath.Dir(ws))}
+		b.nextUID++
+		b.spaces[ws] = sp
+	}
+	return sp
+}
+
+// searchable reports whether a user with no group of the owners' can pass
+// through dir and every directory above it.
+func searchable(dir string) bool {
+	for {
+		fi, err := os.Stat(dir)
+		if err != nil || fi.Mode()&0o001 == 0 {
+			return false
+		}
+		if dir == "/" {
+			return true
+		}
+		dir = filepath.Dir(dir)
+	}
+}
+
+func (b *Bwrap) forget(ws string) {
+	if abs, err := filepath.EvalSymlinks(ws); err == nil {
+		b.mu.Lock()
+		delete(b.spaces, abs)
+		b.mu.Unlock()
+	}
+}
+
+// own hands every file of the workspace to uid, so the command can change
+// what goatbench (as root) wrote there. It runs while no process of the
+// workspace is alive, and never follows a symlink.
+func own(ws string, uid int) error {
+	return filepath.WalkDir(ws, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) == uid && int(st.Gid) == uid {
+			return nil
+		}
+		return os.Lchown(p, uid, uid)
+	})
+}
+
+// systemMounts binds /usr and /etc read-only and recreates /bin, /sbin and the
+// /lib directories as the host has them (links into /usr on merged systems).
+func systemMounts() (args, roots []string) {
+	for _, d := range []string{"/usr", "/etc"} {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			args = append(args, "--ro-bind", d, d)
+			roots = append(roots, d)
+		}
+	}
+	for _, d := range []string{"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"} {
+		fi, err := os.Lstat(d)
+		switch {
+		case err != nil:
+		case fi.Mode()&fs.ModeSymlink != 0:
+			if target, err := os.Readlink(d); err == nil {
+				args = append(args, "--symlink", target, d)
+			}
+		case fi.IsDir():
+			args = append(args, "--ro-bind", d, d)
+			roots = append(roots, d)
+		}
+	}
+	return args, roots
+}
+
+// bwrapProgram is the bubblewrap executable: a name looked up on the
+// sandbox's PATH, or a path (tests put a broken one here).
+var bwrapProgram = "bwrap"
+
+// lookPath finds a program on the sandbox's PATH.
+func lookPath(name string) (string, error) {
+	if strings.Contains(name, "/") {
+		if fi, err := os.Stat(name); err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
+			return "", fmt.Errorf("%s: not an executable", name)
+		}
+		return name, nil
+	}
+	for _, dir := range strings.Split(searchPath, ":") {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: not found in %s", name, searchPath)
+}
