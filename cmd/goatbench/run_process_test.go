@@ -112,9 +112,9 @@ func onlyRunDirEventually(t *testing.T, out string) string {
 
 func TestKilledRunResumesToOneResultPerAttempt(t *testing.T) {
 	bin := buildBinary(t)
-	// bash-command's two attempts (two requests each) finish, then
-	// every request is held in flight until the client goes away.
-	srv := newHeldServer(t, 4)
+	// bash-command's two attempts finish; every other request is held in
+	// flight until the client goes away.
+	srv := newHeldServer(t)
 	out := t.TempDir()
 	p := start(t, bin, "run", "--base-url", srv.URL, "--model-name", "sim-local", "--suite", "smoke",
 		"--repeat", "2", "--parallel", "2", "--out", out)
@@ -146,7 +146,7 @@ func TestKilledRunResumesToOneResultPerAttempt(t *testing.T) {
 
 func TestInterruptWritesTheReportAndExits130(t *testing.T) {
 	bin := buildBinary(t)
-	srv := newHeldServer(t, 4)
+	srv := newHeldServer(t)
 	out := t.TempDir()
 	p := start(t, bin, "run", "--base-url", srv.URL, "--model-name", "sim-local", "--suite", "smoke",
 		"--repeat", "2", "--parallel", "2", "--out", out)

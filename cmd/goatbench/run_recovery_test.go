@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -166,24 +167,34 @@ reference: [{tool: write_file, args: {path: ok.txt, content: ok}}, {answer: done
 	require.Len(t, readAll(t, dir), 1, "refusals write nothing")
 }
 
-// heldServer is a reference server whose chat requests wait, once allow runs
-// out, until the client goes away: attempts held in flight.
+// heldServer is a reference server that answers only the bash-command task;
+// every other task's requests wait until the client goes away (attempts held
+// in flight), or until release. Holding by task, not by a request count, keeps
+// the tests independent of how attempts interleave.
 type heldServer struct {
 	*reference.Server
-	URL  string
-	mu   sync.Mutex
-	left int
-	held int
+	URL      string
+	mu       sync.Mutex
+	released bool
+	held     int
 }
 
-func newHeldServer(t *testing.T, allow int) *heldServer {
+func newHeldServer(t *testing.T) *heldServer {
 	suite, err := tasks.Load("smoke")
 	require.NoError(t, err)
-	h := &heldServer{Server: reference.New(suite), left: allow}
-	h.Intercept = func(_ http.ResponseWriter, r *http.Request, _ *openai.ChatCompletionRequest, _ int) bool {
+	var pass string
+	for _, task := range suite.Tasks {
+		if task.ID == "bash-command" {
+			pass = task.Prompt
+		}
+	}
+	require.NotEmpty(t, pass)
+	h := &heldServer{Server: reference.New(suite)}
+	h.Intercept = func(_ http.ResponseWriter, r *http.Request, req *openai.ChatCompletionRequest, _ int) bool {
 		h.mu.Lock()
-		h.left--
-		hold := h.left < 0
+		hold := !h.released && !slices.ContainsFunc(req.Messages, func(m openai.ChatCompletionMessage) bool {
+			return m.Role == openai.ChatMessageRoleUser && m.Content == pass
+		})
 		if hold {
 			h.held++
 		}
@@ -208,11 +219,11 @@ func (h *heldServer) heldNow() int {
 func (h *heldServer) release() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.left = 1 << 30
+	h.released = true
 }
 
 func TestDeadlineCancelsWhatIsInFlight(t *testing.T) {
-	srv := newHeldServer(t, 2) // bash-command passes, then everything waits
+	srv := newHeldServer(t) // bash-command passes, then everything waits
 	out := t.TempDir()
 	code, stdout, stderr := goatbench(t, "run", "--base-url", srv.URL, "--model-name", "sim-local", "--suite", "smoke",
 		"--parallel", "1", "--deadline", "500ms", "--out", out)
