@@ -150,3 +150,34 @@ func TestToolCallProbe(t *testing.T) {
 	require.Error(t, err)
 	t.Log(err)
 }
+
+// Streaming (tool-call arguments arrive one character per delta) and plain
+// requests give the same statuses; only streamed requests have a time to
+// first token.
+func TestStreamingAndPlainAgree(t *testing.T) {
+	needServer(t)
+	statuses := map[bool]map[string]string{}
+	for _, stream := range []bool{true, false} {
+		args := []string{"run", "--base-url", server.URL, "--model-name", "tiny-random", "--suite", "smoke"}
+		if !stream {
+			args = append(args, "--no-stream")
+		}
+		code, attempts, out := goatbench(t, args...)
+		require.Equal(t, 1, code, out)
+		statuses[stream] = map[string]string{}
+		for _, a := range attempts {
+			statuses[stream][a.Task] = string(a.Status) + "/" + a.FailureClass
+			require.GreaterOrEqual(t, a.ToolCalls, 1, a.Task)
+			for _, r := range a.Requests {
+				require.Equal(t, stream, r.Stream, a.Task)
+				if stream {
+					require.Positive(t, r.TTFT, "%s: time to first token", a.Task)
+				} else {
+					require.Zero(t, r.TTFT, a.Task)
+				}
+			}
+		}
+	}
+	require.Len(t, statuses[true], 5)
+	require.Equal(t, statuses[true], statuses[false])
+}
