@@ -55,6 +55,9 @@ type runOptions struct {
 	Deadline       time.Duration
 	Resume         string // a run folder to complete
 	RetryErrors    bool
+	Direct         bool // skip LiteLLM: call each Modal app's vLLM with the HF id
+	StopAfter      bool // stop the Modal apps this run deployed or woke
+	Modal          modalOptions
 	Args           []string
 	changed        map[string]bool // flags given on the command line
 }
@@ -138,6 +141,9 @@ incomplete, 130 interrupted.`,
 	f.StringVar(&o.ModelName, "model-name", "", "model name to send to --base-url (when --models is not given)")
 	f.StringVar(&o.APIKey, "api-key", "", "API key for --base-url (default $OPENAI_API_KEY)")
 	f.BoolVar(&o.KeepWorkspaces, "keep-workspaces", false, "keep each attempt's workspace for inspection")
+	f.BoolVar(&o.Direct, "direct", false, "skip the LiteLLM proxy: call each Modal app's own vLLM URL with the model's Hugging Face id")
+	f.BoolVar(&o.StopAfter, "stop-after", false, "stop the Modal apps this run deployed or woke when it is done (otherwise they scale down after 5 idle minutes)")
+	o.Modal.register(f)
 	f.StringVar(&o.Sandbox, "sandbox", sandbox.ModeAuto, "where commands run: bwrap (isolated), plain (not isolated), or auto (bwrap when it works here)")
 	f.Float64Var(&o.MinPassRate, "min-pass-rate", 1, "exit 0 when at least this fraction of judged attempts passed")
 	f.StringVar(&o.Registry, "registry", "", registryFlagUsage)
@@ -159,6 +165,7 @@ type target struct {
 	temperature *float32
 	toolChoice  string
 	startup     time.Duration // a Modal-served model's startup timeout: how long to follow its 303s
+	modal       *models.Spec  // set for Modal-served models: deployed and warmed before they run
 	info        results.ModelInfo
 }
 
@@ -204,6 +211,11 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 		}
 	}
 	apiKey := firstNonEmpty(o.APIKey, os.Getenv("OPENAI_API_KEY"))
+	if slices.ContainsFunc(targets, func(t target) bool { return t.modal != nil }) {
+		if err := o.Modal.preflight(); err != nil {
+			return err
+		}
+	}
 	if err := preflight(ctx, targets, apiKey); err != nil {
 		if ctx.Err() != nil {
 			return stoppedBeforeStart(ctx)
@@ -282,11 +294,23 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	} else {
 		fmt.Fprintf(s.Err, "run %s: %d tasks × %d models × %d repeats, sandbox %s → %s\n", man.RunID, len(suite.Tasks), len(targets), o.Repeat, sb.Mode(), dir)
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	for _, t := range targets {
-		m := runner.Model{Name: t.name, ModelID: t.modelID, Client: t.client(apiKey),
+	model := func(t target) runner.Model {
+		return runner.Model{Name: t.name, ModelID: t.modelID, Client: t.client(apiKey),
 			Temperature: t.temperature, ToolChoice: t.toolChoice, NoStream: o.NoStream}
-		g.Go(func() error { return r.RunModel(gctx, m) })
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	var onModal []target
+	for _, t := range targets {
+		if t.modal != nil {
+			onModal = append(onModal, t)
+			continue
+		}
+		g.Go(func() error { return r.RunModel(gctx, model(t)) })
+	}
+	if len(onModal) > 0 {
+		g.Go(func() error {
+			return o.runOnModal(gctx, r, dir, onModal, model, &man, s)
+		})
 	}
 	runErr := g.Wait()
 	closeErr := r.Close()
@@ -458,11 +482,20 @@ func (o *runOptions) target(reg *models.Registry, name string, raw bool, baseURL
 		if spec.IsLocal() {
 			t.info.GPU = fmt.Sprintf("%s:%d", spec.GPU.Type, spec.GPU.Count)
 			t.startup = spec.StartupTimeout()
+			if !raw {
+				t.modal = &spec
+			}
 		}
 	case !raw:
 		return t, usageError("%v", err)
 	case strings.HasSuffix(name, "-local"):
 		t.temperature, t.toolChoice = ptr32(0.3), "auto"
+	}
+	if t.modal != nil && o.Direct {
+		// The endpoint is the app's own URL, known once it is warm.
+		t.modelID, t.baseURL = t.modal.HFID, ""
+		t.info.Name, t.info.ModelID = t.name, t.modelID
+		return o.withTemperature(t), nil
 	}
 	if baseURL == "" {
 		return t, usageError("model %q needs an endpoint: pass --base-url (e.g. your LiteLLM proxy) or set OPENAI_BASE_URL; --models reference runs offline", name)
@@ -515,7 +548,7 @@ func loadSuite(name, dir string) (tasks.Suite, error) {
 func preflight(ctx context.Context, targets []target, apiKey string) error {
 	checked := map[string]bool{}
 	for _, t := range targets {
-		if checked[t.baseURL] {
+		if t.baseURL == "" || checked[t.baseURL] { // --direct: known once the app is warm
 			continue
 		}
 		checked[t.baseURL] = true

@@ -153,6 +153,9 @@ func TestVersionAndHelp(t *testing.T) {
 }
 
 func TestRegistryModelsThroughAProxy(t *testing.T) {
+	cp := fakeModal(t) // qwen3-4b is Modal-served: deployed and warm
+	app, _ := modelApp(t)
+	require.NoError(t, cp.Publish("goat", "goat-vllm-qwen3-4b", app))
 	suite, err := tasks.Load("smoke")
 	require.NoError(t, err)
 	srv := reference.New(suite)
@@ -183,7 +186,7 @@ func TestRegistryModelsThroughAProxy(t *testing.T) {
 	require.Equal(t, 1.10, m.Models[0].PricePerHour)
 
 	clear(seen)
-	code, _, stderr = goatbench(t, "run", "--base-url", proxy.URL+"/v1", "--models", "qwen3-4b-local", "--temperature", "0.7", "--tasks-dir", "../../bench/tasks/smoke", "--out", t.TempDir())
+	code, _, stderr = goatbench(t, "run", "--base-url", proxy.URL+"/v1", "--models", "qwen3-4b-local", "--temperature", "0.7", "--tasks-dir", "bench/tasks/smoke", "--out", t.TempDir())
 	require.Equal(t, exitOK, code, stderr)
 	require.Equal(t, "temperature=0.7 tool_choice=auto", seen["qwen3-4b-local"], "a route resolves, --temperature overrides")
 

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sashabaranov/go-openai"
+	"github.com/stretchr/testify/require"
+
+	"github.com/goatbench/goatbench/bench/tasks"
+	"github.com/goatbench/goatbench/internal/reference"
+	"github.com/goatbench/goatbench/internal/results"
+)
+
+// modelApp is a Modal app's web endpoint: the reference server (which
+// answers /health) recording the model each request names.
+func modelApp(t *testing.T) (string, func() []string) {
+	suite, err := tasks.Load("smoke")
+	require.NoError(t, err)
+	srv := reference.New(suite)
+	var mu sync.Mutex
+	var seen []string
+	srv.Intercept = func(_ http.ResponseWriter, _ *http.Request, req *openai.ChatCompletionRequest, _ int) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, req.Model)
+		return false
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return hs.URL, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), seen...)
+	}
+}
+
+func TestRunDeploysWarmsAndRunsThroughTheProxy(t *testing.T) {
+	cp := fakeModal(t)
+	qwen, _ := modelApp(t)
+	require.NoError(t, cp.PlanDeploy("goat-vllm-qwen3-4b", qwen)) // not deployed yet
+	proxy, _ := modelApp(t)                                       // the LiteLLM proxy
+	out := t.TempDir()
+	code, stdout, stderr := goatbench(t, "run", "--models", "qwen3-4b,gpt-5-nano", "--base-url", proxy+"/v1", "--out", out)
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stdout, "qwen3-4b-local 5/5")
+	require.Contains(t, stdout, "gpt-5-nano 5/5")
+	require.Contains(t, stderr, "qwen3-4b       deploying")
+	require.Contains(t, stderr, "qwen3-4b       ready")
+
+	inv, err := cp.Invocations()
+	require.NoError(t, err)
+	require.Len(t, inv, 1, "one deploy, for the Modal model only")
+	require.Equal(t, []string{"deploy", "modal/vllm.py", "--env", "goat"}, inv[0].Args)
+
+	dir := onlyRunDir(t, out)
+	require.FileExists(t, filepath.Join(dir, "deploy-qwen3-4b.log"))
+	m, err := results.ReadManifest(dir)
+	require.NoError(t, err)
+	qm := m.Models[0]
+	require.Equal(t, "qwen3-4b-local", qm.Name)
+	require.GreaterOrEqual(t, qm.HeldSeconds, scaledown.Seconds(), "held until the app scales down")
+	require.Zero(t, m.Models[1].HeldSeconds, "API models are not held")
+}
+
+func TestRunDirectStopAfter(t *testing.T) {
+	cp := fakeModal(t)
+	app, seen := modelApp(t)
+	require.NoError(t, cp.Publish("goat", "goat-vllm-qwen3-4b", app))
+	out := t.TempDir()
+	t.Setenv("OPENAI_BASE_URL", "")
+	code, _, stderr := goatbench(t, "run", "--models", "qwen3-4b", "--direct", "--stop-after", "--out", out)
+	require.Equal(t, exitOK, code, stderr)
+	models := seen()
+	require.NotEmpty(t, models)
+	for _, m := range models {
+		require.Equal(t, "Qwen/Qwen3-4B-Instruct-2507", m, "--direct asks vLLM by the Hugging Face id")
+	}
+	m, err := results.ReadManifest(onlyRunDir(t, out))
+	require.NoError(t, err)
+	require.Less(t, m.Models[0].HeldSeconds, scaledown.Seconds(), "--stop-after: no scale-down time")
+	require.Equal(t, app+"/v1", m.Models[0].BaseURL)
+	// The app was already warm: this run neither deployed nor woke it, so it
+	// is not this run's to stop.
+	inv, err := cp.Invocations()
+	require.NoError(t, err)
+	require.Empty(t, inv)
+}
+
+func TestModelThatNeverWarmsErrorsAlone(t *testing.T) {
+	cp := fakeModal(t)
+	never := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer never.Close()
+	qwen, _ := modelApp(t)
+	require.NoError(t, cp.Publish("goat", "goat-vllm-llama-3.1-8b", never.URL))
+	require.NoError(t, cp.Publish("goat", "goat-vllm-qwen3-4b", qwen))
+	reg := filepath.Join(t.TempDir(), "fast.yaml")
+	require.NoError(t, os.WriteFile(reg, []byte("models:\n  - key: llama-3.1-8b\n    startup_timeout_s: 1\n"), 0o644))
+	proxy, _ := modelApp(t)
+	out := t.TempDir()
+	code, stdout, stderr := goatbench(t, "run", "--models", "llama-3.1-8b,qwen3-4b", "--registry", reg,
+		"--base-url", proxy+"/v1", "--no-deploy", "--stop-after", "--out", out)
+	require.Equal(t, exitInfra, code, stderr)
+	require.Contains(t, stdout, "qwen3-4b-local 5/5")
+	attempts, _, err := results.ReadAttempts(onlyRunDir(t, out))
+	require.NoError(t, err)
+	for _, a := range attempts {
+		if a.Model == "llama-3.1-8b-local" {
+			require.Equal(t, results.StatusError, a.Status)
+			require.Equal(t, results.ClassDeploy, a.FailureClass)
+		} else {
+			require.Equal(t, results.StatusPass, a.Status)
+		}
+	}
+	m, err := results.ReadManifest(onlyRunDir(t, out))
+	require.NoError(t, err)
+	require.NotEmpty(t, m.Models[0].Error)
+	// It was woken (its first answer was not 200): --stop-after stops it.
+	inv, err := cp.Invocations()
+	require.NoError(t, err)
+	require.Len(t, inv, 1)
+	require.Equal(t, "app stop goat-vllm-llama-3.1-8b", strings.Join(inv[0].Args[:3], " "))
+}
+
+func TestRunNeedsModalCredentials(t *testing.T) {
+	fakeModal(t)
+	t.Setenv("MODAL_TOKEN_ID", "")
+	t.Setenv("MODAL_TOKEN_SECRET", "")
+	out := t.TempDir()
+	code, _, stderr := goatbench(t, "run", "--models", "qwen3-4b", "--base-url", "http://127.0.0.1:1/v1", "--out", out)
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, "MODAL_TOKEN_ID")
+	entries, _ := os.ReadDir(out)
+	require.Empty(t, entries, "nothing written")
+}
