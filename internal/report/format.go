@@ -184,6 +184,10 @@ func (r *Run) runLine() string {
 			parts = append(parts, "took "+m.Ended.Sub(m.Started).Round(time.Second).String())
 		}
 	}
+	if m.Sandbox != "" {
+		// Results from unisolated commands are worth knowing about.
+		parts = append(parts, "sandbox "+m.Sandbox)
+	}
 	if m.Version != "" {
 		parts = append(parts, "goatbench "+m.Version)
 	}
