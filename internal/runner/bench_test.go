@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/goatbench/goatbench/internal/reference"
+	"github.com/goatbench/goatbench/internal/sandbox"
 	"github.com/goatbench/goatbench/internal/results"
 )
 
@@ -26,12 +27,18 @@ func peakRSS(b *testing.B) {
 // BenchmarkPipeline runs the smoke suite end to end (workspace, agent loop over
 // HTTP, real tool processes, checks, results stream) against the reference
 // server at --parallel 8, and reports attempts per second and the process's
-// peak resident memory.
+// peak resident memory, for streamed and plain requests, with the model's
+// commands under bubblewrap (the default) and unisolated.
 func BenchmarkPipeline(b *testing.B) {
 	for _, mode := range []struct {
 		name     string
 		noStream bool
-	}{{"stream", false}, {"plain", true}} {
+		sandbox  func() sandbox.Sandbox
+	}{
+		{"bwrap/stream", false, sandbox.Default},
+		{"bwrap/plain", true, sandbox.Default},
+		{"unisolated/stream", false, func() sandbox.Sandbox { return sandbox.Plain{} }},
+	} {
 		b.Run(mode.name, func(b *testing.B) {
 			suite := smoke(b)
 			srv := httptest.NewServer(reference.New(suite))
@@ -42,7 +49,7 @@ func BenchmarkPipeline(b *testing.B) {
 			start := time.Now()
 			b.ResetTimer()
 			for b.Loop() {
-				r, err := New(suite, Options{RunID: "bench", RunDir: b.TempDir(), Parallel: 8, Repeat: repeat, Retry: DefaultRetry})
+				r, err := New(suite, Options{RunID: "bench", RunDir: b.TempDir(), Parallel: 8, Repeat: repeat, Retry: DefaultRetry, Sandbox: mode.sandbox()})
 				require.NoError(b, err)
 				require.NoError(b, r.RunModel(context.Background(), m))
 				require.NoError(b, r.Close())
