@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/goatbench/goatbench/internal/reference"
-	"github.com/goatbench/goatbench/internal/sandbox"
 	"github.com/goatbench/goatbench/internal/results"
+	"github.com/goatbench/goatbench/internal/sandbox"
 )
 
 func peakRSS(b *testing.B) {
