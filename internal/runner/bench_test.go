@@ -12,6 +12,7 @@ import (
 	"github.com/sashabaranov/go-openai"
 	"github.com/stretchr/testify/require"
 
+	"github.com/goatbench/goatbench/bench/tasks"
 	"github.com/goatbench/goatbench/internal/reference"
 	"github.com/goatbench/goatbench/internal/results"
 	"github.com/goatbench/goatbench/internal/sandbox"
@@ -59,6 +60,33 @@ func BenchmarkPipeline(b *testing.B) {
 			peakRSS(b)
 		})
 	}
+}
+
+// BenchmarkHarnessOnly is the pipeline with no tool process at all (the
+// math-simple task: one request, answer checks): what goatbench itself costs
+// per attempt, apart from the commands a suite runs.
+func BenchmarkHarnessOnly(b *testing.B) {
+	var suite tasks.Suite
+	for _, t := range smoke(b).Tasks {
+		if t.ID == "math-simple" {
+			suite.Tasks = append(suite.Tasks, t)
+		}
+	}
+	srv := httptest.NewServer(reference.New(suite))
+	defer srv.Close()
+	m := Model{Name: "reference", ModelID: reference.ModelID, Client: NewClient(srv.URL+"/v1", "")}
+	const repeat = 200
+	attempts := 0
+	start := time.Now()
+	for b.Loop() {
+		r, err := New(suite, Options{RunID: "bench", RunDir: b.TempDir(), Parallel: 8, Repeat: repeat, Retry: DefaultRetry})
+		require.NoError(b, err)
+		require.NoError(b, r.RunModel(context.Background(), m))
+		require.NoError(b, r.Close())
+		attempts += repeat
+	}
+	b.ReportMetric(float64(attempts)/time.Since(start).Seconds(), "attempts/s")
+	peakRSS(b)
 }
 
 // BenchmarkThousandAttempts runs 1,000 attempts (the smoke suite × 200) in one
