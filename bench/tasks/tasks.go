@@ -193,6 +193,9 @@ var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 
 // Parse decodes and validates one task file. Errors name the file and line.
 func Parse(file string, data []byte) (Task, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return Task{}, fmt.Errorf("%s:1: the task file is empty", file)
+	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
@@ -234,6 +237,9 @@ func Parse(file string, data []byte) (Task, error) {
 	for i, f := range t.Setup {
 		if err := checkRelPath(f.Path); err != nil {
 			return Task{}, fail("setup", "task %s: setup file %d: %v", t.ID, i+1, err)
+		}
+		if f.Mode > 0o777 {
+			return Task{}, fail("setup", "task %s: setup file %d: mode %o is not a permission (0 to 0777)", t.ID, i+1, f.Mode)
 		}
 	}
 	if len(t.Checks) == 0 {

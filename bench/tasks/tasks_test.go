@@ -31,6 +31,8 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"syntax", "id: t1\nprompt: [unclosed\n", "t.yaml:1: did not find expected"},
 		{"bad indentation", "id: t1\n  prompt: x\n bad: 1\n", "t.yaml:2: mapping values are not allowed"},
+		{"empty file", "  \n", "t.yaml:1: the task file is empty"},
+		{"bad mode", "id: t1\nprompt: hi\nsetup: [{path: x, content: y, mode: 99999999}]\nchecks: [{answer_contains: x}]\nreference: [{answer: x}]\n", "is not a permission"},
 		{"not a mapping", "- a\n- b\n", "t.yaml:1: a task file must be a mapping"},
 		{"unknown field", good + "checkz: []\n", "t.yaml:7: field checkz not found"},
 		{"wrong type", "id: t1\nprompt: hi\nmax_turns: lots\n", "t.yaml:3:"},

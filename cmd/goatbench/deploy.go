@@ -215,7 +215,7 @@ func (o *runOptions) runOnModal(ctx context.Context, r *runner.Runner, dir strin
 		note(t.name, func(mi *results.ModelInfo) {
 			mi.ColdStartSeconds, mi.HeldSeconds = ep.ColdStart.Seconds(), held.Seconds()
 			if o.Direct {
-				mi.BaseURL = t.baseURL
+				mi.BaseURL = recordedURL(t.baseURL)
 			}
 		})
 		fmt.Fprintf(s.Err, "%-14s done      %s\n", ep.Key, time.Since(start).Round(time.Second))

@@ -150,7 +150,10 @@ func (o *doctorOptions) probe(ctx context.Context, spec models.Spec, baseURL, ap
 	ctx, cancel := context.WithTimeout(ctx, max(spec.StartupTimeout(), 2*time.Minute))
 	defer cancel()
 	if !o.Direct {
-		if !routes[spec.Route()] {
+		switch {
+		case routes == nil:
+			return fmt.Errorf("not probed: the proxy is not reachable")
+		case !routes[spec.Route()]:
 			return fmt.Errorf("not probed: the proxy has no route %s", spec.Route())
 		}
 		return runner.ProbeToolCall(ctx, runner.NewClient(baseURL, apiKey), spec.Route(), temp)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -25,6 +26,9 @@ const (
 	exitInfra  = 3 // infrastructure error that left results incomplete
 	exitCancel = 130
 )
+
+// prSetDumpable is prctl's PR_SET_DUMPABLE.
+const prSetDumpable = 4
 
 // exitError carries the exit code a command's failure maps to.
 type exitError struct {
@@ -135,5 +139,9 @@ func oneLine(msg string) string {
 }
 
 func main() {
+	// Commands run unisolated (--sandbox plain) share goatbench's user; without
+	// this they could read its environment, secrets included, from
+	// /proc/<pid>/environ. Executed programs get their own dumpable flag back.
+	_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, prSetDumpable, 0, 0)
 	os.Exit(execute(os.Args[1:], streams{Out: os.Stdout, Err: os.Stderr}))
 }

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -119,7 +121,7 @@ incomplete, 130 interrupted.`,
 			o.Args = flagsSet(cmd)
 			if !cmd.Flags().Changed("temperature") {
 				o.Temperature = -1
-			} else if o.Temperature < 0 {
+			} else if o.Temperature < 0 || math.IsNaN(o.Temperature) {
 				return usageError("--temperature must be between 0 and 2, got %g", o.Temperature)
 			}
 			o.changed = map[string]bool{}
@@ -245,7 +247,7 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 		for i, mi := range man.Models {
 			for _, t := range targets {
 				if t.name == mi.Name {
-					man.Models[i].BaseURL = t.baseURL
+					man.Models[i].BaseURL = recordedURL(t.baseURL)
 				}
 			}
 		}
@@ -387,11 +389,11 @@ func (o *runOptions) resolve(prev *previousRun) (tasks.Suite, []target, error) {
 		return tasks.Suite{}, nil, usageError("--parallel must be at least 1, got %d", o.Parallel)
 	case o.Repeat < 1:
 		return tasks.Suite{}, nil, usageError("--repeat must be at least 1, got %d", o.Repeat)
-	case o.Temperature > 2:
+	case o.Temperature > 2 || math.IsNaN(o.Temperature):
 		return tasks.Suite{}, nil, usageError("--temperature must be between 0 and 2, got %g", o.Temperature)
 	case o.Sandbox != sandbox.ModeAuto && o.Sandbox != sandbox.ModeBwrap && o.Sandbox != sandbox.ModePlain:
 		return tasks.Suite{}, nil, usageError("--sandbox must be bwrap, plain or auto, got %q", o.Sandbox)
-	case o.MinPassRate < 0 || o.MinPassRate > 1:
+	case !(o.MinPassRate >= 0 && o.MinPassRate <= 1): // NaN too
 		return tasks.Suite{}, nil, usageError("--min-pass-rate must be between 0 and 1, got %g", o.MinPassRate)
 	case o.MaxRetries < 0:
 		return tasks.Suite{}, nil, usageError("--max-retries must be 0 or more, got %d", o.MaxRetries)
@@ -500,7 +502,7 @@ func (o *runOptions) target(reg *models.Registry, name string, raw bool, baseURL
 	if baseURL == "" {
 		return t, usageError("model %q needs an endpoint: pass --base-url (e.g. your LiteLLM proxy) or set OPENAI_BASE_URL; --models reference runs offline", name)
 	}
-	t.info.Name, t.info.ModelID, t.info.BaseURL = t.name, t.modelID, baseURL
+	t.info.Name, t.info.ModelID, t.info.BaseURL = t.name, t.modelID, recordedURL(baseURL)
 	return o.withTemperature(t), nil
 }
 
@@ -509,6 +511,19 @@ func (o *runOptions) withTemperature(t target) target {
 		t.temperature = ptr32(o.Temperature)
 	}
 	return t
+}
+
+// recordedURL is an endpoint as run.json may keep it: a password in the URL
+// is masked there and redacted from everything else the run writes.
+func recordedURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if pw, ok := u.User.Password(); ok {
+		redact.Register("--base-url password", pw)
+	}
+	return u.Redacted()
 }
 
 // byHFID finds a registry model by its Hugging Face id, as a vLLM started by
@@ -585,8 +600,11 @@ func flagsSet(cmd *cobra.Command) []string {
 	var args []string
 	cmd.Flags().Visit(func(f *pflag.Flag) {
 		v := f.Value.String()
-		if f.Name == "api-key" {
+		switch f.Name {
+		case "api-key":
 			v = "***"
+		case "base-url":
+			v = recordedURL(v)
 		}
 		if sv, ok := f.Value.(pflag.SliceValue); ok {
 			v = strings.Join(sv.GetSlice(), ",")

@@ -204,3 +204,36 @@ func TestUnknownModelSuggests(t *testing.T) {
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, stderr, "--temperature must be between 0 and 2")
 }
+
+func TestNaNFlagsAreRefused(t *testing.T) {
+	for _, args := range [][]string{{"--min-pass-rate", "nan"}, {"--temperature", "NaN"}} {
+		code, _, stderr := goatbench(t, append([]string{"run", "--models", "reference", "--out", t.TempDir()}, args...)...)
+		require.Equal(t, exitUsage, code, stderr)
+		require.Contains(t, stderr, "must be between")
+	}
+}
+
+func TestPasswordInBaseURLIsNotWritten(t *testing.T) {
+	suite, err := tasks.Load("smoke")
+	require.NoError(t, err)
+	srv := httptest.NewServer(reference.New(suite))
+	defer srv.Close()
+	withPassword := strings.Replace(srv.URL, "http://", "http://user:pw-planted-123@", 1) + "/v1"
+	out := t.TempDir()
+	code, stdout, stderr := goatbench(t, "run", "--base-url", withPassword, "--model-name", "m", "--out", out)
+	require.Equal(t, exitOK, code, stderr)
+	require.NotContains(t, stdout+stderr, "pw-planted-123")
+	dir := onlyRunDir(t, out)
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		require.NoError(t, err)
+		if !d.IsDir() {
+			b, err := os.ReadFile(p)
+			require.NoError(t, err)
+			require.NotContains(t, string(b), "pw-planted-123", p)
+		}
+		return nil
+	}))
+	m, err := results.ReadManifest(dir)
+	require.NoError(t, err)
+	require.Contains(t, m.Models[0].BaseURL, "user:xxxxx@")
+}

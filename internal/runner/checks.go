@@ -12,7 +12,10 @@ import (
 	"github.com/goatbench/goatbench/internal/results"
 )
 
-const checkTimeout = 30 * time.Second
+const (
+	checkTimeout   = 30 * time.Second
+	checkFileLimit = 16 << 20 // bytes of a file a check reads
+)
 
 // Evaluate runs every check of a task against the workspace and the final
 // answer. Each check is judged on its own; the attempt passes only if all pass.
@@ -58,7 +61,7 @@ func evaluate(ctx context.Context, w *Workspace, c tasks.Check, answer string) (
 		}
 		return false, c.FileExists + " does not exist"
 	case c.FileContains != nil:
-		b, err := w.ReadFile(c.FileContains.Path)
+		b, _, err := w.ReadFile(c.FileContains.Path, checkFileLimit)
 		if err != nil {
 			return false, fsError(err)
 		}
@@ -68,7 +71,7 @@ func evaluate(ctx context.Context, w *Workspace, c tasks.Check, answer string) (
 		return false, fmt.Sprintf("%s does not contain %q", c.FileContains.Path, c.FileContains.Text)
 	case c.FileUnchanged != "":
 		want, _ := w.Seeded(c.FileUnchanged)
-		got, err := w.ReadFile(c.FileUnchanged)
+		got, _, err := w.ReadFile(c.FileUnchanged, len(want)+1)
 		if err != nil {
 			return false, fsError(err)
 		}

@@ -18,7 +18,6 @@ import (
 const (
 	toolOutputCap  = 16 << 10
 	bashTimeout    = 60 * time.Second
-	readFileLimit  = 256 << 10
 	writeFileLimit = 1 << 20
 )
 
@@ -93,14 +92,14 @@ func runTool(ctx context.Context, w *Workspace, name, rawArgs string) (string, e
 		if strings.TrimSpace(*args.Path) == "" {
 			return "error: path is empty", nil
 		}
-		b, err := w.ReadFile(*args.Path)
+		b, more, err := w.ReadFile(*args.Path, toolOutputCap)
 		if err != nil {
 			return "error: " + fsError(err), nil
 		}
-		if len(b) > readFileLimit {
-			b = b[:readFileLimit]
+		if more {
+			return string(b) + "\n[... truncated: the file is longer ...]", nil
 		}
-		return truncate(string(b), toolOutputCap), nil
+		return string(b), nil
 	case "write_file":
 		if args.Path == nil || args.Content == nil {
 			return badCall(`write_file needs {"path": "...", "content": "..."}`)

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/goatbench/goatbench/bench/tasks"
@@ -68,9 +70,43 @@ func (w *Workspace) Close(keep bool) error {
 	return err
 }
 
-// ReadFile reads a file inside the workspace.
-func (w *Workspace) ReadFile(name string) ([]byte, error) {
-	return w.root.ReadFile(clean(name))
+// ReadFile reads at most limit bytes of a regular file inside the workspace;
+// truncated reports whether the file holds more.
+func (w *Workspace) ReadFile(name string, limit int) (data []byte, truncated bool, err error) {
+	f, err := w.open(clean(name), os.O_RDONLY, 0, false)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	data, err = io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	if len(data) > limit {
+		return data[:limit], true, err
+	}
+	return data, false, err
+}
+
+// open opens a path in the workspace without ever blocking: a model can leave
+// a FIFO or a device where a file is expected, and opening one for reading or
+// writing would hang the attempt past its timeout. Only regular files (or
+// directories, with dir) are accepted.
+func (w *Workspace) open(name string, flag int, mode fs.FileMode, dir bool) (*os.File, error) {
+	f, err := w.root.OpenFile(name, flag|syscall.O_NONBLOCK, mode)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+	case dir && !st.IsDir():
+		err = fmt.Errorf("%s: not a directory", name)
+	case !dir && !st.Mode().IsRegular():
+		err = fmt.Errorf("%s: not a regular file", name)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // WriteFile writes a file inside the workspace, creating parent directories.
@@ -85,12 +121,17 @@ func (w *Workspace) writeFile(name string, data []byte, mode fs.FileMode) error 
 			return err
 		}
 	}
-	return w.root.WriteFile(name, data, mode)
+	f, err := w.open(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode, false)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	return errors.Join(err, f.Close())
 }
 
 // ListDir lists a directory inside the workspace; directories end with '/'.
 func (w *Workspace) ListDir(name string) ([]string, error) {
-	f, err := w.root.Open(clean(name))
+	f, err := w.open(clean(name), os.O_RDONLY, 0, true)
 	if err != nil {
 		return nil, err
 	}

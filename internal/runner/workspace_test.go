@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -27,7 +29,7 @@ func TestWorkspaceSeedsAndConfines(t *testing.T) {
 	require.NoError(t, os.WriteFile(secret, []byte("top secret"), 0o600))
 
 	w := newTestWorkspace(t, tasks.File{Path: "a/b.txt", Content: "seed"})
-	b, err := w.ReadFile("a/b.txt")
+	b, _, err := w.ReadFile("a/b.txt", 100)
 	require.NoError(t, err)
 	require.Equal(t, "seed", string(b))
 	require.NoError(t, os.Symlink(outside, filepath.Join(w.Dir, "link-dir")))
@@ -37,7 +39,7 @@ func TestWorkspaceSeedsAndConfines(t *testing.T) {
 
 	for _, p := range []string{"../secret.txt", rel, secret, "/etc/passwd", "link-file", "link-dir/secret.txt", "a/../../x"} {
 		t.Run("read "+p, func(t *testing.T) {
-			_, err := w.ReadFile(p)
+			_, _, err := w.ReadFile(p, 100)
 			require.Error(t, err)
 		})
 		t.Run("write "+p, func(t *testing.T) {
@@ -111,5 +113,42 @@ func TestContainsWord(t *testing.T) {
 		{"", "391", false},
 	} {
 		require.Equal(t, tc.want, containsWord(tc.text, tc.word), "%q in %q", tc.word, tc.text)
+	}
+}
+
+// A model can leave a FIFO or a huge file where a tool or a check expects a
+// file: neither may hang the attempt or load the whole file.
+func TestSpecialAndHugeFiles(t *testing.T) {
+	w := newTestWorkspace(t, tasks.File{Path: "kept.txt", Content: "seed"})
+	require.NoError(t, syscall.Mkfifo(filepath.Join(w.Dir, "pipe"), 0o644))
+	require.NoError(t, os.Remove(filepath.Join(w.Dir, "kept.txt")))
+	require.NoError(t, syscall.Mkfifo(filepath.Join(w.Dir, "kept.txt"), 0o644))
+	big, err := os.Create(filepath.Join(w.Dir, "big"))
+	require.NoError(t, err)
+	require.NoError(t, big.Truncate(1<<30))
+	require.NoError(t, big.Close())
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ctx := context.Background()
+		for _, call := range []struct{ tool, args string }{
+			{"read_file", `{"path":"pipe"}`}, {"write_file", `{"path":"pipe","content":"x"}`}, {"list_dir", `{"path":"pipe"}`},
+		} {
+			out, err := callTool(ctx, w, call.tool, call.args)
+			require.NoError(t, err)
+			require.Contains(t, out, "error:", call.tool)
+		}
+		out, err := callTool(ctx, w, "read_file", `{"path":"big"}`)
+		require.NoError(t, err)
+		require.Len(t, out, toolOutputCap+len("\n[... truncated: the file is longer ...]"))
+		unchanged := Evaluate(ctx, w, tasks.Task{Checks: []tasks.Check{{FileUnchanged: "kept.txt"}, {FileContains: &tasks.FileText{Path: "pipe", Text: "x"}}}}, "")
+		require.False(t, unchanged[0].Pass)
+		require.False(t, unchanged[1].Pass)
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a tool or a check blocked on a FIFO")
 	}
 }
