@@ -55,7 +55,7 @@ func (t *timingsTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // BenchmarkHarnessOverhead runs the smoke suite against llama-server one
-// attempt at a time and reports the harness's own time per request: the wall
+// attempt at a time, with plain requests (their body carries the timings) and reports the harness's own time per request: the wall
 // time the agent loop records minus the time the server says it computed.
 func BenchmarkHarnessOverhead(b *testing.B) {
 	if server == nil {
@@ -72,7 +72,7 @@ func BenchmarkHarnessOverhead(b *testing.B) {
 		dir := b.TempDir()
 		r, err := runner.New(suite, runner.Options{RunID: "bench", RunDir: dir, Parallel: 1, Repeat: 1})
 		require.NoError(b, err)
-		require.NoError(b, r.RunModel(context.Background(), runner.Model{Name: "tiny", ModelID: "tiny-random", Client: openai.NewClientWithConfig(cfg)}))
+		require.NoError(b, r.RunModel(context.Background(), runner.Model{Name: "tiny", ModelID: "tiny-random", Client: openai.NewClientWithConfig(cfg), NoStream: true}))
 		require.NoError(b, r.Close())
 		attempts, _, err := results.ReadAttempts(dir)
 		require.NoError(b, err)
