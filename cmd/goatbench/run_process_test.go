@@ -110,19 +110,25 @@ func onlyRunDirEventually(t *testing.T, out string) string {
 	return dir
 }
 
-func TestKilledRunResumesToOneResultPerAttempt(t *testing.T) {
-	bin := buildBinary(t)
-	// bash-command's two attempts finish; every other request is held in
-	// flight until the client goes away.
-	srv := newHeldServer(t)
+// startHeldRun starts the real binary on the smoke suite (2 repeats, 2 in
+// flight) and returns once bash-command's two attempts are written and two
+// more are held in flight by the server.
+func startHeldRun(t *testing.T) (bin string, srv *heldServer, p *process, dir string) {
+	bin = buildBinary(t)
+	srv = newHeldServer(t)
 	out := t.TempDir()
-	p := start(t, bin, "run", "--base-url", srv.URL, "--model-name", "sim-local", "--suite", "smoke",
+	p = start(t, bin, "run", "--base-url", srv.URL, "--model-name", "sim-local", "--suite", "smoke",
 		"--repeat", "2", "--parallel", "2", "--out", out)
-	dir := onlyRunDirEventually(t, out)
+	dir = onlyRunDirEventually(t, out)
 	stream := filepath.Join(dir, results.AttemptsFile)
 	pollUntil(t, 60*time.Second, "finished attempts and attempts in flight", func() bool {
 		return lines(stream) >= 2 && srv.heldNow() >= 2
 	})
+	return bin, srv, p, dir
+}
+
+func TestKilledRunResumesToOneResultPerAttempt(t *testing.T) {
+	bin, srv, p, dir := startHeldRun(t)
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
 	p.wait(t, 30*time.Second)
 	before := readAll(t, dir)
@@ -145,16 +151,7 @@ func TestKilledRunResumesToOneResultPerAttempt(t *testing.T) {
 }
 
 func TestInterruptWritesTheReportAndExits130(t *testing.T) {
-	bin := buildBinary(t)
-	srv := newHeldServer(t)
-	out := t.TempDir()
-	p := start(t, bin, "run", "--base-url", srv.URL, "--model-name", "sim-local", "--suite", "smoke",
-		"--repeat", "2", "--parallel", "2", "--out", out)
-	dir := onlyRunDirEventually(t, out)
-	stream := filepath.Join(dir, results.AttemptsFile)
-	pollUntil(t, 60*time.Second, "finished attempts and attempts in flight", func() bool {
-		return lines(stream) >= 2 && srv.heldNow() >= 2
-	})
+	_, _, p, dir := startHeldRun(t)
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGINT))
 	require.Equal(t, exitCancel, p.wait(t, 30*time.Second), p.stderr.String())
 
