@@ -47,6 +47,11 @@ func (m *modalOptions) deployer(logDir string, progress func(key string, p deplo
 	})
 }
 
+// workspace is the Modal workspace: the flag, else $MODAL_WORKSPACE.
+func (m *modalOptions) workspace() string {
+	return firstNonEmpty(m.Workspace, os.Getenv("MODAL_WORKSPACE"))
+}
+
 // target turns a registry model into what the deploy engine needs.
 func (m *modalOptions) target(spec models.Spec) (deploy.Target, error) {
 	b, err := spec.JSON()
@@ -54,7 +59,7 @@ func (m *modalOptions) target(spec models.Spec) (deploy.Target, error) {
 		return deploy.Target{}, err
 	}
 	t := deploy.Target{Key: spec.Key, AppName: spec.AppName(), Script: spec.Script(), SpecJSON: b, StartupTimeout: spec.StartupTimeout()}
-	if ws := firstNonEmpty(m.Workspace, os.Getenv("MODAL_WORKSPACE")); ws != "" {
+	if ws := m.workspace(); ws != "" {
 		t.FallbackURL = deploy.GuessWebURL(ws, spec.AppName())
 	}
 	return t, nil
@@ -63,7 +68,9 @@ func (m *modalOptions) target(spec models.Spec) (deploy.Target, error) {
 // preflight checks what deploying needs before anything starts: a usage
 // error (exit 2) names what is missing.
 func (m *modalOptions) preflight() error {
-	if err := deploy.CheckCredentials(); err != nil && !(m.NoDeploy && firstNonEmpty(m.Workspace, os.Getenv("MODAL_WORKSPACE")) != "") {
+	// With --no-deploy and a workspace, a model's URL can be built and only
+	// warmed, without asking Modal.
+	if err := deploy.CheckCredentials(); err != nil && !(m.NoDeploy && m.workspace() != "") {
 		return usageError("%v", err)
 	}
 	if !m.NoDeploy {

@@ -187,12 +187,9 @@ func present(v, hint string) error {
 func listModels(ctx context.Context, baseURL, apiKey string) (map[string]bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(baseURL, "/")+"/models", nil)
+	req, err := modelsRequest(ctx, baseURL, apiKey)
 	if err != nil {
 		return nil, err
-	}
-	if apiKey != "" {
-		req.Header.Set("Authorization", "Bearer "+apiKey)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

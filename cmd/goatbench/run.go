@@ -568,13 +568,10 @@ func preflight(ctx context.Context, targets []target, apiKey string) error {
 		}
 		checked[t.baseURL] = true
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		req, err := http.NewRequestWithContext(rctx, http.MethodGet, strings.TrimSuffix(t.baseURL, "/")+"/models", nil)
+		req, err := modelsRequest(rctx, t.baseURL, apiKey)
 		if err != nil {
 			cancel()
 			return usageError("bad endpoint URL %q: %v", t.baseURL, err)
-		}
-		if apiKey != "" {
-			req.Header.Set("Authorization", "Bearer "+apiKey)
 		}
 		resp, err := http.DefaultClient.Do(req)
 		cancel()
@@ -584,6 +581,16 @@ func preflight(ctx context.Context, targets []target, apiKey string) error {
 		resp.Body.Close()
 	}
 	return nil
+}
+
+// modelsRequest is GET <base>/models, the list every OpenAI-compatible
+// server (and LiteLLM) answers.
+func modelsRequest(ctx context.Context, baseURL, apiKey string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(baseURL, "/")+"/models", nil)
+	if err == nil && apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+	}
+	return req, err
 }
 
 func unwrapURLError(err error) error {

@@ -21,7 +21,8 @@ func ProbeToolCall(ctx context.Context, c *openai.Client, modelID string, temper
 		Messages:   []openai.ChatCompletionMessage{{Role: openai.ChatMessageRoleUser, Content: probePrompt}},
 		Tools:      []openai.Tool{toolDefs[3]},
 		ToolChoice: "auto",
-		MaxTokens:  256,
+		//lint:ignore SA1019 max_tokens is what vLLM 0.8 and llama-server honour; max_completion_tokens is newer
+		MaxTokens: 256,
 	}
 	if temperature != nil {
 		req.Temperature = *temperature
