@@ -99,8 +99,12 @@ type lockedBuffer struct {
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *lockedBuffer) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // wrapper stands for the redaction writer: not an *os.File.
 type wrapper struct{ w io.Writer }
@@ -198,7 +202,7 @@ func (s *screen) feed(p []byte) {
 			s.esc = append(s.esc, p[0])
 			p = p[1:]
 			if c := s.esc[len(s.esc)-1]; len(s.esc) > 1 && c >= 0x40 && c <= 0x7e {
-				s.control(string(s.esc[1 : len(s.esc)-1]), c)
+				s.control(string(s.esc[1:len(s.esc)-1]), c)
 				s.esc = nil
 			}
 			continue
