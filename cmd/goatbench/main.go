@@ -51,6 +51,8 @@ func infraError(err error) error { return &exitError{code: exitInfra, err: err} 
 type streams struct {
 	Out io.Writer // machine output: tables, JSON, markdown
 	Err io.Writer // human text: progress, warnings, errors
+	// color is the --color of the command (auto, always, never); "" is auto.
+	color string
 }
 
 func newRootCmd(s streams) *cobra.Command {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
 	"github.com/goatbench/goatbench/internal/report"
@@ -108,15 +109,27 @@ func wantColor(mode string, out io.Writer) (bool, error) {
 	case "never":
 		return false, nil
 	case "auto", "":
-		if os.Getenv("NO_COLOR") != "" {
-			return false, nil
-		}
-		f, ok := out.(*os.File)
-		if !ok {
-			return false, nil
-		}
-		st, err := f.Stat()
-		return err == nil && st.Mode()&os.ModeCharDevice != 0, nil
+		return os.Getenv("NO_COLOR") == "" && terminal(out) != nil, nil
 	}
 	return false, usageError("unknown --color %q: use auto, always or never", mode)
+}
+
+// terminal is the terminal behind out, or nil. Writers that wrap another
+// (redaction, locking) say what they wrap with Unwrap, so wrapping output
+// never turns off colour or live progress.
+func terminal(out io.Writer) *os.File {
+	for range 8 { // wrappers do not nest deeper than this
+		switch w := out.(type) {
+		case *os.File:
+			if isatty.IsTerminal(w.Fd()) {
+				return w
+			}
+			return nil
+		case interface{ Unwrap() io.Writer }:
+			out = w.Unwrap()
+		default:
+			return nil
+		}
+	}
+	return nil
 }

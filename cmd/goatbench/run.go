@@ -60,6 +60,7 @@ type runOptions struct {
 	Direct         bool // skip LiteLLM: call each Modal app's vLLM with the HF id
 	StopAfter      bool // stop the Modal apps this run deployed or woke
 	Modal          modalOptions
+	Color          string // auto, always or never
 	Args           []string
 	changed        map[string]bool // flags given on the command line
 }
@@ -154,6 +155,7 @@ incomplete, 130 interrupted.`,
 	f.DurationVar(&o.RequestTimeout, "request-timeout", 10*time.Minute, "limit on each try of a chat request (0: only the task's timeout)")
 	f.IntVar(&o.MaxRetries, "max-retries", runner.DefaultRetry.Max, "retries of failed requests allowed per attempt (0: none)")
 	f.DurationVar(&o.Deadline, "deadline", 0, "stop the whole run after this long, e.g. 6h; unfinished attempts are cancelled (0: no limit)")
+	f.StringVar(&o.Color, "color", "auto", "colour the output: auto (on a terminal, unless NO_COLOR is set), always, never")
 	f.StringVar(&o.Resume, "resume", "", "complete the run in this folder (results/<run-id>): run only attempts without a result")
 	f.BoolVar(&o.RetryErrors, "retry-errors", false, "with --resume, also run again the attempts that ended in an infrastructure error")
 	return cmd
@@ -185,7 +187,10 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	if o.APIKey != "" {
 		redact.Register("--api-key", o.APIKey)
 	}
-	s = streams{Out: redact.Writer(s.Out), Err: redact.Writer(s.Err)}
+	if _, err := wantColor(o.Color, s.Out); err != nil {
+		return err
+	}
+	s = streams{Out: redact.Writer(s.Out), Err: redact.Writer(s.Err), color: o.Color}
 	if o.Deadline > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, o.Deadline, fmt.Errorf("the run's --deadline of %s passed", o.Deadline))
@@ -348,7 +353,7 @@ func finish(stop error, dir string, minPassRate float64, s streams) error {
 	for _, w := range rep.Warnings {
 		fmt.Fprintln(s.Err, "warning:", w)
 	}
-	color, _ := wantColor("auto", s.Out)
+	color, _ := wantColor(s.color, s.Out)
 	if err := rep.Terminal(s.Out, color); err != nil {
 		return err
 	}
@@ -839,6 +844,9 @@ type lockedWriter struct {
 	mu sync.Mutex
 	w  io.Writer
 }
+
+// Unwrap lets the colour and terminal checks see stderr underneath.
+func (l *lockedWriter) Unwrap() io.Writer { return l.w }
 
 func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
