@@ -22,6 +22,7 @@ type reportOptions struct {
 	Format string
 	Color  string // auto, always or never
 	Write  bool
+	Wide   bool // every column of the terminal summary
 }
 
 func newReportCmd(s streams) *cobra.Command {
@@ -37,6 +38,7 @@ again; a run cut short still reports what it finished.
 --write also (re)writes report.md, summary.json, junit.xml and report.html in
 the run folder, and appends the markdown to $GITHUB_STEP_SUMMARY when set.`,
 		Example: `  goatbench report results/20250601-020000-c0ffee
+  goatbench report results/20250601-020000-c0ffee --wide
   goatbench report results/20250601-020000-c0ffee --format markdown
   goatbench report results/20250601-020000-c0ffee --format junit > junit.xml
   goatbench report results/20250601-020000-c0ffee --write`,
@@ -49,6 +51,7 @@ the run folder, and appends the markdown to $GITHUB_STEP_SUMMARY when set.`,
 	f := cmd.Flags()
 	f.StringVar(&o.Format, "format", "terminal", "output format: "+strings.Join(reportFormats, ", "))
 	f.StringVar(&o.Color, "color", "auto", "colour the terminal table: auto (on a terminal, unless NO_COLOR is set), always, never")
+	f.BoolVar(&o.Wide, "wide", false, "terminal format: show every column of the summary (cold start, p95, TTFT, tokens/s, turns, tokens), not only the key ones that fit 100 columns")
 	f.BoolVar(&o.Write, "write", false, "also write report.md, summary.json, junit.xml and report.html into the run folder")
 	return cmd
 }
@@ -69,6 +72,7 @@ func runReport(o *reportOptions, s streams) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	r.Wide = o.Wide
 	if format != "terminal" {
 		// The terminal table shows its warnings; other formats are for machines or files.
 		for _, w := range r.Warnings {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/goatbench/goatbench/bench/tasks"
 	"github.com/goatbench/goatbench/internal/models"
+	"github.com/goatbench/goatbench/internal/progress"
 	"github.com/goatbench/goatbench/internal/redact"
 	"github.com/goatbench/goatbench/internal/reference"
 	"github.com/goatbench/goatbench/internal/report"
@@ -284,9 +285,12 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 		RunID: man.RunID, RunDir: dir, Parallel: o.Parallel, Repeat: o.Repeat, KeepWorkspaces: o.KeepWorkspaces, Sandbox: sb,
 		RequestTimeout: o.RequestTimeout, Retry: retry, Done: done,
 		OnAttempt: func(a results.Attempt) {
+			if a.Status == results.StatusError && a.FailureClass == results.ClassCancelled {
+				return // not run: the last line counts them, once
+			}
 			mu.Lock()
 			defer mu.Unlock()
-			fmt.Fprintln(s.Err, attemptLine(a))
+			fmt.Fprintln(s.Err, progress.Line(a))
 		},
 	})
 	if err != nil {
@@ -299,7 +303,7 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	if prev != nil {
 		fmt.Fprintf(s.Err, "resume %s: %d of %d attempts to run → %s\n", man.RunID, pending, len(suite.Tasks)*len(targets)*o.Repeat, dir)
 	} else {
-		fmt.Fprintf(s.Err, "run %s: %d tasks × %d models × %d repeats, sandbox %s → %s\n", man.RunID, len(suite.Tasks), len(targets), o.Repeat, sb.Mode(), dir)
+		fmt.Fprintf(s.Err, "run %s: %s × %s × %s, sandbox %s → %s\n", man.RunID, plural(len(suite.Tasks), "task"), plural(len(targets), "model"), plural(o.Repeat, "repeat"), sb.Mode(), dir)
 	}
 	model := func(t target) runner.Model {
 		return runner.Model{Name: t.name, ModelID: t.modelID, Client: t.client(apiKey),
@@ -362,23 +366,25 @@ func finish(stop error, dir string, minPassRate float64, s streams) error {
 	}
 	fmt.Fprintf(s.Err, "reports: %s\n", dir)
 	c := rep.Totals()
-	pass, fail, errs, cancelled := c.Passed, c.Failed+c.Timeouts, c.Errors-c.Cancelled, c.Cancelled
+	pass, fail, errs, notRun := c.Passed, c.Failed+c.Timeouts, c.Errors, c.NotRun
 	// One last line for logs and CI: the denominator and the errors beside it.
-	line := fmt.Sprintf("%d/%d passed, %d failed, %d errors", pass, pass+fail, fail, errs)
-	if cancelled > 0 {
-		line += fmt.Sprintf(", %d cancelled", cancelled)
+	line := fmt.Sprintf("%d/%d passed, %d failed, %s", pass, pass+fail, fail, plural(errs, "error"))
+	if notRun > 0 {
+		line += fmt.Sprintf(", %d not run", notRun)
 	}
 	fmt.Fprintf(s.Out, "%s — %s\n", line, dir)
-	if cancelled > 0 {
-		fmt.Fprintf(s.Err, "%d attempts did not finish; complete the run with: goatbench run --resume %s\n", cancelled, dir)
+	if notRun > 0 {
+		fmt.Fprintf(s.Err, "stopped: %s not run; resume with: goatbench run --resume %s\n", plural(notRun, "attempt"), dir)
 	}
 	switch {
 	case errors.Is(stop, errInterrupted):
 		return &exitError{code: exitCancel, err: stop}
-	case stop != nil && cancelled > 0:
-		return infraError(fmt.Errorf("%v; %d attempts did not finish", stop, cancelled))
-	case errs+cancelled > 0:
-		return infraError(fmt.Errorf("%d attempts could not run (infrastructure errors); see %s", errs+cancelled, filepath.Join(dir, results.AttemptsFile)))
+	case stop != nil && notRun > 0:
+		return infraError(fmt.Errorf("%v; %s not run", stop, plural(notRun, "attempt")))
+	case errs > 0:
+		return infraError(fmt.Errorf("%s could not run (infrastructure errors); see %s", plural(errs, "attempt"), filepath.Join(dir, results.AttemptsFile)))
+	case notRun > 0:
+		return infraError(fmt.Errorf("%s not run", plural(notRun, "attempt")))
 	case pass+fail > 0 && float64(pass)/float64(pass+fail) >= minPassRate:
 		return nil
 	}
@@ -641,20 +647,12 @@ func firstNonEmpty(vals ...string) string {
 	return ""
 }
 
-// attemptLine is the live progress line of one finished attempt.
-func attemptLine(a results.Attempt) string {
-	mark := map[results.Status]string{results.StatusPass: "PASS", results.StatusFail: "FAIL", results.StatusError: "ERROR", results.StatusTimeout: "TIMEOUT"}[a.Status]
-	line := fmt.Sprintf("%-7s %s  %s #%d  %.1fs  %d turns  %d tool calls", mark, a.Model, a.Task, a.Repeat, a.WallSeconds, a.Turns, a.ToolCalls)
-	if a.Retries > 0 {
-		line += fmt.Sprintf("  %d retries", a.Retries)
+// plural counts things in English: 1 model, 2 models.
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
 	}
-	if a.FailureClass != "" {
-		line += "  " + a.FailureClass
-	}
-	if a.Reason != "" {
-		line += ": " + a.Reason
-	}
-	return line
+	return fmt.Sprintf("%d %ss", n, word)
 }
 
 // previousRun is what a run folder given to --resume already holds.

@@ -179,7 +179,7 @@ func rateClass(s ModelSummary) string {
 
 func cellClass(c *Cell) string {
 	switch {
-	case c == nil:
+	case c == nil, c.NotRun == len(c.Attempts):
 		return "none"
 	case c.Scored() == 0:
 		return "error"

@@ -10,7 +10,7 @@ import (
 
 // SummarySchema is the version of summary.json; it changes when a field is
 // renamed or removed, not when one is added.
-const SummarySchema = 1
+const SummarySchema = 2
 
 // Summary is summary.json: the aggregates every other format shows, for machines.
 type Summary struct {
@@ -72,7 +72,7 @@ func (r *Run) Summary() Summary {
 		row := TaskRow{Task: t}
 		for _, m := range r.models {
 			e := CellEntry{Model: m.Model, Mark: markNone}
-			if c := r.Cell(m.Model, t); c != nil {
+			if c := r.cell(m.Model, t); c != nil {
 				e.Mark, e.Counts = c.markText(r.repeats()), c.Counts
 				if c.Scored() > 0 {
 					e.LatencyP50 = ptr(c.P50())
