@@ -14,7 +14,7 @@ const (
 	markPass    = "✓"
 	markFail    = "✗"
 	markError   = "⚠"
-	markTimeout = "⏱"
+	markTimeout = "◷" // a clock face DejaVu (the fonts CI installs) has; ⏱ is not in it
 	markNone    = "·" // not run
 	dash        = "—" // unknown or not applicable
 )

@@ -136,11 +136,11 @@ func TestMarkText(t *testing.T) {
 		{nil, 1, "·"},
 		{cell(P), 1, "✓"},
 		{cell(F), 1, "✗"},
-		{cell(T), 1, "⏱"},
+		{cell(T), 1, "◷"},
 		{cell(E), 1, "·"}, // stopped before its verdict: not run
 		{cell(P, P, P), 3, "✓ 3/3"},
 		{cell(P, F, P), 3, "2/3"},
-		{cell(F, T, F), 3, "✗ 0/3 ⏱1"},
+		{cell(F, T, F), 3, "✗ 0/3 ◷1"},
 		{cell(E, P, P), 3, "✓ 2/2 ·1"},
 		{cell(E, E), 2, "⚠1 ·1"},
 		{cell(P), 3, "✓ 1/1"}, // the other repeats were never recorded
