@@ -96,8 +96,8 @@ only writable place, no network and none of this machine's secrets. The default
 (--sandbox plain) with a warning. run.json records which.
 
 Exit codes: 0 every attempt passed (or --min-pass-rate was met), 1 some attempts
-failed, 2 usage or configuration error, 3 infrastructure errors left results
-incomplete, 130 interrupted.`,
+failed, 2 usage or configuration error (an endpoint unreachable before the run
+starts too), 3 infrastructure errors left results incomplete, 130 interrupted.`,
 		Example: `  # the whole pipeline offline, against the reference solutions
   goatbench run --models reference --suite smoke
 
@@ -500,6 +500,9 @@ func (o *runOptions) target(reg *models.Registry, name string, raw bool, baseURL
 			}
 		}
 	case !raw:
+		if ue := (*models.UnknownModelError)(nil); errors.As(err, &ue) && models.Near(name, reference.ModelID) {
+			ue.Suggestions = append([]string{reference.ModelID}, ue.Suggestions...)
+		}
 		return t, usageError("%v", err)
 	case strings.HasSuffix(name, "-local"):
 		t.temperature, t.toolChoice = ptr32(0.3), "auto"
