@@ -12,6 +12,8 @@ import (
 	"github.com/sashabaranov/go-openai"
 	"github.com/stretchr/testify/require"
 
+	"github.com/goatbench/goatbench/internal/engine"
+
 	"github.com/goatbench/goatbench/bench/tasks"
 	"github.com/goatbench/goatbench/internal/reference"
 	"github.com/goatbench/goatbench/internal/results"
@@ -64,7 +66,7 @@ func TestRunDeploysWarmsAndRunsThroughTheProxy(t *testing.T) {
 	require.NoError(t, err)
 	qm := m.Models[0]
 	require.Equal(t, "qwen3-4b-local", qm.Name)
-	require.GreaterOrEqual(t, qm.HeldSeconds, scaledown.Seconds(), "held until the app scales down")
+	require.GreaterOrEqual(t, qm.HeldSeconds, engine.Scaledown.Seconds(), "held until the app scales down")
 	require.Zero(t, m.Models[1].HeldSeconds, "API models are not held")
 }
 
@@ -83,7 +85,7 @@ func TestRunDirectStopAfter(t *testing.T) {
 	}
 	m, err := results.ReadManifest(onlyRunDir(t, out))
 	require.NoError(t, err)
-	require.Less(t, m.Models[0].HeldSeconds, scaledown.Seconds(), "--stop-after: no scale-down time")
+	require.Less(t, m.Models[0].HeldSeconds, engine.Scaledown.Seconds(), "--stop-after: no scale-down time")
 	require.Equal(t, app+"/v1", m.Models[0].BaseURL)
 	// The app was already warm: this run neither deployed nor woke it, so it
 	// is not this run's to stop.
