@@ -6,8 +6,11 @@ import (
 
 	"github.com/goatbench/goatbench/bench/tasks"
 	"github.com/goatbench/goatbench/internal/results"
+	"github.com/goatbench/goatbench/internal/sandbox"
 	"github.com/sashabaranov/go-openai"
 )
+
+var _ sandbox.Workspace = (*Workspace)(nil)
 
 // Agent performs one attempt: it works on task t in workspace w, talking to
 // model m, until it gives a final answer or gives up. The error is what ended
@@ -15,7 +18,7 @@ import (
 // it, and an *AttemptError names the status and class itself. Whatever the
 // agent did before it stopped is still in the result.
 type Agent interface {
-	Attempt(ctx context.Context, m Model, t tasks.Task, w *Workspace) (AgentResult, error)
+	Attempt(ctx context.Context, m Model, t tasks.Task, w sandbox.Workspace) (AgentResult, error)
 }
 
 // AgentResult is what an agent did in one attempt: what results.Attempt
@@ -57,7 +60,7 @@ type Builtin struct {
 
 // Attempt runs the chat loop until the model answers without a tool call or
 // the task's max turns are reached.
-func (b Builtin) Attempt(ctx context.Context, m Model, t tasks.Task, w *Workspace) (AgentResult, error) {
+func (b Builtin) Attempt(ctx context.Context, m Model, t tasks.Task, w sandbox.Workspace) (AgentResult, error) {
 	l := loop{reqs: requests{timeout: b.RequestTimeout, retry: b.Retry}}
 	err := l.run(ctx, m, t, w)
 	return AgentResult{

@@ -44,6 +44,9 @@ type Options struct {
 	OnStart func(model, task string, repeat int)
 	// Agent performs each attempt; nil is Builtin with RequestTimeout and Retry.
 	Agent Agent
+	// NewWorkspace makes each attempt's workspace; nil is a local folder under
+	// WorkRoot whose commands run in Sandbox.
+	NewWorkspace func(ctx context.Context, t tasks.Task) (sandbox.Workspace, error)
 }
 
 // Runner runs a suite against models and appends every attempt to the stream.
@@ -60,6 +63,15 @@ func New(suite tasks.Suite, opts Options) (*Runner, error) {
 	}
 	if opts.Sandbox == nil {
 		opts.Sandbox = sandbox.Default()
+	}
+	if opts.NewWorkspace == nil {
+		opts.NewWorkspace = func(_ context.Context, t tasks.Task) (sandbox.Workspace, error) {
+			w, err := NewWorkspace(opts.WorkRoot, t, opts.Sandbox)
+			if err != nil {
+				return nil, err // not a typed nil in the interface
+			}
+			return w, nil
+		}
 	}
 	if opts.Agent == nil {
 		opts.Agent = Builtin{RequestTimeout: opts.RequestTimeout, Retry: opts.Retry}
@@ -158,7 +170,7 @@ func (r *Runner) attempt(ctx context.Context, m Model, j job) (a results.Attempt
 		r.opts.OnStart(m.Name, t.ID, j.repeat)
 	}
 
-	ws, err := NewWorkspace(r.opts.WorkRoot, t, r.opts.Sandbox)
+	ws, err := r.opts.NewWorkspace(ctx, t)
 	if err != nil {
 		a.Status, a.FailureClass, a.Reason = results.StatusError, results.ClassServerError, oneLine(err.Error())
 		return a
