@@ -31,18 +31,21 @@ import (
 // Plan is one run, fully resolved: nothing in it is read from flags or the
 // environment by the engine.
 type Plan struct {
-	Suite          tasks.Suite
-	Targets        []Target
-	Repeat         int
-	Parallel       int             // attempts in flight per model
-	Sandbox        sandbox.Sandbox // where commands run; nil is sandbox.Default()
-	Agent          runner.Agent    // who performs each attempt; nil is the built-in loop
-	Out            string          // a new run's folder goes under it, as <run-id>/
-	Resume         *Previous       // the run folder to complete; nil starts a new run
-	RetryErrors    bool            // resumed: also run again the attempts that errored
-	Deadline       time.Duration   // limit on the whole run; 0 is none
-	StopAfter      bool            // stop the Modal apps this run deployed or woke
-	Direct         bool            // Modal-served models are called at their own URL
+	Suite    tasks.Suite
+	Targets  []Target
+	Repeat   int
+	Parallel int             // attempts in flight per model
+	Sandbox  sandbox.Sandbox // where commands run; nil is sandbox.Default()
+	Agent    runner.Agent    // who performs each attempt; nil is the built-in loop
+	// Workspaces makes each attempt's workspace; nil is a local folder under
+	// WorkRoot whose commands run in Sandbox.
+	Workspaces     func(ctx context.Context, t tasks.Task) (sandbox.Workspace, error)
+	Out            string        // a new run's folder goes under it, as <run-id>/
+	Resume         *Previous     // the run folder to complete; nil starts a new run
+	RetryErrors    bool          // resumed: also run again the attempts that errored
+	Deadline       time.Duration // limit on the whole run; 0 is none
+	StopAfter      bool          // stop the Modal apps this run deployed or woke
+	Direct         bool          // Modal-served models are called at their own URL
 	KeepWorkspaces bool
 	WorkRoot       string // parent of the attempt workspaces; "" is the system temp dir
 	NoStream       bool
@@ -164,7 +167,8 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	r, err := runner.New(p.Suite, runner.Options{
 		RunID: man.RunID, RunDir: dir, Parallel: p.Parallel, Repeat: p.Repeat, KeepWorkspaces: p.KeepWorkspaces,
 		WorkRoot: p.WorkRoot, Sandbox: p.Sandbox, RequestTimeout: p.RequestTimeout, Retry: p.Retry, Done: done, Agent: p.Agent,
-		OnAttempt: func(a results.Attempt) { e.emit(AttemptFinished{Attempt: a}) },
+		NewWorkspace: p.Workspaces,
+		OnAttempt:    func(a results.Attempt) { e.emit(AttemptFinished{Attempt: a}) },
 		OnStart: func(model, task string, repeat int) {
 			e.emit(AttemptStarted{Model: model, Task: task, Repeat: repeat})
 		},
