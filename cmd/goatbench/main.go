@@ -71,7 +71,7 @@ reports pass rate, latency and cost.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError("%v (see '%s --help')", err, c.CommandPath())
 	})
-	root.AddCommand(newRunCmd(s))
+	root.AddCommand(newRunCmd(s, nil))
 	root.AddCommand(newValidateCmd(s))
 	root.AddCommand(newVersionCmd(s))
 	root.AddCommand(newModelsCmd(s))

@@ -49,7 +49,9 @@ type runOptions struct {
 	changed        map[string]bool // flags given on the command line
 }
 
-func newRunCmd(s streams) *cobra.Command {
+// newRunCmd is `goatbench run`; runF, when set, receives the parsed options
+// instead of running them (tests check flags → plan with it).
+func newRunCmd(s streams, runF func(*runOptions) error) *cobra.Command {
 	o := &runOptions{}
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -111,6 +113,9 @@ incomplete, 130 interrupted.`,
 			}
 			o.changed = map[string]bool{}
 			cmd.Flags().Visit(func(f *pflag.Flag) { o.changed[f.Name] = true })
+			if runF != nil {
+				return runF(o)
+			}
 			s.Err = &lockedWriter{w: s.Err}
 			ctx, stop := interruptible(cmd.Context(), s.Err, os.Exit)
 			defer stop()
