@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,8 +15,6 @@ import (
 
 	"github.com/goatbench/goatbench/internal/deploy"
 	"github.com/goatbench/goatbench/internal/models"
-	"github.com/goatbench/goatbench/internal/results"
-	"github.com/goatbench/goatbench/internal/runner"
 )
 
 // modalOptions are the flags every command that deploys or reaches Modal
@@ -167,83 +164,4 @@ func runDeploy(ctx context.Context, m *modalOptions, registry, out string, names
 		return infraError(outcomes.Err())
 	}
 	return nil
-}
-
-// scaledown is how long a Modal app keeps its GPUs after its last request
-// (the apps' scaledown_window), counted in the cost unless --stop-after.
-const scaledown = 5 * time.Minute
-
-// runOnModal deploys and warms the Modal-served models all at once and runs
-// each one's attempts the moment that model is warm. A model that cannot be
-// deployed or warmed has all its attempts recorded as errors; the others run.
-// The manifest's models get their cold start and the time this run held them.
-func (o *runOptions) runOnModal(ctx context.Context, r *runner.Runner, dir string, ts []target,
-	model func(target) runner.Model, man *results.Manifest, s streams) error {
-	byKey := map[string]target{}
-	var dts []deploy.Target
-	for _, t := range ts {
-		dt, err := o.Modal.target(*t.modal)
-		if err != nil {
-			return err
-		}
-		byKey[t.modal.Key] = t
-		dts = append(dts, dt)
-	}
-	d := o.Modal.deployer(dir, phasePrinter(s))
-	defer d.Close()
-
-	var (
-		mu      sync.Mutex
-		runErrs []error
-	)
-	note := func(name string, f func(*results.ModelInfo)) {
-		mu.Lock()
-		defer mu.Unlock()
-		for i := range man.Models {
-			if man.Models[i].Name == name {
-				f(&man.Models[i])
-			}
-		}
-	}
-	outcomes := d.EnsureAll(ctx, dts, func(ep deploy.Endpoint) {
-		t := byKey[ep.Key]
-		if o.Direct {
-			t.baseURL = strings.TrimSuffix(ep.URL, "/") + "/v1"
-		}
-		start := time.Now()
-		err := r.RunModel(ctx, model(t))
-		held := time.Since(start)
-		if ep.Started() {
-			held += ep.ColdStart
-		}
-		if !o.StopAfter {
-			held += scaledown
-		}
-		note(t.name, func(mi *results.ModelInfo) {
-			mi.ColdStartSeconds, mi.HeldSeconds = ep.ColdStart.Seconds(), held.Seconds()
-			if o.Direct {
-				mi.BaseURL = recordedURL(t.baseURL)
-			}
-		})
-		fmt.Fprintf(s.Err, "%-14s done      %s\n", ep.Key, time.Since(start).Round(time.Second))
-		mu.Lock()
-		runErrs = append(runErrs, err)
-		mu.Unlock()
-	})
-	for _, out := range outcomes {
-		if out.Err == nil {
-			continue
-		}
-		t := byKey[out.Key]
-		note(t.name, func(mi *results.ModelInfo) { mi.Error = oneLine(out.Err.Error()) })
-		runErrs = append(runErrs, r.FailModel(t.name, results.ClassDeploy, oneLine(out.Err.Error())))
-	}
-	if o.StopAfter {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		if err := d.StopStarted(sctx, outcomes.Started()); err != nil {
-			fmt.Fprintln(s.Err, "warning: --stop-after:", oneLine(err.Error()))
-		}
-	}
-	return errors.Join(runErrs...)
 }

@@ -79,7 +79,7 @@ reports pass rate, latency and cost.`,
 	})
 	root.Version = buildVersion(version, debug.ReadBuildInfo)
 	root.SetVersionTemplate("goatbench {{.Version}}\n")
-	root.AddCommand(newRunCmd(s))
+	root.AddCommand(newRunCmd(s, nil))
 	root.AddCommand(newValidateCmd(s))
 	root.AddCommand(newVersionCmd(s))
 	root.AddCommand(newModelsCmd(s))

@@ -2,36 +2,20 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
-	"net/url"
 	"os"
-	"os/signal"
-	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
-	"github.com/sashabaranov/go-openai"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/goatbench/goatbench/bench/tasks"
-	"github.com/goatbench/goatbench/internal/models"
-	"github.com/goatbench/goatbench/internal/progress"
+	"github.com/goatbench/goatbench/internal/deploy"
+	"github.com/goatbench/goatbench/internal/engine"
 	"github.com/goatbench/goatbench/internal/redact"
-	"github.com/goatbench/goatbench/internal/reference"
-	"github.com/goatbench/goatbench/internal/report"
-	"github.com/goatbench/goatbench/internal/results"
 	"github.com/goatbench/goatbench/internal/runner"
 	"github.com/goatbench/goatbench/internal/sandbox"
 )
@@ -66,7 +50,9 @@ type runOptions struct {
 	changed        map[string]bool // flags given on the command line
 }
 
-func newRunCmd(s streams) *cobra.Command {
+// newRunCmd is `goatbench run`; runF, when set, receives the parsed options
+// instead of running them (tests check flags → plan with it).
+func newRunCmd(s streams, runF func(*runOptions) error) *cobra.Command {
 	o := &runOptions{}
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -128,6 +114,9 @@ starts too), 3 infrastructure errors left results incomplete, 130 interrupted.`,
 			}
 			o.changed = map[string]bool{}
 			cmd.Flags().Visit(func(f *pflag.Flag) { o.changed[f.Name] = true })
+			if runF != nil {
+				return runF(o)
+			}
 			s.Err = &lockedWriter{w: s.Err}
 			ctx, stop := interruptible(cmd.Context(), s.Err, os.Exit)
 			defer stop()
@@ -162,28 +151,6 @@ starts too), 3 infrastructure errors left results incomplete, 130 interrupted.`,
 	return cmd
 }
 
-// target is a model to run and where to reach it.
-type target struct {
-	name        string // shown in results
-	modelID     string // what requests send as "model"
-	baseURL     string
-	temperature *float32
-	toolChoice  string
-	startup     time.Duration // a Modal-served model's startup timeout: how long to follow its 303s
-	modal       *models.Spec  // set for Modal-served models: deployed and warmed before they run
-	info        results.ModelInfo
-}
-
-// client is the OpenAI-compatible client for the target. Modal answers a
-// request held past 150 s with a 303; a cold model's are followed for as long
-// as its startup may take.
-func (t target) client(apiKey string) *openai.Client {
-	if t.startup > 0 {
-		return runner.NewClient(t.baseURL, apiKey, runner.FollowRedirectsFor(t.startup))
-	}
-	return runner.NewClient(t.baseURL, apiKey)
-}
-
 func runRun(ctx context.Context, o *runOptions, s streams) error {
 	if o.APIKey != "" {
 		redact.Register("--api-key", o.APIKey)
@@ -192,43 +159,18 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 		return err
 	}
 	s = streams{Out: redact.Writer(s.Out), Err: redact.Writer(s.Err), color: o.Color}
-	if o.Deadline > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, o.Deadline, fmt.Errorf("the run's --deadline of %s passed", o.Deadline))
-		defer cancel()
-	}
 	prev, err := o.resumeFrom(s)
 	if err != nil {
 		return err
 	}
-	suite, targets, err := o.resolve(prev)
+	plan, err := o.plan(prev)
 	if err != nil {
 		return err
 	}
-	// The reference server lives as long as the run.
-	srvCtx, stopSrv := context.WithCancel(context.Background())
-	defer stopSrv()
-	for i := range targets {
-		if targets[i].name == reference.ModelID {
-			url, err := reference.New(suite).Start(srvCtx)
-			if err != nil {
-				return infraError(err)
-			}
-			targets[i].baseURL = url
-			targets[i].info.BaseURL = url
-		}
-	}
-	apiKey := firstNonEmpty(o.APIKey, os.Getenv("OPENAI_API_KEY"))
-	if slices.ContainsFunc(targets, func(t target) bool { return t.modal != nil }) {
+	if onModal(plan) {
 		if err := o.Modal.preflight(); err != nil {
 			return err
 		}
-	}
-	if err := preflight(ctx, targets, apiKey); err != nil {
-		if ctx.Err() != nil {
-			return stoppedBeforeStart(ctx)
-		}
-		return err
 	}
 	sb, warning, err := sandbox.Open(o.Sandbox, sandbox.DefaultLimits)
 	if err != nil {
@@ -237,620 +179,32 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	if warning != "" {
 		fmt.Fprintln(s.Err, warning)
 	}
-
-	var (
-		dir  string
-		man  results.Manifest
-		done map[string]bool
-	)
-	if prev != nil {
-		dir, man, done = o.Resume, prev.manifest, prev.done(o.RetryErrors)
-		man.Sandbox = sb.Mode()
-		now := time.Now().UTC()
-		man.Resumed, man.Ended, man.Parallel = append(man.Resumed, now), nil, o.Parallel
-		// Keep what the first run recorded of each model; only its endpoint
-		// may have moved (the reference server listens on a new port).
-		for i, mi := range man.Models {
-			for _, t := range targets {
-				if t.name == mi.Name {
-					man.Models[i].BaseURL = recordedURL(t.baseURL)
-				}
-			}
-		}
-	} else {
-		runID := newRunID()
-		dir = filepath.Join(o.Out, runID)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return usageError("cannot create the run folder: %v", err)
-		}
-		man = results.Manifest{
-			RunID: runID, Version: version, Suite: suite.Name, SuiteHash: suite.Hash,
-			Repeat: o.Repeat, Parallel: o.Parallel, Sandbox: sb.Mode(), Args: o.Args, Started: time.Now().UTC(),
-		}
-		for _, t := range suite.Tasks {
-			man.Tasks = append(man.Tasks, t.ID)
-		}
-		for _, t := range targets {
-			man.Models = append(man.Models, t.info)
-		}
-	}
-	if err := results.WriteManifest(dir, man); err != nil {
-		return infraError(fmt.Errorf("write run.json: %w", err))
-	}
-
-	var mu sync.Mutex
-	retry := runner.DefaultRetry
-	retry.Max = o.MaxRetries
-	r, err := runner.New(suite, runner.Options{
-		RunID: man.RunID, RunDir: dir, Parallel: o.Parallel, Repeat: o.Repeat, KeepWorkspaces: o.KeepWorkspaces, Sandbox: sb,
-		RequestTimeout: o.RequestTimeout, Retry: retry, Done: done,
-		OnAttempt: func(a results.Attempt) {
-			if a.Status == results.StatusError && a.FailureClass == results.ClassCancelled {
-				return // not run: the last line counts them, once
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			fmt.Fprintln(s.Err, progress.Line(a))
+	plan.Sandbox = sb
+	view := newProgressView(s, plan)
+	out, err := engine.Run(ctx, engine.Options{
+		Plan: plan,
+		NewDeployer: func(logDir string, progress func(string, deploy.Phase, time.Duration)) engine.Deployer {
+			return o.Modal.deployer(logDir, progress)
 		},
+		Events: view.event,
 	})
+	view.Close()
 	if err != nil {
-		return infraError(err)
+		return exitFor(err)
 	}
-	pending := 0
-	for _, t := range targets {
-		pending += r.Pending(t.name)
-	}
-	if prev != nil {
-		fmt.Fprintf(s.Err, "resume %s: %d of %d attempts to run → %s\n", man.RunID, pending, len(suite.Tasks)*len(targets)*o.Repeat, dir)
-	} else {
-		fmt.Fprintf(s.Err, "run %s: %s × %s × %s, sandbox %s → %s\n", man.RunID, plural(len(suite.Tasks), "task"), plural(len(targets), "model"), plural(o.Repeat, "repeat"), sb.Mode(), dir)
-	}
-	model := func(t target) runner.Model {
-		return runner.Model{Name: t.name, ModelID: t.modelID, Client: t.client(apiKey),
-			Temperature: t.temperature, ToolChoice: t.toolChoice, NoStream: o.NoStream}
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	var onModal []target
-	for _, t := range targets {
-		if t.modal != nil {
-			onModal = append(onModal, t)
-			continue
-		}
-		g.Go(func() error { return r.RunModel(gctx, model(t)) })
-	}
-	if len(onModal) > 0 {
-		g.Go(func() error {
-			return o.runOnModal(gctx, r, dir, onModal, model, &man, s)
-		})
-	}
-	runErr := g.Wait()
-	closeErr := r.Close()
-	end := time.Now().UTC()
-	man.Ended = &end
-	if err := errors.Join(runErr, closeErr, results.WriteManifest(dir, man)); err != nil {
-		return infraError(err)
-	}
-	var stop error
-	if ctx.Err() != nil {
-		stop = context.Cause(ctx)
-	}
-	return finish(stop, dir, o.MinPassRate, s)
+	return finish(out.Stop, out.Dir, o.MinPassRate, s)
 }
 
-// stoppedBeforeStart is the exit of a run stopped before anything was written.
-func stoppedBeforeStart(ctx context.Context) error {
-	if cause := context.Cause(ctx); errors.Is(cause, errInterrupted) {
-		return &exitError{code: exitCancel, err: cause}
-	}
-	return infraError(context.Cause(ctx))
-}
-
-// finish writes every report from the run folder, prints the summary, and
-// maps the attempts to the exit code. stop is why the run was stopped early
-// (an interrupt, the deadline), nil when it ran to the end. Counts are of each
-// attempt's latest line: a resumed run may have recorded an attempt twice.
-func finish(stop error, dir string, minPassRate float64, s streams) error {
-	rep, err := report.Load(dir)
-	if err != nil {
-		return infraError(err)
-	}
-	for _, w := range rep.Warnings {
-		fmt.Fprintln(s.Err, "warning:", w)
-	}
-	color, _ := wantColor(s.color, s.Out)
-	if err := rep.Terminal(s.Out, color); err != nil {
-		return err
-	}
-	if err := rep.WriteFiles(dir); err != nil {
-		return infraError(fmt.Errorf("write reports: %w", err))
-	}
-	fmt.Fprintf(s.Err, "reports: %s\n", dir)
-	c := rep.Totals()
-	pass, fail, errs, notRun := c.Passed, c.Failed+c.Timeouts, c.Errors, c.NotRun
-	// One last line for logs and CI: the denominator and the errors beside it.
-	line := fmt.Sprintf("%d/%d passed, %d failed, %s", pass, pass+fail, fail, plural(errs, "error"))
-	if notRun > 0 {
-		line += fmt.Sprintf(", %d not run", notRun)
-	}
-	fmt.Fprintf(s.Out, "%s — %s\n", line, dir)
-	if notRun > 0 {
-		fmt.Fprintf(s.Err, "stopped: %s not run; resume with: goatbench run --resume %s\n", plural(notRun, "attempt"), dir)
-	}
+// exitFor maps an engine error to its exit code: a plan that cannot run is a
+// usage error, an interrupt before anything was written exits 130, anything
+// else is an infrastructure failure.
+func exitFor(err error) error {
+	var ce *engine.ConfigError
 	switch {
-	case errors.Is(stop, errInterrupted):
-		return &exitError{code: exitCancel, err: stop}
-	case stop != nil && notRun > 0:
-		return infraError(fmt.Errorf("%v; %s not run", stop, plural(notRun, "attempt")))
-	case errs > 0:
-		return infraError(fmt.Errorf("%s could not run (infrastructure errors); see %s", plural(errs, "attempt"), filepath.Join(dir, results.AttemptsFile)))
-	case notRun > 0:
-		return infraError(fmt.Errorf("%s not run", plural(notRun, "attempt")))
-	case pass+fail > 0 && float64(pass)/float64(pass+fail) >= minPassRate:
-		return nil
+	case errors.As(err, &ce):
+		return usageError("%v", ce.Err)
+	case errors.Is(err, errInterrupted):
+		return &exitError{code: exitCancel, err: err}
 	}
-	return &exitError{code: exitFailed, err: fmt.Errorf("%d attempts failed", fail)}
-}
-
-// resolve validates the flags and loads the suite and the models; nothing is
-// written before it succeeds. When resuming, what the command line leaves out
-// comes from the earlier run, and what it says must agree with that run.
-func (o *runOptions) resolve(prev *previousRun) (tasks.Suite, []target, error) {
-	switch {
-	case o.Parallel < 1:
-		return tasks.Suite{}, nil, usageError("--parallel must be at least 1, got %d", o.Parallel)
-	case o.Repeat < 1:
-		return tasks.Suite{}, nil, usageError("--repeat must be at least 1, got %d", o.Repeat)
-	case o.Temperature > 2 || math.IsNaN(o.Temperature):
-		return tasks.Suite{}, nil, usageError("--temperature must be between 0 and 2, got %g", o.Temperature)
-	case o.Sandbox != sandbox.ModeAuto && o.Sandbox != sandbox.ModeBwrap && o.Sandbox != sandbox.ModePlain:
-		return tasks.Suite{}, nil, usageError("--sandbox must be bwrap, plain or auto, got %q", o.Sandbox)
-	case !(o.MinPassRate >= 0 && o.MinPassRate <= 1): // NaN too
-		return tasks.Suite{}, nil, usageError("--min-pass-rate must be between 0 and 1, got %g", o.MinPassRate)
-	case o.MaxRetries < 0:
-		return tasks.Suite{}, nil, usageError("--max-retries must be 0 or more, got %d", o.MaxRetries)
-	case o.RequestTimeout < 0 || o.Deadline < 0:
-		return tasks.Suite{}, nil, usageError("--request-timeout and --deadline cannot be negative")
-	}
-	if prev != nil {
-		if err := prev.fill(o); err != nil {
-			return tasks.Suite{}, nil, err
-		}
-	}
-	suite, err := loadSuite(o.Suite, o.TasksDir)
-	if err != nil {
-		return suite, nil, err
-	}
-	reg, err := loadRegistry(o.Registry)
-	if err != nil {
-		return suite, nil, err
-	}
-	baseURL := firstNonEmpty(o.BaseURL, os.Getenv("OPENAI_BASE_URL"))
-	names := o.Models
-	raw := len(names) == 0 // --model-name: a name the endpoint knows, not a registry key
-	if raw {
-		if o.ModelName == "" {
-			return suite, nil, usageError("name the models to run: --models reference, or --base-url with --model-name")
-		}
-		names = []string{o.ModelName}
-	} else if o.ModelName != "" {
-		return suite, nil, usageError("use either --models or --model-name, not both")
-	}
-	var out []target
-	seen := map[string]bool{}
-	for _, n := range names {
-		n = strings.TrimSpace(n)
-		if n == "" || seen[n] {
-			continue
-		}
-		seen[n] = true
-		url := baseURL
-		if url == "" && prev != nil {
-			// A resumed run keeps the endpoint it was given, recorded under the model's name.
-			url = prev.baseURL(n)
-			if spec, err := reg.Lookup(n); url == "" && err == nil {
-				url = prev.baseURL(spec.Route())
-			}
-		}
-		t, err := o.target(reg, n, raw, url)
-		if err != nil {
-			return suite, nil, err
-		}
-		out = append(out, t)
-	}
-	if len(out) == 0 {
-		return suite, nil, usageError("--models is empty")
-	}
-	if prev != nil {
-		if err := prev.check(suite, out); err != nil {
-			return suite, nil, err
-		}
-	}
-	return suite, out, nil
-}
-
-// target resolves one model name: "reference", a registry key or route, or
-// (with --model-name) whatever the endpoint serves, recognised as local when
-// the registry knows its route or Hugging Face id.
-func (o *runOptions) target(reg *models.Registry, name string, raw bool, baseURL string) (target, error) {
-	if name == reference.ModelID {
-		t := target{name: name, modelID: name, toolChoice: "auto", temperature: ptr32(0.3)}
-		t.info = results.ModelInfo{Name: name, ModelID: name, Kind: "reference"}
-		return o.withTemperature(t), nil
-	}
-	spec, err := reg.Lookup(name)
-	if err != nil && raw {
-		spec, err = byHFID(reg, name)
-	}
-	t := target{name: name, modelID: name, baseURL: baseURL}
-	switch {
-	case err == nil:
-		if !raw {
-			t.name, t.modelID = spec.Route(), spec.Route()
-		}
-		if d := spec.RequestDefaults; d.Temperature != nil {
-			t.temperature = ptr32(*d.Temperature)
-		}
-		t.toolChoice = spec.RequestDefaults.ToolChoice
-		t.info = results.ModelInfo{Key: spec.Key, Kind: string(spec.Kind), PricePerHour: spec.PricePerHour()}
-		if spec.IsLocal() {
-			t.info.GPU = fmt.Sprintf("%s:%d", spec.GPU.Type, spec.GPU.Count)
-			t.startup = spec.StartupTimeout()
-			if !raw {
-				t.modal = &spec
-			}
-		}
-	case !raw:
-		if ue := (*models.UnknownModelError)(nil); errors.As(err, &ue) && models.Near(name, reference.ModelID) {
-			ue.Suggestions = append([]string{reference.ModelID}, ue.Suggestions...)
-		}
-		return t, usageError("%v", err)
-	case strings.HasSuffix(name, "-local"):
-		t.temperature, t.toolChoice = ptr32(0.3), "auto"
-	}
-	if t.modal != nil && o.Direct {
-		// The endpoint is the app's own URL, known once it is warm.
-		t.modelID, t.baseURL = t.modal.HFID, ""
-		t.info.Name, t.info.ModelID = t.name, t.modelID
-		return o.withTemperature(t), nil
-	}
-	if baseURL == "" {
-		return t, usageError("model %q needs an endpoint: pass --base-url (e.g. your LiteLLM proxy) or set OPENAI_BASE_URL; --models reference runs offline", name)
-	}
-	t.info.Name, t.info.ModelID, t.info.BaseURL = t.name, t.modelID, recordedURL(baseURL)
-	return o.withTemperature(t), nil
-}
-
-func (o *runOptions) withTemperature(t target) target {
-	if o.Temperature >= 0 {
-		t.temperature = ptr32(o.Temperature)
-	}
-	return t
-}
-
-// recordedURL is an endpoint as run.json may keep it: a password in the URL
-// is masked there and redacted from everything else the run writes.
-func recordedURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if pw, ok := u.User.Password(); ok {
-		redact.Register("--base-url password", pw)
-	}
-	return u.Redacted()
-}
-
-// byHFID finds a registry model by its Hugging Face id, as a vLLM started by
-// hand serves it.
-func byHFID(reg *models.Registry, id string) (models.Spec, error) {
-	for _, s := range reg.All() {
-		if s.HFID != "" && strings.EqualFold(s.HFID, id) {
-			return s, nil
-		}
-	}
-	return models.Spec{}, fmt.Errorf("no registry model has Hugging Face id %q", id)
-}
-
-func ptr32(v float64) *float32 {
-	f := float32(v)
-	return &f
-}
-
-func loadSuite(name, dir string) (tasks.Suite, error) {
-	var (
-		s   tasks.Suite
-		err error
-	)
-	if dir != "" {
-		s, err = tasks.LoadDir(dir)
-	} else {
-		s, err = tasks.Load(name)
-	}
-	if err != nil {
-		return s, usageError("%v", err)
-	}
-	return s, nil
-}
-
-// preflight checks every endpoint answers before anything is written, so an
-// unreachable --base-url is a usage error, not a run full of errors.
-func preflight(ctx context.Context, targets []target, apiKey string) error {
-	checked := map[string]bool{}
-	for _, t := range targets {
-		if t.baseURL == "" || checked[t.baseURL] { // --direct: known once the app is warm
-			continue
-		}
-		checked[t.baseURL] = true
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		req, err := modelsRequest(rctx, t.baseURL, apiKey)
-		if err != nil {
-			cancel()
-			return usageError("bad endpoint URL %q: %v", t.baseURL, err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		cancel()
-		if err != nil {
-			return usageError("cannot reach %s: %v (check --base-url and that the server is up)", t.baseURL, unwrapURLError(err))
-		}
-		resp.Body.Close()
-	}
-	return nil
-}
-
-// modelsRequest is GET <base>/models, the list every OpenAI-compatible
-// server (and LiteLLM) answers.
-func modelsRequest(ctx context.Context, baseURL, apiKey string) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(baseURL, "/")+"/models", nil)
-	if err == nil && apiKey != "" {
-		req.Header.Set("Authorization", "Bearer "+apiKey)
-	}
-	return req, err
-}
-
-func unwrapURLError(err error) error {
-	var ue interface{ Unwrap() error }
-	if errors.As(err, &ue) && ue.Unwrap() != nil {
-		return ue.Unwrap()
-	}
-	return err
-}
-
-// flagsSet lists the flags given on the command line for run.json, without
-// values that are secrets.
-func flagsSet(cmd *cobra.Command) []string {
-	var args []string
-	cmd.Flags().Visit(func(f *pflag.Flag) {
-		v := f.Value.String()
-		switch f.Name {
-		case "api-key":
-			v = "***"
-		case "base-url":
-			v = recordedURL(v)
-		}
-		if sv, ok := f.Value.(pflag.SliceValue); ok {
-			v = strings.Join(sv.GetSlice(), ",")
-		}
-		args = append(args, "--"+f.Name+"="+v)
-	})
-	return args
-}
-
-func newRunID() string {
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	return time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b)
-}
-
-func firstNonEmpty(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-// plural counts things in English: 1 model, 2 models.
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
-}
-
-// previousRun is what a run folder given to --resume already holds.
-type previousRun struct {
-	dir      string
-	manifest results.Manifest
-	attempts []results.Attempt // the latest line of each attempt
-}
-
-// resumeFrom reads the run folder of --resume; nil when not resuming.
-func (o *runOptions) resumeFrom(s streams) (*previousRun, error) {
-	switch {
-	case o.Resume == "" && o.RetryErrors:
-		return nil, usageError("--retry-errors needs --resume <run folder>")
-	case o.Resume == "":
-		return nil, nil
-	case o.changed["out"]:
-		return nil, usageError("--resume writes into the run folder it is given; leave out --out")
-	}
-	man, err := results.ReadManifest(o.Resume)
-	if err != nil {
-		return nil, usageError("cannot resume %s: not a run folder (%v)", o.Resume, err)
-	}
-	all, warnings, err := results.ReadAttempts(o.Resume)
-	if err != nil && !errors.Is(err, results.ErrNoRun) {
-		return nil, usageError("cannot resume %s: %v", o.Resume, err)
-	}
-	for _, w := range warnings {
-		fmt.Fprintln(s.Err, "warning:", w)
-	}
-	return &previousRun{dir: o.Resume, manifest: man, attempts: results.Latest(all)}, nil
-}
-
-// fill takes from the earlier run what the command line leaves out: the
-// suite, the models, the repeats and the parallelism.
-func (p *previousRun) fill(o *runOptions) error {
-	m := p.manifest
-	if !o.changed["suite"] && !o.changed["tasks-dir"] {
-		o.Suite, o.TasksDir = m.Suite, ""
-		if dir, ok := earlierFlag(m.Args, "tasks-dir"); ok {
-			o.TasksDir = dir
-		}
-	}
-	if !o.changed["models"] && !o.changed["model-name"] {
-		o.Models, o.ModelName = nil, ""
-		if name, ok := earlierFlag(m.Args, "model-name"); ok {
-			o.ModelName = name // a name the endpoint knows, not a registry key
-		} else {
-			for _, mi := range m.Models {
-				o.Models = append(o.Models, mi.Name)
-			}
-		}
-	}
-	if v, ok := earlierFlag(m.Args, "registry"); ok && !o.changed["registry"] {
-		o.Registry = v
-	}
-	if v, ok := earlierFlag(m.Args, "temperature"); ok && !o.changed["temperature"] {
-		if t, err := strconv.ParseFloat(v, 64); err == nil {
-			o.Temperature = t
-		}
-	}
-	if o.changed["repeat"] && o.Repeat != m.Repeat {
-		return usageError("cannot resume %s with --repeat %d: it was run with --repeat %d", p.dir, o.Repeat, m.Repeat)
-	}
-	o.Repeat = m.Repeat
-	if !o.changed["parallel"] && m.Parallel > 0 {
-		o.Parallel = m.Parallel
-	}
-	return nil
-}
-
-// earlierFlag is the value a flag had in the earlier run, as run.json records it.
-func earlierFlag(args []string, name string) (string, bool) {
-	for _, a := range args {
-		if v, ok := strings.CutPrefix(a, "--"+name+"="); ok {
-			return v, true
-		}
-	}
-	return "", false
-}
-
-// baseURL is the endpoint the earlier run used for a model.
-func (p *previousRun) baseURL(model string) string {
-	for _, mi := range p.manifest.Models {
-		if mi.Name == model {
-			return mi.BaseURL
-		}
-	}
-	return ""
-}
-
-// check refuses to mix results: the suite's content and the models must be
-// those of the earlier run.
-func (p *previousRun) check(suite tasks.Suite, targets []target) error {
-	m := p.manifest
-	if suite.Name != m.Suite {
-		return usageError("cannot resume %s: it ran suite %q, not %q; leave out --suite and --tasks-dir to resume with its own", p.dir, m.Suite, suite.Name)
-	}
-	if suite.Hash != m.SuiteHash {
-		return usageError("cannot resume %s: suite %q has changed since the run started (content hash %s, now %s); start a new run",
-			p.dir, m.Suite, short(m.SuiteHash), short(suite.Hash))
-	}
-	var was, now []string
-	for _, mi := range m.Models {
-		was = append(was, mi.Name)
-	}
-	for _, t := range targets {
-		now = append(now, t.name)
-	}
-	slices.Sort(was)
-	slices.Sort(now)
-	if !slices.Equal(was, now) {
-		return usageError("cannot resume %s: it ran models %s, not %s; leave out --models to resume with its own",
-			p.dir, strings.Join(was, ","), strings.Join(now, ","))
-	}
-	return nil
-}
-
-// done lists the attempts a resumed run must not run again: every attempt with
-// a result, except cancelled ones (never judged) and, with retryErrors, those
-// that ended in an infrastructure error.
-func (p *previousRun) done(retryErrors bool) map[string]bool {
-	done := make(map[string]bool, len(p.attempts))
-	for _, a := range p.attempts {
-		switch {
-		case a.Status == results.StatusError && a.FailureClass == results.ClassCancelled:
-		case a.Status == results.StatusError && retryErrors:
-		default:
-			done[a.Key()] = true
-		}
-	}
-	return done
-}
-
-func short(hash string) string {
-	if len(hash) > 12 {
-		return hash[:12]
-	}
-	return hash
-}
-
-// errInterrupted is why a run stopped on Ctrl-C or SIGTERM.
-var errInterrupted = errors.New("interrupted")
-
-// interruptible returns a context cancelled, with errInterrupted as its cause,
-// by the first SIGINT or SIGTERM; a second one calls exit(130) at once. The
-// returned function stops listening.
-func interruptible(parent context.Context, errOut io.Writer, exit func(int)) (context.Context, func()) {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	ctx, stop := watchSignals(parent, sigs, errOut, exit)
-	return ctx, func() {
-		signal.Stop(sigs)
-		stop()
-	}
-}
-
-func watchSignals(parent context.Context, sigs <-chan os.Signal, errOut io.Writer, exit func(int)) (context.Context, func()) {
-	ctx, cancel := context.WithCancelCause(parent)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-sigs:
-		case <-done:
-			return
-		}
-		fmt.Fprintln(errOut, "goatbench: interrupted: cancelling attempts in flight and keeping every finished one (Ctrl-C again quits at once)")
-		cancel(errInterrupted)
-		select {
-		case <-sigs:
-			fmt.Fprintln(errOut, "goatbench: interrupted twice: quitting now")
-			exit(exitCancel)
-		case <-done:
-		}
-	}()
-	var once sync.Once
-	return ctx, func() {
-		once.Do(func() {
-			close(done)
-			cancel(nil)
-		})
-	}
-}
-
-// lockedWriter lets the signal watcher and the attempts' progress lines share stderr.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-// Unwrap lets the colour and terminal checks see stderr underneath.
-func (l *lockedWriter) Unwrap() io.Writer { return l.w }
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+	return infraError(err)
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/sashabaranov/go-openai"
 	"github.com/stretchr/testify/require"
 
+	"github.com/goatbench/goatbench/internal/engine"
+
 	"github.com/goatbench/goatbench/bench/tasks"
 	"github.com/goatbench/goatbench/internal/reference"
 	"github.com/goatbench/goatbench/internal/results"
@@ -50,8 +52,8 @@ func TestRunDeploysWarmsAndRunsThroughTheProxy(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	require.Contains(t, stdout, "qwen3-4b-local 5/5")
 	require.Contains(t, stdout, "gpt-5-nano 5/5")
-	require.Contains(t, stderr, "qwen3-4b       deploying")
-	require.Contains(t, stderr, "qwen3-4b       ready")
+	require.Contains(t, stderr, "qwen3-4b-local: deploying")
+	require.Regexp(t, `qwen3-4b-local: running \(warming \d+s\)`, stderr)
 
 	inv, err := cp.Invocations()
 	require.NoError(t, err)
@@ -64,7 +66,7 @@ func TestRunDeploysWarmsAndRunsThroughTheProxy(t *testing.T) {
 	require.NoError(t, err)
 	qm := m.Models[0]
 	require.Equal(t, "qwen3-4b-local", qm.Name)
-	require.GreaterOrEqual(t, qm.HeldSeconds, scaledown.Seconds(), "held until the app scales down")
+	require.GreaterOrEqual(t, qm.HeldSeconds, engine.Scaledown.Seconds(), "held until the app scales down")
 	require.Zero(t, m.Models[1].HeldSeconds, "API models are not held")
 }
 
@@ -83,7 +85,7 @@ func TestRunDirectStopAfter(t *testing.T) {
 	}
 	m, err := results.ReadManifest(onlyRunDir(t, out))
 	require.NoError(t, err)
-	require.Less(t, m.Models[0].HeldSeconds, scaledown.Seconds(), "--stop-after: no scale-down time")
+	require.Less(t, m.Models[0].HeldSeconds, engine.Scaledown.Seconds(), "--stop-after: no scale-down time")
 	require.Equal(t, app+"/v1", m.Models[0].BaseURL)
 	// The app was already warm: this run neither deployed nor woke it, so it
 	// is not this run's to stop.

@@ -201,6 +201,9 @@ func (r *Renderer) ModelDone(name string, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := r.model(name)
+	if m.phase == Failed && err == nil {
+		return // it failed earlier; the end of its (empty) run changes nothing
+	}
 	m.phase, m.phaseSince, m.inFlight = Done, r.now(), 0
 	if err != nil {
 		m.phase, m.note = Failed, Sanitize(err.Error())

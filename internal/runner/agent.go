@@ -9,6 +9,7 @@ import (
 
 	"github.com/goatbench/goatbench/bench/tasks"
 	"github.com/goatbench/goatbench/internal/results"
+	"github.com/goatbench/goatbench/internal/sandbox"
 	"github.com/sashabaranov/go-openai"
 )
 
@@ -47,7 +48,7 @@ type loop struct {
 
 // run talks to the model until it answers without a tool call or max_turns is
 // reached. The error is the request failure that ended the conversation, if any.
-func (l *loop) run(ctx context.Context, m Model, t tasks.Task, w *Workspace) error {
+func (l *loop) run(ctx context.Context, m Model, t tasks.Task, w sandbox.Workspace) error {
 	l.messages = []openai.ChatCompletionMessage{
 		{Role: openai.ChatMessageRoleSystem, Content: systemPrompt},
 		{Role: openai.ChatMessageRoleUser, Content: t.Prompt},

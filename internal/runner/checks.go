@@ -10,6 +10,7 @@ import (
 
 	"github.com/goatbench/goatbench/bench/tasks"
 	"github.com/goatbench/goatbench/internal/results"
+	"github.com/goatbench/goatbench/internal/sandbox"
 )
 
 const (
@@ -19,7 +20,7 @@ const (
 
 // Evaluate runs every check of a task against the workspace and the final
 // answer. Each check is judged on its own; the attempt passes only if all pass.
-func Evaluate(ctx context.Context, w *Workspace, t tasks.Task, answer string) []results.Check {
+func Evaluate(ctx context.Context, w sandbox.Workspace, t tasks.Task, answer string) []results.Check {
 	out := make([]results.Check, 0, len(t.Checks))
 	for _, c := range t.Checks {
 		pass, detail := evaluate(ctx, w, c, answer)
@@ -38,7 +39,7 @@ func AllPass(cs []results.Check) bool {
 	return len(cs) > 0
 }
 
-func evaluate(ctx context.Context, w *Workspace, c tasks.Check, answer string) (bool, string) {
+func evaluate(ctx context.Context, w sandbox.Workspace, c tasks.Check, answer string) (bool, string) {
 	switch {
 	case c.AnswerContains != "":
 		if containsWord(answer, c.AnswerContains) {
@@ -85,7 +86,7 @@ func evaluate(ctx context.Context, w *Workspace, c tasks.Check, answer string) (
 	return false, "empty check"
 }
 
-func evaluateCommand(ctx context.Context, w *Workspace, c *tasks.CommandCheck) (bool, string) {
+func evaluateCommand(ctx context.Context, w sandbox.Workspace, c *tasks.CommandCheck) (bool, string) {
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = checkTimeout

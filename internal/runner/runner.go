@@ -40,6 +40,13 @@ type Options struct {
 	Done map[string]bool
 	// OnAttempt is called once per attempt, after its line is written.
 	OnAttempt func(results.Attempt)
+	// OnStart is called as each attempt starts, before its workspace exists.
+	OnStart func(model, task string, repeat int)
+	// Agent performs each attempt; nil is Builtin with RequestTimeout and Retry.
+	Agent Agent
+	// NewWorkspace makes each attempt's workspace; nil is a local folder under
+	// WorkRoot whose commands run in Sandbox.
+	NewWorkspace func(ctx context.Context, t tasks.Task) (sandbox.Workspace, error)
 }
 
 // Runner runs a suite against models and appends every attempt to the stream.
@@ -56,6 +63,18 @@ func New(suite tasks.Suite, opts Options) (*Runner, error) {
 	}
 	if opts.Sandbox == nil {
 		opts.Sandbox = sandbox.Default()
+	}
+	if opts.NewWorkspace == nil {
+		opts.NewWorkspace = func(_ context.Context, t tasks.Task) (sandbox.Workspace, error) {
+			w, err := NewWorkspace(opts.WorkRoot, t, opts.Sandbox)
+			if err != nil {
+				return nil, err // not a typed nil in the interface
+			}
+			return w, nil
+		}
+	}
+	if opts.Agent == nil {
+		opts.Agent = Builtin{RequestTimeout: opts.RequestTimeout, Retry: opts.Retry}
 	}
 	if err := os.MkdirAll(filepath.Join(opts.RunDir, results.TranscriptsDir), 0o755); err != nil {
 		return nil, err
@@ -147,8 +166,11 @@ func (r *Runner) attempt(ctx context.Context, m Model, j job) (a results.Attempt
 	a = results.Attempt{RunID: r.opts.RunID, Model: m.Name, Task: t.ID, Repeat: j.repeat, Started: time.Now().UTC()}
 	start := time.Now()
 	defer func() { a.WallSeconds = time.Since(start).Seconds() }()
+	if r.opts.OnStart != nil {
+		r.opts.OnStart(m.Name, t.ID, j.repeat)
+	}
 
-	ws, err := NewWorkspace(r.opts.WorkRoot, t, r.opts.Sandbox)
+	ws, err := r.opts.NewWorkspace(ctx, t)
 	if err != nil {
 		a.Status, a.FailureClass, a.Reason = results.StatusError, results.ClassServerError, oneLine(err.Error())
 		return a
@@ -157,33 +179,35 @@ func (r *Runner) attempt(ctx context.Context, m Model, j job) (a results.Attempt
 
 	actx, cancel := context.WithTimeoutCause(ctx, t.Timeout, errAttemptTimeout)
 	defer cancel()
-	l := loop{reqs: requests{timeout: r.opts.RequestTimeout, retry: r.opts.Retry}}
-	loopErr := l.run(actx, m, t, ws)
-	a.Turns, a.ToolCalls, a.ToolErrors, a.Retries = l.turns, l.toolCalls, l.toolErrors, l.retries
-	a.TokensIn, a.TokensOut, a.CostUSD, a.Requests = l.tokensIn, l.tokensOut, l.costUSD, l.requests
-	a.FinalAnswer = truncate(l.answer, 2000)
-	a.LastToolCall, a.LastToolOutput = truncate(l.lastCall, 500), truncate(l.lastOutput, 500)
+	l, loopErr := r.opts.Agent.Attempt(actx, m, t, ws)
+	a.Turns, a.ToolCalls, a.ToolErrors, a.Retries = l.Turns, l.ToolCalls, l.ToolErrors, l.Retries
+	a.TokensIn, a.TokensOut, a.CostUSD, a.Requests = l.TokensIn, l.TokensOut, l.CostUSD, l.Requests
+	a.FinalAnswer = truncate(l.Answer, 2000)
+	a.LastToolCall, a.LastToolOutput = truncate(l.LastToolCall, 500), truncate(l.LastToolOutput, 500)
 
+	var classified *AttemptError
 	switch {
+	case errors.As(loopErr, &classified) && actx.Err() == nil:
+		a.Status, a.FailureClass, a.Reason = classified.Status, classified.Class, oneLine(classified.Reason)
 	case loopErr != nil:
 		a.Status, a.FailureClass, a.Reason = classify(actx, loopErr)
-	case !l.answered:
+	case !l.Answered:
 		a.Status, a.FailureClass = results.StatusFail, results.ClassMaxTurns
 		a.Reason = fmt.Sprintf("no final answer after %d turns", t.MaxTurns)
 	default:
 		// Checks get their own time: a model that answered in time is judged in full.
-		a.Checks = Evaluate(ctx, ws, t, l.answer)
+		a.Checks = Evaluate(ctx, ws, t, l.Answer)
 		a.Status, a.FailureClass, a.Reason = verdict(a.Checks, l)
 		if ctx.Err() != nil && a.Status != results.StatusPass {
 			a.Status, a.FailureClass, a.Reason = results.StatusError, results.ClassCancelled, cancelReason(context.Cause(ctx))
 		}
 	}
-	a.Transcript = r.writeTranscript(m.Name, j, l.messages, &a)
+	a.Transcript = r.writeTranscript(m.Name, j, l.Messages, &a)
 	return a
 }
 
 // verdict turns check results into a status, naming the likeliest cause of a fail.
-func verdict(checks []results.Check, l loop) (results.Status, string, string) {
+func verdict(checks []results.Check, l AgentResult) (results.Status, string, string) {
 	if AllPass(checks) {
 		return results.StatusPass, "", ""
 	}
@@ -195,11 +219,11 @@ func verdict(checks []results.Check, l loop) (results.Status, string, string) {
 		}
 	}
 	switch {
-	case toolCallText.MatchString(l.answer):
+	case toolCallText.MatchString(l.Answer):
 		return results.StatusFail, results.ClassToolCallAsText, "the model wrote a tool call as text; " + reason
-	case l.badArgs > 0 && l.badArgs == l.toolCalls:
+	case l.BadArgs > 0 && l.BadArgs == l.ToolCalls:
 		return results.StatusFail, results.ClassBadToolArguments, "every tool call was malformed; " + reason
-	case len(l.answer) == 0:
+	case len(l.Answer) == 0:
 		return results.StatusFail, results.ClassNoFinalAnswer, "the final answer is empty; " + reason
 	}
 	return results.StatusFail, results.ClassChecksFailed, reason

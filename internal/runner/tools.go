@@ -12,6 +12,7 @@ import (
 	"github.com/sashabaranov/go-openai"
 
 	"github.com/goatbench/goatbench/internal/redact"
+	"github.com/goatbench/goatbench/internal/sandbox"
 )
 
 // Limits on what a tool hands back to the model.
@@ -48,12 +49,12 @@ var errBadCall = errors.New("bad tool call")
 // malformed; the text then explains why, for the model to correct itself.
 // Secret values are redacted from the text, so neither the model nor any
 // transcript ever holds one, whatever a command printed.
-func callTool(ctx context.Context, w *Workspace, name, rawArgs string) (string, error) {
+func callTool(ctx context.Context, w sandbox.Workspace, name, rawArgs string) (string, error) {
 	out, err := runTool(ctx, w, name, rawArgs)
 	return redact.String(out), err
 }
 
-func runTool(ctx context.Context, w *Workspace, name, rawArgs string) (string, error) {
+func runTool(ctx context.Context, w sandbox.Workspace, name, rawArgs string) (string, error) {
 	var args struct {
 		Command *string `json:"command"`
 		Path    *string `json:"path"`

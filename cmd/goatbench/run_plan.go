@@ -1,0 +1,208 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/goatbench/goatbench/bench/tasks"
+	"github.com/goatbench/goatbench/internal/engine"
+	"github.com/goatbench/goatbench/internal/runner"
+	"github.com/goatbench/goatbench/internal/sandbox"
+)
+
+// plan validates the flags and turns them into the engine's plan; nothing is
+// written before it succeeds. When resuming, what the command line leaves out
+// comes from the earlier run, and what it says must agree with that run. The
+// plan's sandbox is left for the caller to open.
+func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
+	switch {
+	case o.Parallel < 1:
+		return engine.Plan{}, usageError("--parallel must be at least 1, got %d", o.Parallel)
+	case o.Repeat < 1:
+		return engine.Plan{}, usageError("--repeat must be at least 1, got %d", o.Repeat)
+	case o.Temperature > 2 || math.IsNaN(o.Temperature):
+		return engine.Plan{}, usageError("--temperature must be between 0 and 2, got %g", o.Temperature)
+	case o.Sandbox != sandbox.ModeAuto && o.Sandbox != sandbox.ModeBwrap && o.Sandbox != sandbox.ModePlain:
+		return engine.Plan{}, usageError("--sandbox must be bwrap, plain or auto, got %q", o.Sandbox)
+	case !(o.MinPassRate >= 0 && o.MinPassRate <= 1): // NaN too
+		return engine.Plan{}, usageError("--min-pass-rate must be between 0 and 1, got %g", o.MinPassRate)
+	case o.MaxRetries < 0:
+		return engine.Plan{}, usageError("--max-retries must be 0 or more, got %d", o.MaxRetries)
+	case o.RequestTimeout < 0 || o.Deadline < 0:
+		return engine.Plan{}, usageError("--request-timeout and --deadline cannot be negative")
+	}
+	if prev != nil {
+		if err := o.fill(prev); err != nil {
+			return engine.Plan{}, err
+		}
+	}
+	suite, err := loadSuite(o.Suite, o.TasksDir)
+	if err != nil {
+		return engine.Plan{}, err
+	}
+	reg, err := loadRegistry(o.Registry)
+	if err != nil {
+		return engine.Plan{}, err
+	}
+	sel := engine.Selection{Names: o.Models, BaseURL: firstNonEmpty(o.BaseURL, os.Getenv("OPENAI_BASE_URL")),
+		Direct: o.Direct, Temperature: o.Temperature, Previous: prev}
+	if len(o.Models) == 0 { // --model-name: a name the endpoint knows, not a registry key
+		if o.ModelName == "" {
+			return engine.Plan{}, usageError("name the models to run: --models reference, or --base-url with --model-name")
+		}
+		sel.Names, sel.Raw = []string{o.ModelName}, true
+	} else if o.ModelName != "" {
+		return engine.Plan{}, usageError("use either --models or --model-name, not both")
+	}
+	targets, err := engine.ResolveTargets(reg, sel)
+	if err != nil {
+		return engine.Plan{}, exitFor(err)
+	}
+	for i, t := range targets {
+		if t.Modal != nil {
+			if targets[i].Deploy, err = o.Modal.target(*t.Modal); err != nil {
+				return engine.Plan{}, err
+			}
+		}
+	}
+	if prev != nil {
+		if err := prev.Check(suite, targets); err != nil {
+			return engine.Plan{}, exitFor(err)
+		}
+	}
+	retry := runner.DefaultRetry
+	retry.Max = o.MaxRetries
+	return engine.Plan{
+		Suite: suite, Targets: targets, Repeat: o.Repeat, Parallel: o.Parallel, Out: o.Out,
+		Resume: prev, RetryErrors: o.RetryErrors, Deadline: o.Deadline, StopAfter: o.StopAfter, Direct: o.Direct,
+		KeepWorkspaces: o.KeepWorkspaces, NoStream: o.NoStream, RequestTimeout: o.RequestTimeout, Retry: retry,
+		APIKey: firstNonEmpty(o.APIKey, os.Getenv("OPENAI_API_KEY")), Version: buildVersion(version, debug.ReadBuildInfo), Args: o.Args,
+	}, nil
+}
+
+// onModal reports whether any target is deployed and warmed on Modal.
+func onModal(p engine.Plan) bool {
+	return slices.ContainsFunc(p.Targets, func(t engine.Target) bool { return t.Modal != nil })
+}
+
+// resumeFrom reads the run folder of --resume; nil when not resuming.
+func (o *runOptions) resumeFrom(s streams) (*engine.Previous, error) {
+	switch {
+	case o.Resume == "" && o.RetryErrors:
+		return nil, usageError("--retry-errors needs --resume <run folder>")
+	case o.Resume == "":
+		return nil, nil
+	case o.changed["out"]:
+		return nil, usageError("--resume writes into the run folder it is given; leave out --out")
+	}
+	prev, warnings, err := engine.OpenPrevious(o.Resume)
+	if err != nil {
+		return nil, exitFor(err)
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(s.Err, "warning:", w)
+	}
+	return prev, nil
+}
+
+// fill takes from the earlier run what the command line leaves out: the
+// suite, the models, the repeats and the parallelism.
+func (o *runOptions) fill(p *engine.Previous) error {
+	m := p.Manifest
+	if !o.changed["suite"] && !o.changed["tasks-dir"] {
+		o.Suite, o.TasksDir = m.Suite, ""
+		if dir, ok := p.EarlierFlag("tasks-dir"); ok {
+			o.TasksDir = dir
+		}
+	}
+	if !o.changed["models"] && !o.changed["model-name"] {
+		o.Models, o.ModelName = nil, ""
+		if name, ok := p.EarlierFlag("model-name"); ok {
+			o.ModelName = name // a name the endpoint knows, not a registry key
+		} else {
+			for _, mi := range m.Models {
+				o.Models = append(o.Models, mi.Name)
+			}
+		}
+	}
+	if v, ok := p.EarlierFlag("registry"); ok && !o.changed["registry"] {
+		o.Registry = v
+	}
+	if v, ok := p.EarlierFlag("temperature"); ok && !o.changed["temperature"] {
+		if t, err := strconv.ParseFloat(v, 64); err == nil {
+			o.Temperature = t
+		}
+	}
+	if o.changed["repeat"] && o.Repeat != m.Repeat {
+		return usageError("cannot resume %s with --repeat %d: it was run with --repeat %d", p.Dir, o.Repeat, m.Repeat)
+	}
+	o.Repeat = m.Repeat
+	if !o.changed["parallel"] && m.Parallel > 0 {
+		o.Parallel = m.Parallel
+	}
+	return nil
+}
+
+func loadSuite(name, dir string) (tasks.Suite, error) {
+	var (
+		s   tasks.Suite
+		err error
+	)
+	if dir != "" {
+		s, err = tasks.LoadDir(dir)
+	} else {
+		s, err = tasks.Load(name)
+	}
+	if err != nil {
+		return s, usageError("%v", err)
+	}
+	return s, nil
+}
+
+// flagsSet lists the flags given on the command line for run.json, without
+// values that are secrets.
+func flagsSet(cmd *cobra.Command) []string {
+	var args []string
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		v := f.Value.String()
+		switch f.Name {
+		case "api-key":
+			v = "***"
+		case "base-url":
+			v = engine.RecordedURL(v)
+		}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			v = strings.Join(sv.GetSlice(), ",")
+		}
+		args = append(args, "--"+f.Name+"="+v)
+	})
+	return args
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// modelsRequest and unwrapURLError are shared with doctor.
+var (
+	modelsRequest  = engine.ModelsRequest
+	unwrapURLError = engine.UnwrapURLError
+)
+
+func ptr32(v float64) *float32 {
+	f := float32(v)
+	return &f
+}

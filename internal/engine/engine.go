@@ -1,0 +1,264 @@
+// Package engine owns one benchmark run: from a Plan (suite, targets,
+// repeats, sandbox, agent, run folder) it starts the reference server when
+// asked, checks the endpoints, writes run.json, deploys and warms the
+// Modal-served models and runs each the moment it is warm, and records every
+// attempt in results.jsonl. It knows nothing of flags: the CLI builds the
+// Plan, injects the deployer, the clock and the event sink, renders the
+// events and maps the Outcome to an exit code.
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/goatbench/goatbench/bench/tasks"
+	"github.com/goatbench/goatbench/internal/deploy"
+	"github.com/goatbench/goatbench/internal/reference"
+	"github.com/goatbench/goatbench/internal/results"
+	"github.com/goatbench/goatbench/internal/runner"
+	"github.com/goatbench/goatbench/internal/sandbox"
+)
+
+// Plan is one run, fully resolved: nothing in it is read from flags or the
+// environment by the engine.
+type Plan struct {
+	Suite    tasks.Suite
+	Targets  []Target
+	Repeat   int
+	Parallel int             // attempts in flight per model
+	Sandbox  sandbox.Sandbox // where commands run; nil is sandbox.Default()
+	Agent    runner.Agent    // who performs each attempt; nil is the built-in loop
+	// Workspaces makes each attempt's workspace; nil is a local folder under
+	// WorkRoot whose commands run in Sandbox.
+	Workspaces     func(ctx context.Context, t tasks.Task) (sandbox.Workspace, error)
+	Out            string        // a new run's folder goes under it, as <run-id>/
+	Resume         *Previous     // the run folder to complete; nil starts a new run
+	RetryErrors    bool          // resumed: also run again the attempts that errored
+	Deadline       time.Duration // limit on the whole run; 0 is none
+	StopAfter      bool          // stop the Modal apps this run deployed or woke
+	Direct         bool          // Modal-served models are called at their own URL
+	KeepWorkspaces bool
+	WorkRoot       string // parent of the attempt workspaces; "" is the system temp dir
+	NoStream       bool
+	RequestTimeout time.Duration
+	Retry          runner.RetryPolicy
+	APIKey         string   // sent to every endpoint
+	Version        string   // goatbench's, for run.json
+	Args           []string // the flags given, secrets masked, for run.json
+}
+
+// Options are a run's plan and its dependencies.
+type Options struct {
+	Plan Plan
+	// NewDeployer builds the deployer of the Modal-served targets; its logs
+	// go to logDir (the run folder) and its phase changes to progress. Only
+	// called when a target is Modal-served.
+	NewDeployer func(logDir string, progress func(key string, p deploy.Phase, elapsed time.Duration)) Deployer
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+	// Events receives the run's progress; nil drops it.
+	Events func(Event)
+}
+
+// Deployer makes Modal-served models ready; *deploy.Deployer is the real one.
+type Deployer interface {
+	// EnsureAll deploys what is missing and warms every target at once,
+	// calling onReady (concurrently) for each one the moment it answers.
+	EnsureAll(ctx context.Context, targets []deploy.Target, onReady func(deploy.Endpoint)) deploy.Outcomes
+	// StopStarted stops the apps this run deployed or woke.
+	StopStarted(ctx context.Context, eps []deploy.Endpoint) error
+	Close() error
+}
+
+// Outcome is what a run that got as far as writing its folder did.
+type Outcome struct {
+	RunID string
+	Dir   string // the run folder: run.json, results.jsonl, transcripts/
+	// Stop is why the run ended early (an interrupt, the deadline): the
+	// context's cause; nil when it ran to the end.
+	Stop error
+}
+
+// ConfigError is a plan that cannot run as given (a bad endpoint, a run
+// folder that cannot be created or resumed): the user must change something.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+func configError(format string, a ...any) error {
+	return &ConfigError{Err: fmt.Errorf(format, a...)}
+}
+
+// engine is one run in progress.
+type engine struct {
+	Options
+	plan Plan
+	mu   sync.Mutex // serialises Events
+}
+
+func (e *engine) emit(ev Event) {
+	if e.Events == nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.Events(ev)
+}
+
+// Run makes the run. A *ConfigError means nothing was run; when ctx ends
+// before anything was written, the error is its cause. Any other error is an
+// infrastructure failure; the Outcome then still names the run folder when
+// one was written.
+func Run(ctx context.Context, o Options) (Outcome, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	e := &engine{Options: o, plan: o.Plan}
+	p := &e.plan
+	if p.Deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, p.Deadline, fmt.Errorf("the run's --deadline of %s passed", p.Deadline))
+		defer cancel()
+	}
+	// The reference server lives as long as the run.
+	srvCtx, stopSrv := context.WithCancel(context.Background())
+	defer stopSrv()
+	for i := range p.Targets {
+		if p.Targets[i].Name == reference.ModelID {
+			url, err := reference.New(p.Suite).Start(srvCtx)
+			if err != nil {
+				return Outcome{}, err
+			}
+			p.Targets[i].BaseURL = url
+			p.Targets[i].Info.BaseURL = url
+		}
+	}
+	if err := preflight(ctx, p.Targets, p.APIKey); err != nil {
+		if ctx.Err() != nil {
+			return Outcome{}, context.Cause(ctx)
+		}
+		return Outcome{}, err
+	}
+	if p.Sandbox == nil {
+		p.Sandbox = sandbox.Default()
+	}
+	dir, man, err := e.manifest()
+	if err != nil {
+		return Outcome{}, err
+	}
+	out := Outcome{RunID: man.RunID, Dir: dir}
+	if err := results.WriteManifest(dir, man); err != nil {
+		return out, fmt.Errorf("write run.json: %w", err)
+	}
+	var done map[string]bool
+	if p.Resume != nil {
+		done = p.Resume.done(p.RetryErrors)
+	}
+	r, err := runner.New(p.Suite, runner.Options{
+		RunID: man.RunID, RunDir: dir, Parallel: p.Parallel, Repeat: p.Repeat, KeepWorkspaces: p.KeepWorkspaces,
+		WorkRoot: p.WorkRoot, Sandbox: p.Sandbox, RequestTimeout: p.RequestTimeout, Retry: p.Retry, Done: done, Agent: p.Agent,
+		NewWorkspace: p.Workspaces,
+		OnAttempt:    func(a results.Attempt) { e.emit(AttemptFinished{Attempt: a}) },
+		OnStart: func(model, task string, repeat int) {
+			e.emit(AttemptStarted{Model: model, Task: task, Repeat: repeat})
+		},
+	})
+	if err != nil {
+		return out, err
+	}
+	pending := 0
+	for _, t := range p.Targets {
+		pending += r.Pending(t.Name)
+	}
+	e.emit(RunStarted{RunID: man.RunID, Dir: dir, Sandbox: p.Sandbox.Mode(), Resumed: p.Resume != nil,
+		Tasks: len(p.Suite.Tasks), Models: len(p.Targets), Repeat: p.Repeat,
+		Pending: pending, Total: len(p.Suite.Tasks) * len(p.Targets) * p.Repeat})
+
+	g, gctx := errgroup.WithContext(ctx)
+	var onModal []Target
+	for _, t := range p.Targets {
+		if t.Modal != nil {
+			onModal = append(onModal, t)
+			continue
+		}
+		g.Go(func() error {
+			start := e.Now()
+			err := r.RunModel(gctx, e.model(t))
+			e.emit(ModelDone{Model: t.Name, Elapsed: e.Now().Sub(start)})
+			return err
+		})
+	}
+	if len(onModal) > 0 {
+		g.Go(func() error { return e.runOnModal(gctx, r, dir, onModal, &man) })
+	}
+	runErr := g.Wait()
+	closeErr := r.Close()
+	end := e.Now().UTC()
+	man.Ended = &end
+	if err := errors.Join(runErr, closeErr, results.WriteManifest(dir, man)); err != nil {
+		return out, err
+	}
+	if ctx.Err() != nil {
+		out.Stop = context.Cause(ctx)
+	}
+	return out, nil
+}
+
+// manifest is the run folder and its run.json: a new one, or the resumed
+// run's with this invocation noted.
+func (e *engine) manifest() (string, results.Manifest, error) {
+	p := &e.plan
+	if prev := p.Resume; prev != nil {
+		man := prev.Manifest
+		man.Sandbox = p.Sandbox.Mode()
+		man.Resumed, man.Ended, man.Parallel = append(man.Resumed, e.Now().UTC()), nil, p.Parallel
+		// Keep what the first run recorded of each model; only its endpoint
+		// may have moved (the reference server listens on a new port).
+		for i, mi := range man.Models {
+			for _, t := range p.Targets {
+				if t.Name == mi.Name {
+					man.Models[i].BaseURL = RecordedURL(t.BaseURL)
+				}
+			}
+		}
+		return prev.Dir, man, nil
+	}
+	runID := e.newRunID()
+	dir := filepath.Join(p.Out, runID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", results.Manifest{}, configError("cannot create the run folder: %v", err)
+	}
+	man := results.Manifest{
+		RunID: runID, Version: p.Version, Suite: p.Suite.Name, SuiteHash: p.Suite.Hash,
+		Repeat: p.Repeat, Parallel: p.Parallel, Sandbox: p.Sandbox.Mode(), Args: p.Args, Started: e.Now().UTC(),
+	}
+	for _, t := range p.Suite.Tasks {
+		man.Tasks = append(man.Tasks, t.ID)
+	}
+	for _, t := range p.Targets {
+		man.Models = append(man.Models, t.Info)
+	}
+	return dir, man, nil
+}
+
+// model is a target as the runner talks to it.
+func (e *engine) model(t Target) runner.Model {
+	return runner.Model{Name: t.Name, ModelID: t.ModelID, Client: t.client(e.plan.APIKey),
+		Temperature: t.Temperature, ToolChoice: t.ToolChoice, NoStream: e.plan.NoStream}
+}
+
+func (e *engine) newRunID() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return e.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b)
+}

@@ -1,0 +1,101 @@
+package engine
+
+import (
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/goatbench/goatbench/bench/tasks"
+	"github.com/goatbench/goatbench/internal/results"
+)
+
+// Previous is what a run folder given to --resume already holds.
+type Previous struct {
+	Dir      string
+	Manifest results.Manifest
+	Attempts []results.Attempt // the latest line of each attempt
+}
+
+// OpenPrevious reads a run folder to resume; warnings name lines of
+// results.jsonl that could not be read.
+func OpenPrevious(dir string) (*Previous, []string, error) {
+	man, err := results.ReadManifest(dir)
+	if err != nil {
+		return nil, nil, configError("cannot resume %s: not a run folder (%v)", dir, err)
+	}
+	all, warnings, err := results.ReadAttempts(dir)
+	if err != nil && !errors.Is(err, results.ErrNoRun) {
+		return nil, nil, configError("cannot resume %s: %v", dir, err)
+	}
+	return &Previous{Dir: dir, Manifest: man, Attempts: results.Latest(all)}, warnings, nil
+}
+
+// EarlierFlag is the value a flag had in the earlier run, as run.json records it.
+func (p *Previous) EarlierFlag(name string) (string, bool) {
+	for _, a := range p.Manifest.Args {
+		if v, ok := strings.CutPrefix(a, "--"+name+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// BaseURL is the endpoint the earlier run used for a model.
+func (p *Previous) BaseURL(model string) string {
+	for _, mi := range p.Manifest.Models {
+		if mi.Name == model {
+			return mi.BaseURL
+		}
+	}
+	return ""
+}
+
+// Check refuses to mix results: the suite's content and the models must be
+// those of the earlier run.
+func (p *Previous) Check(suite tasks.Suite, targets []Target) error {
+	m := p.Manifest
+	if suite.Name != m.Suite {
+		return configError("cannot resume %s: it ran suite %q, not %q; leave out --suite and --tasks-dir to resume with its own", p.Dir, m.Suite, suite.Name)
+	}
+	if suite.Hash != m.SuiteHash {
+		return configError("cannot resume %s: suite %q has changed since the run started (content hash %s, now %s); start a new run",
+			p.Dir, m.Suite, short(m.SuiteHash), short(suite.Hash))
+	}
+	var was, now []string
+	for _, mi := range m.Models {
+		was = append(was, mi.Name)
+	}
+	for _, t := range targets {
+		now = append(now, t.Name)
+	}
+	slices.Sort(was)
+	slices.Sort(now)
+	if !slices.Equal(was, now) {
+		return configError("cannot resume %s: it ran models %s, not %s; leave out --models to resume with its own",
+			p.Dir, strings.Join(was, ","), strings.Join(now, ","))
+	}
+	return nil
+}
+
+// done lists the attempts a resumed run must not run again: every attempt with
+// a result, except cancelled ones (never judged) and, with retryErrors, those
+// that ended in an infrastructure error.
+func (p *Previous) done(retryErrors bool) map[string]bool {
+	done := make(map[string]bool, len(p.Attempts))
+	for _, a := range p.Attempts {
+		switch {
+		case a.Status == results.StatusError && a.FailureClass == results.ClassCancelled:
+		case a.Status == results.StatusError && retryErrors:
+		default:
+			done[a.Key()] = true
+		}
+	}
+	return done
+}
+
+func short(hash string) string {
+	if len(hash) > 12 {
+		return hash[:12]
+	}
+	return hash
+}

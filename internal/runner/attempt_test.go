@@ -1,0 +1,213 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sashabaranov/go-openai"
+	"github.com/stretchr/testify/require"
+
+	"github.com/goatbench/goatbench/bench/tasks"
+	"github.com/goatbench/goatbench/internal/results"
+	"github.com/goatbench/goatbench/internal/sandbox"
+)
+
+// memWorkspace is a workspace with no local folder, as a remote backend's is:
+// files live in a map and there is no shell.
+type memWorkspace struct {
+	mu     sync.Mutex
+	files  map[string][]byte
+	setup  map[string][]byte
+	closed bool
+}
+
+func newMemWorkspace(t tasks.Task) *memWorkspace {
+	w := &memWorkspace{files: map[string][]byte{}, setup: map[string][]byte{}}
+	for _, f := range t.Setup {
+		w.files[path.Clean(f.Path)] = []byte(f.Content)
+		w.setup[path.Clean(f.Path)] = []byte(f.Content)
+	}
+	return w
+}
+
+func (w *memWorkspace) ReadFile(name string, limit int) ([]byte, bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	b, ok := w.files[path.Clean(name)]
+	if !ok {
+		return nil, false, os.ErrNotExist
+	}
+	if len(b) > limit {
+		return b[:limit], true, nil
+	}
+	return b, false, nil
+}
+
+func (w *memWorkspace) WriteFile(name string, data []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.files[path.Clean(name)] = data
+	return nil
+}
+
+func (w *memWorkspace) ListDir(string) ([]string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var names []string
+	for n := range w.files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+func (w *memWorkspace) Exists(name string) bool {
+	_, _, err := w.ReadFile(name, 0)
+	return err == nil
+}
+
+func (w *memWorkspace) Seeded(name string) ([]byte, bool) {
+	b, ok := w.setup[path.Clean(name)]
+	return b, ok
+}
+
+func (w *memWorkspace) Run(context.Context, string, time.Duration) (sandbox.Result, error) {
+	return sandbox.Result{}, errors.New("no shell in this workspace")
+}
+
+func (w *memWorkspace) Close(bool) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+	return nil
+}
+
+// fakeAgent performs attempts by a script, without a model.
+type fakeAgent func(ctx context.Context, t tasks.Task, w sandbox.Workspace) (AgentResult, error)
+
+func (f fakeAgent) Attempt(ctx context.Context, _ Model, t tasks.Task, w sandbox.Workspace) (AgentResult, error) {
+	return f(ctx, t, w)
+}
+
+const noteTask = `
+id: note
+prompt: write note.txt saying hello
+max_turns: 3
+timeout: 1m
+setup:
+  - path: keep.txt
+    content: "kept\n"
+checks:
+  - file_contains: {path: note.txt, text: hello}
+  - file_unchanged: keep.txt
+  - answer_contains: done
+reference:
+  - tool: write_file
+    args: {path: note.txt, content: hello}
+  - answer: done
+`
+
+// runWith runs one task for model "m" with the given agent in memory
+// workspaces, and returns its attempt, the workspaces made and the run folder.
+func runWith(t *testing.T, a Agent) (results.Attempt, []*memWorkspace, string) {
+	t.Helper()
+	task := mustTask(t, noteTask)
+	var (
+		mu  sync.Mutex
+		wss []*memWorkspace
+	)
+	var started []string
+	r, err := New(tasks.Suite{Name: "s", Tasks: []tasks.Task{task}}, Options{
+		RunID: "test", RunDir: t.TempDir(), Parallel: 1, Repeat: 1, Agent: a,
+		NewWorkspace: func(_ context.Context, t tasks.Task) (sandbox.Workspace, error) {
+			w := newMemWorkspace(t)
+			mu.Lock()
+			defer mu.Unlock()
+			wss = append(wss, w)
+			return w, nil
+		},
+		OnStart: func(model, task string, repeat int) { started = append(started, model+"/"+task) },
+	})
+	require.NoError(t, err)
+	require.NoError(t, r.RunModel(context.Background(), Model{Name: "m"}))
+	require.NoError(t, r.Close())
+	got, _, err := results.ReadAttempts(r.opts.RunDir)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, []string{"m/note"}, started, "OnStart once per attempt")
+	return got[0], wss, r.opts.RunDir
+}
+
+func TestRunnerAsksTheAgentInAWorkspaceWithoutAFolder(t *testing.T) {
+	doer := fakeAgent(func(_ context.Context, _ tasks.Task, w sandbox.Workspace) (AgentResult, error) {
+		if err := w.WriteFile("note.txt", []byte("hello\n")); err != nil {
+			return AgentResult{}, err
+		}
+		return AgentResult{Answer: "done", Answered: true, Turns: 2, ToolCalls: 1, TokensIn: 30, TokensOut: 7,
+			Requests: []results.Request{{Total: 0.5, TokensIn: 30, TokensOut: 7}},
+			Messages: []openai.ChatCompletionMessage{{Role: openai.ChatMessageRoleAssistant, Content: "done"}}}, nil
+	})
+	a, wss, dir := runWith(t, doer)
+	require.Equal(t, results.StatusPass, a.Status, a.Reason)
+	require.Equal(t, 2, a.Turns)
+	require.Equal(t, 1, a.ToolCalls)
+	require.Equal(t, 30, a.TokensIn)
+	require.Len(t, a.Requests, 1)
+	require.Equal(t, "done", a.FinalAnswer)
+	require.Len(t, wss, 1)
+	require.True(t, wss[0].closed, "the workspace is closed after the checks")
+	b, err := os.ReadFile(filepath.Join(dir, a.Transcript))
+	require.NoError(t, err)
+	require.Contains(t, string(b), `"content": "done"`, "the agent's messages are the transcript")
+}
+
+func TestRunnerJudgesWhatTheAgentDid(t *testing.T) {
+	tests := []struct {
+		name   string
+		agent  fakeAgent
+		status results.Status
+		class  string
+		reason string
+	}{
+		{"did nothing", func(context.Context, tasks.Task, sandbox.Workspace) (AgentResult, error) {
+			return AgentResult{Answer: "done", Answered: true}, nil
+		}, results.StatusFail, results.ClassChecksFailed, "note.txt"},
+		{"changed a setup file", func(_ context.Context, _ tasks.Task, w sandbox.Workspace) (AgentResult, error) {
+			_ = w.WriteFile("note.txt", []byte("hello"))
+			_ = w.WriteFile("keep.txt", []byte("gone"))
+			return AgentResult{Answer: "done", Answered: true}, nil
+		}, results.StatusFail, results.ClassChecksFailed, "keep.txt"},
+		{"no final answer", func(context.Context, tasks.Task, sandbox.Workspace) (AgentResult, error) {
+			return AgentResult{Turns: 3}, nil
+		}, results.StatusFail, results.ClassMaxTurns, "no final answer after 3 turns"},
+		{"classified its own stop", func(context.Context, tasks.Task, sandbox.Workspace) (AgentResult, error) {
+			return AgentResult{Turns: 1}, &AttemptError{Status: results.StatusError, Class: "agent_failed", Reason: "the agent exited\nwith 2"}
+		}, results.StatusError, "agent_failed", "the agent exited with 2"},
+		{"a server failure", func(context.Context, tasks.Task, sandbox.Workspace) (AgentResult, error) {
+			return AgentResult{}, errMalformed("no choices")
+		}, results.StatusError, results.ClassServerError, "no choices"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, _, _ := runWith(t, tc.agent)
+			require.Equal(t, tc.status, a.Status)
+			require.Equal(t, tc.class, a.FailureClass)
+			require.True(t, strings.Contains(a.Reason, tc.reason), "reason %q", a.Reason)
+		})
+	}
+}
+
+func TestBuiltinIsTheDefaultAgent(t *testing.T) {
+	r, err := New(smoke(t), Options{RunDir: t.TempDir(), Parallel: 1, Repeat: 1, RequestTimeout: time.Second, Retry: RetryPolicy{Max: 3}})
+	require.NoError(t, err)
+	defer r.Close()
+	require.Equal(t, Builtin{RequestTimeout: time.Second, Retry: RetryPolicy{Max: 3}}, r.opts.Agent)
+}
