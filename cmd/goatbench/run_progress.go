@@ -27,16 +27,32 @@ func newProgressView(s streams, plan engine.Plan) *progressView {
 	color, _ := wantColor(s.color, s.Err)
 	v := &progressView{r: progress.New(s.Err, progress.Options{Terminal: terminal(s.Err), Color: color}), byKey: map[string]string{}}
 	for _, t := range plan.Targets {
-		total := len(plan.Suite.Tasks) * plan.Repeat
-		if plan.Resume != nil {
-			total = -1 // known per run, not per model, when resuming
-		}
-		v.r.Plan(t.Name, total)
+		v.r.Plan(t.Name, toRun(plan, t.Name))
 		if t.Modal != nil {
 			v.byKey[t.Modal.Key] = t.Name
 		}
 	}
 	return v
+}
+
+// toRun is how many attempts this invocation makes for a model: all of
+// them, or when resuming those without a result (as the engine decides:
+// not-run ones, and errors with --retry-errors).
+func toRun(plan engine.Plan, model string) int {
+	n := len(plan.Suite.Tasks) * plan.Repeat
+	if plan.Resume == nil {
+		return n
+	}
+	for _, a := range plan.Resume.Attempts {
+		switch {
+		case a.Model != model:
+		case a.Status == results.StatusError && a.FailureClass == results.ClassCancelled:
+		case a.Status == results.StatusError && plan.RetryErrors:
+		default:
+			n--
+		}
+	}
+	return n
 }
 
 // phases maps the deployer's phases onto the renderer's.

@@ -47,3 +47,18 @@ qwen3-4b-local  failed: deploy failed after 1m1s
 warning: --stop-after: app stop failed
 `, errOut.String())
 }
+
+func TestProgressTotalsOnResume(t *testing.T) {
+	prev := &engine.Previous{Attempts: []results.Attempt{
+		{Model: "m", Task: "a", Status: results.StatusPass},
+		{Model: "m", Task: "b", Status: results.StatusError, FailureClass: results.ClassServerError},
+		{Model: "m", Task: "c", Status: results.StatusError, FailureClass: results.ClassCancelled},
+		{Model: "other", Task: "a", Status: results.StatusPass},
+	}}
+	plan := engine.Plan{Suite: tasks.Suite{Tasks: make([]tasks.Task, 4)}, Repeat: 2, Resume: prev}
+	require.Equal(t, 6, toRun(plan, "m"), "8 planned, a pass and an error kept")
+	plan.RetryErrors = true
+	require.Equal(t, 7, toRun(plan, "m"), "the error runs again")
+	plan.Resume = nil
+	require.Equal(t, 8, toRun(plan, "m"))
+}
