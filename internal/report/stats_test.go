@@ -15,9 +15,12 @@ import (
 // formula checked against Newcombe (1998), Table II.
 type knownValues struct {
 	Fisher []struct {
-		Name                             string
-		BasePass, BaseN, HeadPass, HeadN int
-		P                                float64
+		Name     string
+		BasePass int `json:"base_pass"`
+		BaseN    int `json:"base_n"`
+		HeadPass int `json:"head_pass"`
+		HeadN    int `json:"head_n"`
+		P        float64
 	} `json:"fisher_less"`
 	Wilson []struct {
 		K, N      int
