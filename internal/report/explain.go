@@ -134,14 +134,15 @@ func outcome(a results.Attempt) string {
 	return string(a.Status)
 }
 
-// classShifts counts, over the tasks both runs have, how many attempts moved
-// from one outcome to another: per task, the outcomes head has fewer of are
-// matched to those it has more of. Repeats are interchangeable, so matching
-// counts, not repeat numbers, is what can be said.
-func classShifts(base, head *Run, model string) []string {
+// classShifts counts, over the given tasks, how many attempts moved from one
+// outcome to another: per task, the outcomes head has fewer of are matched to
+// those it has more of. Repeats are interchangeable, so matching counts, not
+// repeat numbers, is what can be said. Moves to a pass explain no regression
+// and are left out.
+func classShifts(base, head *Run, model string, tasks []string) []string {
 	type move struct{ from, to string }
 	moves := map[move]int{}
-	for _, task := range base.tasks {
+	for _, task := range tasks {
 		bc, hc := base.Cell(model, task), head.Cell(model, task)
 		if bc == nil || hc == nil {
 			continue
@@ -167,6 +168,8 @@ func classShifts(base, head *Run, model string) []string {
 		}
 		sort.Strings(less)
 		sort.Strings(more)
+		// A pass lost is matched last, so class-to-class moves show first.
+		sort.SliceStable(less, func(i, j int) bool { return less[j] == "pass" && less[i] != "pass" })
 		for _, from := range less {
 			for _, to := range more {
 				n := min(-diff[from], diff[to])
@@ -190,6 +193,9 @@ func classShifts(base, head *Run, model string) []string {
 	})
 	var out []string
 	for _, k := range keys {
+		if k.to == "pass" {
+			continue
+		}
 		out = append(out, fmt.Sprintf("%s moved from %s to %s", nWords(moves[k], "attempt", "attempts"), codeText(k.from), codeText(k.to)))
 	}
 	return out
@@ -228,7 +234,18 @@ func explain(c *Comparison, base, head *Run) {
 		if m.Unavailable != "" {
 			m.Why = append(m.Why, m.Unavailable)
 		}
-		m.Why = append(m.Why, classShifts(base, head, m.Model)...)
+		// The regressed tasks say the most; a model whose pooled rate fell
+		// without one looks at every task both runs have.
+		var tasks []string
+		for _, t := range c.Tasks {
+			if t.Model == m.Model && t.Regression {
+				tasks = append(tasks, t.Task)
+			}
+		}
+		if len(tasks) == 0 {
+			tasks = intersect(base.tasks, head.tasks)
+		}
+		m.Why = append(m.Why, classShifts(base, head, m.Model, tasks)...)
 		for _, s := range fieldChanges(bm.models[m.Model], hm.models[m.Model], specFields, notSpec) {
 			m.Why = append(m.Why, "served spec: "+s)
 		}
