@@ -100,13 +100,13 @@ var (
 	gateNoiseHead = craftedRun{id: "20261201-031700-noise1", suiteHash: "5e1f00d1", seed: 2, models: []string{"qwen3-4b"}, tasks: 10, repeat: 5, rate: 0.8}
 	// The same nights with t03 passing all of base and none of head, its
 	// attempts now ending in tool_call_as_text, served from a new vLLM.
-	gateDropBase = withOutcome(gateNoiseBase, func(_, task string, _ int) string {
+	gateDropBase = withOutcome(gateNoiseBase, "20261130-031700-drop0", func(_, task string, _ int) string {
 		if task == "t03" {
 			return "pass"
 		}
 		return ""
 	}, map[string]any{"vllm_version": "0.10.1"})
-	gateDropHead = withOutcome(gateNoiseHead, func(_, task string, _ int) string {
+	gateDropHead = withOutcome(gateNoiseHead, "20261201-031700-drop1", func(_, task string, _ int) string {
 		if task == "t03" {
 			return results.ClassToolCallAsText
 		}
@@ -117,8 +117,8 @@ var (
 		deployErr: map[string]string{"qwen3-4b": "modal deploy: exit status 1: Image build failed"}}
 )
 
-func withOutcome(c craftedRun, f func(model, task string, repeat int) string, spec map[string]any) craftedRun {
-	c.outcome = f
+func withOutcome(c craftedRun, id string, f func(model, task string, repeat int) string, spec map[string]any) craftedRun {
+	c.id, c.outcome = id, f
 	c.modelExtra = map[string]map[string]any{"qwen3-4b": spec}
 	return c
 }
