@@ -630,8 +630,11 @@ func (c Comparison) Terminal(w io.Writer, color bool) error {
 			r[last] = p.paint(ansiRed, r[last])
 		}
 	}
-	aligns := []tw.Align{tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignLeft}
-	if err := table(bw, compareModelHeads, aligns, rows); err != nil {
+	// A terminal has room for 100 columns: the cost pair stays in the files,
+	// its change here.
+	heads, rows := dropColumn(compareModelHeads, rows, 6)
+	aligns := []tw.Align{tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignLeft}
+	if err := table(bw, heads, aligns, rows); err != nil {
 		return err
 	}
 	fmt.Fprintln(bw)
@@ -646,8 +649,10 @@ func (c Comparison) Terminal(w io.Writer, color bool) error {
 				r[5] = p.paint(ansiGreen, r[5])
 			}
 		}
-		aligns = []tw.Align{tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignLeft, tw.AlignRight, tw.AlignRight}
-		if err := table(bw, compareTaskHeads, aligns, rows); err != nil {
+		// Nor for the p50 pair; its change stays.
+		heads, rows = dropColumn(compareTaskHeads, rows, 6)
+		aligns = []tw.Align{tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignLeft, tw.AlignRight}
+		if err := table(bw, heads, aligns, rows); err != nil {
 			return err
 		}
 	}
@@ -662,6 +667,15 @@ func (c Comparison) Terminal(w io.Writer, color bool) error {
 		}
 	}
 	return bw.Flush()
+}
+
+// dropColumn leaves column i out of a table.
+func dropColumn(heads []string, rows [][]string, i int) ([]string, [][]string) {
+	out := make([][]string, len(rows))
+	for j, r := range rows {
+		out[j] = append(r[:i:i], r[i+1:]...)
+	}
+	return append(heads[:i:i], heads[i+1:]...), out
 }
 
 // JSON writes the comparison for machines, with its regression count.
