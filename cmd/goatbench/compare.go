@@ -19,6 +19,7 @@ type compareOptions struct {
 	LatencyThreshold float64 // percent
 	LatencyFloor     float64 // seconds
 	Alpha            float64
+	Correction       string
 	FailOnRegression bool
 }
 
@@ -40,6 +41,8 @@ repeat on each side, a task that passed in base and failed in head); a model
 head could not deploy or warm; or a model whose p50 attempt latency, over the
 tasks both runs have, rose more than --latency-threshold percent and by at
 least --latency-floor seconds. A drop that chance explains is shown as noise.
+With many tasks, --correction holm keeps the chance of flagging any unchanged
+task of a model below --alpha (Holm's step-down method).
 With --fail-on-regression the command exits 1 when there is a regression.
 
 Runs of different suites that share no task are refused (exit 2); a partial
@@ -60,6 +63,7 @@ overlap is compared with a warning.`,
 	f.Float64Var(&o.LatencyThreshold, "latency-threshold", report.DefaultLatencyThreshold*100, "p50 latency rise, in percent, that counts as a regression (0 turns the check off)")
 	f.Float64Var(&o.LatencyFloor, "latency-floor", report.DefaultLatencyFloor, "smallest p50 rise, in seconds, that can count as a regression")
 	f.Float64Var(&o.Alpha, "alpha", report.DefaultAlpha, "significance level: a pass-rate drop with a p-value below it is a regression")
+	f.StringVar(&o.Correction, "correction", report.CorrectionNone, "how a model's per-task tests share --alpha: none (each task at --alpha) or holm")
 	f.BoolVar(&o.FailOnRegression, "fail-on-regression", false, "exit 1 when there is a regression")
 	return cmd
 }
@@ -77,6 +81,9 @@ func runCompare(o *compareOptions, s streams) error {
 	}
 	if !(o.Alpha > 0 && o.Alpha < 1) {
 		return usageError("--alpha must be between 0 and 1 (exclusive), got %g", o.Alpha)
+	}
+	if o.Correction != report.CorrectionNone && o.Correction != report.CorrectionHolm {
+		return usageError("unknown --correction %q: use none or holm", o.Correction)
 	}
 	format := strings.ToLower(o.Format)
 	if format == "md" {
@@ -96,7 +103,7 @@ func runCompare(o *compareOptions, s streams) error {
 	if err := report.Comparable(base, head); err != nil {
 		return usageError("%v", err)
 	}
-	opts := report.CompareOptions{LatencyThreshold: o.LatencyThreshold / 100, LatencyFloor: o.LatencyFloor, Alpha: o.Alpha}
+	opts := report.CompareOptions{LatencyThreshold: o.LatencyThreshold / 100, LatencyFloor: o.LatencyFloor, Alpha: o.Alpha, Correction: o.Correction}
 	if o.LatencyFloor == 0 {
 		opts.LatencyFloor = -1 // none
 	}

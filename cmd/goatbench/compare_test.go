@@ -18,13 +18,13 @@ func TestCompareCommand(t *testing.T) {
 		wantErr  string
 	}{
 		{"regressions reported, exit 0 without the flag", []string{"compare", fixtureBase, fixtureHead},
-			exitOK, "1 regression · 1 newly failing · 1 worse · 1 newly passing · 0 still failing · 2 within noise (p ≥ 0.05) · 2 flaky · 1 slower beyond +25%", ""},
+			exitOK, "1 regression · 1 newly failing · 1 worse · 1 newly passing · 0 still failing · 2 within noise · 2 flaky · 1 slower beyond +25%", ""},
 		{"fail on regression", []string{"compare", fixtureBase, fixtureHead, "--fail-on-regression"},
 			exitFailed, "1 regression", "goatbench: 1 regression(s) from " + fixtureBase + " to " + fixtureHead},
 		{"a looser latency threshold leaves only noise", []string{"compare", fixtureBase, fixtureHead, "--latency-threshold", "75", "--fail-on-regression"},
 			exitOK, "0 regressions · 1 newly failing", ""},
 		{"latency check off", []string{"compare", fixtureBase, fixtureHead, "--latency-threshold", "0"},
-			exitOK, "0 regressions · 1 newly failing · 1 worse · 1 newly passing · 0 still failing · 2 within noise (p ≥ 0.05) · 2 flaky\n", ""},
+			exitOK, "0 regressions · 1 newly failing · 1 worse · 1 newly passing · 0 still failing · 2 within noise · 2 flaky\n", ""},
 		{"a run against itself", []string{"compare", fixtureRun, fixtureRun, "--fail-on-regression"},
 			exitOK, "0 regressions", ""},
 		{"base missing", []string{"compare", "/nonexistent/base", fixtureHead},
@@ -39,6 +39,10 @@ func TestCompareCommand(t *testing.T) {
 			exitUsage, "", "accepts 2 arg(s)"},
 		{"alpha out of range", []string{"compare", fixtureBase, fixtureHead, "--alpha", "1.5"},
 			exitUsage, "", "--alpha must be between 0 and 1 (exclusive), got 1.5"},
+		{"unknown correction", []string{"compare", fixtureBase, fixtureHead, "--correction", "bonferoni"},
+			exitUsage, "", `unknown --correction "bonferoni": use none or holm`},
+		{"gate: the drop survives Holm over ten tasks (1/252 < 0.05/10)", []string{"compare", gate("drop-base"), gate("drop-head"), "--correction", "holm", "--fail-on-regression"},
+			exitFailed, "1 regression · ", "goatbench: 1 regression(s)"},
 		// Two seeded nights at 80% with 5 repeats that differ only by chance.
 		{"gate: noise passes", []string{"compare", gate("noise-base"), gate("noise-head"), "--fail-on-regression"},
 			exitOK, "0 regressions", ""},

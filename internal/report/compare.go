@@ -34,7 +34,21 @@ type CompareOptions struct {
 	// Alpha is the significance level of the pass-rate test; 0 means
 	// DefaultAlpha.
 	Alpha float64
+	// Correction is how the per-task tests of one model share alpha:
+	// CorrectionNone (each task at alpha) or CorrectionHolm.
+	Correction string
 }
+
+// The multiple-comparison corrections of the per-task tests.
+const (
+	// CorrectionNone tests each task at alpha: most sensitive; with many
+	// tasks, an unchanged one is now and then flagged.
+	CorrectionNone = "none"
+	// CorrectionHolm is Holm's step-down method (Holm 1979) over one model's
+	// tasks: the chance of flagging any unchanged task of the model stays
+	// below alpha, at the cost of missing smaller drops.
+	CorrectionHolm = "holm"
+)
 
 func (o CompareOptions) alpha() float64 {
 	if o.Alpha <= 0 {
@@ -141,13 +155,14 @@ func (m ModelDelta) Regressed() bool {
 
 // Comparison is base versus head, per model and per task.
 type Comparison struct {
-	BaseRun   string       `json:"base_run"`
-	HeadRun   string       `json:"head_run"`
-	Threshold float64      `json:"latency_threshold"`
-	Floor     float64      `json:"latency_floor_s"`
-	Alpha     float64      `json:"alpha"`
-	Models    []ModelDelta `json:"models"`
-	Tasks     []TaskDelta  `json:"tasks"`
+	BaseRun    string       `json:"base_run"`
+	HeadRun    string       `json:"head_run"`
+	Threshold  float64      `json:"latency_threshold"`
+	Floor      float64      `json:"latency_floor_s"`
+	Alpha      float64      `json:"alpha"`
+	Correction string       `json:"correction"`
+	Models     []ModelDelta `json:"models"`
+	Tasks      []TaskDelta  `json:"tasks"`
 	// Shared counts the (model, task) pairs both runs have.
 	Shared int `json:"shared"`
 	// Warnings say why the comparison may mislead: runs of different
@@ -161,7 +176,10 @@ type Comparison struct {
 // whose pooled pass rate fell significantly, a model head could not deploy
 // or warm, or a model whose p50 attempt latency rose beyond the threshold.
 func Compare(base, head *Run, opts CompareOptions) Comparison {
-	c := Comparison{BaseRun: base.Manifest.RunID, HeadRun: head.Manifest.RunID, Threshold: opts.threshold(), Floor: opts.floor(), Alpha: opts.alpha()}
+	c := Comparison{BaseRun: base.Manifest.RunID, HeadRun: head.Manifest.RunID, Threshold: opts.threshold(), Floor: opts.floor(), Alpha: opts.alpha(), Correction: opts.Correction}
+	if c.Correction == "" {
+		c.Correction = CorrectionNone
+	}
 	inBase := map[string]ModelSummary{}
 	for _, m := range base.models {
 		inBase[m.Model] = m
@@ -224,6 +242,9 @@ func Compare(base, head *Run, opts CompareOptions) Comparison {
 				md.Flaky++
 			}
 			c.Tasks = append(c.Tasks, td)
+		}
+		if c.Correction == CorrectionHolm {
+			holm(c.Tasks[len(c.Tasks)-countModelTasks(c.Tasks, name):], c.Alpha)
 		}
 		if baseTasks > 0 {
 			md.BasePassK = ptr(float64(baseAll) / float64(baseTasks))
@@ -302,6 +323,35 @@ func compareCell(model, task string, bc, hc *Cell, alpha float64) TaskDelta {
 	td.PValue = ptr(fisherLess(td.Base.Passed, td.Base.Scored(), td.Head.Passed, td.Head.Scored()))
 	td.Regression = *td.PValue < alpha
 	return td
+}
+
+// countModelTasks counts the trailing deltas of model: Compare appends a
+// model's tasks together.
+func countModelTasks(tasks []TaskDelta, model string) int {
+	n := 0
+	for i := len(tasks) - 1; i >= 0 && tasks[i].Model == model; i-- {
+		n++
+	}
+	return n
+}
+
+// holm applies Holm's step-down method to the tested tasks: sorted by
+// p-value, the i-th smallest of m is a regression while p < alpha/(m-i);
+// the first that is not stops the rest. Tasks judged by the one-repeat rule
+// are outside the family.
+func holm(tasks []TaskDelta, alpha float64) {
+	var idx []int
+	for i, t := range tasks {
+		if t.PValue != nil {
+			idx = append(idx, i)
+		}
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return *tasks[idx[a]].PValue < *tasks[idx[b]].PValue })
+	m, stopped := len(idx), false
+	for rank, i := range idx {
+		stopped = stopped || *tasks[i].PValue >= alpha/float64(m-rank)
+		tasks[i].Regression = !stopped
+	}
 }
 
 // unavailable is why head could not run the model at all, "" when it ran:
@@ -398,7 +448,7 @@ func (c Comparison) headline() string {
 		}
 	}
 	if n := c.count(func(t TaskDelta) bool { return !t.Regression && t.PValue != nil && isDrop(t) }); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d within noise (p ≥ %s)", n, strconv.FormatFloat(c.Alpha, 'f', -1, 64)))
+		parts = append(parts, fmt.Sprintf("%d within noise", n))
 	}
 	if n := c.count(func(t TaskDelta) bool { return t.Flaky }); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d flaky", n))
@@ -722,8 +772,12 @@ func (c Comparison) Markdown(w io.Writer) error {
 	if c.Threshold > 0 {
 		latency = fmt.Sprintf("So is a model whose p50 attempt latency (over the tasks both runs have) rose more than %.0f%% and by at least %s s.", c.Threshold*100, strconv.FormatFloat(c.Floor, 'f', -1, 64))
 	}
-	fmt.Fprintf(&b, "\n<sub>A regression is a pass rate that fell with p < %s in a one-sided Fisher exact test, per task and per model over the tasks both runs scored; with one repeat on each side, a task that passed in base and failed in head. A model that failed to deploy or warm is one too. %s Rates show 95%% Wilson intervals; pass^k is the share of tasks whose every repeat passed. %sn: infrastructure errors.</sub>\n",
-		strconv.FormatFloat(c.Alpha, 'f', -1, 64), latency, markError)
+	holmNote := ""
+	if c.Correction == CorrectionHolm {
+		holmNote = " (per task, Holm-corrected over each model's tasks)"
+	}
+	fmt.Fprintf(&b, "\n<sub>A regression is a pass rate that fell with p < %s%s in a one-sided Fisher exact test, per task and per model over the tasks both runs scored; with one repeat on each side, a task that passed in base and failed in head. A model that failed to deploy or warm is one too. %s Rates show 95%% Wilson intervals; pass^k is the share of tasks whose every repeat passed. %sn: infrastructure errors.</sub>\n",
+		strconv.FormatFloat(c.Alpha, 'f', -1, 64), holmNote, latency, markError)
 	s := b.String()
 	if len(s) > markdownBudget {
 		s = cutLines(s, markdownBudget)

@@ -202,3 +202,37 @@ func TestGateFailsOnAFailedDeploy(t *testing.T) {
 		require.Equal(t, ChangeNoVerdict, td.Change, "errors are no verdict on the model")
 	}
 }
+
+func TestHolmCorrection(t *testing.T) {
+	// Ten tasks that always pass in base; in head t00 drops 5/5 → 0/5
+	// (p = 1/252 ≈ 0.0040) and t01 5/5 → 1/5 (p = 6/252 ≈ 0.024). Each is below 0.05; with Holm over ten tasks t00
+	// is compared with 0.05/10 and stays, t01 with 0.05/9 and does not.
+	base := craftedRun{id: "b", suiteHash: "h", seed: 1, models: []string{"m"}, tasks: 10, repeat: 5, rate: 1}
+	head := base
+	head.id = "h"
+	head.outcome = func(_, task string, r int) string {
+		switch {
+		case task == "t00", task == "t01" && r > 0:
+			return results.ClassChecksFailed
+		}
+		return ""
+	}
+	dir := t.TempDir()
+	b, err := Load(base.write(t, filepath.Join(dir, "b")))
+	require.NoError(t, err)
+	h, err := Load(head.write(t, filepath.Join(dir, "h")))
+	require.NoError(t, err)
+	regressed := func(c Comparison) []string {
+		var out []string
+		for _, td := range c.Tasks {
+			if td.Regression {
+				out = append(out, td.Task)
+			}
+		}
+		return out
+	}
+	require.Equal(t, []string{"t00", "t01"}, regressed(Compare(b, h, CompareOptions{})))
+	c := Compare(b, h, CompareOptions{Correction: CorrectionHolm})
+	require.Equal(t, []string{"t00"}, regressed(c))
+	require.InEpsilon(t, 6.0/252, *c.Tasks[1].PValue, 1e-9)
+}
