@@ -42,6 +42,9 @@ func TestCompareKindsOfChange(t *testing.T) {
 		require.Equal(t, tc.regression, td.Regression, "%s/%s", tc.model, tc.task)
 	}
 	require.Len(t, c.Tasks, 11)
+	require.True(t, got[key{"alpha-local", "breaks"}].Flaky, "head 1/2: its repeats disagree")
+	require.False(t, got[key{"alpha-local", "stuck"}].Flaky, "head 0/2 agrees with itself")
+	require.False(t, got[key{"alpha-local", "steady"}].Flaky)
 
 	models := map[string]ModelDelta{}
 	for _, m := range c.Models {

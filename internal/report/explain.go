@@ -97,7 +97,7 @@ func fieldChanges(base, head map[string]json.RawMessage, known []struct{ key, la
 	var out []string
 	done := map[string]bool{}
 	note := func(key, label string) {
-		if done[key] || skip[key] {
+		if done[key] || skip[key] || secretLike(key) {
 			return
 		}
 		done[key] = true
@@ -121,6 +121,18 @@ func fieldChanges(base, head map[string]json.RawMessage, known []struct{ key, la
 		note(k, k)
 	}
 	return out
+}
+
+// secretLike keeps a field that may hold a credential out of the text,
+// whatever run.json comes to record.
+func secretLike(key string) bool {
+	k := strings.ToLower(key)
+	for _, w := range []string{"key", "token", "secret", "password", "auth", "header"} {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // outcome names how an attempt ended: "pass", or its failure class.

@@ -58,6 +58,12 @@ func TestExplainWhyAModelGotWorse(t *testing.T) {
 			"5 attempts moved from pass to `checks_failed`",
 			"served spec: max_model_len 32768 → 8192",
 		}},
+		{"a field that may hold a secret is never named", results.ClassChecksFailed, func(b, h *craftedRun) {
+			b.modelExtra = map[string]map[string]any{"m": {"api_key": "sk-old", "auth_token": "t1"}}
+			h.modelExtra = map[string]map[string]any{"m": {"api_key": "sk-new", "auth_token": "t2"}}
+		}, []string{
+			"5 attempts moved from pass to `checks_failed`",
+		}},
 		{"suite hash", results.ClassChecksFailed, func(_, h *craftedRun) { h.suiteHash = "bbbb" }, []string{
 			"5 attempts moved from pass to `checks_failed`",
 			"suite hash aaaa → bbbb",
