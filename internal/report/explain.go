@@ -257,7 +257,10 @@ func explain(c *Comparison, base, head *Run) {
 		if len(tasks) == 0 {
 			tasks = intersect(base.tasks, head.tasks)
 		}
-		m.Why = append(m.Why, classShifts(base, head, m.Model, tasks)...)
+		if m.Unavailable == "" {
+			// A model that never ran has only its deploy to say.
+			m.Why = append(m.Why, classShifts(base, head, m.Model, tasks)...)
+		}
 		for _, s := range fieldChanges(bm.models[m.Model], hm.models[m.Model], specFields, notSpec) {
 			m.Why = append(m.Why, "served spec: "+s)
 		}

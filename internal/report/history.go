@@ -151,6 +151,16 @@ func NewHistory(runs []*Run) History {
 		h.Runs = append(h.Runs, HistoryRun{ID: r.Manifest.RunID, Dir: r.Dir, Label: label, SuiteHash: r.Manifest.SuiteHash})
 		hashes[r.Manifest.SuiteHash] = true
 	}
+	// Two runs started in the same minute would share a column head.
+	labels := map[string]int{}
+	for _, r := range h.Runs {
+		labels[r.Label]++
+	}
+	for i, r := range h.Runs {
+		if labels[r.Label] > 1 {
+			h.Runs[i].Label = r.ID
+		}
+	}
 	if len(hashes) > 1 {
 		h.Warnings = append(h.Warnings, fmt.Sprintf("the runs used %d different suites (suite hashes differ); a task's rate may span changed task files", len(hashes)))
 	}

@@ -107,6 +107,13 @@ func TestHistoryEscapesNames(t *testing.T) {
 	require.Contains(t, md.String(), `title "‹img src=x onerror=alert(1)›': pass@1`)
 }
 
+func TestHistoryLabelsRunsOfTheSameMinuteByID(t *testing.T) {
+	h, err := LoadHistory([]string{filepath.Join("testdata", "gate", "noise-base"), filepath.Join("testdata", "gate", "drop-base")})
+	require.NoError(t, err)
+	require.Equal(t, "20261130-031700-drop0", h.Runs[0].Label)
+	require.Equal(t, "20261130-031700-noise0", h.Runs[1].Label)
+}
+
 func TestLoadHistoryRefusesWhatIsNoRun(t *testing.T) {
 	_, err := LoadHistory([]string{"/nonexistent/night"})
 	require.EqualError(t, err, "/nonexistent/night: no such run folder")
