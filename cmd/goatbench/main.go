@@ -78,6 +78,7 @@ reports pass rate, latency and cost.`,
 	root.AddCommand(newLitellmConfigCmd(s))
 	root.AddCommand(newReportCmd(s))
 	root.AddCommand(newCompareCmd(s))
+	root.AddCommand(newHistoryCmd(s))
 	root.AddCommand(newDeployCmd(s))
 	root.AddCommand(newDoctorCmd(s))
 	return root
