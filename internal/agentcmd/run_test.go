@@ -3,8 +3,10 @@ package agentcmd
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,7 +133,7 @@ func TestPromptAndAnswer(t *testing.T) {
 		prompt := `it's "quoted"; $(touch pwned) ` + "`x`\nline 2"
 		cases := []struct {
 			name, command, answerMode, want string
-			exit                             int
+			exit                            int
 		}{
 			{"prompt as word, file and stdin", `/usr/bin/bash -c 'printf "%s|" "$1"; cat "$2"; printf "|"; cat' _ {prompt} {prompt_file}`, "", prompt + "|" + prompt + "|" + prompt, 0},
 			{"answer file wins over stdout", `/usr/bin/bash -c 'echo log line; echo the answer > "$1"' _ {answer_file}`, "", "the answer", 0},
@@ -233,4 +235,66 @@ func alive(marker string) bool {
 		}
 	}
 	return false
+}
+
+// TestIsolation is a hostile agent under bubblewrap: it must reach the proxy
+// and nothing else, never see the real key, and write nowhere but its
+// workspace (and the answer file).
+func TestIsolation(t *testing.T) {
+	sb := needBwrap(t)
+	suite := smoke(t)
+	base, _ := upstream(t, suite)
+	// Another server on the host's loopback, which the agent must not reach.
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("reached")) }))
+	defer other.Close()
+	otherPort := other.Listener.Addr().(*net.TCPAddr).Port
+
+	upURL, err := url.Parse(base)
+	require.NoError(t, err)
+	outside := t.TempDir()
+	script := `
+import os, socket, glob, subprocess
+def can_connect(host, port):
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+def can_write(path):
+    try:
+        with open(path, "w") as f:
+            f.write("x")
+        return True
+    except OSError:
+        return False
+print("proxy", can_connect("127.0.0.1", 4000))
+print("other", can_connect("127.0.0.1", ` + fmt.Sprint(otherPort) + `))
+print("upstream", can_connect("127.0.0.1", ` + upURL.Port() + `))
+print("internet", can_connect("1.1.1.1", 443))
+env = open("/proc/self/environ").read() + "".join(open(p, errors="replace").read() for p in glob.glob("/proc/*/environ") if os.access(p, os.R_OK))
+print("env", env.replace("\0", " "))
+import sys
+for p in ["` + outside + `/escape", "/usr/escape", "/etc/escape", os.path.dirname(sys.argv[1]) + "/escape", "` + os.Args[0] + `"]:
+    print("write", p, can_write(p))
+print("escape-home", can_write(os.environ["HOME"] + "/../escape"))
+`
+	a := attempt(t, sb, base, "/usr/bin/python3 -c "+shellQuote(script)+" {answer_file}", 30*time.Second)
+	out, err := Run(context.Background(), a)
+	require.NoError(t, err)
+	require.Equal(t, 0, out.ExitCode, out.Stderr)
+	lines := out.Answer
+	require.Contains(t, lines, "proxy True", "the agent reaches its proxy")
+	require.Contains(t, lines, "other False", "no other loopback port of the host")
+	require.Contains(t, lines, "upstream False", "not the model server itself")
+	require.Contains(t, lines, "internet False")
+	require.NotContains(t, lines, realKey)
+	require.NotContains(t, out.Stderr, realKey)
+	for _, l := range strings.Split(lines, "\n") {
+		if strings.HasPrefix(l, "write ") {
+			require.True(t, strings.HasSuffix(l, " False"), l)
+		}
+	}
+	require.NoFileExists(t, filepath.Join(outside, "escape"))
+	// The workspace's parent: inside, a private tmpfs; the host's stays clean.
+	require.NoFileExists(t, filepath.Join(filepath.Dir(a.Dir), "escape"))
 }
