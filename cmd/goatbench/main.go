@@ -80,6 +80,7 @@ reports pass rate, latency and cost.`,
 	root.AddCommand(newCompareCmd(s))
 	root.AddCommand(newDeployCmd(s))
 	root.AddCommand(newDoctorCmd(s))
+	root.AddCommand(newAgentCmd(s), newAgentForwardCmd())
 	return root
 }
 
