@@ -166,7 +166,7 @@ func Run(ctx context.Context, a Attempt) (Outcome, error) {
 		Stdout:    true,
 		StdoutCap: AnswerCap,
 	})
-	stop()
+	_ = proxy.Close() // every request recorded before they are read
 	out := Outcome{
 		ExitCode: res.ExitCode, Stderr: res.Output, StdoutDropped: res.StdoutDropped, Duration: res.Duration,
 		Requests: proxy.Requests(), Messages: proxy.Messages(),

@@ -53,6 +53,8 @@ type Proxy struct {
 	seen     []json.RawMessage // the request messages already in messages
 	srv      *http.Server
 	sockPath string
+	closed   bool
+	inflight sync.WaitGroup // handlers running: Close waits for their records
 }
 
 // New returns a proxy with a fresh per-attempt key.
@@ -108,23 +110,26 @@ func (p *Proxy) Start(ctx context.Context, socketPath string) (string, error) {
 	return "http://" + tcp.Addr().String() + "/v1", nil
 }
 
-// Close stops serving and ends every request in flight.
+// Close stops serving, ends every request in flight and waits until each
+// has been recorded: Requests and Messages are complete once it returns.
 func (p *Proxy) Close() error {
 	p.mu.Lock()
-	srv, sock := p.srv, p.sockPath
-	p.srv = nil
+	srv, sock, already := p.srv, p.sockPath, p.closed
+	p.closed = true
 	p.mu.Unlock()
-	if srv == nil {
+	if already || srv == nil {
 		return nil
 	}
 	err := srv.Close()
+	p.inflight.Wait()
 	if sock != "" {
 		_ = os.Remove(sock)
 	}
 	return err
 }
 
-// Requests are the records of every chat request so far, in arrival order.
+// Requests are the records of every chat request so far, in the order they
+// ended; after Close, of every request.
 func (p *Proxy) Requests() []results.Request {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -144,6 +149,15 @@ func (p *Proxy) Messages() []openai.ChatCompletionMessage {
 // "/v1/chat/completions" and "/chat/completions" routes), and agents written
 // against it may use either.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		writeError(w, http.StatusServiceUnavailable, "server_error", "", "the attempt is over")
+		return
+	}
+	p.inflight.Add(1)
+	p.mu.Unlock()
+	defer p.inflight.Done()
 	if !p.authorized(r) {
 		// LiteLLM's shape for a bad key (litellm/proxy/auth/user_api_key_auth.py).
 		writeError(w, http.StatusUnauthorized, "auth_error", "", "this endpoint takes the OPENAI_API_KEY goatbench gave the agent")
@@ -447,7 +461,9 @@ func (p *Proxy) copyStream(w http.ResponseWriter, resp *http.Response, started t
 			}
 			if forward {
 				if _, werr := w.Write(line); werr != nil {
-					readErr = fmt.Errorf("the agent stopped reading: %w", werr)
+					if !done {
+						readErr = fmt.Errorf("the agent stopped reading: %w", werr)
+					}
 					break
 				}
 				if len(trimmed) == 0 && fl != nil {
@@ -456,7 +472,9 @@ func (p *Proxy) copyStream(w http.ResponseWriter, resp *http.Response, started t
 			}
 		}
 		if err != nil {
-			if !errors.Is(err, io.EOF) {
+			// After [DONE] the reply is whole, whatever happens to the
+			// connection (the agent may hang up, the attempt may end).
+			if !errors.Is(err, io.EOF) && !done {
 				readErr = err
 			}
 			break

@@ -20,6 +20,7 @@ import (
 
 	"github.com/goatbench/goatbench/bench/tasks"
 	"github.com/goatbench/goatbench/internal/reference"
+	"github.com/goatbench/goatbench/internal/results"
 	"github.com/goatbench/goatbench/internal/runner"
 )
 
@@ -46,13 +47,14 @@ type fixture struct {
 	proxy *Proxy
 	url   string // the proxy's base URL
 	suite tasks.Suite
+	t     *testing.T
 }
 
 // start serves the reference model behind a proxy; fault, when set, may
 // answer a chat request itself (returning true), as reference.Intercept does.
 func start(t *testing.T, cfg Config, fault func(w http.ResponseWriter, n int, req *openai.ChatCompletionRequest) bool) *fixture {
 	t.Helper()
-	f := &fixture{suite: smoke(t), seen: &seen{}}
+	f := &fixture{suite: smoke(t), seen: &seen{}, t: t}
 	f.ref = reference.New(f.suite)
 	f.ref.Intercept = func(w http.ResponseWriter, r *http.Request, req *openai.ChatCompletionRequest, turn int) bool {
 		f.seen.mu.Lock()
@@ -91,6 +93,18 @@ func start(t *testing.T, cfg Config, fault func(w http.ResponseWriter, n int, re
 	require.NoError(t, err)
 	f.proxy = p
 	return f
+}
+
+// requests are the proxy's records once the requests so far have ended: the
+// client may see a reply end a moment before its handler records it.
+func (f *fixture) requests() []results.Request {
+	require.NoError(f.t, f.proxy.Close())
+	return f.proxy.Requests()
+}
+
+func (f *fixture) messages() []openai.ChatCompletionMessage {
+	require.NoError(f.t, f.proxy.Close())
+	return f.proxy.Messages()
 }
 
 func (f *fixture) client(key string) *openai.Client {
@@ -152,7 +166,7 @@ func TestProxyRelaysAndRecords(t *testing.T) {
 				require.True(t, up.StreamOptions.IncludeUsage, "the proxy asks for the usage chunk")
 			}
 
-			recs := f.proxy.Requests()
+			recs := f.requests()
 			require.Len(t, recs, 1)
 			r := recs[0]
 			require.Empty(t, r.Error)
@@ -165,7 +179,7 @@ func TestProxyRelaysAndRecords(t *testing.T) {
 			} else {
 				require.Zero(t, r.TTFT)
 			}
-			msgs := f.proxy.Messages()
+			msgs := f.messages()
 			require.Len(t, msgs, 2, "the prompt, then the reply")
 			require.Equal(t, "user", msgs[0].Role)
 			require.Equal(t, "write_file", msgs[1].ToolCalls[0].Function.Name)
@@ -213,7 +227,7 @@ func TestProxyRefuses(t *testing.T) {
 	require.ErrorAs(t, err, &apiErr)
 	require.Equal(t, 400, apiErr.HTTPStatusCode)
 	require.Contains(t, apiErr.Message, `"gpt-5"`)
-	recs := f.proxy.Requests()
+	recs := f.proxy.Requests() // refusals are recorded before they are answered
 	require.Len(t, recs, 1)
 	require.Contains(t, recs[0].Error, "HTTP 400")
 	require.Zero(t, f.seen.calls)
@@ -277,7 +291,7 @@ func TestProxyRetriesRedirectsAndCost(t *testing.T) {
 		}
 	}
 	s.Close()
-	recs := f.proxy.Requests()
+	recs := f.requests()
 	require.Len(t, recs, 1)
 	require.Equal(t, 1, recs[0].Retries)
 	require.Contains(t, recs[0].Retried[0], "HTTP 503")
@@ -291,10 +305,10 @@ func TestProxyFollowsRedirects(t *testing.T) {
 		f.ref.Redirects = 2 // Modal's 303s to a result URL, then the reply there
 		resp := postJSON(t, f, f.firstRequest("file-create", stream))
 		require.Equal(t, 200, resp.StatusCode)
-		r := f.proxy.Requests()[0]
+		r := f.requests()[0]
 		require.Empty(t, r.Error)
 		require.Positive(t, r.TokensOut)
-		require.Equal(t, "write_file", f.proxy.Messages()[1].ToolCalls[0].Function.Name)
+		require.Equal(t, "write_file", f.messages()[1].ToolCalls[0].Function.Name)
 	}
 }
 
@@ -328,11 +342,11 @@ func TestProxyStreamUsageCost(t *testing.T) {
 	}
 	s.Close()
 	require.True(t, sawUsage)
-	r := f.proxy.Requests()[0]
+	r := f.requests()[0]
 	require.Equal(t, 11, r.TokensIn)
 	require.Equal(t, 2, r.TokensOut)
 	require.InDelta(t, 0.5, r.CostUSD, 1e-9)
-	require.Equal(t, "Done.", f.proxy.Messages()[1].Content)
+	require.Equal(t, "Done.", f.messages()[1].Content)
 }
 
 func TestProxyUpstreamDownAndUnixSocket(t *testing.T) {

@@ -62,6 +62,30 @@ type Relayed struct {
 	Error     string   // the failure that ended the request, in the loop's words
 }
 
+// next decides, after try n of a request failed with err, whether to try
+// again and after how long. used counts the attempt's retries, across all its
+// requests, and is incremented for a retry. The error returned is the
+// failure, and when there is no retry it says why not.
+func (p RetryPolicy) next(ctx context.Context, n int, err error, meta *responseMeta, used *int) (time.Duration, bool, error) {
+	retry, after := shouldRetry(err, meta)
+	if !retry || ctx.Err() != nil {
+		return 0, false, err
+	}
+	wait := p.backoff(n, after)
+	if *used >= p.Max {
+		if p.Max > 0 {
+			err = gaveUpError{err, fmt.Sprintf("gave up after %d retries", *used)}
+		}
+		return 0, false, err
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+		// Waiting would outlast the attempt: keep the server's reason.
+		return 0, false, gaveUpError{err, fmt.Sprintf("the next try, in %.1fs, would start after the attempt's timeout", wait.Seconds())}
+	}
+	*used++
+	return wait, true, err
+}
+
 // errorBodyCap bounds how much of an error reply is kept.
 const errorBodyCap = 1 << 20
 
@@ -77,23 +101,8 @@ func (r *Relay) Send(ctx context.Context, body []byte) (Relayed, error) {
 		if err == nil {
 			return out, nil
 		}
-		retry, after := shouldRetry(err, meta)
-		retry = retry && ctx.Err() == nil
-		wait := r.reqs.retry.backoff(n, after)
-		r.mu.Lock()
-		switch dl, ok := ctx.Deadline(); {
-		case !retry:
-		case r.retries >= r.reqs.retry.Max:
-			if r.reqs.retry.Max > 0 {
-				err = gaveUpError{err, fmt.Sprintf("gave up after %d retries", r.retries)}
-			}
-			retry = false
-		case ok && time.Until(dl) < wait:
-			err = gaveUpError{err, fmt.Sprintf("the next try, in %.1fs, would start after the attempt's timeout", wait.Seconds())}
-			retry = false
-		default:
-			r.retries++
-		}
+		r.mu.Lock() // an agent may send requests in parallel; the budget is the attempt's
+		wait, retry, err := r.reqs.retry.next(ctx, n, err, meta, &r.retries)
 		r.mu.Unlock()
 		if !retry {
 			out.Error = describe(err)
