@@ -296,6 +296,7 @@ func (p *Proxy) chat(w http.ResponseWriter, r *http.Request) {
 	copyHeader(w.Header(), resp.Header)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		rec.Total = time.Since(rel.Started).Seconds()
+		w.Header().Del("Content-Length") // the body may have had a key redacted
 		w.WriteHeader(resp.StatusCode)
 		_, _ = io.Copy(w, resp.Body)
 		p.record(rec, msgs, nil)

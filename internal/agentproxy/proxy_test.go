@@ -375,3 +375,24 @@ func TestProxyUpstreamDownAndUnixSocket(t *testing.T) {
 	require.NoError(t, p.Close())
 	require.NoFileExists(t, sock)
 }
+
+func TestProxyErrorRepliesNeverCarryTheKey(t *testing.T) {
+	// LiteLLM's auth error quotes the key it was given
+	// (litellm/proxy/auth/user_api_key_auth.py: "Received API Key = ...").
+	f := start(t, Config{}, func(w http.ResponseWriter, n int, req *openai.ChatCompletionRequest) bool {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(401)
+		_, _ = io.WriteString(w, `{"error":{"message":"Authentication Error, Received API Key = `+realKey+`","type":"auth_error","code":"401"}}`)
+		return true
+	})
+	req := f.firstRequest("file-create", false)
+	_, err := f.client(f.proxy.Key()).CreateChatCompletion(context.Background(), req)
+	var apiErr *openai.APIError
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, 401, apiErr.HTTPStatusCode, "the model's error reaches the agent as it was")
+	require.NotContains(t, apiErr.Message, realKey)
+	require.Contains(t, apiErr.Message, "[REDACTED]")
+	r := f.requests()[0]
+	require.Contains(t, r.Error, "HTTP 401")
+	require.NotContains(t, r.Error, realKey)
+}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/goatbench/goatbench/internal/redact"
 	"github.com/goatbench/goatbench/internal/results"
 	"github.com/sashabaranov/go-openai"
 )
@@ -154,6 +155,12 @@ func (r *Relay) try(ctx context.Context, meta *responseMeta, body []byte) (resp 
 	}
 	b, rerr := io.ReadAll(io.LimitReader(resp.Body, errorBodyCap))
 	resp.Body.Close()
+	if r.apiKey != "" {
+		// Proxies echo (part of) a refused key in their error; the reply goes
+		// back to the agent, which must never hold the key.
+		b = bytes.ReplaceAll(b, []byte(r.apiKey), []byte("[REDACTED]"))
+	}
+	b = redact.Bytes(b)
 	resp.Body = io.NopCloser(bytes.NewReader(b))
 	resp.ContentLength = int64(len(b))
 	if rerr != nil {
