@@ -59,7 +59,11 @@ type Outcome struct {
 	Messages      []openai.ChatCompletionMessage // the conversation as the proxy saw it
 }
 
-// Run runs the agent once in a.Dir. The error means goatbench or the sandbox
+// Run runs the agent once in a.Dir. Under bubblewrap (sandbox.ModeBwrap) the
+// agent reaches only its proxy, through ForwardMain; in plain mode it gets the
+// proxy's loopback URL and is as unisolated as plain tool commands are (it
+// still never holds the real key, and the proxy answers only its dummy key).
+// The error means goatbench or the sandbox
 // failed (an infrastructure error); whatever the agent did, including a
 // crash or a non-zero exit, is in the Outcome.
 func Run(ctx context.Context, a Attempt) (Outcome, error) {

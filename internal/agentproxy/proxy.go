@@ -373,8 +373,12 @@ type usage struct {
 	Cost float64 `json:"cost"`
 }
 
+// maxReply bounds a plain reply held in memory; chat completions are far
+// smaller.
+const maxReply = 64 << 20
+
 func (p *Proxy) copyPlain(w http.ResponseWriter, resp *http.Response, started time.Time, rec *results.Request) *openai.ChatCompletionMessage {
-	body, err := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
 	total := time.Since(started)
 	if err != nil {
 		rec.Total = total.Seconds()

@@ -38,15 +38,22 @@ func NewRelay(baseURL, apiKey string, timeout time.Duration, retry RetryPolicy, 
 	for _, o := range opts {
 		o(&cc)
 	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = 64
 	return &Relay{
 		url:    strings.TrimSuffix(baseURL, "/") + "/chat/completions",
 		apiKey: apiKey,
-		client: &http.Client{Transport: recorder{t}, CheckRedirect: redirectPolicy(cc.redirectBudget)},
+		client: &http.Client{Transport: recorder{relayTransport()}, CheckRedirect: redirectPolicy(cc.redirectBudget)},
 		reqs:   requests{timeout: timeout, retry: retry},
 	}
 }
+
+// relayTransport is shared by every Relay, so that the attempts of a run reuse
+// their connections to the model rather than each dialling its own, and
+// nothing is left idle when an attempt ends.
+var relayTransport = sync.OnceValue(func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return t
+})
 
 // Relayed is the outcome of one relayed request.
 type Relayed struct {
