@@ -108,6 +108,7 @@ func TestAgentAsExternalAgentPassesSmoke(t *testing.T) {
 				}
 				require.True(t, runner.AllPass(checks), "%s: %+v", task.ID, checks)
 				require.Len(t, out.Requests, int(builtinRequests), task.ID)
+				require.Len(t, out.Messages, len(solved.Messages), "%s: the proxy's transcript is the loop's", task.ID)
 				require.NoError(t, ws.Close(false))
 			}
 			require.Equal(t, len(suite.Tasks), passed)

@@ -224,3 +224,29 @@ func readCapped(path string, limit int64) (string, error) {
 	b, err := io.ReadAll(io.LimitReader(f, limit))
 	return string(b), err
 }
+
+// Totals are the attempt-level figures of an outcome, as the built-in loop
+// fills them in results.Attempt: turns are the model's replies, tool calls
+// those the replies asked for (the agent ran them itself, unseen).
+type Totals struct {
+	Turns, ToolCalls, TokensIn, TokensOut, Retries int
+	CostUSD                                        float64
+}
+
+// Totals sums the outcome's requests and replies.
+func (o Outcome) Totals() Totals {
+	var t Totals
+	for _, r := range o.Requests {
+		t.TokensIn += r.TokensIn
+		t.TokensOut += r.TokensOut
+		t.Retries += r.Retries
+		t.CostUSD += r.CostUSD
+	}
+	for _, m := range o.Messages {
+		if m.Role == openai.ChatMessageRoleAssistant {
+			t.Turns++
+			t.ToolCalls += len(m.ToolCalls)
+		}
+	}
+	return t
+}

@@ -121,6 +121,11 @@ func TestPythonAgentPassesSmoke(t *testing.T) {
 				require.Positive(t, r.TokensOut)
 			}
 			require.NotEmpty(t, out.Messages)
+			tot := out.Totals()
+			require.Equal(t, len(task.Reference), tot.Turns, task.ID)
+			require.Equal(t, len(task.Reference)-1, tot.ToolCalls, task.ID)
+			require.Positive(t, tot.TokensIn)
+			require.Len(t, out.Messages, 2*len(task.Reference), "%s: the prompt, each call and its result, the answer, once each", task.ID)
 			require.NoError(t, ws.Close(false))
 		}
 		require.Positive(t, ref.Requests())

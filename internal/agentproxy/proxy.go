@@ -50,7 +50,8 @@ type Proxy struct {
 	mu       sync.Mutex
 	requests []results.Request
 	messages []openai.ChatCompletionMessage
-	seen     []json.RawMessage // the request messages already in messages
+	seen     []json.RawMessage // the messages of the last request, all in messages
+	replied  bool              // and its reply came after them
 	srv      *http.Server
 	sockPath string
 	closed   bool
@@ -203,16 +204,14 @@ func (p *Proxy) record(rec results.Request, msgs []json.RawMessage, reply *opena
 	if msgs == nil {
 		return
 	}
-	// An agent resends the whole conversation each turn: keep only what is
-	// new since the last request, unless it started over.
+	// An agent resends the whole conversation each turn: keep what is new
+	// since its last request, less its copy of the reply already kept, unless
+	// it started over.
 	start := 0
-	if len(msgs) >= len(p.seen) {
-		start = len(p.seen)
-		for i := range p.seen {
-			if !bytes.Equal(p.seen[i], msgs[i]) {
-				start = 0
-				break
-			}
+	if n := len(p.seen); n > 0 && len(msgs) >= n && rawEqual(p.seen, msgs[:n]) {
+		start = n
+		if p.replied && start < len(msgs) && roleOf(msgs[start]) == openai.ChatMessageRoleAssistant {
+			start++
 		}
 	}
 	for _, raw := range msgs[start:] {
@@ -222,11 +221,27 @@ func (p *Proxy) record(rec results.Request, msgs []json.RawMessage, reply *opena
 		}
 		p.messages = append(p.messages, m)
 	}
-	p.seen = msgs
+	p.seen, p.replied = msgs, reply != nil
 	if reply != nil {
 		p.messages = append(p.messages, *reply)
-		p.seen = append(append([]json.RawMessage(nil), msgs...), mustJSON(reply))
 	}
+}
+
+func rawEqual(a, b []json.RawMessage) bool {
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func roleOf(raw json.RawMessage) string {
+	var m struct {
+		Role string `json:"role"`
+	}
+	_ = json.Unmarshal(raw, &m)
+	return m.Role
 }
 
 func mustJSON(v any) json.RawMessage {

@@ -396,3 +396,13 @@ func TestProxyErrorRepliesNeverCarryTheKey(t *testing.T) {
 	require.Contains(t, r.Error, "HTTP 401")
 	require.NotContains(t, r.Error, realKey)
 }
+
+func TestProxyRecordsACutStream(t *testing.T) {
+	f := start(t, Config{}, nil)
+	f.ref.Shape = reference.Shape{CutAfter: 3} // the server drops the connection midway
+	resp := postJSON(t, f, f.firstRequest("file-create", true))
+	require.Equal(t, 200, resp.StatusCode, "the stream had begun")
+	r := f.requests()[0]
+	require.Contains(t, r.Error, "the stream broke before the reply was complete")
+	require.Zero(t, r.Retries, "a reply that began is never retried, as in the loop")
+}
