@@ -81,6 +81,7 @@ reports pass rate, latency and cost.`,
 	root.AddCommand(newHistoryCmd(s))
 	root.AddCommand(newDeployCmd(s))
 	root.AddCommand(newDoctorCmd(s))
+	root.AddCommand(newAgentCmd(s), newAgentForwardCmd())
 	return root
 }
 

@@ -158,6 +158,7 @@ func (b *builder) apply(l layer) error {
 			if err := decodeInto(p.value, v, p.key); err != nil {
 				return b.fail(l, "", err)
 			}
+		case "agents": // external agents, read by internal/agentcmd
 		case "models":
 			seq := resolve(p.value)
 			if isNull(seq) {
