@@ -128,11 +128,11 @@ func TestDerivedNames(t *testing.T) {
 		name, key, slug, app, route, url string
 	}{
 		{"dots become hyphens in URLs only", "llama-3.1-8b", "llama-3-1-8b", "goat-vllm-llama-3.1-8b", "llama-3.1-8b-local",
-			"https://phare-goat--goat-vllm-llama-3-1-8b-serve.modal.run"},
+			"https://phare-goat-goat--goat-vllm-llama-3-1-8b-serve.modal.run"},
 		{"no dots", "qwen3-4b", "qwen3-4b", "goat-vllm-qwen3-4b", "qwen3-4b-local",
-			"https://phare-goat--goat-vllm-qwen3-4b-serve.modal.run"},
+			"https://phare-goat-goat--goat-vllm-qwen3-4b-serve.modal.run"},
 		{"gpt-oss", "gpt-oss-120b", "gpt-oss-120b", "goat-vllm-gpt-oss-120b", "gpt-oss-120b-local",
-			"https://phare-goat--goat-vllm-gpt-oss-120b-serve.modal.run"},
+			"https://phare-goat-goat--goat-vllm-gpt-oss-120b-serve.modal.run"},
 		{"api model is not deployed", "llama-3.3-70b", "llama-3-3-70b", "", "llama-3.3-70b", ""},
 	}
 	for _, tt := range tests {
@@ -142,10 +142,36 @@ func TestDerivedNames(t *testing.T) {
 			require.Equal(t, tt.slug, s.Slug())
 			require.Equal(t, tt.app, s.AppName())
 			require.Equal(t, tt.route, s.Route())
-			require.Equal(t, tt.url, s.WebURL("phare-goat"))
+			require.Equal(t, tt.url, s.WebURL("phare-goat", "goat"))
 		})
 	}
 	require.Equal(t, "a-b-c", Slugify("a.b.c"))
+}
+
+// TestModalWebURL follows Modal's "Web endpoint URLs" guide
+// (modal.com/docs/guide/webhook-urls): the source is <workspace>-<web suffix>
+// unless the environment has none, and a label over 63 characters keeps 56,
+// then "-" and 6 hex characters of the SHA-256 of the whole label.
+func TestModalWebURL(t *testing.T) {
+	tests := []struct {
+		name, ws, suffix, app, fn, want string
+	}{
+		{"the guide's example", "ECorp", "prod", "text_to_speech", "flask_app", "https://ecorp-prod--text-to-speech-flask-app.modal.run"},
+		{"environment without a suffix", "ecorp", "", "text_to_speech", "flask_app", "https://ecorp--text-to-speech-flask-app.modal.run"},
+		{"the goat environment", "W", "goat", "goat-vllm-llama-3.1-8b", "serve", "https://w-goat--goat-vllm-llama-3-1-8b-serve.modal.run"},
+		{"63 characters are kept whole", "w", "goat", "goat-vllm-" + strings.Repeat("x", 63-len("w-goat--goat-vllm--serve")), "serve",
+			"https://w-goat--goat-vllm-" + strings.Repeat("x", 63-len("w-goat--goat-vllm--serve")) + "-serve.modal.run"},
+		{"a long label is truncated and hashed", "a-very-long-workspace-name", "goat", "goat-vllm-qwen3-30b-a3b-instruct-2507", "serve",
+			"https://a-very-long-workspace-name-goat--goat-vllm-qwen3-30b-a3b-f0fd5b.modal.run"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ModalWebURL(tt.ws, tt.suffix, tt.app, tt.fn)
+			require.Equal(t, tt.want, got)
+			label := strings.TrimSuffix(strings.TrimPrefix(got, "https://"), ".modal.run")
+			require.LessOrEqual(t, len(label), 63)
+		})
+	}
 }
 
 func TestLookup(t *testing.T) {
