@@ -24,8 +24,8 @@ func TestMain(m *testing.M) {
 const (
 	testEnv       = "goat-test"
 	testEnvSuffix = "gt"
-	testToken  = "ak-test"
-	testSecret = "as-test-secret"
+	testToken     = "ak-test"
+	testSecret    = "as-test-secret"
 )
 
 // harness is a fake Modal (control plane + CLI on PATH) and a repository

@@ -165,7 +165,9 @@ func deploy(dir, env, script string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func generatedURL(e environment, app string) string { return webURL(Workspace, e.WebSuffix, app, FunctionName) }
+func generatedURL(e environment, app string) string {
+	return webURL(Workspace, e.WebSuffix, app, FunctionName)
+}
 
 // notTTY is what confirm_or_suggest_yes (py/modal/cli/utils.py) prints and
 // exits with when a confirmation is needed and stdin is not a terminal.

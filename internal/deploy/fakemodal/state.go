@@ -158,7 +158,9 @@ func (c *ControlPlane) StartContainer(env, app string) (string, error) {
 }
 
 // Containers lists the running containers of app in env.
-func (c *ControlPlane) Containers(env, app string) []string { return runningContainers(c.dir, appID(env, app)) }
+func (c *ControlPlane) Containers(env, app string) []string {
+	return runningContainers(c.dir, appID(env, app))
+}
 
 func runningContainers(dir, appID string) []string {
 	entries, _ := os.ReadDir(filepath.Join(dir, "containers", appID))
