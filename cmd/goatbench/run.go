@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/goatbench/goatbench/bench/tasks"
+	"github.com/goatbench/goatbench/internal/deploy"
 	"github.com/goatbench/goatbench/internal/models"
 	"github.com/goatbench/goatbench/internal/redact"
 	"github.com/goatbench/goatbench/internal/reference"
@@ -168,6 +169,7 @@ type target struct {
 	toolChoice  string
 	startup     time.Duration // a Modal-served model's startup timeout: how long to follow its 303s
 	modal       *models.Spec  // set for Modal-served models: deployed and warmed before they run
+	headers     map[string]string // Modal proxy auth, for --direct calls to a web endpoint
 	info        results.ModelInfo
 }
 
@@ -176,9 +178,9 @@ type target struct {
 // as its startup may take.
 func (t target) client(apiKey string) *openai.Client {
 	if t.startup > 0 {
-		return runner.NewClient(t.baseURL, apiKey, runner.FollowRedirectsFor(t.startup))
+		return runner.NewClient(t.baseURL, apiKey, runner.FollowRedirectsFor(t.startup), runner.WithHeaders(t.headers))
 	}
-	return runner.NewClient(t.baseURL, apiKey)
+	return runner.NewClient(t.baseURL, apiKey, runner.WithHeaders(t.headers))
 }
 
 func runRun(ctx context.Context, o *runOptions, s streams) error {
@@ -483,6 +485,7 @@ func (o *runOptions) target(reg *models.Registry, name string, raw bool, baseURL
 		t.info = results.ModelInfo{Key: spec.Key, Kind: string(spec.Kind), PricePerHour: spec.PricePerHour()}
 		if spec.IsLocal() {
 			t.info.GPU = fmt.Sprintf("%s:%d", spec.GPU.Type, spec.GPU.Count)
+			t.info.MaxModelLen = spec.MaxModelLen
 			t.startup = spec.StartupTimeout()
 			if !raw {
 				t.modal = &spec
@@ -496,6 +499,9 @@ func (o *runOptions) target(reg *models.Registry, name string, raw bool, baseURL
 	if t.modal != nil && o.Direct {
 		// The endpoint is the app's own URL, known once it is warm.
 		t.modelID, t.baseURL = t.modal.HFID, ""
+		if pa, ok := deploy.ProxyAuthFromEnv(); ok {
+			t.headers = pa.Headers()
+		}
 		t.info.Name, t.info.ModelID = t.name, t.modelID
 		return o.withTemperature(t), nil
 	}

@@ -69,12 +69,14 @@ func (s Spec) LiteLLMEntry(t LiteLLMTarget) LiteLLMEntry {
 	}
 }
 
-var workspacePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+// workspacePattern allows capitals: Modal lowercases the workspace in URLs
+// ("ECorp" -> "ecorp", modal.com/docs/guide/webhook-urls).
+var workspacePattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$`)
 
 // CheckWorkspace rejects names that cannot be a Modal workspace in a URL.
 func CheckWorkspace(ws string) error {
 	if !workspacePattern.MatchString(ws) {
-		return fmt.Errorf("workspace %q: want lowercase letters, digits and hyphens, as in https://<workspace>--<app>-serve.modal.run", ws)
+		return fmt.Errorf("workspace %q: want letters, digits and hyphens, as in https://<workspace>-<env suffix>--<app>-serve.modal.run", ws)
 	}
 	return nil
 }

@@ -256,7 +256,8 @@ func TestMergeLiteLLMRejects(t *testing.T) {
 
 func TestCheckWorkspace(t *testing.T) {
 	require.NoError(t, CheckWorkspace("phare-goat"))
-	for _, bad := range []string{"", "Phare", "a.b", "a_b", "-a", "a/b"} {
+	require.NoError(t, CheckWorkspace("ECorp"), "Modal lowercases it in URLs")
+	for _, bad := range []string{"", "a.b", "a_b", "-a", "a/b"} {
 		require.Error(t, CheckWorkspace(bad), bad)
 	}
 }

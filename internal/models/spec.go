@@ -37,6 +37,9 @@ type Spec struct {
 	Kind            Kind              `yaml:"kind"`
 	HFID            string            `yaml:"hf_id"`
 	Revision        string            `yaml:"revision"`
+	// HFGated marks a model whose licence must be accepted on Hugging Face
+	// before its weights download; deploy errors then say so.
+	HFGated bool `yaml:"hf_gated"`
 	GPU             GPU               `yaml:"gpu"`
 	MaxModelLen     int               `yaml:"max_model_len"`
 	StartupTimeoutS int               `yaml:"startup_timeout_s"`
