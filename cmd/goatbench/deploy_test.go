@@ -11,7 +11,9 @@ import (
 	"github.com/sashabaranov/go-openai"
 	"github.com/stretchr/testify/require"
 
+	"github.com/goatbench/goatbench/internal/deploy"
 	"github.com/goatbench/goatbench/internal/deploy/fakemodal"
+	"github.com/goatbench/goatbench/internal/models"
 )
 
 // fakeModal is a Modal control plane and a modal command line on PATH, with
@@ -24,6 +26,8 @@ func fakeModal(t *testing.T) *fakemodal.ControlPlane {
 	t.Cleanup(cp.Close)
 	bin := t.TempDir()
 	require.NoError(t, cp.InstallCLI(bin))
+	require.NoError(t, cp.AddEnvironment("goat", "goat"))
+	require.NoError(t, cp.AddSecret("goat", deploy.HFSecret, deploy.HFTokenKey))
 	t.Setenv("HOME", t.TempDir())
 	t.Setenv("MODAL_CONFIG_PATH", "")
 	t.Setenv("MODAL_ENVIRONMENT", "")
@@ -32,8 +36,23 @@ func fakeModal(t *testing.T) *fakemodal.ControlPlane {
 	t.Setenv("MODAL_TOKEN_ID", "ak-test")
 	t.Setenv("MODAL_TOKEN_SECRET", "as-test")
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Setenv(deploy.ProxyTokenIDEnv, "")
+	t.Setenv(deploy.ProxyTokenSecretEnv, "")
 	t.Chdir("../..")
 	return cp
+}
+
+// publish marks a registry model's app deployed from its current spec (as
+// the registry at registryPath, "" for the built-in one, defines it).
+func publish(t *testing.T, cp *fakemodal.ControlPlane, registryPath, key, url string) {
+	t.Helper()
+	reg, err := models.Load(registryPath)
+	require.NoError(t, err)
+	spec, err := reg.Lookup(key)
+	require.NoError(t, err)
+	b, err := spec.JSON()
+	require.NoError(t, err)
+	require.NoError(t, cp.PublishSpec("goat", spec.AppName(), url, deploy.SpecHash(b)))
 }
 
 // healthy is a model endpoint whose /health answers 200.
@@ -53,12 +72,12 @@ func TestDeployDeploysWhatIsMissing(t *testing.T) {
 	cp := fakeModal(t)
 	qwen, gpt := healthy(t), healthy(t)
 	require.NoError(t, cp.PlanDeploy("goat-vllm-qwen3-4b", qwen))
-	require.NoError(t, cp.Publish("goat", "goat-vllm-gpt-oss-20b", gpt)) // already deployed
+	publish(t, cp, "", "gpt-oss-20b", gpt) // already deployed
 
 	code, stdout, stderr := goatbench(t, "deploy", "qwen3-4b", "gpt-oss-20b", "--out", t.TempDir())
 	require.Equal(t, exitOK, code, stderr)
-	require.Regexp(t, `qwen3-4b\s+goat-vllm-qwen3-4b\s+deployed\s+\S+\s+`+qwen, stdout)
-	require.Regexp(t, `gpt-oss-20b\s+goat-vllm-gpt-oss-20b\s+warm\s+\S+\s+`+gpt, stdout)
+	require.Regexp(t, `qwen3-4b\s+goat-vllm-qwen3-4b\s+deployed\s+[0-9a-f]{12}\s+\S+\s+`+qwen, stdout)
+	require.Regexp(t, `gpt-oss-20b\s+goat-vllm-gpt-oss-20b\s+warm\s+[0-9a-f]{12}\s+\S+\s+`+gpt, stdout)
 	require.Contains(t, stderr, "qwen3-4b       deploying")
 
 	inv, err := cp.Invocations()
@@ -147,7 +166,7 @@ func TestDoctorDirect(t *testing.T) {
 	cp := fakeModal(t)
 	call := openai.ChatCompletionMessage{ToolCalls: []openai.ToolCall{{ID: "c1", Type: "function", Function: openai.FunctionCall{Name: "list_dir", Arguments: `{}`}}}}
 	vllm := fakeProxy(t, map[string]openai.ChatCompletionMessage{"Qwen/Qwen3-4B-Instruct-2507": call})
-	require.NoError(t, cp.Publish("goat", "goat-vllm-qwen3-4b", strings.TrimSuffix(vllm, "/v1")))
+	publish(t, cp, "", "qwen3-4b", strings.TrimSuffix(vllm, "/v1"))
 	code, stdout, stderr := goatbench(t, "doctor", "--models", "qwen3-4b", "--direct", "--no-deploy")
 	require.Equal(t, exitOK, code, stdout+stderr)
 	require.Regexp(t, `✓\s+tool call qwen3-4b`, stdout)

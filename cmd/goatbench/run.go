@@ -167,8 +167,8 @@ type target struct {
 	baseURL     string
 	temperature *float32
 	toolChoice  string
-	startup     time.Duration // a Modal-served model's startup timeout: how long to follow its 303s
-	modal       *models.Spec  // set for Modal-served models: deployed and warmed before they run
+	startup     time.Duration     // a Modal-served model's startup timeout: how long to follow its 303s
+	modal       *models.Spec      // set for Modal-served models: deployed and warmed before they run
 	headers     map[string]string // Modal proxy auth, for --direct calls to a web endpoint
 	info        results.ModelInfo
 }

@@ -33,13 +33,13 @@ const routeSuffix = "-local"
 // Spec is one registry entry. Its JSON form (JSON) is the contract between
 // goatbench and the Python Modal apps.
 type Spec struct {
-	Key             string            `yaml:"key"`
-	Kind            Kind              `yaml:"kind"`
-	HFID            string            `yaml:"hf_id"`
-	Revision        string            `yaml:"revision"`
+	Key      string `yaml:"key"`
+	Kind     Kind   `yaml:"kind"`
+	HFID     string `yaml:"hf_id"`
+	Revision string `yaml:"revision"`
 	// HFGated marks a model whose licence must be accepted on Hugging Face
 	// before its weights download; deploy errors then say so.
-	HFGated bool `yaml:"hf_gated"`
+	HFGated         bool              `yaml:"hf_gated"`
 	GPU             GPU               `yaml:"gpu"`
 	MaxModelLen     int               `yaml:"max_model_len"`
 	StartupTimeoutS int               `yaml:"startup_timeout_s"`
