@@ -627,3 +627,13 @@ func last(p []Phase) Phase {
 	}
 	return p[len(p)-1]
 }
+
+// TestNamesMatchTheAppScripts: the secret checked before deploying and the
+// hash variable are the ones modal/vllm_spec.py uses.
+func TestNamesMatchTheAppScripts(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "..", "modal", "vllm_spec.py"))
+	require.NoError(t, err)
+	require.Contains(t, string(src), `HF_SECRET = "`+HFSecret+`"`)
+	require.Contains(t, string(src), `HASH_VAR = "GOATBENCH_SPEC_HASH"`)
+	require.Contains(t, string(src), `MAX_INPUTS = 32`)
+}
