@@ -296,6 +296,16 @@ func (d *Deployer) checkSetup(ctx context.Context) error {
 	return d.setupErr
 }
 
+// CheckSetup reports what of the one-time setup is missing in the Deployer's
+// environment: the environment itself or the Hugging Face token secret, as
+// a *SetupError naming the command that adds it.
+func (d *Deployer) CheckSetup(ctx context.Context) error {
+	if err := CheckCredentials(); err != nil {
+		return err
+	}
+	return d.dir.CheckSetup(ctx, d.opts.Environment, HFSecret, HFTokenKey)
+}
+
 // Lookup finds a deployed app in the Deployer's environment; the error wraps
 // ErrNotDeployed when it is missing.
 func (d *Deployer) Lookup(ctx context.Context, appName string) (App, error) {
