@@ -19,7 +19,7 @@ image = (
     .env(vs.image_env(SPEC, SPEC_HASH, APP_ENV))
     .add_local_python_source("vllm_spec")  # local files last: Modal adds them at container start
 )
-app = vs.declare_app(modal, SPEC, SPEC_HASH, image)
+app = vs.declare_app(modal, SPEC, SPEC_HASH)
 
 
 @vs.serving(modal, app, SPEC, image, {**vs.CACHE_VOLUMES, "/root/.cache/flashinfer": "goat-flashinfer-cache"})

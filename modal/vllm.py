@@ -18,7 +18,7 @@ image = (
     .env(vs.image_env(SPEC, SPEC_HASH, {}))
     .add_local_python_source("vllm_spec")  # local files last: Modal adds them at container start
 )
-app = vs.declare_app(modal, SPEC, SPEC_HASH, image)
+app = vs.declare_app(modal, SPEC, SPEC_HASH)
 
 
 @vs.serving(modal, app, SPEC, image, vs.CACHE_VOLUMES)

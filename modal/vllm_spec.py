@@ -130,14 +130,16 @@ def _spec_marker():
     """Never called: only its registered name matters."""
 
 
-def declare_app(modal, spec, spec_hash, image):
+def declare_app(modal, spec, spec_hash):
     """The spec's modal.App, with its spec_<hash> marker function.
 
     The marker is registered serialized, so it may be decorated here rather than at the script's
     global scope (py/modal/_runtime/user_code_imports.py import_single_function_service, case 3).
+    A serialized function is unpickled by the Python it was pickled with, so its image is a plain
+    debian_slim() on the deploying machine's Python version (Modal's default), not the vLLM image.
     """
     app = modal.App(spec["app_name"])
-    app.function(image=image, serialized=True, name=marker_name(spec_hash))(_spec_marker)
+    app.function(image=modal.Image.debian_slim(), serialized=True, name=marker_name(spec_hash))(_spec_marker)
     return app
 
 

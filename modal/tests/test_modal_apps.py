@@ -221,6 +221,8 @@ class RegistryModels(unittest.TestCase):
                 marker = app.functions["spec_abcdef012345"]
                 self.assertTrue(marker.options["serialized"])
                 self.assertIsNone(marker.options["gpu"], "the marker never holds a GPU")
+                # Unpickled by the deploying machine's Python: debian_slim's default version.
+                self.assertEqual(marker.options["image"].base, ("debian_slim", {"python_version": None}))
 
     def test_image(self):
         for key, want in EXPECTED.items():
