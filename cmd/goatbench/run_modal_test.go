@@ -3,6 +3,8 @@ package main
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/goatbench/goatbench/bench/tasks"
+	"github.com/goatbench/goatbench/internal/deploy/fakemodal"
 	"github.com/goatbench/goatbench/internal/reference"
 	"github.com/goatbench/goatbench/internal/results"
 )
@@ -70,12 +73,22 @@ func TestRunDeploysWarmsAndRunsThroughTheProxy(t *testing.T) {
 
 func TestRunDirectStopAfter(t *testing.T) {
 	cp := fakeModal(t)
-	app, seen := modelApp(t)
+	backend, seen := modelApp(t)
+	// The app's web endpoint requires Modal proxy auth, as modal/vllm_spec.py declares it:
+	// warm-up and every --direct request must carry the token.
+	target, err := url.Parse(backend)
+	require.NoError(t, err)
+	authed := httptest.NewServer(fakemodal.ProxyAuth("wk-run", "ws-run", httputil.NewSingleHostReverseProxy(target)))
+	t.Cleanup(authed.Close)
+	app := authed.URL
 	publish(t, cp, "", "qwen3-4b", app)
 	out := t.TempDir()
 	t.Setenv("OPENAI_BASE_URL", "")
+	t.Setenv("MODAL_PROXY_TOKEN_ID", "wk-run")
+	t.Setenv("MODAL_PROXY_TOKEN_SECRET", "ws-run")
 	code, _, stderr := goatbench(t, "run", "--models", "qwen3-4b", "--direct", "--stop-after", "--out", out)
 	require.Equal(t, exitOK, code, stderr)
+	require.NotContains(t, stderr, "ws-run")
 	models := seen()
 	require.NotEmpty(t, models)
 	for _, m := range models {
