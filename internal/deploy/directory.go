@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	modal "github.com/modal-labs/modal-client/go"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // FunctionName is the web function every goatbench Modal app serves models from.
@@ -127,11 +129,15 @@ func (m *ModalDirectory) CheckSetup(ctx context.Context, environment, secret, ke
 	if errors.As(err, &nf) {
 		return &SetupError{Missing: "secret", Environment: environment, Secret: secret, Key: key}
 	}
-	if err != nil {
-		// The server refuses a secret without a required key.
-		return &SetupError{Missing: "key", Environment: environment, Secret: secret, Key: key, Detail: err.Error()}
+	switch status.Code(err) {
+	case codes.OK:
+		return nil
+	case codes.FailedPrecondition, codes.InvalidArgument:
+		// The server refuses a secret that lacks a required key; which code it
+		// uses is not documented, so both readings count and others do not.
+		return &SetupError{Missing: "key", Environment: environment, Secret: secret, Key: key, Detail: status.Convert(err).Message()}
 	}
-	return nil
+	return fmt.Errorf("look up Modal secret %q in environment %q: %w", secret, environment, err)
 }
 
 // Close closes the SDK connection, if one was made.
