@@ -18,6 +18,8 @@ type compareOptions struct {
 	Color            string
 	LatencyThreshold float64 // percent
 	LatencyFloor     float64 // seconds
+	Alpha            float64
+	Correction       string
 	FailOnRegression bool
 }
 
@@ -25,19 +27,30 @@ func newCompareCmd(s streams) *cobra.Command {
 	o := &compareOptions{}
 	cmd := &cobra.Command{
 		Use:   "compare <base-run-folder> <head-run-folder>",
-		Short: "Compare two runs: newly failing and passing tasks, latency and cost changes",
+		Short: "Compare two runs: significant pass-rate drops, flaky tasks, latency and cost changes, and why",
 		Long: `Compare a head run with a base run (last night's, or the main branch's) per
-model and task: newly failing, newly passing and still failing tasks, and the
-change in p50 latency and cost.
+model and task: pass rates with their 95% Wilson intervals and the p-value of
+the drop, pass@1 and pass^k, flaky tasks (head repeats that disagree), the
+change in p50 latency and cost, and for a model that got worse, what changed:
+where its attempts' failure classes moved, its served spec, the suite, the
+agent.
 
-A regression is a (model, task) that passed every base repeat and failed a
-head repeat, or a model whose p50 attempt latency, over the tasks both runs
-have, rose more than --latency-threshold percent and by at least
---latency-floor seconds. With --fail-on-regression
-the command exits 1 when there is one.`,
+A regression is a pass rate that fell with p < --alpha in a one-sided Fisher
+exact test, per task and per model over the tasks both runs scored (with one
+repeat on each side, a task that passed in base and failed in head); a model
+head could not deploy or warm; or a model whose p50 attempt latency, over the
+tasks both runs have, rose more than --latency-threshold percent and by at
+least --latency-floor seconds. A drop that chance explains is shown as noise.
+With many tasks, --correction holm keeps the chance of flagging any unchanged
+task of a model below --alpha (Holm's step-down method).
+With --fail-on-regression the command exits 1 when there is a regression.
+
+Runs of different suites that share no task are refused (exit 2); a partial
+overlap is compared with a warning.`,
 		Example: `  goatbench compare results/20250531-020000-aaaaaa results/20250601-020000-bbbbbb
   goatbench compare base/ head/ --format markdown >> "$GITHUB_STEP_SUMMARY"
-  goatbench compare base/ head/ --latency-threshold 40 --fail-on-regression`,
+  goatbench compare base/ head/ --latency-threshold 40 --fail-on-regression
+  goatbench compare base/ head/ --alpha 0.01 --fail-on-regression`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(_ *cobra.Command, args []string) error {
 			o.Base, o.Head = args[0], args[1]
@@ -49,6 +62,8 @@ the command exits 1 when there is one.`,
 	f.StringVar(&o.Color, "color", "auto", "colour the terminal output: auto (on a terminal, unless NO_COLOR is set), always, never")
 	f.Float64Var(&o.LatencyThreshold, "latency-threshold", report.DefaultLatencyThreshold*100, "p50 latency rise, in percent, that counts as a regression (0 turns the check off)")
 	f.Float64Var(&o.LatencyFloor, "latency-floor", report.DefaultLatencyFloor, "smallest p50 rise, in seconds, that can count as a regression")
+	f.Float64Var(&o.Alpha, "alpha", report.DefaultAlpha, "significance level: a pass-rate drop with a p-value below it is a regression")
+	f.StringVar(&o.Correction, "correction", report.CorrectionNone, "how a model's per-task tests share --alpha: none (each task at --alpha) or holm")
 	f.BoolVar(&o.FailOnRegression, "fail-on-regression", false, "exit 1 when there is a regression")
 	return cmd
 }
@@ -63,6 +78,12 @@ func runCompare(o *compareOptions, s streams) error {
 	}
 	if o.LatencyFloor < 0 {
 		return usageError("--latency-floor must be at least 0 seconds, got %g", o.LatencyFloor)
+	}
+	if !(o.Alpha > 0 && o.Alpha < 1) {
+		return usageError("--alpha must be between 0 and 1 (exclusive), got %g", o.Alpha)
+	}
+	if o.Correction != report.CorrectionNone && o.Correction != report.CorrectionHolm {
+		return usageError("unknown --correction %q: use none or holm", o.Correction)
 	}
 	format := strings.ToLower(o.Format)
 	if format == "md" {
@@ -79,7 +100,10 @@ func runCompare(o *compareOptions, s streams) error {
 	if err != nil {
 		return usageError("head: %v", err)
 	}
-	opts := report.CompareOptions{LatencyThreshold: o.LatencyThreshold / 100, LatencyFloor: o.LatencyFloor}
+	if err := report.Comparable(base, head); err != nil {
+		return usageError("%v", err)
+	}
+	opts := report.CompareOptions{LatencyThreshold: o.LatencyThreshold / 100, LatencyFloor: o.LatencyFloor, Alpha: o.Alpha, Correction: o.Correction}
 	if o.LatencyFloor == 0 {
 		opts.LatencyFloor = -1 // none
 	}
@@ -87,6 +111,12 @@ func runCompare(o *compareOptions, s streams) error {
 		opts.LatencyThreshold = -1 // off
 	}
 	c := report.Compare(base, head, opts)
+	if format != "terminal" {
+		// The terminal output opens with them; a file does not catch the eye.
+		for _, w := range c.Warnings {
+			fmt.Fprintln(s.Err, "warning:", w)
+		}
+	}
 	var write func(io.Writer) error
 	switch format {
 	case "terminal":

@@ -86,8 +86,10 @@ reports pass rate, latency and cost.`,
 	root.AddCommand(newLitellmConfigCmd(s))
 	root.AddCommand(newReportCmd(s))
 	root.AddCommand(newCompareCmd(s))
+	root.AddCommand(newHistoryCmd(s))
 	root.AddCommand(newDeployCmd(s))
 	root.AddCommand(newDoctorCmd(s))
+	root.AddCommand(newAgentCmd(s), newAgentForwardCmd())
 	return root
 }
 

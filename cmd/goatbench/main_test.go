@@ -11,5 +11,6 @@ func TestMain(m *testing.M) {
 	// The fake `modal` command line that deploy tests put on PATH re-executes
 	// this test binary: serve it and exit.
 	fakemodal.MainIfCLI()
+	agentMainIfCalled()
 	os.Exit(m.Run())
 }

@@ -194,6 +194,16 @@ func (r *Run) runLine() string {
 	if m.Version != "" {
 		parts = append(parts, "goatbench "+m.Version)
 	}
+	// Each served model's context, so an unequal budget is never hidden.
+	var ctx []string
+	for _, s := range r.models {
+		if s.Context > 0 {
+			ctx = append(ctx, fmt.Sprintf("%s %dk", s.Model, s.Context/1024))
+		}
+	}
+	if len(ctx) > 0 {
+		parts = append(parts, "context "+strings.Join(ctx, ", "))
+	}
 	return strings.Join(parts, " · ")
 }
 

@@ -78,6 +78,10 @@ type ModelSummary struct {
 	Model string `json:"model"`
 	Kind  string `json:"kind,omitempty"`
 	GPU   string `json:"gpu,omitempty"`
+	// Context is the max model length a Modal-served model was served with,
+	// 0 when unknown (API models): models compared side by side should have
+	// the same budget.
+	Context int `json:"context_tokens,omitempty"`
 	Counts
 	Attempts int `json:"attempts"`
 	// PassRate is Passed/Scored; nil when nothing was scored.
@@ -123,7 +127,7 @@ func (s ModelSummary) less(o ModelSummary) bool {
 }
 
 func summarize(info results.ModelInfo, as []results.Attempt) ModelSummary {
-	s := ModelSummary{Model: info.Name, Kind: info.Kind, GPU: info.GPU, Attempts: len(as),
+	s := ModelSummary{Model: info.Name, Kind: info.Kind, GPU: info.GPU, Context: info.MaxModelLen, Attempts: len(as),
 		ColdStartSeconds: info.ColdStartSeconds, Error: info.Error}
 	perCell := map[string]int{}
 	var (

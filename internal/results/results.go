@@ -115,7 +115,9 @@ type ModelInfo struct {
 	GPU              string  `json:"gpu,omitempty"`
 	PricePerHour     float64 `json:"price_per_hour,omitempty"`
 	ColdStartSeconds float64 `json:"cold_start_s,omitempty"`
-	HeldSeconds      float64 `json:"held_s,omitempty"` // how long this run kept the model's GPUs busy
+	HeldSeconds      float64 `json:"held_s,omitempty"`        // how long this run kept the model's GPUs busy
+	SpecHash         string  `json:"spec_hash,omitempty"`     // the deployed spec that was benchmarked (Modal-served models)
+	MaxModelLen      int     `json:"max_model_len,omitempty"` // the context the model was served with
 	Error            string  `json:"error,omitempty"`
 }
 

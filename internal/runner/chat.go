@@ -54,26 +54,11 @@ func (l *loop) chat(ctx context.Context, m Model) (openai.ChatCompletionMessage,
 		if err == nil {
 			return r.msg, nil
 		}
-		retry, after := shouldRetry(err, meta)
-		retry = retry && ctx.Err() == nil
-		wait := l.reqs.retry.backoff(n, after)
-		switch dl, ok := ctx.Deadline(); {
-		case !retry:
-		case l.retries >= l.reqs.retry.Max:
-			if l.reqs.retry.Max > 0 {
-				err = gaveUpError{err, fmt.Sprintf("gave up after %d retries", l.retries)}
-			}
-			retry = false
-		case ok && time.Until(dl) < wait:
-			// Waiting would outlast the attempt: keep the server's reason.
-			err = gaveUpError{err, fmt.Sprintf("the next try, in %.1fs, would start after the attempt's timeout", wait.Seconds())}
-			retry = false
-		}
+		wait, retry, err := l.reqs.retry.next(ctx, n, err, meta, &l.retries)
 		if !retry {
 			rec.Error = describe(err)
 			return openai.ChatCompletionMessage{}, err
 		}
-		l.retries++
 		rec.Retries++
 		rec.Retried = append(rec.Retried, fmt.Sprintf("%s; retried after %.1fs", describe(err), wait.Seconds()))
 		if err := l.reqs.retry.sleep(ctx, wait); err != nil {

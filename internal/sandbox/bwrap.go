@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -154,7 +155,7 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 	h := asCaller
 	if b.root {
 		h = asUID
-		if b.noUserns || !sp.searchable {
+		if b.noUserns || !sp.searchable || !bindsSearchable(c.Binds) {
 			h = viaSetpriv
 		}
 		if h == viaSetpriv && b.setpriv == "" {
@@ -185,7 +186,13 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 		}()
 	}
 	c.Dir = ws
-	s.cmd = exec.Command(b.bin, b.args(h, ws, sp.uid, l, c.Script)...)
+	args := b.args(h, ws, sp.uid, l, c.Script)
+	if len(c.Binds) > 0 {
+		if args, err = b.withBinds(args, ws, c.Binds); err != nil {
+			return Result{}, err
+		}
+	}
+	s.cmd = exec.Command(b.bin, args...)
 	if h == asUID {
 		s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: sp.uid, Gid: sp.uid, Groups: []uint32{}}}
 	}
@@ -354,4 +361,64 @@ func lookPath(name string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s: not found in %s", name, searchPath)
+}
+
+// withBinds adds c.Binds to a bwrap command line, just before it remounts the
+// root read-only: after /tmp's tmpfs (so a path under the host's /tmp, such
+// as a test binary, is shown) and after the system mounts (so a bind over a
+// system file wins).
+func (b *Bwrap) withBinds(args []string, ws string, binds []Bind) ([]string, error) {
+	i := slices.Index(args, "--remount-ro")
+	if i < 0 {
+		return nil, errors.New("sandbox: bwrap command line without --remount-ro")
+	}
+	var extra []string
+	made := map[string]bool{}
+	for _, bd := range binds {
+		// As for the workspace: the directories bwrap creates on the way
+		// must let the command's uid through; those of the system and the
+		// workspace exist already.
+		var dirs []string
+		for d := filepath.Dir(bd.Path); !isMountPoint(d) && !made[d] && !b.shown(d, ws); d = filepath.Dir(d) {
+			made[d] = true
+			dirs = append(dirs, d)
+		}
+		for _, d := range slices.Backward(dirs) {
+			extra = append(extra, "--perms", "0755", "--dir", d)
+		}
+		if !filepath.IsAbs(bd.Path) {
+			return nil, fmt.Errorf("sandbox: bind %s: not an absolute path", bd.Path)
+		}
+		if _, err := os.Stat(bd.Path); err != nil {
+			return nil, fmt.Errorf("sandbox: bind %s: %w", bd.Path, err)
+		}
+		flag := "--ro-bind"
+		if bd.Writable {
+			flag = "--bind"
+		}
+		extra = append(extra, flag, bd.Path, bd.Path)
+	}
+	return slices.Concat(args[:i], extra, args[i:]), nil
+}
+
+// shown reports whether d is already in the sandbox: inside a system root
+// or the workspace.
+func (b *Bwrap) shown(d, ws string) bool {
+	for _, r := range append(slices.Clone(b.roots), ws) {
+		if d == r || strings.HasPrefix(d, r+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// bindsSearchable reports whether a uid of no group of the owners' can reach
+// every bound path, as bwrap running as the workspace's uid must.
+func bindsSearchable(binds []Bind) bool {
+	for _, bd := range binds {
+		if !searchable(filepath.Dir(bd.Path)) {
+			return false
+		}
+	}
+	return true
 }

@@ -25,6 +25,20 @@ type Command struct {
 	Script    string        // run as `bash -c Script`
 	Timeout   time.Duration // wall-clock limit; 0 means the sandbox's Limits.Timeout
 	OutputCap int           // bytes of combined output kept; 0 means the sandbox's Limits.OutputCap
+
+	// For a long-lived program such as an external agent; the zero values
+	// keep a plain shell command as above.
+	Env       []string // more NAME=value variables, after the sandbox's own (which they may override)
+	Binds     []Bind   // host paths shown inside at the same path (bwrap; Plain sees the host anyway)
+	Stdout    bool     // keep stdout apart in Result.Stdout; Output then holds stderr alone
+	StdoutCap int      // bytes of stdout kept when Stdout; 0 means OutputCap
+}
+
+// Bind is a host file or directory shown inside a bwrap sandbox at the same
+// path: read-only unless Writable.
+type Bind struct {
+	Path     string
+	Writable bool
 }
 
 // Result is what a command did.
@@ -34,6 +48,9 @@ type Result struct {
 	ExitCode int           // -1 when killed by a signal
 	TimedOut bool          // killed at its timeout
 	Duration time.Duration // wall time
+
+	Stdout        string // with Command.Stdout: stdout alone, at most StdoutCap bytes
+	StdoutDropped int64  // stdout bytes beyond StdoutCap
 }
 
 // Defaults for a command that sets no limit.
@@ -160,7 +177,7 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 	}
 	cmd := s.cmd
 	cmd.Dir = c.Dir
-	cmd.Env = append(s.env, fmt.Sprintf("BASH_ENV=/dev/fd/%d", fdBashEnv))
+	cmd.Env = append(append(s.env, c.Env...), fmt.Sprintf("BASH_ENV=/dev/fd/%d", fdBashEnv))
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
@@ -206,6 +223,13 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 		return Result{}, fmt.Errorf("sandbox: %w", err)
 	}
 	cmd.Stdout, cmd.Stderr = outW, outW
+	var soR, soW *os.File
+	if c.Stdout {
+		if soR, soW, err = pipe(); err != nil {
+			return Result{}, fmt.Errorf("sandbox: %w", err)
+		}
+		cmd.Stdout = soW
+	}
 	cmd.ExtraFiles = append([]*os.File{startW, envR}, s.extra...)
 
 	start := time.Now()
@@ -217,6 +241,17 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 	outW.Close()
 	startW.Close()
 	envR.Close()
+	stdout := make(chan capped, 1)
+	if soW != nil {
+		soW.Close()
+		soLimit := c.StdoutCap
+		if soLimit <= 0 {
+			soLimit = limit
+		}
+		go func() { stdout <- readCapped(soR, soLimit) }()
+	} else {
+		stdout <- capped{}
+	}
 	for _, f := range s.extra {
 		f.Close()
 	}
@@ -261,7 +296,10 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 	// In plain mode a process that left the group may still hold the pipe: do
 	// not wait for it.
 	_ = outR.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-	o := <-out
+	if soR != nil {
+		_ = soR.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	}
+	o, so := <-out, <-stdout
 	select {
 	case <-started:
 	case <-time.After(100 * time.Millisecond):
@@ -269,7 +307,8 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 		<-started
 	}
 
-	res := Result{Output: string(o.data), Dropped: o.dropped, Duration: time.Since(start)}
+	res := Result{Output: string(o.data), Dropped: o.dropped, Duration: time.Since(start),
+		Stdout: string(so.data), StdoutDropped: so.dropped}
 	res.TimedOut = killed.Load() && ctx.Err() == nil
 	if cmd.ProcessState != nil {
 		res.ExitCode = cmd.ProcessState.ExitCode()

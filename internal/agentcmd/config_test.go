@@ -1,0 +1,98 @@
+package agentcmd
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseConfigs(t *testing.T) {
+	got, err := ParseConfigs("goatbench.yaml", []byte(`
+models: []          # the registry's; ignored here
+agents:
+  goat:
+    command: goat eval --prompt-file {prompt_file} --answer-file {answer_file}
+    env: {GOAT_LOG: debug}
+    timeout: 10m
+    answer: file
+    mounts: [/opt/goat]
+  short: goatbench agent
+`))
+	require.NoError(t, err)
+	require.Equal(t, Config{Name: "goat", Command: "goat eval --prompt-file {prompt_file} --answer-file {answer_file}",
+		Env: map[string]string{"GOAT_LOG": "debug"}, Timeout: 10 * time.Minute, Answer: AnswerFile, Mounts: []string{"/opt/goat"}}, got["goat"])
+	require.Equal(t, Config{Name: "short", Command: "goatbench agent"}, got["short"])
+
+	none, err := ParseConfigs("goatbench.yaml", []byte("models: []\n"))
+	require.NoError(t, err)
+	require.Empty(t, none)
+}
+
+func TestParseConfigsRefuses(t *testing.T) {
+	cases := []struct{ yaml, want string }{
+		{"agents: [a]", "goatbench.yaml:1: agents: want a mapping"},
+		{"agents:\n  builtin: x", "taken by goatbench's built-in loop"},
+		{"agents:\n  Goat: x", `name "Goat"`},
+		{"agents:\n  a:\n    comand: x", `goatbench.yaml:3: agents.a: unknown field "comand"`},
+		{"agents:\n  a:\n    command: ''", "command is empty"},
+		{"agents:\n  a:\n    command: x {promt}", "unknown placeholder {promt}"},
+		{"agents:\n  a:\n    command: x\n    answer: last", `answer "last"`},
+		{"agents:\n  a:\n    command: x\n    answer: file", "file needs {answer_file}"},
+		{"agents:\n  a:\n    command: x\n    timeout: soon", "agents.a:"},
+		{"agents:\n  a:\n    command: x\n    mounts: [opt/x]", `mount "opt/x": use an absolute path`},
+		{"agents:\n  a:\n    command: x\n    env: {OPENAI_API_KEY: k}", "env OPENAI_API_KEY is set by goatbench"},
+		{"agents:\n  a:\n    command: x\n    env: {GITHUB_TOKEN: k}", "looks like a secret"},
+		{"agents:\n  a:\n    command: x\n    env: {1X: k}", "not a variable name"},
+		{"agents:\n  a:\n    command: FOO=1 x", "must be the agent's executable"},
+		{"agents: {a: x, a: y}", "agents"},
+		{"agents:\n  a: [x]", "want a command or a mapping"},
+		{"agents: [", "goatbench.yaml:"},
+	}
+	for _, c := range cases {
+		_, err := ParseConfigs("goatbench.yaml", []byte(c.yaml))
+		require.ErrorContains(t, err, c.want, c.yaml)
+		require.NotContains(t, err.Error(), "\n", "one line")
+	}
+}
+
+func TestLoadAndResolve(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "goatbench.yaml")
+	none, err := LoadConfigs(path)
+	require.NoError(t, err)
+	require.Empty(t, none)
+	require.NoError(t, os.WriteFile(path, []byte("agents:\n  mine: /usr/bin/true {prompt}\n"), 0o644))
+	configs, err := LoadConfigs(path)
+	require.NoError(t, err)
+
+	_, ok, err := Resolve("", configs)
+	require.NoError(t, err)
+	require.False(t, ok, "the built-in loop is the default")
+	_, ok, _ = Resolve(Builtin, configs)
+	require.False(t, ok)
+	c, ok, err := Resolve("mine", configs)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "/usr/bin/true {prompt}", c.Command)
+	c, ok, err = Resolve("bash -c 'echo {prompt}'", configs)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "bash -c 'echo {prompt}'", c.Command)
+	_, _, err = Resolve("mnie", configs)
+	require.ErrorContains(t, err, `agent "mnie": not an agent of goatbench.yaml (mine, builtin) nor a command on PATH`)
+	_, _, err = Resolve("x {nope}", configs)
+	require.ErrorContains(t, err, "unknown placeholder")
+}
+
+func TestCommandQuoting(t *testing.T) {
+	a, err := Prepare(Config{Name: "q", Command: "/usr/bin/printf %s {prompt}"})
+	require.NoError(t, err)
+	got := a.command("it's $(x)", "/p f", "/a")
+	require.Equal(t, `'/usr/bin/printf' %s 'it'\''s $(x)'`, got)
+	b, err := Prepare(Config{Name: "f", Command: "/usr/bin/cat {prompt_file} {answer_file}"})
+	require.NoError(t, err)
+	require.Equal(t, `'/usr/bin/cat' '/p f' '/a'`, b.command("p", "/p f", "/a"))
+}

@@ -1,0 +1,408 @@
+package agentproxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sashabaranov/go-openai"
+	"github.com/stretchr/testify/require"
+
+	"github.com/goatbench/goatbench/bench/tasks"
+	"github.com/goatbench/goatbench/internal/reference"
+	"github.com/goatbench/goatbench/internal/results"
+	"github.com/goatbench/goatbench/internal/runner"
+)
+
+const realKey = "sk-real-upstream-key"
+
+func smoke(t testing.TB) tasks.Suite {
+	s, err := tasks.Load("smoke")
+	require.NoError(t, err)
+	return s
+}
+
+// seen is what the upstream server received.
+type seen struct {
+	mu    sync.Mutex
+	auth  []string
+	reqs  []openai.ChatCompletionRequest
+	raw   []map[string]json.RawMessage
+	calls int
+}
+
+type fixture struct {
+	ref   *reference.Server
+	seen  *seen
+	proxy *Proxy
+	url   string // the proxy's base URL
+	suite tasks.Suite
+	t     *testing.T
+}
+
+// start serves the reference model behind a proxy; fault, when set, may
+// answer a chat request itself (returning true), as reference.Intercept does.
+func start(t *testing.T, cfg Config, fault func(w http.ResponseWriter, n int, req *openai.ChatCompletionRequest) bool) *fixture {
+	t.Helper()
+	f := &fixture{suite: smoke(t), seen: &seen{}, t: t}
+	f.ref = reference.New(f.suite)
+	f.ref.Intercept = func(w http.ResponseWriter, r *http.Request, req *openai.ChatCompletionRequest, turn int) bool {
+		f.seen.mu.Lock()
+		f.seen.calls++
+		n := f.seen.calls
+		f.seen.auth = append(f.seen.auth, r.Header.Get("Authorization"))
+		f.seen.reqs = append(f.seen.reqs, *req)
+		f.seen.mu.Unlock()
+		return fault != nil && fault(w, n, req)
+	}
+	// The reference server decodes the body itself; keep the raw fields too.
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			b, _ := io.ReadAll(r.Body)
+			var m map[string]json.RawMessage
+			_ = json.Unmarshal(b, &m)
+			f.seen.mu.Lock()
+			f.seen.raw = append(f.seen.raw, m)
+			f.seen.mu.Unlock()
+			r.Body = io.NopCloser(bytes.NewReader(b))
+		}
+		f.ref.ServeHTTP(w, r)
+	}))
+	t.Cleanup(up.Close)
+	if cfg.Model == "" {
+		cfg.Model = reference.ModelID
+	}
+	if cfg.Relay == nil {
+		cfg.Relay = runner.NewRelay(up.URL+"/v1", realKey, 0, runner.RetryPolicy{Max: 3, Sleep: func(context.Context, time.Duration) error { return nil }})
+	}
+	p, err := New(cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	f.url, err = p.Start(ctx, "")
+	require.NoError(t, err)
+	f.proxy = p
+	return f
+}
+
+// requests are the proxy's records once the requests so far have ended: the
+// client may see a reply end a moment before its handler records it.
+func (f *fixture) requests() []results.Request {
+	require.NoError(f.t, f.proxy.Close())
+	return f.proxy.Requests()
+}
+
+func (f *fixture) messages() []openai.ChatCompletionMessage {
+	require.NoError(f.t, f.proxy.Close())
+	return f.proxy.Messages()
+}
+
+func (f *fixture) client(key string) *openai.Client {
+	return runner.NewClient(f.url, key)
+}
+
+func (f *fixture) firstRequest(task string, stream bool) openai.ChatCompletionRequest {
+	for _, t := range f.suite.Tasks {
+		if t.ID == task {
+			req := openai.ChatCompletionRequest{Model: reference.ModelID, Stream: stream,
+				Messages: []openai.ChatCompletionMessage{{Role: "user", Content: t.Prompt}},
+				Tools:    []openai.Tool{{Type: "function", Function: &openai.FunctionDefinition{Name: "write_file", Parameters: json.RawMessage(`{"type":"object"}`)}}},
+			}
+			return req
+		}
+	}
+	panic("no task " + task)
+}
+
+func float32p(v float32) *float32 { return &v }
+
+func TestProxyRelaysAndRecords(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "stream"}[stream], func(t *testing.T) {
+			f := start(t, Config{Temperature: float32p(0.3), ToolChoice: "auto"}, nil)
+			req := f.firstRequest("file-create", stream)
+			req.Temperature = 0.9
+			c := f.client(f.proxy.Key())
+			var msg openai.ChatCompletionMessage
+			if stream {
+				s, err := c.CreateChatCompletionStream(context.Background(), req)
+				require.NoError(t, err)
+				var a runner.Assembler
+				for {
+					ch, err := s.Recv()
+					if errors.Is(err, io.EOF) {
+						break
+					}
+					require.NoError(t, err)
+					require.NotEmpty(t, ch.Choices, "a usage-only chunk the agent did not ask for is not passed on")
+					a.Add(ch)
+				}
+				s.Close()
+				msg, _ = a.Message(true)
+			} else {
+				resp, err := c.CreateChatCompletion(context.Background(), req)
+				require.NoError(t, err)
+				msg = resp.Choices[0].Message
+			}
+			require.Len(t, msg.ToolCalls, 1)
+			require.Equal(t, "write_file", msg.ToolCalls[0].Function.Name)
+
+			require.Equal(t, []string{"Bearer " + realKey}, f.seen.auth, "the proxy sends the real key, never the agent's")
+			up := f.seen.reqs[0]
+			require.InDelta(t, 0.3, up.Temperature, 1e-6, "the target's temperature replaces the agent's")
+			require.Equal(t, "auto", up.ToolChoice)
+			if stream {
+				require.NotNil(t, up.StreamOptions)
+				require.True(t, up.StreamOptions.IncludeUsage, "the proxy asks for the usage chunk")
+			}
+
+			recs := f.requests()
+			require.Len(t, recs, 1)
+			r := recs[0]
+			require.Empty(t, r.Error)
+			require.Equal(t, stream, r.Stream)
+			require.Positive(t, r.TokensIn)
+			require.Positive(t, r.TokensOut)
+			require.Positive(t, r.Total)
+			if stream {
+				require.Positive(t, r.TTFT)
+			} else {
+				require.Zero(t, r.TTFT)
+			}
+			msgs := f.messages()
+			require.Len(t, msgs, 2, "the prompt, then the reply")
+			require.Equal(t, "user", msgs[0].Role)
+			require.Equal(t, "write_file", msgs[1].ToolCalls[0].Function.Name)
+		})
+	}
+}
+
+func TestProxyRespectsAgentParams(t *testing.T) {
+	f := start(t, Config{Temperature: float32p(0.3), ToolChoice: "auto", RespectAgentParams: true}, nil)
+	req := f.firstRequest("file-create", false)
+	req.Temperature = 0.9
+	req.ToolChoice = "required"
+	_, err := f.client(f.proxy.Key()).CreateChatCompletion(context.Background(), req)
+	require.NoError(t, err)
+	require.InDelta(t, 0.9, f.seen.reqs[0].Temperature, 1e-6)
+	require.Equal(t, "required", f.seen.reqs[0].ToolChoice)
+
+	// Left out by the agent: the defaults fill them in.
+	req.Temperature, req.ToolChoice = 0, nil
+	_, err = f.client(f.proxy.Key()).CreateChatCompletion(context.Background(), req)
+	require.NoError(t, err)
+	require.JSONEq(t, `0.3`, string(f.seen.raw[1]["temperature"]))
+	require.JSONEq(t, `"auto"`, string(f.seen.raw[1]["tool_choice"]))
+}
+
+func TestProxyNoToolChoiceWithoutTools(t *testing.T) {
+	f := start(t, Config{ToolChoice: "auto"}, nil)
+	req := f.firstRequest("file-create", false)
+	req.Tools = nil
+	_, err := f.client(f.proxy.Key()).CreateChatCompletion(context.Background(), req)
+	require.NoError(t, err)
+	_, has := f.seen.raw[0]["tool_choice"]
+	require.False(t, has, "vLLM refuses tool_choice without tools")
+}
+
+func TestProxyRefuses(t *testing.T) {
+	f := start(t, Config{Aliases: []string{"reference-shown"}}, nil)
+	ctx := context.Background()
+
+	// Another model name: a 400 the attempt records, and nothing upstream.
+	req := f.firstRequest("file-create", false)
+	req.Model = "gpt-5"
+	_, err := f.client(f.proxy.Key()).CreateChatCompletion(ctx, req)
+	var apiErr *openai.APIError
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, 400, apiErr.HTTPStatusCode)
+	require.Contains(t, apiErr.Message, `"gpt-5"`)
+	recs := f.proxy.Requests() // refusals are recorded before they are answered
+	require.Len(t, recs, 1)
+	require.Contains(t, recs[0].Error, "HTTP 400")
+	require.Zero(t, f.seen.calls)
+
+	// The alias is the same model: forwarded under its real name.
+	req.Model = "reference-shown"
+	_, err = f.client(f.proxy.Key()).CreateChatCompletion(ctx, req)
+	require.NoError(t, err)
+	require.Equal(t, reference.ModelID, f.seen.reqs[0].Model)
+
+	// The real key, or none, does not open the proxy.
+	for _, key := range []string{realKey, ""} {
+		_, err = f.client(key).CreateChatCompletion(ctx, req)
+		require.ErrorAs(t, err, &apiErr)
+		require.Equal(t, 401, apiErr.HTTPStatusCode)
+	}
+
+	// Models lists the attempt's own model only.
+	ms, err := f.client(f.proxy.Key()).ListModels(ctx)
+	require.NoError(t, err)
+	require.Len(t, ms.Models, 1)
+	require.Equal(t, reference.ModelID, ms.Models[0].ID)
+
+	// Not JSON: a 400, recorded.
+	resp := post(t, f.url+"/chat/completions", f.proxy.Key(), "{not json")
+	require.Equal(t, 400, resp.StatusCode)
+	require.Len(t, f.proxy.Requests(), 3)
+}
+
+func post(t *testing.T, url, key, body string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+func TestProxyRetriesRedirectsAndCost(t *testing.T) {
+	f := start(t, Config{}, func(w http.ResponseWriter, n int, req *openai.ChatCompletionRequest) bool {
+		if n == 1 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(503)
+			_, _ = w.Write([]byte(`{"error":{"message":"overloaded","type":"server_error","code":"503"}}`))
+			return true
+		}
+		// LiteLLM's cost header (litellm/proxy/common_request_processing.py).
+		w.Header().Set("x-litellm-response-cost", "0.0042")
+		return false
+	})
+	req := f.firstRequest("file-create", true)
+	s, err := f.client(f.proxy.Key()).CreateChatCompletionStream(context.Background(), req)
+	require.NoError(t, err)
+	for {
+		if _, err := s.Recv(); err != nil {
+			require.ErrorIs(t, err, io.EOF)
+			break
+		}
+	}
+	s.Close()
+	recs := f.requests()
+	require.Len(t, recs, 1)
+	require.Equal(t, 1, recs[0].Retries)
+	require.Contains(t, recs[0].Retried[0], "HTTP 503")
+	require.Empty(t, recs[0].Error)
+	require.InDelta(t, 0.0042, recs[0].CostUSD, 1e-9)
+}
+
+func TestProxyFollowsRedirects(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		f := start(t, Config{}, nil)
+		f.ref.Redirects = 2 // Modal's 303s to a result URL, then the reply there
+		resp := postJSON(t, f, f.firstRequest("file-create", stream))
+		require.Equal(t, 200, resp.StatusCode)
+		r := f.requests()[0]
+		require.Empty(t, r.Error)
+		require.Positive(t, r.TokensOut)
+		require.Equal(t, "write_file", f.messages()[1].ToolCalls[0].Function.Name)
+	}
+}
+
+func postJSON(t *testing.T, f *fixture, req openai.ChatCompletionRequest) *http.Response {
+	b, err := json.Marshal(req)
+	require.NoError(t, err)
+	return post(t, f.url+"/chat/completions", f.proxy.Key(), string(b))
+}
+
+func TestProxyStreamUsageCost(t *testing.T) {
+	// A stream whose last chunk carries usage with a cost, as LiteLLM and
+	// OpenRouter send it; the agent asked for usage, so it sees that chunk.
+	f := start(t, Config{}, func(w http.ResponseWriter, n int, req *openai.ChatCompletionRequest) bool {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, `data: {"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Done."},"finish_reason":"stop"}]}`+"\n\n")
+		_, _ = io.WriteString(w, `data: {"id":"x","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":11,"completion_tokens":2,"total_tokens":13,"cost":0.5}}`+"\n\n")
+		_, _ = io.WriteString(w, "data: [DONE]\n\n")
+		return true
+	})
+	req := f.firstRequest("file-create", true)
+	req.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
+	s, err := f.client(f.proxy.Key()).CreateChatCompletionStream(context.Background(), req)
+	require.NoError(t, err)
+	sawUsage := false
+	for {
+		ch, err := s.Recv()
+		if err != nil {
+			break
+		}
+		sawUsage = sawUsage || ch.Usage != nil
+	}
+	s.Close()
+	require.True(t, sawUsage)
+	r := f.requests()[0]
+	require.Equal(t, 11, r.TokensIn)
+	require.Equal(t, 2, r.TokensOut)
+	require.InDelta(t, 0.5, r.CostUSD, 1e-9)
+	require.Equal(t, "Done.", f.messages()[1].Content)
+}
+
+func TestProxyUpstreamDownAndUnixSocket(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	relay := runner.NewRelay(dead.URL+"/v1", realKey, 0, runner.RetryPolicy{})
+	p, err := New(Config{Model: "m", Relay: relay})
+	require.NoError(t, err)
+	sock := filepath.Join(t.TempDir(), "proxy.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err = p.Start(ctx, sock)
+	require.NoError(t, err)
+
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	req, _ := http.NewRequest(http.MethodPost, "http://proxy/v1/chat/completions", strings.NewReader(`{"model":"m","messages":[]}`))
+	req.Header.Set("Authorization", "Bearer "+p.Key())
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusBadGateway, resp.StatusCode, string(b))
+	require.Contains(t, p.Requests()[0].Error, "connect")
+	require.NoError(t, p.Close())
+	require.NoFileExists(t, sock)
+}
+
+func TestProxyErrorRepliesNeverCarryTheKey(t *testing.T) {
+	// LiteLLM's auth error quotes the key it was given
+	// (litellm/proxy/auth/user_api_key_auth.py: "Received API Key = ...").
+	f := start(t, Config{}, func(w http.ResponseWriter, n int, req *openai.ChatCompletionRequest) bool {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(401)
+		_, _ = io.WriteString(w, `{"error":{"message":"Authentication Error, Received API Key = `+realKey+`","type":"auth_error","code":"401"}}`)
+		return true
+	})
+	req := f.firstRequest("file-create", false)
+	_, err := f.client(f.proxy.Key()).CreateChatCompletion(context.Background(), req)
+	var apiErr *openai.APIError
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, 401, apiErr.HTTPStatusCode, "the model's error reaches the agent as it was")
+	require.NotContains(t, apiErr.Message, realKey)
+	require.Contains(t, apiErr.Message, "[REDACTED]")
+	r := f.requests()[0]
+	require.Contains(t, r.Error, "HTTP 401")
+	require.NotContains(t, r.Error, realKey)
+}
+
+func TestProxyRecordsACutStream(t *testing.T) {
+	f := start(t, Config{}, nil)
+	f.ref.Shape = reference.Shape{CutAfter: 3} // the server drops the connection midway
+	resp := postJSON(t, f, f.firstRequest("file-create", true))
+	require.Equal(t, 200, resp.StatusCode, "the stream had begun")
+	r := f.requests()[0]
+	require.Contains(t, r.Error, "the stream broke before the reply was complete")
+	require.Zero(t, r.Retries, "a reply that began is never retried, as in the loop")
+}

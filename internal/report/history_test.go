@@ -1,0 +1,123 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/goatbench/goatbench/internal/results"
+)
+
+// historyNights writes four nights of one model: t00 always passes, t01 is
+// a seeded 50% coin, t02 passes the first two nights and fails the last two.
+func historyNights(t *testing.T) []string {
+	t.Helper()
+	root := t.TempDir()
+	var dirs []string
+	for night := range 4 {
+		c := craftedRun{id: fmt.Sprintf("202611%02d-031700-n%d", 27+night, night), suiteHash: "aaaa", seed: uint64(night + 10),
+			models: []string{"m"}, tasks: 3, repeat: 5, rate: 0.5}
+		c.outcome = func(_, task string, _ int) string {
+			switch {
+			case task == "t00", task == "t02" && night < 2:
+				return "pass"
+			case task == "t02":
+				return results.ClassToolCallAsText
+			}
+			return ""
+		}
+		dir := c.write(t, filepath.Join(root, "results", c.id))
+		// Each night starts a day later, so the order does not come from the folder names.
+		b, err := os.ReadFile(filepath.Join(dir, results.ManifestFile))
+		require.NoError(t, err)
+		started := time.Date(2026, 11, 27+night, 3, 17, 0, 0, time.UTC).Format(time.RFC3339)
+		b = bytes.Replace(b, []byte("2026-11-30T03:17:00Z"), []byte(started), 1)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, results.ManifestFile), b, 0o644))
+		dirs = append(dirs, dir)
+	}
+	return dirs
+}
+
+func TestHistoryFlakiness(t *testing.T) {
+	dirs := historyNights(t)
+	// Given newest first, and night 1 twice: sorted by start, counted once.
+	h, err := LoadHistory([]string{dirs[3], dirs[2], dirs[1], dirs[0], dirs[1]})
+	require.NoError(t, err)
+	require.Len(t, h.Runs, 4)
+	require.Equal(t, "11-27 03:17", h.Runs[0].Label)
+	require.Contains(t, h.Warnings[0], "was given twice; counted once")
+	require.Len(t, h.Models, 1)
+	rows := map[string]HistoryRow{}
+	for _, r := range h.Models[0].Tasks {
+		rows[r.Task] = r
+	}
+	require.Zero(t, rows["t00"].Flakiness, "always passes")
+	require.False(t, rows["t00"].Flaky())
+	// t02: never mixed in 4 nights of 5 repeats, one flip in 3 night pairs.
+	require.InDelta(t, 1.0/7, rows["t02"].Flakiness, 1e-12)
+	require.False(t, rows["t02"].Flaky(), "a regression is not flakiness")
+	require.Equal(t, 10, rows["t02"].Overall.Passed)
+	require.True(t, rows["t01"].Flaky(), "a coin toss: %v", rows["t01"].Flakiness)
+	require.Positive(t, rows["t01"].Mixed)
+	// pass^k per night: t00 and t02, then t00 alone (t01 never passes all five here).
+	var passK []float64
+	for _, k := range h.Models[0].PassK {
+		passK = append(passK, *k)
+	}
+	require.Equal(t, []float64{2.0 / 3, 2.0 / 3, 1.0 / 3, 1.0 / 3}, passK)
+}
+
+func TestHistoryFormats(t *testing.T) {
+	h, err := LoadHistory([]string{filepath.Dir(historyNights(t)[0])}) // the folder that holds the runs
+	require.NoError(t, err)
+	require.Len(t, h.Runs, 4)
+
+	var md bytes.Buffer
+	require.NoError(t, h.Markdown(&md))
+	golden(t, "history.md.golden", md.Bytes())
+	require.Contains(t, md.String(), "```mermaid\nxychart-beta\n")
+	require.Contains(t, md.String(), `x-axis ["11-27 03:17", "11-28 03:17", "11-29 03:17", "11-30 03:17"]`)
+
+	var term bytes.Buffer
+	require.NoError(t, h.Terminal(&term, false))
+	golden(t, "history_terminal.golden", term.Bytes())
+
+	var page bytes.Buffer
+	require.NoError(t, h.HTML(&page))
+	require.Contains(t, page.String(), "<svg ")
+	require.Equal(t, 1, strings.Count(page.String(), "<polyline "), "one model, one line")
+	require.Equal(t, 4, strings.Count(page.String(), "<circle "), "a point per night")
+}
+
+func TestHistoryEscapesNames(t *testing.T) {
+	r := New(results.Manifest{RunID: "r1", Tasks: []string{"x"}},
+		[]results.Attempt{{RunID: "r1", Model: `<img src=x onerror=alert(1)>"`, Task: "x", Status: results.StatusPass}}, nil)
+	h := NewHistory([]*Run{r})
+	var page, md bytes.Buffer
+	require.NoError(t, h.HTML(&page))
+	require.NotContains(t, page.String(), "<img")
+	require.NoError(t, h.Markdown(&md))
+	require.NotContains(t, md.String(), "<img")
+	require.Contains(t, md.String(), `title "‹img src=x onerror=alert(1)›': pass@1`)
+}
+
+func TestHistoryLabelsRunsOfTheSameMinuteByID(t *testing.T) {
+	h, err := LoadHistory([]string{filepath.Join("testdata", "gate", "noise-base"), filepath.Join("testdata", "gate", "drop-base")})
+	require.NoError(t, err)
+	require.Equal(t, "20261130-031700-drop0", h.Runs[0].Label)
+	require.Equal(t, "20261130-031700-noise0", h.Runs[1].Label)
+}
+
+func TestLoadHistoryRefusesWhatIsNoRun(t *testing.T) {
+	_, err := LoadHistory([]string{"/nonexistent/night"})
+	require.EqualError(t, err, "/nonexistent/night: no such run folder")
+	empty := t.TempDir()
+	_, err = LoadHistory([]string{empty})
+	require.EqualError(t, err, empty+": not a run folder and holds none (no results.jsonl in it or its folders)")
+}

@@ -1,0 +1,209 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/goatbench/goatbench/internal/redact"
+	"github.com/goatbench/goatbench/internal/results"
+	"github.com/sashabaranov/go-openai"
+)
+
+// Relay sends chat requests written by someone else (an external agent, via
+// the recording proxy) to the model exactly as the built-in loop sends its
+// own: with the real key, following Modal's redirects for as long as the
+// startup budget allows, and retrying what the loop retries within one
+// attempt's retry budget. One Relay serves one attempt.
+type Relay struct {
+	url    string // the chat completions URL
+	apiKey string
+	client *http.Client
+	reqs   requests
+
+	mu      sync.Mutex
+	retries int // across all requests of the attempt, against reqs.retry.Max
+}
+
+// NewRelay returns a Relay to baseURL (ending in /v1). timeout bounds each
+// try (0: only ctx); retry is the attempt's policy, as in Options.Retry.
+func NewRelay(baseURL, apiKey string, timeout time.Duration, retry RetryPolicy, opts ...ClientOption) *Relay {
+	cc := clientConfig{redirectBudget: DefaultRedirectBudget}
+	for _, o := range opts {
+		o(&cc)
+	}
+	return &Relay{
+		url:    strings.TrimSuffix(baseURL, "/") + "/chat/completions",
+		apiKey: apiKey,
+		client: &http.Client{Transport: recorder{relayTransport()}, CheckRedirect: redirectPolicy(cc.redirectBudget)},
+		reqs:   requests{timeout: timeout, retry: retry},
+	}
+}
+
+// relayTransport is shared by every Relay, so that the attempts of a run reuse
+// their connections to the model rather than each dialling its own, and
+// nothing is left idle when an attempt ends.
+var relayTransport = sync.OnceValue(func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return t
+})
+
+// Relayed is the outcome of one relayed request.
+type Relayed struct {
+	// Resp is the reply to hand back: a 2xx still being read (the caller
+	// reads and closes Body), or the error reply that ended the request.
+	// Nil when no reply arrived at all.
+	Resp *http.Response
+	// Started is when the answering try began: TTFT and total count from it,
+	// so backoff never inflates latency (as in results.Request).
+	Started   time.Time
+	Retries   int
+	RetryWait float64  // seconds
+	Retried   []string // why each retry happened
+	Error     string   // the failure that ended the request, in the loop's words
+}
+
+// next decides, after try n of a request failed with err, whether to try
+// again and after how long. used counts the attempt's retries, across all its
+// requests, and is incremented for a retry. The error returned is the
+// failure, and when there is no retry it says why not.
+func (p RetryPolicy) next(ctx context.Context, n int, err error, meta *responseMeta, used *int) (time.Duration, bool, error) {
+	retry, after := shouldRetry(err, meta)
+	if !retry || ctx.Err() != nil {
+		return 0, false, err
+	}
+	wait := p.backoff(n, after)
+	if *used >= p.Max {
+		if p.Max > 0 {
+			err = gaveUpError{err, fmt.Sprintf("gave up after %d retries", *used)}
+		}
+		return 0, false, err
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+		// Waiting would outlast the attempt: keep the server's reason.
+		return 0, false, gaveUpError{err, fmt.Sprintf("the next try, in %.1fs, would start after the attempt's timeout", wait.Seconds())}
+	}
+	*used++
+	return wait, true, err
+}
+
+// errorBodyCap bounds how much of an error reply is kept.
+const errorBodyCap = 1 << 20
+
+// Send posts body (a chat completion request) and returns the reply. The
+// error is non-nil only when no reply could be handed back (Resp is nil).
+func (r *Relay) Send(ctx context.Context, body []byte) (Relayed, error) {
+	var out Relayed
+	for n := 0; ; n++ {
+		meta := &responseMeta{started: time.Now()}
+		out.Started = meta.started
+		resp, err := r.try(ctx, meta, body)
+		out.Resp = resp
+		if err == nil {
+			return out, nil
+		}
+		r.mu.Lock() // an agent may send requests in parallel; the budget is the attempt's
+		wait, retry, err := r.reqs.retry.next(ctx, n, err, meta, &r.retries)
+		r.mu.Unlock()
+		if !retry {
+			out.Error = describe(err)
+			if resp == nil {
+				return out, err
+			}
+			return out, nil
+		}
+		out.Retries++
+		out.Retried = append(out.Retried, fmt.Sprintf("%s; retried after %.1fs", describe(err), wait.Seconds()))
+		if err := r.reqs.retry.sleep(ctx, wait); err != nil {
+			out.Error = describe(err)
+			return out, err
+		}
+		out.RetryWait += wait.Seconds()
+	}
+}
+
+// try makes one try. On a 2xx it returns the response with a nil error
+// (wrapped so closing the body ends the try's timeout); on an error reply it
+// returns that reply, its body read into memory, and the failure it means.
+func (r *Relay) try(ctx context.Context, meta *responseMeta, body []byte) (resp *http.Response, err error) {
+	rctx := withMeta(ctx, meta)
+	cancel := context.CancelFunc(func() {})
+	if r.reqs.timeout > 0 {
+		rctx, cancel = context.WithTimeoutCause(rctx, r.reqs.timeout, errRequestTimeout)
+	}
+	defer func() {
+		if err != nil {
+			cancel()
+			if ctx.Err() == nil && errors.Is(context.Cause(rctx), errRequestTimeout) {
+				err = requestTimeoutError{after: r.reqs.timeout, began: meta.began}
+			}
+		}
+	}()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, r.url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+r.apiKey)
+	resp, err = r.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		resp.Body = cancelOnClose{resp.Body, cancel}
+		return resp, nil
+	}
+	b, rerr := io.ReadAll(io.LimitReader(resp.Body, errorBodyCap))
+	resp.Body.Close()
+	if r.apiKey != "" {
+		// Proxies echo (part of) a refused key in their error; the reply goes
+		// back to the agent, which must never hold the key.
+		b = bytes.ReplaceAll(b, []byte(r.apiKey), []byte("[REDACTED]"))
+	}
+	b = redact.Bytes(b)
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+	if rerr != nil {
+		return nil, rerr
+	}
+	// The same error go-openai returns for an error reply, so shouldRetry and
+	// describe judge it exactly as they judge the loop's.
+	return resp, &openai.RequestError{HTTPStatus: resp.Status, HTTPStatusCode: resp.StatusCode, Err: errors.New(resp.Status), Body: b}
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}
+
+// Assembler builds one message from stream chunks the way the loop does.
+type Assembler struct{ a assembler }
+
+// Add takes one chunk and reports whether it carried generated text.
+func (x *Assembler) Add(chunk openai.ChatCompletionStreamResponse) bool { return x.a.add(chunk) }
+
+// Message is the assembled reply; done says the stream carried [DONE].
+func (x *Assembler) Message(done bool) (openai.ChatCompletionMessage, error) {
+	return x.a.message(done)
+}
+
+// Measure fills a request record's timings, tokens, cost (from
+// x-litellm-response-cost) and output rate as the loop fills its own.
+func Measure(rec *results.Request, usage openai.Usage, header http.Header, ttft, total time.Duration) {
+	rec.TTFT, rec.Total = ttft.Seconds(), total.Seconds()
+	var l loop
+	l.count(rec, reply{usage: usage, header: header, ttft: ttft, total: total})
+}
