@@ -180,7 +180,7 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 		fmt.Fprintln(s.Err, warning)
 	}
 	plan.Sandbox = sb
-	view := newProgressView(s, plan)
+	view := newProgressView(ctx, s, plan)
 	out, err := engine.Run(ctx, engine.Options{
 		Plan: plan,
 		NewDeployer: func(logDir string, progress func(string, deploy.Phase, time.Duration)) engine.Deployer {

@@ -2,9 +2,11 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/goatbench/goatbench/internal/deploy"
@@ -19,13 +21,30 @@ import (
 // above, elsewhere plain lines (phase changes, one per attempt, a progress
 // line at most every 30 s). Close it before printing anything else.
 type progressView struct {
-	r     *progress.Renderer
-	byKey map[string]string // registry key → the model's name in results
+	r      *progress.Renderer
+	byKey  map[string]string // registry key → the model's name in results
+	closed chan struct{}
+	wg     sync.WaitGroup
 }
 
-func newProgressView(s streams, plan engine.Plan) *progressView {
+// newProgressView starts the view of a run whose context is ctx.
+func newProgressView(ctx context.Context, s streams, plan engine.Plan) *progressView {
 	color, _ := wantColor(s.color, s.Err)
-	v := &progressView{r: progress.New(s.Err, progress.Options{Terminal: terminal(s.Err), Color: color}), byKey: map[string]string{}}
+	v := &progressView{r: progress.New(s.Err, progress.Options{Terminal: terminal(s.Err), Color: color}),
+		byKey: map[string]string{}, closed: make(chan struct{})}
+	if v.r.Live() {
+		// The signal watcher's notice goes straight to stderr, where the next
+		// redraw of the live lines erases it: say it again above them.
+		v.wg.Go(func() {
+			select {
+			case <-ctx.Done():
+				if errors.Is(context.Cause(ctx), errInterrupted) {
+					v.r.Println("goatbench: interrupted: cancelling attempts in flight and keeping every finished one (Ctrl-C again quits at once)")
+				}
+			case <-v.closed:
+			}
+		})
+	}
 	for _, t := range plan.Targets {
 		v.r.Plan(t.Name, toRun(plan, t.Name))
 		if t.Modal != nil {
@@ -89,7 +108,11 @@ func (v *progressView) event(ev engine.Event) {
 }
 
 // Close draws the last state of every model and stops the live lines.
-func (v *progressView) Close() { v.r.Close() }
+func (v *progressView) Close() {
+	close(v.closed)
+	v.wg.Wait()
+	v.r.Close()
+}
 
 // plural counts things in English: 1 model, 2 models.
 func plural(n int, word string) string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ func TestProgressLines(t *testing.T) {
 	qwen := models.Spec{Key: "qwen3-4b"}
 	plan := engine.Plan{Suite: tasks.Suite{Tasks: make([]tasks.Task, 5)}, Repeat: 1,
 		Targets: []engine.Target{{Name: "qwen3-4b-local", Modal: &qwen}, {Name: "m"}}}
-	v := newProgressView(streams{Err: &errOut}, plan)
+	v := newProgressView(context.Background(), streams{Err: &errOut}, plan)
 	for _, ev := range []engine.Event{
 		engine.RunStarted{RunID: "r1", Dir: "results/r1", Sandbox: "bwrap", Tasks: 5, Models: 2, Repeat: 1, Pending: 10, Total: 10},
 		engine.RunStarted{RunID: "r1", Dir: "results/r1", Resumed: true, Pending: 3, Total: 10},
