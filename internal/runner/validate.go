@@ -18,11 +18,34 @@ type Soundness struct {
 	NothingFails    bool            // doing nothing fails at least one check
 	EchoFails       bool            // answering with the prompt itself fails too
 	Err             error           // the reference solution could not be run
+	// Tries are the scripted attempts that must fail: doing nothing,
+	// echoing the prompt, then every wrong solution of the task.
+	Tries []Try
+	// Dead lists the checks (0-based) that fail neither the empty attempt
+	// nor any wrong solution: nothing shows they decide anything. Only
+	// tasks with wrong solutions are judged on it.
+	Dead []int
+}
+
+// Try is one scripted attempt that a sound task fails.
+type Try struct {
+	Name   string // "do nothing", "echo prompt", or "wrong: <name>"
+	Wrong  bool   // one of the task's wrong solutions
+	Failed []int  // the checks it failed (0-based); empty means it passed
+	Err    error  // its steps could not be run
 }
 
 // Sound reports whether the task can be trusted.
 func (s Soundness) Sound() bool {
-	return s.Err == nil && s.ReferencePasses && s.NothingFails && s.EchoFails
+	if s.Err != nil || !s.ReferencePasses || !s.NothingFails || !s.EchoFails || len(s.Dead) > 0 {
+		return false
+	}
+	for _, t := range s.Tries {
+		if t.Err != nil || len(t.Failed) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Validate runs each task's reference solution straight in a workspace (no
@@ -37,15 +60,45 @@ func Validate(ctx context.Context, suite tasks.Suite, sb sandbox.Sandbox, workRo
 		s := Soundness{Task: t.ID}
 		s.ReferenceChecks, s.Err = replay(ctx, t, sb, workRoot)
 		s.ReferencePasses = s.Err == nil && AllPass(s.ReferenceChecks)
-		for _, c := range []struct {
+		type script struct {
+			name   string
+			wrong  bool
+			steps  []tasks.Step
 			answer string
-			fails  *bool
-		}{{"", &s.NothingFails}, {t.Prompt, &s.EchoFails}} {
-			checks, err := judge(ctx, t, sb, workRoot, nil, c.answer)
-			if err != nil {
+		}
+		tries := []script{{"do nothing", false, nil, ""}, {"echo prompt", false, nil, t.Prompt}}
+		for _, w := range t.Wrong {
+			tries = append(tries, script{"wrong: " + w.Name, true, w.Tools(), w.Answer()})
+		}
+		decisive := make([]bool, len(t.Checks))
+		for i, c := range tries {
+			checks, err := judge(ctx, t, sb, workRoot, c.steps, c.answer)
+			try := Try{Name: c.name, Wrong: c.wrong, Err: err}
+			for j, r := range checks {
+				if !r.Pass {
+					try.Failed = append(try.Failed, j)
+					if i != 1 { // echoing the prompt is a sanity check, not a proof
+						decisive[j] = true
+					}
+				}
+			}
+			if err != nil && !c.wrong {
 				s.Err = errors.Join(s.Err, err)
 			}
-			*c.fails = err == nil && !AllPass(checks)
+			switch i {
+			case 0:
+				s.NothingFails = err == nil && len(try.Failed) > 0
+			case 1:
+				s.EchoFails = err == nil && len(try.Failed) > 0
+			}
+			s.Tries = append(s.Tries, try)
+		}
+		if len(t.Wrong) > 0 {
+			for j, d := range decisive {
+				if !d {
+					s.Dead = append(s.Dead, j)
+				}
+			}
 		}
 		out = append(out, s)
 	}
@@ -66,7 +119,7 @@ func judge(ctx context.Context, t tasks.Task, sb sandbox.Sandbox, workRoot strin
 	defer ws.Close(false)
 	for i, st := range steps {
 		if _, err := callTool(ctx, ws, st.Tool, st.ArgsJSON()); err != nil {
-			return nil, fmt.Errorf("reference step %d (%s): %w", i+1, st.Tool, err)
+			return nil, fmt.Errorf("step %d (%s): %w", i+1, st.Tool, err)
 		}
 	}
 	return Evaluate(ctx, ws, t, answer), nil
