@@ -109,18 +109,25 @@ func runValidate(ctx context.Context, name, dir string, tiers, tags []string, s 
 func validateDetail(t tasks.Task, v runner.Soundness) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s (%s, %d check%s):\n", v.Task, t.TierOf(), len(t.Checks), map[bool]string{true: "", false: "s"}[len(t.Checks) == 1])
+	for i, c := range t.Checks {
+		fmt.Fprintf(&b, "  check %d: %s\n", i+1, truncateText(oneLine(c.Name()), 100))
+	}
+	width := 0
+	for _, tr := range v.Tries {
+		width = max(width, len(tr.Name))
+	}
 	for _, tr := range v.Tries {
 		switch {
 		case tr.Err != nil:
-			fmt.Fprintf(&b, "  %-28s ERROR: %s\n", tr.Name, oneLine(tr.Err.Error()))
+			fmt.Fprintf(&b, "  %-*s ERROR: %s\n", width, tr.Name, oneLine(tr.Err.Error()))
 		case len(tr.Failed) == 0:
-			fmt.Fprintf(&b, "  %-28s PASSES every check\n", tr.Name)
+			fmt.Fprintf(&b, "  %-*s PASSES every check\n", width, tr.Name)
 		default:
 			nums := make([]string, len(tr.Failed))
 			for i, c := range tr.Failed {
 				nums[i] = fmt.Sprint(c + 1)
 			}
-			fmt.Fprintf(&b, "  %-28s fails check %s\n", tr.Name, strings.Join(nums, ", "))
+			fmt.Fprintf(&b, "  %-*s fails check %s\n", width, tr.Name, strings.Join(nums, ", "))
 		}
 	}
 	if len(t.Wrong) == 0 {
@@ -130,6 +137,13 @@ func validateDetail(t tasks.Task, v runner.Soundness) string {
 		fmt.Fprintf(&b, "  DEAD check %d (%s): fails neither the empty attempt nor any wrong solution\n", c+1, oneLine(t.Checks[c].Name()))
 	}
 	return b.String()
+}
+
+func truncateText(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }
 
 func word(ok bool, yes, no string) string {
