@@ -52,6 +52,9 @@ type File struct {
 
 // Check is one verdict on an attempt. Exactly one of its fields is set.
 type Check struct {
+	// Label, when set, names the check in results and reports instead of its
+	// text (a command check's script says little at a glance).
+	Label string `yaml:"name"`
 	// AnswerContains passes when the final answer contains the text as a whole
 	// word (case-insensitive), so "3910" does not pass for "391".
 	AnswerContains string `yaml:"answer_contains"`
@@ -316,6 +319,8 @@ func (c Check) validate(t Task) error {
 // Name is a short description of the check for results and reports.
 func (c Check) Name() string {
 	switch {
+	case c.Label != "":
+		return c.Label
 	case c.AnswerContains != "":
 		return fmt.Sprintf("answer contains %q", c.AnswerContains)
 	case c.AnswerNotContains != "":

@@ -124,7 +124,7 @@ func TestLoadSmoke(t *testing.T) {
 
 func TestLoadUnknownSuite(t *testing.T) {
 	_, err := Load("nope")
-	require.ErrorContains(t, err, `unknown suite "nope" (known: smoke)`)
+	require.ErrorContains(t, err, `unknown suite "nope" (known: core, smoke)`)
 }
 
 func TestLoadDir(t *testing.T) {
