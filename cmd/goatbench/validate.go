@@ -67,7 +67,7 @@ func runValidate(ctx context.Context, name, dir string, tiers, tags []string, s 
 		} else if !v.ReferencePasses {
 			for _, c := range v.ReferenceChecks {
 				if !c.Pass {
-					ref += " (" + c.Name + ": " + c.Detail + ")"
+					ref += " (" + truncateText(oneLine(c.Name+": "+c.Detail), 70) + ")"
 					break
 				}
 			}
