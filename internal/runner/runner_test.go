@@ -384,3 +384,16 @@ reference:
 	require.False(t, got[2].Sound())
 	require.Equal(t, []int{2}, got[2].Dead)
 }
+
+// TestCoreSuiteIsSound: every core task's reference passes, and doing
+// nothing, echoing the prompt and each wrong solution fail, with no dead check.
+func TestCoreSuiteIsSound(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs every core task's solutions")
+	}
+	s, err := tasks.Load("core")
+	require.NoError(t, err)
+	for _, v := range Validate(context.Background(), s, nil, t.TempDir()) {
+		require.True(t, v.Sound(), "%s: %+v", v.Task, v)
+	}
+}

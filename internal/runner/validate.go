@@ -1,6 +1,8 @@
 package runner
 
 import (
+	"golang.org/x/sync/errgroup"
+
 	"context"
 	"errors"
 	"fmt"
@@ -50,59 +52,75 @@ func (s Soundness) Sound() bool {
 
 // Validate runs each task's reference solution straight in a workspace (no
 // model) and checks it passes, and checks that an attempt that does nothing,
-// or only repeats the prompt, fails.
+// or only repeats the prompt, fails, and that every wrong solution fails.
+// Tasks are judged a few at a time, each in its own workspaces; the result
+// keeps the suite's order.
 func Validate(ctx context.Context, suite tasks.Suite, sb sandbox.Sandbox, workRoot string) []Soundness {
 	if sb == nil {
 		sb = sandbox.Default()
 	}
-	out := make([]Soundness, 0, len(suite.Tasks))
-	for _, t := range suite.Tasks {
-		s := Soundness{Task: t.ID}
-		s.ReferenceChecks, s.Err = replay(ctx, t, sb, workRoot)
-		s.ReferencePasses = s.Err == nil && AllPass(s.ReferenceChecks)
-		type script struct {
-			name   string
-			wrong  bool
-			steps  []tasks.Step
-			answer string
-		}
-		tries := []script{{"do nothing", false, nil, ""}, {"echo prompt", false, nil, t.Prompt}}
-		for _, w := range t.Wrong {
-			tries = append(tries, script{"wrong: " + w.Name, true, w.Tools(), w.Answer()})
-		}
-		decisive := make([]bool, len(t.Checks))
-		for i, c := range tries {
-			checks, err := judge(ctx, t, sb, workRoot, c.steps, c.answer)
-			try := Try{Name: c.name, Wrong: c.wrong, Err: err}
-			for j, r := range checks {
-				if !r.Pass {
-					try.Failed = append(try.Failed, j)
-					if i != 1 { // echoing the prompt is a sanity check, not a proof
-						decisive[j] = true
-					}
-				}
-			}
-			if err != nil && !c.wrong {
-				s.Err = errors.Join(s.Err, err)
-			}
-			switch i {
-			case 0:
-				s.NothingFails = err == nil && len(try.Failed) > 0
-			case 1:
-				s.EchoFails = err == nil && len(try.Failed) > 0
-			}
-			s.Tries = append(s.Tries, try)
-		}
-		if len(t.Wrong) > 0 {
-			for j, d := range decisive {
-				if !d {
-					s.Dead = append(s.Dead, j)
-				}
-			}
-		}
-		out = append(out, s)
+	out := make([]Soundness, len(suite.Tasks))
+	var g errgroup.Group
+	g.SetLimit(validateParallel)
+	for i, t := range suite.Tasks {
+		g.Go(func() error {
+			out[i] = validateTask(ctx, t, sb, workRoot)
+			return nil
+		})
 	}
+	_ = g.Wait()
 	return out
+}
+
+// validateParallel bounds the tasks judged at once: their commands are short
+// and mostly wait on process start-up.
+const validateParallel = 4
+
+func validateTask(ctx context.Context, t tasks.Task, sb sandbox.Sandbox, workRoot string) Soundness {
+	s := Soundness{Task: t.ID}
+	s.ReferenceChecks, s.Err = replay(ctx, t, sb, workRoot)
+	s.ReferencePasses = s.Err == nil && AllPass(s.ReferenceChecks)
+	type script struct {
+		name   string
+		wrong  bool
+		steps  []tasks.Step
+		answer string
+	}
+	tries := []script{{"do nothing", false, nil, ""}, {"echo prompt", false, nil, t.Prompt}}
+	for _, w := range t.Wrong {
+		tries = append(tries, script{"wrong: " + w.Name, true, w.Tools(), w.Answer()})
+	}
+	decisive := make([]bool, len(t.Checks))
+	for i, c := range tries {
+		checks, err := judge(ctx, t, sb, workRoot, c.steps, c.answer)
+		try := Try{Name: c.name, Wrong: c.wrong, Err: err}
+		for j, r := range checks {
+			if !r.Pass {
+				try.Failed = append(try.Failed, j)
+				if i != 1 { // echoing the prompt is a sanity check, not a proof
+					decisive[j] = true
+				}
+			}
+		}
+		if err != nil && !c.wrong {
+			s.Err = errors.Join(s.Err, err)
+		}
+		switch i {
+		case 0:
+			s.NothingFails = err == nil && len(try.Failed) > 0
+		case 1:
+			s.EchoFails = err == nil && len(try.Failed) > 0
+		}
+		s.Tries = append(s.Tries, try)
+	}
+	if len(t.Wrong) > 0 {
+		for j, d := range decisive {
+			if !d {
+				s.Dead = append(s.Dead, j)
+			}
+		}
+	}
+	return s
 }
 
 // replay executes the reference steps and judges the result.

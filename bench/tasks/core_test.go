@@ -1,0 +1,96 @@
+package tasks
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestCoreSuiteShape: the core suite has every tier, six tasks or more in
+// each, limits a real model can work within, and a wrong solution per task.
+// Soundness itself (reference passes, every wrong solution fails) is proven
+// by the runner's TestCoreSuiteIsSound and by `goatbench validate`.
+func TestCoreSuiteShape(t *testing.T) {
+	s, err := Load("core")
+	require.NoError(t, err)
+	perTier := map[string]int{}
+	for _, task := range s.Tasks {
+		require.Contains(t, Tiers, task.Tier, "%s has a tier", task.ID)
+		perTier[task.Tier]++
+		require.NotEmpty(t, task.Wrong, "%s has a wrong solution", task.ID)
+		require.GreaterOrEqual(t, task.MaxTurns, 8, task.ID)
+		require.LessOrEqual(t, task.MaxTurns, 30, task.ID)
+		require.GreaterOrEqual(t, task.Timeout, 3*time.Minute, task.ID)
+		require.LessOrEqual(t, task.Timeout, 10*time.Minute, task.ID)
+		for _, w := range task.Wrong {
+			require.LessOrEqual(t, len(w.Steps), task.MaxTurns, "%s: %s", task.ID, w.Name)
+		}
+	}
+	for _, tier := range Tiers {
+		require.GreaterOrEqual(t, perTier[tier], 6, "tier %s", tier)
+	}
+	require.GreaterOrEqual(t, len(s.Tasks), 24)
+}
+
+// TestSmokeSuiteUnchanged pins the smoke suite's hash: nightly history is
+// compared by it, so its tasks must not change.
+func TestSmokeSuiteUnchanged(t *testing.T) {
+	s, err := Load("smoke")
+	require.NoError(t, err)
+	require.Equal(t, "71f0fb2fe62881c4e2eb52690582476aaf3213c1f6829c73e595abff90d36d9e", s.Hash)
+	for _, task := range s.Tasks {
+		require.Empty(t, task.Tier)
+	}
+}
+
+func TestSelect(t *testing.T) {
+	s, err := Load("core")
+	require.NoError(t, err)
+
+	code, err := s.Select([]string{"code"}, nil)
+	require.NoError(t, err)
+	require.NotEmpty(t, code.Tasks)
+	for _, task := range code.Tasks {
+		require.Equal(t, TierCode, task.Tier)
+	}
+	require.NotEqual(t, s.Hash, code.Hash, "a selection is not the whole suite")
+
+	tagged, err := s.Select(nil, []string{"json", "csv"})
+	require.NoError(t, err)
+	for _, task := range tagged.Tasks {
+		require.True(t, slices.Contains(task.Tags, "json") || slices.Contains(task.Tags, "csv"), task.ID)
+	}
+
+	both, err := s.Select([]string{"multi-step"}, []string{"csv"})
+	require.NoError(t, err)
+	for _, task := range both.Tasks {
+		require.Equal(t, TierMultiStep, task.Tier)
+		require.Contains(t, task.Tags, "csv")
+	}
+
+	all, err := s.Select(nil, []string{" "})
+	require.NoError(t, err)
+	require.Equal(t, s.Hash, all.Hash, "no selection is the whole suite")
+
+	_, err = s.Select([]string{"judgment"}, nil)
+	require.EqualError(t, err, "--tier judgment: no task of suite core has this tier (did you mean judgement?)")
+	_, err = s.Select(nil, []string{"no-such-tag-anywhere"})
+	require.ErrorContains(t, err, "--tags no-such-tag-anywhere: no task of suite core has this tag (it has: ")
+	_, err = s.Select([]string{"fidelity"}, []string{"csv"})
+	require.EqualError(t, err, "no task of suite core is in tier fidelity with tag csv")
+}
+
+func TestTierCounts(t *testing.T) {
+	s, err := Load("core")
+	require.NoError(t, err)
+	counts := s.TierCounts()
+	require.Len(t, counts, 4)
+	for i, c := range counts {
+		require.Equal(t, Tiers[i], c.Tier)
+	}
+	smoke, err := Load("smoke")
+	require.NoError(t, err)
+	require.Equal(t, []TierCount{{Untiered, 5}}, smoke.TierCounts())
+}
