@@ -73,6 +73,7 @@ reports pass rate, latency and cost.`,
 	})
 	root.AddCommand(newRunCmd(s))
 	root.AddCommand(newValidateCmd(s))
+	root.AddCommand(newSuitesCmd(s))
 	root.AddCommand(newVersionCmd(s))
 	root.AddCommand(newModelsCmd(s))
 	root.AddCommand(newLitellmConfigCmd(s))

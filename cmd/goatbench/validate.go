@@ -98,6 +98,8 @@ func runValidate(ctx context.Context, name, dir string, tiers, tags []string, s 
 	fmt.Fprintln(s.Out)
 	fmt.Fprint(s.Out, strings.Join(details, ""))
 	if unsound > 0 {
+		// exitFailed errors are not printed by execute; say it here.
+		fmt.Fprintf(s.Err, "suite %s: %d of %d tasks are not sound\n", suite.Name, unsound, len(suite.Tasks))
 		return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d tasks are not sound", unsound, len(suite.Tasks))}
 	}
 	fmt.Fprintf(s.Err, "suite %s: all %d tasks are sound\n", suite.Name, len(suite.Tasks))
