@@ -27,6 +27,7 @@ type Run struct {
 	rep    int            // attempts per task and model the run intended
 	tasks  []string       // the manifest's order, then tasks seen only in results
 	cells  map[string]map[string]*Cell
+	tiers  map[string]string // task → tier; nil when the run's tasks have none
 }
 
 // Load reads a run folder. A torn last line becomes a warning; a missing or
@@ -156,6 +157,7 @@ func (r *Run) index() {
 		r.models = append(r.models, s)
 	}
 	sort.SliceStable(r.models, func(i, j int) bool { return r.models[i].less(r.models[j]) })
+	r.groupByTier()
 }
 
 func (r *Run) modelInfo(name string) (results.ModelInfo, bool) {
