@@ -15,8 +15,8 @@ import (
 // (alphabetical) order, which is not the tiers' order.
 func tieredRun() *Run {
 	man := results.Manifest{RunID: "r1", Suite: "mine", Repeat: 1,
-		Tasks: []string{"code-a", "code-b", "fid-a", "fid-b"},
-		Tiers: map[string]string{"code-a": "code", "code-b": "code", "fid-a": "fidelity", "fid-b": "fidelity"},
+		Tasks:  []string{"code-a", "code-b", "fid-a", "fid-b"},
+		Tiers:  map[string]string{"code-a": "code", "code-b": "code", "fid-a": "fidelity", "fid-b": "fidelity"},
 		Models: []results.ModelInfo{{Name: "big"}, {Name: "small"}}}
 	at := func(model, task string, st results.Status) results.Attempt {
 		return results.Attempt{RunID: "r1", Model: model, Task: task, Status: st}
