@@ -109,11 +109,17 @@ func (s Suite) TierCounts() []TierCount {
 	return out
 }
 
-// TaskTiers maps each task id to its tier, for reports.
+// TaskTiers maps each task id that has a tier to it, for reports; nil when
+// no task has one.
 func (s Suite) TaskTiers() map[string]string {
-	m := make(map[string]string, len(s.Tasks))
+	var m map[string]string
 	for _, t := range s.Tasks {
-		m[t.ID] = t.TierOf()
+		if t.Tier != "" {
+			if m == nil {
+				m = make(map[string]string, len(s.Tasks))
+			}
+			m[t.ID] = t.Tier
+		}
 	}
 	return m
 }
