@@ -40,6 +40,7 @@ type runOptions struct {
 	Models         []string
 	Suite          string
 	TasksDir       string
+	Tiers, Tags    []string // select among the suite's tasks
 	Parallel       int
 	Repeat         int
 	Out            string
@@ -136,6 +137,8 @@ incomplete, 130 interrupted.`,
 	f.StringSliceVar(&o.Models, "models", nil, "models to run, comma-separated (registry keys, routes, or \"reference\")")
 	f.StringVar(&o.Suite, "suite", "smoke", "embedded task suite ("+strings.Join(tasks.Names(), ", ")+")")
 	f.StringVar(&o.TasksDir, "tasks-dir", "", "load the suite from this directory of YAML task files instead")
+	f.StringSliceVar(&o.Tiers, "tier", nil, "only the tasks of these tiers ("+strings.Join(tasks.Tiers, ", ")+")")
+	f.StringSliceVar(&o.Tags, "tags", nil, "only the tasks with any of these tags")
 	f.IntVar(&o.Parallel, "parallel", 4, "attempts in flight per model")
 	f.IntVar(&o.Repeat, "repeat", 1, "attempts per task and model")
 	f.StringVar(&o.Out, "out", "results", "folder for run outputs")
@@ -258,7 +261,7 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 			return usageError("cannot create the run folder: %v", err)
 		}
 		man = results.Manifest{
-			RunID: runID, Version: version, Suite: suite.Name, SuiteHash: suite.Hash,
+			RunID: runID, Version: version, Suite: suite.Name, SuiteHash: suite.Hash, Tiers: suite.TaskTiers(),
 			Repeat: o.Repeat, Parallel: o.Parallel, Sandbox: sb.Mode(), Args: o.Args, Started: time.Now().UTC(),
 		}
 		for _, t := range suite.Tasks {
@@ -408,6 +411,9 @@ func (o *runOptions) resolve(prev *previousRun) (tasks.Suite, []target, error) {
 	suite, err := loadSuite(o.Suite, o.TasksDir)
 	if err != nil {
 		return suite, nil, err
+	}
+	if suite, err = suite.Select(o.Tiers, o.Tags); err != nil {
+		return suite, nil, usageError("%v", err)
 	}
 	reg, err := loadRegistry(o.Registry)
 	if err != nil {
@@ -691,6 +697,13 @@ func (p *previousRun) fill(o *runOptions) error {
 		o.Suite, o.TasksDir = m.Suite, ""
 		if dir, ok := earlierFlag(m.Args, "tasks-dir"); ok {
 			o.TasksDir = dir
+		}
+		o.Tiers, o.Tags = nil, nil
+		if v, ok := earlierFlag(m.Args, "tier"); ok {
+			o.Tiers = strings.Split(v, ",")
+		}
+		if v, ok := earlierFlag(m.Args, "tags"); ok {
+			o.Tags = strings.Split(v, ",")
 		}
 	}
 	if !o.changed["models"] && !o.changed["model-name"] {
