@@ -21,7 +21,7 @@ func TestCoreSuiteShape(t *testing.T) {
 		require.Contains(t, Tiers, task.Tier, "%s has a tier", task.ID)
 		perTier[task.Tier]++
 		require.NotEmpty(t, task.Wrong, "%s has a wrong solution", task.ID)
-		require.GreaterOrEqual(t, task.MaxTurns, 8, task.ID)
+		require.GreaterOrEqual(t, task.MaxTurns, 10, task.ID)
 		require.LessOrEqual(t, task.MaxTurns, 30, task.ID)
 		require.GreaterOrEqual(t, task.Timeout, 3*time.Minute, task.ID)
 		require.LessOrEqual(t, task.Timeout, 10*time.Minute, task.ID)
