@@ -81,6 +81,7 @@ reports pass rate, latency and cost.`,
 	root.SetVersionTemplate("goatbench {{.Version}}\n")
 	root.AddCommand(newRunCmd(s, nil))
 	root.AddCommand(newValidateCmd(s))
+	root.AddCommand(newSuitesCmd(s))
 	root.AddCommand(newVersionCmd(s))
 	root.AddCommand(newModelsCmd(s))
 	root.AddCommand(newLitellmConfigCmd(s))

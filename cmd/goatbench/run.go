@@ -25,6 +25,7 @@ type runOptions struct {
 	Models         []string
 	Suite          string
 	TasksDir       string
+	Tiers, Tags    []string // select among the suite's tasks
 	Parallel       int
 	Repeat         int
 	Out            string
@@ -127,6 +128,8 @@ starts too), 3 infrastructure errors left results incomplete, 130 interrupted.`,
 	f.StringSliceVar(&o.Models, "models", nil, "models to run, comma-separated (registry keys, routes, or \"reference\")")
 	f.StringVar(&o.Suite, "suite", "smoke", "embedded task suite ("+strings.Join(tasks.Names(), ", ")+")")
 	f.StringVar(&o.TasksDir, "tasks-dir", "", "load the suite from this directory of YAML task files instead")
+	f.StringSliceVar(&o.Tiers, "tier", nil, "only the tasks of these tiers ("+strings.Join(tasks.Tiers, ", ")+")")
+	f.StringSliceVar(&o.Tags, "tags", nil, "only the tasks with any of these tags")
 	f.IntVar(&o.Parallel, "parallel", 4, "attempts in flight per model")
 	f.IntVar(&o.Repeat, "repeat", 1, "attempts per task and model")
 	f.StringVar(&o.Out, "out", "results", "folder for run outputs")

@@ -48,6 +48,9 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 	if err != nil {
 		return engine.Plan{}, err
 	}
+	if suite, err = suite.Select(o.Tiers, o.Tags); err != nil {
+		return engine.Plan{}, usageError("%v", err)
+	}
 	reg, err := loadRegistry(o.Registry)
 	if err != nil {
 		return engine.Plan{}, err
@@ -121,6 +124,13 @@ func (o *runOptions) fill(p *engine.Previous) error {
 		o.Suite, o.TasksDir = m.Suite, ""
 		if dir, ok := p.EarlierFlag("tasks-dir"); ok {
 			o.TasksDir = dir
+		}
+		o.Tiers, o.Tags = nil, nil
+		if v, ok := p.EarlierFlag("tier"); ok {
+			o.Tiers = strings.Split(v, ",")
+		}
+		if v, ok := p.EarlierFlag("tags"); ok {
+			o.Tags = strings.Split(v, ",")
 		}
 	}
 	if !o.changed["models"] && !o.changed["model-name"] {

@@ -21,17 +21,19 @@ func (r *Run) HTML(w io.Writer) error {
 }
 
 type htmlView struct {
-	Title    string
-	Headline []string
-	RunLine  string
-	Warnings []string
-	Heads    []htmlHead
-	Rows     [][]htmlCell
-	Models   []string
-	Matrix   []htmlMatrixRow
-	Legend   string
-	Charts   []htmlChart
-	Failures []htmlFailure
+	Title     string
+	Headline  []string
+	RunLine   string
+	Warnings  []string
+	Heads     []htmlHead
+	Rows      [][]htmlCell
+	Models    []string
+	Matrix    []htmlMatrixRow
+	TierHeads []string
+	TierRows  [][]string
+	Legend    string
+	Charts    []htmlChart
+	Failures  []htmlFailure
 }
 
 type htmlHead struct {
@@ -46,8 +48,9 @@ type htmlCell struct {
 }
 
 type htmlMatrixRow struct {
-	Task  string
-	Cells []htmlCell
+	Heading string // opens a tier's tasks
+	Task    string
+	Cells   []htmlCell
 }
 
 type htmlChart struct {
@@ -114,7 +117,11 @@ func (r *Run) htmlView() htmlView {
 		v.Rows = append(v.Rows, row)
 		v.Models = append(v.Models, s.Model)
 	}
-	for _, t := range r.tasks {
+	v.TierHeads, v.TierRows = r.tierTable()
+	for i, t := range r.tasks {
+		if h := r.tierHeading(i); h != "" {
+			v.Matrix = append(v.Matrix, htmlMatrixRow{Heading: h})
+		}
 		row := htmlMatrixRow{Task: t}
 		for _, s := range r.models {
 			c := r.Cell(s.Model, t)
@@ -205,7 +212,7 @@ func cellClass(c *Cell) string {
 	return "warn"
 }
 
-var htmlPage = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+var htmlPage = template.Must(template.New("report").Funcs(template.FuncMap{"inc": func(n int) int { return n + 1 }}).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -256,12 +263,21 @@ pre { background: #f6f8fa; padding: 8px; overflow-x: auto; white-space: pre-wrap
 </table>
 <div class="note">Errors are infrastructure failures, counted neither as passes nor as fails. p50/p95: attempt wall time. Cost: GPU price × time the run held the model (Modal), or the proxy's reported cost (API).</div>
 
-<h2>Tasks</h2>
+{{if .TierHeads}}<h2>Pass rate by tier</h2>
+<table id="tiers">
+<thead><tr>{{range $i, $h := .TierHeads}}<th{{if $i}} class="num"{{end}}>{{$h}}</th>{{end}}</tr></thead>
+<tbody>
+{{range .TierRows}}<tr>{{range $i, $c := .}}<td{{if $i}} class="num"{{end}}>{{$c}}</td>{{end}}</tr>
+{{end}}</tbody>
+</table>
+
+{{end}}<h2>Tasks</h2>
 <table id="matrix">
 <thead><tr><th>task</th>{{range .Models}}<th>{{.}}</th>{{end}}</tr></thead>
 <tbody>
-{{range .Matrix}}<tr><td>{{.Task}}</td>{{range .Cells}}<td class="mark {{.Class}}">{{.Text}}</td>{{end}}</tr>
-{{end}}</tbody>
+{{range .Matrix}}{{if .Heading}}<tr class="tier"><th colspan="{{len $.Models | inc}}" style="background: #f6f8fa">{{.Heading}}</th></tr>
+{{else}}<tr><td>{{.Task}}</td>{{range .Cells}}<td class="mark {{.Class}}">{{.Text}}</td>{{end}}</tr>
+{{end}}{{end}}</tbody>
 </table>
 <div class="note">{{.Legend}}</div>
 

@@ -26,6 +26,7 @@ type Summary struct {
 	Totals    Counts         `json:"totals"`
 	Models    []ModelSummary `json:"models"`
 	Matrix    []TaskRow      `json:"matrix"`
+	Tiers     []TierRow      `json:"tiers,omitempty"` // pass rate per tier and model
 	Failures  []FailureInfo  `json:"failures"`
 	Warnings  []string       `json:"warnings"`
 }
@@ -33,6 +34,7 @@ type Summary struct {
 // TaskRow is one task of the matrix: its cell per model, in the models' order.
 type TaskRow struct {
 	Task  string      `json:"task"`
+	Tier  string      `json:"tier,omitempty"`
 	Cells []CellEntry `json:"cells"`
 }
 
@@ -61,7 +63,7 @@ func (r *Run) Summary() Summary {
 	s := Summary{Schema: SummarySchema, RunID: r.Manifest.RunID, Version: r.Manifest.Version,
 		Suite: r.Manifest.Suite, SuiteHash: r.Manifest.SuiteHash, Ended: r.Manifest.Ended,
 		Repeat: r.repeats(), Tasks: r.tasks, Totals: r.Totals(), Models: r.models,
-		Matrix: []TaskRow{}, Failures: []FailureInfo{}, Warnings: r.Warnings}
+		Matrix: []TaskRow{}, Failures: []FailureInfo{}, Warnings: r.Warnings, Tiers: r.TierRows()}
 	if !r.Manifest.Started.IsZero() {
 		s.Started = &r.Manifest.Started
 	}
@@ -69,7 +71,7 @@ func (r *Run) Summary() Summary {
 		s.Warnings = []string{}
 	}
 	for _, t := range r.tasks {
-		row := TaskRow{Task: t}
+		row := TaskRow{Task: t, Tier: r.tierOf(t)}
 		for _, m := range r.models {
 			e := CellEntry{Model: m.Model, Mark: markNone}
 			if c := r.cell(m.Model, t); c != nil {

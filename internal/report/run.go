@@ -30,6 +30,7 @@ type Run struct {
 	rep    int            // attempts per task and model the run intended
 	tasks  []string       // the manifest's order, then tasks seen only in results
 	cells  map[string]map[string]*Cell
+	tiers  map[string]string // task → tier; nil when the run's tasks have none
 }
 
 // Load reads a run folder. A torn last line becomes a warning; a missing or
@@ -165,6 +166,7 @@ func (r *Run) index() {
 		r.models = append(r.models, summarize(info, byModel[name]))
 	}
 	sort.SliceStable(r.models, func(i, j int) bool { return r.models[i].less(r.models[j]) })
+	r.groupByTier()
 }
 
 // planned adds the attempts the manifest planned that have no line (the run

@@ -83,6 +83,9 @@ func (r *Run) Terminal(w io.Writer, color bool) error {
 	if err := table(bw, heads, aligns, rows); err != nil {
 		return err
 	}
+	if err := r.terminalTiers(bw); err != nil {
+		return err
+	}
 
 	fmt.Fprintln(bw)
 	heads = []string{"task"}
@@ -92,7 +95,10 @@ func (r *Run) Terminal(w io.Writer, color bool) error {
 		aligns = append(aligns, tw.AlignCenter)
 	}
 	rows = rows[:0]
-	for _, t := range r.tasks {
+	for i, t := range r.tasks {
+		if h := r.tierHeading(i); h != "" {
+			rows = append(rows, append([]string{p.paint(ansiBold, h)}, make([]string, len(r.models))...))
+		}
 		row := []string{t}
 		for _, s := range r.models {
 			c := r.Cell(s.Model, t)

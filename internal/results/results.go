@@ -137,6 +137,9 @@ type Manifest struct {
 	Ended     *time.Time  `json:"ended,omitempty"`
 	// Resumed lists when the run was resumed with `run --resume`.
 	Resumed []time.Time `json:"resumed,omitempty"`
+	// Tiers maps each task to its tier (fidelity, multi-step, code,
+	// judgement), for reports that group tasks by tier.
+	Tiers map[string]string `json:"tiers,omitempty"`
 }
 
 // WriteManifest writes run.json atomically.
