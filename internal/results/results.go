@@ -50,6 +50,10 @@ const (
 	ClassDeploy           = "deploy_failed"
 )
 
+// ClassWorkspace is a fail: what the model left in its workspace stopped
+// goatbench from working in it (a tree too deep to walk, say).
+const ClassWorkspace = "workspace_unusable"
+
 // Request is the latency record of one chat completion request. Its timings
 // are those of the try that answered (or failed last); time spent on retries
 // is in RetryWait, so latency figures are never inflated by backoff.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/goatbench/goatbench/bench/tasks"
 	"github.com/goatbench/goatbench/internal/results"
+	"github.com/goatbench/goatbench/internal/sandbox"
 	"github.com/sashabaranov/go-openai"
 )
 
@@ -110,6 +111,9 @@ func classify(ctx context.Context, err error) (results.Status, string, string) {
 		return stopped(ctx)
 	}
 	reason := describe(err)
+	if errors.Is(err, sandbox.ErrWorkspace) {
+		return results.StatusFail, results.ClassWorkspace, oneLine(err.Error())
+	}
 	if f, ok := failureOf(err); ok {
 		switch {
 		case isContextLength(f.text()):

@@ -120,6 +120,17 @@ func initialEntry(t *testing.T) string {
 	return ""
 }
 
+// deepNames builds a tree whose paths are longer than PATH_MAX, read-only at
+// the bottom, then calls every tool: the workspace's bookkeeping (handing it
+// to the command's uid, the checks, the cleanup) must cope, and the attempt
+// is the model's fail, never an error.
+var deepNames = attack{attackTask("deep-names", "30s",
+	bash(`n=$(printf 'd%.0s' $(seq 200)); for i in $(seq 30); do mkdir $n && cd $n || exit 1; done; touch leaf; chmod 555 .; pwd | wc -c`)+
+		bash("ls")+
+		"  - tool: write_file\n    args: {path: x.txt, content: hi}\n"+
+		"  - tool: list_dir\n    args: {path: .}\n",
+	"  - file_exists: never\n  - command: {run: \"true\"}\n"), fail, results.ClassChecksFailed}
+
 const (
 	fail    = results.StatusFail
 	timeout = results.StatusTimeout
@@ -191,6 +202,7 @@ open("forked.txt", "w").write(str(n))'`), "  - file_contains: {path: forked.txt,
 			bash("setsid bash -c 'exec -a "+bg+" sleep 300' >/dev/null 2>&1 </dev/null & (exec -a "+bg+" sleep 300) & echo started"),
 			fmt.Sprintf("  - command: {run: %q}\n", "pgrep -f [g]"+bg[1:])), fail, results.ClassChecksFailed},
 		"sleep-past-timeout": {attackTask("sleep-past-timeout", "2s", bash("sleep 600"), "  - file_exists: never\n"), timeout, results.ClassTimeout},
+		"deep-names":         deepNames,
 	})
 
 	for _, p := range []string{dotdot, abs, link} {
@@ -227,6 +239,7 @@ func TestLimitAttacksThroughTheRunnerInPlainMode(t *testing.T) {
 		"background": {attackTask("background", "30s",
 			bash("(exec -a "+bg+" sleep 300) & echo started"), fmt.Sprintf("  - command: {run: %q}\n", "pgrep -f [g]"+bg[1:])), fail, results.ClassChecksFailed},
 		"sleep-past-timeout": {attackTask("sleep-past-timeout", "2s", bash("sleep 600"), "  - file_exists: never\n"), timeout, results.ClassTimeout},
+		"deep-names":         deepNames,
 	}
 	attackRun(t, sandbox.Plain{Limits: sandbox.Limits{FileSize: 10 << 20}}, searchableDir(t), attacks)
 	requireGone(t, bg)

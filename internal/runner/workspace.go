@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -58,13 +57,9 @@ func NewWorkspace(parent string, t tasks.Task, sb sandbox.Sandbox) (*Workspace, 
 func (w *Workspace) Close(keep bool) error {
 	err := w.root.Close()
 	if !keep {
-		// Commands may have left read-only directories behind; make them removable.
-		_ = filepath.WalkDir(w.Dir, func(p string, d fs.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				_ = os.Chmod(p, 0o700)
-			}
-			return nil
-		})
+		// Commands may have left read-only directories behind, and trees
+		// deeper than a path can name: both are removed all the same.
+		_ = sandbox.MakeRemovable(w.Dir)
 		err = errors.Join(err, os.RemoveAll(w.Dir))
 	}
 	return err

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Bwrap runs every command with bubblewrap in new PID, IPC, UTS, cgroup and
@@ -86,8 +88,8 @@ func NewBwrap(l Limits) (*Bwrap, error) {
 func newBwrap(l Limits) (*Bwrap, error) {
 	b := &Bwrap{Limits: l, spaces: map[string]*space{}, root: os.Geteuid() == 0}
 	var err error
-	if b.bin, err = lookPath(bwrapProgram); err != nil {
-		return nil, errors.New("bubblewrap is not installed (apt-get install bubblewrap)")
+	if b.bin, err = findBwrap(); err != nil {
+		return nil, errors.New("bubblewrap is not installed (apt-get install bubblewrap), nor on PATH")
 	}
 	b.setpriv, _ = lookPath("setpriv")
 	if b.root {
@@ -108,6 +110,21 @@ func newBwrap(l Limits) (*Bwrap, error) {
 
 // Mode names the sandbox in run.json and reports.
 func (*Bwrap) Mode() string { return ModeBwrap }
+
+// Binary is the bubblewrap executable in use, for run.json and reports.
+func (b *Bwrap) Binary() string { return b.bin }
+
+// findBwrap looks for bubblewrap on goatbench's own PATH first, as users
+// expect of any program (a bwrap built into ~/.local/bin, say), then in the
+// system directories commands search.
+func findBwrap() (string, error) {
+	if p, err := exec.LookPath(bwrapProgram); err == nil {
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs, nil
+		}
+	}
+	return lookPath(bwrapProgram)
+}
 
 func (b *Bwrap) probe() error {
 	err := b.try()
@@ -161,7 +178,9 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 			return Result{}, fmt.Errorf("sandbox: %s needs setpriv (apt-get install util-linux)", ws)
 		}
 		if err := own(ws, int(sp.uid)); err != nil {
-			return Result{}, fmt.Errorf("sandbox: hand the workspace to the command: %w", err)
+			// Goatbench, as root, can chown anything: what fails is the tree
+			// the commands built.
+			return Result{}, fmt.Errorf("%w: hand the workspace to the command: %v", ErrWorkspace, err)
 		}
 	}
 	timeout := c.Timeout
@@ -293,20 +312,24 @@ func (b *Bwrap) forget(ws string) {
 
 // own hands every file of the workspace to uid, so the command can change
 // what goatbench (as root) wrote there. It runs while no process of the
-// workspace is alive, and never follows a symlink.
+// workspace is alive, never follows a symlink and walks trees of any path
+// length (see walkAt). The workspace itself gets back its owner's access, which
+// a command may have taken away from itself (chmod 000 .).
 func own(ws string, uid int) error {
-	return filepath.WalkDir(ws, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) == uid && int(st.Gid) == uid {
+	if err := os.Lchown(ws, uid, uid); err != nil {
+		return err
+	}
+	if err := os.Chmod(ws, 0o755); err != nil {
+		return err
+	}
+	return walkAt(ws, func(dirfd int, name string, st *unix.Stat_t) error {
+		if int(st.Uid) == uid && int(st.Gid) == uid {
 			return nil
 		}
-		return os.Lchown(p, uid, uid)
+		if err := unix.Fchownat(dirfd, name, uid, uid, unix.AT_SYMLINK_NOFOLLOW); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("chown: %w", err)
+		}
+		return nil
 	})
 }
 
