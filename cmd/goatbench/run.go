@@ -191,6 +191,13 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 		ctx, cancel = context.WithTimeoutCause(ctx, o.Deadline, fmt.Errorf("the run's --deadline of %s passed", o.Deadline))
 		defer cancel()
 	}
+	if o.Resume != "" { // before anything reads the folder: a second --resume must not run it twice
+		lock, err := results.LockDir(o.Resume)
+		if errors.Is(err, results.ErrLocked) {
+			return usageError("%v", err)
+		}
+		defer lock.Unlock()
+	}
 	prev, err := o.resumeFrom(s)
 	if err != nil {
 		return err
@@ -257,6 +264,11 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return usageError("cannot create the run folder: %v", err)
 		}
+		lock, err := results.LockDir(dir)
+		if err != nil {
+			return infraError(err)
+		}
+		defer lock.Unlock()
 		man = results.Manifest{
 			RunID: runID, Version: version, Suite: suite.Name, SuiteHash: suite.Hash,
 			Repeat: o.Repeat, Parallel: o.Parallel, Sandbox: sb.Mode(), Args: o.Args, Started: time.Now().UTC(),
@@ -315,6 +327,10 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 		})
 	}
 	runErr := g.Wait()
+	if we := (*runner.WriteError)(nil); errors.As(runErr, &we) {
+		_ = r.Close()
+		return infraError(fmt.Errorf("%v; stopped at the first failed write, what is on disk is kept; once it can be written, complete the run with: goatbench run --resume %s", we, dir))
+	}
 	closeErr := r.Close()
 	end := time.Now().UTC()
 	man.Ended = &end

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -302,4 +303,25 @@ func TestServerErrorsAreNeitherPassNorFail(t *testing.T) {
 		require.Equal(t, results.StatusError, a.Status)
 		require.Equal(t, results.ClassServerError, a.FailureClass)
 	}
+}
+
+func TestASecondResumeOfTheSameFolderIsRefused(t *testing.T) {
+	out := t.TempDir()
+	code, _, stderr := goatbench(t, "run", "--models", "reference", "--suite", "smoke", "--out", out)
+	require.Equal(t, exitOK, code, stderr)
+	dir := onlyRunDir(t, out)
+	before := readAll(t, dir)
+
+	// The folder held as a running goatbench holds it.
+	lock, err := results.LockDir(dir)
+	require.NoError(t, err)
+	code, stdout, stderr := goatbench(t, "run", "--resume", dir, "--retry-errors")
+	require.Equal(t, exitUsage, code, stderr)
+	require.Equal(t, fmt.Sprintf("goatbench: %s is in use by goatbench pid %d; wait for it to end (or stop it) before resuming\n", dir, os.Getpid()), stderr)
+	require.Empty(t, stdout)
+	require.Equal(t, before, readAll(t, dir), "nothing written")
+
+	require.NoError(t, lock.Unlock())
+	code, _, stderr = goatbench(t, "run", "--resume", dir)
+	require.Equal(t, exitOK, code, stderr)
 }

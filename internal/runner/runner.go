@@ -47,7 +47,20 @@ type Runner struct {
 	opts  Options
 	suite tasks.Suite
 	out   *results.Writer
+
+	// broken is cancelled, with a *WriteError as its cause, at the first
+	// results write that fails: from then on nothing starts, what is in
+	// flight is stopped and nothing more is written.
+	broken context.Context
+	breaks context.CancelCauseFunc
 }
+
+// WriteError is a failed write of the results stream (a full disk, say). The
+// run stops at the first one; what is on disk stays valid for --resume.
+type WriteError struct{ Err error }
+
+func (e *WriteError) Error() string { return "write results: " + e.Err.Error() }
+func (e *WriteError) Unwrap() error { return e.Err }
 
 // New opens the run folder's results stream.
 func New(suite tasks.Suite, opts Options) (*Runner, error) {
@@ -64,7 +77,9 @@ func New(suite tasks.Suite, opts Options) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Runner{opts: opts, suite: suite, out: w}, nil
+	r := &Runner{opts: opts, suite: suite, out: w}
+	r.broken, r.breaks = context.WithCancelCause(context.Background())
+	return r, nil
 }
 
 // Close closes the results stream.
@@ -97,11 +112,19 @@ func (r *Runner) Pending(model string) int { return len(r.jobs(model)) }
 // time. Once ctx is cancelled nothing new starts, and each attempt not started
 // is recorded as cancelled, with the context's cause as the reason. An
 // attempt's line is written and synced before its slot takes the next one.
-// The error is only ever a failure to write results.
+// The error is only ever a failure to write results (a *WriteError): the
+// first one stops every model's attempts, those in flight included, so that
+// no paid request is made whose result could not be kept.
 func (r *Runner) RunModel(ctx context.Context, m Model) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer context.AfterFunc(r.broken, func() { cancel(context.Cause(r.broken)) })()
 	g := errgroup.Group{}
 	g.SetLimit(r.opts.Parallel)
 	for _, j := range r.jobs(m.Name) {
+		if err := r.writeFailed(); err != nil {
+			break
+		}
 		if ctx.Err() != nil {
 			reason := cancelReason(context.Cause(ctx)) + " (before it started)"
 			if err := r.record(r.skipped(m.Name, j, results.StatusError, results.ClassCancelled, reason)); err != nil {
@@ -111,7 +134,15 @@ func (r *Runner) RunModel(ctx context.Context, m Model) error {
 		}
 		g.Go(func() error { return r.record(r.attempt(ctx, m, j)) })
 	}
-	return g.Wait()
+	return errors.Join(g.Wait(), r.writeFailed())
+}
+
+// writeFailed is the first failed write, if any.
+func (r *Runner) writeFailed() error {
+	if r.broken.Err() == nil {
+		return nil
+	}
+	return context.Cause(r.broken)
 }
 
 // FailModel records every attempt of a model that could not run at all (its
@@ -122,7 +153,7 @@ func (r *Runner) FailModel(model, class, reason string) error {
 			return err
 		}
 	}
-	return nil
+	return r.writeFailed()
 }
 
 func (r *Runner) skipped(model string, j job, st results.Status, class, reason string) results.Attempt {
@@ -131,9 +162,13 @@ func (r *Runner) skipped(model string, j job, st results.Status, class, reason s
 }
 
 func (r *Runner) record(a results.Attempt) error {
+	if err := r.writeFailed(); err != nil {
+		return nil // reported once, by RunModel; this attempt is re-run on --resume
+	}
 	a = redacted(a)
 	if err := r.out.Append(a); err != nil {
-		return fmt.Errorf("write results: %w", err)
+		r.breaks(&WriteError{Err: err})
+		return nil
 	}
 	if r.opts.OnAttempt != nil {
 		r.opts.OnAttempt(a)
