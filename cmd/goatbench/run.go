@@ -32,6 +32,7 @@ import (
 	"github.com/goatbench/goatbench/internal/report"
 	"github.com/goatbench/goatbench/internal/results"
 	"github.com/goatbench/goatbench/internal/runner"
+	"github.com/goatbench/goatbench/internal/safetext"
 	"github.com/goatbench/goatbench/internal/sandbox"
 )
 
@@ -665,7 +666,7 @@ func attemptLine(a results.Attempt) string {
 	if a.Reason != "" {
 		line += ": " + a.Reason
 	}
-	return line
+	return safetext.Line(line) // a reason can hold a server's or a check's text
 }
 
 // previousRun is what a run folder given to --resume already holds.

@@ -237,3 +237,14 @@ func TestPasswordInBaseURLIsNotWritten(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, m.Models[0].BaseURL, "user:xxxxx@")
 }
+
+func TestAttemptLineEscapesWhatTheModelWrote(t *testing.T) {
+	a := results.Attempt{Model: "m", Task: "t", Status: results.StatusFail, FailureClass: results.ClassChecksFailed,
+		Reason: "check: exit code 1: \r\x1b[2K\x1b[32mPASS\x1b[0m m  t #0\nnext"}
+	line := attemptLine(a)
+	require.True(t, strings.HasPrefix(line, "FAIL "), line)
+	require.NotContains(t, line, "\x1b")
+	require.NotContains(t, line, "\r")
+	require.NotContains(t, line, "\n")
+	require.Contains(t, line, `\r\x1b[2K\x1b[32mPASS`)
+}

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/goatbench/goatbench/internal/results"
+
+	"github.com/goatbench/goatbench/internal/safetext"
 )
 
 // The JUnit XML shapes, following the Ant/Jenkins schema CI systems read.
@@ -161,6 +163,7 @@ func problemOf(a results.Attempt) *junitProblem {
 // xmlSafe replaces what XML 1.0 cannot carry at all (NUL, ANSI escapes and
 // other control characters from tool output), which no escaping can fix.
 func xmlSafe(s string) string {
+	s = safetext.Block(s)
 	return strings.Map(func(r rune) rune {
 		switch {
 		case r == '\t' || r == '\n' || r == '\r':
