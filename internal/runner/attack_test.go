@@ -41,7 +41,7 @@ func bash(cmd string) string {
 
 // attackRun runs the attacks and a harmless task together, and returns each
 // attempt by task id once the run is over.
-func attackRun(t *testing.T, sb sandbox.Sandbox, workRoot string, attacks map[string]attack) map[string]results.Attempt {
+func attackRun(t *testing.T, sb sandbox.Sandbox, workRoot string, attacks map[string]attack, setup ...func(*harness)) map[string]results.Attempt {
 	t.Helper()
 	suite := tasks.Suite{Name: "attacks"}
 	for id, a := range attacks {
@@ -52,6 +52,9 @@ func attackRun(t *testing.T, sb sandbox.Sandbox, workRoot string, attacks map[st
 		bash("echo fine > ok.txt"), "  - file_contains: {path: ok.txt, text: fine}\n")))
 	h := newHarness(t, suite)
 	h.opts.Sandbox, h.opts.WorkRoot = sb, workRoot
+	for _, f := range setup {
+		f(h)
+	}
 	got := map[string]results.Attempt{}
 	for _, a := range h.run(t, context.Background()) {
 		got[a.Task] = a
@@ -242,5 +245,43 @@ func TestLimitAttacksThroughTheRunnerInPlainMode(t *testing.T) {
 		"deep-names":         deepNames,
 	}
 	attackRun(t, sandbox.Plain{Limits: sandbox.Limits{FileSize: 10 << 20}}, searchableDir(t), attacks)
+	requireGone(t, bg)
+}
+
+// Plain mode run by root: the commands run as a uid of the attempt's own, so
+// what redaction could never stop (goatbench's environ, base64'd) is not
+// readable at all, and no results stream, this run's or an earlier one's, can
+// take a forged line. The run folders are reachable by any user here, so only
+// ownership stands in the way.
+func TestPlainAsRootAttacksThroughTheRunner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	environ := initialEntry(t)
+	runs := searchableDir(t)
+	earlier := filepath.Join(runs, "earlier", results.AttemptsFile)
+	require.NoError(t, os.MkdirAll(filepath.Dir(earlier), 0o755))
+	require.NoError(t, os.WriteFile(earlier, []byte("{}\n"), 0o644))
+	runDir := filepath.Join(runs, "this")
+	forged := `{"run_id":"test","model":"m","task":"harmless","repeat":0,"status":"pass"}`
+	bg := marker("plain-root-daemon")
+	attackRun(t, sandbox.Plain{}, searchableDir(t), map[string]attack{
+		"read-environ": {attackTask("read-environ", "30s",
+			bash(fmt.Sprintf("base64 -w0 /proc/%d/environ > environ.txt; rev /proc/%d/environ >> environ.txt; tr '\\0' '\\n' < /proc/%d/environ >> environ.txt", os.Getpid(), os.Getpid(), os.Getpid())),
+			fmt.Sprintf("  - file_contains: {path: environ.txt, text: %q}\n", environ)), fail, results.ClassChecksFailed},
+		"forge-results": {attackTask("forge-results", "30s",
+			bash(fmt.Sprintf("echo '%s' >> %s && echo '%s' >> %s && touch forged", forged, filepath.Join(runDir, results.AttemptsFile), forged, earlier)),
+			"  - file_exists: forged\n"), fail, results.ClassChecksFailed},
+		"setsid-daemon": {attackTask("setsid-daemon", "30s",
+			bash("setsid bash -c 'exec -a "+bg+" sleep 300' >/dev/null 2>&1 </dev/null & echo started"),
+			fmt.Sprintf("  - command: {run: %q}\n", "pgrep -f [g]"+bg[1:])), fail, results.ClassChecksFailed},
+		"deep-names": deepNames,
+	}, func(h *harness) {
+		h.opts.RunDir = runDir
+		require.NoError(t, os.MkdirAll(runDir, 0o755))
+	})
+	b, err := os.ReadFile(earlier)
+	require.NoError(t, err)
+	require.Equal(t, "{}\n", string(b), "an earlier run's stream took a line")
 	requireGone(t, bg)
 }

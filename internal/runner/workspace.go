@@ -55,7 +55,11 @@ func NewWorkspace(parent string, t tasks.Task, sb sandbox.Sandbox) (*Workspace, 
 
 // Close releases the workspace and removes it unless keep is set.
 func (w *Workspace) Close(keep bool) error {
-	err := w.root.Close()
+	var err error
+	if r, ok := w.sb.(sandbox.Releaser); ok {
+		err = r.Release(w.Dir) // nothing the commands started outlives the attempt
+	}
+	err = errors.Join(err, w.root.Close())
 	if !keep {
 		// Commands may have left read-only directories behind, and trees
 		// deeper than a path can name: both are removed all the same.

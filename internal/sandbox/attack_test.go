@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -193,4 +194,41 @@ func mustReal(t *testing.T, dir string) string {
 	real, err := filepath.EvalSymlinks(dir)
 	require.NoError(t, err)
 	return real
+}
+
+// Plain mode run by root: each workspace's commands run as a uid of their
+// own, so goatbench's environment, root's files and every run folder are out
+// of reach, and no daemon outlives its command.
+func TestPlainAsRootRunsAsAUidOfItsOwn(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	t.Setenv("GOATBENCH_PLANTED", "value-stolen-from-environ")
+	runs := workspace(t)
+	require.NoError(t, os.Chmod(runs, 0o755))
+	stream := filepath.Join(runs, "earlier-run", "results.jsonl")
+	require.NoError(t, os.MkdirAll(filepath.Dir(stream), 0o755))
+	require.NoError(t, os.WriteFile(stream, []byte("{\"status\":\"fail\"}\n"), 0o644))
+	sb := Plain{}
+	for name, dir := range map[string]string{"searchable": workspace(t), "behind a private directory": t.TempDir()} {
+		t.Run(name, func(t *testing.T) {
+			res := mustRun(t, sb, Command{Dir: dir, Script: "id -u; touch mine && echo wrote"})
+			require.NotEqual(t, "0", strings.Fields(res.Output)[0], res.Output)
+			require.Contains(t, res.Output, "wrote", "the workspace is the command's")
+			for _, script := range []string{
+				fmt.Sprintf("cat /proc/%d/environ", os.Getpid()),
+				"echo '{\"status\":\"pass\"}' >> " + stream,
+				"cat /root/.bashrc /etc/shadow",
+			} {
+				res := mustRun(t, sb, Command{Dir: dir, Script: script})
+				require.NotEqual(t, 0, res.ExitCode, "%s: %s", script, res.Output)
+				require.NotContains(t, res.Output, "stolen")
+			}
+			b, err := os.ReadFile(stream)
+			require.NoError(t, err)
+			require.Equal(t, "{\"status\":\"fail\"}\n", string(b))
+			testDaemon(t, sb)
+			require.NoError(t, sb.Release(dir))
+		})
+	}
 }

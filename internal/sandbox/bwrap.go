@@ -302,6 +302,24 @@ func searchable(dir string) bool {
 	}
 }
 
+// Release forgets a workspace once its attempt is over; run by root, it also
+// kills whatever a command run through setpriv (outside a user namespace)
+// may have left.
+func (b *Bwrap) Release(dir string) error {
+	abs, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil
+	}
+	b.mu.Lock()
+	sp, ok := b.spaces[abs]
+	delete(b.spaces, abs)
+	b.mu.Unlock()
+	if ok && b.root {
+		killUID(sp.uid)
+	}
+	return nil
+}
+
 func (b *Bwrap) forget(ws string) {
 	if abs, err := filepath.EvalSymlinks(ws); err == nil {
 		b.mu.Lock()
@@ -319,7 +337,7 @@ func own(ws string, uid int) error {
 	if err := os.Lchown(ws, uid, uid); err != nil {
 		return err
 	}
-	if err := os.Chmod(ws, 0o755); err != nil {
+	if err := os.Chmod(ws, 0o700); err != nil { // the uid's own; no other attempt looks in
 		return err
 	}
 	return walkAt(ws, func(dirfd int, name string, st *unix.Stat_t) error {
