@@ -300,6 +300,9 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	if err != nil {
 		return infraError(err)
 	}
+	if o.KeepWorkspaces {
+		defer fmt.Fprintf(s.Err, "workspaces kept in %s\n", r.WorkspacesDir())
+	}
 	pending := 0
 	for _, t := range targets {
 		pending += r.Pending(t.name)

@@ -325,3 +325,22 @@ func TestASecondResumeOfTheSameFolderIsRefused(t *testing.T) {
 	code, _, stderr = goatbench(t, "run", "--resume", dir)
 	require.Equal(t, exitOK, code, stderr)
 }
+
+func TestKeepWorkspacesSaysWhere(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	out := t.TempDir()
+	code, _, stderr := goatbench(t, "run", "--models", "reference", "--suite", "smoke", "--out", out, "--keep-workspaces")
+	require.Equal(t, exitOK, code, stderr)
+	dir := filepath.Join(tmp, "goatbench-work", filepath.Base(onlyRunDir(t, out)))
+	require.Contains(t, stderr, "workspaces kept in "+dir+"\n")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	n := 0
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), "reference-") {
+			n++
+		}
+	}
+	require.Equal(t, 5, n, "one workspace per attempt, named after it")
+}

@@ -53,6 +53,7 @@ type Runner struct {
 	// flight is stopped and nothing more is written.
 	broken context.Context
 	breaks context.CancelCauseFunc
+	work   *workDir
 }
 
 // WriteError is a failed write of the results stream (a full disk, say). The
@@ -73,17 +74,27 @@ func New(suite tasks.Suite, opts Options) (*Runner, error) {
 	if err := os.MkdirAll(filepath.Join(opts.RunDir, results.TranscriptsDir), 0o755); err != nil {
 		return nil, err
 	}
-	w, err := results.OpenWriter(opts.RunDir)
+	work, err := openWorkDir(opts.WorkRoot, opts.RunID, opts.KeepWorkspaces)
 	if err != nil {
 		return nil, err
 	}
-	r := &Runner{opts: opts, suite: suite, out: w}
+	w, err := results.OpenWriter(opts.RunDir)
+	if err != nil {
+		work.close()
+		return nil, err
+	}
+	r := &Runner{opts: opts, suite: suite, out: w, work: work}
 	r.broken, r.breaks = context.WithCancelCause(context.Background())
 	return r, nil
 }
 
-// Close closes the results stream.
-func (r *Runner) Close() error { return r.out.Close() }
+// Close closes the results stream and removes the run's workspace directory
+// (unless workspaces are kept).
+func (r *Runner) Close() error { return errors.Join(r.out.Close(), r.work.close()) }
+
+// WorkspacesDir is where this run's workspaces are made (and kept, with
+// KeepWorkspaces): <work root>/goatbench-work/<run id>.
+func (r *Runner) WorkspacesDir() string { return r.work.dir }
 
 // job is one attempt to make.
 type job struct {
@@ -183,7 +194,7 @@ func (r *Runner) attempt(ctx context.Context, m Model, j job) (a results.Attempt
 	start := time.Now()
 	defer func() { a.WallSeconds = time.Since(start).Seconds() }()
 
-	ws, err := NewWorkspace(r.opts.WorkRoot, t, r.opts.Sandbox)
+	ws, err := newWorkspace(r.work.dir, fmt.Sprintf("%s-%s-r%d-", unsafeName.ReplaceAllString(m.Name, "_"), t.ID, j.repeat), t, r.opts.Sandbox)
 	if err != nil {
 		a.Status, a.FailureClass, a.Reason = results.StatusError, results.ClassServerError, oneLine(err.Error())
 		return a

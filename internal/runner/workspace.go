@@ -29,7 +29,13 @@ type Workspace struct {
 // NewWorkspace creates a fresh directory under parent (the system temp dir when
 // empty) and seeds it with the task's setup files.
 func NewWorkspace(parent string, t tasks.Task, sb sandbox.Sandbox) (*Workspace, error) {
-	dir, err := os.MkdirTemp(parent, "goatbench-"+t.ID+"-")
+	return newWorkspace(parent, "goatbench-"+t.ID+"-", t, sb)
+}
+
+// newWorkspace is NewWorkspace with the directory's name (before a random
+// suffix) given: a run names each after its attempt.
+func newWorkspace(parent, name string, t tasks.Task, sb sandbox.Sandbox) (*Workspace, error) {
+	dir, err := os.MkdirTemp(parent, name)
 	if err != nil {
 		return nil, fmt.Errorf("workspace: %w", err)
 	}

@@ -205,10 +205,28 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 	}
 	c.Dir = ws
 	s.cmd = exec.Command(b.bin, b.args(h, ws, sp.uid, l, c.Script)...)
+	s.cmd.SysProcAttr = b.procAttr()
 	if h == asUID {
-		s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: sp.uid, Gid: sp.uid, Groups: []uint32{}}}
+		s.cmd.SysProcAttr.Credential = &syscall.Credential{Uid: sp.uid, Gid: sp.uid, Groups: []uint32{}}
 	}
 	return run(ctx, c, l, s)
+}
+
+// procAttr is how bwrap itself is started. --die-with-parent (in args) ties
+// the sandbox to bwrap only once its setup handshake is over: bubblewrap's
+// child sets PR_SET_PDEATHSIG late, after it has read the eventfd its parent
+// writes once the uid maps are in place (bubblewrap.c: child_wait_fd,
+// handle_die_with_parent), so a bwrap killed in between, as when goatbench is
+// SIGKILLed and Pdeathsig takes bwrap with it, leaves that child blocked
+// forever. Run by root, bwrap therefore starts as the init of a PID
+// namespace of its own: when it dies, for whatever reason, the kernel kills
+// every process in that namespace, the half-built sandbox included.
+func (b *Bwrap) procAttr() *syscall.SysProcAttr {
+	a := &syscall.SysProcAttr{}
+	if b.root {
+		a.Cloneflags = syscall.CLONE_NEWPID
+	}
+	return a
 }
 
 // args is the bwrap command line for one command.
@@ -315,7 +333,7 @@ func (b *Bwrap) Release(dir string) error {
 	delete(b.spaces, abs)
 	b.mu.Unlock()
 	if ok && b.root {
-		killUID(sp.uid)
+		KillUID(sp.uid)
 	}
 	return nil
 }

@@ -73,7 +73,7 @@ func (p Plain) runAsUID(ctx context.Context, c Command, l Limits, timeout time.D
 	if err := own(ws, int(uid)); err != nil {
 		return Result{}, fmt.Errorf("%w: hand the workspace to the command: %v", ErrWorkspace, err)
 	}
-	s := spec{env: Env(ws, ws), ulimit: l.ulimit(timeout, int64(l.Processes)), after: func() { killUID(uid) }}
+	s := spec{env: Env(ws, ws), ulimit: l.ulimit(timeout, int64(l.Processes)), after: func() { KillUID(uid) }}
 	c.Dir = ws
 	if searchable(filepath.Dir(ws)) {
 		s.cmd = exec.Command(bash(), "-c", c.Script)
@@ -104,7 +104,7 @@ func (Plain) Release(dir string) error {
 		ws = dir
 	}
 	if uid, ok := plainUIDs.forget(ws); ok {
-		killUID(uid)
+		KillUID(uid)
 	}
 	return nil
 }
@@ -148,11 +148,12 @@ func (u *uids) forget(ws string) (uint32, bool) {
 	return id, ok
 }
 
-// killUID kills every process of uid. kill(-1, SIGKILL) sent by a process of
+// KillUID kills every process of uid (only uids goatbench handed out: the
+// runner uses it on what a killed run left). kill(-1, SIGKILL) sent by a process of
 // that uid reaches all of them at once (the kernel walks the task list under
 // a lock forks must wait for, so a fork bomb cannot outrun it); the walk of
 // /proc after it checks, and repeats while anything is left.
-func killUID(uid uint32) {
+func KillUID(uid uint32) {
 	for range 10 {
 		cmd := exec.Command(bash(), "-c", "kill -KILL -1")
 		cmd.Dir = "/"
