@@ -281,6 +281,12 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 			man.Models = append(man.Models, t.info)
 		}
 	}
+	if warning != "" { // kept by a resume: the attempts run before were not isolated either
+		man.SandboxWarning = warning
+	}
+	if b, ok := sb.(interface{ Binary() string }); ok {
+		man.SandboxBinary = b.Binary()
+	}
 	if err := results.WriteManifest(dir, man); err != nil {
 		return infraError(fmt.Errorf("write run.json: %w", err))
 	}

@@ -343,4 +343,14 @@ func TestKeepWorkspacesSaysWhere(t *testing.T) {
 		}
 	}
 	require.Equal(t, 5, n, "one workspace per attempt, named after it")
+
+	m, err := results.ReadManifest(onlyRunDir(t, out))
+	require.NoError(t, err)
+	if m.Sandbox == "bwrap" {
+		require.FileExists(t, m.SandboxBinary, "run.json names the bubblewrap used")
+		require.Empty(t, m.SandboxWarning)
+	} else {
+		require.Contains(t, m.SandboxWarning, "NOT isolated")
+		require.Contains(t, stderr, "warning: "+m.SandboxWarning, "the final summary repeats it")
+	}
 }

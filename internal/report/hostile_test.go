@@ -59,3 +59,24 @@ func TestModelTextReachesNoReportRaw(t *testing.T) {
 	}
 	require.True(t, found, "summary.json keeps the exact reason")
 }
+
+func TestSandboxFallbackIsInEveryReport(t *testing.T) {
+	const warning = "WARNING: bubblewrap is not installed (apt-get install bubblewrap), nor on PATH; commands run with --sandbox plain: NOT isolated from this machine's files, processes and network"
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	a := results.Attempt{RunID: "r", Model: "m", Task: "t", Status: results.StatusPass, Started: start, WallSeconds: 1}
+	r := New(results.Manifest{RunID: "r", Sandbox: "plain", SandboxWarning: warning, Tasks: []string{"t"}}, []results.Attempt{a}, nil)
+
+	var term, md, html, junit, js bytes.Buffer
+	require.NoError(t, r.Terminal(&term, false))
+	require.NoError(t, r.Markdown(&md))
+	require.NoError(t, r.HTML(&html))
+	require.NoError(t, r.JUnit(&junit))
+	require.NoError(t, r.JSON(&js))
+	require.Contains(t, term.String(), "warning: "+warning, "the final summary")
+	require.Less(t, strings.Index(md.String(), "NOT isolated"), strings.Index(md.String(), "### Summary"), "top of report.md")
+	require.Less(t, strings.Index(html.String(), "NOT isolated"), strings.Index(html.String(), "<h2>Summary"), "top of report.html")
+	require.Contains(t, junit.String(), `<property name="sandbox_warning" value="WARNING: bubblewrap is not installed`)
+	var s Summary
+	require.NoError(t, json.Unmarshal(js.Bytes(), &s))
+	require.Equal(t, []string{warning}, s.Warnings)
+}

@@ -97,6 +97,7 @@ func (r *Run) junitSuite(m ModelSummary) (junitSuite, float64) {
 		{"kind", info.Kind}, {"gpu", info.GPU}, {"model_id", info.ModelID},
 		{"cold_start_s", floatProp(info.ColdStartSeconds)}, {"price_per_hour", floatProp(info.PricePerHour)},
 		{"error", info.Error},
+		{"sandbox_binary", r.Manifest.SandboxBinary}, {"sandbox_warning", xmlSafe(r.Manifest.SandboxWarning)},
 	} {
 		if p.Value != "" {
 			s.Properties = append(s.Properties, p)

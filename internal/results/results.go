@@ -134,9 +134,13 @@ type Manifest struct {
 	Repeat    int         `json:"repeat"`
 	Parallel  int         `json:"parallel"`
 	Sandbox   string      `json:"sandbox,omitempty"`
-	Args      []string    `json:"args,omitempty"`
-	Started   time.Time   `json:"started"`
-	Ended     *time.Time  `json:"ended,omitempty"`
+	// SandboxBinary is the bubblewrap executable used; SandboxWarning says
+	// why commands ran unisolated when --sandbox auto found none that works.
+	SandboxBinary  string     `json:"sandbox_binary,omitempty"`
+	SandboxWarning string     `json:"sandbox_warning,omitempty"`
+	Args           []string   `json:"args,omitempty"`
+	Started        time.Time  `json:"started"`
+	Ended          *time.Time `json:"ended,omitempty"`
 	// Resumed lists when the run was resumed with `run --resume`.
 	Resumed []time.Time `json:"resumed,omitempty"`
 }
