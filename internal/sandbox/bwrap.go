@@ -59,7 +59,9 @@ type Bwrap struct {
 type space struct {
 	mu         sync.Mutex // one command at a time: nothing runs while the workspace changes owner
 	uid        uint32
-	searchable bool // every directory above it lets other users through
+	searchable bool           // every directory above it lets other users through
+	cg         *attemptCgroup // nil where there is none
+	cgErr      error
 }
 
 // how is the way a command becomes the user it runs as.
@@ -144,7 +146,7 @@ func (b *Bwrap) try() error {
 		return fmt.Errorf("sandbox: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	defer b.forget(dir)
+	defer b.Release(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// The workspace must be writable and the system not.
@@ -202,6 +204,15 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 			_, _ = w.Write(b.passwd)
 			_, _ = fmt.Fprintf(w, "goatbench:x:%s:%s:goatbench:%s:%s\n", u, u, ws, bash())
 		}()
+	}
+	if b.root && sp.cg == nil && sp.cgErr == nil {
+		sp.cg, sp.cgErr = newAttemptCgroup(l.Memory, int64(l.Processes))
+	}
+	if sp.cgErr != nil {
+		return Result{}, sp.cgErr
+	}
+	if err := sp.cg.join(&s); err != nil {
+		return Result{}, err
 	}
 	c.Dir = ws
 	s.cmd = exec.Command(b.bin, b.args(h, ws, sp.uid, l, c.Script)...)
@@ -334,6 +345,9 @@ func (b *Bwrap) Release(dir string) error {
 	b.mu.Unlock()
 	if ok && b.root {
 		KillUID(sp.uid)
+		if sp.cg != nil {
+			return sp.cg.remove()
+		}
 	}
 	return nil
 }

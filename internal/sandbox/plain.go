@@ -69,11 +69,17 @@ func (p Plain) runAsUID(ctx context.Context, c Command, l Limits, timeout time.D
 	if err != nil {
 		return Result{}, fmt.Errorf("sandbox: workspace: %w", err)
 	}
-	uid := plainUIDs.get(ws)
+	uid, cg, err := plainUIDs.get(ws, l)
+	if err != nil {
+		return Result{}, err
+	}
 	if err := own(ws, int(uid)); err != nil {
 		return Result{}, fmt.Errorf("%w: hand the workspace to the command: %v", ErrWorkspace, err)
 	}
 	s := spec{env: Env(ws, ws), ulimit: l.ulimit(timeout, int64(l.Processes)), after: func() { KillUID(uid) }}
+	if err := cg.join(&s); err != nil {
+		return Result{}, err
+	}
 	c.Dir = ws
 	if searchable(filepath.Dir(ws)) {
 		s.cmd = exec.Command(bash(), "-c", c.Script)
@@ -103,18 +109,22 @@ func (Plain) Release(dir string) error {
 	if err != nil {
 		ws = dir
 	}
-	if uid, ok := plainUIDs.forget(ws); ok {
+	if uid, cg, ok := plainUIDs.forget(ws); ok {
 		KillUID(uid)
+		if cg != nil {
+			return cg.remove()
+		}
 	}
 	return nil
 }
 
-// uids hands each workspace a uid of its own.
+// uids hands each workspace a uid (and cgroup, where there are any) of its own.
 type uids struct {
 	mu   sync.Mutex
 	base uint32
 	next uint32
 	of   map[string]uint32
+	cgs  map[string]*attemptCgroup
 }
 
 var plainUIDs = newUIDs()
@@ -125,27 +135,33 @@ func newUIDs() *uids {
 	// Somewhere in [2^30+2^28, 2^30+2^29): above every real and subordinate
 	// uid range in common use, apart from Bwrap's and from other goatbench
 	// processes'.
-	return &uids{base: 1<<30 + 1<<28 + binary.BigEndian.Uint32(r[:])%(1<<27), of: map[string]uint32{}}
+	return &uids{base: 1<<30 + 1<<28 + binary.BigEndian.Uint32(r[:])%(1<<27), of: map[string]uint32{}, cgs: map[string]*attemptCgroup{}}
 }
 
-func (u *uids) get(ws string) uint32 {
+func (u *uids) get(ws string, l Limits) (uint32, *attemptCgroup, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	id, ok := u.of[ws]
 	if !ok {
+		cg, err := newAttemptCgroup(l.Memory, int64(l.Processes))
+		if err != nil {
+			return 0, nil, err
+		}
 		id = u.base + u.next
 		u.next++
-		u.of[ws] = id
+		u.of[ws], u.cgs[ws] = id, cg
 	}
-	return id
+	return id, u.cgs[ws], nil
 }
 
-func (u *uids) forget(ws string) (uint32, bool) {
+func (u *uids) forget(ws string) (uint32, *attemptCgroup, bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	id, ok := u.of[ws]
+	cg := u.cgs[ws]
 	delete(u.of, ws)
-	return id, ok
+	delete(u.cgs, ws)
+	return id, cg, ok
 }
 
 // KillUID kills every process of uid (only uids goatbench handed out: the
