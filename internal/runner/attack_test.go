@@ -32,7 +32,7 @@ type attack struct {
 // attackTask fills in a task: id, prompt (unique: the reference server finds
 // the task by it), a short timeout, the reference steps and the checks.
 func attackTask(id, timeout, steps, checks string) string {
-	return fmt.Sprintf("id: %s\nprompt: attack %s\nmax_turns: 5\ntimeout: %s\nreference:\n%s  - answer: done\nchecks:\n%s", id, id, timeout, steps, checks)
+	return fmt.Sprintf("id: %s\nprompt: attack %s\nmax_turns: 8\ntimeout: %s\nreference:\n%s  - answer: done\nchecks:\n%s", id, id, timeout, steps, checks)
 }
 
 func bash(cmd string) string {
@@ -131,7 +131,8 @@ var deepNames = attack{attackTask("deep-names", "30s",
 	bash(`n=$(printf 'd%.0s' $(seq 200)); for i in $(seq 30); do mkdir $n && cd $n || exit 1; done; touch leaf; chmod 555 .; pwd | wc -c`)+
 		bash("ls")+
 		"  - tool: write_file\n    args: {path: x.txt, content: hi}\n"+
-		"  - tool: list_dir\n    args: {path: .}\n",
+		"  - tool: list_dir\n    args: {path: .}\n"+
+		"  - tool: read_file\n    args: {path: x.txt}\n",
 	"  - file_exists: never\n  - command: {run: \"true\"}\n"), fail, results.ClassChecksFailed}
 
 const (
