@@ -30,6 +30,11 @@ type Options struct {
 	KeepWorkspaces bool
 	WorkRoot       string          // parent of the attempt workspaces; "" is the system temp dir
 	Sandbox        sandbox.Sandbox // nil is sandbox.Default(): bubblewrap where it works
+	// WorkspaceDisk caps what one attempt may write to its workspace, run by
+	// root (a tmpfs of that size; see sandbox.MountWorkspace): 0 is
+	// sandbox.DefaultWorkspaceDisk, negative or KeepWorkspaces none (kept
+	// workspaces stay on disk).
+	WorkspaceDisk int64
 	// RequestTimeout bounds each try of a chat request; 0 leaves only the
 	// attempt's timeout (the task's) and the run's context.
 	RequestTimeout time.Duration
@@ -194,7 +199,14 @@ func (r *Runner) attempt(ctx context.Context, m Model, j job) (a results.Attempt
 	start := time.Now()
 	defer func() { a.WallSeconds = time.Since(start).Seconds() }()
 
-	ws, err := newWorkspace(r.work.dir, fmt.Sprintf("%s-%s-r%d-", unsafeName.ReplaceAllString(m.Name, "_"), t.ID, j.repeat), t, r.opts.Sandbox)
+	disk := r.opts.WorkspaceDisk
+	switch {
+	case r.opts.KeepWorkspaces:
+		disk = 0
+	case disk == 0:
+		disk = sandbox.DefaultWorkspaceDisk
+	}
+	ws, err := newWorkspace(r.work.dir, fmt.Sprintf("%s-%s-r%d-", unsafeName.ReplaceAllString(m.Name, "_"), t.ID, j.repeat), disk, t, r.opts.Sandbox)
 	if err != nil {
 		a.Status, a.FailureClass, a.Reason = results.StatusError, results.ClassServerError, oneLine(err.Error())
 		return a

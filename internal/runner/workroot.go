@@ -108,6 +108,7 @@ func removeTree(dir string) error {
 		if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Uid >= 1<<30 {
 			sandbox.KillUID(st.Uid)
 		}
+		_ = sandbox.UnmountWorkspace(filepath.Join(dir, e.Name()))
 	}
 	_ = sandbox.MakeRemovable(dir)
 	return os.RemoveAll(dir)

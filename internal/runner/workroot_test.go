@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/goatbench/goatbench/internal/results"
+	"github.com/goatbench/goatbench/internal/sandbox"
 )
 
 // Workspaces live under one root, named after their run and attempt, so what
@@ -26,6 +27,11 @@ func TestWorkspacesLiveUnderOneRootAndLeftoversGo(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(stale, "deep"), 0o755))
 	var orphan *exec.Cmd
 	if os.Geteuid() == 0 {
+		// Its capped workspace is still mounted.
+		mounted, err := sandbox.MountWorkspace(stale, 1<<20)
+		require.NoError(t, err)
+		require.True(t, mounted)
+		t.Cleanup(func() { _ = sandbox.UnmountWorkspace(stale) })
 		uid := uint32(1<<30 + 4242)
 		require.NoError(t, os.Chown(stale, int(uid), int(uid)))
 		orphan = exec.Command("sleep", "300")
@@ -73,4 +79,22 @@ func TestWorkspacesLiveUnderOneRootAndLeftoversGo(t *testing.T) {
 	h.opts.WorkRoot, h.opts.RunID = root, "next-run"
 	h.run(t, context.Background())
 	require.NoDirExists(t, filepath.Join(top, "next-run"))
+}
+
+// A command that writes without end fills its own workspace, capped, not the
+// disk the work root and the results live on.
+func TestAWorkspaceCannotFillTheDisk(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the workspace cap is a tmpfs, mounted by root")
+	}
+	h := newHarness(t, oneTaskSuite(t, attackTask("fill-disk", "30s",
+		bash("for i in 1 2 3 4 5; do head -c 20000000 /dev/zero > f$i || { echo full > status; break; }; done; du -sb . | cut -f1 > used"),
+		"  - file_contains: {path: status, text: never}\n")))
+	h.opts.WorkspaceDisk, h.opts.WorkRoot = 32<<20, searchableDir(t)
+	h.opts.Sandbox = sandbox.Plain{}
+	got := h.run(t, context.Background())
+	require.Len(t, got, 1)
+	require.Equal(t, results.StatusFail, got[0].Status, got[0].Reason)
+	require.Equal(t, results.ClassChecksFailed, got[0].FailureClass)
+	require.Contains(t, got[0].LastToolOutput, "No space left on device", "the writes stopped at the cap")
 }

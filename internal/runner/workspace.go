@@ -24,19 +24,25 @@ type Workspace struct {
 	root  *os.Root
 	sb    sandbox.Sandbox
 	setup map[string][]byte // seeded content, for file_unchanged checks
+	tmpfs bool              // a size-capped tmpfs (sandbox.MountWorkspace)
 }
 
 // NewWorkspace creates a fresh directory under parent (the system temp dir when
 // empty) and seeds it with the task's setup files.
 func NewWorkspace(parent string, t tasks.Task, sb sandbox.Sandbox) (*Workspace, error) {
-	return newWorkspace(parent, "goatbench-"+t.ID+"-", t, sb)
+	return newWorkspace(parent, "goatbench-"+t.ID+"-", 0, t, sb)
 }
 
 // newWorkspace is NewWorkspace with the directory's name (before a random
 // suffix) given: a run names each after its attempt.
-func newWorkspace(parent, name string, t tasks.Task, sb sandbox.Sandbox) (*Workspace, error) {
+func newWorkspace(parent, name string, disk int64, t tasks.Task, sb sandbox.Sandbox) (*Workspace, error) {
 	dir, err := os.MkdirTemp(parent, name)
 	if err != nil {
+		return nil, fmt.Errorf("workspace: %w", err)
+	}
+	mounted, err := sandbox.MountWorkspace(dir, disk)
+	if err != nil {
+		os.Remove(dir)
 		return nil, fmt.Errorf("workspace: %w", err)
 	}
 	root, err := os.OpenRoot(dir)
@@ -44,7 +50,7 @@ func newWorkspace(parent, name string, t tasks.Task, sb sandbox.Sandbox) (*Works
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("workspace: %w", err)
 	}
-	w := &Workspace{Dir: dir, root: root, sb: sb, setup: map[string][]byte{}}
+	w := &Workspace{Dir: dir, root: root, sb: sb, setup: map[string][]byte{}, tmpfs: mounted}
 	for _, f := range t.Setup {
 		mode := fs.FileMode(f.Mode)
 		if mode == 0 {
@@ -67,6 +73,9 @@ func (w *Workspace) Close(keep bool) error {
 	}
 	err = errors.Join(err, w.root.Close())
 	if !keep {
+		if w.tmpfs {
+			err = errors.Join(err, sandbox.UnmountWorkspace(w.Dir))
+		}
 		// Commands may have left read-only directories behind, and trees
 		// deeper than a path can name: both are removed all the same.
 		_ = sandbox.MakeRemovable(w.Dir)
