@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -18,9 +19,12 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/goatbench/goatbench/internal/yamlbound"
 )
 
 //go:embed */*.yaml
@@ -157,7 +161,73 @@ func LoadDir(dir string) (Suite, error) {
 	if !info.IsDir() {
 		return Suite{}, fmt.Errorf("tasks dir %s is not a directory", dir)
 	}
-	return load(filepath.Base(filepath.Clean(dir)), os.DirFS(dir), dir)
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return Suite{}, fmt.Errorf("tasks dir: %w", err)
+	}
+	defer root.Close()
+	return load(filepath.Base(filepath.Clean(dir)), diskFS{root}, dir)
+}
+
+// MaxFileSize is the largest task file accepted; the biggest real ones,
+// setup files included, are a few kilobytes.
+const MaxFileSize = 4 << 20
+
+// diskFS reads a tasks dir without trusting it: a symlink leading out of the
+// folder (to /dev/zero, or to /etc/shadow) is refused by os.Root, a FIFO or a
+// device is refused without blocking, and a file bigger than MaxFileSize is
+// refused without being read.
+type diskFS struct{ root *os.Root }
+
+func (d diskFS) Open(name string) (fs.File, error) {
+	f, err := d.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if strings.Contains(err.Error(), "escapes from parent") {
+			return nil, fmt.Errorf("%s: a link to outside the tasks dir", name)
+		}
+		return nil, err
+	}
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+	case st.IsDir():
+		return f, nil
+	case !st.Mode().IsRegular():
+		err = fmt.Errorf("%s: not a regular file (%s)", name, kind(st.Mode()))
+	case st.Size() > MaxFileSize:
+		err = fmt.Errorf("%s: %d bytes, bigger than a task file may be (%d)", name, st.Size(), MaxFileSize)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func kind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "mode " + m.Type().String()
+}
+
+// ReadFile reads at most MaxFileSize bytes, even of a file growing as it is read.
+func (d diskFS) ReadFile(name string) ([]byte, error) {
+	f, err := d.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err == nil && len(b) > MaxFileSize {
+		err = fmt.Errorf("%s: bigger than a task file may be (%d bytes)", name, MaxFileSize)
+	}
+	return b, err
 }
 
 func load(name string, fsys fs.FS, shown string) (Suite, error) {
@@ -177,7 +247,7 @@ func load(name string, fsys fs.FS, shown string) (Suite, error) {
 	for _, f := range files {
 		b, err := fs.ReadFile(fsys, f)
 		if err != nil {
-			return Suite{}, err
+			return Suite{}, fmt.Errorf("%s: %w", shown, err)
 		}
 		fmt.Fprintf(h, "%s\x00%d\x00", f, len(b))
 		h.Write(b)
@@ -206,6 +276,9 @@ func Parse(file string, data []byte) (Task, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
+		return Task{}, yamlError(file, err)
+	}
+	if err := yamlbound.Check(&doc, 0); err != nil {
 		return Task{}, yamlError(file, err)
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
@@ -307,6 +380,14 @@ func (c Check) validate(t Task) error {
 		if strings.TrimSpace(c.Command.Run) == "" {
 			return errors.New("command needs run")
 		}
+		if c.Command.Timeout < 0 {
+			return errors.New("command timeout must not be negative")
+		}
+		// Checks run after the attempt; one the task cannot afford would
+		// hold the run long past what its author allowed.
+		if c.Command.Timeout > t.Timeout {
+			return fmt.Errorf("command timeout %s is longer than the task's timeout %s", c.Command.Timeout, t.Timeout)
+		}
 		if c.Command.OutputMatches != "" {
 			if _, err := regexp.Compile(c.Command.OutputMatches); err != nil {
 				return fmt.Errorf("output_matches: %v", err)
@@ -339,10 +420,22 @@ func (c Check) Name() string {
 	return "empty check"
 }
 
+// The longest path and file name Linux allows (PATH_MAX, NAME_MAX).
+const (
+	maxPath = 4095
+	maxName = 255
+)
+
 func checkRelPath(p string) error {
 	switch {
 	case p == "":
 		return errors.New("empty path")
+	case strings.ContainsRune(p, 0):
+		return fmt.Errorf("path %q holds a NUL byte", p)
+	case len(p) > maxPath:
+		return fmt.Errorf("path of %d bytes is longer than the system allows (%d)", len(p), maxPath)
+	case slices.ContainsFunc(strings.Split(p, "/"), func(n string) bool { return len(n) > maxName }):
+		return fmt.Errorf("path %.40q...: a name in it is longer than the system allows (%d bytes)", p, maxName)
 	case path.IsAbs(p), !fs.ValidPath(path.Clean(p)), path.Clean(p) == ".":
 		return fmt.Errorf("path %q must be relative and stay inside the workspace", p)
 	}
@@ -368,12 +461,22 @@ func yamlError(file string, err error) error {
 	if errors.As(err, &te) {
 		msgs = te.Errors
 	}
+	// A file that is no task file (a copy of /etc/shadow) would give one
+	// error per line, each quoting it.
+	const shown = 3
+	more := len(msgs) - shown
+	if more > 0 {
+		msgs = msgs[:shown]
+	}
 	for i, m := range msgs {
 		if sm := yamlLine.FindStringSubmatch(m); sm != nil {
 			msgs[i] = file + ":" + sm[1] + ": " + m[len(sm[0]):]
 		} else {
 			msgs[i] = file + ": " + strings.TrimPrefix(m, "yaml: ")
 		}
+	}
+	if more > 0 {
+		msgs = append(msgs, fmt.Sprintf("and %d more", more))
 	}
 	return errors.New(strings.Join(msgs, "; "))
 }

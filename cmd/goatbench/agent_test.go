@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -66,8 +67,7 @@ func TestAgentUnreachableModel(t *testing.T) {
 func TestAgentAsExternalAgentPassesSmoke(t *testing.T) {
 	suite, err := tasks.Load("smoke")
 	require.NoError(t, err)
-	exe, err := os.Executable()
-	require.NoError(t, err)
+	exe := searchableExecutable(t)
 	ref := reference.New(suite)
 	srv := httptest.NewServer(ref)
 	defer srv.Close()
@@ -114,4 +114,22 @@ func TestAgentAsExternalAgentPassesSmoke(t *testing.T) {
 			require.Equal(t, len(suite.Tasks), passed)
 		})
 	}
+}
+
+// searchableExecutable is a copy of this test binary where every user can run
+// it: run by root, unisolated commands (and so an unisolated agent) run as a
+// uid of their own, which go test's private build folder would shut out.
+func searchableExecutable(t *testing.T) string {
+	t.Helper()
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	dir, err := os.MkdirTemp("", "goatbench-exe-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	b, err := os.ReadFile(exe)
+	require.NoError(t, err)
+	copied := filepath.Join(dir, filepath.Base(exe))
+	require.NoError(t, os.WriteFile(copied, b, 0o755))
+	return copied
 }

@@ -166,6 +166,7 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	if err != nil {
 		return err
 	}
+	defer prev.Close()
 	plan, err := o.plan(prev)
 	if err != nil {
 		return err
@@ -182,7 +183,7 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	if warning != "" {
 		fmt.Fprintln(s.Err, warning)
 	}
-	plan.Sandbox = sb
+	plan.Sandbox, plan.SandboxWarning = sb, warning
 	view := newProgressView(ctx, s, plan)
 	out, err := engine.Run(ctx, engine.Options{
 		Plan: plan,
@@ -194,6 +195,9 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	view.Close()
 	if err != nil {
 		return exitFor(err)
+	}
+	if out.Workspaces != "" {
+		defer fmt.Fprintf(s.Err, "workspaces kept in %s\n", out.Workspaces)
 	}
 	return finish(out.Stop, out.Dir, o.MinPassRate, s)
 }

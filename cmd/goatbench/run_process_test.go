@@ -39,8 +39,12 @@ func start(t *testing.T, bin string, args ...string) *process {
 	t.Helper()
 	p := &process{cmd: exec.Command(bin, args...), exited: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
-	// Workspaces left by a killed process land in the test's own folder.
-	p.cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir(), "OPENAI_BASE_URL=", "OPENAI_API_KEY=")
+	// Workspaces left by a killed process land in the test's own folder;
+	// run by root they are tmpfs mounts, which the next run in the same
+	// folder would unmount: this process's folder sees no next run.
+	tmp := t.TempDir()
+	t.Cleanup(func() { unmountUnder(tmp) })
+	p.cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "OPENAI_BASE_URL=", "OPENAI_API_KEY=")
 	require.NoError(t, p.cmd.Start())
 	go func() {
 		_ = p.cmd.Wait()
@@ -51,6 +55,19 @@ func start(t *testing.T, bin string, args ...string) *process {
 		<-p.exited
 	})
 	return p
+}
+
+// unmountUnder unmounts every mount below dir.
+func unmountUnder(dir string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			_ = syscall.Unmount(f[4], syscall.MNT_DETACH)
+		}
+	}
 }
 
 // wait returns the exit code, failing the test if the process has not

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -301,5 +302,55 @@ func TestServerErrorsAreNeitherPassNorFail(t *testing.T) {
 	for _, a := range readAll(t, onlyRunDir(t, out)) {
 		require.Equal(t, results.StatusError, a.Status)
 		require.Equal(t, results.ClassServerError, a.FailureClass)
+	}
+}
+
+func TestASecondResumeOfTheSameFolderIsRefused(t *testing.T) {
+	out := t.TempDir()
+	code, _, stderr := goatbench(t, "run", "--models", "reference", "--suite", "smoke", "--out", out)
+	require.Equal(t, exitOK, code, stderr)
+	dir := onlyRunDir(t, out)
+	before := readAll(t, dir)
+
+	// The folder held as a running goatbench holds it.
+	lock, err := results.LockDir(dir)
+	require.NoError(t, err)
+	code, stdout, stderr := goatbench(t, "run", "--resume", dir, "--retry-errors")
+	require.Equal(t, exitUsage, code, stderr)
+	require.Equal(t, fmt.Sprintf("goatbench: %s is in use by goatbench pid %d; wait for it to end (or stop it) before resuming\n", dir, os.Getpid()), stderr)
+	require.Empty(t, stdout)
+	require.Equal(t, before, readAll(t, dir), "nothing written")
+
+	require.NoError(t, lock.Unlock())
+	code, _, stderr = goatbench(t, "run", "--resume", dir)
+	require.Equal(t, exitOK, code, stderr)
+}
+
+func TestKeepWorkspacesSaysWhere(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	out := t.TempDir()
+	code, _, stderr := goatbench(t, "run", "--models", "reference", "--suite", "smoke", "--out", out, "--keep-workspaces")
+	require.Equal(t, exitOK, code, stderr)
+	dir := filepath.Join(tmp, "goatbench-work", filepath.Base(onlyRunDir(t, out)))
+	require.Contains(t, stderr, "workspaces kept in "+dir+"\n")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	n := 0
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), "reference-") {
+			n++
+		}
+	}
+	require.Equal(t, 5, n, "one workspace per attempt, named after it")
+
+	m, err := results.ReadManifest(onlyRunDir(t, out))
+	require.NoError(t, err)
+	if m.Sandbox == "bwrap" {
+		require.FileExists(t, m.SandboxBinary, "run.json names the bubblewrap used")
+		require.Empty(t, m.SandboxWarning)
+	} else {
+		require.Contains(t, m.SandboxWarning, "NOT isolated")
+		require.Contains(t, stderr, "warning: "+m.SandboxWarning, "the final summary repeats it")
 	}
 }

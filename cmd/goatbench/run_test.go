@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/goatbench/goatbench/bench/tasks"
+	"github.com/goatbench/goatbench/internal/progress"
 	"github.com/goatbench/goatbench/internal/reference"
 	"github.com/goatbench/goatbench/internal/results"
 )
@@ -236,4 +237,15 @@ func TestPasswordInBaseURLIsNotWritten(t *testing.T) {
 	m, err := results.ReadManifest(dir)
 	require.NoError(t, err)
 	require.Contains(t, m.Models[0].BaseURL, "user:xxxxx@")
+}
+
+func TestAttemptLineEscapesWhatTheModelWrote(t *testing.T) {
+	a := results.Attempt{Model: "m", Task: "t", Status: results.StatusFail, FailureClass: results.ClassChecksFailed,
+		Reason: "check: exit code 1: \r\x1b[2K\x1b[32mPASS\x1b[0m m  t #0\nnext"}
+	line := progress.Line(a)
+	require.True(t, strings.HasPrefix(line, "FAIL "), line)
+	require.NotContains(t, line, "\x1b")
+	require.NotContains(t, line, "\r")
+	require.NotContains(t, line, "\n")
+	require.Contains(t, line, `\r\x1b[2K\x1b[32mPASS`)
 }

@@ -110,6 +110,14 @@ func Run(ctx context.Context, a Attempt) (Outcome, error) {
 	}
 
 	isolated := a.Sandbox.Mode() == sandbox.ModeBwrap
+	if !isolated {
+		// Unisolated commands run by root run as a uid of their own
+		// (sandbox.Plain), which must pass through to the two files it is
+		// given; 0711 lets it open them by name without listing the folder.
+		if err := os.Chmod(scratch, 0o711); err != nil {
+			return Outcome{}, fmt.Errorf("agent: %w", err)
+		}
+	}
 	proxy, err := agentproxy.New(a.Proxy)
 	if err != nil {
 		return Outcome{}, err
@@ -126,15 +134,26 @@ func Run(ctx context.Context, a Attempt) (Outcome, error) {
 	}
 	defer proxy.Close()
 
-	fwdArgs := []string{ForwardCommand, "--timeout", timeout.String(), "--grace", grace.String()}
+	// Under bubblewrap the forwarder, inside, serves the proxy on loopback
+	// and stops the agent (SIGTERM, then SIGKILL after the grace): bwrap
+	// passes no signal on. Unisolated, the agent reaches the proxy's own
+	// loopback port and the sandbox kills its process group at the timeout;
+	// no forwarder runs, so goatbench's executable need not be reachable by
+	// the uid that unisolated commands run as under root.
+	words := []string{"bash", "-c", a.Agent.command(a.Prompt, promptFile, answerFile)}
+	backstop := timeout
 	if isolated {
 		addr := "127.0.0.1:" + strconv.Itoa(insidePort)
-		fwdArgs = append(fwdArgs, "--socket", socket, "--listen", addr)
+		words = append([]string{fwd, ForwardCommand, "--timeout", timeout.String(), "--grace", grace.String(),
+			"--socket", socket, "--listen", addr, "--"}, words...)
 		baseURL = "http://" + addr + "/v1"
+		// The forwarder stops the agent at its timeout; this is the
+		// backstop should the forwarder itself be stopped or stuck.
+		backstop = timeout + grace + 10*time.Second
 	}
 	var script strings.Builder
 	script.WriteString("exec")
-	for _, w := range append(append([]string{fwd}, fwdArgs...), "--", "bash", "-c", a.Agent.command(a.Prompt, promptFile, answerFile)) {
+	for _, w := range words {
 		script.WriteString(" " + shellQuote(w))
 	}
 	script.WriteString(" <" + shellQuote(promptFile))
@@ -150,20 +169,18 @@ func Run(ctx context.Context, a Attempt) (Outcome, error) {
 	for _, k := range sortedKeys(a.Agent.Env) {
 		env = append(env, k+"="+a.Agent.Env[k])
 	}
-	binds := []sandbox.Bind{{Path: fwd}, {Path: a.Agent.Exec}, {Path: promptFile}, {Path: answerFile, Writable: true}}
+	binds := []sandbox.Bind{{Path: a.Agent.Exec}, {Path: promptFile}, {Path: answerFile, Writable: true}}
 	if isolated {
-		binds = append(binds, sandbox.Bind{Path: socket, Writable: true})
+		binds = append(binds, sandbox.Bind{Path: fwd}, sandbox.Bind{Path: socket, Writable: true})
 	}
 	for _, m := range a.Agent.Mounts {
 		binds = append(binds, sandbox.Bind{Path: m})
 	}
 
 	res, err := a.Sandbox.Run(ctx, sandbox.Command{
-		Dir:    a.Dir,
-		Script: script.String(),
-		// The forwarder stops the agent at its timeout; this is the backstop
-		// should the forwarder itself be stopped or stuck.
-		Timeout:   timeout + grace + 10*time.Second,
+		Dir:       a.Dir,
+		Script:    script.String(),
+		Timeout:   backstop,
 		OutputCap: StderrCap,
 		Env:       env,
 		Binds:     binds,

@@ -36,7 +36,10 @@ type Plan struct {
 	Repeat   int
 	Parallel int             // attempts in flight per model
 	Sandbox  sandbox.Sandbox // where commands run; nil is sandbox.Default()
-	Agent    runner.Agent    // who performs each attempt; nil is the built-in loop
+	// SandboxWarning says the commands are not isolated as asked (auto without
+	// bubblewrap); run.json keeps it, so that every report shows it.
+	SandboxWarning string
+	Agent          runner.Agent // who performs each attempt; nil is the built-in loop
 	// Workspaces makes each attempt's workspace; nil is a local folder under
 	// WorkRoot whose commands run in Sandbox.
 	Workspaces     func(ctx context.Context, t tasks.Task) (sandbox.Workspace, error)
@@ -86,6 +89,9 @@ type Outcome struct {
 	// Stop is why the run ended early (an interrupt, the deadline): the
 	// context's cause; nil when it ran to the end.
 	Stop error
+	// Workspaces is where the attempts' workspaces were kept, with
+	// KeepWorkspaces.
+	Workspaces string
 }
 
 // ConfigError is a plan that cannot run as given (a bad endpoint, a run
@@ -103,7 +109,8 @@ func configError(format string, a ...any) error {
 type engine struct {
 	Options
 	plan Plan
-	mu   sync.Mutex // serialises Events
+	lock *results.Lock // a new run's folder, held for the run
+	mu   sync.Mutex    // serialises Events
 }
 
 func (e *engine) emit(ev Event) {
@@ -156,6 +163,13 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
+	defer e.lock.Unlock()
+	if p.SandboxWarning != "" { // kept by a resume: the attempts run before were not isolated either
+		man.SandboxWarning = p.SandboxWarning
+	}
+	if b, ok := p.Sandbox.(interface{ Binary() string }); ok {
+		man.SandboxBinary = b.Binary()
+	}
 	out := Outcome{RunID: man.RunID, Dir: dir}
 	if err := results.WriteManifest(dir, man); err != nil {
 		return out, fmt.Errorf("write run.json: %w", err)
@@ -175,6 +189,9 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	})
 	if err != nil {
 		return out, err
+	}
+	if p.KeepWorkspaces {
+		out.Workspaces = r.WorkspacesDir()
 	}
 	pending := 0
 	for _, t := range p.Targets {
@@ -202,6 +219,10 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 		g.Go(func() error { return e.runOnModal(gctx, r, dir, onModal, &man) })
 	}
 	runErr := g.Wait()
+	if we := (*runner.WriteError)(nil); errors.As(runErr, &we) {
+		_ = r.Close()
+		return out, fmt.Errorf("%v; stopped at the first failed write, what is on disk is kept; once it can be written, complete the run with: goatbench run --resume %s", we, dir)
+	}
 	closeErr := r.Close()
 	end := e.Now().UTC()
 	man.Ended = &end
@@ -238,6 +259,11 @@ func (e *engine) manifest() (string, results.Manifest, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", results.Manifest{}, configError("cannot create the run folder: %v", err)
 	}
+	lock, err := results.LockDir(dir)
+	if err != nil {
+		return "", results.Manifest{}, err
+	}
+	e.lock = lock
 	man := results.Manifest{
 		RunID: runID, Version: p.Version, Suite: p.Suite.Name, SuiteHash: p.Suite.Hash, Tiers: p.Suite.TaskTiers(),
 		Repeat: p.Repeat, Parallel: p.Parallel, Sandbox: p.Sandbox.Mode(), Args: p.Args, Started: e.Now().UTC(),

@@ -204,7 +204,7 @@ func newFixture(t *testing.T, plan Plan) *fixture {
 	if plan.Sandbox == nil {
 		plan.Sandbox = sandbox.Plain{}
 	}
-	plan.WorkRoot = t.TempDir()
+	plan.WorkRoot = searchableDir(t)
 	plan.Repeat, plan.Parallel = max(plan.Repeat, 1), max(plan.Parallel, 1)
 	f.opts = Options{Plan: plan, Events: f.ev.sink,
 		NewDeployer: func(logDir string, progress func(string, deploy.Phase, time.Duration)) Deployer {
@@ -212,6 +212,17 @@ func newFixture(t *testing.T, plan Plan) *fixture {
 			return f.dep
 		}}
 	return f
+}
+
+// searchableDir is a fresh directory every user can pass through, as the
+// system temp dir is: run by root, unisolated commands run as a uid of their
+// own, which t.TempDir()'s 0700 parents would shut out.
+func searchableDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "goatbench-engine-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	return dir
 }
 
 func (f *fixture) run(t *testing.T) (Outcome, []results.Attempt, results.Manifest) {
@@ -388,6 +399,7 @@ func TestResumeRunsWhatHasNoJudgedResult(t *testing.T) {
 			require.NoError(t, os.WriteFile(filepath.Join(out.Dir, results.AttemptsFile), b, 0o644))
 			prev, warnings, err := OpenPrevious(out.Dir)
 			require.NoError(t, err)
+			t.Cleanup(func() { require.NoError(t, prev.Close()) })
 			require.Empty(t, warnings)
 			require.NoError(t, prev.Check(suite, []Target{api}))
 			f := newFixture(t, Plan{Suite: suite, Targets: []Target{api}, Agent: writer{}, Resume: prev, RetryErrors: tc.retryErrors, Parallel: 3})

@@ -14,20 +14,37 @@ type Previous struct {
 	Dir      string
 	Manifest results.Manifest
 	Attempts []results.Attempt // the latest line of each attempt
+	lock     *results.Lock     // held from OpenPrevious to Close: one resume at a time
+}
+
+// Close releases the run folder for another resume.
+func (p *Previous) Close() error {
+	if p == nil {
+		return nil
+	}
+	return p.lock.Unlock()
 }
 
 // OpenPrevious reads a run folder to resume; warnings name lines of
 // results.jsonl that could not be read.
+//
+// It locks the folder before reading it, so that a second resume of the same
+// folder is refused instead of running every attempt twice; Close releases it.
 func OpenPrevious(dir string) (*Previous, []string, error) {
 	man, err := results.ReadManifest(dir)
 	if err != nil {
 		return nil, nil, configError("cannot resume %s: not a run folder (%v)", dir, err)
 	}
+	lock, err := results.LockDir(dir)
+	if err != nil {
+		return nil, nil, configError("%v", err)
+	}
 	all, warnings, err := results.ReadAttempts(dir)
 	if err != nil && !errors.Is(err, results.ErrNoRun) {
+		_ = lock.Unlock()
 		return nil, nil, configError("cannot resume %s: %v", dir, err)
 	}
-	return &Previous{Dir: dir, Manifest: man, Attempts: results.Latest(all)}, warnings, nil
+	return &Previous{Dir: dir, Manifest: man, Attempts: results.Latest(all), lock: lock}, warnings, nil
 }
 
 // EarlierFlag is the value a flag had in the earlier run, as run.json records it.

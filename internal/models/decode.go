@@ -3,6 +3,7 @@ package models
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 
@@ -167,8 +168,31 @@ func decodeInto(n *yaml.Node, v reflect.Value, path string) error {
 	if err := n.Decode(ptr.Interface()); err != nil {
 		return errAt(n, path, "want %s, got %s", describeType(v.Type()), describeNode(n))
 	}
+	// YAML has .nan and .inf; no price, size or rate is either, and a NaN
+	// price would only fail once a run folder exists.
+	if !finite(ptr.Elem()) {
+		return errAt(n, path, "want a finite number, got %s", describeNode(n))
+	}
 	v.Set(ptr.Elem())
 	return nil
+}
+
+// finite reports whether v holds no NaN or infinity, in itself, behind a
+// pointer or in a list.
+func finite(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		return !math.IsNaN(v.Float()) && !math.IsInf(v.Float(), 0)
+	case reflect.Pointer:
+		return v.IsNil() || finite(v.Elem())
+	case reflect.Slice:
+		for i := range v.Len() {
+			if !finite(v.Index(i)) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {

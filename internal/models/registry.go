@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/goatbench/goatbench/internal/yamlbound"
 )
 
 //go:embed models.yaml
@@ -139,6 +141,9 @@ func (b *builder) apply(l layer) error {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(l.data, &doc); err != nil {
 		return &ConfigError{File: l.name, Msg: "not valid YAML: " + yamlErrText(err)}
+	}
+	if err := yamlbound.Check(&doc, 0); err != nil {
+		return &ConfigError{File: l.name, Msg: err.Error()}
 	}
 	if len(doc.Content) == 0 {
 		return nil // an empty file changes nothing

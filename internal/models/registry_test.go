@@ -2,6 +2,7 @@ package models
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -484,6 +485,15 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown top-level field",
 			"model:\n  - key: qwen3-4b\n",
 			[]string{"override.yaml:1", "model: unknown top-level field", "did you mean models?"}},
+		{"merges nested nine deep, nine times each",
+			"local_request_defaults: " + mergeBomb(9) + "\n",
+			[]string{"override.yaml", "aliases expand to more than"}},
+		{"NaN price",
+			"models:\n  - key: qwen3-4b\n    price_per_gpu_hour: .nan\n",
+			[]string{"override.yaml:3", `model "qwen3-4b"`, "price_per_gpu_hour: want a finite number"}},
+		{"infinite size",
+			"models:\n  - key: qwen3-4b\n    weights: {params_b: -.inf}\n",
+			[]string{`model "qwen3-4b"`, "weights.params_b: want a finite number"}},
 		{"not YAML",
 			"models: [\n",
 			[]string{"override.yaml: not valid YAML"}},
@@ -512,6 +522,16 @@ func TestLoadErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mergeBomb is a mapping that merges the one before it nine times, levels
+// deep: a few hundred bytes that name 9^levels mappings once merged.
+func mergeBomb(levels int) string {
+	s := "&d0 {temperature: 0.5}"
+	for i := 1; i <= levels; i++ {
+		s = fmt.Sprintf("&d%d {<<: [%s%s]}", i, s, strings.Repeat(fmt.Sprintf(", *d%d", i-1), 8))
+	}
+	return s
 }
 
 func TestWorkdirFileErrorsNameIt(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 
 	"github.com/goatbench/goatbench/internal/results"
+	"github.com/goatbench/goatbench/internal/safetext"
 )
 
 // Phase is where a model is in its run.
@@ -206,7 +207,7 @@ func (r *Renderer) ModelDone(name string, err error) {
 	}
 	m.phase, m.phaseSince, m.inFlight = Done, r.now(), 0
 	if err != nil {
-		m.phase, m.note = Failed, Sanitize(err.Error())
+		m.phase, m.note = Failed, safetext.Line(err.Error())
 	}
 	if r.live == nil {
 		r.printLocked(r.statusLocked(m))
@@ -232,7 +233,7 @@ func (r *Renderer) unlocked(f func()) {
 func (r *Renderer) Println(line string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.printLocked(Sanitize(line))
+	r.printLocked(safetext.Line(line))
 }
 
 // Close draws the final state and stops; nothing is drawn after it.
@@ -404,7 +405,7 @@ func Line(a results.Attempt) string {
 	if a.Reason != "" {
 		line += ": " + a.Reason
 	}
-	return Sanitize(line)
+	return safetext.Line(line)
 }
 
 // Mark is the word an attempt line starts with.
@@ -429,20 +430,6 @@ func (r *Renderer) paintLine(a results.Attempt) string {
 	code := map[results.Status]string{results.StatusPass: ansiGreen, results.StatusFail: ansiRed,
 		results.StatusTimeout: ansiPurple, results.StatusError: ansiYellow}[a.Status]
 	return code + mark + ansiReset + strings.TrimPrefix(line, mark)
-}
-
-// Sanitize folds text onto one line and drops control characters, so a
-// reason quoting a model's output cannot move the cursor or recolour the screen.
-func Sanitize(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r == '\n' || r == '\r' || r == '\t':
-			return ' '
-		case r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0:
-			return -1
-		}
-		return r
-	}, s)
 }
 
 // ANSI colours, only when asked for.

@@ -69,7 +69,7 @@ func TestPlainLines(t *testing.T) {
 		// running is not printed as a phase of its own: the attempt lines say it
 		"PASS    qwen3-4b-local  file-create #0  12.3s  1 turn  3 tool calls",
 		"FAIL    qwen3-4b-local  grep #0  12.3s  1 turn  3 tool calls  checks_failed",
-		"ERROR   qwen3-4b-local  count[2J #0  12.3s  1 turn  3 tool calls  server_error",
+		"ERROR   qwen3-4b-local  count\\x1b[2J #0  12.3s  1 turn  3 tool calls  server_error",
 		"progress: qwen3-4b-local  running  3/4  ✓1 ✗1 ⚠1  1h59m  ETA 39m43s",
 		// the stopped attempt has no line; the model's last line counts it
 		"qwen3-4b-local  done  3/4  ✓1 ✗1 ⚠1 ·1 not run  1h59m",

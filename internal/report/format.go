@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/goatbench/goatbench/internal/results"
+
+	"github.com/goatbench/goatbench/internal/safetext"
 )
 
 // The marks of the task matrix.
@@ -226,8 +228,10 @@ func (r *Run) attemptName(a results.Attempt) string {
 }
 
 // oneLine squeezes text onto one line of at most n runes.
+// Control characters are escaped (safetext), here and in tail and head: these
+// three shape every text of an attempt that a report shows.
 func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = safetext.Line(strings.Join(strings.Fields(s), " "))
 	if r := []rune(s); len(r) > n {
 		return string(r[:n-1]) + "…"
 	}
@@ -236,6 +240,7 @@ func oneLine(s string, n int) string {
 
 // tail keeps the last n runes of s, marking the cut.
 func tail(s string, n int) string {
+	s = safetext.Block(s)
 	if r := []rune(s); len(r) > n {
 		return "…" + string(r[len(r)-n+1:])
 	}
@@ -244,6 +249,7 @@ func tail(s string, n int) string {
 
 // head keeps the first n runes of s, marking the cut.
 func head(s string, n int) string {
+	s = safetext.Block(s)
 	if r := []rune(s); len(r) > n {
 		return string(r[:n-1]) + "…"
 	}

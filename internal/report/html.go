@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/goatbench/goatbench/internal/results"
+
+	"github.com/goatbench/goatbench/internal/safetext"
 )
 
 // HTML writes report.html: one self-contained page (inline CSS and SVG, no
@@ -98,7 +100,10 @@ const (
 )
 
 func (r *Run) htmlView() htmlView {
-	v := htmlView{Title: "goatbench", Headline: r.headline(), RunLine: r.runLine(), Warnings: r.Warnings}
+	v := htmlView{Title: "goatbench", Headline: r.headline(), RunLine: r.runLine()}
+	for _, w := range r.Warnings {
+		v.Warnings = append(v.Warnings, safetext.Line(w))
+	}
 	if r.Manifest.Suite != "" {
 		v.Title += ": " + r.Manifest.Suite + " suite"
 	}
@@ -141,12 +146,23 @@ func (r *Run) htmlView() htmlView {
 			class = string(a.Status)
 		}
 		f := htmlFailure{Mark: statusMark(a.Status), Model: a.Model, Name: r.attemptName(a),
-			Class: class, Wall: secs(a.WallSeconds), Reason: a.Reason, Checks: a.Checks,
-			LastToolCall: a.LastToolCall, LastToolOutput: a.LastToolOutput, Final: a.FinalAnswer, Transcript: a.Transcript}
+			Class: class, Wall: secs(a.WallSeconds), Reason: safetext.Line(a.Reason), Checks: safeChecks(a.Checks),
+			LastToolCall: safetext.Block(a.LastToolCall), LastToolOutput: safetext.Block(a.LastToolOutput), Final: safetext.Block(a.FinalAnswer), Transcript: a.Transcript}
 		f.Messages, f.TranscriptNote = r.htmlTranscript(a.Transcript)
 		v.Failures = append(v.Failures, f)
 	}
 	return v
+}
+
+// safeChecks escapes what a check's name (a task's) and detail (often a
+// command's output) may hold; html/template escapes markup, not controls.
+func safeChecks(cs []results.Check) []results.Check {
+	out := make([]results.Check, len(cs))
+	for i, c := range cs {
+		c.Name, c.Detail = safetext.Line(c.Name), safetext.Block(c.Detail)
+		out[i] = c
+	}
+	return out
 }
 
 // htmlChart lays out a horizontal bar per task: its p50 attempt latency,

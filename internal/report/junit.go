@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/goatbench/goatbench/internal/results"
+
+	"github.com/goatbench/goatbench/internal/safetext"
 )
 
 // The JUnit XML shapes, following the Ant/Jenkins schema CI systems read.
@@ -95,6 +97,7 @@ func (r *Run) junitSuite(m ModelSummary) (junitSuite, float64) {
 		{"kind", info.Kind}, {"gpu", info.GPU}, {"model_id", info.ModelID},
 		{"cold_start_s", floatProp(info.ColdStartSeconds)}, {"price_per_hour", floatProp(info.PricePerHour)},
 		{"error", info.Error},
+		{"sandbox_binary", r.Manifest.SandboxBinary}, {"sandbox_warning", xmlSafe(r.Manifest.SandboxWarning)},
 	} {
 		if p.Value != "" {
 			s.Properties = append(s.Properties, p)
@@ -161,6 +164,7 @@ func problemOf(a results.Attempt) *junitProblem {
 // xmlSafe replaces what XML 1.0 cannot carry at all (NUL, ANSI escapes and
 // other control characters from tool output), which no escaping can fix.
 func xmlSafe(s string) string {
+	s = safetext.Block(s)
 	return strings.Map(func(r rune) rune {
 		switch {
 		case r == '\t' || r == '\n' || r == '\r':

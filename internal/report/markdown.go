@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/goatbench/goatbench/internal/results"
+
+	"github.com/goatbench/goatbench/internal/safetext"
 )
 
 // CommentLimit is the most characters GitHub accepts in a pull-request
@@ -291,7 +293,9 @@ var mdEscaper = strings.NewReplacer(
 )
 
 // mdText makes text safe inside a markdown table cell or paragraph.
-func mdText(s string) string { return mdEscaper.Replace(s) }
+func mdText(s string) string { return mdEscaper.Replace(safetext.Line(mdSpaces.Replace(s))) }
+
+var mdSpaces = strings.NewReplacer("\n", " ", "\r", " ")
 
 // mermaidString quotes a label for mermaid; it has no escape for quotes.
 func mermaidString(s string) string {

@@ -77,7 +77,13 @@ func Load(dir string) (*Run, error) {
 // New aggregates a manifest and its attempts; Load calls it, and tests can
 // build a run in memory with it.
 func New(man results.Manifest, attempts []results.Attempt, warnings []string) *Run {
-	r := &Run{Manifest: man, Warnings: append([]string(nil), warnings...)}
+	r := &Run{Manifest: man}
+	// First: every report shows its warnings at the top, and this one says
+	// the model's commands could reach this machine.
+	if man.SandboxWarning != "" {
+		r.Warnings = append(r.Warnings, man.SandboxWarning)
+	}
+	r.Warnings = append(r.Warnings, warnings...)
 	r.Attempts = r.dedupe(attempts)
 	r.index()
 	return r

@@ -12,6 +12,8 @@ import (
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/renderer"
 	"github.com/olekukonko/tablewriter/tw"
+
+	"github.com/goatbench/goatbench/internal/safetext"
 )
 
 // ANSI colours, used only when the caller asks for colour.
@@ -117,7 +119,7 @@ func (r *Run) Terminal(w io.Writer, color bool) error {
 		fmt.Fprintf(bw, "\n%s did not pass; details in report.md, report.html and the transcripts.\n", plural(n, "attempt"))
 	}
 	for _, warn := range r.Warnings {
-		fmt.Fprintln(bw, p.paint(ansiYellow, "warning: "+warn))
+		fmt.Fprintln(bw, p.paint(ansiYellow, "warning: "+safetext.Line(warn)))
 	}
 	return bw.Flush()
 }

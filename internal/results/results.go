@@ -50,6 +50,10 @@ const (
 	ClassDeploy           = "deploy_failed"
 )
 
+// ClassWorkspace is a fail: what the model left in its workspace stopped
+// goatbench from working in it (a tree too deep to walk, say).
+const ClassWorkspace = "workspace_unusable"
+
 // Request is the latency record of one chat completion request. Its timings
 // are those of the try that answered (or failed last); time spent on retries
 // is in RetryWait, so latency figures are never inflated by backoff.
@@ -132,9 +136,13 @@ type Manifest struct {
 	Repeat    int         `json:"repeat"`
 	Parallel  int         `json:"parallel"`
 	Sandbox   string      `json:"sandbox,omitempty"`
-	Args      []string    `json:"args,omitempty"`
-	Started   time.Time   `json:"started"`
-	Ended     *time.Time  `json:"ended,omitempty"`
+	// SandboxBinary is the bubblewrap executable used; SandboxWarning says
+	// why commands ran unisolated when --sandbox auto found none that works.
+	SandboxBinary  string     `json:"sandbox_binary,omitempty"`
+	SandboxWarning string     `json:"sandbox_warning,omitempty"`
+	Args           []string   `json:"args,omitempty"`
+	Started        time.Time  `json:"started"`
+	Ended          *time.Time `json:"ended,omitempty"`
 	// Resumed lists when the run was resumed with `run --resume`.
 	Resumed []time.Time `json:"resumed,omitempty"`
 	// Tiers maps each task to its tier (fidelity, multi-step, code,
@@ -170,9 +178,18 @@ func ReadManifest(dir string) (Manifest, error) {
 
 // Writer appends attempts to results.jsonl, one synced line each, so a killed
 // process leaves every finished attempt readable.
+//
+// Only the Writer adds to its stream. The file is read-only (0444) while it
+// is open, so a command running as the same user cannot simply append to it,
+// and any bytes that appear in it all the same (a command that changed the
+// mode back) are cut before the next line is written: a forged "pass" never
+// counts. Run by root, commands in plain mode run as another uid and cannot
+// open the file at all.
 type Writer struct {
-	mu sync.Mutex
-	f  *os.File
+	mu   sync.Mutex
+	f    *os.File
+	size int64 // bytes the stream holds that this Writer wrote or found
+	cut  int64 // foreign bytes removed
 }
 
 // OpenWriter opens (creating if needed) the results stream of a run folder for
@@ -180,6 +197,12 @@ type Writer struct {
 // that lines appended by a resumed run start on a line of their own.
 func OpenWriter(dir string) (*Writer, error) {
 	path := filepath.Join(dir, AttemptsFile)
+	// Read-only while a Writer has it (see Writer); the last one left it so.
+	if st, err := os.Lstat(path); err == nil && st.Mode().IsRegular() {
+		if err := os.Chmod(path, 0o644); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
 	if err := repairTail(path); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -187,7 +210,15 @@ func OpenWriter(dir string) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Writer{f: f}, nil
+	st, err := f.Stat()
+	if err == nil && st.Mode().IsRegular() {
+		err = f.Chmod(0o444)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &Writer{f: f, size: st.Size()}, nil
 }
 
 // repairTail makes the stream end with a newline: a last line without one is
@@ -242,10 +273,26 @@ func (w *Writer) Append(a Attempt) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if _, err := w.f.Write(append(b, '\n')); err != nil {
+	if st, err := w.f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() != w.size {
+		if err := w.f.Truncate(w.size); err != nil {
+			return err
+		}
+		w.cut += st.Size() - w.size
+	}
+	n, err := w.f.Write(append(b, '\n'))
+	w.size += int64(n)
+	if err != nil {
 		return err
 	}
 	return w.f.Sync()
+}
+
+// Cut is the number of bytes that appeared in the stream without the Writer
+// and were removed.
+func (w *Writer) Cut() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cut
 }
 
 // Close closes the stream.

@@ -111,6 +111,9 @@ func classify(ctx context.Context, err error) (results.Status, string, string) {
 		return stopped(ctx)
 	}
 	reason := describe(err)
+	if errors.Is(err, sandbox.ErrWorkspace) {
+		return results.StatusFail, results.ClassWorkspace, oneLine(err.Error())
+	}
 	if f, ok := failureOf(err); ok {
 		switch {
 		case isContextLength(f.text()):

@@ -32,7 +32,7 @@ type attack struct {
 // attackTask fills in a task: id, prompt (unique: the reference server finds
 // the task by it), a short timeout, the reference steps and the checks.
 func attackTask(id, timeout, steps, checks string) string {
-	return fmt.Sprintf("id: %s\nprompt: attack %s\nmax_turns: 5\ntimeout: %s\nreference:\n%s  - answer: done\nchecks:\n%s", id, id, timeout, steps, checks)
+	return fmt.Sprintf("id: %s\nprompt: attack %s\nmax_turns: 8\ntimeout: %s\nreference:\n%s  - answer: done\nchecks:\n%s", id, id, timeout, steps, checks)
 }
 
 func bash(cmd string) string {
@@ -41,7 +41,7 @@ func bash(cmd string) string {
 
 // attackRun runs the attacks and a harmless task together, and returns each
 // attempt by task id once the run is over.
-func attackRun(t *testing.T, sb sandbox.Sandbox, workRoot string, attacks map[string]attack) map[string]results.Attempt {
+func attackRun(t *testing.T, sb sandbox.Sandbox, workRoot string, attacks map[string]attack, setup ...func(*harness)) map[string]results.Attempt {
 	t.Helper()
 	suite := tasks.Suite{Name: "attacks"}
 	for id, a := range attacks {
@@ -52,6 +52,9 @@ func attackRun(t *testing.T, sb sandbox.Sandbox, workRoot string, attacks map[st
 		bash("echo fine > ok.txt"), "  - file_contains: {path: ok.txt, text: fine}\n")))
 	h := newHarness(t, suite)
 	h.opts.Sandbox, h.opts.WorkRoot = sb, workRoot
+	for _, f := range setup {
+		f(h)
+	}
 	got := map[string]results.Attempt{}
 	for _, a := range h.run(t, context.Background()) {
 		got[a.Task] = a
@@ -119,6 +122,18 @@ func initialEntry(t *testing.T) string {
 	t.Skip("this process was started with no environment to steal")
 	return ""
 }
+
+// deepNames builds a tree whose paths are longer than PATH_MAX, read-only at
+// the bottom, then calls every tool: the workspace's bookkeeping (handing it
+// to the command's uid, the checks, the cleanup) must cope, and the attempt
+// is the model's fail, never an error.
+var deepNames = attack{attackTask("deep-names", "30s",
+	bash(`n=$(printf 'd%.0s' $(seq 200)); for i in $(seq 30); do mkdir $n && cd $n || exit 1; done; touch leaf; chmod 555 .; pwd | wc -c`)+
+		bash("ls")+
+		"  - tool: write_file\n    args: {path: x.txt, content: hi}\n"+
+		"  - tool: list_dir\n    args: {path: .}\n"+
+		"  - tool: read_file\n    args: {path: x.txt}\n",
+	"  - file_exists: never\n  - command: {run: \"true\"}\n"), fail, results.ClassChecksFailed}
 
 const (
 	fail    = results.StatusFail
@@ -191,6 +206,7 @@ open("forked.txt", "w").write(str(n))'`), "  - file_contains: {path: forked.txt,
 			bash("setsid bash -c 'exec -a "+bg+" sleep 300' >/dev/null 2>&1 </dev/null & (exec -a "+bg+" sleep 300) & echo started"),
 			fmt.Sprintf("  - command: {run: %q}\n", "pgrep -f [g]"+bg[1:])), fail, results.ClassChecksFailed},
 		"sleep-past-timeout": {attackTask("sleep-past-timeout", "2s", bash("sleep 600"), "  - file_exists: never\n"), timeout, results.ClassTimeout},
+		"deep-names":         deepNames,
 	})
 
 	for _, p := range []string{dotdot, abs, link} {
@@ -227,7 +243,46 @@ func TestLimitAttacksThroughTheRunnerInPlainMode(t *testing.T) {
 		"background": {attackTask("background", "30s",
 			bash("(exec -a "+bg+" sleep 300) & echo started"), fmt.Sprintf("  - command: {run: %q}\n", "pgrep -f [g]"+bg[1:])), fail, results.ClassChecksFailed},
 		"sleep-past-timeout": {attackTask("sleep-past-timeout", "2s", bash("sleep 600"), "  - file_exists: never\n"), timeout, results.ClassTimeout},
+		"deep-names":         deepNames,
 	}
 	attackRun(t, sandbox.Plain{Limits: sandbox.Limits{FileSize: 10 << 20}}, searchableDir(t), attacks)
+	requireGone(t, bg)
+}
+
+// Plain mode run by root: the commands run as a uid of the attempt's own, so
+// what redaction could never stop (goatbench's environ, base64'd) is not
+// readable at all, and no results stream, this run's or an earlier one's, can
+// take a forged line. The run folders are reachable by any user here, so only
+// ownership stands in the way.
+func TestPlainAsRootAttacksThroughTheRunner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	environ := initialEntry(t)
+	runs := searchableDir(t)
+	earlier := filepath.Join(runs, "earlier", results.AttemptsFile)
+	require.NoError(t, os.MkdirAll(filepath.Dir(earlier), 0o755))
+	require.NoError(t, os.WriteFile(earlier, []byte("{}\n"), 0o644))
+	runDir := filepath.Join(runs, "this")
+	forged := `{"run_id":"test","model":"m","task":"harmless","repeat":0,"status":"pass"}`
+	bg := marker("plain-root-daemon")
+	attackRun(t, sandbox.Plain{}, searchableDir(t), map[string]attack{
+		"read-environ": {attackTask("read-environ", "30s",
+			bash(fmt.Sprintf("base64 -w0 /proc/%d/environ > environ.txt; rev /proc/%d/environ >> environ.txt; tr '\\0' '\\n' < /proc/%d/environ >> environ.txt", os.Getpid(), os.Getpid(), os.Getpid())),
+			fmt.Sprintf("  - file_contains: {path: environ.txt, text: %q}\n", environ)), fail, results.ClassChecksFailed},
+		"forge-results": {attackTask("forge-results", "30s",
+			bash(fmt.Sprintf("echo '%s' >> %s && echo '%s' >> %s && touch forged", forged, filepath.Join(runDir, results.AttemptsFile), forged, earlier)),
+			"  - file_exists: forged\n"), fail, results.ClassChecksFailed},
+		"setsid-daemon": {attackTask("setsid-daemon", "30s",
+			bash("setsid bash -c 'exec -a "+bg+" sleep 300' >/dev/null 2>&1 </dev/null & echo started"),
+			fmt.Sprintf("  - command: {run: %q}\n", "pgrep -f [g]"+bg[1:])), fail, results.ClassChecksFailed},
+		"deep-names": deepNames,
+	}, func(h *harness) {
+		h.opts.RunDir = runDir
+		require.NoError(t, os.MkdirAll(runDir, 0o755))
+	})
+	b, err := os.ReadFile(earlier)
+	require.NoError(t, err)
+	require.Equal(t, "{}\n", string(b), "an earlier run's stream took a line")
 	requireGone(t, bg)
 }

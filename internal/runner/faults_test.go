@@ -347,7 +347,10 @@ func TestCancelKillsToolProcessesInFlight(t *testing.T) {
 	// the workspace: this is about the runner killing what it started, which
 	// bubblewrap's PID namespace would do on its own.
 	h.opts.Sandbox = sandbox.Plain{}
-	pidFile := filepath.Join(t.TempDir(), "pid")
+	// Run by root, the tool runs as a uid of its own: let it write there.
+	pidDir := searchableDir(t)
+	require.NoError(t, os.Chmod(pidDir, 0o777))
+	pidFile := filepath.Join(pidDir, "pid")
 	h.server.Intercept = func(w http.ResponseWriter, _ *http.Request, req *openai.ChatCompletionRequest, turn int) bool {
 		writeReply(w, req, toolCall("a", "bash", fmt.Sprintf(`{"command": "sleep 300 & echo $! > %s; wait"}`, pidFile)))
 		return true

@@ -30,6 +30,11 @@ type Options struct {
 	KeepWorkspaces bool
 	WorkRoot       string          // parent of the attempt workspaces; "" is the system temp dir
 	Sandbox        sandbox.Sandbox // nil is sandbox.Default(): bubblewrap where it works
+	// WorkspaceDisk caps what one attempt may write to its workspace, run by
+	// root (a tmpfs of that size; see sandbox.MountWorkspace): 0 is
+	// sandbox.DefaultWorkspaceDisk, negative or KeepWorkspaces none (kept
+	// workspaces stay on disk).
+	WorkspaceDisk int64
 	// RequestTimeout bounds each try of a chat request; 0 leaves only the
 	// attempt's timeout (the task's) and the run's context.
 	RequestTimeout time.Duration
@@ -54,7 +59,21 @@ type Runner struct {
 	opts  Options
 	suite tasks.Suite
 	out   *results.Writer
+
+	// broken is cancelled, with a *WriteError as its cause, at the first
+	// results write that fails: from then on nothing starts, what is in
+	// flight is stopped and nothing more is written.
+	broken context.Context
+	breaks context.CancelCauseFunc
+	work   *workDir
 }
+
+// WriteError is a failed write of the results stream (a full disk, say). The
+// run stops at the first one; what is on disk stays valid for --resume.
+type WriteError struct{ Err error }
+
+func (e *WriteError) Error() string { return "write results: " + e.Err.Error() }
+func (e *WriteError) Unwrap() error { return e.Err }
 
 // New opens the run folder's results stream.
 func New(suite tasks.Suite, opts Options) (*Runner, error) {
@@ -64,30 +83,33 @@ func New(suite tasks.Suite, opts Options) (*Runner, error) {
 	if opts.Sandbox == nil {
 		opts.Sandbox = sandbox.Default()
 	}
-	if opts.NewWorkspace == nil {
-		opts.NewWorkspace = func(_ context.Context, t tasks.Task) (sandbox.Workspace, error) {
-			w, err := NewWorkspace(opts.WorkRoot, t, opts.Sandbox)
-			if err != nil {
-				return nil, err // not a typed nil in the interface
-			}
-			return w, nil
-		}
-	}
 	if opts.Agent == nil {
 		opts.Agent = Builtin{RequestTimeout: opts.RequestTimeout, Retry: opts.Retry}
 	}
 	if err := os.MkdirAll(filepath.Join(opts.RunDir, results.TranscriptsDir), 0o755); err != nil {
 		return nil, err
 	}
-	w, err := results.OpenWriter(opts.RunDir)
+	work, err := openWorkDir(opts.WorkRoot, opts.RunID, opts.KeepWorkspaces)
 	if err != nil {
 		return nil, err
 	}
-	return &Runner{opts: opts, suite: suite, out: w}, nil
+	w, err := results.OpenWriter(opts.RunDir)
+	if err != nil {
+		work.close()
+		return nil, err
+	}
+	r := &Runner{opts: opts, suite: suite, out: w, work: work}
+	r.broken, r.breaks = context.WithCancelCause(context.Background())
+	return r, nil
 }
 
-// Close closes the results stream.
-func (r *Runner) Close() error { return r.out.Close() }
+// Close closes the results stream and removes the run's workspace directory
+// (unless workspaces are kept).
+func (r *Runner) Close() error { return errors.Join(r.out.Close(), r.work.close()) }
+
+// WorkspacesDir is where this run's workspaces are made (and kept, with
+// KeepWorkspaces): <work root>/goatbench-work/<run id>.
+func (r *Runner) WorkspacesDir() string { return r.work.dir }
 
 // job is one attempt to make.
 type job struct {
@@ -116,11 +138,19 @@ func (r *Runner) Pending(model string) int { return len(r.jobs(model)) }
 // time. Once ctx is cancelled nothing new starts, and each attempt not started
 // is recorded as cancelled, with the context's cause as the reason. An
 // attempt's line is written and synced before its slot takes the next one.
-// The error is only ever a failure to write results.
+// The error is only ever a failure to write results (a *WriteError): the
+// first one stops every model's attempts, those in flight included, so that
+// no paid request is made whose result could not be kept.
 func (r *Runner) RunModel(ctx context.Context, m Model) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer context.AfterFunc(r.broken, func() { cancel(context.Cause(r.broken)) })()
 	g := errgroup.Group{}
 	g.SetLimit(r.opts.Parallel)
 	for _, j := range r.jobs(m.Name) {
+		if err := r.writeFailed(); err != nil {
+			break
+		}
 		if ctx.Err() != nil {
 			reason := cancelReason(context.Cause(ctx)) + " (before it started)"
 			if err := r.record(r.skipped(m.Name, j, results.StatusError, results.ClassCancelled, reason)); err != nil {
@@ -130,7 +160,15 @@ func (r *Runner) RunModel(ctx context.Context, m Model) error {
 		}
 		g.Go(func() error { return r.record(r.attempt(ctx, m, j)) })
 	}
-	return g.Wait()
+	return errors.Join(g.Wait(), r.writeFailed())
+}
+
+// writeFailed is the first failed write, if any.
+func (r *Runner) writeFailed() error {
+	if r.broken.Err() == nil {
+		return nil
+	}
+	return context.Cause(r.broken)
 }
 
 // FailModel records every attempt of a model that could not run at all (its
@@ -141,7 +179,7 @@ func (r *Runner) FailModel(model, class, reason string) error {
 			return err
 		}
 	}
-	return nil
+	return r.writeFailed()
 }
 
 func (r *Runner) skipped(model string, j job, st results.Status, class, reason string) results.Attempt {
@@ -150,9 +188,13 @@ func (r *Runner) skipped(model string, j job, st results.Status, class, reason s
 }
 
 func (r *Runner) record(a results.Attempt) error {
+	if err := r.writeFailed(); err != nil {
+		return nil // reported once, by RunModel; this attempt is re-run on --resume
+	}
 	a = redacted(a)
 	if err := r.out.Append(a); err != nil {
-		return fmt.Errorf("write results: %w", err)
+		r.breaks(&WriteError{Err: err})
+		return nil
 	}
 	if r.opts.OnAttempt != nil {
 		r.opts.OnAttempt(a)
@@ -161,6 +203,27 @@ func (r *Runner) record(a results.Attempt) error {
 }
 
 // attempt is one model on one task: workspace → agent loop → checks.
+// workspace makes an attempt's workspace: the plan's own backend when it has
+// one, else a local folder named after the attempt under the run's work
+// directory, so that the next run can tell and remove what a killed one left.
+func (r *Runner) workspace(ctx context.Context, m Model, j job) (sandbox.Workspace, error) {
+	if r.opts.NewWorkspace != nil {
+		return r.opts.NewWorkspace(ctx, j.task)
+	}
+	disk := r.opts.WorkspaceDisk
+	switch {
+	case r.opts.KeepWorkspaces:
+		disk = 0
+	case disk == 0:
+		disk = sandbox.DefaultWorkspaceDisk
+	}
+	w, err := newWorkspace(r.work.dir, fmt.Sprintf("%s-%s-r%d-", unsafeName.ReplaceAllString(m.Name, "_"), j.task.ID, j.repeat), disk, j.task, r.opts.Sandbox)
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return w, nil
+}
+
 func (r *Runner) attempt(ctx context.Context, m Model, j job) (a results.Attempt) {
 	t := j.task
 	a = results.Attempt{RunID: r.opts.RunID, Model: m.Name, Task: t.ID, Repeat: j.repeat, Started: time.Now().UTC()}
@@ -170,7 +233,7 @@ func (r *Runner) attempt(ctx context.Context, m Model, j job) (a results.Attempt
 		r.opts.OnStart(m.Name, t.ID, j.repeat)
 	}
 
-	ws, err := r.opts.NewWorkspace(ctx, t)
+	ws, err := r.workspace(ctx, m, j)
 	if err != nil {
 		a.Status, a.FailureClass, a.Reason = results.StatusError, results.ClassServerError, oneLine(err.Error())
 		return a

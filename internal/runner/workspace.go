@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -25,13 +24,25 @@ type Workspace struct {
 	root  *os.Root
 	sb    sandbox.Sandbox
 	setup map[string][]byte // seeded content, for file_unchanged checks
+	tmpfs bool              // a size-capped tmpfs (sandbox.MountWorkspace)
 }
 
 // NewWorkspace creates a fresh directory under parent (the system temp dir when
 // empty) and seeds it with the task's setup files.
 func NewWorkspace(parent string, t tasks.Task, sb sandbox.Sandbox) (*Workspace, error) {
-	dir, err := os.MkdirTemp(parent, "goatbench-"+t.ID+"-")
+	return newWorkspace(parent, "goatbench-"+t.ID+"-", 0, t, sb)
+}
+
+// newWorkspace is NewWorkspace with the directory's name (before a random
+// suffix) given: a run names each after its attempt.
+func newWorkspace(parent, name string, disk int64, t tasks.Task, sb sandbox.Sandbox) (*Workspace, error) {
+	dir, err := os.MkdirTemp(parent, name)
 	if err != nil {
+		return nil, fmt.Errorf("workspace: %w", err)
+	}
+	mounted, err := sandbox.MountWorkspace(dir, disk)
+	if err != nil {
+		os.Remove(dir)
 		return nil, fmt.Errorf("workspace: %w", err)
 	}
 	root, err := os.OpenRoot(dir)
@@ -39,7 +50,7 @@ func NewWorkspace(parent string, t tasks.Task, sb sandbox.Sandbox) (*Workspace, 
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("workspace: %w", err)
 	}
-	w := &Workspace{Dir: dir, root: root, sb: sb, setup: map[string][]byte{}}
+	w := &Workspace{Dir: dir, root: root, sb: sb, setup: map[string][]byte{}, tmpfs: mounted}
 	for _, f := range t.Setup {
 		mode := fs.FileMode(f.Mode)
 		if mode == 0 {
@@ -56,15 +67,18 @@ func NewWorkspace(parent string, t tasks.Task, sb sandbox.Sandbox) (*Workspace, 
 
 // Close releases the workspace and removes it unless keep is set.
 func (w *Workspace) Close(keep bool) error {
-	err := w.root.Close()
+	var err error
+	if r, ok := w.sb.(sandbox.Releaser); ok {
+		err = r.Release(w.Dir) // nothing the commands started outlives the attempt
+	}
+	err = errors.Join(err, w.root.Close())
 	if !keep {
-		// Commands may have left read-only directories behind; make them removable.
-		_ = filepath.WalkDir(w.Dir, func(p string, d fs.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				_ = os.Chmod(p, 0o700)
-			}
-			return nil
-		})
+		if w.tmpfs {
+			err = errors.Join(err, sandbox.UnmountWorkspace(w.Dir))
+		}
+		// Commands may have left read-only directories behind, and trees
+		// deeper than a path can name: both are removed all the same.
+		_ = sandbox.MakeRemovable(w.Dir)
 		err = errors.Join(err, os.RemoveAll(w.Dir))
 	}
 	return err

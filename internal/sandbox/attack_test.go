@@ -2,12 +2,16 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -193,4 +197,128 @@ func mustReal(t *testing.T, dir string) string {
 	real, err := filepath.EvalSymlinks(dir)
 	require.NoError(t, err)
 	return real
+}
+
+// Plain mode run by root: each workspace's commands run as a uid of their
+// own, so goatbench's environment, root's files and every run folder are out
+// of reach, and no daemon outlives its command.
+func TestPlainAsRootRunsAsAUidOfItsOwn(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	t.Setenv("GOATBENCH_PLANTED", "value-stolen-from-environ")
+	runs := workspace(t)
+	require.NoError(t, os.Chmod(runs, 0o755))
+	stream := filepath.Join(runs, "earlier-run", "results.jsonl")
+	require.NoError(t, os.MkdirAll(filepath.Dir(stream), 0o755))
+	require.NoError(t, os.WriteFile(stream, []byte("{\"status\":\"fail\"}\n"), 0o644))
+	sb := Plain{}
+	for name, dir := range map[string]string{"searchable": workspace(t), "behind a private directory": t.TempDir()} {
+		t.Run(name, func(t *testing.T) {
+			res := mustRun(t, sb, Command{Dir: dir, Script: "id -u; touch mine && echo wrote"})
+			require.NotEqual(t, "0", strings.Fields(res.Output)[0], res.Output)
+			require.Contains(t, res.Output, "wrote", "the workspace is the command's")
+			for _, script := range []string{
+				fmt.Sprintf("cat /proc/%d/environ", os.Getpid()),
+				"echo '{\"status\":\"pass\"}' >> " + stream,
+				"cat /root/.bashrc /etc/shadow",
+			} {
+				res := mustRun(t, sb, Command{Dir: dir, Script: script})
+				require.NotEqual(t, 0, res.ExitCode, "%s: %s", script, res.Output)
+				require.NotContains(t, res.Output, "stolen")
+			}
+			b, err := os.ReadFile(stream)
+			require.NoError(t, err)
+			require.Equal(t, "{\"status\":\"fail\"}\n", string(b))
+			testDaemon(t, sb)
+			require.NoError(t, sb.Release(dir))
+		})
+	}
+}
+
+// bwrap killed during its setup handshake (goatbench SIGKILLed, and
+// Pdeathsig taking bwrap along) must not leave its half-built sandbox behind.
+// --userns-block-fd holds the handshake open for as long as the test wants:
+// bwrap's parent waits on it before it lets the child go (bubblewrap.c), the
+// window in which a kill used to leave the child blocked for good.
+func TestBwrapKilledMidSetupLeavesNothing(t *testing.T) {
+	b := needBwrap(t, Limits{})
+	if !b.root {
+		t.Skip("the PID namespace around bwrap is made when goatbench runs as root")
+	}
+	block, hold, err := os.Pipe()
+	require.NoError(t, err)
+	defer hold.Close()
+	info, infoW, err := os.Pipe()
+	require.NoError(t, err)
+	defer info.Close()
+	m := marker("handshake")
+	cmd := exec.Command(b.bin, "--die-with-parent", "--unshare-user", "--unshare-pid", "--userns-block-fd", "3", "--info-fd", "4",
+		"--ro-bind", "/", "/", "--", "bash", "-c", "exec -a "+m+" sleep 300")
+	cmd.ExtraFiles = []*os.File{block, infoW}
+	cmd.SysProcAttr = b.procAttr()
+	require.NoError(t, cmd.Start())
+	block.Close()
+	infoW.Close()
+	// bwrap's parent reports the child's pid on the info fd, then waits on the block fd.
+	var child int
+	dec := json.NewDecoder(info)
+	var got struct {
+		ChildPID int `json:"child-pid"`
+	}
+	require.NoError(t, dec.Decode(&got))
+	child = got.ChildPID
+	require.Positive(t, child)
+	host := hostPIDs(t, cmd.Process.Pid)
+	require.NotEmpty(t, host, "bwrap's child is running")
+
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for _, pid := range host {
+		for processAlive(pid) {
+			if time.Now().After(deadline) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				t.Fatalf("bwrap's child %d outlived bwrap", pid)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// hostPIDs lists the children of pid, as the host sees them.
+func hostPIDs(t *testing.T, parent int) []int {
+	t.Helper()
+	var out []int
+	deadline := time.Now().Add(5 * time.Second)
+	for len(out) == 0 && time.Now().Before(deadline) {
+		stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+		for _, p := range stats {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				continue
+			}
+			s := string(b)
+			i := strings.LastIndexByte(s, ')')
+			f := strings.Fields(s[i+1:])
+			if len(f) > 1 && f[1] == strconv.Itoa(parent) {
+				pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+				out = append(out, pid)
+			}
+		}
+		if len(out) == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return out
+}
+
+func processAlive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z'
 }

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Bwrap runs every command with bubblewrap in new PID, IPC, UTS, cgroup and
@@ -58,7 +60,9 @@ type Bwrap struct {
 type space struct {
 	mu         sync.Mutex // one command at a time: nothing runs while the workspace changes owner
 	uid        uint32
-	searchable bool // every directory above it lets other users through
+	searchable bool           // every directory above it lets other users through
+	cg         *attemptCgroup // nil where there is none
+	cgErr      error
 }
 
 // how is the way a command becomes the user it runs as.
@@ -87,8 +91,8 @@ func NewBwrap(l Limits) (*Bwrap, error) {
 func newBwrap(l Limits) (*Bwrap, error) {
 	b := &Bwrap{Limits: l, spaces: map[string]*space{}, root: os.Geteuid() == 0}
 	var err error
-	if b.bin, err = lookPath(bwrapProgram); err != nil {
-		return nil, errors.New("bubblewrap is not installed (apt-get install bubblewrap)")
+	if b.bin, err = findBwrap(); err != nil {
+		return nil, errors.New("bubblewrap is not installed (apt-get install bubblewrap), nor on PATH")
 	}
 	b.setpriv, _ = lookPath("setpriv")
 	if b.root {
@@ -110,6 +114,21 @@ func newBwrap(l Limits) (*Bwrap, error) {
 // Mode names the sandbox in run.json and reports.
 func (*Bwrap) Mode() string { return ModeBwrap }
 
+// Binary is the bubblewrap executable in use, for run.json and reports.
+func (b *Bwrap) Binary() string { return b.bin }
+
+// findBwrap looks for bubblewrap on goatbench's own PATH first, as users
+// expect of any program (a bwrap built into ~/.local/bin, say), then in the
+// system directories commands search.
+func findBwrap() (string, error) {
+	if p, err := exec.LookPath(bwrapProgram); err == nil {
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs, nil
+		}
+	}
+	return lookPath(bwrapProgram)
+}
+
 func (b *Bwrap) probe() error {
 	err := b.try()
 	if err != nil && b.root && b.setpriv != "" {
@@ -128,7 +147,7 @@ func (b *Bwrap) try() error {
 		return fmt.Errorf("sandbox: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	defer b.forget(dir)
+	defer b.Release(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// The workspace must be writable and the system not.
@@ -162,7 +181,9 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 			return Result{}, fmt.Errorf("sandbox: %s needs setpriv (apt-get install util-linux)", ws)
 		}
 		if err := own(ws, int(sp.uid)); err != nil {
-			return Result{}, fmt.Errorf("sandbox: hand the workspace to the command: %w", err)
+			// Goatbench, as root, can chown anything: what fails is the tree
+			// the commands built.
+			return Result{}, fmt.Errorf("%w: hand the workspace to the command: %v", ErrWorkspace, err)
 		}
 	}
 	timeout := c.Timeout
@@ -185,6 +206,15 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 			_, _ = fmt.Fprintf(w, "goatbench:x:%s:%s:goatbench:%s:%s\n", u, u, ws, bash())
 		}()
 	}
+	if b.root && sp.cg == nil && sp.cgErr == nil {
+		sp.cg, sp.cgErr = newAttemptCgroup(l.Memory, int64(l.Processes))
+	}
+	if sp.cgErr != nil {
+		return Result{}, sp.cgErr
+	}
+	if err := sp.cg.join(&s); err != nil {
+		return Result{}, err
+	}
 	c.Dir = ws
 	args := b.args(h, ws, sp.uid, l, c.Script)
 	if len(c.Binds) > 0 {
@@ -193,10 +223,28 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 		}
 	}
 	s.cmd = exec.Command(b.bin, args...)
+	s.cmd.SysProcAttr = b.procAttr()
 	if h == asUID {
-		s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: sp.uid, Gid: sp.uid, Groups: []uint32{}}}
+		s.cmd.SysProcAttr.Credential = &syscall.Credential{Uid: sp.uid, Gid: sp.uid, Groups: []uint32{}}
 	}
 	return run(ctx, c, l, s)
+}
+
+// procAttr is how bwrap itself is started. --die-with-parent (in args) ties
+// the sandbox to bwrap only once its setup handshake is over: bubblewrap's
+// child sets PR_SET_PDEATHSIG late, after it has read the eventfd its parent
+// writes once the uid maps are in place (bubblewrap.c: child_wait_fd,
+// handle_die_with_parent), so a bwrap killed in between, as when goatbench is
+// SIGKILLed and Pdeathsig takes bwrap with it, leaves that child blocked
+// forever. Run by root, bwrap therefore starts as the init of a PID
+// namespace of its own: when it dies, for whatever reason, the kernel kills
+// every process in that namespace, the half-built sandbox included.
+func (b *Bwrap) procAttr() *syscall.SysProcAttr {
+	a := &syscall.SysProcAttr{}
+	if b.root {
+		a.Cloneflags = syscall.CLONE_NEWPID
+	}
+	return a
 }
 
 // args is the bwrap command line for one command.
@@ -290,6 +338,27 @@ func searchable(dir string) bool {
 	}
 }
 
+// Release forgets a workspace once its attempt is over; run by root, it also
+// kills whatever a command run through setpriv (outside a user namespace)
+// may have left.
+func (b *Bwrap) Release(dir string) error {
+	abs, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil
+	}
+	b.mu.Lock()
+	sp, ok := b.spaces[abs]
+	delete(b.spaces, abs)
+	b.mu.Unlock()
+	if ok && b.root {
+		KillUID(sp.uid)
+		if sp.cg != nil {
+			return sp.cg.remove()
+		}
+	}
+	return nil
+}
+
 func (b *Bwrap) forget(ws string) {
 	if abs, err := filepath.EvalSymlinks(ws); err == nil {
 		b.mu.Lock()
@@ -300,20 +369,24 @@ func (b *Bwrap) forget(ws string) {
 
 // own hands every file of the workspace to uid, so the command can change
 // what goatbench (as root) wrote there. It runs while no process of the
-// workspace is alive, and never follows a symlink.
+// workspace is alive, never follows a symlink and walks trees of any path
+// length (see walkAt). The workspace itself gets back its owner's access, which
+// a command may have taken away from itself (chmod 000 .).
 func own(ws string, uid int) error {
-	return filepath.WalkDir(ws, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) == uid && int(st.Gid) == uid {
+	if err := os.Lchown(ws, uid, uid); err != nil {
+		return err
+	}
+	if err := os.Chmod(ws, 0o700); err != nil { // the uid's own; no other attempt looks in
+		return err
+	}
+	return walkAt(ws, func(dirfd int, name string, st *unix.Stat_t) error {
+		if int(st.Uid) == uid && int(st.Gid) == uid {
 			return nil
 		}
-		return os.Lchown(p, uid, uid)
+		if err := unix.Fchownat(dirfd, name, uid, uid, unix.AT_SYMLINK_NOFOLLOW); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("chown: %w", err)
+		}
+		return nil
 	})
 }
 

@@ -22,6 +22,11 @@ type Limits struct {
 	FileSize     int64         // largest file a process may write, in bytes (RLIMIT_FSIZE)
 	AddressSpace int64         // virtual memory per process, in bytes (RLIMIT_AS)
 	TmpSize      int64         // size of the private /tmp and of /dev/shm, in bytes (bwrap only)
+	// Memory caps all processes of one workspace together, tmpfs pages
+	// included, in bytes; it needs root and a cgroup memory controller (see
+	// cgroup.go), and Processes then also caps the workspace's processes
+	// together.
+	Memory int64
 }
 
 // Unlimited, as a Limits field, turns that limit off.
@@ -39,6 +44,7 @@ var DefaultLimits = Limits{
 	FileSize:     1 << 30,
 	AddressSpace: 4 << 30,
 	TmpSize:      256 << 20,
+	Memory:       4 << 30,
 }
 
 // withDefaults fills every zero field but CPU from DefaultLimits.
@@ -64,6 +70,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.TmpSize == 0 {
 		l.TmpSize = d.TmpSize
+	}
+	if l.Memory == 0 {
+		l.Memory = d.Memory
 	}
 	// Timeouts and the output cap have no "off": fall back to the defaults.
 	if l.Timeout < 0 {

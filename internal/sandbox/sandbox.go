@@ -69,6 +69,12 @@ type Sandbox interface {
 	Mode() string
 }
 
+// Releaser is a Sandbox that keeps something per workspace (a uid, its
+// processes) until told the workspace is done with.
+type Releaser interface {
+	Release(dir string) error
+}
+
 // The modes Open accepts.
 const (
 	ModeAuto  = "auto" // bwrap when it works on this machine, else plain
@@ -162,6 +168,7 @@ type spec struct {
 	env    []string
 	extra  []*os.File // passed from fd 5 on; closed once the command started
 	ulimit string
+	after  func() // once the command has exited, after its group is killed
 }
 
 // run starts s.cmd in its own process group with one pipe for its output,
@@ -293,6 +300,9 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 	werr := cmd.Wait()
 	close(done)
 	kill() // whatever the command left behind in its group
+	if s.after != nil {
+		s.after()
+	}
 	// In plain mode a process that left the group may still hold the pipe: do
 	// not wait for it.
 	_ = outR.SetReadDeadline(time.Now().Add(500 * time.Millisecond))

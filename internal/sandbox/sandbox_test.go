@@ -103,6 +103,10 @@ func mustRun(t testing.TB, sb Sandbox, c Command) Result {
 	if c.Dir == "" {
 		c.Dir = workspace(t)
 	}
+	if r, ok := sb.(Releaser); ok {
+		dir := c.Dir
+		t.Cleanup(func() { _ = r.Release(dir) }) // its uid's processes and cgroup
+	}
 	res, err := sb.Run(context.Background(), c)
 	require.NoError(t, err, res.Output)
 	return res

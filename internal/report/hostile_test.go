@@ -1,0 +1,82 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/goatbench/goatbench/internal/results"
+)
+
+// overwrite is what a hostile model puts in its answer, a check's output or
+// a server's error message: erase the line, return to its start and print a
+// green PASS there; then a C1 CSI and a bidi override for good measure.
+const overwrite = "FAIL\x1b[2K\r\x1b[32mPASS\x1b[0m \u009b31m \u202Eliaf"
+
+func hostileRun() *Run {
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	a := results.Attempt{RunID: "r", Model: "m", Task: "t", Status: results.StatusFail, FailureClass: results.ClassChecksFailed,
+		Reason: "check: " + overwrite, FinalAnswer: overwrite, LastToolCall: "bash " + overwrite, LastToolOutput: overwrite + "\nmore\n",
+		Checks:  []results.Check{{Name: "command: " + overwrite, Detail: "exit code 1: " + overwrite}},
+		Started: start, WallSeconds: 1}
+	e := results.Attempt{RunID: "r", Model: "m", Task: "u", Status: results.StatusError, FailureClass: results.ClassServerError,
+		Reason: "HTTP 500: " + overwrite, Started: start, WallSeconds: 1}
+	return New(results.Manifest{RunID: "r", Tasks: []string{"t", "u"}}, []results.Attempt{a, e}, []string{"torn: " + overwrite})
+}
+
+func TestModelTextReachesNoReportRaw(t *testing.T) {
+	r := hostileRun()
+	for name, write := range map[string]func(*bytes.Buffer) error{
+		"terminal":    func(b *bytes.Buffer) error { return r.Terminal(b, false) },
+		"report.md":   func(b *bytes.Buffer) error { return r.Markdown(b) },
+		"report.html": func(b *bytes.Buffer) error { return r.HTML(b) },
+		"junit.xml":   func(b *bytes.Buffer) error { return r.JUnit(b) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			var b bytes.Buffer
+			require.NoError(t, write(&b))
+			out := b.String()
+			for _, bad := range []string{"\x1b", "\r", "\u009b", "\u202e"} {
+				require.NotContains(t, out, bad, "%q reached %s raw", bad, name)
+			}
+			if name != "terminal" { // the table has no reasons; the others show them escaped
+				require.Contains(t, out, `\x1b[32mPASS`)
+			}
+		})
+	}
+	// Machine-readable files keep the exact text.
+	var b bytes.Buffer
+	require.NoError(t, r.JSON(&b))
+	var s Summary
+	require.NoError(t, json.Unmarshal(b.Bytes(), &s))
+	found := false
+	for _, f := range s.Failures {
+		found = found || strings.Contains(f.Reason, overwrite)
+	}
+	require.True(t, found, "summary.json keeps the exact reason")
+}
+
+func TestSandboxFallbackIsInEveryReport(t *testing.T) {
+	const warning = "WARNING: bubblewrap is not installed (apt-get install bubblewrap), nor on PATH; commands run with --sandbox plain: NOT isolated from this machine's files, processes and network"
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	a := results.Attempt{RunID: "r", Model: "m", Task: "t", Status: results.StatusPass, Started: start, WallSeconds: 1}
+	r := New(results.Manifest{RunID: "r", Sandbox: "plain", SandboxWarning: warning, Tasks: []string{"t"}}, []results.Attempt{a}, nil)
+
+	var term, md, html, junit, js bytes.Buffer
+	require.NoError(t, r.Terminal(&term, false))
+	require.NoError(t, r.Markdown(&md))
+	require.NoError(t, r.HTML(&html))
+	require.NoError(t, r.JUnit(&junit))
+	require.NoError(t, r.JSON(&js))
+	require.Contains(t, term.String(), "warning: "+warning, "the final summary")
+	require.Less(t, strings.Index(md.String(), "NOT isolated"), strings.Index(md.String(), "### Summary"), "top of report.md")
+	require.Less(t, strings.Index(html.String(), "NOT isolated"), strings.Index(html.String(), "<h2>Summary"), "top of report.html")
+	require.Contains(t, junit.String(), `<property name="sandbox_warning" value="WARNING: bubblewrap is not installed`)
+	var s Summary
+	require.NoError(t, json.Unmarshal(js.Bytes(), &s))
+	require.Equal(t, []string{warning}, s.Warnings)
+}

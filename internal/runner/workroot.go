@@ -1,0 +1,115 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/goatbench/goatbench/internal/results"
+	"github.com/goatbench/goatbench/internal/sandbox"
+)
+
+// WorkDirName is the one directory, under the work root, that holds every
+// workspace: <work root>/goatbench-work/<run id>/<model>-<task>-r<n>-<random>.
+const WorkDirName = "goatbench-work"
+
+// keepFile marks a run's workspaces as kept (--keep-workspaces): no cleanup
+// removes them.
+const keepFile = ".keep"
+
+// workDir is the directory of one run's workspaces, held locked for as long
+// as the run goes on, so that another goatbench can tell it from leftovers.
+type workDir struct {
+	top, dir string
+	lock     *results.Lock
+}
+
+// openWorkDir prepares a run's workspace directory under root (the system
+// temp dir when empty). First it removes what runs no longer alive left there
+// (a killed run's in-flight workspaces, and the processes still running as
+// their uids), this run's own included when resuming: only directories whose
+// lock can be taken are touched, and kept ones never are.
+func openWorkDir(root, runID string, keep bool) (*workDir, error) {
+	if root == "" {
+		root = os.TempDir()
+	}
+	top := filepath.Join(root, WorkDirName)
+	if err := os.MkdirAll(top, 0o755); err != nil {
+		return nil, fmt.Errorf("workspaces: %w", err)
+	}
+	// Every user passes through: run by root, commands run as other uids.
+	if err := os.Chmod(top, 0o755); err != nil {
+		return nil, fmt.Errorf("workspaces: %w", err)
+	}
+	removeLeftovers(top)
+	dir := filepath.Join(top, unsafeName.ReplaceAllString(runID, "_"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("workspaces: %w", err)
+	}
+	lock, err := results.LockDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("workspaces: %w", err)
+	}
+	if keep {
+		if err := os.WriteFile(filepath.Join(dir, keepFile), nil, 0o644); err != nil {
+			lock.Unlock()
+			return nil, fmt.Errorf("workspaces: %w", err)
+		}
+	}
+	return &workDir{top: top, dir: dir, lock: lock}, nil
+}
+
+// close releases the run's directory and removes it unless workspaces are
+// kept in it.
+func (w *workDir) close() error {
+	err := w.lock.Unlock()
+	if _, noKeep := os.Stat(filepath.Join(w.dir, keepFile)); noKeep != nil {
+		err = errors.Join(err, removeTree(w.dir))
+		_ = os.Remove(w.top) // only when no other run uses it
+	}
+	return err
+}
+
+// removeLeftovers removes the directories of runs that are over.
+func removeLeftovers(top string) {
+	entries, err := os.ReadDir(top)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		dir := filepath.Join(top, e.Name())
+		if !e.IsDir() {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, keepFile)); err == nil {
+			continue
+		}
+		lock, err := results.LockDir(dir)
+		if err != nil {
+			continue // a live run, or not ours to touch
+		}
+		_ = removeTree(dir)
+		lock.Unlock()
+	}
+}
+
+// removeTree removes a run's workspaces. A workspace owned by a uid of its
+// own (goatbench run by root) may still have processes of that uid running,
+// if goatbench was killed: they are killed first.
+func removeTree(dir string) error {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Uid >= 1<<30 {
+			sandbox.KillUID(st.Uid)
+		}
+		_ = sandbox.UnmountWorkspace(filepath.Join(dir, e.Name()))
+	}
+	_ = sandbox.MakeRemovable(dir)
+	return os.RemoveAll(dir)
+}

@@ -1,0 +1,100 @@
+package runner
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/goatbench/goatbench/internal/results"
+	"github.com/goatbench/goatbench/internal/sandbox"
+)
+
+// Workspaces live under one root, named after their run and attempt, so what
+// a killed run left is found and removed by the next run (and by --resume);
+// a live run's and kept ones are left alone.
+func TestWorkspacesLiveUnderOneRootAndLeftoversGo(t *testing.T) {
+	root := searchableDir(t)
+	top := filepath.Join(root, WorkDirName)
+	// A run killed mid-attempt: its workspace, and (run by root) a process of
+	// the workspace's uid still running.
+	stale := filepath.Join(top, "killed-run", "m-t-r0-123")
+	require.NoError(t, os.MkdirAll(filepath.Join(stale, "deep"), 0o755))
+	var orphan *exec.Cmd
+	if os.Geteuid() == 0 {
+		// Its capped workspace is still mounted.
+		mounted, err := sandbox.MountWorkspace(stale, 1<<20)
+		require.NoError(t, err)
+		require.True(t, mounted)
+		t.Cleanup(func() { _ = sandbox.UnmountWorkspace(stale) })
+		uid := uint32(1<<30 + 4242)
+		require.NoError(t, os.Chown(stale, int(uid), int(uid)))
+		orphan = exec.Command("sleep", "300")
+		orphan.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}, Setsid: true}
+		require.NoError(t, orphan.Start())
+		t.Cleanup(func() { _ = orphan.Process.Kill(); _ = orphan.Wait() })
+	}
+	live := filepath.Join(top, "live-run")
+	require.NoError(t, os.MkdirAll(live, 0o755))
+	lock, err := results.LockDir(live)
+	require.NoError(t, err)
+	defer lock.Unlock()
+	kept := filepath.Join(top, "kept-run")
+	require.NoError(t, os.MkdirAll(kept, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(kept, keepFile), nil, 0o644))
+
+	h := newHarness(t, oneTaskSuite(t, oneTask))
+	h.opts.WorkRoot, h.opts.RunID, h.opts.KeepWorkspaces = root, "this-run", true
+	got := h.run(t, context.Background())
+	require.Len(t, got, 1)
+
+	require.NoDirExists(t, filepath.Join(top, "killed-run"), "a killed run's workspaces are removed")
+	if orphan != nil {
+		state, err := orphan.Process.Wait()
+		require.NoError(t, err)
+		require.False(t, state.Exited(), "the orphan was killed, not left to finish")
+	}
+	require.DirExists(t, live, "a live run's workspaces stay")
+	require.DirExists(t, kept, "kept workspaces stay")
+	entries, err := os.ReadDir(filepath.Join(top, "this-run"))
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	require.Len(t, names, 3, "the workspace, the lock and the keep mark: %v", names)
+	found := false
+	for _, n := range names {
+		found = found || strings.HasPrefix(n, "m-"+got[0].Task+"-r0-")
+	}
+	require.True(t, found, "named after the attempt: %v", names)
+
+	// Without --keep-workspaces nothing of the run stays.
+	h = newHarness(t, oneTaskSuite(t, oneTask))
+	h.opts.WorkRoot, h.opts.RunID = root, "next-run"
+	h.run(t, context.Background())
+	require.NoDirExists(t, filepath.Join(top, "next-run"))
+}
+
+// A command that writes without end fills its own workspace, capped, not the
+// disk the work root and the results live on.
+func TestAWorkspaceCannotFillTheDisk(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the workspace cap is a tmpfs, mounted by root")
+	}
+	h := newHarness(t, oneTaskSuite(t, attackTask("fill-disk", "30s",
+		bash("for i in 1 2 3 4 5; do head -c 20000000 /dev/zero > f$i || { echo full > status; break; }; done; du -sb . | cut -f1 > used"),
+		"  - file_contains: {path: status, text: never}\n")))
+	h.opts.WorkspaceDisk, h.opts.WorkRoot = 32<<20, searchableDir(t)
+	h.opts.Sandbox = sandbox.Plain{}
+	got := h.run(t, context.Background())
+	require.Len(t, got, 1)
+	require.Equal(t, results.StatusFail, got[0].Status, got[0].Reason)
+	require.Equal(t, results.ClassChecksFailed, got[0].FailureClass)
+	require.Contains(t, got[0].LastToolOutput, "No space left on device", "the writes stopped at the cap")
+}
