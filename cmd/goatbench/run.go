@@ -20,7 +20,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sashabaranov/go-openai"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
@@ -174,7 +173,7 @@ type target struct {
 // client is the OpenAI-compatible client for the target. Modal answers a
 // request held past 150 s with a 303; a cold model's are followed for as long
 // as its startup may take.
-func (t target) client(apiKey string) *openai.Client {
+func (t target) client(apiKey string) *runner.Client {
 	if t.startup > 0 {
 		return runner.NewClient(t.baseURL, apiKey, runner.FollowRedirectsFor(t.startup))
 	}

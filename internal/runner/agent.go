@@ -18,12 +18,12 @@ When the task is done, reply with your final answer and no tool call.`
 
 // Model is one model as the agent loop talks to it.
 type Model struct {
-	Name        string         // shown in results and reports
-	ModelID     string         // the "model" field of every request
-	Client      *openai.Client // any OpenAI-compatible endpoint
-	Temperature *float32       // nil leaves the server's default
-	ToolChoice  string         // "" leaves it out; local models get "auto"
-	NoStream    bool           // send plain requests instead of streaming (no time to first token)
+	Name        string   // shown in results and reports
+	ModelID     string   // the "model" field of every request
+	Client      *Client  // any OpenAI-compatible endpoint
+	Temperature *float32 // nil leaves the server's default
+	ToolChoice  string   // "" leaves it out; local models get "auto"
+	NoStream    bool     // send plain requests instead of streaming (no time to first token)
 }
 
 // loop is the state of one agent conversation.
@@ -139,8 +139,15 @@ func cancelReason(cause error) string {
 	return "cancelled: " + oneLine(cause.Error())
 }
 
+// isContextLength reads a lower-cased error text. Besides OpenAI's and
+// llama-server's wordings: vLLM's engine check "The decoder prompt (length N)
+// is longer than the maximum model length of M" (vllm/v1/engine/processor.py,
+// later input_processor.py) and LiteLLM's class name
+// "litellm.ContextWindowExceededError: ..." (litellm/exceptions.py), which may
+// wrap a provider text that names no length at all.
 func isContextLength(msg string) bool {
-	for _, s := range []string{"context_length", "context length", "exceed_context_size", "maximum context", "too many tokens", "context window"} {
+	for _, s := range []string{"context_length", "context length", "exceed_context_size", "maximum context", "too many tokens", "context window",
+		"maximum model length", "contextwindowexceedederror"} {
 		if strings.Contains(msg, s) {
 			return true
 		}

@@ -70,8 +70,42 @@ type failure struct {
 
 func (f failure) text() string { return strings.ToLower(f.Message + " " + f.Type + " " + f.Code) }
 
+// replyError is a reply that says the request failed: an HTTP error status,
+// or an error event inside a stream.
+type replyError struct{ f failure }
+
+func (e replyError) Error() string { return describe(e) }
+
+// garbledError is a 200 reply whose body (or one of whose stream events) is
+// not JSON: an upstream proxy's HTML page, or a broken body.
+type garbledError struct {
+	snippet string
+	stream  bool
+}
+
+func (e garbledError) Error() string {
+	if e.stream {
+		return "malformed reply: a stream event is not JSON: " + e.snippet
+	}
+	return "malformed reply: the body is not JSON: " + e.snippet
+}
+
+// oversizeError is a reply over one of the client's limits.
+type oversizeError struct {
+	what  string
+	limit int
+}
+
+func (e oversizeError) Error() string {
+	return fmt.Sprintf("oversized reply: %s is over the %d-byte limit", e.what, e.limit)
+}
+
 // failureOf finds the HTTP error reply in err, if there is one.
 func failureOf(err error) (failure, bool) {
+	var re replyError
+	if errors.As(err, &re) {
+		return re.f, true
+	}
 	// A RequestError first: when go-openai half-decodes an error body it
 	// wraps that half-filled APIError, without the status, inside one.
 	var reqErr *openai.RequestError
