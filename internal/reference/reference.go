@@ -42,6 +42,9 @@ type Server struct {
 	// litellm/litellm_core_utils/streaming_handler.py, with
 	// include_cost_in_streaming_usage, the default in newer releases).
 	CostUSD float64
+	// CutEvery, when > 0, drops the connection after the first event of
+	// every CutEvery-th reply (after half the body of a plain one).
+	CutEvery int
 	// Redirects, when > 0, answers every reply through that many 303
 	// redirects to a result URL, the way Modal answers a request held past
 	// 150 seconds.
@@ -114,7 +117,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
-	s.requests.Add(1)
+	nth := s.requests.Add(1)
 	var req openai.ChatCompletionRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 32<<20)).Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error())
@@ -152,6 +155,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	sh := s.Shape
 	sh.CostUSD = s.CostUSD
+	if s.CutEvery > 0 && nth%int64(s.CutEvery) == 0 {
+		sh.CutAfter = 1
+	}
 	WriteReply(w, &req, msg, sh)
 }
 

@@ -209,18 +209,28 @@ func (e streamCutError) Error() string {
 func (e streamCutError) Unwrap() error { return e.err }
 
 // shouldRetry decides whether a failed try is worth another, and the wait the
-// server asked for (Retry-After), if any. Only failures before any reply began
-// are retried: 429, 408 and 5xx answers, connections refused, reset or timed
-// out. Once a 2xx reply has begun, the server has accepted the request and
-// is generating (and may be billing) it; a stream cut midway is recorded as
-// the server error it is rather than hidden by a second, different answer.
+// server asked for (Retry-After), if any. Retried: 429, 408 and 5xx answers;
+// connections refused, reset or timed out; and replies that broke before they
+// were complete: a stream cut midway, a body cut short, a 200 whose body (or
+// a stream event) is not JSON, such as an upstream proxy's HTML page. Nothing
+// of a reply is acted on before it is complete, so sending the request again
+// is safe; each retry is recorded, and the budget bounds what a flaky server
+// can cost. An oversized reply is not retried: the same request would bring
+// the same flood.
 func shouldRetry(err error, meta *responseMeta) (bool, time.Duration) {
 	if errors.Is(err, errRedirectBudget) || errors.Is(err, context.Canceled) {
 		return false, 0
 	}
-	var cut streamCutError
-	if errors.As(err, &cut) {
+	var (
+		cut     streamCutError
+		garbled garbledError
+		over    oversizeError
+	)
+	switch {
+	case errors.As(err, &over):
 		return false, 0
+	case errors.As(err, &cut), errors.As(err, &garbled):
+		return true, 0
 	}
 	var rt requestTimeoutError
 	if errors.As(err, &rt) {

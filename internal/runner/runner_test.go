@@ -212,8 +212,9 @@ func TestServerMisbehaviour(t *testing.T) {
 		retries int
 		reason  string
 	}{
+		// A 200 that is not JSON (an upstream proxy's page) is safe to send again.
 		{"garbage body", func(w http.ResponseWriter, _ *openai.ChatCompletionRequest) { w.Write([]byte("<html>not json")) },
-			results.StatusError, results.ClassServerError, 0, ""},
+			results.StatusError, results.ClassServerError, 4, "the body is not JSON: <html>not json (gave up after 4 retries)"},
 		{"no choices", func(w http.ResponseWriter, req *openai.ChatCompletionRequest) {
 			if req.Stream {
 				w.Header().Set("Content-Type", "text/event-stream")
