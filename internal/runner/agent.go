@@ -110,6 +110,9 @@ func classify(ctx context.Context, err error) (results.Status, string, string) {
 		return stopped(ctx)
 	}
 	reason := describe(err)
+	if errors.As(err, new(oversizeError)) {
+		return results.StatusFail, results.ClassOversizedReply, reason
+	}
 	if f, ok := failureOf(err); ok {
 		switch {
 		case isContextLength(f.text()):
