@@ -107,6 +107,12 @@ var errAttemptTimeout = errors.New("the attempt ran past its timeout")
 // says whether the attempt timed out or the run was stopped.
 func classify(ctx context.Context, err error) (results.Status, string, string) {
 	if ctx.Err() != nil {
+		// The task's time ran out while the server had not begun to answer:
+		// the server's fault, not the model's timeout.
+		var nr noResponseError
+		if errors.As(err, &nr) && errors.Is(context.Cause(ctx), errAttemptTimeout) {
+			return results.StatusError, results.ClassNoResponse, nr.Error()
+		}
 		return stopped(ctx)
 	}
 	reason := describe(err)

@@ -118,8 +118,13 @@ func send(ctx context.Context, c *Client, body []byte, stream bool, timeout time
 	}
 	r, err := c.exchange(rctx, body, stream, meta)
 	r.total = time.Since(meta.started)
-	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(rctx), errRequestTimeout) {
+	switch {
+	case err == nil:
+	case ctx.Err() == nil && errors.Is(context.Cause(rctx), errRequestTimeout):
 		err = requestTimeoutError{after: timeout, began: meta.began}
+	case ctx.Err() != nil && meta.status == 0:
+		// The attempt ended while the server had not begun to answer.
+		err = noResponseError{waited: r.total, err: err}
 	}
 	return r, meta, err
 }

@@ -197,6 +197,18 @@ func (e requestTimeoutError) Error() string {
 	return fmt.Sprintf("no reply within the request timeout (%s)", e.after)
 }
 
+// noResponseError is a request the server had not begun to answer (no status
+// line) when the attempt's own time ran out.
+type noResponseError struct {
+	waited time.Duration
+	err    error
+}
+
+func (e noResponseError) Error() string {
+	return fmt.Sprintf("the server sent no reply in the %.1fs the request waited before the attempt's timeout", e.waited.Seconds())
+}
+func (e noResponseError) Unwrap() error { return e.err }
+
 // streamCutError is a streamed reply that ended before it was complete.
 type streamCutError struct{ err error }
 
