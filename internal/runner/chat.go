@@ -136,6 +136,16 @@ func (c *Client) exchange(ctx context.Context, body []byte, stream bool, meta *r
 		return reply{}, fmt.Errorf("build the request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	// Marks the request replayable without sending the header (net/http
+	// transport.go: "If the idempotency key value is a zero-length slice,
+	// the request is treated as idempotent but the header is not sent").
+	// Go's transport then resends it at once, on a new connection, when a
+	// reused connection fails before any byte of the reply arrived
+	// (persistConn.shouldRetryRequest): servers such as llama-server close
+	// the connection after a streamed reply while advertising keep-alive,
+	// and that is no server failure worth a backoff or a retry. Nothing of
+	// a reply is acted on before it is complete, so resending is safe.
+	req.Header["Idempotency-Key"] = nil
 	if stream {
 		req.Header.Set("Accept", "text/event-stream")
 	}
