@@ -181,3 +181,18 @@ func TestStreamingAndPlainAgree(t *testing.T) {
 	require.Len(t, statuses[true], 5)
 	require.Equal(t, statuses[true], statuses[false])
 }
+
+// This llama-server build closes the connection after every streamed reply
+// while its headers say keep-alive; the next request on that pooled
+// connection dies before any reply byte. The transport resends it on a new
+// connection, so a streamed run records no retry at all.
+func TestStreamedRunRecordsNoRetries(t *testing.T) {
+	needServer(t)
+	code, attempts, out := goatbench(t, "run", "--base-url", server.URL, "--model-name", "tiny-random", "--suite", "smoke", "--parallel", "4", "--repeat", "4")
+	require.Equal(t, 1, code, out)
+	require.Len(t, attempts, 20)
+	for _, a := range attempts {
+		require.NotEqual(t, results.StatusError, a.Status, a.Reason)
+		require.Zero(t, a.Retries, "%s: %v", a.Task, a.Requests)
+	}
+}
