@@ -197,7 +197,7 @@ func (c *Client) readPlain(body io.Reader) (reply, error) {
 		return reply{}, oversizeError{what: "the reply body", limit: int(c.limits.Body)}
 	}
 	var w wireReply
-	if err := json.Unmarshal(b, &w); err != nil {
+	if err := decodeReply(b, &w); err != nil {
 		return reply{}, garbledError{snippet: oneLine(truncate(string(b), 120))}
 	}
 	if len(w.Error) > 0 && string(w.Error) != "null" {
@@ -246,7 +246,7 @@ func (c *Client) readStream(body io.Reader, meta *responseMeta) (reply, error) {
 			return nil
 		}
 		var w wireReply
-		if err := json.Unmarshal(data, &w); err != nil {
+		if err := decodeReply(data, &w); err != nil {
 			return garbledError{snippet: oneLine(truncate(string(data), 120)), stream: true}
 		}
 		if len(w.Error) > 0 && string(w.Error) != "null" {
