@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -51,12 +53,20 @@ func (l *loop) chat(ctx context.Context, m Model) (openai.ChatCompletionMessage,
 	}
 	rec := results.Request{Stream: !m.NoStream}
 	defer func() { l.requests = append(l.requests, rec) }()
+	resent := 0
 	for n := 0; ; n++ {
 		r, meta, err := send(ctx, m.Client, body, !m.NoStream, l.reqs.timeout)
 		rec.TTFT, rec.Total = r.ttft.Seconds(), r.total.Seconds()
 		l.count(&rec, r)
 		if err == nil {
 			return r.msg, nil
+		}
+		if deadPooled(ctx, err, meta) && resent < maxResends {
+			// Go's transport resends these itself when it can; a write
+			// that failed midway on the dead connection it leaves to us.
+			resent++
+			n--
+			continue
 		}
 		retry, after := shouldRetry(err, meta)
 		retry = retry && ctx.Err() == nil
@@ -104,6 +114,20 @@ func (l *loop) count(rec *results.Request, r reply) {
 	l.costUSD += rec.CostUSD
 }
 
+// maxResends bounds the free resends of one request after dead pooled
+// connections: one per idle connection the pool may still hold would be
+// enough; a few more cost nothing.
+const maxResends = 4
+
+// deadPooled reports a try that failed on a reused connection before any
+// byte of a reply arrived: the server had closed the idle connection, which
+// is no server failure, and the request is sent again at once, with no
+// backoff and outside the retry budget.
+func deadPooled(ctx context.Context, err error, meta *responseMeta) bool {
+	var ue *url.Error
+	return ctx.Err() == nil && meta != nil && meta.reused && meta.status == 0 && errors.As(err, &ue) && !ue.Timeout()
+}
+
 // errRequestTimeout is the cause of a try's context ending at the request timeout.
 var errRequestTimeout = errors.New("request timeout")
 
@@ -116,6 +140,9 @@ func send(ctx context.Context, c *Client, body []byte, stream bool, timeout time
 		rctx, cancel = context.WithTimeoutCause(rctx, timeout, errRequestTimeout)
 		defer cancel()
 	}
+	rctx = httptrace.WithClientTrace(rctx, &httptrace.ClientTrace{
+		GotConn: func(i httptrace.GotConnInfo) { meta.reused = i.Reused },
+	})
 	r, err := c.exchange(rctx, body, stream, meta)
 	r.total = time.Since(meta.started)
 	switch {

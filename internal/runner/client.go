@@ -119,6 +119,7 @@ type responseMeta struct {
 	header    http.Header // of the last response
 	began     bool        // a 2xx response arrived: the server has started answering
 	done      bool        // a server-sent event stream carried its [DONE] marker
+	reused    bool        // the last connection used had served a request before
 	redirects int
 }
 

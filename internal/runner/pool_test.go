@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -25,11 +26,11 @@ type connCount struct{}
 // such failure cost a backoff and one of the attempt's retries.
 func TestDeadPooledConnectionsCostNoRetries(t *testing.T) {
 	for _, stream := range []bool{true, false} {
-		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) { deadPooled(t, stream) })
+		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) { runOnDyingConnections(t, stream) })
 	}
 }
 
-func deadPooled(t *testing.T, stream bool) {
+func runOnDyingConnections(t *testing.T, stream bool) {
 	h := newHarness(t, smoke(t))
 	h.noStream = !stream
 	{
@@ -39,6 +40,7 @@ func deadPooled(t *testing.T, stream bool) {
 				t.Error("the idempotency mark is not sent on the wire")
 			}
 			if r.Context().Value(connCount{}).(*atomic.Int64).Add(1) > 1 {
+				_, _ = io.Copy(io.Discard, r.Body)
 				c, _, err := w.(http.Hijacker).Hijack()
 				if err == nil {
 					c.Close()
