@@ -40,7 +40,7 @@ type Server struct {
 	// is known; a stream carries it instead as usage.cost in its final usage
 	// chunk (BerriAI/litellm PR #13319,
 	// litellm/litellm_core_utils/streaming_handler.py, with
-	// include_cost_in_streaming_usage, the default in newer releases).
+	// litellm_settings.include_cost_in_streaming_usage on).
 	CostUSD float64
 	// CutEvery, when > 0, drops the connection after the first event of
 	// every CutEvery-th reply (after half the body of a plain one).

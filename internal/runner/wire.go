@@ -51,8 +51,9 @@ func wireMessages(msgs []openai.ChatCompletionMessage) []wireMessage {
 // wireUsage is a reply's usage. Cost is LiteLLM's charge for the call: on a
 // streamed reply it arrives only here, in the final usage chunk, never in the
 // x-litellm-response-cost header (BerriAI/litellm PR #13319,
-// litellm/litellm_core_utils/streaming_handler.py; on by default in newer
-// releases, else litellm_settings.include_cost_in_streaming_usage).
+// litellm/litellm_core_utils/streaming_handler.py, when
+// litellm.include_cost_in_streaming_usage is on: litellm_settings in the
+// proxy's config).
 type wireUsage struct {
 	PromptTokens     int      `json:"prompt_tokens"`
 	CompletionTokens int      `json:"completion_tokens"`
