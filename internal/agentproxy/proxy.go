@@ -388,6 +388,10 @@ type usage struct {
 	Cost float64 `json:"cost"`
 }
 
+func (u usage) measured() runner.Usage {
+	return runner.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, Cost: u.Cost}
+}
+
 // maxReply bounds a plain reply held in memory; chat completions are far
 // smaller.
 const maxReply = 64 << 20
@@ -411,10 +415,7 @@ func (p *Proxy) copyPlain(w http.ResponseWriter, resp *http.Response, started ti
 		Usage usage `json:"usage"`
 	}
 	perr := json.Unmarshal(body, &parsed)
-	runner.Measure(rec, parsed.Usage.Usage, resp.Header, 0, total)
-	if rec.CostUSD == 0 && parsed.Usage.Cost > 0 {
-		rec.CostUSD = parsed.Usage.Cost
-	}
+	runner.Measure(rec, parsed.Usage.measured(), resp.Header, 0, total)
 	if perr != nil || len(parsed.Choices) == 0 {
 		rec.Error = "malformed reply: the reply has no choices"
 		return nil
@@ -458,22 +459,19 @@ func (p *Proxy) copyStream(w http.ResponseWriter, resp *http.Response, started t
 					done = true
 					break
 				}
-				var chunk openai.ChatCompletionStreamResponse
-				if json.Unmarshal(payload, &chunk) != nil {
+				gen, err := asm.Add(payload)
+				if err != nil {
 					break
 				}
-				if asm.Add(chunk) && ttft == 0 {
+				if gen && ttft == 0 {
 					ttft = time.Since(started)
 				}
-				if chunk.Usage != nil {
-					u.Usage = *chunk.Usage
-					if bytes.Contains(payload, []byte(`"cost"`)) {
-						var c struct {
-							Usage usage `json:"usage"`
-						}
-						_ = json.Unmarshal(payload, &c)
-						u.Cost = c.Usage.Cost
-					}
+				var chunk struct {
+					Choices []json.RawMessage `json:"choices"`
+					Usage   *usage            `json:"usage"`
+				}
+				if bytes.Contains(payload, []byte(`"usage"`)) && json.Unmarshal(payload, &chunk) == nil && chunk.Usage != nil {
+					u = *chunk.Usage
 					if hideUsage && len(chunk.Choices) == 0 {
 						forward, skipNext = false, true
 					}
@@ -503,10 +501,7 @@ func (p *Proxy) copyStream(w http.ResponseWriter, resp *http.Response, started t
 	if fl != nil {
 		fl.Flush()
 	}
-	runner.Measure(rec, u.Usage, resp.Header, ttft, time.Since(started))
-	if rec.CostUSD == 0 && u.Cost > 0 {
-		rec.CostUSD = u.Cost
-	}
+	runner.Measure(rec, u.measured(), resp.Header, ttft, time.Since(started))
 	msg, err := asm.Message(done)
 	switch {
 	case readErr != nil:

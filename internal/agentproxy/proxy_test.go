@@ -108,7 +108,7 @@ func (f *fixture) messages() []openai.ChatCompletionMessage {
 }
 
 func (f *fixture) client(key string) *openai.Client {
-	return runner.NewClient(f.url, key)
+	return runner.NewClient(f.url, key).Client
 }
 
 func (f *fixture) firstRequest(task string, stream bool) openai.ChatCompletionRequest {
@@ -145,7 +145,10 @@ func TestProxyRelaysAndRecords(t *testing.T) {
 					}
 					require.NoError(t, err)
 					require.NotEmpty(t, ch.Choices, "a usage-only chunk the agent did not ask for is not passed on")
-					a.Add(ch)
+					b, err := json.Marshal(ch)
+					require.NoError(t, err)
+					_, err = a.Add(b)
+					require.NoError(t, err)
 				}
 				s.Close()
 				msg, _ = a.Message(true)

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sashabaranov/go-openai"
-
 	"github.com/goatbench/goatbench/internal/deploy"
 	"github.com/goatbench/goatbench/internal/models"
 	"github.com/goatbench/goatbench/internal/redact"
@@ -36,7 +34,7 @@ type Target struct {
 // client is the OpenAI-compatible client for the target. Modal answers a
 // request held past 150 s with a 303; a cold model's are followed for as long
 // as its startup may take.
-func (t Target) client(apiKey string) *openai.Client {
+func (t Target) client(apiKey string) *runner.Client {
 	if t.Startup > 0 {
 		return runner.NewClient(t.BaseURL, apiKey, runner.FollowRedirectsFor(t.Startup), runner.WithHeaders(t.Headers))
 	}

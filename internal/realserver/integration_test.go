@@ -106,6 +106,11 @@ func TestSmokeFailsItsChecksAgainstTheRealServer(t *testing.T) {
 
 // More attempts in flight than the server has slots: llama-server queues
 // them, and every attempt still completes.
+//
+// This llama-server build also closes the connection after every streamed
+// reply while its headers say keep-alive; the next request on that pooled
+// connection dies before any reply byte. The transport resends it on a new
+// connection, so a streamed run records no retry at all.
 func TestMoreParallelThanSlots(t *testing.T) {
 	needServer(t)
 	code, attempts, out := goatbench(t, "run", "--base-url", server.URL, "--model-name", "tiny-random", "--suite", "smoke", "--parallel", "8", "--repeat", "2")
@@ -113,6 +118,7 @@ func TestMoreParallelThanSlots(t *testing.T) {
 	require.Len(t, attempts, 10)
 	for _, a := range attempts {
 		require.Equal(t, results.StatusFail, a.Status, "%s: %s", a.Task, a.Reason)
+		require.Zero(t, a.Retries, "%s: %v", a.Task, a.Requests)
 	}
 }
 
@@ -167,6 +173,7 @@ func TestStreamingAndPlainAgree(t *testing.T) {
 		statuses[stream] = map[string]string{}
 		for _, a := range attempts {
 			statuses[stream][a.Task] = string(a.Status) + "/" + a.FailureClass
+			require.Zero(t, a.Retries, "%s: a dead pooled connection is no retry: %v", a.Task, a.Requests)
 			require.GreaterOrEqual(t, a.ToolCalls, 1, a.Task)
 			for _, r := range a.Requests {
 				require.Equal(t, stream, r.Stream, a.Task)

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sashabaranov/go-openai"
 	"github.com/stretchr/testify/require"
 
 	"github.com/goatbench/goatbench/bench/tasks"
@@ -66,13 +65,10 @@ func BenchmarkHarnessOverhead(b *testing.B) {
 	var overheads, client []time.Duration
 	for b.Loop() {
 		tt := &timingsTransport{}
-		cfg := openai.DefaultConfig("")
-		cfg.BaseURL = server.URL
-		cfg.HTTPClient = &http.Client{Transport: tt}
 		dir := b.TempDir()
 		r, err := runner.New(suite, runner.Options{RunID: "bench", RunDir: dir, Parallel: 1, Repeat: 1})
 		require.NoError(b, err)
-		require.NoError(b, r.RunModel(context.Background(), runner.Model{Name: "tiny", ModelID: "tiny-random", Client: openai.NewClientWithConfig(cfg), NoStream: true}))
+		require.NoError(b, r.RunModel(context.Background(), runner.Model{Name: "tiny", ModelID: "tiny-random", Client: runner.NewClient(server.URL, "", runner.WithTransport(tt)), NoStream: true}))
 		require.NoError(b, r.Close())
 		attempts, _, err := results.ReadAttempts(dir)
 		require.NoError(b, err)

@@ -33,6 +33,18 @@ type Server struct {
 	Intercept func(w http.ResponseWriter, r *http.Request, req *openai.ChatCompletionRequest, turn int) bool
 	// Shape is how replies are written (fragment size, cut streams).
 	Shape Shape
+	// CostUSD, when > 0, is charged for every reply the way the LiteLLM
+	// proxy reports it: plain replies carry the x-litellm-response-cost
+	// header (litellm/proxy/proxy_server.py, get_custom_headers), which a
+	// streamed reply cannot carry, since its headers go out before the cost
+	// is known; a stream carries it instead as usage.cost in its final usage
+	// chunk (BerriAI/litellm PR #13319,
+	// litellm/litellm_core_utils/streaming_handler.py, with
+	// litellm_settings.include_cost_in_streaming_usage on).
+	CostUSD float64
+	// CutEvery, when > 0, drops the connection after the first event of
+	// every CutEvery-th reply (after half the body of a plain one).
+	CutEvery int
 	// Redirects, when > 0, answers every reply through that many 303
 	// redirects to a result URL, the way Modal answers a request held past
 	// 150 seconds.
@@ -105,7 +117,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
-	s.requests.Add(1)
+	nth := s.requests.Add(1)
 	var req openai.ChatCompletionRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 32<<20)).Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error())
@@ -141,7 +153,12 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		s.redirect(w, r, &req, msg)
 		return
 	}
-	WriteReply(w, &req, msg, s.Shape)
+	sh := s.Shape
+	sh.CostUSD = s.CostUSD
+	if s.CutEvery > 0 && nth%int64(s.CutEvery) == 0 {
+		sh.CutAfter = 1
+	}
+	WriteReply(w, &req, msg, sh)
 }
 
 // resultParam names a held reply in its result URL, as Modal's does.
@@ -248,6 +265,8 @@ type Shape struct {
 	CutAfter int  // > 0: drop the connection after this many events (or half the body when not streaming)
 	NoFinish bool // leave out the finish reason
 	NoDone   bool // end the stream without "data: [DONE]"
+	// CostUSD > 0 charges the reply as LiteLLM does (see Server.CostUSD).
+	CostUSD float64
 }
 
 // WriteReply answers req with msg, as server-sent events when req asks for a
@@ -279,6 +298,9 @@ func WriteReply(w http.ResponseWriter, req *openai.ChatCompletionRequest, msg op
 		Usage:   usage,
 	})
 	w.Header().Set("Content-Type", "application/json")
+	if sh.CostUSD > 0 {
+		w.Header().Set("x-litellm-response-cost", fmt.Sprint(sh.CostUSD))
+	}
 	if sh.CutAfter > 0 {
 		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
 		w.WriteHeader(http.StatusOK)
@@ -323,6 +345,10 @@ func stream(w http.ResponseWriter, req *openai.ChatCompletionRequest, msg openai
 			chunk.Choices = []openai.ChatCompletionStreamChoice{}
 		}
 		b, _ := json.Marshal(chunk)
+		if u != nil && sh.CostUSD > 0 {
+			// go-openai's Usage has no cost field: add LiteLLM's.
+			b, _ = json.Marshal(withCost{chunk, usageWithCost{*u, sh.CostUSD}})
+		}
 		emit(b)
 	}
 	send(openai.ChatCompletionStreamChoiceDelta{Role: openai.ChatMessageRoleAssistant}, "", nil)
@@ -345,6 +371,17 @@ func stream(w http.ResponseWriter, req *openai.ChatCompletionRequest, msg openai
 	if !sh.NoDone {
 		emit([]byte("[DONE]"))
 	}
+}
+
+// withCost is a usage chunk with LiteLLM's usage.cost.
+type withCost struct {
+	openai.ChatCompletionStreamResponse
+	Usage usageWithCost `json:"usage"`
+}
+
+type usageWithCost struct {
+	openai.Usage
+	Cost float64 `json:"cost"`
 }
 
 // pieces splits s into chunks of n runes, never inside a UTF-8 sequence.

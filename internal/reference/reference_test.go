@@ -198,3 +198,39 @@ func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// Like the LiteLLM proxy: the cost of a plain reply is a header; a stream
+// has none, and carries usage.cost in its last data chunk.
+func TestCostLikeLiteLLM(t *testing.T) {
+	suite, err := tasks.Load("smoke")
+	require.NoError(t, err)
+	s := New(suite)
+	s.CostUSD = 0.125
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	for _, stream := range []bool{false, true} {
+		body, _ := json.Marshal(openai.ChatCompletionRequest{Model: ModelID, Stream: stream,
+			StreamOptions: &openai.StreamOptions{IncludeUsage: true},
+			Messages:      []openai.ChatCompletionMessage{{Role: "user", Content: suite.Tasks[0].Prompt}}})
+		resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(string(body)))
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		if !stream {
+			require.Equal(t, "0.125", resp.Header.Get("x-litellm-response-cost"))
+			continue
+		}
+		require.Empty(t, resp.Header.Get("x-litellm-response-cost"), "a stream's headers go out before its cost is known")
+		events := strings.Split(strings.TrimSpace(string(b)), "\n\n")
+		require.Equal(t, "data: [DONE]", events[len(events)-1])
+		var last struct {
+			Usage struct {
+				Cost float64 `json:"cost"`
+			} `json:"usage"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(strings.TrimPrefix(events[len(events)-2], "data: ")), &last))
+		require.Equal(t, 0.125, last.Usage.Cost)
+		require.NotContains(t, strings.Join(events[:len(events)-2], ""), `"cost"`, "only the final usage chunk has it")
+	}
+}

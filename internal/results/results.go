@@ -48,6 +48,12 @@ const (
 	ClassCancelled        = "cancelled"
 	ClassTimeout          = "timeout"
 	ClassDeploy           = "deploy_failed"
+	// ClassOversizedReply is a reply over the client's caps (body, one
+	// stream event, one tool call's arguments): the model's output, so a fail.
+	ClassOversizedReply = "oversized_reply"
+	// ClassNoResponse is a request the server never began to answer before
+	// the attempt's timeout: the server's fault, so an error.
+	ClassNoResponse = "no_response"
 )
 
 // ClassWorkspace is a fail: what the model left in its workspace stopped

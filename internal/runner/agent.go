@@ -19,12 +19,12 @@ When the task is done, reply with your final answer and no tool call.`
 
 // Model is one model as the agent loop talks to it.
 type Model struct {
-	Name        string         // shown in results and reports
-	ModelID     string         // the "model" field of every request
-	Client      *openai.Client // any OpenAI-compatible endpoint
-	Temperature *float32       // nil leaves the server's default
-	ToolChoice  string         // "" leaves it out; local models get "auto"
-	NoStream    bool           // send plain requests instead of streaming (no time to first token)
+	Name        string   // shown in results and reports
+	ModelID     string   // the "model" field of every request
+	Client      *Client  // any OpenAI-compatible endpoint
+	Temperature *float32 // nil leaves the server's default
+	ToolChoice  string   // "" leaves it out; local models get "auto"
+	NoStream    bool     // send plain requests instead of streaming (no time to first token)
 }
 
 // loop is the state of one agent conversation.
@@ -108,11 +108,20 @@ var errAttemptTimeout = errors.New("the attempt ran past its timeout")
 // says whether the attempt timed out or the run was stopped.
 func classify(ctx context.Context, err error) (results.Status, string, string) {
 	if ctx.Err() != nil {
+		// The task's time ran out while the server had not begun to answer:
+		// the server's fault, not the model's timeout.
+		var nr noResponseError
+		if errors.As(err, &nr) && errors.Is(context.Cause(ctx), errAttemptTimeout) {
+			return results.StatusError, results.ClassNoResponse, nr.Error()
+		}
 		return stopped(ctx)
 	}
 	reason := describe(err)
 	if errors.Is(err, sandbox.ErrWorkspace) {
 		return results.StatusFail, results.ClassWorkspace, oneLine(err.Error())
+	}
+	if errors.As(err, new(oversizeError)) {
+		return results.StatusFail, results.ClassOversizedReply, reason
 	}
 	if f, ok := failureOf(err); ok {
 		switch {
@@ -143,8 +152,15 @@ func cancelReason(cause error) string {
 	return "cancelled: " + oneLine(cause.Error())
 }
 
+// isContextLength reads a lower-cased error text. Besides OpenAI's and
+// llama-server's wordings: vLLM's engine check "The decoder prompt (length N)
+// is longer than the maximum model length of M" (vllm/v1/engine/processor.py,
+// later input_processor.py) and LiteLLM's class name
+// "litellm.ContextWindowExceededError: ..." (litellm/exceptions.py), which may
+// wrap a provider text that names no length at all.
 func isContextLength(msg string) bool {
-	for _, s := range []string{"context_length", "context length", "exceed_context_size", "maximum context", "too many tokens", "context window"} {
+	for _, s := range []string{"context_length", "context length", "exceed_context_size", "maximum context", "too many tokens", "context window",
+		"maximum model length", "contextwindowexceedederror"} {
 		if strings.Contains(msg, s) {
 			return true
 		}

@@ -1,11 +1,16 @@
 package runner
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -23,36 +28,45 @@ type requests struct {
 // reply is what one try brought back.
 type reply struct {
 	msg         openai.ChatCompletionMessage
-	usage       openai.Usage
-	header      http.Header
+	usage       wireUsage
+	cost        float64
 	ttft, total time.Duration
 }
 
 // chat sends one request, retrying what is worth retrying within the
 // attempt's budget, and records its latency, tokens and every retry.
 func (l *loop) chat(ctx context.Context, m Model) (openai.ChatCompletionMessage, error) {
-	req := openai.ChatCompletionRequest{
-		Model:    m.ModelID,
-		Messages: l.messages,
-		Tools:    toolDefs,
-	}
-	if m.Temperature != nil {
-		req.Temperature = *m.Temperature
-	}
-	if m.ToolChoice != "" {
-		req.ToolChoice = m.ToolChoice
+	req := chatRequest{
+		Model:       m.ModelID,
+		Messages:    wireMessages(l.messages),
+		Tools:       toolDefs,
+		Temperature: m.Temperature,
+		ToolChoice:  m.ToolChoice,
+		Stream:      !m.NoStream,
 	}
 	if !m.NoStream {
 		req.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
 	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return openai.ChatCompletionMessage{}, fmt.Errorf("encode the request: %w", err)
+	}
 	rec := results.Request{Stream: !m.NoStream}
 	defer func() { l.requests = append(l.requests, rec) }()
+	resent := 0
 	for n := 0; ; n++ {
-		r, meta, err := send(ctx, m, req, l.reqs.timeout)
+		r, meta, err := send(ctx, m.Client, body, !m.NoStream, l.reqs.timeout)
 		rec.TTFT, rec.Total = r.ttft.Seconds(), r.total.Seconds()
 		l.count(&rec, r)
 		if err == nil {
 			return r.msg, nil
+		}
+		if deadPooled(ctx, err, meta) && resent < maxResends {
+			// Go's transport resends these itself when it can; a write
+			// that failed midway on the dead connection it leaves to us.
+			resent++
+			n--
+			continue
 		}
 		wait, retry, err := l.reqs.retry.next(ctx, n, err, meta, &l.retries)
 		if !retry {
@@ -72,9 +86,7 @@ func (l *loop) chat(ctx context.Context, m Model) (openai.ChatCompletionMessage,
 // count adds a reply's tokens and cost to the request and the attempt.
 func (l *loop) count(rec *results.Request, r reply) {
 	rec.TokensIn, rec.TokensOut = r.usage.PromptTokens, r.usage.CompletionTokens
-	if c, err := strconv.ParseFloat(r.header.Get("x-litellm-response-cost"), 64); err == nil {
-		rec.CostUSD = c
-	}
+	rec.CostUSD = r.cost
 	switch gen := r.total - r.ttft; {
 	case rec.Stream && r.ttft > 0 && gen > 0 && rec.TokensOut > 1:
 		// The first token is the one TTFT measured; the rest came after it.
@@ -87,11 +99,25 @@ func (l *loop) count(rec *results.Request, r reply) {
 	l.costUSD += rec.CostUSD
 }
 
+// maxResends bounds the free resends of one request after dead pooled
+// connections: one per idle connection the pool may still hold would be
+// enough; a few more cost nothing.
+const maxResends = 4
+
+// deadPooled reports a try that failed on a reused connection before any
+// byte of a reply arrived: the server had closed the idle connection, which
+// is no server failure, and the request is sent again at once, with no
+// backoff and outside the retry budget.
+func deadPooled(ctx context.Context, err error, meta *responseMeta) bool {
+	var ue *url.Error
+	return ctx.Err() == nil && meta != nil && meta.reused && meta.status == 0 && errors.As(err, &ue) && !ue.Timeout()
+}
+
 // errRequestTimeout is the cause of a try's context ending at the request timeout.
 var errRequestTimeout = errors.New("request timeout")
 
-// send makes one try, streamed unless the model says otherwise.
-func send(ctx context.Context, m Model, req openai.ChatCompletionRequest, timeout time.Duration) (reply, *responseMeta, error) {
+// send makes one try, streamed or plain.
+func send(ctx context.Context, c *Client, body []byte, stream bool, timeout time.Duration) (reply, *responseMeta, error) {
 	meta := &responseMeta{started: time.Now()}
 	rctx := withMeta(ctx, meta)
 	if timeout > 0 {
@@ -99,101 +125,287 @@ func send(ctx context.Context, m Model, req openai.ChatCompletionRequest, timeou
 		rctx, cancel = context.WithTimeoutCause(rctx, timeout, errRequestTimeout)
 		defer cancel()
 	}
-	var (
-		r   reply
-		err error
-	)
-	if m.NoStream {
-		r, err = plain(rctx, m.Client, req)
-	} else {
-		r, err = streamed(rctx, m.Client, req, meta)
-	}
+	rctx = httptrace.WithClientTrace(rctx, &httptrace.ClientTrace{
+		GotConn: func(i httptrace.GotConnInfo) { meta.reused = i.Reused },
+	})
+	r, err := c.exchange(rctx, body, stream, meta)
 	r.total = time.Since(meta.started)
-	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(rctx), errRequestTimeout) {
+	switch {
+	case err == nil:
+	case ctx.Err() == nil && errors.Is(context.Cause(rctx), errRequestTimeout):
 		err = requestTimeoutError{after: timeout, began: meta.began}
+	case ctx.Err() != nil && meta.status == 0:
+		// The attempt ended while the server had not begun to answer.
+		err = noResponseError{waited: r.total, err: err}
 	}
 	return r, meta, err
 }
 
-func plain(ctx context.Context, c *openai.Client, req openai.ChatCompletionRequest) (reply, error) {
-	resp, err := c.CreateChatCompletion(ctx, req)
+// exchange posts one chat completion request and reads its reply whole.
+func (c *Client) exchange(ctx context.Context, body []byte, stream bool, meta *responseMeta) (reply, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+"/chat/completions", bytes.NewReader(body))
+	if err != nil {
+		return reply{}, fmt.Errorf("build the request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	// Marks the request replayable without sending the header (net/http
+	// transport.go: "If the idempotency key value is a zero-length slice,
+	// the request is treated as idempotent but the header is not sent").
+	// Go's transport then resends it at once, on a new connection, when a
+	// reused connection fails before any byte of the reply arrived
+	// (persistConn.shouldRetryRequest): servers such as llama-server close
+	// the connection after a streamed reply while advertising keep-alive,
+	// and that is no server failure worth a backoff or a retry. Nothing of
+	// a reply is acted on before it is complete, so resending is safe.
+	req.Header["Idempotency-Key"] = nil
+	if stream {
+		req.Header.Set("Accept", "text/event-stream")
+	}
+	if c.apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	}
+	resp, err := c.http.Do(req)
 	if err != nil {
 		return reply{}, err
 	}
-	r := reply{usage: resp.Usage, header: resp.Header()}
-	if len(resp.Choices) == 0 {
-		return r, errMalformed("the reply has no choices")
+	defer resp.Body.Close()
+	meta.status, meta.header = resp.StatusCode, resp.Header
+	meta.began = resp.StatusCode >= 200 && resp.StatusCode < 300
+	if !meta.began {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
+		f := decodeFailure(b)
+		f.Status = resp.StatusCode
+		return reply{}, replyError{f}
 	}
-	r.msg = resp.Choices[0].Message
-	r.msg.Role = openai.ChatMessageRoleAssistant
-	return r, nil
-}
-
-// streamed reads a server-sent event stream to its end and assembles the
-// message. A failure after the stream opened is a streamCutError: it is never
-// retried (see shouldRetry).
-func streamed(ctx context.Context, c *openai.Client, req openai.ChatCompletionRequest, meta *responseMeta) (reply, error) {
-	s, err := c.CreateChatCompletionStream(ctx, req)
-	if err != nil {
-		return reply{}, err
+	var r reply
+	if stream && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		r, err = c.readStream(resp.Body, meta)
+		// What little follows [DONE] (the chunked-encoding trailer) is read
+		// so the connection goes back to the pool: closing a body that still
+		// holds bytes closes the connection, and the next request would dial.
+		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+	} else {
+		// A plain reply, or a server that answered a stream request with one.
+		r, err = c.readPlain(resp.Body)
 	}
-	defer s.Close()
-	r := reply{header: s.Header()}
-	var a assembler
-	for {
-		chunk, err := s.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return r, streamCutError{err}
-		}
-		if chunk.Usage != nil {
-			r.usage = *chunk.Usage
-		}
-		if a.add(chunk) && r.ttft == 0 {
-			r.ttft = time.Since(meta.started)
-		}
+	if c, perr := strconv.ParseFloat(resp.Header.Get("x-litellm-response-cost"), 64); perr == nil && r.cost == 0 {
+		// LiteLLM's charge for a plain reply (litellm/proxy/proxy_server.py,
+		// get_custom_headers); a stream's comes in its usage instead.
+		r.cost = c
 	}
-	r.msg, err = a.message(meta.done)
 	return r, err
 }
 
-// assembler builds one message from stream deltas: content and reasoning
-// concatenated, tool calls gathered by index from their id, name and
-// argument fragments.
-type assembler struct {
-	choices   int
-	content   strings.Builder
-	reasoning strings.Builder
-	calls     []openai.ToolCall
-	byIndex   map[int]int
-	finish    openai.FinishReason
+// errorBodyLimit is as much of an error reply as is read: enough for any
+// server's message, and the rest is not worth holding.
+const errorBodyLimit = 64 << 10
+
+func (c *Client) readPlain(body io.Reader) (reply, error) {
+	b, err := io.ReadAll(io.LimitReader(body, c.limits.Body+1))
+	if err != nil {
+		return reply{}, streamCutError{err}
+	}
+	if int64(len(b)) > c.limits.Body {
+		return reply{}, oversizeError{what: "the reply body", limit: int(c.limits.Body)}
+	}
+	var w wireReply
+	if err := decodeReply(b, &w); err != nil {
+		return reply{}, garbledError{snippet: oneLine(truncate(string(b), 120))}
+	}
+	if len(w.Error) > 0 && string(w.Error) != "null" {
+		return reply{}, replyError{inStreamFailure(b)}
+	}
+	var r reply
+	if w.Usage != nil {
+		r.usage = *w.Usage
+		if w.Usage.Cost != nil {
+			r.cost = *w.Usage.Cost
+		}
+	}
+	if len(w.Choices) == 0 {
+		return r, errMalformed("the reply has no choices")
+	}
+	a := assembler{limits: c.limits}
+	ch := w.Choices[0]
+	ch.Delta = ch.Message
+	if err := a.add(wireReply{Choices: []wireChoice{ch}}); err != nil {
+		return r, err
+	}
+	r.msg, err = a.message(true)
+	return r, err
 }
 
-// add takes one chunk and reports whether it carried generated text.
-func (a *assembler) add(chunk openai.ChatCompletionStreamResponse) bool {
-	token := false
-	for _, ch := range chunk.Choices {
+// readStream reads a server-sent event stream to its end and assembles the
+// message. No line, event or stream is held beyond the client's limits, so a
+// server that never ends a line cannot grow memory.
+func (c *Client) readStream(body io.Reader, meta *responseMeta) (reply, error) {
+	var (
+		r     reply
+		a     = assembler{limits: c.limits}
+		br    = bufio.NewReaderSize(body, 32<<10)
+		line  []byte // a line longer than the reader's buffer, gathered
+		event []byte // the data lines of the event being read
+		total int64
+	)
+	dispatch := func() error {
+		data := event
+		event = event[:0]
+		if len(data) == 0 {
+			return nil
+		}
+		if bytes.Equal(data, doneData) {
+			meta.done = true
+			return nil
+		}
+		var w wireReply
+		if err := decodeReply(data, &w); err != nil {
+			return garbledError{snippet: oneLine(truncate(string(data), 120)), stream: true}
+		}
+		if len(w.Error) > 0 && string(w.Error) != "null" {
+			// vLLM reports a failure found after the stream opened as one
+			// data event, json.dumps({"error": {...}}), then [DONE]
+			// (vllm/entrypoints/openai/serving_chat.py, chat_completion_stream_generator).
+			return replyError{inStreamFailure(data)}
+		}
+		if w.Usage != nil {
+			r.usage = *w.Usage
+			if w.Usage.Cost != nil {
+				r.cost = *w.Usage.Cost
+			}
+		}
+		before := a.tokens
+		if err := a.add(w); err != nil {
+			return err
+		}
+		if r.ttft == 0 && a.tokens > before {
+			r.ttft = time.Since(meta.started)
+		}
+		return nil
+	}
+	for !meta.done {
+		frag, err := br.ReadSlice('\n')
+		total += int64(len(frag))
+		if total > c.limits.Body {
+			return r, oversizeError{what: "the stream", limit: int(c.limits.Body)}
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			if len(line)+len(frag) > c.limits.Event {
+				return r, oversizeError{what: "one stream event", limit: c.limits.Event}
+			}
+			line = append(line, frag...)
+			continue
+		}
+		if len(line) > 0 {
+			line = append(line, frag...)
+			frag = line
+		}
+		if perr := c.sseLine(frag, &event, dispatch); perr != nil {
+			return r, perr
+		}
+		line = line[:0]
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				return r, streamCutError{err}
+			}
+			if derr := dispatch(); derr != nil {
+				return r, derr
+			}
+			break
+		}
+	}
+	msg, err := a.message(meta.done)
+	r.msg = msg
+	return r, err
+}
+
+var doneData = []byte("[DONE]")
+
+// sseLine takes one line of an event stream: data lines are gathered into the
+// event, a blank line ends it; comments and other fields are skipped
+// (https://html.spec.whatwg.org/multipage/server-sent-events.html).
+func (c *Client) sseLine(ln []byte, event *[]byte, dispatch func() error) error {
+	ln = bytes.TrimRight(ln, "\r\n")
+	if len(ln) == 0 {
+		return dispatch()
+	}
+	data, ok := bytes.CutPrefix(ln, []byte("data:"))
+	if !ok {
+		return nil
+	}
+	data = bytes.TrimPrefix(data, []byte(" "))
+	if len(*event)+len(data) > c.limits.Event {
+		return oversizeError{what: "one stream event", limit: c.limits.Event}
+	}
+	if len(*event) > 0 {
+		*event = append(*event, '\n')
+	}
+	*event = append(*event, data...)
+	return nil
+}
+
+// inStreamFailure reads an error event: {"error": {...}} with vLLM's fields,
+// its numeric code standing in for the HTTP status the stream could no
+// longer send.
+func inStreamFailure(b []byte) failure {
+	f := decodeFailure(b)
+	if n, err := strconv.Atoi(f.Code); err == nil && n >= 400 && n < 600 {
+		f.Status = n
+	}
+	return f
+}
+
+// assembler builds one message from stream deltas (or a plain reply's
+// message): content and reasoning concatenated, tool calls gathered by index
+// from their id, name and argument fragments.
+type assembler struct {
+	limits    Limits
+	choices   int
+	tokens    int // deltas that carried generated text
+	content   strings.Builder
+	reasoning strings.Builder
+	calls     []*call
+	byIndex   map[int]int
+	finish    string
+}
+
+// call is a tool call being assembled; its arguments grow in a builder, not
+// by string concatenation, since servers send them one character per delta.
+type call struct {
+	id, typ, name string
+	args          strings.Builder
+}
+
+// add takes one chunk.
+func (a *assembler) add(w wireReply) error {
+	for i := range w.Choices {
+		ch := &w.Choices[i]
 		if ch.Index != 0 {
 			continue // only one completion is asked for
 		}
 		a.choices++
-		d := ch.Delta
-		token = token || d.Content != "" || d.ReasoningContent != "" || len(d.ToolCalls) > 0
+		d := &ch.Delta
+		rs := d.reasoning()
+		if d.Content != "" || rs != "" || len(d.ToolCalls) > 0 {
+			a.tokens++
+		}
 		a.content.WriteString(d.Content)
-		a.reasoning.WriteString(d.ReasoningContent)
-		for _, tc := range d.ToolCalls {
-			a.addCall(tc)
+		a.reasoning.WriteString(rs)
+		if a.limits.Body > 0 && int64(a.content.Len()+a.reasoning.Len()) > a.limits.Body {
+			return oversizeError{what: "the reply's text", limit: int(a.limits.Body)}
+		}
+		for j := range d.ToolCalls {
+			if err := a.addCall(&d.ToolCalls[j]); err != nil {
+				return err
+			}
 		}
 		if ch.FinishReason != "" {
 			a.finish = ch.FinishReason
 		}
 	}
-	return token
+	return nil
 }
 
-func (a *assembler) addCall(tc openai.ToolCall) {
+func (a *assembler) addCall(tc *wireToolCall) error {
 	i := -1
 	switch {
 	case tc.Index != nil:
@@ -202,8 +414,8 @@ func (a *assembler) addCall(tc openai.ToolCall) {
 		}
 	case tc.ID != "":
 		// No index: a new id starts a new call.
-		for j, c := range a.calls {
-			if c.ID == tc.ID {
+		for j := range a.calls {
+			if a.calls[j].id == tc.ID {
 				i = j
 			}
 		}
@@ -211,7 +423,7 @@ func (a *assembler) addCall(tc openai.ToolCall) {
 		i = len(a.calls) - 1
 	}
 	if i < 0 {
-		a.calls = append(a.calls, openai.ToolCall{Type: openai.ToolTypeFunction})
+		a.calls = append(a.calls, &call{typ: string(openai.ToolTypeFunction)})
 		i = len(a.calls) - 1
 		if tc.Index != nil {
 			if a.byIndex == nil {
@@ -220,21 +432,25 @@ func (a *assembler) addCall(tc openai.ToolCall) {
 			a.byIndex[*tc.Index] = i
 		}
 	}
-	c := &a.calls[i]
-	if c.ID == "" {
-		c.ID = tc.ID
+	c := a.calls[i]
+	if c.id == "" {
+		c.id = tc.ID
 	}
 	if tc.Type != "" {
-		c.Type = tc.Type
+		c.typ = tc.Type
 	}
 	// Names come whole in the first fragment from vLLM and OpenAI, in pieces
 	// from some servers, and repeated in every fragment from others.
 	switch n := tc.Function.Name; {
-	case n == "" || n == c.Function.Name:
+	case n == "" || n == c.name:
 	default:
-		c.Function.Name += n
+		c.name += n
 	}
-	c.Function.Arguments += tc.Function.Arguments
+	if a.limits.Arguments > 0 && c.args.Len()+len(tc.Function.Arguments) > a.limits.Arguments {
+		return oversizeError{what: "one tool call's arguments", limit: a.limits.Arguments}
+	}
+	c.args.WriteString(tc.Function.Arguments)
+	return nil
 }
 
 // message is the assembled reply. A stream is complete when it gave a finish
@@ -245,7 +461,12 @@ func (a *assembler) message(done bool) (openai.ChatCompletionMessage, error) {
 	}
 	msg := openai.ChatCompletionMessage{
 		Role: openai.ChatMessageRoleAssistant, Content: a.content.String(),
-		ReasoningContent: a.reasoning.String(), ToolCalls: a.calls,
+		ReasoningContent: a.reasoning.String(),
+	}
+	for i := range a.calls {
+		c := a.calls[i]
+		msg.ToolCalls = append(msg.ToolCalls, openai.ToolCall{ID: c.id, Type: openai.ToolType(c.typ),
+			Function: openai.FunctionCall{Name: c.name, Arguments: c.args.String()}})
 	}
 	if a.finish == "" && !done {
 		return msg, streamCutError{}

@@ -9,45 +9,49 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func delta(calls ...openai.ToolCall) openai.ChatCompletionStreamResponse {
-	return openai.ChatCompletionStreamResponse{Choices: []openai.ChatCompletionStreamChoice{{Delta: openai.ChatCompletionStreamChoiceDelta{ToolCalls: calls}}}}
+func delta(calls ...wireToolCall) wireReply {
+	return wireReply{Choices: []wireChoice{{Delta: wireDelta{ToolCalls: calls}}}}
 }
 
-func frag(index *int, id, name, args string) openai.ToolCall {
-	return openai.ToolCall{Index: index, ID: id, Function: openai.FunctionCall{Name: name, Arguments: args}}
+func frag(index *int, id, name, args string) wireToolCall {
+	tc := wireToolCall{Index: index, ID: id}
+	tc.Function.Name, tc.Function.Arguments = name, args
+	return tc
 }
+
+func text(d wireDelta) wireReply { return wireReply{Choices: []wireChoice{{Delta: d}}} }
 
 func idx(i int) *int { return &i }
 
 func TestAssemblerToolCallShapes(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		chunks []openai.ChatCompletionStreamResponse
+		chunks []wireReply
 		want   []openai.ToolCall
 	}{
-		{"vLLM: name first, arguments in pieces", []openai.ChatCompletionStreamResponse{
+		{"vLLM: name first, arguments in pieces", []wireReply{
 			delta(frag(idx(0), "c1", "bash", "")), delta(frag(idx(0), "", "", `{"comm`)), delta(frag(idx(0), "", "", `and":"ls"}`)),
 		}, []openai.ToolCall{{ID: "c1", Type: "function", Function: openai.FunctionCall{Name: "bash", Arguments: `{"command":"ls"}`}}}},
-		{"two calls interleaved by index", []openai.ChatCompletionStreamResponse{
+		{"two calls interleaved by index", []wireReply{
 			delta(frag(idx(0), "a", "read_file", `{"pa`)), delta(frag(idx(1), "b", "list_dir", `{"path":`)),
 			delta(frag(idx(0), "", "", `th":"x"}`)), delta(frag(idx(1), "", "", `"."}`)),
 		}, []openai.ToolCall{
 			{ID: "a", Type: "function", Function: openai.FunctionCall{Name: "read_file", Arguments: `{"path":"x"}`}},
 			{ID: "b", Type: "function", Function: openai.FunctionCall{Name: "list_dir", Arguments: `{"path":"."}`}},
 		}},
-		{"name repeated in every fragment", []openai.ChatCompletionStreamResponse{
+		{"name repeated in every fragment", []wireReply{
 			delta(frag(idx(0), "c", "bash", `{"command":`)), delta(frag(idx(0), "c", "bash", `"ls"}`)),
 		}, []openai.ToolCall{{ID: "c", Type: "function", Function: openai.FunctionCall{Name: "bash", Arguments: `{"command":"ls"}`}}}},
-		{"name in pieces", []openai.ChatCompletionStreamResponse{
+		{"name in pieces", []wireReply{
 			delta(frag(idx(0), "c", "read_", "")), delta(frag(idx(0), "", "file", `{}`)),
 		}, []openai.ToolCall{{ID: "c", Type: "function", Function: openai.FunctionCall{Name: "read_file", Arguments: `{}`}}}},
-		{"no index: ids start calls, fragments follow the last", []openai.ChatCompletionStreamResponse{
+		{"no index: ids start calls, fragments follow the last", []wireReply{
 			delta(frag(nil, "a", "bash", `{"command":"ls"}`)), delta(frag(nil, "b", "list_dir", `{"pa`)), delta(frag(nil, "", "", `th":"."}`)),
 		}, []openai.ToolCall{
 			{ID: "a", Type: "function", Function: openai.FunctionCall{Name: "bash", Arguments: `{"command":"ls"}`}},
 			{ID: "b", Type: "function", Function: openai.FunctionCall{Name: "list_dir", Arguments: `{"path":"."}`}},
 		}},
-		{"two calls in one chunk", []openai.ChatCompletionStreamResponse{
+		{"two calls in one chunk", []wireReply{
 			delta(frag(idx(0), "a", "bash", `{}`), frag(idx(1), "b", "bash", `{}`)),
 		}, []openai.ToolCall{
 			{ID: "a", Type: "function", Function: openai.FunctionCall{Name: "bash", Arguments: `{}`}},
@@ -56,8 +60,9 @@ func TestAssemblerToolCallShapes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var a assembler
-			for _, c := range tc.chunks {
-				require.True(t, a.add(c), "a tool-call fragment is a token")
+			for i, c := range tc.chunks {
+				require.NoError(t, a.add(c))
+				require.Equal(t, i+1, a.tokens, "a tool-call fragment is a token")
 			}
 			msg, err := a.message(true)
 			require.NoError(t, err)
@@ -71,21 +76,22 @@ func TestAssemblerToolCallShapes(t *testing.T) {
 
 func TestAssemblerContentAndCompleteness(t *testing.T) {
 	var a assembler
-	require.False(t, a.add(openai.ChatCompletionStreamResponse{Choices: []openai.ChatCompletionStreamChoice{{Delta: openai.ChatCompletionStreamChoiceDelta{Role: "assistant"}}}}),
-		"the role alone is not the first token")
-	require.True(t, a.add(openai.ChatCompletionStreamResponse{Choices: []openai.ChatCompletionStreamChoice{{Delta: openai.ChatCompletionStreamChoiceDelta{ReasoningContent: "hmm"}}}}))
-	a.add(openai.ChatCompletionStreamResponse{Choices: []openai.ChatCompletionStreamChoice{{Delta: openai.ChatCompletionStreamChoiceDelta{Content: "4"}}}})
-	a.add(openai.ChatCompletionStreamResponse{Choices: []openai.ChatCompletionStreamChoice{{Index: 1, Delta: openai.ChatCompletionStreamChoiceDelta{Content: "other choice"}}}})
+	require.NoError(t, a.add(text(wireDelta{})))
+	require.Zero(t, a.tokens, "the role alone is not the first token")
+	require.NoError(t, a.add(text(wireDelta{ReasoningContent: "hmm"})))
+	require.Equal(t, 1, a.tokens)
+	require.NoError(t, a.add(text(wireDelta{Content: "4"})))
+	require.NoError(t, a.add(wireReply{Choices: []wireChoice{{Index: 1, Delta: wireDelta{Content: "other choice"}}}}))
 	_, err := a.message(false)
 	require.ErrorAs(t, err, new(streamCutError), "no finish reason and no [DONE]")
-	a.add(openai.ChatCompletionStreamResponse{Choices: []openai.ChatCompletionStreamChoice{{FinishReason: "stop"}}})
+	require.NoError(t, a.add(wireReply{Choices: []wireChoice{{FinishReason: "stop"}}}))
 	msg, err := a.message(false)
 	require.NoError(t, err)
 	require.Equal(t, "4", msg.Content)
 	require.Equal(t, "hmm", msg.ReasoningContent)
 
 	var empty assembler
-	empty.add(openai.ChatCompletionStreamResponse{Usage: &openai.Usage{CompletionTokens: 1}})
+	require.NoError(t, empty.add(wireReply{Usage: &wireUsage{CompletionTokens: 1}}))
 	_, err = empty.message(true)
 	require.ErrorContains(t, err, "the stream carried no choices")
 }

@@ -1,11 +1,9 @@
 package runner
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -23,6 +21,8 @@ type ClientOption func(*clientConfig)
 type clientConfig struct {
 	redirectBudget time.Duration
 	headers        map[string]string
+	limits         Limits
+	transport      http.RoundTripper
 }
 
 // WithHeaders sends headers with every request, e.g. the Modal-Key and
@@ -47,6 +47,40 @@ func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return h.base.RoundTrip(r)
 }
 
+// WithTransport sends the client's requests through rt instead of its own
+// pooled transport; benchmarks wrap it to see what the server reports.
+func WithTransport(rt http.RoundTripper) ClientOption {
+	return func(c *clientConfig) { c.transport = rt }
+}
+
+// Limits caps what one reply may bring, so that a broken or hostile server
+// can neither grow memory without bound nor have its output sent back to it.
+type Limits struct {
+	Body      int64 // a plain reply's body, or all of a stream
+	Event     int   // one server-sent event (one line, when unterminated)
+	Arguments int   // one tool call's arguments
+}
+
+// DefaultLimits are far above any real reply of an agent turn (a 32k-token
+// reply is about 128 KiB of text) and far below what would hurt the machine.
+var DefaultLimits = Limits{Body: 16 << 20, Event: 1 << 20, Arguments: 1 << 20}
+
+// LimitReplies sets the reply caps.
+func LimitReplies(l Limits) ClientOption {
+	return func(c *clientConfig) { c.limits = l }
+}
+
+// Client is an OpenAI-compatible endpoint. The agent loop sends its chat
+// requests itself (see wire.go); the embedded go-openai client serves
+// one-off calls such as the tool-call probe.
+type Client struct {
+	*openai.Client
+	baseURL string
+	apiKey  string
+	http    *http.Client
+	limits  Limits
+}
+
 // FollowRedirectsFor sets how long one request may keep following redirects.
 // Modal answers a request held past 150 seconds with a 303 to a result URL
 // that blocks for another 150 seconds, so a cold model is waited for through
@@ -58,8 +92,8 @@ func FollowRedirectsFor(d time.Duration) ClientOption {
 // NewClient returns an OpenAI-compatible client for baseURL (ending in /v1).
 // Its transport keeps enough idle connections for many attempts in flight to
 // one server; Go's default of two would re-dial for almost every request.
-func NewClient(baseURL, apiKey string, opts ...ClientOption) *openai.Client {
-	cc := clientConfig{redirectBudget: DefaultRedirectBudget}
+func NewClient(baseURL, apiKey string, opts ...ClientOption) *Client {
+	cc := clientConfig{redirectBudget: DefaultRedirectBudget, limits: DefaultLimits}
 	for _, o := range opts {
 		o(&cc)
 	}
@@ -68,14 +102,18 @@ func NewClient(baseURL, apiKey string, opts ...ClientOption) *openai.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 64
 	var rt http.RoundTripper = t
-	if len(cc.headers) > 0 {
-		rt = headerTransport{t, cc.headers}
+	if cc.transport != nil {
+		rt = cc.transport
 	}
-	cfg.HTTPClient = &http.Client{
-		Transport:     recorder{rt},
+	if len(cc.headers) > 0 {
+		rt = headerTransport{rt, cc.headers}
+	}
+	hc := &http.Client{
+		Transport:     rt,
 		CheckRedirect: redirectPolicy(cc.redirectBudget),
 	}
-	return openai.NewClientWithConfig(cfg)
+	cfg.HTTPClient = hc
+	return &Client{Client: openai.NewClientWithConfig(cfg), baseURL: cfg.BaseURL, apiKey: apiKey, http: hc, limits: cc.limits}
 }
 
 // errRedirectBudget ends a redirect chain that outlived the startup timeout.
@@ -100,15 +138,14 @@ func redirectPolicy(budget time.Duration) func(*http.Request, []*http.Request) e
 	}
 }
 
-// responseMeta is what the transport saw of one try, read after the client
-// returns: go-openai's errors carry neither the headers (Retry-After) nor
-// whether a reply had begun before a failure.
+// responseMeta is what one try saw of its reply, read after it returns.
 type responseMeta struct {
 	started   time.Time
 	status    int         // of the last response, 0 when none arrived
 	header    http.Header // of the last response
 	began     bool        // a 2xx response arrived: the server has started answering
 	done      bool        // a server-sent event stream carried its [DONE] marker
+	reused    bool        // the last connection used had served a request before
 	redirects int
 }
 
@@ -121,51 +158,4 @@ func withMeta(ctx context.Context, m *responseMeta) context.Context {
 func metaOf(ctx context.Context) *responseMeta {
 	m, _ := ctx.Value(metaKey{}).(*responseMeta)
 	return m
-}
-
-// recorder is a transport that notes each response's status and headers in
-// the request's responseMeta, when it has one.
-type recorder struct{ base http.RoundTripper }
-
-func (r recorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := r.base.RoundTrip(req)
-	if meta := metaOf(req.Context()); meta != nil && err == nil {
-		meta.status, meta.header = resp.StatusCode, resp.Header
-		meta.began = resp.StatusCode >= 200 && resp.StatusCode < 300
-		if meta.began && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-			resp.Body = &doneWatcher{ReadCloser: resp.Body, meta: meta}
-		}
-	}
-	return resp, err
-}
-
-// doneWatcher notes whether an event stream carried "[DONE]": go-openai
-// reports a stream's clean end and its cut-off end alike as io.EOF.
-type doneWatcher struct {
-	io.ReadCloser
-	meta *responseMeta
-	tail []byte // the last bytes read, for a marker split across reads
-}
-
-var doneMarker = []byte("data: [DONE]")
-
-// Close reads what little follows a finished stream (the blank line after
-// [DONE], the chunked-encoding trailer) so the connection goes back to the
-// pool: closing a body that still holds bytes closes the connection, and
-// every streamed request would dial a new one.
-func (d *doneWatcher) Close() error {
-	if d.meta.done {
-		_, _ = io.CopyN(io.Discard, d.ReadCloser, 4<<10)
-	}
-	return d.ReadCloser.Close()
-}
-
-func (d *doneWatcher) Read(p []byte) (int, error) {
-	n, err := d.ReadCloser.Read(p)
-	if n > 0 && !d.meta.done {
-		buf := append(d.tail, p[:n]...)
-		d.meta.done = bytes.Contains(buf, doneMarker)
-		d.tail = append(d.tail[:0], buf[max(0, len(buf)-len(doneMarker)+1):]...)
-	}
-	return n, err
 }

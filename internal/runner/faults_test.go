@@ -138,7 +138,27 @@ func TestRetryAfterBeyondTheAttemptIsNotWaitedFor(t *testing.T) {
 	require.Empty(t, h.recordedWaits())
 }
 
-func TestStreamCutMidwayIsAnErrorNotRetried(t *testing.T) {
+// A reply cut before it was complete was never acted on: it is sent again,
+// within the attempt's budget, and every retry is recorded.
+func TestTornReplyIsRetried(t *testing.T) {
+	bothModes(t, func(t *testing.T, h *harness) {
+		var n atomic.Int64
+		h.server.Intercept = func(w http.ResponseWriter, _ *http.Request, req *openai.ChatCompletionRequest, _ int) bool {
+			if n.Add(1) > 2 {
+				return false
+			}
+			reference.WriteReply(w, req, toolCall("a", "write_file", `{"path": "ok.txt", "content": "ok"}`), reference.Shape{Fragment: 2, CutAfter: 4})
+			return true
+		}
+		a := h.run(t, context.Background())[0]
+		require.Equal(t, results.StatusPass, a.Status, a.Reason)
+		require.Equal(t, 2, a.Retries)
+		require.Len(t, a.Requests[0].Retried, 2)
+		require.Contains(t, a.Requests[0].Retried[0], "before the reply was complete")
+	})
+}
+
+func TestTornEveryTimeGivesUp(t *testing.T) {
 	bothModes(t, func(t *testing.T, h *harness) {
 		h.server.Intercept = func(w http.ResponseWriter, _ *http.Request, req *openai.ChatCompletionRequest, _ int) bool {
 			reference.WriteReply(w, req, toolCall("a", "write_file", `{"path": "ok.txt", "content": "ok"}`), reference.Shape{Fragment: 2, CutAfter: 4})
@@ -147,13 +167,54 @@ func TestStreamCutMidwayIsAnErrorNotRetried(t *testing.T) {
 		a := h.run(t, context.Background())[0]
 		require.Equal(t, results.StatusError, a.Status, a.Reason)
 		require.Equal(t, results.ClassServerError, a.FailureClass)
-		require.Zero(t, a.Retries)
-		require.EqualValues(t, 1, h.server.Requests(), "a reply that began is never sent twice")
+		require.Equal(t, 4, a.Retries)
+		require.EqualValues(t, 5, h.server.Requests())
+		require.Contains(t, a.Reason, "gave up after 4 retries")
 		if !h.noStream {
 			require.Contains(t, a.Reason, "the stream broke before the reply was complete")
-			require.Positive(t, a.Requests[0].TTFT, "the first tokens had arrived")
 		}
 	})
+}
+
+// A server that cuts every 4th stream (or body) after its first chunk and
+// answers every 5th request with a 200 HTML page costs retries, never passes.
+func TestFlakyServerPassesAsManyAsACleanOne(t *testing.T) {
+	for _, stream := range []bool{true, false} {
+		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
+			passes := func(flaky bool) (int, int) {
+				h := newHarness(t, smoke(t))
+				h.noStream = !stream
+				h.opts.Retry.Max = DefaultRetry.Max
+				h.opts.Parallel = 1 // the same requests meet the same faults every run
+				var n atomic.Int64
+				if flaky {
+					h.server.Intercept = func(w http.ResponseWriter, _ *http.Request, _ *openai.ChatCompletionRequest, _ int) bool {
+						if n.Add(1)%5 != 0 {
+							return false
+						}
+						w.Header().Set("Content-Type", "text/html")
+						w.Write([]byte("<html><body>502 Bad Gateway</body></html>"))
+						return true
+					}
+					h.server.CutEvery = 4
+				}
+				pass, retries := 0, 0
+				for _, a := range h.run(t, context.Background()) {
+					if a.Status == results.StatusPass {
+						pass++
+					}
+					retries += a.Retries
+				}
+				return pass, retries
+			}
+			clean, cleanRetries := passes(false)
+			flaky, flakyRetries := passes(true)
+			require.Positive(t, clean)
+			require.Zero(t, cleanRetries)
+			require.Equal(t, clean, flaky)
+			require.Positive(t, flakyRetries, "the faults happened and were retried")
+		})
+	}
 }
 
 func TestStreamWithoutDone(t *testing.T) {
@@ -164,17 +225,19 @@ func TestStreamWithoutDone(t *testing.T) {
 	}{
 		{"finish reason but no [DONE]", reference.Shape{NoDone: true}, results.StatusPass},
 		{"[DONE] but no finish reason", reference.Shape{NoFinish: true}, results.StatusPass},
-		{"neither: cut at a chunk boundary", reference.Shape{NoFinish: true, NoDone: true}, results.StatusError},
+		{"neither: cut at a chunk boundary, every time", reference.Shape{NoFinish: true, NoDone: true}, results.StatusError},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, oneTaskSuite(t, oneTask))
 			h.server.Shape = tc.shape
 			a := h.run(t, context.Background())[0]
 			require.Equal(t, tc.status, a.Status, a.Reason)
-			require.Zero(t, a.Retries)
 			if tc.status == results.StatusError {
+				require.Equal(t, 4, a.Retries, "a cut stream is sent again")
 				require.Equal(t, results.ClassServerError, a.FailureClass)
-				require.Equal(t, "the stream ended before the reply was complete (no finish_reason)", a.Reason)
+				require.Equal(t, "the stream ended before the reply was complete (no finish_reason) (gave up after 4 retries)", a.Reason)
+			} else {
+				require.Zero(t, a.Retries)
 			}
 		})
 	}

@@ -15,7 +15,7 @@ const probePrompt = "List the files in the current directory. Use the list_dir t
 // ProbeToolCall sends one small request offering the list_dir tool and
 // requires a real tool call back. It catches a vLLM started without its
 // tool-call parser, or a model that writes tool calls as text.
-func ProbeToolCall(ctx context.Context, c *openai.Client, modelID string, temperature *float32) error {
+func ProbeToolCall(ctx context.Context, c *Client, modelID string, temperature *float32) error {
 	req := openai.ChatCompletionRequest{
 		Model:      modelID,
 		Messages:   []openai.ChatCompletionMessage{{Role: openai.ChatMessageRoleUser, Content: probePrompt}},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -173,9 +174,11 @@ func (r *Relay) try(ctx context.Context, meta *responseMeta, body []byte) (resp 
 	if rerr != nil {
 		return nil, rerr
 	}
-	// The same error go-openai returns for an error reply, so shouldRetry and
-	// describe judge it exactly as they judge the loop's.
-	return resp, &openai.RequestError{HTTPStatus: resp.Status, HTTPStatusCode: resp.StatusCode, Err: errors.New(resp.Status), Body: b}
+	// The same error the loop's own requests get for an error reply, so
+	// shouldRetry and describe judge it exactly as they judge the loop's.
+	f := decodeFailure(b)
+	f.Status = resp.StatusCode
+	return resp, replyError{f}
 }
 
 type cancelOnClose struct {
@@ -189,21 +192,55 @@ func (c cancelOnClose) Close() error {
 	return err
 }
 
-// Assembler builds one message from stream chunks the way the loop does.
+// Assembler builds one message from stream events the way the loop does.
 type Assembler struct{ a assembler }
 
-// Add takes one chunk and reports whether it carried generated text.
-func (x *Assembler) Add(chunk openai.ChatCompletionStreamResponse) bool { return x.a.add(chunk) }
+// Add takes one stream event's JSON payload and reports whether it carried
+// generated text. A payload that is not a chunk is an error and adds nothing.
+func (x *Assembler) Add(payload []byte) (bool, error) {
+	var w wireReply
+	if err := decodeReply(payload, &w); err != nil {
+		return false, err
+	}
+	before := x.a.tokens
+	err := x.a.add(w)
+	return x.a.tokens > before, err
+}
 
 // Message is the assembled reply; done says the stream carried [DONE].
 func (x *Assembler) Message(done bool) (openai.ChatCompletionMessage, error) {
 	return x.a.message(done)
 }
 
-// Measure fills a request record's timings, tokens, cost (from
-// x-litellm-response-cost) and output rate as the loop fills its own.
-func Measure(rec *results.Request, usage openai.Usage, header http.Header, ttft, total time.Duration) {
+// Usage is what a reply says it used: tokens, and the cost a proxy such as
+// LiteLLM adds (usage.cost of a stream's last chunk).
+type Usage struct {
+	PromptTokens, CompletionTokens int
+	Cost                           float64
+}
+
+// Measure fills a request record's timings, tokens, cost (usage's, else
+// x-litellm-response-cost of a plain reply) and output rate as the loop fills
+// its own.
+func Measure(rec *results.Request, u Usage, header http.Header, ttft, total time.Duration) {
 	rec.TTFT, rec.Total = ttft.Seconds(), total.Seconds()
+	cost := u.Cost
+	if c, err := strconv.ParseFloat(header.Get("x-litellm-response-cost"), 64); err == nil && cost == 0 {
+		cost = c
+	}
 	var l loop
-	l.count(rec, reply{usage: usage, header: header, ttft: ttft, total: total})
+	l.count(rec, reply{usage: wireUsage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}, cost: cost, ttft: ttft, total: total})
+}
+
+// recorder notes each response's status and headers in the try's
+// responseMeta, which the retry rules read.
+type recorder struct{ base http.RoundTripper }
+
+func (r recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.base.RoundTrip(req)
+	if meta := metaOf(req.Context()); meta != nil && err == nil {
+		meta.status, meta.header = resp.StatusCode, resp.Header
+		meta.began = resp.StatusCode >= 200 && resp.StatusCode < 300
+	}
+	return resp, err
 }

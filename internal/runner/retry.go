@@ -70,8 +70,42 @@ type failure struct {
 
 func (f failure) text() string { return strings.ToLower(f.Message + " " + f.Type + " " + f.Code) }
 
+// replyError is a reply that says the request failed: an HTTP error status,
+// or an error event inside a stream.
+type replyError struct{ f failure }
+
+func (e replyError) Error() string { return describe(e) }
+
+// garbledError is a 200 reply whose body (or one of whose stream events) is
+// not JSON: an upstream proxy's HTML page, or a broken body.
+type garbledError struct {
+	snippet string
+	stream  bool
+}
+
+func (e garbledError) Error() string {
+	if e.stream {
+		return "malformed reply: a stream event is not JSON: " + e.snippet
+	}
+	return "malformed reply: the body is not JSON: " + e.snippet
+}
+
+// oversizeError is a reply over one of the client's limits.
+type oversizeError struct {
+	what  string
+	limit int
+}
+
+func (e oversizeError) Error() string {
+	return fmt.Sprintf("oversized reply: %s is over the %d-byte limit", e.what, e.limit)
+}
+
 // failureOf finds the HTTP error reply in err, if there is one.
 func failureOf(err error) (failure, bool) {
+	var re replyError
+	if errors.As(err, &re) {
+		return re.f, true
+	}
 	// A RequestError first: when go-openai half-decodes an error body it
 	// wraps that half-filled APIError, without the status, inside one.
 	var reqErr *openai.RequestError
@@ -163,6 +197,18 @@ func (e requestTimeoutError) Error() string {
 	return fmt.Sprintf("no reply within the request timeout (%s)", e.after)
 }
 
+// noResponseError is a request the server had not begun to answer (no status
+// line) when the attempt's own time ran out.
+type noResponseError struct {
+	waited time.Duration
+	err    error
+}
+
+func (e noResponseError) Error() string {
+	return fmt.Sprintf("the server sent no reply in the %.1fs the request waited before the attempt's timeout", e.waited.Seconds())
+}
+func (e noResponseError) Unwrap() error { return e.err }
+
 // streamCutError is a streamed reply that ended before it was complete.
 type streamCutError struct{ err error }
 
@@ -175,18 +221,28 @@ func (e streamCutError) Error() string {
 func (e streamCutError) Unwrap() error { return e.err }
 
 // shouldRetry decides whether a failed try is worth another, and the wait the
-// server asked for (Retry-After), if any. Only failures before any reply began
-// are retried: 429, 408 and 5xx answers, connections refused, reset or timed
-// out. Once a 2xx reply has begun, the server has accepted the request and
-// is generating (and may be billing) it; a stream cut midway is recorded as
-// the server error it is rather than hidden by a second, different answer.
+// server asked for (Retry-After), if any. Retried: 429, 408 and 5xx answers;
+// connections refused, reset or timed out; and replies that broke before they
+// were complete: a stream cut midway, a body cut short, a 200 whose body (or
+// a stream event) is not JSON, such as an upstream proxy's HTML page. Nothing
+// of a reply is acted on before it is complete, so sending the request again
+// is safe; each retry is recorded, and the budget bounds what a flaky server
+// can cost. An oversized reply is not retried: the same request would bring
+// the same flood.
 func shouldRetry(err error, meta *responseMeta) (bool, time.Duration) {
 	if errors.Is(err, errRedirectBudget) || errors.Is(err, context.Canceled) {
 		return false, 0
 	}
-	var cut streamCutError
-	if errors.As(err, &cut) {
+	var (
+		cut     streamCutError
+		garbled garbledError
+		over    oversizeError
+	)
+	switch {
+	case errors.As(err, &over):
 		return false, 0
+	case errors.As(err, &cut), errors.As(err, &garbled):
+		return true, 0
 	}
 	var rt requestTimeoutError
 	if errors.As(err, &rt) {

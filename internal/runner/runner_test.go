@@ -212,8 +212,9 @@ func TestServerMisbehaviour(t *testing.T) {
 		retries int
 		reason  string
 	}{
+		// A 200 that is not JSON (an upstream proxy's page) is safe to send again.
 		{"garbage body", func(w http.ResponseWriter, _ *openai.ChatCompletionRequest) { w.Write([]byte("<html>not json")) },
-			results.StatusError, results.ClassServerError, 0, ""},
+			results.StatusError, results.ClassServerError, 4, "the body is not JSON: <html>not json (gave up after 4 retries)"},
 		{"no choices", func(w http.ResponseWriter, req *openai.ChatCompletionRequest) {
 			if req.Stream {
 				w.Header().Set("Content-Type", "text/event-stream")
@@ -268,15 +269,48 @@ func TestServerMisbehaviour(t *testing.T) {
 	}
 }
 
+// A model still answering when the task's time runs out has timed out: the
+// server had begun its reply (the status line, in either mode), so the time
+// went to the model's generation.
 func TestAttemptTimeout(t *testing.T) {
-	h := newHarness(t, oneTaskSuite(t, strings.Replace(oneTask, "timeout: 5s", "timeout: 200ms", 1)))
-	h.server.Latency = 10 * time.Second
-	start := time.Now()
-	a := h.run(t, context.Background())[0]
-	require.Equal(t, results.StatusTimeout, a.Status)
-	require.Equal(t, results.ClassTimeout, a.FailureClass)
-	require.Equal(t, "the attempt ran past its timeout", a.Reason)
-	require.Less(t, time.Since(start), 5*time.Second)
+	bothModes(t, func(t *testing.T, h *harness) {
+		h.suite = oneTaskSuite(t, strings.Replace(oneTask, "timeout: 5s", "timeout: 200ms", 1))
+		h.server.Intercept = func(w http.ResponseWriter, r *http.Request, req *openai.ChatCompletionRequest, _ int) bool {
+			if req.Stream {
+				w.Header().Set("Content-Type", "text/event-stream")
+				w.Write([]byte(`data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"thinking"}}]}` + "\n\n"))
+			} else {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusOK)
+			}
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+			return true
+		}
+		start := time.Now()
+		a := h.run(t, context.Background())[0]
+		require.Equal(t, results.StatusTimeout, a.Status, a.Reason)
+		require.Equal(t, results.ClassTimeout, a.FailureClass)
+		require.Equal(t, "the attempt ran past its timeout", a.Reason)
+		require.Less(t, time.Since(start), 5*time.Second)
+	})
+}
+
+// A server that never begins to answer (no status line before the task's
+// time runs out) is the server's fault: error / no_response, not the model's
+// timeout, whichever mode.
+func TestServerThatNeverAnswers(t *testing.T) {
+	bothModes(t, func(t *testing.T, h *harness) {
+		h.suite = oneTaskSuite(t, strings.Replace(oneTask, "timeout: 5s", "timeout: 200ms", 1))
+		h.server.Latency = 10 * time.Second
+		h.opts.RequestTimeout = time.Minute // longer than the task: the attempt's timeout comes first
+		start := time.Now()
+		a := h.run(t, context.Background())[0]
+		require.Equal(t, results.StatusError, a.Status, a.Reason)
+		require.Equal(t, results.ClassNoResponse, a.FailureClass)
+		require.Contains(t, a.Reason, "the server sent no reply")
+		require.Less(t, time.Since(start), 5*time.Second)
+	})
 }
 
 func TestCancelledRunRecordsEveryAttempt(t *testing.T) {

@@ -1,0 +1,37 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/goatbench/goatbench/internal/report"
+	"github.com/goatbench/goatbench/internal/results"
+)
+
+// An API model behind LiteLLM is charged in both modes; a streamed reply
+// carries no x-litellm-response-cost header, only usage.cost in its last
+// chunk (see reference.Server.CostUSD), and the report shows the charge.
+func TestLiteLLMCostIsReadInBothModes(t *testing.T) {
+	bothModes(t, func(t *testing.T, h *harness) {
+		h.server.CostUSD = 0.0025
+		a := h.run(t, context.Background())[0]
+		require.Equal(t, results.StatusPass, a.Status, a.Reason)
+		require.Len(t, a.Requests, 2)
+		for _, q := range a.Requests {
+			require.InDelta(t, 0.0025, q.CostUSD, 1e-12)
+		}
+		require.InDelta(t, 0.005, a.CostUSD, 1e-12)
+
+		run := report.New(results.Manifest{RunID: "test", Models: []results.ModelInfo{{Name: "m", Kind: "api"}}}, []results.Attempt{a}, nil)
+		s := run.Models()
+		require.Len(t, s, 1)
+		require.NotNil(t, s[0].CostUSD, "a charged API model has a cost")
+		require.InDelta(t, 0.005, *s[0].CostUSD, 1e-12)
+		var md bytes.Buffer
+		require.NoError(t, run.Markdown(&md))
+		require.Contains(t, md.String(), "0.005")
+	})
+}
