@@ -102,6 +102,18 @@ type Attempt struct {
 	Transcript     string    `json:"transcript,omitempty"` // relative to the run folder
 }
 
+// BuiltinAgent is the name of goatbench's own agent loop in run.json.
+const BuiltinAgent = "builtin"
+
+// AgentName is the run's agent; runs that predate the field used the
+// built-in loop.
+func (m Manifest) AgentName() string {
+	if m.Agent == "" {
+		return BuiltinAgent
+	}
+	return m.Agent
+}
+
 // Key identifies an attempt within a run.
 func (a Attempt) Key() string { return fmt.Sprintf("%s\x00%s\x00%d", a.Model, a.Task, a.Repeat) }
 
@@ -135,6 +147,10 @@ type Manifest struct {
 	Ended     *time.Time  `json:"ended,omitempty"`
 	// Resumed lists when the run was resumed with `run --resume`.
 	Resumed []time.Time `json:"resumed,omitempty"`
+	// Agent names who made the attempts: "builtin" (goatbench's own loop),
+	// an agent of goatbench.yaml, or an agent command; "" in runs made
+	// before agents could be chosen, which all used the built-in loop.
+	Agent string `json:"agent,omitempty"`
 }
 
 // WriteManifest writes run.json atomically.
