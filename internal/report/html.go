@@ -93,6 +93,7 @@ const (
 
 func (r *Run) htmlView() htmlView {
 	v := htmlView{Title: "goatbench", Headline: r.headline(), RunLine: r.runLine(), Warnings: r.Warnings}
+	summaryColumns := r.summaryColumns()
 	if r.Manifest.Suite != "" {
 		v.Title += ": " + r.Manifest.Suite + " suite"
 	}

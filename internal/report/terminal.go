@@ -40,6 +40,7 @@ func (r *Run) Terminal(w io.Writer, color bool) error {
 	fmt.Fprintln(bw, p.paint(ansiDim, r.runLine()))
 	fmt.Fprintln(bw)
 
+	summaryColumns := r.summaryColumns()
 	heads := make([]string, len(summaryColumns))
 	aligns := make([]tw.Align, len(summaryColumns))
 	for i, c := range summaryColumns {
