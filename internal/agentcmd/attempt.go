@@ -120,14 +120,10 @@ func result(out Outcome) runner.AgentResult {
 	msgs := append([]openai.ChatCompletionMessage(nil), out.Messages...)
 	msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleSystem, Name: "agent_stderr",
 		Content: status + "\n" + stderr})
-	errs := 0
-	for _, r := range out.Requests {
-		if r.Error != "" {
-			errs++
-		}
-	}
+	// Tool errors stay 0: the agent runs its tools itself, unseen; its
+	// failed requests are in Requests.
 	return runner.AgentResult{
-		Answer: out.Answer, Answered: true, Turns: tot.Turns, ToolCalls: tot.ToolCalls, ToolErrors: errs,
+		Answer: out.Answer, Answered: true, Turns: tot.Turns, ToolCalls: tot.ToolCalls,
 		Retries: tot.Retries, TokensIn: tot.TokensIn, TokensOut: tot.TokensOut, CostUSD: tot.CostUSD,
 		Requests: out.Requests, Messages: msgs, LastToolCall: status, LastToolOutput: tailRunes(stderr, 500),
 	}
@@ -144,7 +140,7 @@ func serverFailure(reqs []results.Request) (results.Status, string, string, bool
 	switch {
 	case e == "", strings.HasPrefix(e, "the agent's"):
 		return "", "", "", false
-	case strings.Contains(e, "HTTP 429"):
+	case strings.HasPrefix(e, "HTTP 429"):
 		return results.StatusError, results.ClassRateLimited, e, true
 	case clientError.MatchString(e):
 		return "", "", "", false
@@ -153,7 +149,7 @@ func serverFailure(reqs []results.Request) (results.Status, string, string, bool
 }
 
 // clientError is a 4xx in the relay's words: the request was refused.
-var clientError = regexp.MustCompile(`\bHTTP 4\d\d\b`)
+var clientError = regexp.MustCompile(`^HTTP 4\d\d\b`)
 
 func tailRunes(s string, n int) string {
 	if r := []rune(s); len(r) > n {
