@@ -207,3 +207,24 @@ func TestResumeRefusesAnotherAgent(t *testing.T) {
 }
 
 var _ runner.Agent = agentcmd.External{}
+
+// TestTheAgentsOwnTimeoutWins: an agents: entry's timeout replaces the
+// task's, longer or shorter; the runner does not cut it off at the task's.
+func TestTheAgentsOwnTimeoutWins(t *testing.T) {
+	task, err := tasks.Parse("t.yaml", []byte(`id: slow-note
+prompt: write note.txt saying hello
+timeout: 1s
+checks:
+  - file_contains: {path: note.txt, text: hello}
+reference:
+  - answer: done
+`))
+	require.NoError(t, err)
+	suite := tasks.Suite{Name: "slow", Hash: "h", Tasks: []tasks.Task{task}}
+	tg := []Target{{Name: reference.ModelID, ModelID: reference.ModelID}}
+	x := external(t, agentcmd.Config{Name: "slow", Command: `/usr/bin/bash -c 'sleep 2; printf hello > note.txt; echo done'`,
+		Timeout: 20 * time.Second}, sandbox.Plain{})
+	_, attempts, _ := newFixture(t, Plan{Suite: suite, Targets: tg, Agent: x, AgentName: "slow"}).run(t)
+	require.Len(t, attempts, 1)
+	require.Equal(t, results.StatusPass, attempts[0].Status, attempts[0].Reason)
+}
