@@ -10,8 +10,8 @@ import os
 import re
 
 ENV_VAR = "GOATBENCH_MODEL_SPEC"
-MODAL_ENVIRONMENT = "goat"
-HF_SECRET = "goat-hf-token"
+HASH_VAR = "GOATBENCH_SPEC_HASH"  # what goatbench calls the spec (internal/deploy SpecHash)
+HF_SECRET = "goat-hf-token"  # internal/deploy HFSecret names the same secret
 PORT = 8000
 MAX_INPUTS = 32
 SCALEDOWN_WINDOW_S = 5 * 60
@@ -26,7 +26,9 @@ CACHE_VOLUMES = {
 BASE_IMAGE_ENV = {"HF_HUB_ENABLE_HF_TRANSFER": "1"}
 
 KINDS = ("vllm", "gpt-oss", "api")
-GPU_TYPES = ("T4", "L4", "A10G", "A100-40GB", "A100-80GB", "L40S", "H100", "H200", "B200")
+# Modal's GPU argument values (modal.com/docs/guide/gpu); "H100!" is an H100 that Modal
+# never upgrades to an H200.
+GPU_TYPES = ("T4", "L4", "A10G", "A100-40GB", "A100-80GB", "L40S", "H100", "H100!", "H200", "B200")
 
 _TOP_FIELDS = (
     "key", "kind", "hf_id", "revision", "app_name", "route", "gpu", "max_model_len",
@@ -82,12 +84,97 @@ def load_spec(environ, kind, script):
     return spec
 
 
+def load_spec_hash(environ):
+    """The spec hash goatbench passed in environ[HASH_VAR]: 12 lowercase hex digits."""
+    value = environ.get(HASH_VAR, "")
+    if not _HASH.match(value):
+        raise SpecError(
+            f"{HASH_VAR} is {json.dumps(value) if value else 'not set'} (want 12 hex digits): "
+            "deploy through `goatbench deploy <key>`"
+        )
+    return value
+
+
+_HASH = re.compile(r"^[0-9a-f]{12}$")
+
+
 def spec_or_exit(kind, script, environ=None):
-    """load_spec for an app script at import time: on a bad spec, exit with one line, deploy nothing."""
+    """(spec, spec hash) for an app script at import time: on a bad one, exit with one line, deploy nothing."""
+    environ = os.environ if environ is None else environ
     try:
-        return load_spec(os.environ if environ is None else environ, kind, script)
+        return load_spec(environ, kind, script), load_spec_hash(environ)
     except SpecError as err:
         raise SystemExit(f"{script}: {err}") from None
+
+
+def modal_environment(environ):
+    """The Modal environment being deployed to, for the volumes and the secret; None for Modal's default.
+
+    `modal deploy --env X` sets MODAL_ENVIRONMENT=X in its own process before it imports the app
+    script (modal-labs/modal-client py/modal/_environments.py ensure_env -> config.override_locally),
+    so the volumes and the secret follow goatbench's --modal-env instead of a fixed name.
+    """
+    return environ.get("MODAL_ENVIRONMENT") or None
+
+
+def marker_name(spec_hash):
+    """The function whose name records the spec an app was deployed from.
+
+    goatbench reads it back with the Modal Go SDK's App.Info (its Functions by name), which has
+    no Dict or tags API; each deploy replaces an app's functions, so the marker is always current.
+    """
+    return f"spec_{spec_hash}"
+
+
+def _spec_marker():
+    """Never called: only its registered name matters."""
+
+
+def declare_app(modal, spec, spec_hash):
+    """The spec's modal.App, with its spec_<hash> marker function.
+
+    The marker is registered serialized, so it may be decorated here rather than at the script's
+    global scope (py/modal/_runtime/user_code_imports.py import_single_function_service, case 3).
+    A serialized function is unpickled by the Python it was pickled with, so its image is a plain
+    debian_slim() on the deploying machine's Python version (Modal's default), not the vLLM image.
+    """
+    app = modal.App(spec["app_name"])
+    app.function(image=modal.Image.debian_slim(), serialized=True, name=marker_name(spec_hash))(_spec_marker)
+    return app
+
+
+def serving(modal, app, spec, image, volumes, environ=None):
+    """The decorators of the web function that serves the spec's model, as one decorator.
+
+    The web server requires Modal proxy auth (requires_proxy_auth, "Require Modal-Key and
+    Modal-Secret HTTP Headers on requests", py/modal/_partial_function.py web_server): without it
+    anyone who guesses the URL starts a GPU container.
+    """
+    env_name = modal_environment(os.environ if environ is None else environ)
+
+    def wrap(f):
+        f = modal.web_server(port=PORT, startup_timeout=spec["startup_timeout_s"], requires_proxy_auth=True)(f)
+        f = modal.concurrent(max_inputs=MAX_INPUTS)(f)
+        return app.function(
+            image=image,
+            gpu=gpu_string(spec),
+            volumes={
+                path: modal.Volume.from_name(name, create_if_missing=True, environment_name=env_name)
+                for path, name in volumes.items()
+            },
+            secrets=[modal.Secret.from_name(HF_SECRET, environment_name=env_name)],
+            scaledown_window=SCALEDOWN_WINDOW_S,
+            timeout=spec["startup_timeout_s"],
+        )(f)
+
+    return wrap
+
+
+def launch(spec):
+    """Start vLLM for the spec; returns at once, and Modal routes traffic when the port answers."""
+    import subprocess
+
+    subprocess.Popen(vllm_command(spec), env=serve_env(os.environ, os.path.dirname(os.path.abspath(__file__))))
 
 
 def validate(spec):
@@ -146,8 +233,9 @@ def validate(spec):
     env = _typed(spec, "env", dict)
     if not all(isinstance(k, str) and isinstance(val, str) for k, val in env.items()):
         raise SpecError(f"{ENV_VAR}: env: want string keys and string values")
-    if ENV_VAR in env:
-        raise SpecError(f"{ENV_VAR}: env: must not set {ENV_VAR}")
+    for name in (ENV_VAR, HASH_VAR):
+        if name in env:
+            raise SpecError(f"{ENV_VAR}: env: must not set {name}")
     return spec
 
 
@@ -210,16 +298,17 @@ def gpu_string(spec):
     return f"{spec['gpu']['type']}:{spec['gpu']['count']}"
 
 
-def image_env(spec, app_env):
-    """Environment baked into the image: app defaults, then the spec's env, then the spec itself.
+def image_env(spec, spec_hash, app_env):
+    """Environment baked into the image: app defaults, then the spec's env, then the spec and its hash.
 
-    The spec goes in last so Modal's re-import inside the container reads the exact value
-    the deploying machine saw.
+    They go in last so Modal's re-import inside the container reads the exact values the
+    deploying machine saw, and declares the same marker function.
     """
     env = dict(BASE_IMAGE_ENV)
     env.update(app_env)
     env.update(spec["env"])
     env[ENV_VAR] = canonical_json(spec)
+    env[HASH_VAR] = spec_hash
     return env
 
 

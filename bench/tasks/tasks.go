@@ -29,12 +29,16 @@ var embedded embed.FS
 // Task is one verifiable piece of agentic work.
 type Task struct {
 	ID        string        `yaml:"id"`
+	Tier      string        `yaml:"tier"` // one of Tiers, or none
+	Tags      []string      `yaml:"tags"`
 	Prompt    string        `yaml:"prompt"`
 	MaxTurns  int           `yaml:"max_turns"`
 	Timeout   time.Duration `yaml:"timeout"`
 	Setup     []File        `yaml:"setup"`
 	Checks    []Check       `yaml:"checks"`
 	Reference []Step        `yaml:"reference"`
+	// Wrong are plausible mistakes; validate requires each to fail a check.
+	Wrong []Solution `yaml:"wrong"`
 
 	file string // where the task was loaded from, for messages
 }
@@ -48,6 +52,9 @@ type File struct {
 
 // Check is one verdict on an attempt. Exactly one of its fields is set.
 type Check struct {
+	// Label, when set, names the check in results and reports instead of its
+	// text (a command check's script says little at a glance).
+	Label string `yaml:"name"`
 	// AnswerContains passes when the final answer contains the text as a whole
 	// word (case-insensitive), so "3910" does not pass for "391".
 	AnswerContains string `yaml:"answer_contains"`
@@ -205,6 +212,9 @@ func Parse(file string, data []byte) (Task, error) {
 		return Task{}, fmt.Errorf("%s:1: a task file must be a mapping (id, prompt, checks, reference)", file)
 	}
 	root := doc.Content[0]
+	if err := lint(file, root); err != nil {
+		return Task{}, err
+	}
 	var t Task
 	// Decode strictly so a misspelt field is an error, not a silently ignored key.
 	strict := yaml.NewDecoder(bytes.NewReader(data))
@@ -253,18 +263,13 @@ func Parse(file string, data []byte) (Task, error) {
 	if len(t.Reference) == 0 {
 		return Task{}, fail("reference", "task %s has no reference solution", t.ID)
 	}
-	for i, s := range t.Reference {
-		last := i == len(t.Reference)-1
-		switch {
-		case s.Tool != "" && s.Answer != "":
-			return Task{}, fail("reference", "task %s: reference step %d has both a tool and an answer", t.ID, i+1)
-		case s.Tool != "" && !slices.Contains(Tools, s.Tool):
-			return Task{}, fail("reference", "task %s: reference step %d: unknown tool %q (tools: %s)", t.ID, i+1, s.Tool, strings.Join(Tools, ", "))
-		case s.Tool == "" && !last:
-			return Task{}, fail("reference", "task %s: reference step %d: only the last step may be the answer", t.ID, i+1)
-		case last && s.Tool != "":
-			return Task{}, fail("reference", "task %s: the reference solution must end with an answer step", t.ID)
-		}
+	if err := validateSteps(t.Reference, "the reference solution"); err != nil {
+		return Task{}, fail("reference", "task %s: %v", t.ID, err)
+	}
+	if err := t.validateMeta(func(key, format string, a ...any) error {
+		return fail(key, "task %s: %s", t.ID, fmt.Sprintf(format, a...))
+	}); err != nil {
+		return Task{}, err
 	}
 	if len(t.Reference) > t.MaxTurns {
 		return Task{}, fail("reference", "task %s: the reference solution takes %d turns but max_turns is %d", t.ID, len(t.Reference), t.MaxTurns)
@@ -314,6 +319,8 @@ func (c Check) validate(t Task) error {
 // Name is a short description of the check for results and reports.
 func (c Check) Name() string {
 	switch {
+	case c.Label != "":
+		return c.Label
 	case c.AnswerContains != "":
 		return fmt.Sprintf("answer contains %q", c.AnswerContains)
 	case c.AnswerNotContains != "":

@@ -34,7 +34,7 @@ func TestParseErrors(t *testing.T) {
 		{"empty file", "  \n", "t.yaml:1: the task file is empty"},
 		{"bad mode", "id: t1\nprompt: hi\nsetup: [{path: x, content: y, mode: 99999999}]\nchecks: [{answer_contains: x}]\nreference: [{answer: x}]\n", "is not a permission"},
 		{"not a mapping", "- a\n- b\n", "t.yaml:1: a task file must be a mapping"},
-		{"unknown field", good + "checkz: []\n", "t.yaml:7: field checkz not found"},
+		{"unknown field", good + "checkz: []\n", "t.yaml:7: checkz: unknown field (did you mean checks?)"},
 		{"wrong type", "id: t1\nprompt: hi\nmax_turns: lots\n", "t.yaml:3:"},
 		{"bad duration", "id: t1\nprompt: hi\ntimeout: soon\n", "t.yaml:3:"},
 		{"no id", "prompt: hi\nchecks: [{answer_contains: x}]\nreference: [{answer: x}]\n", "t.yaml:1: task has no id"},
@@ -62,6 +62,52 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// TestParseErrorsInTaskTerms: a mistake is told with the field as written in
+// the file and what to write instead, never with a Go type name.
+func TestParseErrorsInTaskTerms(t *testing.T) {
+	const tail = "checks: [{answer_contains: x}]\nreference: [{answer: x}]\n"
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"misspelt check", "id: t1\nprompt: hi\nchecks:\n  - answer_containz: x\nreference: [{answer: x}]\n", "t.yaml:4: answer_containz: unknown field (did you mean answer_contains?)"},
+		{"misspelt top field", "id: t1\nprompt: hi\nmax_turn: 3\n" + tail, "t.yaml:3: max_turn: unknown field (did you mean max_turns?)"},
+		{"far-off field", "id: t1\nprompt: hi\nzzz: 3\n" + tail, "zzz: unknown field (known: id, tier, tags, prompt"},
+		{"spelt-out duration", "id: t1\nprompt: hi\ntimeout: 5 minutes\n" + tail, `t.yaml:3: timeout: "5 minutes" is not a duration (use 5m)`},
+		{"bare seconds", "id: t1\nprompt: hi\ntimeout: 300\n" + tail, `timeout: "300" is not a duration (use 300s for seconds)`},
+		{"check timeout", "id: t1\nprompt: hi\nchecks: [{command: {run: ls, timeout: 2 secs}}]\nreference: [{answer: x}]\n", `t.yaml:3: timeout: "2 secs" is not a duration (use 2s)`},
+		{"turns as text", "id: t1\nprompt: hi\nmax_turns: lots\n" + tail, `t.yaml:3: max_turns: "lots" is not a whole number`},
+		{"prompt as list", "id: t1\nprompt: [a, b]\n" + tail, "t.yaml:2: prompt: must be text, not a list"},
+		{"checks as mapping", "id: t1\nprompt: hi\nchecks: {answer_contains: x}\nreference: [{answer: x}]\n", "t.yaml:3: checks: must be a list, not a mapping"},
+		{"args as list", "id: t1\nprompt: hi\nchecks: [{answer_contains: x}]\nreference: [{tool: bash, args: [ls]}, {answer: x}]\n", "args: must be a mapping of argument names to values, not a list"},
+		{"mode as word", "id: t1\nprompt: hi\nsetup: [{path: a, content: b, mode: rwx}]\n" + tail, `mode: "rwx" is not a permission`},
+		{"misspelt tier", "id: t1\ntier: judgment\nprompt: hi\n" + tail, `t.yaml:2: task t1: tier: unknown tier "judgment" (did you mean judgement? tiers: fidelity, multi-step, code, judgement)`},
+		{"bad tag", "id: t1\ntags: [Big Files]\nprompt: hi\n" + tail, `tags: "Big Files" must be lower-case`},
+		{"wrong without name", "id: t1\nprompt: hi\n" + tail + "wrong: [{steps: [{answer: y}]}]\n", "wrong: solution 1 has no name"},
+		{"wrong without answer", "id: t1\nprompt: hi\n" + tail + "wrong: [{name: w, steps: [{tool: bash, args: {command: ls}}]}]\n", `wrong: wrong solution "w" must end with an answer step`},
+		{"wrong misspelt steps", "id: t1\nprompt: hi\n" + tail + "wrong: [{name: w, step: []}]\n", "step: unknown field (did you mean steps?)"},
+		{"wrong twice", "id: t1\nprompt: hi\n" + tail + "wrong: [{name: w, steps: [{answer: y}]}, {name: w, steps: [{answer: z}]}]\n", `two solutions are named "w"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("t.yaml", []byte(tc.yaml))
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.want)
+			for _, goTerm := range []string{"time.Duration", "tasks.", "!!str", "unmarshal", "uint32", "map[string]"} {
+				require.NotContains(t, err.Error(), goTerm)
+			}
+		})
+	}
+}
+
+func TestWrongSolutions(t *testing.T) {
+	task, err := Parse("t.yaml", []byte(good+"tier: code\ntags: [python]\nwrong:\n  - name: silent\n    steps:\n      - tool: bash\n        args: {command: ls}\n      - answer: bye\n"))
+	require.NoError(t, err)
+	require.Equal(t, "code", task.Tier)
+	require.Equal(t, []string{"python"}, task.Tags)
+	require.Len(t, task.Wrong, 1)
+	require.Len(t, task.Wrong[0].Tools(), 1)
+	require.Equal(t, "bye", task.Wrong[0].Answer())
+}
+
 func TestLoadSmoke(t *testing.T) {
 	s, err := Load("smoke")
 	require.NoError(t, err)
@@ -78,7 +124,7 @@ func TestLoadSmoke(t *testing.T) {
 
 func TestLoadUnknownSuite(t *testing.T) {
 	_, err := Load("nope")
-	require.ErrorContains(t, err, `unknown suite "nope" (known: smoke)`)
+	require.ErrorContains(t, err, `unknown suite "nope" (known: core, smoke)`)
 }
 
 func TestLoadDir(t *testing.T) {

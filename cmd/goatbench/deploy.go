@@ -23,6 +23,10 @@ type modalOptions struct {
 	Env       string
 	CLI       string
 	Workspace string
+	EnvSuffix string
+	// suffixSet tells an explicit --env-suffix "" (the environment without a
+	// suffix) from the flag left out (the environment's name).
+	suffixSet func() bool
 	NoDeploy  bool
 }
 
@@ -30,7 +34,19 @@ func (m *modalOptions) register(f *pflag.FlagSet) {
 	f.StringVar(&m.Env, "modal-env", "", "Modal environment (default $MODAL_ENVIRONMENT, else goat)")
 	f.StringVar(&m.CLI, "modal-cli", "modal", `the modal command line, e.g. "uvx modal"`)
 	f.StringVar(&m.Workspace, "modal-workspace", "", "Modal workspace, for web URLs the SDK cannot give (default $MODAL_WORKSPACE)")
-	f.BoolVar(&m.NoDeploy, "no-deploy", false, "fail instead of deploying a model whose app is missing")
+	f.StringVar(&m.EnvSuffix, "env-suffix", "", `the Modal environment's web suffix, for web URLs the SDK cannot give (default: the environment's name; "" for none; see `+"`modal environment list`)")
+	f.BoolVar(&m.NoDeploy, "no-deploy", false, "fail instead of deploying a model whose app is missing or was deployed from another spec")
+	m.suffixSet = func() bool { return f.Changed("env-suffix") }
+}
+
+// envSuffix is the web suffix of the Modal environment: the flag, else the
+// environment's name, which is what a new environment gets unless someone
+// changed it with `modal environment update --set-web-suffix`.
+func (m *modalOptions) envSuffix() string {
+	if m.suffixSet != nil && m.suffixSet() {
+		return m.EnvSuffix
+	}
+	return deploy.Environment(m.Env)
 }
 
 // deployer builds the deploy engine; logs go to logDir.
@@ -57,7 +73,10 @@ func (m *modalOptions) target(spec models.Spec) (deploy.Target, error) {
 	}
 	t := deploy.Target{Key: spec.Key, AppName: spec.AppName(), Script: spec.Script(), SpecJSON: b, StartupTimeout: spec.StartupTimeout()}
 	if ws := m.workspace(); ws != "" {
-		t.FallbackURL = deploy.GuessWebURL(ws, spec.AppName())
+		t.FallbackURL = spec.WebURL(ws, m.envSuffix())
+	}
+	if spec.HFGated {
+		t.GatedModel = spec.HFID
 	}
 	return t, nil
 }
@@ -142,7 +161,7 @@ func runDeploy(ctx context.Context, m *modalOptions, registry, out string, names
 	defer d.Close()
 	outcomes := d.EnsureAll(ctx, targets, nil)
 	tw := tabwriter.NewWriter(s.Out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "MODEL\tAPP\tSTATE\tCOLD START\tURL")
+	fmt.Fprintln(tw, "MODEL\tAPP\tSTATE\tSPEC\tCOLD START\tURL")
 	failed := 0
 	for _, o := range outcomes {
 		ep := o.Endpoint
@@ -155,7 +174,7 @@ func runDeploy(ctx context.Context, m *modalOptions, registry, out string, names
 		case ep.Woke:
 			state = "woken"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Key, ep.AppName, state, ep.ColdStart.Round(100*time.Millisecond), ep.URL)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.Key, ep.AppName, state, orDash(ep.SpecHash), ep.ColdStart.Round(100*time.Millisecond), ep.URL)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -164,4 +183,11 @@ func runDeploy(ctx context.Context, m *modalOptions, registry, out string, names
 		return infraError(outcomes.Err())
 	}
 	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -28,9 +29,10 @@ type doctorOptions struct {
 
 // finding is one row of the doctor's table.
 type finding struct {
-	check string
-	ok    bool
-	note  string
+	check   string
+	ok      bool
+	skipped bool // not tried, and why is in note: neither a pass nor a failure
+	note    string
 }
 
 func newDoctorCmd(s streams) *cobra.Command {
@@ -43,7 +45,10 @@ command line when a Modal-served model is named; the LiteLLM base URL and key;
 that the proxy answers and lists each model's route; and that each model
 answers one small request with a real tool call (this catches a vLLM started
 without its tool-call parser, or a model that writes tool calls as text).
-Prints a table and exits 0 only when every check passes.`,
+For Modal-served models it also checks, with the Modal SDK, that the Modal
+environment and the goat-hf-token secret exist. A check it could not make
+(because an earlier one failed) is shown as "·" with the reason, never as a
+failure of its own. Prints a table and exits 0 only when no check failed.`,
 		Example: `  goatbench doctor --models qwen3-4b,gpt-oss-20b
   goatbench doctor --models qwen3-4b --base-url https://litellm.example/v1
   goatbench doctor --models llama-3.1-8b --direct     # ask the model's Modal URL, not the proxy`,
@@ -81,52 +86,113 @@ func runDoctor(ctx context.Context, o *doctorOptions, s streams) error {
 	var fs []finding
 	add := func(check string, err error, okNote string) bool {
 		f := finding{check: check, ok: err == nil, note: okNote}
-		if err != nil {
+		var ne notTried
+		switch {
+		case errors.As(err, &ne):
+			f.ok, f.skipped, f.note = false, true, "not checked: "+string(ne)
+		case err != nil:
 			f.note = oneLine(err.Error())
 		}
 		fs = append(fs, f)
 		return f.ok
 	}
 	if anyLocal {
-		add("Modal credentials", deploy.CheckCredentials(), "found")
+		credOK := add("Modal credentials", deploy.CheckCredentials(), "found")
 		if !o.Modal.NoDeploy {
 			add("modal command line", deploy.CheckCLI(strings.Fields(o.Modal.CLI)), o.Modal.CLI)
+		}
+		env := deploy.Environment(o.Modal.Env)
+		if credOK {
+			d := o.Modal.deployer(os.TempDir(), nil)
+			err := d.CheckSetup(ctx)
+			d.Close()
+			var se *deploy.SetupError
+			switch {
+			case errors.As(err, &se) && se.Missing == "environment":
+				add("Modal environment "+env, err, "")
+				add("secret "+deploy.HFSecret, notTried("the environment is missing"), "")
+			case errors.As(err, &se):
+				add("Modal environment "+env, nil, "exists")
+				add("secret "+deploy.HFSecret, err, "")
+			default:
+				add("Modal environment "+env, err, "exists")
+				add("secret "+deploy.HFSecret, err, "has "+deploy.HFTokenKey)
+			}
+		} else {
+			add("Modal environment "+env, notTried("no Modal credentials"), "")
+			add("secret "+deploy.HFSecret, notTried("no Modal credentials"), "")
+		}
+		for _, spec := range specs {
+			if spec.HFGated {
+				// Only Hugging Face knows, with the token in the Modal secret; a
+				// deploy whose weights never download says so in its error.
+				add("licence "+spec.HFID, notTried("accept it at https://huggingface.co/"+spec.HFID+
+					" with the account whose token is in "+deploy.HFSecret), "")
+			}
+		}
+		if _, ok := deploy.ProxyAuthFromEnv(); ok {
+			add("Modal proxy auth token", nil, deploy.ProxyTokenIDEnv+" and "+deploy.ProxyTokenSecretEnv+" set")
+		} else {
+			why := fmt.Errorf("%s", deploy.MissingProxyAuth)
+			if !o.Direct {
+				// Through the proxy, it is the proxy's environment that needs them.
+				why = notTried("the proxy sends it; its environment needs " + deploy.ProxyTokenIDEnv + " and " + deploy.ProxyTokenSecretEnv)
+			}
+			add("Modal proxy auth token", why, "")
 		}
 	}
 	baseURL := firstNonEmpty(o.BaseURL, os.Getenv("OPENAI_BASE_URL"))
 	apiKey := firstNonEmpty(o.APIKey, os.Getenv("OPENAI_API_KEY"))
 	var routes map[string]bool
+	var noRoutes notTried // why routes is nil
 	if !o.Direct {
 		urlOK := add("LiteLLM base URL", present(baseURL, "set --base-url or OPENAI_BASE_URL"), baseURL)
 		keyOK := add("LiteLLM key", present(apiKey, "set --api-key or OPENAI_API_KEY"), "set")
-		proxyOK := urlOK && keyOK
-		if proxyOK {
+		switch {
+		case !urlOK:
+			noRoutes = "no proxy URL"
+			add("proxy answers /models", noRoutes, "")
+		case !keyOK:
+			noRoutes = "no proxy key"
+			add("proxy answers /models", noRoutes, "")
+		default:
 			var err error
 			routes, err = listModels(ctx, baseURL, apiKey)
-			proxyOK = add("proxy answers /models", err, fmt.Sprintf("%d models", len(routes)))
+			if !add("proxy answers /models", err, fmt.Sprintf("%d models", len(routes))) {
+				routes, noRoutes = nil, "GET /models failed"
+			}
 		}
 		for _, spec := range specs {
 			name := spec.Route()
-			if !proxyOK {
-				add("route "+name, fmt.Errorf("not checked: the proxy is not reachable"), "")
+			if routes == nil {
+				add("route "+name, noRoutes, "")
 				continue
 			}
 			var err error
-			if !routes[name] {
-				err = fmt.Errorf("the proxy does not list %s: run goatbench litellm-config --merge <config> and redeploy the proxy", name)
+			switch {
+			case routes[name]:
+			case spec.IsLocal():
+				err = fmt.Errorf("the proxy does not list %s: run goatbench litellm-config --merge <the proxy's config> and restart the proxy", name)
+			default:
+				// litellm-config writes only the Modal-served models; an API
+				// model's route is the proxy's own model_list entry.
+				err = fmt.Errorf("the proxy does not list %s: add a model_list entry named %s for the provider's model to the proxy's config and restart it", name, name)
 			}
 			add("route "+name, err, "listed")
 		}
 	}
 	for _, spec := range specs {
-		add("tool call "+spec.Key, o.probe(ctx, spec, baseURL, apiKey, routes), "real tool_calls")
+		add("tool call "+spec.Key, o.probe(ctx, spec, baseURL, apiKey, routes, noRoutes), "real tool_calls")
 	}
 
 	tw := tabwriter.NewWriter(s.Out, 0, 0, 2, ' ', 0)
 	failed := 0
 	for _, f := range fs {
 		mark := "✓"
-		if !f.ok {
+		switch {
+		case f.skipped:
+			mark = "·"
+		case !f.ok:
 			mark, failed = "✗", failed+1
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", mark, f.check, f.note)
@@ -142,7 +208,7 @@ func runDoctor(ctx context.Context, o *doctorOptions, s streams) error {
 
 // probe asks one model for a real tool call, through the proxy or, with
 // --direct, at its own Modal URL (looked up, not deployed).
-func (o *doctorOptions) probe(ctx context.Context, spec models.Spec, baseURL, apiKey string, routes map[string]bool) error {
+func (o *doctorOptions) probe(ctx context.Context, spec models.Spec, baseURL, apiKey string, routes map[string]bool, noRoutes notTried) error {
 	var temp *float32
 	if t := spec.RequestDefaults.Temperature; t != nil {
 		temp = ptr32(*t)
@@ -152,9 +218,9 @@ func (o *doctorOptions) probe(ctx context.Context, spec models.Spec, baseURL, ap
 	if !o.Direct {
 		switch {
 		case routes == nil:
-			return fmt.Errorf("not probed: the proxy is not reachable")
+			return noRoutes
 		case !routes[spec.Route()]:
-			return fmt.Errorf("not probed: the proxy has no route %s", spec.Route())
+			return notTried("the proxy has no route " + spec.Route())
 		}
 		return runner.ProbeToolCall(ctx, runner.NewClient(baseURL, apiKey), spec.Route(), temp)
 	}
@@ -173,8 +239,16 @@ func (o *doctorOptions) probe(ctx context.Context, spec models.Spec, baseURL, ap
 	if err != nil {
 		return err
 	}
-	return runner.ProbeToolCall(ctx, runner.NewClient(strings.TrimSuffix(ep.URL, "/")+"/v1", ""), spec.HFID, temp)
+	pa, _ := deploy.ProxyAuthFromEnv()
+	return runner.ProbeToolCall(ctx, runner.NewClient(strings.TrimSuffix(ep.URL, "/")+"/v1", "", runner.WithHeaders(pa.Headers())), spec.HFID, temp)
 }
+
+// notTried is a check that was not made, and why: shown as "·", neither a
+// pass nor a failure, so the table never claims something was unreachable
+// when it was never asked.
+type notTried string
+
+func (n notTried) Error() string { return "not checked: " + string(n) }
 
 func present(v, hint string) error {
 	if v == "" {

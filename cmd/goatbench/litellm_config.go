@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/goatbench/goatbench/internal/deploy"
 	"github.com/goatbench/goatbench/internal/models"
 )
 
@@ -15,6 +19,7 @@ type litellmConfigOptions struct {
 	Registry  string
 	Workspace string
 	Merge     string
+	Modal     modalOptions
 }
 
 func newLitellmConfigCmd(s streams) *cobra.Command {
@@ -27,37 +32,64 @@ func newLitellmConfigCmd(s streams) *cobra.Command {
   - model_name: <key>-local
     litellm_params:
       model: openai/<hf id>
-      api_base: https://<workspace>--goat-vllm-<key with dots as hyphens>-serve.modal.run/v1
+      api_base: https://<workspace>-<env suffix>--goat-vllm-<key with dots as hyphens>-serve.modal.run/v1
       api_key: "not-needed"
+      extra_headers:
+        Modal-Key: os.environ/MODAL_PROXY_TOKEN_ID
+        Modal-Secret: os.environ/MODAL_PROXY_TOKEN_SECRET
+
+With Modal credentials, a deployed model's URL is the one the Modal SDK
+reports; otherwise it is built by Modal's rule: the environment's web suffix
+(--env-suffix, by default the environment's name; "" for the environment
+without one) and labels over 63 characters shortened with a hash. The web
+endpoints require Modal proxy auth: the proxy reads the token from the two
+variables named above, never from this file.
 
 With --merge FILE the entries are written into an existing LiteLLM config
-instead: entries with the same model_name get their model, api_base and api_key
-updated in place, missing ones are added, and everything else in the file
-(other entries, settings, comments, blank lines) is kept byte for byte.
-Merging twice changes nothing.`,
-		Example: `  goatbench litellm-config --workspace phare-goat
-  goatbench litellm-config --workspace phare-goat --merge dev/litellm-config-modal.yaml`,
+instead: entries with the same model_name get their model, api_base, api_key
+and extra_headers updated in place, missing ones are added, and
+litellm_settings.include_cost_in_streaming_usage is set to true so streamed
+replies report their cost; everything else in the file (other entries,
+settings, comments, blank lines) is kept byte for byte. Merging twice changes
+nothing.`,
+		Example: `  goatbench litellm-config --workspace phare --env-suffix goat
+  goatbench litellm-config --workspace phare --merge dev/litellm-config-modal.yaml`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error { return litellmConfigRun(opts, s) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return litellmConfigRun(cmd.Context(), opts, s) },
 	}
-	cmd.Flags().StringVar(&opts.Workspace, "workspace", "", "Modal workspace serving the models (required)")
-	cmd.Flags().StringVar(&opts.Merge, "merge", "", "update the entries inside this LiteLLM config file instead of printing them")
-	cmd.Flags().StringVar(&opts.Registry, "registry", "", registryFlagUsage)
+	f := cmd.Flags()
+	f.StringVar(&opts.Workspace, "workspace", "", "Modal workspace serving the models (default $MODAL_WORKSPACE)")
+	f.StringVar(&opts.Merge, "merge", "", "update the entries inside this LiteLLM config file instead of printing them")
+	f.StringVar(&opts.Registry, "registry", "", registryFlagUsage)
+	f.StringVar(&opts.Modal.Env, "modal-env", "", "Modal environment the apps are deployed in (default $MODAL_ENVIRONMENT, else goat)")
+	f.StringVar(&opts.Modal.EnvSuffix, "env-suffix", "", `the environment's web suffix (default: the environment's name; "" for none; see `+"`modal environment list`)")
+	opts.Modal.suffixSet = func() bool { return f.Changed("env-suffix") }
 	return cmd
 }
 
-func litellmConfigRun(opts litellmConfigOptions, s streams) error {
-	if opts.Workspace == "" {
-		return usageError("--workspace is required: the Modal workspace in https://<workspace>--<app>-serve.modal.run")
+func litellmConfigRun(ctx context.Context, opts litellmConfigOptions, s streams) error {
+	opts.Modal.Workspace = opts.Workspace
+	ws := opts.Modal.workspace()
+	if ws == "" {
+		return usageError("--workspace is required (or MODAL_WORKSPACE): the Modal workspace in https://<workspace>-<env suffix>--<app>-serve.modal.run")
 	}
-	if err := models.CheckWorkspace(opts.Workspace); err != nil {
+	if err := models.CheckWorkspace(ws); err != nil {
 		return usageError("--workspace: %v", err)
 	}
 	r, err := loadRegistry(opts.Registry)
 	if err != nil {
 		return err
 	}
-	entries := r.LiteLLMEntries(opts.Workspace)
+	target := models.LiteLLMTarget{
+		Workspace: ws,
+		EnvSuffix: opts.Modal.envSuffix(),
+		URLs:      deployedURLs(ctx, &opts.Modal, r, s),
+		Headers: []models.EnvHeader{
+			{Name: "Modal-Key", Env: deploy.ProxyTokenIDEnv},
+			{Name: "Modal-Secret", Env: deploy.ProxyTokenSecretEnv},
+		},
+	}
+	entries := r.LiteLLMEntries(target)
 	if opts.Merge == "" {
 		_, err := s.Out.Write(models.RenderLiteLLM(entries))
 		return err
@@ -71,13 +103,48 @@ func litellmConfigRun(opts litellmConfigOptions, s streams) error {
 	if err != nil {
 		return usageError("--merge %s: %v", opts.Merge, err)
 	}
+	out, setting, err := models.EnableLiteLLMSetting(out, models.StreamingCostSetting)
+	if err != nil {
+		return usageError("--merge %s: %v", opts.Merge, err)
+	}
 	if !bytes.Equal(out, src) {
 		if err := writeFileAtomic(opts.Merge, out); err != nil {
 			return fmt.Errorf("--merge %s: %w", opts.Merge, err)
 		}
 	}
-	_, err = fmt.Fprintf(s.Err, "%s: %s\n", opts.Merge, rep)
+	note := ""
+	if setting {
+		note = "; litellm_settings." + models.StreamingCostSetting + " set to true"
+	}
+	_, err = fmt.Fprintf(s.Err, "%s: %s%s\n", opts.Merge, rep, note)
 	return err
+}
+
+// deployedURLs asks the Modal SDK for the web URL of every deployed
+// Modal-served model, when credentials are there; the others are derived.
+// A failed lookup is a warning: the derived URL is still right unless the
+// suffix or a custom label differs.
+func deployedURLs(ctx context.Context, m *modalOptions, r *models.Registry, s streams) map[string]string {
+	if deploy.CheckCredentials() != nil {
+		return nil
+	}
+	d := deploy.New(deploy.Options{Environment: m.Env})
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	urls := map[string]string{}
+	for _, spec := range r.Local() {
+		app, err := d.Lookup(ctx, spec.AppName())
+		switch {
+		case errors.Is(err, deploy.ErrNotDeployed):
+		case err != nil:
+			fmt.Fprintf(s.Err, "warning: %s: %s; using the URL built from the workspace and suffix\n", spec.Key, oneLine(err.Error()))
+			return urls // the same failure would repeat for every model
+		case app.WebURL != "":
+			urls[spec.Key] = app.WebURL
+		}
+	}
+	return urls
 }
 
 // writeFileAtomic replaces path with data through a temporary file in the

@@ -9,10 +9,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/goatbench/goatbench/internal/models"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -51,6 +55,8 @@ func infraError(err error) error { return &exitError{code: exitInfra, err: err} 
 type streams struct {
 	Out io.Writer // machine output: tables, JSON, markdown
 	Err io.Writer // human text: progress, warnings, errors
+	// color is the --color of the command (auto, always, never); "" is auto.
+	color string
 }
 
 func newRootCmd(s streams) *cobra.Command {
@@ -69,10 +75,13 @@ reports pass rate, latency and cost.`,
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError("%v (see '%s --help')", err, c.CommandPath())
+		return usageError("%v%s (see '%s --help')", err, flagSuggestion(c, err), c.CommandPath())
 	})
+	root.Version = buildVersion(version, debug.ReadBuildInfo)
+	root.SetVersionTemplate("goatbench {{.Version}}\n")
 	root.AddCommand(newRunCmd(s, nil))
 	root.AddCommand(newValidateCmd(s))
+	root.AddCommand(newSuitesCmd(s))
 	root.AddCommand(newVersionCmd(s))
 	root.AddCommand(newModelsCmd(s))
 	root.AddCommand(newLitellmConfigCmd(s))
@@ -92,10 +101,63 @@ func newVersionCmd(s streams) *cobra.Command {
 		Example: "  goatbench version",
 		Args:    cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			_, err := fmt.Fprintf(s.Out, "goatbench %s\n", version)
+			_, err := fmt.Fprintf(s.Out, "goatbench %s\n", buildVersion(version, debug.ReadBuildInfo))
 			return err
 		},
 	}
+}
+
+// buildVersion is goatbench's version: what -ldflags "-X main.version=..."
+// set, else what the Go toolchain stamped into the binary: the module
+// version (go install ...@v1.2.3), or, built from a clone, a pseudo-version
+// from the commit, or failing that the commit itself. Builds with
+// -buildvcs=false (CI sets it in GOFLAGS) carry no commit and stay "dev".
+func buildVersion(set string, info func() (*debug.BuildInfo, bool)) string {
+	if set != "dev" && set != "" {
+		return set
+	}
+	bi, ok := info()
+	if !ok {
+		return "dev"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev string
+	dirty := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "dev"
+	}
+	v := "dev-" + rev[:min(12, len(rev))]
+	if dirty {
+		v += "-dirty"
+	}
+	return v
+}
+
+// flagSuggestion is " (did you mean --models?)" for a misspelt flag, or "".
+func flagSuggestion(c *cobra.Command, err error) string {
+	msg := err.Error()
+	name, ok := strings.CutPrefix(msg, "unknown flag: --")
+	if !ok {
+		return ""
+	}
+	var names []string
+	c.Flags().VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
+	c.InheritedFlags().VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
+	near := models.Closest(name, names, 2)
+	if len(near) == 0 {
+		return ""
+	}
+	return " (did you mean --" + strings.Join(near, " or --") + "?)"
 }
 
 // execute runs the command line and returns the process exit code.

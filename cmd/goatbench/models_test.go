@@ -31,9 +31,9 @@ func TestModelsTable(t *testing.T) {
 	require.Len(t, lines, 11, "header and ten models")
 	require.Equal(t, []string{"KEY", "KIND", "HF", "ID", "GPU", "EST.", "MEMORY", "FITS?", "$/H", "ROUTE"}, strings.Fields(lines[0]))
 	require.Equal(t, []string{"llama-3.1-8b", "vllm", "meta-llama/Llama-3.1-8B-Instruct", "1×", "A10G",
-		"16.0", "/", "20.2", "GiB", "yes", "(79%)", "1.10", "llama-3.1-8b-local"}, strings.Fields(lines[1]))
-	require.Equal(t, []string{"qwen3-235b", "vllm", "Qwen/Qwen3-235B-A22B-Instruct-2507-FP8", "4×", "H100",
-		"221.6", "/", "286.7", "GiB", "yes", "(77%)", "18.00", "qwen3-235b-local"}, strings.Fields(lines[4]))
+		"19.0", "/", "20.2", "GiB", "yes", "(94%)", "1.10", "llama-3.1-8b-local"}, strings.Fields(lines[1]))
+	require.Equal(t, []string{"qwen3-235b", "vllm", "Qwen/Qwen3-235B-A22B-Instruct-2507-FP8", "4×", "H100!",
+		"226.0", "/", "286.7", "GiB", "yes", "(79%)", "18.00", "qwen3-235b-local"}, strings.Fields(lines[4]))
 	require.Equal(t, []string{"gpt-5-nano", "api", "-", "-", "-", "-", "-", "gpt-5-nano"}, strings.Fields(lines[7]))
 	for _, l := range lines {
 		require.Equal(t, strings.TrimRight(l, " "), l, "no trailing blanks")
@@ -58,7 +58,7 @@ func TestModelsJSON(t *testing.T) {
 	require.Equal(t, "qwen3-235b", got[3]["key"])
 	require.Equal(t, 18.0, got[3]["price_per_hour"])
 	est := got[3]["estimate"].(map[string]any)
-	require.Equal(t, 221.61, est["total_gib"])
+	require.Equal(t, 226.02, est["total_gib"])
 	require.Equal(t, true, est["fits"])
 	require.Nil(t, got[6]["estimate"], "API models have no estimate")
 	// The contract fields come first, in the contract's order.
@@ -87,7 +87,7 @@ func TestModelsBadRegistry(t *testing.T) {
 		want string
 	}{
 		{"model does not fit", []string{"models", "--registry", bad},
-			`bad.yaml:2: model "qwen3-30b-a3b": gpu: does not fit: needs an estimated 57.6 GiB`},
+			`bad.yaml:2: model "qwen3-30b-a3b": gpu: does not fit: needs an estimated 59.9 GiB`},
 		{"missing file", []string{"models", "--registry", filepath.Join(t.TempDir(), "nope.yaml")}, "read registry"},
 		{"unknown model suggests the closest keys", []string{"models", "qwen3-4"},
 			`unknown model "qwen3-4" (did you mean qwen3-4b`},

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
 	"github.com/goatbench/goatbench/internal/report"
@@ -21,6 +22,7 @@ type reportOptions struct {
 	Format string
 	Color  string // auto, always or never
 	Write  bool
+	Wide   bool // every column of the terminal summary
 }
 
 func newReportCmd(s streams) *cobra.Command {
@@ -36,6 +38,7 @@ again; a run cut short still reports what it finished.
 --write also (re)writes report.md, summary.json, junit.xml and report.html in
 the run folder, and appends the markdown to $GITHUB_STEP_SUMMARY when set.`,
 		Example: `  goatbench report results/20250601-020000-c0ffee
+  goatbench report results/20250601-020000-c0ffee --wide
   goatbench report results/20250601-020000-c0ffee --format markdown
   goatbench report results/20250601-020000-c0ffee --format junit > junit.xml
   goatbench report results/20250601-020000-c0ffee --write`,
@@ -48,6 +51,7 @@ the run folder, and appends the markdown to $GITHUB_STEP_SUMMARY when set.`,
 	f := cmd.Flags()
 	f.StringVar(&o.Format, "format", "terminal", "output format: "+strings.Join(reportFormats, ", "))
 	f.StringVar(&o.Color, "color", "auto", "colour the terminal table: auto (on a terminal, unless NO_COLOR is set), always, never")
+	f.BoolVar(&o.Wide, "wide", false, "terminal format: show every column of the summary (cold start, p95, TTFT, tokens/s, turns, tokens), not only the key ones that fit 100 columns")
 	f.BoolVar(&o.Write, "write", false, "also write report.md, summary.json, junit.xml and report.html into the run folder")
 	return cmd
 }
@@ -68,6 +72,7 @@ func runReport(o *reportOptions, s streams) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	r.Wide = o.Wide
 	if format != "terminal" {
 		// The terminal table shows its warnings; other formats are for machines or files.
 		for _, w := range r.Warnings {
@@ -108,15 +113,27 @@ func wantColor(mode string, out io.Writer) (bool, error) {
 	case "never":
 		return false, nil
 	case "auto", "":
-		if os.Getenv("NO_COLOR") != "" {
-			return false, nil
-		}
-		f, ok := out.(*os.File)
-		if !ok {
-			return false, nil
-		}
-		st, err := f.Stat()
-		return err == nil && st.Mode()&os.ModeCharDevice != 0, nil
+		return os.Getenv("NO_COLOR") == "" && terminal(out) != nil, nil
 	}
 	return false, usageError("unknown --color %q: use auto, always or never", mode)
+}
+
+// terminal is the terminal behind out, or nil. Writers that wrap another
+// (redaction, locking) say what they wrap with Unwrap, so wrapping output
+// never turns off colour or live progress.
+func terminal(out io.Writer) *os.File {
+	for range 8 { // wrappers do not nest deeper than this
+		switch w := out.(type) {
+		case *os.File:
+			if isatty.IsTerminal(w.Fd()) {
+				return w
+			}
+			return nil
+		case interface{ Unwrap() io.Writer }:
+			out = w.Unwrap()
+		default:
+			return nil
+		}
+	}
+	return nil
 }

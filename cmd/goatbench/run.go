@@ -26,6 +26,7 @@ type runOptions struct {
 	Models         []string
 	Suite          string
 	TasksDir       string
+	Tiers, Tags    []string // select among the suite's tasks
 	Parallel       int
 	Repeat         int
 	Out            string
@@ -48,6 +49,7 @@ type runOptions struct {
 	Agent          string // "builtin", a goatbench.yaml agent, or a command template
 	RespectAgent   bool   // --respect-agent-params
 	Modal          modalOptions
+	Color          string // auto, always or never
 	Args           []string
 	changed        map[string]bool // flags given on the command line
 }
@@ -93,8 +95,8 @@ latency, token and cost columns. Its exit code never passes an attempt: the
 task's checks do. run.json records the agent.
 
 Exit codes: 0 every attempt passed (or --min-pass-rate was met), 1 some attempts
-failed, 2 usage or configuration error, 3 infrastructure errors left results
-incomplete, 130 interrupted.`,
+failed, 2 usage or configuration error (an endpoint unreachable before the run
+starts too), 3 infrastructure errors left results incomplete, 130 interrupted.`,
 		Example: `  # the whole pipeline offline, against the reference solutions
   goatbench run --models reference --suite smoke
 
@@ -144,6 +146,8 @@ incomplete, 130 interrupted.`,
 	f.StringSliceVar(&o.Models, "models", nil, "models to run, comma-separated (registry keys, routes, or \"reference\")")
 	f.StringVar(&o.Suite, "suite", "smoke", "embedded task suite ("+strings.Join(tasks.Names(), ", ")+")")
 	f.StringVar(&o.TasksDir, "tasks-dir", "", "load the suite from this directory of YAML task files instead")
+	f.StringSliceVar(&o.Tiers, "tier", nil, "only the tasks of these tiers ("+strings.Join(tasks.Tiers, ", ")+")")
+	f.StringSliceVar(&o.Tags, "tags", nil, "only the tasks with any of these tags")
 	f.IntVar(&o.Parallel, "parallel", 4, "attempts in flight per model")
 	f.IntVar(&o.Repeat, "repeat", 1, "attempts per task and model")
 	f.StringVar(&o.Out, "out", "results", "folder for run outputs")
@@ -162,6 +166,7 @@ incomplete, 130 interrupted.`,
 	f.DurationVar(&o.RequestTimeout, "request-timeout", 10*time.Minute, "limit on each try of a chat request (0: only the task's timeout)")
 	f.IntVar(&o.MaxRetries, "max-retries", runner.DefaultRetry.Max, "retries of failed requests allowed per attempt (0: none)")
 	f.DurationVar(&o.Deadline, "deadline", 0, "stop the whole run after this long, e.g. 6h; unfinished attempts are cancelled (0: no limit)")
+	f.StringVar(&o.Color, "color", "auto", "colour the output: auto (on a terminal, unless NO_COLOR is set), always, never")
 	f.StringVar(&o.Resume, "resume", "", "complete the run in this folder (results/<run-id>): run only attempts without a result")
 	f.StringVar(&o.Agent, "agent", agentcmd.Builtin, "who makes each attempt: builtin (goatbench's loop), an agent of goatbench.yaml, or a command template with {prompt}, {prompt_file}, {answer_file}")
 	f.BoolVar(&o.RespectAgent, "respect-agent-params", false, "with --agent, keep the agent's temperature and tool_choice; the model's defaults only fill what it leaves out")
@@ -173,7 +178,10 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	if o.APIKey != "" {
 		redact.Register("--api-key", o.APIKey)
 	}
-	s = streams{Out: redact.Writer(s.Out), Err: redact.Writer(s.Err)}
+	if _, err := wantColor(o.Color, s.Out); err != nil {
+		return err
+	}
+	s = streams{Out: redact.Writer(s.Out), Err: redact.Writer(s.Err), color: o.Color}
 	prev, err := o.resumeFrom(s)
 	if err != nil {
 		return err
@@ -199,13 +207,15 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 		x.Sandbox = sb // the agent runs where the tool commands would
 		plan.Agent = x
 	}
+	view := newProgressView(ctx, s, plan)
 	out, err := engine.Run(ctx, engine.Options{
 		Plan: plan,
 		NewDeployer: func(logDir string, progress func(string, deploy.Phase, time.Duration)) engine.Deployer {
 			return o.Modal.deployer(logDir, progress)
 		},
-		Events: progressPrinter(s),
+		Events: view.event,
 	})
+	view.Close()
 	if err != nil {
 		return exitFor(err)
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/goatbench/goatbench/internal/engine"
 
 	"github.com/goatbench/goatbench/bench/tasks"
+	"github.com/goatbench/goatbench/internal/deploy/fakemodal"
 	"github.com/goatbench/goatbench/internal/reference"
 	"github.com/goatbench/goatbench/internal/results"
 )
@@ -52,8 +55,8 @@ func TestRunDeploysWarmsAndRunsThroughTheProxy(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	require.Contains(t, stdout, "qwen3-4b-local 5/5")
 	require.Contains(t, stdout, "gpt-5-nano 5/5")
-	require.Contains(t, stderr, "qwen3-4b       deploying")
-	require.Contains(t, stderr, "qwen3-4b       ready")
+	require.Contains(t, stderr, "qwen3-4b-local: deploying")
+	require.Regexp(t, `qwen3-4b-local: running \(warming \d+s\)`, stderr)
 
 	inv, err := cp.Invocations()
 	require.NoError(t, err)
@@ -72,12 +75,22 @@ func TestRunDeploysWarmsAndRunsThroughTheProxy(t *testing.T) {
 
 func TestRunDirectStopAfter(t *testing.T) {
 	cp := fakeModal(t)
-	app, seen := modelApp(t)
-	require.NoError(t, cp.Publish("goat", "goat-vllm-qwen3-4b", app))
+	backend, seen := modelApp(t)
+	// The app's web endpoint requires Modal proxy auth, as modal/vllm_spec.py declares it:
+	// warm-up and every --direct request must carry the token.
+	target, err := url.Parse(backend)
+	require.NoError(t, err)
+	authed := httptest.NewServer(fakemodal.ProxyAuth("wk-run", "ws-run", httputil.NewSingleHostReverseProxy(target)))
+	t.Cleanup(authed.Close)
+	app := authed.URL
+	publish(t, cp, "", "qwen3-4b", app)
 	out := t.TempDir()
 	t.Setenv("OPENAI_BASE_URL", "")
+	t.Setenv("MODAL_PROXY_TOKEN_ID", "wk-run")
+	t.Setenv("MODAL_PROXY_TOKEN_SECRET", "ws-run")
 	code, _, stderr := goatbench(t, "run", "--models", "qwen3-4b", "--direct", "--stop-after", "--out", out)
 	require.Equal(t, exitOK, code, stderr)
+	require.NotContains(t, stderr, "ws-run")
 	models := seen()
 	require.NotEmpty(t, models)
 	for _, m := range models {
@@ -101,10 +114,12 @@ func TestModelThatNeverWarmsErrorsAlone(t *testing.T) {
 	}))
 	defer never.Close()
 	qwen, _ := modelApp(t)
-	require.NoError(t, cp.Publish("goat", "goat-vllm-llama-3.1-8b", never.URL))
-	require.NoError(t, cp.Publish("goat", "goat-vllm-qwen3-4b", qwen))
 	reg := filepath.Join(t.TempDir(), "fast.yaml")
 	require.NoError(t, os.WriteFile(reg, []byte("models:\n  - key: llama-3.1-8b\n    startup_timeout_s: 1\n"), 0o644))
+	publish(t, cp, reg, "llama-3.1-8b", never.URL)
+	publish(t, cp, reg, "qwen3-4b", qwen)
+	_, err := cp.StartContainer("goat", "goat-vllm-llama-3.1-8b") // what the warm-up woke
+	require.NoError(t, err)
 	proxy, _ := modelApp(t)
 	out := t.TempDir()
 	code, stdout, stderr := goatbench(t, "run", "--models", "llama-3.1-8b,qwen3-4b", "--registry", reg,
@@ -124,11 +139,16 @@ func TestModelThatNeverWarmsErrorsAlone(t *testing.T) {
 	m, err := results.ReadManifest(onlyRunDir(t, out))
 	require.NoError(t, err)
 	require.NotEmpty(t, m.Models[0].Error)
-	// It was woken (its first answer was not 200): --stop-after stops it.
+	// It was woken (its first answer was not 200): --stop-after stops its
+	// containers and keeps it deployed for the next run.
 	inv, err := cp.Invocations()
 	require.NoError(t, err)
-	require.Len(t, inv, 1)
-	require.Equal(t, "app stop goat-vllm-llama-3.1-8b", strings.Join(inv[0].Args[:3], " "))
+	require.Len(t, inv, 2)
+	require.Equal(t, []string{"container", "list", "--app-id", cp.AppID("goat", "goat-vllm-llama-3.1-8b"), "--env", "goat", "--json"}, inv[0].Args)
+	require.Equal(t, "container stop", strings.Join(inv[1].Args[:2], " "))
+	require.Empty(t, cp.Containers("goat", "goat-vllm-llama-3.1-8b"))
+	require.True(t, cp.Deployed("goat", "goat-vllm-llama-3.1-8b"))
+	require.NotEmpty(t, m.Models[1].SpecHash, "run.json records the spec that was benchmarked")
 }
 
 func TestRunNeedsModalCredentials(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,6 +55,9 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 	if err != nil {
 		return engine.Plan{}, err
 	}
+	if suite, err = suite.Select(o.Tiers, o.Tags); err != nil {
+		return engine.Plan{}, usageError("%v", err)
+	}
 	reg, err := loadRegistry(o.Registry)
 	if err != nil {
 		return engine.Plan{}, err
@@ -89,7 +93,7 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 		Suite: suite, Targets: targets, Repeat: o.Repeat, Parallel: o.Parallel, Out: o.Out,
 		Resume: prev, RetryErrors: o.RetryErrors, Deadline: o.Deadline, StopAfter: o.StopAfter, Direct: o.Direct,
 		KeepWorkspaces: o.KeepWorkspaces, NoStream: o.NoStream, RequestTimeout: o.RequestTimeout, Retry: retry,
-		APIKey: firstNonEmpty(o.APIKey, os.Getenv("OPENAI_API_KEY")), Version: version, Args: o.Args,
+		APIKey: firstNonEmpty(o.APIKey, os.Getenv("OPENAI_API_KEY")), Version: buildVersion(version, debug.ReadBuildInfo), Args: o.Args,
 	}, nil
 }
 
@@ -157,6 +161,13 @@ func (o *runOptions) fill(p *engine.Previous) error {
 		o.Suite, o.TasksDir = m.Suite, ""
 		if dir, ok := p.EarlierFlag("tasks-dir"); ok {
 			o.TasksDir = dir
+		}
+		o.Tiers, o.Tags = nil, nil
+		if v, ok := p.EarlierFlag("tier"); ok {
+			o.Tiers = strings.Split(v, ",")
+		}
+		if v, ok := p.EarlierFlag("tags"); ok {
+			o.Tags = strings.Split(v, ",")
 		}
 	}
 	if !o.changed["models"] && !o.changed["model-name"] {

@@ -175,7 +175,7 @@ func TestInterruptWritesTheReportAndExits130(t *testing.T) {
 	m, err := results.ReadManifest(dir)
 	require.NoError(t, err)
 	require.NotNil(t, m.Ended, "run.json is finished")
-	require.Contains(t, p.stdout.String(), "2/2 passed, 0 failed, 0 errors, 8 cancelled")
-	require.Contains(t, p.stderr.String(), "complete the run with: goatbench run --resume "+dir)
+	require.Contains(t, p.stdout.String(), "2/2 passed, 0 failed, 0 errors, 8 not run")
+	require.Contains(t, p.stderr.String(), "stopped: 8 attempts not run; resume with: goatbench run --resume "+dir)
 	require.True(t, strings.Contains(p.stderr.String(), "interrupted: cancelling attempts in flight"))
 }

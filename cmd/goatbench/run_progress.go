@@ -1,55 +1,125 @@
 package main
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"time"
 
+	"github.com/goatbench/goatbench/internal/deploy"
 	"github.com/goatbench/goatbench/internal/engine"
+	"github.com/goatbench/goatbench/internal/progress"
 	"github.com/goatbench/goatbench/internal/report"
 	"github.com/goatbench/goatbench/internal/results"
 )
 
-// progressPrinter renders the engine's events as lines on stderr.
-func progressPrinter(s streams) func(engine.Event) {
-	phase := phasePrinter(s)
-	return func(ev engine.Event) {
-		switch e := ev.(type) {
-		case engine.RunStarted:
-			if e.Resumed {
-				fmt.Fprintf(s.Err, "resume %s: %d of %d attempts to run → %s\n", e.RunID, e.Pending, e.Total, e.Dir)
-			} else {
-				fmt.Fprintf(s.Err, "run %s: %d tasks × %d models × %d repeats, sandbox %s → %s\n", e.RunID, e.Tasks, e.Models, e.Repeat, e.Sandbox, e.Dir)
+// progressView renders the engine's events through the progress renderer:
+// on a terminal one live line per model with finished attempts scrolling
+// above, elsewhere plain lines (phase changes, one per attempt, a progress
+// line at most every 30 s). Close it before printing anything else.
+type progressView struct {
+	r      *progress.Renderer
+	byKey  map[string]string // registry key → the model's name in results
+	closed chan struct{}
+	wg     sync.WaitGroup
+}
+
+// newProgressView starts the view of a run whose context is ctx.
+func newProgressView(ctx context.Context, s streams, plan engine.Plan) *progressView {
+	color, _ := wantColor(s.color, s.Err)
+	v := &progressView{r: progress.New(s.Err, progress.Options{Terminal: terminal(s.Err), Color: color}),
+		byKey: map[string]string{}, closed: make(chan struct{})}
+	if v.r.Live() {
+		// The signal watcher's notice goes straight to stderr, where the next
+		// redraw of the live lines erases it: say it again above them.
+		v.wg.Go(func() {
+			select {
+			case <-ctx.Done():
+				if errors.Is(context.Cause(ctx), errInterrupted) {
+					v.r.Println("goatbench: interrupted: cancelling attempts in flight and keeping every finished one (Ctrl-C again quits at once)")
+				}
+			case <-v.closed:
 			}
-		case engine.DeployPhase:
-			phase(e.Key, e.Phase, e.Elapsed)
-		case engine.AttemptFinished:
-			fmt.Fprintln(s.Err, attemptLine(e.Attempt))
-		case engine.ModelDone:
-			if e.Key != "" { // the deploy phases' column: only Modal-served models have one
-				fmt.Fprintf(s.Err, "%-14s done      %s\n", e.Key, e.Elapsed.Round(time.Second))
-			}
-		case engine.Warning:
-			fmt.Fprintln(s.Err, "warning:", e.Text)
+		})
+	}
+	for _, t := range plan.Targets {
+		v.r.Plan(t.Name, toRun(plan, t.Name))
+		if t.Modal != nil {
+			v.byKey[t.Modal.Key] = t.Name
 		}
+	}
+	return v
+}
+
+// toRun is how many attempts this invocation makes for a model: all of
+// them, or when resuming those without a result (as the engine decides:
+// not-run ones, and errors with --retry-errors).
+func toRun(plan engine.Plan, model string) int {
+	n := len(plan.Suite.Tasks) * plan.Repeat
+	if plan.Resume == nil {
+		return n
+	}
+	for _, a := range plan.Resume.Attempts {
+		switch {
+		case a.Model != model:
+		case a.Status == results.StatusError && a.FailureClass == results.ClassCancelled:
+		case a.Status == results.StatusError && plan.RetryErrors:
+		default:
+			n--
+		}
+	}
+	return n
+}
+
+// phases maps the deployer's phases onto the renderer's.
+var phases = map[deploy.Phase]progress.Phase{
+	deploy.PhaseLookup: progress.LookingUp, deploy.PhaseDeploying: progress.Deploying,
+	deploy.PhaseWarming: progress.Warming, deploy.PhaseReady: progress.Running,
+}
+
+func (v *progressView) event(ev engine.Event) {
+	switch e := ev.(type) {
+	case engine.RunStarted:
+		if e.Resumed {
+			v.r.Println(fmt.Sprintf("resume %s: %d of %d attempts to run → %s", e.RunID, e.Pending, e.Total, e.Dir))
+		} else {
+			v.r.Println(fmt.Sprintf("run %s: %s × %s × %s, sandbox %s → %s", e.RunID, plural(e.Tasks, "task"),
+				plural(e.Models, "model"), plural(e.Repeat, "repeat"), e.Sandbox, e.Dir))
+		}
+	case engine.DeployPhase:
+		name := cmp.Or(v.byKey[e.Key], e.Key)
+		if e.Phase == deploy.PhaseFailed {
+			v.r.ModelDone(name, fmt.Errorf("deploy failed after %s", e.Elapsed.Round(time.Second)))
+		} else if p, ok := phases[e.Phase]; ok {
+			v.r.Phase(name, p, e.Elapsed)
+		}
+	case engine.AttemptStarted:
+		v.r.Started(e.Model)
+	case engine.AttemptFinished:
+		v.r.Finished(e.Attempt)
+	case engine.ModelDone:
+		v.r.ModelDone(e.Model, nil)
+	case engine.Warning:
+		v.r.Println("warning: " + e.Text)
 	}
 }
 
-// attemptLine is the live progress line of one finished attempt.
-func attemptLine(a results.Attempt) string {
-	mark := map[results.Status]string{results.StatusPass: "PASS", results.StatusFail: "FAIL", results.StatusError: "ERROR", results.StatusTimeout: "TIMEOUT"}[a.Status]
-	line := fmt.Sprintf("%-7s %s  %s #%d  %.1fs  %d turns  %d tool calls", mark, a.Model, a.Task, a.Repeat, a.WallSeconds, a.Turns, a.ToolCalls)
-	if a.Retries > 0 {
-		line += fmt.Sprintf("  %d retries", a.Retries)
+// Close draws the last state of every model and stops the live lines.
+func (v *progressView) Close() {
+	close(v.closed)
+	v.wg.Wait()
+	v.r.Close()
+}
+
+// plural counts things in English: 1 model, 2 models.
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
 	}
-	if a.FailureClass != "" {
-		line += "  " + a.FailureClass
-	}
-	if a.Reason != "" {
-		line += ": " + a.Reason
-	}
-	return line
+	return fmt.Sprintf("%d %ss", n, word)
 }
 
 // finish writes every report from the run folder, prints the summary, and
@@ -64,7 +134,7 @@ func finish(stop error, dir string, minPassRate float64, s streams) error {
 	for _, w := range rep.Warnings {
 		fmt.Fprintln(s.Err, "warning:", w)
 	}
-	color, _ := wantColor("auto", s.Out)
+	color, _ := wantColor(s.color, s.Out)
 	if err := rep.Terminal(s.Out, color); err != nil {
 		return err
 	}
@@ -73,23 +143,25 @@ func finish(stop error, dir string, minPassRate float64, s streams) error {
 	}
 	fmt.Fprintf(s.Err, "reports: %s\n", dir)
 	c := rep.Totals()
-	pass, fail, errs, cancelled := c.Passed, c.Failed+c.Timeouts, c.Errors-c.Cancelled, c.Cancelled
+	pass, fail, errs, notRun := c.Passed, c.Failed+c.Timeouts, c.Errors, c.NotRun
 	// One last line for logs and CI: the denominator and the errors beside it.
-	line := fmt.Sprintf("%d/%d passed, %d failed, %d errors", pass, pass+fail, fail, errs)
-	if cancelled > 0 {
-		line += fmt.Sprintf(", %d cancelled", cancelled)
+	line := fmt.Sprintf("%d/%d passed, %d failed, %s", pass, pass+fail, fail, plural(errs, "error"))
+	if notRun > 0 {
+		line += fmt.Sprintf(", %d not run", notRun)
 	}
 	fmt.Fprintf(s.Out, "%s — %s\n", line, dir)
-	if cancelled > 0 {
-		fmt.Fprintf(s.Err, "%d attempts did not finish; complete the run with: goatbench run --resume %s\n", cancelled, dir)
+	if notRun > 0 {
+		fmt.Fprintf(s.Err, "stopped: %s not run; resume with: goatbench run --resume %s\n", plural(notRun, "attempt"), dir)
 	}
 	switch {
 	case errors.Is(stop, errInterrupted):
 		return &exitError{code: exitCancel, err: stop}
-	case stop != nil && cancelled > 0:
-		return infraError(fmt.Errorf("%v; %d attempts did not finish", stop, cancelled))
-	case errs+cancelled > 0:
-		return infraError(fmt.Errorf("%d attempts could not run (infrastructure errors); see %s", errs+cancelled, filepath.Join(dir, results.AttemptsFile)))
+	case stop != nil && notRun > 0:
+		return infraError(fmt.Errorf("%v; %s not run", stop, plural(notRun, "attempt")))
+	case errs > 0:
+		return infraError(fmt.Errorf("%s could not run (infrastructure errors); see %s", plural(errs, "attempt"), filepath.Join(dir, results.AttemptsFile)))
+	case notRun > 0:
+		return infraError(fmt.Errorf("%s not run", plural(notRun, "attempt")))
 	case pass+fail > 0 && float64(pass)/float64(pass+fail) >= minPassRate:
 		return nil
 	}

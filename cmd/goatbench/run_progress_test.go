@@ -2,19 +2,25 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/goatbench/goatbench/bench/tasks"
 	"github.com/goatbench/goatbench/internal/deploy"
 	"github.com/goatbench/goatbench/internal/engine"
+	"github.com/goatbench/goatbench/internal/models"
 	"github.com/goatbench/goatbench/internal/results"
 )
 
 func TestProgressLines(t *testing.T) {
 	var errOut bytes.Buffer
-	p := progressPrinter(streams{Err: &errOut})
+	qwen := models.Spec{Key: "qwen3-4b"}
+	plan := engine.Plan{Suite: tasks.Suite{Tasks: make([]tasks.Task, 5)}, Repeat: 1,
+		Targets: []engine.Target{{Name: "qwen3-4b-local", Modal: &qwen}, {Name: "m"}}}
+	v := newProgressView(context.Background(), streams{Err: &errOut}, plan)
 	for _, ev := range []engine.Event{
 		engine.RunStarted{RunID: "r1", Dir: "results/r1", Sandbox: "bwrap", Tasks: 5, Models: 2, Repeat: 1, Pending: 10, Total: 10},
 		engine.RunStarted{RunID: "r1", Dir: "results/r1", Resumed: true, Pending: 3, Total: 10},
@@ -23,17 +29,37 @@ func TestProgressLines(t *testing.T) {
 		engine.AttemptStarted{Model: "m", Task: "t"},
 		engine.AttemptFinished{Attempt: results.Attempt{Model: "m", Task: "t", Repeat: 1, Status: results.StatusError,
 			WallSeconds: 1.25, Turns: 2, ToolCalls: 1, Retries: 3, FailureClass: results.ClassServerError, Reason: "HTTP 502"}},
-		engine.ModelDone{Model: "api"},
+		engine.AttemptFinished{Attempt: results.Attempt{Model: "m", Task: "u", Status: results.StatusError,
+			FailureClass: results.ClassCancelled, Reason: "cancelled: interrupted"}},
+		engine.ModelDone{Model: "m"},
+		engine.DeployPhase{Key: "qwen3-4b", Phase: deploy.PhaseFailed, Elapsed: 61 * time.Second},
 		engine.ModelDone{Model: "qwen3-4b-local", Key: "qwen3-4b", Elapsed: 61 * time.Second},
 		engine.Warning{Text: "--stop-after: app stop failed"},
 	} {
-		p(ev)
+		v.event(ev)
 	}
-	require.Equal(t, `run r1: 5 tasks × 2 models × 1 repeats, sandbox bwrap → results/r1
+	v.Close()
+	require.Equal(t, `run r1: 5 tasks × 2 models × 1 repeat, sandbox bwrap → results/r1
 resume r1: 3 of 10 attempts to run → results/r1
-qwen3-4b       deploying 1s
-ERROR   m  t #1  1.2s  2 turns  1 tool calls  3 retries  server_error: HTTP 502
-qwen3-4b       done      1m1s
+qwen3-4b-local: deploying
+ERROR   m  t #1  1.2s  2 turns  1 tool call  3 retries  server_error: HTTP 502
+m  done  1/5  ✓0 ✗0 ⚠1 ·1 not run  0s
+qwen3-4b-local  failed: deploy failed after 1m1s
 warning: --stop-after: app stop failed
 `, errOut.String())
+}
+
+func TestProgressTotalsOnResume(t *testing.T) {
+	prev := &engine.Previous{Attempts: []results.Attempt{
+		{Model: "m", Task: "a", Status: results.StatusPass},
+		{Model: "m", Task: "b", Status: results.StatusError, FailureClass: results.ClassServerError},
+		{Model: "m", Task: "c", Status: results.StatusError, FailureClass: results.ClassCancelled},
+		{Model: "other", Task: "a", Status: results.StatusPass},
+	}}
+	plan := engine.Plan{Suite: tasks.Suite{Tasks: make([]tasks.Task, 4)}, Repeat: 2, Resume: prev}
+	require.Equal(t, 6, toRun(plan, "m"), "8 planned, a pass and an error kept")
+	plan.RetryErrors = true
+	require.Equal(t, 7, toRun(plan, "m"), "the error runs again")
+	plan.Resume = nil
+	require.Equal(t, 8, toRun(plan, "m"))
 }

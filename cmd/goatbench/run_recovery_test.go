@@ -104,7 +104,7 @@ func TestResumeRetriesErrorsOnlyWhenAsked(t *testing.T) {
 	code, stdout, stderr := goatbench(t, "run", "--resume", dir)
 	require.Equal(t, exitInfra, code, stderr)
 	require.Contains(t, stderr, "0 of 5 attempts to run")
-	require.Contains(t, stdout, "4/4 passed, 0 failed, 1 errors")
+	require.Contains(t, stdout, "4/4 passed, 0 failed, 1 error")
 
 	code, stdout, stderr = goatbench(t, "run", "--resume", dir, "--retry-errors")
 	require.Equal(t, exitOK, code, stderr)
@@ -228,8 +228,8 @@ func TestDeadlineCancelsWhatIsInFlight(t *testing.T) {
 	code, stdout, stderr := goatbench(t, "run", "--base-url", srv.URL, "--model-name", "sim-local", "--suite", "smoke",
 		"--parallel", "1", "--deadline", "500ms", "--out", out)
 	require.Equal(t, exitInfra, code, stderr)
-	require.Contains(t, stderr, "the run's --deadline of 500ms passed; 4 attempts did not finish")
-	require.Contains(t, stdout, "1/1 passed, 0 failed, 0 errors, 4 cancelled")
+	require.Contains(t, stderr, "the run's --deadline of 500ms passed; 4 attempts not run")
+	require.Contains(t, stdout, "1/1 passed, 0 failed, 0 errors, 4 not run")
 	dir := onlyRunDir(t, out)
 	got := readAll(t, dir)
 	require.Len(t, got, 5)

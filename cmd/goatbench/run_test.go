@@ -155,7 +155,7 @@ func TestVersionAndHelp(t *testing.T) {
 func TestRegistryModelsThroughAProxy(t *testing.T) {
 	cp := fakeModal(t) // qwen3-4b is Modal-served: deployed and warm
 	app, _ := modelApp(t)
-	require.NoError(t, cp.Publish("goat", "goat-vllm-qwen3-4b", app))
+	publish(t, cp, "", "qwen3-4b", app)
 	suite, err := tasks.Load("smoke")
 	require.NoError(t, err)
 	srv := reference.New(suite)

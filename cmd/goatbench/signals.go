@@ -60,6 +60,9 @@ type lockedWriter struct {
 	w  io.Writer
 }
 
+// Unwrap lets the colour and terminal checks see stderr underneath.
+func (l *lockedWriter) Unwrap() io.Writer { return l.w }
+
 func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -42,7 +42,7 @@ func BenchmarkEnsureAll(b *testing.B) {
 				for j, w := range walls {
 					ms := startModelServer(b, coldStart{coldFor: time.Duration(w) * coldUnit})
 					targets[j] = target(fmt.Sprintf("m%d-%d", i, j), "modal/vllm.py")
-					if err := h.cp.Publish(testEnv, targets[j].AppName, ms.URL); err != nil {
+					if err := h.cp.PublishSpec(testEnv, targets[j].AppName, ms.URL, SpecHash(targets[j].SpecJSON)); err != nil {
 						b.Fatal(err)
 					}
 					runs[targets[j].Key] = time.Duration(w) * runUnit

@@ -55,8 +55,9 @@ func (e *CLIError) Unwrap() error { return e.Err }
 const tailLines = 5
 
 // deploy runs `modal deploy <script> --env <env>` with the model spec in
-// GOATBENCH_MODEL_SPEC.
-func (d *Deployer) deploy(ctx context.Context, t Target) error {
+// GOATBENCH_MODEL_SPEC and its hash in GOATBENCH_SPEC_HASH, which the app
+// script records as its spec_<hash> marker function.
+func (d *Deployer) deploy(ctx context.Context, t Target, hash string) error {
 	if t.Script == "" {
 		return errors.New("no deploy script given")
 	}
@@ -68,31 +69,69 @@ func (d *Deployer) deploy(ctx context.Context, t Target) error {
 	}
 	return d.runCLI(ctx, "deploy-"+t.Key,
 		[]string{"deploy", t.Script, "--env", d.opts.Environment},
-		[]string{"GOATBENCH_MODEL_SPEC=" + string(t.SpecJSON)})
+		[]string{"GOATBENCH_MODEL_SPEC=" + string(t.SpecJSON), "GOATBENCH_SPEC_HASH=" + hash})
 }
 
-// Stop stops a Modal app (`modal app stop <app> --env <env>`), which ends its
-// containers and so its GPU bill. An app already stopped is not an error.
-func (d *Deployer) Stop(ctx context.Context, appName string) error {
-	args := []string{"app", "stop", appName, "--yes", "--env", d.opts.Environment}
-	err := d.runCLI(ctx, "stop-"+appName, args, nil)
-	var ce *CLIError
-	if errors.As(err, &ce) && tailHas(ce.Tail, "No such option") {
-		// Releases before the confirmation prompt have no --yes and do not ask.
-		err = d.runCLI(ctx, "stop-"+appName, []string{"app", "stop", appName, "--env", d.opts.Environment}, nil)
+// StopContainers ends the GPU bill of a deployed app and keeps its
+// deployment: it lists the app's running containers and stops each one.
+// `modal app stop` is not used: it "permanently stop[s] an App and
+// terminate[s] its running containers" (modal-labs/modal-client
+// py/modal/cli/app.py stop), so the next run would find nothing deployed.
+// The commands are py/modal/cli/container.py's `container list --app-id ID
+// --env ENV --json` and `container stop ID --yes`; a container that ended
+// on its own meanwhile ("Container '<id>' is already stopped.") is no error.
+func (d *Deployer) StopContainers(ctx context.Context, appName, appID string) error {
+	if appID == "" {
+		app, err := d.Lookup(ctx, appName)
+		if errors.Is(err, ErrNotDeployed) {
+			return nil // nothing deployed, nothing running
+		}
+		if err != nil {
+			return fmt.Errorf("stop %s: %w", appName, err)
+		}
+		appID = app.ID
 	}
-	if errors.As(err, &ce) && tailHas(ce.Tail, "already stopped") {
-		return nil
-	}
+	var out strings.Builder
+	err := d.runCLIOutput(ctx, "stop-"+appName, []string{"container", "list", "--app-id", appID, "--env", d.opts.Environment, "--json"}, &out)
 	if err != nil {
 		return fmt.Errorf("stop %s: %w", appName, err)
 	}
-	return nil
+	var rows []struct {
+		ContainerID string `json:"container_id"`
+		AppID       string `json:"app_id"`
+	}
+	if err := json.Unmarshal([]byte(jsonPart(out.String())), &rows); err != nil {
+		return fmt.Errorf("stop %s: `modal container list --json` printed no JSON list (%v); see %s", appName, err, d.logPath("stop-"+appName))
+	}
+	var errs []error
+	for _, r := range rows {
+		if r.AppID != appID {
+			continue // a CLI without --app-id filtering must not stop other apps
+		}
+		err := d.runCLI(ctx, "stop-"+appName, []string{"container", "stop", r.ContainerID, "--yes"}, nil)
+		var ce *CLIError
+		if errors.As(err, &ce) && tailHas(ce.Tail, "is already stopped") {
+			err = nil
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("stop %s container %s: %w", appName, r.ContainerID, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
-// StopStarted stops every app in eps that this run deployed or woke, and
-// joins the failures. Pass a context that outlives a cancelled run, so that
-// Ctrl-C still stops what was started.
+// jsonPart drops anything the CLI printed before its JSON (warnings).
+func jsonPart(s string) string {
+	if i := strings.Index(s, "["); i >= 0 {
+		return s[i:]
+	}
+	return s
+}
+
+// StopStarted stops the containers of every app in eps that this run
+// deployed or woke, keeping the apps deployed, and joins the failures. Pass
+// a context that outlives a cancelled run, so that Ctrl-C still stops what
+// was started.
 func (d *Deployer) StopStarted(ctx context.Context, eps []Endpoint) error {
 	var g errgroup.Group
 	g.SetLimit(4) // each stop is a Python process; a few at a time is plenty
@@ -102,7 +141,7 @@ func (d *Deployer) StopStarted(ctx context.Context, eps []Endpoint) error {
 			continue
 		}
 		g.Go(func() error {
-			errs[i] = d.Stop(ctx, ep.AppName)
+			errs[i] = d.StopContainers(ctx, ep.AppName, ep.AppID)
 			return nil
 		})
 	}
@@ -115,6 +154,15 @@ func (d *Deployer) StopStarted(ctx context.Context, eps []Endpoint) error {
 // plus extraEnv, runs in its own process group, and the whole group is
 // killed when ctx ends.
 func (d *Deployer) runCLI(ctx context.Context, logName string, args, extraEnv []string) error {
+	return d.run(ctx, logName, args, extraEnv, nil)
+}
+
+// runCLIOutput is runCLI with the command's stdout also written to stdout.
+func (d *Deployer) runCLIOutput(ctx context.Context, logName string, args []string, stdout io.Writer) error {
+	return d.run(ctx, logName, args, nil, stdout)
+}
+
+func (d *Deployer) run(ctx context.Context, logName string, args, extraEnv []string, stdout io.Writer) error {
 	if err := CheckCLI(d.opts.ModalCommand); err != nil {
 		return err
 	}
@@ -135,6 +183,9 @@ func (d *Deployer) runCLI(ctx context.Context, logName string, args, extraEnv []
 	cmd.Dir = d.opts.RepoDir
 	cmd.Env = append(cliEnv(os.Environ()), extraEnv...)
 	cmd.Stdout, cmd.Stderr = f, f
+	if stdout != nil {
+		cmd.Stdout = io.MultiWriter(f, stdout)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second // output pipes held by orphans must not hang us
@@ -178,6 +229,10 @@ func cliEnv(environ []string) []string {
 	env := []string{"PYTHONUNBUFFERED=1"} // so the log fills as the deploy goes
 	for _, kv := range environ {
 		k, _, _ := strings.Cut(kv, "=")
+		// The proxy auth token is for the web endpoints, not for the CLI.
+		if k == ProxyTokenIDEnv || k == ProxyTokenSecretEnv {
+			continue
+		}
 		if cliPassEnv[k] || strings.HasPrefix(k, "MODAL_") {
 			env = append(env, kv)
 		}

@@ -52,13 +52,18 @@ type Target struct {
 	SpecJSON       []byte        // the model spec, handed to the script as GOATBENCH_MODEL_SPEC
 	StartupTimeout time.Duration // warm-up budget; 0 means DefaultStartupTimeout
 	FallbackURL    string        // web URL to use when the SDK reports none, or without credentials under NoDeploy
+	// GatedModel is the Hugging Face id of a model whose licence must be
+	// accepted before its weights download (e.g. meta-llama/...); "" if none.
+	GatedModel string
 }
 
 // Endpoint is a model that answers on its web URL.
 type Endpoint struct {
 	Key        string
 	AppName    string
-	URL        string        // base URL; the OpenAI API is under /v1
+	AppID      string        // Modal's id of the app, "" when it was not looked up
+	URL        string        // base URL from the SDK (Function.GetWebURL); the OpenAI API is under /v1
+	SpecHash   string        // the spec the app serves (SpecHash of Target.SpecJSON once checked or deployed)
 	Deployed   bool          // this run deployed the app
 	Woke       bool          // the app was deployed but cold: this run's requests started a container
 	DeployTime time.Duration // time spent in `modal deploy`; 0 when not deployed
@@ -87,8 +92,11 @@ type Options struct {
 	ModalCommand []string // the modal CLI, e.g. {"modal"} (default) or {"uvx", "modal"}
 	RepoDir      string   // where deploy scripts are resolved and the CLI runs; "" means the current directory
 	LogDir       string   // where deploy-<key>.log goes; "" means <tmp>/goatbench-deploy
-	NoDeploy     bool     // never run `modal deploy`: a missing app is an error
+	NoDeploy     bool     // never run `modal deploy`: a missing or stale app is an error
 	Parallel     int      // models handled at once by EnsureAll; 0 means all
+	// ProxyAuth is sent with every /health request: the apps' web endpoints
+	// require Modal proxy auth. Zero means ProxyAuthFromEnv.
+	ProxyAuth ProxyAuth
 
 	HTTPClient      *http.Client  // for /health; nil means a default client
 	PollInterval    time.Duration // first wait between /health requests
@@ -113,6 +121,8 @@ type Deployer struct {
 	ownDir     bool
 	http       *http.Client
 	progressMu sync.Mutex
+	setupOnce  sync.Once
+	setupErr   error
 }
 
 // New returns a Deployer. Call Close when done with it.
@@ -135,6 +145,9 @@ func New(opts Options) *Deployer {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.ProxyAuth == (ProxyAuth{}) {
+		opts.ProxyAuth, _ = ProxyAuthFromEnv()
 	}
 	d := &Deployer{opts: opts, dir: opts.Directory, http: healthClient(opts.HTTPClient)}
 	if d.dir == nil {
@@ -182,6 +195,11 @@ func (d *Deployer) ensure(ctx context.Context, t Target, start time.Time) (Endpo
 	ep.URL = url
 	d.report(t.Key, PhaseWarming, start)
 	cold, woke, err := d.warm(ctx, url, t.StartupTimeout)
+	if err != nil && t.GatedModel != "" && !errors.Is(err, errProxyAuth) && ctx.Err() == nil {
+		err = fmt.Errorf("%w; %s is gated: if the container log (`modal app logs %s --env %s`) says \"Cannot access gated repo\", "+
+			"accept its licence at https://huggingface.co/%s with the account whose token is in the %s secret",
+			err, t.GatedModel, t.AppName, d.opts.Environment, t.GatedModel, HFSecret)
+	}
 	if err != nil {
 		// Our requests may have started a container that is still booting;
 		// marking it lets the caller stop it rather than pay for it.
@@ -193,39 +211,54 @@ func (d *Deployer) ensure(ctx context.Context, t Target, start time.Time) (Endpo
 	return ep, nil
 }
 
-// locate finds the app's web URL, deploying the app when it is missing.
+// locate finds the app's web URL, deploying the app when it is missing or
+// was deployed from another spec than t's.
 func (d *Deployer) locate(ctx context.Context, t Target, ep *Endpoint, start time.Time) (string, error) {
 	env := d.opts.Environment
+	want := SpecHash(t.SpecJSON)
 	if err := CheckCredentials(); err != nil {
 		// Without credentials neither the SDK nor the CLI can do anything, but
-		// a public web endpoint may still answer: allowed only when deploying
-		// is off and the registry gave its URL.
+		// the web endpoint may still answer: allowed only when deploying is
+		// off and the registry gave its URL. Its spec cannot be checked.
 		if d.opts.NoDeploy && t.FallbackURL != "" {
 			return t.FallbackURL, nil
 		}
 		return "", err
 	}
-	url, err := d.dir.WebURL(ctx, t.AppName, env)
-	if errors.Is(err, ErrNotDeployed) {
+	app, err := d.dir.Lookup(ctx, t.AppName, env)
+	stale := err == nil && app.SpecHash != want
+	if errors.Is(err, ErrNotDeployed) || stale {
 		if d.opts.NoDeploy {
+			if stale {
+				return "", &StaleError{App: t.AppName, Environment: env, Deployed: app.SpecHash, Want: want}
+			}
 			return "", fmt.Errorf("app %s is not deployed in Modal environment %q, and deploying is turned off", t.AppName, env)
+		}
+		if err := d.checkSetup(ctx); err != nil {
+			return "", err
 		}
 		d.report(t.Key, PhaseDeploying, start)
 		began := time.Now()
-		if err := d.deploy(ctx, t); err != nil {
+		if err := d.deploy(ctx, t, want); err != nil {
 			return "", err
 		}
 		ep.Deployed = true
 		ep.DeployTime = time.Since(began)
-		url, err = d.dir.WebURL(ctx, t.AppName, env)
+		app, err = d.dir.Lookup(ctx, t.AppName, env)
 		if errors.Is(err, ErrNotDeployed) {
 			return "", fmt.Errorf("modal deploy succeeded but app %s has no function %q in environment %q (log: %s)",
 				t.AppName, FunctionName, env, d.logPath("deploy-"+t.Key))
+		}
+		if err == nil && app.SpecHash != want {
+			return "", fmt.Errorf("modal deploy succeeded but app %s still serves spec %s, not %s (log: %s)",
+				t.AppName, orUnknown(app.SpecHash), want, d.logPath("deploy-"+t.Key))
 		}
 	}
 	if err != nil {
 		return "", err
 	}
+	ep.AppID, ep.SpecHash = app.ID, app.SpecHash
+	url := app.WebURL
 	if url == "" {
 		url = t.FallbackURL
 	}
@@ -233,6 +266,53 @@ func (d *Deployer) locate(ctx context.Context, t Target, ep *Endpoint, start tim
 		return "", fmt.Errorf("app %s has no web URL: is %q a web function?", t.AppName, FunctionName)
 	}
 	return url, nil
+}
+
+// StaleError is a deployed app whose spec is not the one asked for, when
+// deploying is turned off.
+type StaleError struct {
+	App, Environment string
+	Deployed, Want   string
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("app %s in Modal environment %q was deployed from spec %s, not this run's spec %s, and deploying is turned off (drop --no-deploy to redeploy it)",
+		e.App, e.Environment, orUnknown(e.Deployed), e.Want)
+}
+
+func orUnknown(h string) string {
+	if h == "" {
+		return "(unrecorded)"
+	}
+	return h
+}
+
+// checkSetup checks the one-time setup once per Deployer, before the first
+// deploy: the environment and the Hugging Face token secret.
+func (d *Deployer) checkSetup(ctx context.Context) error {
+	d.setupOnce.Do(func() {
+		d.setupErr = d.dir.CheckSetup(ctx, d.opts.Environment, HFSecret, HFTokenKey)
+	})
+	return d.setupErr
+}
+
+// CheckSetup reports what of the one-time setup is missing in the Deployer's
+// environment: the environment itself or the Hugging Face token secret, as
+// a *SetupError naming the command that adds it.
+func (d *Deployer) CheckSetup(ctx context.Context) error {
+	if err := CheckCredentials(); err != nil {
+		return err
+	}
+	return d.dir.CheckSetup(ctx, d.opts.Environment, HFSecret, HFTokenKey)
+}
+
+// Lookup finds a deployed app in the Deployer's environment; the error wraps
+// ErrNotDeployed when it is missing.
+func (d *Deployer) Lookup(ctx context.Context, appName string) (App, error) {
+	if err := CheckCredentials(); err != nil {
+		return App{}, err
+	}
+	return d.dir.Lookup(ctx, appName, d.opts.Environment)
 }
 
 func (d *Deployer) report(key string, phase Phase, start time.Time) {

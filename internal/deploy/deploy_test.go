@@ -3,13 +3,20 @@ package deploy
 import (
 	"context"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/goatbench/goatbench/internal/deploy/fakemodal"
 )
 
 func TestEnvironment(t *testing.T) {
@@ -28,29 +35,41 @@ func TestEnvironment(t *testing.T) {
 	}
 }
 
+// TestCheckCredentials follows how the Modal Go SDK resolves credentials
+// (modal-client go/config.go getProfile, go/client.go
+// validateProfileCredentials): OAuth counts, a profile counts only when it
+// is active or named by MODAL_PROFILE, and a half-configured one does not.
 func TestCheckCredentials(t *testing.T) {
 	tests := []struct {
 		name        string
-		id, secret  string
-		configFile  bool
+		env         map[string]string
+		file        string
 		wantErr     bool
 		errContains []string
 	}{
-		{name: "both variables", id: "ak-1", secret: "as-1"},
-		{name: "config file", configFile: true},
+		{name: "token in variables", env: map[string]string{"MODAL_TOKEN_ID": "ak-1", "MODAL_TOKEN_SECRET": "as-1"}},
+		{name: "active profile", file: "[me]\ntoken_id = \"ak\"\ntoken_secret = \"as\"\nactive = true\n"},
+		{name: "profile chosen by MODAL_PROFILE", env: map[string]string{"MODAL_PROFILE": "ci"}, file: "[ci]\ntoken_id = \"ak\"\ntoken_secret = \"as\"\n"},
+		{name: "OAuth in variables", env: map[string]string{"MODAL_OAUTH_REFRESH_TOKEN": "rt", "MODAL_OAUTH_CLIENT_ID": "cid", "MODAL_OAUTH_CLIENT_SECRET": "cs"}},
+		{name: "OAuth with a JWT key in the profile", file: "[me]\nactive = true\noauth_refresh_token = \"rt\"\noauth_client_id = \"c\"\noauth_jwt_key = \"k\"\n"},
 		{name: "nothing", wantErr: true, errContains: []string{"MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET", ".modal.toml"}},
-		{name: "secret missing", id: "ak-1", wantErr: true, errContains: []string{"MODAL_TOKEN_SECRET is not"}},
-		{name: "id missing", secret: "as-1", wantErr: true, errContains: []string{"MODAL_TOKEN_ID is not"}},
+		{name: "profile that is not active", file: "[default]\ntoken_id = \"ak\"\ntoken_secret = \"as\"\n", wantErr: true, errContains: []string{"no active profile", "MODAL_PROFILE"}},
+		{name: "secret missing", env: map[string]string{"MODAL_TOKEN_ID": "ak-1"}, wantErr: true, errContains: []string{"no token secret"}},
+		{name: "id missing", env: map[string]string{"MODAL_TOKEN_SECRET": "as-1"}, wantErr: true, errContains: []string{"no token id"}},
+		{name: "OAuth without a client secret or key", env: map[string]string{"MODAL_OAUTH_REFRESH_TOKEN": "rt", "MODAL_OAUTH_CLIENT_ID": "cid"}, wantErr: true, errContains: []string{"exactly one"}},
+		{name: "OAuth with both", env: map[string]string{"MODAL_OAUTH_REFRESH_TOKEN": "rt", "MODAL_OAUTH_CLIENT_ID": "cid", "MODAL_OAUTH_CLIENT_SECRET": "s", "MODAL_OAUTH_JWT_KEY": "k"}, wantErr: true, errContains: []string{"exactly one"}},
+		{name: "token and OAuth", env: map[string]string{"MODAL_TOKEN_ID": "ak", "MODAL_TOKEN_SECRET": "as", "MODAL_OAUTH_REFRESH_TOKEN": "rt"}, wantErr: true, errContains: []string{"only one kind"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			home := t.TempDir()
 			t.Setenv("HOME", home)
-			t.Setenv("MODAL_CONFIG_PATH", "")
-			t.Setenv("MODAL_TOKEN_ID", tc.id)
-			t.Setenv("MODAL_TOKEN_SECRET", tc.secret)
-			if tc.configFile {
-				require.NoError(t, os.WriteFile(filepath.Join(home, ".modal.toml"), []byte("[default]\ntoken_id = \"ak\"\n"), 0o600))
+			for _, k := range []string{"MODAL_CONFIG_PATH", "MODAL_PROFILE", "MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET", "MODAL_OAUTH_REFRESH_TOKEN",
+				"MODAL_OAUTH_CLIENT_ID", "MODAL_OAUTH_CLIENT_SECRET", "MODAL_OAUTH_JWT_KEY"} {
+				t.Setenv(k, tc.env[k])
+			}
+			if tc.file != "" {
+				require.NoError(t, os.WriteFile(filepath.Join(home, ".modal.toml"), []byte(tc.file), 0o600))
 			}
 			err := CheckCredentials()
 			if !tc.wantErr {
@@ -95,6 +114,9 @@ func TestEnsureDeploysMissingApp(t *testing.T) {
 			require.Len(t, inv, 1, "exactly one deploy")
 			require.Equal(t, []string{"deploy", tc.script, "--env", testEnv}, inv[0].Args)
 			require.Equal(t, string(tg.SpecJSON), inv[0].Env["GOATBENCH_MODEL_SPEC"])
+			require.Equal(t, SpecHash(tg.SpecJSON), inv[0].Env["GOATBENCH_SPEC_HASH"])
+			require.Equal(t, SpecHash(tg.SpecJSON), ep.SpecHash)
+			require.Equal(t, h.cp.AppID(testEnv, tg.AppName), ep.AppID)
 			require.Equal(t, testToken, inv[0].Env["MODAL_TOKEN_ID"])
 			require.Equal(t, testSecret, inv[0].Env["MODAL_TOKEN_SECRET"])
 			require.NotContains(t, inv[0].Env, "OPENAI_API_KEY")
@@ -117,11 +139,12 @@ func TestEnsureUsesDeployedApp(t *testing.T) {
 	h := newHarness(t)
 	ms := startModelServer(t, coldStart{})
 	tg := target("qwen3-4b", "modal/vllm.py")
-	require.NoError(t, h.cp.Publish(testEnv, tg.AppName, ms.URL))
+	h.publish(t, tg, ms.URL)
 
 	ep, err := h.deployer(t, nil).Ensure(context.Background(), tg)
 	require.NoError(t, err)
-	require.Equal(t, Endpoint{Key: tg.Key, AppName: tg.AppName, URL: ms.URL, ColdStart: ep.ColdStart}, ep)
+	require.Equal(t, Endpoint{Key: tg.Key, AppName: tg.AppName, AppID: h.cp.AppID(testEnv, tg.AppName), URL: ms.URL,
+		SpecHash: SpecHash(tg.SpecJSON), ColdStart: ep.ColdStart}, ep)
 	require.False(t, ep.Started(), "an app that was already warm is someone else's to stop")
 	require.Empty(t, h.invocations(t), "no deploy")
 	require.Equal(t, 1, h.cp.Requests("FunctionGet"))
@@ -159,8 +182,8 @@ func TestEnsureAllIsolatesFailures(t *testing.T) {
 	fresh := startModelServer(t, coldStart{coldProbes: 3})
 	a, b, c := target("qwen3-4b", "modal/vllm.py"), target("llama-3.1-8b", "modal/vllm.py"), target("gpt-oss-20b", "modal/gpt_oss.py")
 	b.StartupTimeout = 150 * time.Millisecond
-	require.NoError(t, h.cp.Publish(testEnv, a.AppName, ready.URL))
-	require.NoError(t, h.cp.Publish(testEnv, b.AppName, stuck.URL))
+	h.publish(t, a, ready.URL)
+	h.publish(t, b, stuck.URL)
 	require.NoError(t, h.cp.PlanDeploy(c.AppName, fresh.URL))
 
 	var mu sync.Mutex
@@ -197,8 +220,8 @@ func TestEnsureAllPipelines(t *testing.T) {
 	fast := startModelServer(t, coldStart{})
 	slow := startModelServer(t, coldStart{release: release})
 	ft, st := target("qwen3-4b", "modal/vllm.py"), target("qwen3-235b", "modal/vllm.py")
-	require.NoError(t, h.cp.Publish(testEnv, ft.AppName, fast.URL))
-	require.NoError(t, h.cp.Publish(testEnv, st.AppName, slow.URL))
+	h.publish(t, ft, fast.URL)
+	h.publish(t, st, slow.URL)
 
 	var order []string
 	var mu sync.Mutex
@@ -218,7 +241,7 @@ func TestEnsureAllRejectsDuplicates(t *testing.T) {
 	h := newHarness(t)
 	ms := startModelServer(t, coldStart{})
 	tg := target("qwen3-4b", "modal/vllm.py")
-	require.NoError(t, h.cp.Publish(testEnv, tg.AppName, ms.URL))
+	h.publish(t, tg, ms.URL)
 	out := h.deployer(t, nil).EnsureAll(context.Background(), []Target{tg, tg}, nil)
 	require.NoError(t, out[0].Err)
 	require.ErrorContains(t, out[1].Err, "listed twice")
@@ -369,46 +392,203 @@ func TestWarmCancelled(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 }
 
-func TestStop(t *testing.T) {
-	h := newHarness(t)
-	d := h.deployer(t, nil)
-	require.NoError(t, h.cp.Publish(testEnv, "goat-vllm-qwen3-4b", "http://x.invalid"))
-
-	require.NoError(t, d.Stop(context.Background(), "goat-vllm-qwen3-4b"))
-	require.False(t, h.cp.Deployed(testEnv, "goat-vllm-qwen3-4b"))
-	inv := h.invocations(t)
-	require.Len(t, inv, 1)
-	require.Equal(t, []string{"app", "stop", "goat-vllm-qwen3-4b", "--yes", "--env", testEnv}, inv[0].Args)
-
-	err := d.Stop(context.Background(), "goat-vllm-missing")
-	require.ErrorContains(t, err, "Could not find a deployed app named 'goat-vllm-missing'")
-	require.ErrorContains(t, err, filepath.Join(h.logs, "stop-goat-vllm-missing.log"))
-}
-
+// TestStopStarted: stopping what a run started ends its containers and keeps
+// its deployment, so the next run finds the app deployed; the old
+// `modal app stop` undeployed it (modal-labs/modal-client py/modal/cli/app.py
+// stop: "Permanently stop an App").
 func TestStopStarted(t *testing.T) {
 	h := newHarness(t)
 	d := h.deployer(t, nil)
-	apps := []string{"goat-vllm-a", "goat-vllm-b", "goat-vllm-c"}
-	for _, a := range apps {
-		require.NoError(t, h.cp.Publish(testEnv, a, "http://x.invalid"))
+	var eps []Endpoint
+	for _, key := range []string{"a", "b", "c"} {
+		tg := target(key, "modal/vllm.py")
+		h.publish(t, tg, "http://x.invalid")
+		_, err := h.cp.StartContainer(testEnv, tg.AppName)
+		require.NoError(t, err)
+		_, err = h.cp.StartContainer(testEnv, tg.AppName)
+		require.NoError(t, err)
+		eps = append(eps, Endpoint{Key: key, AppName: tg.AppName})
 	}
-	eps := []Endpoint{
-		{Key: "a", AppName: apps[0], Deployed: true},
-		{Key: "b", AppName: apps[1]}, // was already warm: someone else's
-		{Key: "c", AppName: apps[2], Woke: true},
-	}
+	eps[0].Deployed = true
+	eps[2].Woke = true
+	eps[2].AppID = h.cp.AppID(testEnv, eps[2].AppName) // known from the lookup; a and b are looked up again
 	require.NoError(t, d.StopStarted(context.Background(), eps))
-	require.False(t, h.cp.Deployed(testEnv, apps[0]))
-	require.True(t, h.cp.Deployed(testEnv, apps[1]))
-	require.False(t, h.cp.Deployed(testEnv, apps[2]))
-	require.Len(t, h.invocations(t), 2)
+
+	for i, ep := range eps {
+		require.True(t, h.cp.Deployed(testEnv, ep.AppName), "%s stays deployed", ep.AppName)
+		if i == 1 {
+			require.Len(t, h.cp.Containers(testEnv, ep.AppName), 2, "an app this run did not start is someone else's")
+			continue
+		}
+		require.Empty(t, h.cp.Containers(testEnv, ep.AppName), "%s has no container left", ep.AppName)
+	}
+	var lists, stops int
+	for _, inv := range h.invocations(t) {
+		require.NotEqual(t, []string{"app", "stop"}, inv.Args[:2], "nothing is undeployed")
+		switch {
+		case inv.Args[0] == "container" && inv.Args[1] == "list":
+			lists++
+			require.Contains(t, inv.Args, "--json")
+			require.Contains(t, inv.Args, testEnv)
+		case inv.Args[0] == "container" && inv.Args[1] == "stop":
+			stops++
+			require.Contains(t, inv.Args, "--yes", "without it the real CLI aborts when stdin is not a terminal")
+		}
+	}
+	require.Equal(t, 2, lists)
+	require.Equal(t, 4, stops)
+
+	// A stopped app's next lookup still finds it, at the same spec.
+	app, err := d.Lookup(context.Background(), eps[0].AppName)
+	require.NoError(t, err)
+	require.Equal(t, SpecHash(target("a", "").SpecJSON), app.SpecHash)
+}
+
+func TestStopContainersAlreadyStopped(t *testing.T) {
+	h := newHarness(t)
+	d := h.deployer(t, nil)
+	tg := target("a", "modal/vllm.py")
+	h.publish(t, tg, "http://x.invalid")
+	id, err := h.cp.StartContainer(testEnv, tg.AppName)
+	require.NoError(t, err)
+	// The real CLI answers a finished container with "Container '<id>' is
+	// already stopped." and exit 1 (py/modal/cli/container.py stop).
+	require.NoError(t, d.runCLI(context.Background(), "x", []string{"container", "stop", id, "--yes"}, nil))
+	err = d.runCLI(context.Background(), "x", []string{"container", "stop", id, "--yes"}, nil)
+	require.ErrorContains(t, err, "Container '"+id+"' is already stopped.")
+	require.NoError(t, d.StopContainers(context.Background(), tg.AppName, ""), "nothing left to stop")
+	require.NoError(t, d.StopContainers(context.Background(), "goat-vllm-missing", ""), "an app that is not deployed runs nothing")
+}
+
+// TestEnsureRedeploysStaleApp: an app deployed from another spec is
+// redeployed, and with --no-deploy refused naming both specs.
+func TestEnsureRedeploysStaleApp(t *testing.T) {
+	for _, recorded := range []string{"0123456789ab", ""} {
+		t.Run("deployed spec "+orUnknown(recorded), func(t *testing.T) {
+			h := newHarness(t)
+			ms := startModelServer(t, coldStart{})
+			tg := target("qwen3-4b", "modal/vllm.py")
+			if recorded != "" {
+				require.NoError(t, h.cp.PublishSpec(testEnv, tg.AppName, ms.URL, recorded))
+			} else {
+				require.NoError(t, h.cp.Publish(testEnv, tg.AppName, ms.URL))
+			}
+			require.NoError(t, h.cp.PlanDeploy(tg.AppName, ms.URL))
+			want := SpecHash(tg.SpecJSON)
+
+			_, err := h.deployer(t, func(o *Options) { o.NoDeploy = true }).Ensure(context.Background(), tg)
+			var se *StaleError
+			require.ErrorAs(t, err, &se)
+			require.ErrorContains(t, err, "deployed from spec "+orUnknown(recorded)+", not this run's spec "+want)
+			require.NotContains(t, err.Error(), "\n")
+			require.Empty(t, h.invocations(t))
+
+			ep, err := h.deployer(t, nil).Ensure(context.Background(), tg)
+			require.NoError(t, err)
+			require.True(t, ep.Deployed)
+			require.Equal(t, want, ep.SpecHash)
+			fns, err := h.cp.Functions(testEnv, tg.AppName)
+			require.NoError(t, err)
+			require.ElementsMatch(t, []string{"serve", "spec_" + want}, fns)
+		})
+	}
+}
+
+// TestEnsureGeneratedURL: the URL is the one Modal generates for the
+// environment's web suffix, read from the SDK, not one goatbench builds.
+func TestEnsureGeneratedURL(t *testing.T) {
+	h := newHarness(t)
+	ms := startModelServer(t, coldStart{})
+	addr := strings.TrimPrefix(ms.URL, "http://")
+	// Every *.modal.run request reaches the test server, over plain HTTP.
+	client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		r = r.Clone(r.Context())
+		r.URL.Scheme, r.URL.Host = "http", addr
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	tg := target("llama-3.1-8b", "modal/vllm.py")
+	tg.FallbackURL = ""
+	d := h.deployer(t, func(o *Options) { o.HTTPClient = client })
+	ep, err := d.Ensure(context.Background(), tg)
+	require.NoError(t, err)
+	require.Equal(t, "https://"+fakemodal.Workspace+"-"+testEnvSuffix+"--goat-vllm-llama-3-1-8b-serve.modal.run", ep.URL)
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestEnsureSetupMissing: before deploying, the environment and the Hugging
+// Face secret are checked with the SDK, and the error names the command
+// that adds what is missing.
+func TestEnsureSetupMissing(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(*fakemodal.ControlPlane) error
+		want  string
+	}{
+		{"no environment", func(*fakemodal.ControlPlane) error { return nil }, "modal environment create " + testEnv},
+		{"no secret", func(cp *fakemodal.ControlPlane) error { return cp.AddEnvironment(testEnv, testEnvSuffix) },
+			"modal secret create " + HFSecret + " HF_TOKEN=hf_... --env " + testEnv},
+		{"secret without HF_TOKEN", func(cp *fakemodal.ControlPlane) error {
+			if err := cp.AddEnvironment(testEnv, testEnvSuffix); err != nil {
+				return err
+			}
+			return cp.AddSecret(testEnv, HFSecret, "HUGGING_FACE_HUB_TOKEN")
+		}, "has no key HF_TOKEN"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			require.NoError(t, os.RemoveAll(filepath.Join(h.cp.Dir(), "envs")))
+			require.NoError(t, tc.setup(h.cp))
+			_, err := h.deployer(t, nil).Ensure(context.Background(), target("qwen3-4b", "modal/vllm.py"))
+			var se *SetupError
+			require.ErrorAs(t, err, &se)
+			require.ErrorContains(t, err, tc.want)
+			require.Empty(t, h.invocations(t), "nothing deployed")
+		})
+	}
+}
+
+// TestWarmProxyAuth: the web endpoints require Modal proxy auth; warming
+// sends the token, and without one stops at the first 401 with the fix.
+func TestWarmProxyAuth(t *testing.T) {
+	ms := startModelServer(t, coldStart{})
+	target, err := url.Parse(ms.URL)
+	require.NoError(t, err)
+	srv := httptest.NewServer(fakemodal.ProxyAuth("wk-1", "ws-1", httputil.NewSingleHostReverseProxy(target)))
+	t.Cleanup(srv.Close)
+	h := newHarness(t)
+
+	_, _, err = h.deployer(t, nil).warm(context.Background(), srv.URL, time.Minute)
+	require.ErrorContains(t, err, "HTTP 401")
+	require.ErrorContains(t, err, ProxyTokenIDEnv)
+	hits, _ := ms.counts()
+	require.Zero(t, hits, "the proxy stops the request before the container")
+
+	t.Setenv(ProxyTokenIDEnv, "wk-1")
+	t.Setenv(ProxyTokenSecretEnv, "ws-1")
+	_, _, err = h.deployer(t, nil).warm(context.Background(), srv.URL, time.Minute)
+	require.NoError(t, err)
+}
+
+func TestEnsureGatedModelHint(t *testing.T) {
+	h := newHarness(t)
+	ms := startModelServer(t, coldStart{never: true})
+	tg := target("llama-3.1-8b", "modal/vllm.py")
+	tg.StartupTimeout = 50 * time.Millisecond
+	tg.GatedModel = "meta-llama/Llama-3.1-8B-Instruct"
+	h.publish(t, tg, ms.URL)
+	_, err := h.deployer(t, nil).Ensure(context.Background(), tg)
+	require.ErrorContains(t, err, "accept its licence at https://huggingface.co/meta-llama/Llama-3.1-8B-Instruct")
 }
 
 func TestCLIEnv(t *testing.T) {
 	in := []string{
 		"PATH=/usr/bin", "HOME=/home/u", "MODAL_TOKEN_ID=ak", "MODAL_TOKEN_SECRET=as", "MODAL_SERVER_URL=http://x",
 		"OPENAI_API_KEY=sk", "ANTHROPIC_API_KEY=sk-ant", "HF_TOKEN=hf", "LITELLM_MASTER_KEY=lk", "AWS_SECRET_ACCESS_KEY=aws",
-		"GOATBENCH_MODEL_SPEC=stale",
+		"GOATBENCH_MODEL_SPEC=stale", ProxyTokenIDEnv + "=wk", ProxyTokenSecretEnv + "=ws",
 	}
 	require.ElementsMatch(t, []string{
 		"PYTHONUNBUFFERED=1", "PATH=/usr/bin", "HOME=/home/u",
@@ -448,12 +628,12 @@ func last(p []Phase) Phase {
 	return p[len(p)-1]
 }
 
-func TestGuessWebURL(t *testing.T) {
-	tests := []struct{ workspace, app, want string }{
-		{"acme", "goat-vllm-qwen3-4b", "https://acme--goat-vllm-qwen3-4b-serve.modal.run"},
-		{"Acme", "goat-vllm-llama-3.1-8b", "https://acme--goat-vllm-llama-3-1-8b-serve.modal.run"},
-	}
-	for _, tc := range tests {
-		require.Equal(t, tc.want, GuessWebURL(tc.workspace, tc.app))
-	}
+// TestNamesMatchTheAppScripts: the secret checked before deploying and the
+// hash variable are the ones modal/vllm_spec.py uses.
+func TestNamesMatchTheAppScripts(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "..", "modal", "vllm_spec.py"))
+	require.NoError(t, err)
+	require.Contains(t, string(src), `HF_SECRET = "`+HFSecret+`"`)
+	require.Contains(t, string(src), `HASH_VAR = "GOATBENCH_SPEC_HASH"`)
+	require.Contains(t, string(src), `MAX_INPUTS = 32`)
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	modal "github.com/modal-labs/modal-client/go"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // FunctionName is the web function every goatbench Modal app serves models from.
@@ -17,17 +19,29 @@ const FunctionName = "serve"
 // ErrNotDeployed means the app (or its web function) does not exist in the environment.
 var ErrNotDeployed = errors.New("not deployed")
 
-// Directory finds deployed apps.
+// App is a deployed app as the Modal SDK sees it.
+type App struct {
+	ID     string // "ap-..."
+	WebURL string // of its FunctionName function; "" when that is not a web function
+	// SpecHash is the hash of the model spec the app was deployed from, read
+	// from its spec_<hash> marker function; "" when it has none (deployed
+	// before goatbench recorded it, or by hand).
+	SpecHash string
+}
+
+// Directory finds deployed apps and what deploying needs.
 type Directory interface {
-	// WebURL returns the web URL of the app's FunctionName function in the
-	// environment ("" when it is not a web function), or an error wrapping
-	// ErrNotDeployed.
-	WebURL(ctx context.Context, appName, environment string) (string, error)
+	// Lookup returns the app's id, web URL and spec hash in the environment,
+	// or an error wrapping ErrNotDeployed.
+	Lookup(ctx context.Context, appName, environment string) (App, error)
+	// CheckSetup reports what of the one-time setup is missing in the
+	// environment: the environment itself, or secret with key.
+	CheckSetup(ctx context.Context, environment, secret, key string) error
 }
 
 // ModalDirectory looks apps up with the Modal Go SDK. The SDK reads
-// credentials from MODAL_TOKEN_ID/MODAL_TOKEN_SECRET or ~/.modal.toml, and
-// the server from MODAL_SERVER_URL.
+// credentials from the environment or ~/.modal.toml, and the server from
+// MODAL_SERVER_URL.
 type ModalDirectory struct {
 	logger *slog.Logger
 	once   sync.Once
@@ -54,21 +68,76 @@ func (m *ModalDirectory) connect() (*modal.Client, error) {
 	return m.client, m.err
 }
 
-// WebURL implements Directory.
-func (m *ModalDirectory) WebURL(ctx context.Context, appName, environment string) (string, error) {
+// markerPrefix starts the name of the function each app script registers to
+// record its spec hash (modal/vllm_spec.py marker_function_name). The Go SDK
+// has no Dict and no app tags, but App.Info lists an app's functions by
+// name (modal-client go/app.go AppInfo.Functions), and a deploy replaces
+// them, so the marker always names the spec of the latest deploy.
+const markerPrefix = "spec_"
+
+// Lookup implements Directory.
+func (m *ModalDirectory) Lookup(ctx context.Context, appName, environment string) (App, error) {
 	c, err := m.connect()
 	if err != nil {
-		return "", err
+		return App{}, err
 	}
 	fn, err := c.Functions.FromName(ctx, appName, FunctionName, &modal.FunctionFromNameParams{Environment: environment})
 	var nf modal.NotFoundError
 	if errors.As(err, &nf) {
-		return "", fmt.Errorf("app %s in Modal environment %q: %w", appName, environment, ErrNotDeployed)
+		return App{}, fmt.Errorf("app %s in Modal environment %q: %w", appName, environment, ErrNotDeployed)
 	}
 	if err != nil {
-		return "", fmt.Errorf("look up app %s in Modal environment %q: %w", appName, environment, err)
+		return App{}, fmt.Errorf("look up app %s in Modal environment %q: %w", appName, environment, err)
 	}
-	return fn.GetWebURL(), nil
+	app, err := c.Apps.FromName(ctx, appName, &modal.AppFromNameParams{Environment: environment})
+	if errors.As(err, &nf) {
+		return App{}, fmt.Errorf("app %s in Modal environment %q: %w", appName, environment, ErrNotDeployed)
+	}
+	if err != nil {
+		return App{}, fmt.Errorf("look up app %s in Modal environment %q: %w", appName, environment, err)
+	}
+	info, err := app.Info(ctx, &modal.AppInfoParams{Refresh: true})
+	if err != nil {
+		return App{}, fmt.Errorf("app %s: read its functions: %w", appName, err)
+	}
+	return App{ID: app.AppID, WebURL: fn.GetWebURL(), SpecHash: specHashOf(info.Functions)}, nil
+}
+
+func specHashOf(functions map[string]string) string {
+	for name := range functions {
+		if h, ok := strings.CutPrefix(name, markerPrefix); ok && validHash(h) {
+			return h
+		}
+	}
+	return ""
+}
+
+// CheckSetup implements Directory with Environments.FromName and
+// Secrets.FromName (RequiredKeys), which answer NotFound for what is missing.
+func (m *ModalDirectory) CheckSetup(ctx context.Context, environment, secret, key string) error {
+	c, err := m.connect()
+	if err != nil {
+		return err
+	}
+	var nf modal.NotFoundError
+	if _, err := c.Environments.FromName(ctx, environment, nil); errors.As(err, &nf) {
+		return &SetupError{Missing: "environment", Environment: environment}
+	} else if err != nil {
+		return fmt.Errorf("look up Modal environment %q: %w", environment, err)
+	}
+	_, err = c.Secrets.FromName(ctx, secret, &modal.SecretFromNameParams{Environment: environment, RequiredKeys: []string{key}})
+	if errors.As(err, &nf) {
+		return &SetupError{Missing: "secret", Environment: environment, Secret: secret, Key: key}
+	}
+	switch status.Code(err) {
+	case codes.OK:
+		return nil
+	case codes.FailedPrecondition, codes.InvalidArgument:
+		// The server refuses a secret that lacks a required key; which code it
+		// uses is not documented, so both readings count and others do not.
+		return &SetupError{Missing: "key", Environment: environment, Secret: secret, Key: key, Detail: status.Convert(err).Message()}
+	}
+	return fmt.Errorf("look up Modal secret %q in environment %q: %w", secret, environment, err)
 }
 
 // Close closes the SDK connection, if one was made.
@@ -78,13 +147,4 @@ func (m *ModalDirectory) Close() error {
 		m.client.Close()
 	}
 	return nil
-}
-
-// GuessWebURL builds the URL Modal gives the FunctionName web function of
-// appName in workspace, for Target.FallbackURL: Modal turns dots into
-// hyphens and lowercases the label. The SDK lookup is the authority; Modal
-// shortens labels longer than 63 characters, which this does not attempt.
-func GuessWebURL(workspace, appName string) string {
-	label := strings.ToLower(strings.ReplaceAll(workspace+"--"+appName+"-"+FunctionName, ".", "-"))
-	return "https://" + label + ".modal.run"
 }

@@ -22,9 +22,10 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	testEnv    = "goat-test"
-	testToken  = "ak-test"
-	testSecret = "as-test-secret"
+	testEnv       = "goat-test"
+	testEnvSuffix = "gt"
+	testToken     = "ak-test"
+	testSecret    = "as-test-secret"
 )
 
 // harness is a fake Modal (control plane + CLI on PATH) and a repository
@@ -47,6 +48,8 @@ func newHarness(tb testing.TB) *harness {
 	tb.Cleanup(cp.Close)
 	h := &harness{cp: cp, repo: tb.TempDir(), logs: tb.TempDir(), bin: tb.TempDir(), phases: map[string][]Phase{}}
 	require.NoError(tb, cp.InstallCLI(h.bin))
+	require.NoError(tb, cp.AddEnvironment(testEnv, testEnvSuffix))
+	require.NoError(tb, cp.AddSecret(testEnv, HFSecret, HFTokenKey))
 	for _, s := range []string{"modal/vllm.py", "modal/gpt_oss.py"} {
 		require.NoError(tb, os.MkdirAll(filepath.Join(h.repo, filepath.Dir(s)), 0o755))
 		require.NoError(tb, os.WriteFile(filepath.Join(h.repo, s), []byte("# deploy script\n"), 0o644))
@@ -58,6 +61,8 @@ func newHarness(tb testing.TB) *harness {
 	tb.Setenv("MODAL_SERVER_URL", cp.URL)
 	tb.Setenv("MODAL_TOKEN_ID", testToken)
 	tb.Setenv("MODAL_TOKEN_SECRET", testSecret)
+	tb.Setenv(ProxyTokenIDEnv, "")
+	tb.Setenv(ProxyTokenSecretEnv, "")
 	tb.Setenv("PATH", h.bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	return h
 }
@@ -82,6 +87,12 @@ func (h *harness) deployer(tb testing.TB, edit func(*Options)) *Deployer {
 	d := New(opts)
 	tb.Cleanup(func() { _ = d.Close() })
 	return d
+}
+
+// publish marks tg's app as deployed from tg's own spec, serving at url.
+func (h *harness) publish(tb testing.TB, tg Target, url string) {
+	tb.Helper()
+	require.NoError(tb, h.cp.PublishSpec(testEnv, tg.AppName, url, SpecHash(tg.SpecJSON)))
 }
 
 func (h *harness) phasesOf(key string) []Phase {

@@ -17,6 +17,10 @@ import (
 // this count, is what ends the wait.
 const maxRedirects = 100
 
+// errProxyAuth is a 401 from Modal's proxy: the request lacked, or had a
+// wrong, proxy auth token. Waiting does not fix it, so warming stops.
+var errProxyAuth = errors.New(MissingProxyAuth)
+
 // healthClient copies c (or a default client) with a redirect policy fit for
 // Modal's held requests.
 func healthClient(c *http.Client) *http.Client {
@@ -53,6 +57,9 @@ func (d *Deployer) warm(ctx context.Context, baseURL string, budget time.Duratio
 	for attempt := 0; ; attempt++ {
 		sent := time.Now()
 		code, err := d.probe(wctx, health)
+		if code == http.StatusUnauthorized {
+			return 0, false, fmt.Errorf("warm %s: HTTP 401: %w", health, errProxyAuth)
+		}
 		if code == http.StatusOK {
 			cold := attempt > 0 || time.Since(sent) > d.opts.WokeThreshold
 			return time.Since(start), cold, nil
@@ -94,6 +101,11 @@ func (d *Deployer) probe(ctx context.Context, target string) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		return 0, err
+	}
+	// Go's client keeps these headers on redirects to the same host, which is
+	// where Modal sends a held request.
+	for k, v := range d.opts.ProxyAuth.Headers() {
+		req.Header.Set(k, v)
 	}
 	resp, err := d.http.Do(req)
 	if err != nil {

@@ -249,7 +249,7 @@ func (e *engine) manifest() (string, results.Manifest, error) {
 		return "", results.Manifest{}, configError("cannot create the run folder: %v", err)
 	}
 	man := results.Manifest{
-		RunID: runID, Version: p.Version, Suite: p.Suite.Name, SuiteHash: p.Suite.Hash,
+		RunID: runID, Version: p.Version, Suite: p.Suite.Name, SuiteHash: p.Suite.Hash, Tiers: p.Suite.TaskTiers(),
 		Repeat: p.Repeat, Parallel: p.Parallel, Sandbox: p.Sandbox.Mode(), Args: p.Args, Started: e.Now().UTC(),
 		Agent: agent,
 	}

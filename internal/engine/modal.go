@@ -64,6 +64,7 @@ func (e *engine) runOnModal(ctx context.Context, r *runner.Runner, dir string, t
 		}
 		note(t.Name, func(mi *results.ModelInfo) {
 			mi.ColdStartSeconds, mi.HeldSeconds = ep.ColdStart.Seconds(), held.Seconds()
+			mi.SpecHash = ep.SpecHash
 			if p.Direct {
 				mi.BaseURL = RecordedURL(t.BaseURL)
 			}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -26,7 +27,10 @@ type Target struct {
 	Startup     time.Duration // a Modal-served model's startup timeout: how long to follow its 303s
 	Modal       *models.Spec  // set for Modal-served models: deployed and warmed before they run
 	Deploy      deploy.Target // what the deployer needs, when Modal is set
-	Info        results.ModelInfo
+	// Headers go with every request: Modal's proxy auth for --direct calls
+	// to a web endpoint that requires it.
+	Headers map[string]string
+	Info    results.ModelInfo
 }
 
 // client is the OpenAI-compatible client for the target. Modal answers a
@@ -34,9 +38,9 @@ type Target struct {
 // as its startup may take.
 func (t Target) client(apiKey string) *openai.Client {
 	if t.Startup > 0 {
-		return runner.NewClient(t.BaseURL, apiKey, runner.FollowRedirectsFor(t.Startup))
+		return runner.NewClient(t.BaseURL, apiKey, runner.FollowRedirectsFor(t.Startup), runner.WithHeaders(t.Headers))
 	}
-	return runner.NewClient(t.BaseURL, apiKey)
+	return runner.NewClient(t.BaseURL, apiKey, runner.WithHeaders(t.Headers))
 }
 
 // Selection names the models of a run as the user gave them.
@@ -108,12 +112,16 @@ func (sel Selection) target(reg *models.Registry, name, baseURL string) (Target,
 		t.Info = results.ModelInfo{Key: spec.Key, Kind: string(spec.Kind), PricePerHour: spec.PricePerHour()}
 		if spec.IsLocal() {
 			t.Info.GPU = fmt.Sprintf("%s:%d", spec.GPU.Type, spec.GPU.Count)
+			t.Info.MaxModelLen = spec.MaxModelLen
 			t.Startup = spec.StartupTimeout()
 			if !raw {
 				t.Modal = &spec
 			}
 		}
 	case !raw:
+		if ue := (*models.UnknownModelError)(nil); errors.As(err, &ue) && models.Near(name, reference.ModelID) {
+			ue.Suggestions = append([]string{reference.ModelID}, ue.Suggestions...)
+		}
 		return t, configError("%v", err)
 	case strings.HasSuffix(name, "-local"):
 		t.Temperature, t.ToolChoice = ptr32(0.3), "auto"
@@ -121,6 +129,9 @@ func (sel Selection) target(reg *models.Registry, name, baseURL string) (Target,
 	if t.Modal != nil && sel.Direct {
 		// The endpoint is the app's own URL, known once it is warm.
 		t.ModelID, t.BaseURL = t.Modal.HFID, ""
+		if pa, ok := deploy.ProxyAuthFromEnv(); ok {
+			t.Headers = pa.Headers()
+		}
 		t.Info.Name, t.Info.ModelID = t.Name, t.ModelID
 		return sel.withTemperature(t), nil
 	}

@@ -27,7 +27,7 @@ func BenchmarkMergeLiteLLM(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	entries := r.LiteLLMEntries("phare-goat")
+	entries := r.LiteLLMEntries(LiteLLMTarget{Workspace: "phare-goat"})
 	b.SetBytes(int64(len(src)))
 	for b.Loop() {
 		if _, _, err := MergeLiteLLM(src, entries); err != nil {

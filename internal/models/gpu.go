@@ -28,6 +28,10 @@ var gpuTypes = []gpuType{
 	{"A100-80GB", 81920, 3.30},
 	{"L40S", 46068, 1.95},
 	{"H100", 81559, 4.50},
+	// "H100!" asks for an H100 and nothing else: Modal may run plain "H100"
+	// on an H200 (modal.com/docs/guide/gpu, "H100/H100!"), which would skew
+	// latency compared across runs. Same memory and price as an H100.
+	{"H100!", 81559, 4.50},
 	{"H200", 143771, 4.54},
 	{"B200", 183359, 6.25},
 }

@@ -19,34 +19,64 @@ type LiteLLMEntry struct {
 	Model     string // openai/<hf id>: vLLM speaks the OpenAI API
 	APIBase   string // <web url>/v1
 	APIKey    string // vLLM on Modal takes no key
+	// ExtraHeaders are sent with every request to the model, each value read
+	// by LiteLLM from an environment variable (os.environ/NAME), never
+	// written into the file: Modal's proxy auth token is a secret.
+	ExtraHeaders []EnvHeader
 }
 
-// LiteLLMEntries derives the model_list entries for every Modal-served model
-// in a Modal workspace.
-func (r *Registry) LiteLLMEntries(workspace string) []LiteLLMEntry {
+// EnvHeader is an HTTP header whose value LiteLLM reads from the environment.
+type EnvHeader struct {
+	Name string // e.g. Modal-Key
+	Env  string // e.g. MODAL_PROXY_TOKEN_ID
+}
+
+// value is how LiteLLM's config names an environment variable: its proxy
+// resolves "os.environ/NAME" strings anywhere in the config, nested mappings
+// such as extra_headers included (BerriAI/litellm
+// litellm/proxy/proxy_server.py, ProxyConfig._check_for_os_environ_vars).
+func (h EnvHeader) value() string { return "os.environ/" + h.Env }
+
+// LiteLLMTarget says where the Modal-served models are.
+type LiteLLMTarget struct {
+	Workspace string
+	EnvSuffix string            // the Modal environment's web suffix; "" for none
+	URLs      map[string]string // web URL by model key, from the Modal SDK; others are derived
+	Headers   []EnvHeader       // extra_headers for every entry (Modal proxy auth)
+}
+
+// LiteLLMEntries derives the model_list entries for every Modal-served model.
+func (r *Registry) LiteLLMEntries(t LiteLLMTarget) []LiteLLMEntry {
 	var out []LiteLLMEntry
 	for _, s := range r.Local() {
-		out = append(out, s.LiteLLMEntry(workspace))
+		out = append(out, s.LiteLLMEntry(t))
 	}
 	return out
 }
 
-// LiteLLMEntry is the model's model_list entry in a Modal workspace.
-func (s Spec) LiteLLMEntry(workspace string) LiteLLMEntry {
+// LiteLLMEntry is the model's model_list entry.
+func (s Spec) LiteLLMEntry(t LiteLLMTarget) LiteLLMEntry {
+	url := t.URLs[s.Key]
+	if url == "" {
+		url = s.WebURL(t.Workspace, t.EnvSuffix)
+	}
 	return LiteLLMEntry{
-		ModelName: s.Route(),
-		Model:     "openai/" + s.HFID,
-		APIBase:   s.WebURL(workspace) + "/v1",
-		APIKey:    "not-needed",
+		ModelName:    s.Route(),
+		Model:        "openai/" + s.HFID,
+		APIBase:      strings.TrimSuffix(url, "/") + "/v1",
+		APIKey:       "not-needed",
+		ExtraHeaders: t.Headers,
 	}
 }
 
-var workspacePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+// workspacePattern allows capitals: Modal lowercases the workspace in URLs
+// ("ECorp" -> "ecorp", modal.com/docs/guide/webhook-urls).
+var workspacePattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$`)
 
 // CheckWorkspace rejects names that cannot be a Modal workspace in a URL.
 func CheckWorkspace(ws string) error {
 	if !workspacePattern.MatchString(ws) {
-		return fmt.Errorf("workspace %q: want lowercase letters, digits and hyphens, as in https://<workspace>--<app>-serve.modal.run", ws)
+		return fmt.Errorf("workspace %q: want letters, digits and hyphens, as in https://<workspace>-<env suffix>--<app>-serve.modal.run", ws)
 	}
 	return nil
 }
@@ -68,13 +98,26 @@ func RenderLiteLLM(entries []LiteLLMEntry) []byte {
 // lines renders the entry as block YAML with its dash at column indent.
 func (e LiteLLMEntry) lines(indent int) []string {
 	pad := strings.Repeat(" ", indent)
-	return []string{
+	return append([]string{
 		pad + "- model_name: " + scalar(e.ModelName),
 		pad + "  litellm_params:",
 		pad + "    model: " + scalar(e.Model),
 		pad + "    api_base: " + scalar(e.APIBase),
 		pad + "    api_key: " + quoted(e.APIKey),
+	}, e.headerLines(indent+4)...)
+}
+
+// headerLines renders extra_headers as a block mapping at column indent.
+func (e LiteLLMEntry) headerLines(indent int) []string {
+	if len(e.ExtraHeaders) == 0 {
+		return nil
 	}
+	pad := strings.Repeat(" ", indent)
+	out := []string{pad + "extra_headers:"}
+	for _, h := range e.ExtraHeaders {
+		out = append(out, pad+"  "+scalar(h.Name)+": "+scalar(h.value()))
+	}
+	return out
 }
 
 func (e LiteLLMEntry) params() []struct{ key, value, text string } {
@@ -302,6 +345,7 @@ func (t *text) updateItem(n *yaml.Node, first, dashCol, last int, e LiteLLMEntry
 		for _, p := range e.params() {
 			add = append(add, pad+"  "+p.key+": "+p.text)
 		}
+		add = append(add, e.headerLines(keyCol+2)...)
 		t.insertAfter(last, add)
 		return true, nil
 	}
@@ -313,6 +357,7 @@ func (t *text) updateItem(n *yaml.Node, first, dashCol, last int, e LiteLLMEntry
 		for _, p := range e.params() {
 			add = append(add, strings.Repeat(" ", pCol+2)+p.key+": "+p.text)
 		}
+		add = append(add, e.headerLines(pCol+2)...)
 		t.insertAfter(pLine, add)
 		return true, nil
 	}
@@ -324,6 +369,7 @@ func (t *text) updateItem(n *yaml.Node, first, dashCol, last int, e LiteLLMEntry
 	type replacement struct {
 		v    *yaml.Node
 		text string
+		flow bool
 	}
 	var reps []replacement
 	childCol := pCol + 2
@@ -346,8 +392,42 @@ func (t *text) updateItem(n *yaml.Node, first, dashCol, last int, e LiteLLMEntry
 		if v.Kind != yaml.ScalarNode || v.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
 			return false, fmt.Errorf("%s: not a one-line value; rewrite it as one to merge", p.key)
 		}
-		reps = append(reps, replacement{v, p.text})
+		reps = append(reps, replacement{v, p.text, params.Style&yaml.FlowStyle != 0})
 		changed = true
+	}
+	var addHeaders []string
+	headersAt := -1
+	if len(e.ExtraHeaders) > 0 {
+		hk, hv := mapKey(params, "extra_headers"), mapValue(params, "extra_headers")
+		switch {
+		case hk == nil && params.Style&yaml.FlowStyle != 0:
+			return false, errors.New("litellm_params is a flow mapping without extra_headers; write it as a block to merge")
+		case hk == nil:
+			add = append(add, e.headerLines(childCol)...)
+			changed = true
+		case hv.Kind != yaml.MappingNode:
+			return false, errors.New("extra_headers is not a mapping")
+		default:
+			hLine := hk.Line - 1
+			hCol := t.byteCol(hLine, hk.Column-1)
+			for _, h := range e.ExtraHeaders {
+				v := mapValue(hv, h.Name)
+				switch {
+				case v == nil && hv.Style&yaml.FlowStyle != 0:
+					return false, fmt.Errorf("extra_headers is a flow mapping without %s; write it as a block to merge", h.Name)
+				case v == nil:
+					addHeaders = append(addHeaders, strings.Repeat(" ", hCol+2)+scalar(h.Name)+": "+scalar(h.value()))
+					headersAt = t.blockEnd(hLine, hCol)
+					changed = true
+				case v.Kind == yaml.ScalarNode && v.Value == h.value():
+				case v.Kind != yaml.ScalarNode || v.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
+					return false, fmt.Errorf("extra_headers.%s: not a one-line value; rewrite it as one to merge", h.Name)
+				default:
+					reps = append(reps, replacement{v, scalar(h.value()), hv.Style&yaml.FlowStyle != 0})
+					changed = true
+				}
+			}
+		}
 	}
 	// Right to left, so values sharing a line (a flow mapping) keep their
 	// columns until they are replaced.
@@ -355,9 +435,12 @@ func (t *text) updateItem(n *yaml.Node, first, dashCol, last int, e LiteLLMEntry
 		return cmp.Or(cmp.Compare(b.v.Line, a.v.Line), cmp.Compare(b.v.Column, a.v.Column))
 	})
 	for _, r := range reps {
-		if err := t.replaceScalar(r.v, r.text, params.Style&yaml.FlowStyle != 0); err != nil {
+		if err := t.replaceScalar(r.v, r.text, r.flow); err != nil {
 			return false, err
 		}
+	}
+	if len(addHeaders) > 0 {
+		t.insertAfter(headersAt, addHeaders)
 	}
 	if len(add) > 0 {
 		t.insertAfter(t.blockEnd(pLine, pCol), add)
@@ -533,4 +616,64 @@ func scalarEnd(l string, start int, style yaml.Style, flow bool) (int, bool) {
 		}
 	}
 	return start + len(strings.TrimRight(l[start:end], " ")), true
+}
+
+// StreamingCostSetting makes LiteLLM put a streamed reply's cost in the last
+// chunk's usage.cost: it sends x-litellm-response-cost only on replies that
+// are not streamed (BerriAI/litellm PR #13319, litellm_settings
+// include_cost_in_streaming_usage).
+const StreamingCostSetting = "include_cost_in_streaming_usage"
+
+// EnableLiteLLMSetting sets litellm_settings.<key>: true in a LiteLLM config,
+// editing the text in place like MergeLiteLLM: every other byte is kept, and
+// a file that already says true comes back unchanged (changed is false).
+func EnableLiteLLMSetting(src []byte, key string) (out []byte, changed bool, err error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		return nil, false, fmt.Errorf("not valid YAML: %s", yamlErrText(err))
+	}
+	t := newText(src)
+	line := key + ": true"
+	var root *yaml.Node
+	if len(doc.Content) > 0 {
+		root = resolve(doc.Content[0])
+		if root.Kind != yaml.MappingNode {
+			return nil, false, errors.New("want a mapping at the top, as in LiteLLM's config.yaml")
+		}
+	}
+	var sk, sv *yaml.Node
+	if root != nil {
+		sk, sv = mapKey(root, "litellm_settings"), mapValue(root, "litellm_settings")
+	}
+	if sk == nil {
+		t.appendLines([]string{"litellm_settings:", "  " + line})
+		return t.bytes(), true, nil
+	}
+	kLine := sk.Line - 1
+	kCol := t.byteCol(kLine, sk.Column-1)
+	if isNull(sv) && sv.Line == sk.Line && strings.TrimSpace(t.afterColon(kLine)) == "" {
+		t.insertAfter(kLine, []string{strings.Repeat(" ", kCol+2) + line})
+		return t.bytes(), true, nil
+	}
+	if sv.Kind != yaml.MappingNode || sv.Style&yaml.FlowStyle != 0 {
+		return nil, false, errors.New("litellm_settings must be a block mapping to set " + key)
+	}
+	if v := mapValue(sv, key); v != nil {
+		if v.Kind == yaml.ScalarNode && v.Tag == "!!bool" && (v.Value == "true" || v.Value == "True" || v.Value == "TRUE") {
+			return src, false, nil
+		}
+		if v.Kind != yaml.ScalarNode || v.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+			return nil, false, fmt.Errorf("litellm_settings.%s: not a one-line value; rewrite it as one to set it", key)
+		}
+		if err := t.replaceScalar(v, "true", false); err != nil {
+			return nil, false, err
+		}
+		return t.bytes(), true, nil
+	}
+	childCol := kCol + 2
+	if len(sv.Content) > 0 {
+		childCol = t.byteCol(sv.Content[0].Line-1, sv.Content[0].Column-1)
+	}
+	t.insertAfter(t.blockEnd(kLine, kCol), []string{strings.Repeat(" ", childCol) + line})
+	return t.bytes(), true, nil
 }

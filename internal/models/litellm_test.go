@@ -39,7 +39,7 @@ type litellmFile struct {
 
 func TestRenderLiteLLMGolden(t *testing.T) {
 	r := loadBuiltIn(t)
-	entries := r.LiteLLMEntries("phare-goat")
+	entries := r.LiteLLMEntries(LiteLLMTarget{Workspace: "phare-goat"})
 	out := RenderLiteLLM(entries)
 	golden(t, "litellm-config.golden", out)
 
@@ -106,7 +106,7 @@ func lcsKept(a, b []string) (keptA, keptB []bool) {
 
 func TestMergeLiteLLMRealShapedConfig(t *testing.T) {
 	r := loadBuiltIn(t)
-	entries := r.LiteLLMEntries("phare-goat")
+	entries := r.LiteLLMEntries(LiteLLMTarget{Workspace: "phare-goat"})
 	src, err := os.ReadFile(filepath.Join(testdata, "litellm-config-modal.yaml"))
 	require.NoError(t, err)
 
@@ -256,7 +256,75 @@ func TestMergeLiteLLMRejects(t *testing.T) {
 
 func TestCheckWorkspace(t *testing.T) {
 	require.NoError(t, CheckWorkspace("phare-goat"))
-	for _, bad := range []string{"", "Phare", "a.b", "a_b", "-a", "a/b"} {
+	require.NoError(t, CheckWorkspace("ECorp"), "Modal lowercases it in URLs")
+	for _, bad := range []string{"", "a.b", "a_b", "-a", "a/b"} {
 		require.Error(t, CheckWorkspace(bad), bad)
 	}
+}
+
+var proxyHeaders = []EnvHeader{{"Modal-Key", "MODAL_PROXY_TOKEN_ID"}, {"Modal-Secret", "MODAL_PROXY_TOKEN_SECRET"}}
+
+// Modal's proxy auth (modal.com/docs/guide/webhook-proxy-auth) wants the
+// token in Modal-Key and Modal-Secret headers; the entry names the variables
+// LiteLLM reads them from and never holds the values.
+func TestLiteLLMExtraHeaders(t *testing.T) {
+	e := LiteLLMEntry{ModelName: "m-local", Model: "openai/org/M", APIBase: "https://ws--goat-vllm-m-serve.modal.run/v1", APIKey: "not-needed", ExtraHeaders: proxyHeaders}
+	out := RenderLiteLLM([]LiteLLMEntry{e})
+	var f litellmFile
+	require.NoError(t, yaml.Unmarshal(out, &f))
+	require.Equal(t, map[string]any{"Modal-Key": "os.environ/MODAL_PROXY_TOKEN_ID", "Modal-Secret": "os.environ/MODAL_PROXY_TOKEN_SECRET"},
+		f.ModelList[0].LiteLLMParams["extra_headers"])
+
+	tests := []struct{ name, in string }{
+		{"entry without headers", "model_list:\n  - model_name: m-local\n    litellm_params:\n      model: openai/org/M\n      timeout: 5\n"},
+		{"headers with a stale value and one missing", "model_list:\n  - model_name: m-local\n    litellm_params:\n      model: x\n      extra_headers:\n        Modal-Key: wk-literal # old\n        X-Other: y\n      timeout: 5\n"},
+		{"no litellm_params", "model_list:\n  - model_name: m-local\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, _, err := MergeLiteLLM([]byte(tt.in), []LiteLLMEntry{e})
+			require.NoError(t, err)
+			var f litellmFile
+			require.NoError(t, yaml.Unmarshal(out, &f), string(out))
+			h, ok := f.ModelList[0].LiteLLMParams["extra_headers"].(map[string]any)
+			require.True(t, ok, string(out))
+			require.Equal(t, "os.environ/MODAL_PROXY_TOKEN_ID", h["Modal-Key"], string(out))
+			require.Equal(t, "os.environ/MODAL_PROXY_TOKEN_SECRET", h["Modal-Secret"], string(out))
+			require.NotContains(t, string(out), "wk-literal")
+			again, rep, err := MergeLiteLLM(out, []LiteLLMEntry{e})
+			require.NoError(t, err)
+			require.Equal(t, string(out), string(again), "idempotent")
+			require.Equal(t, MergeReport{Unchanged: 1}, rep)
+		})
+	}
+}
+
+func TestEnableLiteLLMSetting(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"no settings", "model_list: []\n", "model_list: []\nlitellm_settings:\n  include_cost_in_streaming_usage: true\n"},
+		{"settings without it", "litellm_settings:\n    drop_params: true   # keep\nrouter_settings: {}\n",
+			"litellm_settings:\n    drop_params: true   # keep\n    include_cost_in_streaming_usage: true\nrouter_settings: {}\n"},
+		{"turned off", "litellm_settings:\n  include_cost_in_streaming_usage: false # was\n",
+			"litellm_settings:\n  include_cost_in_streaming_usage: true # was\n"},
+		{"empty settings", "litellm_settings:\nx: 1\n", "litellm_settings:\n  include_cost_in_streaming_usage: true\nx: 1\n"},
+		{"already on", "litellm_settings:\n  include_cost_in_streaming_usage: true\n", "litellm_settings:\n  include_cost_in_streaming_usage: true\n"},
+		{"CRLF", "a: 1\r\n", "a: 1\r\nlitellm_settings:\r\n  include_cost_in_streaming_usage: true\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, changed, err := EnableLiteLLMSetting([]byte(tt.in), StreamingCostSetting)
+			require.NoError(t, err)
+			require.Equal(t, tt.want, string(out))
+			require.Equal(t, tt.in != tt.want, changed)
+			var f litellmFile
+			require.NoError(t, yaml.Unmarshal(out, &f))
+			require.Equal(t, true, f.LiteLLMSettings[StreamingCostSetting])
+			again, changed, err := EnableLiteLLMSetting(out, StreamingCostSetting)
+			require.NoError(t, err)
+			require.False(t, changed)
+			require.Equal(t, string(out), string(again))
+		})
+	}
+	_, _, err := EnableLiteLLMSetting([]byte("litellm_settings: {a: 1}\n"), StreamingCostSetting)
+	require.ErrorContains(t, err, "block mapping")
 }

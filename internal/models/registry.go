@@ -9,6 +9,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -343,6 +344,12 @@ func (s Spec) validate() error {
 	if s.VLLM.ToolCallParser == "" {
 		return fail("vllm.tool_call_parser", "missing: without --tool-call-parser vLLM never returns tool_calls")
 	}
+	if size, ok := cudagraphCaptureSize(s.VLLM.ExtraArgs); ok {
+		if need := MaxConcurrentRequests * (1 + speculativeTokens(s.VLLM.SpeculativeConfig)); size < need {
+			return fail("vllm.extra_args", "--max-cudagraph-capture-size %d does not cover %d concurrent requests x (1 + %d speculative tokens) = %d; decode steps past it run without CUDA graphs",
+				size, MaxConcurrentRequests, speculativeTokens(s.VLLM.SpeculativeConfig), need)
+		}
+	}
 	if _, ok := kvBytes[s.VLLM.KVCacheDType]; !ok {
 		return fail("vllm.kv_cache_dtype", "unknown KV cache dtype %q (want \"\", auto, fp8, fp8_e4m3 or fp8_e5m2)", s.VLLM.KVCacheDType)
 	}
@@ -421,4 +428,37 @@ func (r *Registry) Lookup(name string) (Spec, error) {
 	}
 	// A mistyped route should suggest the key it was meant to be.
 	return Spec{}, &UnknownModelError{Name: name, Suggestions: closest(strings.TrimSuffix(name, routeSuffix), keys, 3)}
+}
+
+// MaxConcurrentRequests is how many requests one Modal container accepts
+// at once (modal/vllm_spec.py MAX_INPUTS, @modal.concurrent(max_inputs=...)).
+const MaxConcurrentRequests = 32
+
+// cudagraphCaptureSize reads vLLM's --max-cudagraph-capture-size from extra args.
+func cudagraphCaptureSize(args []string) (int, bool) {
+	for i, a := range args {
+		v, ok := strings.CutPrefix(a, "--max-cudagraph-capture-size=")
+		if !ok && a == "--max-cudagraph-capture-size" && i+1 < len(args) {
+			v, ok = args[i+1], true
+		}
+		if ok {
+			n, err := strconv.Atoi(v)
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
+
+// speculativeTokens is the speculative config's num_speculative_tokens, 0
+// without one: each decode step then feeds a request 1 + that many tokens.
+func speculativeTokens(c JSONObject) int {
+	switch n := c["num_speculative_tokens"].(type) {
+	case int:
+		return n
+	case float64:
+		return int(n)
+	case uint64:
+		return int(n)
+	}
+	return 0
 }

@@ -57,13 +57,13 @@ func TestBuiltInEntries(t *testing.T) {
 		script     string
 		perGPUHour float64
 	}{
-		{"llama-3.1-8b", KindVLLM, "meta-llama/Llama-3.1-8B-Instruct", GPU{"A10G", 1}, 8192, "15m0s", "llama3_json",
+		{"llama-3.1-8b", KindVLLM, "meta-llama/Llama-3.1-8B-Instruct", GPU{"A10G", 1}, 32768, "15m0s", "llama3_json",
 			"/vllm-workspace/examples/tool_chat_template_llama3.1_json.jinja", "modal/vllm.py", 1.10},
-		{"qwen3-4b", KindVLLM, "Qwen/Qwen3-4B-Instruct-2507", GPU{"A10G", 1}, 8192, "15m0s", "hermes", "", "modal/vllm.py", 1.10},
-		{"qwen3-30b-a3b", KindVLLM, "Qwen/Qwen3-30B-A3B-Instruct-2507", GPU{"A100-80GB", 1}, 8192, "15m0s", "hermes", "", "modal/vllm.py", 3.30},
-		{"qwen3-235b", KindVLLM, "Qwen/Qwen3-235B-A22B-Instruct-2507-FP8", GPU{"H100", 4}, 8192, "15m0s", "hermes", "", "modal/vllm.py", 4.50},
-		{"gpt-oss-20b", KindGPTOSS, "openai/gpt-oss-20b", GPU{"H100", 1}, 32768, "30m0s", "openai", "", "modal/gpt_oss.py", 4.50},
-		{"gpt-oss-120b", KindGPTOSS, "openai/gpt-oss-120b", GPU{"H100", 1}, 32768, "30m0s", "openai", "", "modal/gpt_oss.py", 4.50},
+		{"qwen3-4b", KindVLLM, "Qwen/Qwen3-4B-Instruct-2507", GPU{"A10G", 1}, 32768, "15m0s", "hermes", "", "modal/vllm.py", 1.10},
+		{"qwen3-30b-a3b", KindVLLM, "Qwen/Qwen3-30B-A3B-Instruct-2507", GPU{"A100-80GB", 1}, 32768, "15m0s", "hermes", "", "modal/vllm.py", 3.30},
+		{"qwen3-235b", KindVLLM, "Qwen/Qwen3-235B-A22B-Instruct-2507-FP8", GPU{"H100!", 4}, 32768, "15m0s", "hermes", "", "modal/vllm.py", 4.50},
+		{"gpt-oss-20b", KindGPTOSS, "openai/gpt-oss-20b", GPU{"H100!", 1}, 32768, "30m0s", "openai", "", "modal/gpt_oss.py", 4.50},
+		{"gpt-oss-120b", KindGPTOSS, "openai/gpt-oss-120b", GPU{"H100!", 1}, 32768, "30m0s", "openai", "", "modal/gpt_oss.py", 4.50},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
@@ -110,7 +110,13 @@ func TestGPTOSSSettings(t *testing.T) {
 
 	require.Equal(t, "d666cf3b67006cf8227666739edf25164aaffdeb", small.Revision)
 	for _, s := range []Spec{small, large} {
-		require.Equal(t, "fp8", s.VLLM.KVCacheDType)
+		// The vLLM GPT-OSS recipe's Hopper configs keep the default KV cache dtype; fp8 is for Blackwell
+		// (vllm-project/recipes OpenAI/GPT-OSS_Hopper.yaml, GPT-OSS_Blackwell.yaml).
+		require.Empty(t, s.VLLM.KVCacheDType)
+		// CUDA graphs cover every concurrent request's 1 + k speculative tokens.
+		size, ok := cudagraphCaptureSize(s.VLLM.ExtraArgs)
+		require.True(t, ok)
+		require.GreaterOrEqual(t, size, MaxConcurrentRequests*(1+speculativeTokens(s.VLLM.SpeculativeConfig)))
 		require.Equal(t, "1", s.Env["VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8"])
 		require.Equal(t, JSONObject{"pass_config": map[string]any{"fuse_allreduce_rms": true, "eliminate_noops": true}},
 			s.VLLM.CompilationConfig)
@@ -128,11 +134,11 @@ func TestDerivedNames(t *testing.T) {
 		name, key, slug, app, route, url string
 	}{
 		{"dots become hyphens in URLs only", "llama-3.1-8b", "llama-3-1-8b", "goat-vllm-llama-3.1-8b", "llama-3.1-8b-local",
-			"https://phare-goat--goat-vllm-llama-3-1-8b-serve.modal.run"},
+			"https://phare-goat-goat--goat-vllm-llama-3-1-8b-serve.modal.run"},
 		{"no dots", "qwen3-4b", "qwen3-4b", "goat-vllm-qwen3-4b", "qwen3-4b-local",
-			"https://phare-goat--goat-vllm-qwen3-4b-serve.modal.run"},
+			"https://phare-goat-goat--goat-vllm-qwen3-4b-serve.modal.run"},
 		{"gpt-oss", "gpt-oss-120b", "gpt-oss-120b", "goat-vllm-gpt-oss-120b", "gpt-oss-120b-local",
-			"https://phare-goat--goat-vllm-gpt-oss-120b-serve.modal.run"},
+			"https://phare-goat-goat--goat-vllm-gpt-oss-120b-serve.modal.run"},
 		{"api model is not deployed", "llama-3.3-70b", "llama-3-3-70b", "", "llama-3.3-70b", ""},
 	}
 	for _, tt := range tests {
@@ -142,10 +148,59 @@ func TestDerivedNames(t *testing.T) {
 			require.Equal(t, tt.slug, s.Slug())
 			require.Equal(t, tt.app, s.AppName())
 			require.Equal(t, tt.route, s.Route())
-			require.Equal(t, tt.url, s.WebURL("phare-goat"))
+			require.Equal(t, tt.url, s.WebURL("phare-goat", "goat"))
 		})
 	}
 	require.Equal(t, "a-b-c", Slugify("a.b.c"))
+}
+
+// TestModalWebURL follows Modal's "Web endpoint URLs" guide
+// (modal.com/docs/guide/webhook-urls): the source is <workspace>-<web suffix>
+// unless the environment has none, and a label over 63 characters keeps 56,
+// then "-" and 6 hex characters of the SHA-256 of the whole label.
+// TestCudagraphCoversSpeculation: vLLM captures CUDA graphs up to
+// --max-cudagraph-capture-size tokens per step, and with speculative
+// decoding a step feeds each request 1 + num_speculative_tokens tokens.
+func TestCudagraphCoversSpeculation(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	p := filepath.Join(dir, "o.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("models:\n  - key: gpt-oss-20b\n    vllm:\n      extra_args: [--max-cudagraph-capture-size, \"32\"]\n"), 0o644))
+	_, err := Load(p)
+	require.ErrorContains(t, err, "--max-cudagraph-capture-size 32 does not cover 32 concurrent requests x (1 + 7 speculative tokens) = 256")
+}
+
+// TestLongKeyURL: a key long enough to push the label past 63 characters
+// gets Modal's truncated label.
+func TestLongKeyURL(t *testing.T) {
+	s := Spec{Key: "qwen3-30b-a3b-instruct-2507-long-context", Kind: KindVLLM}
+	url := s.WebURL("phare", "goat")
+	label := strings.TrimSuffix(strings.TrimPrefix(url, "https://"), ".modal.run")
+	require.Len(t, label, 63)
+	require.Equal(t, "phare-goat--goat-vllm-qwen3-30b-a3b-instruct-2507-long-c", label[:56])
+	require.Regexp(t, `^-[0-9a-f]{6}$`, label[56:])
+}
+
+func TestModalWebURL(t *testing.T) {
+	tests := []struct {
+		name, ws, suffix, app, fn, want string
+	}{
+		{"the guide's example", "ECorp", "prod", "text_to_speech", "flask_app", "https://ecorp-prod--text-to-speech-flask-app.modal.run"},
+		{"environment without a suffix", "ecorp", "", "text_to_speech", "flask_app", "https://ecorp--text-to-speech-flask-app.modal.run"},
+		{"the goat environment", "W", "goat", "goat-vllm-llama-3.1-8b", "serve", "https://w-goat--goat-vllm-llama-3-1-8b-serve.modal.run"},
+		{"63 characters are kept whole", "w", "goat", "goat-vllm-" + strings.Repeat("x", 63-len("w-goat--goat-vllm--serve")), "serve",
+			"https://w-goat--goat-vllm-" + strings.Repeat("x", 63-len("w-goat--goat-vllm--serve")) + "-serve.modal.run"},
+		{"a long label is truncated and hashed", "a-very-long-workspace-name", "goat", "goat-vllm-qwen3-30b-a3b-instruct-2507", "serve",
+			"https://a-very-long-workspace-name-goat--goat-vllm-qwen3-30b-a3b-f0fd5b.modal.run"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ModalWebURL(tt.ws, tt.suffix, tt.app, tt.fn)
+			require.Equal(t, tt.want, got)
+			label := strings.TrimSuffix(strings.TrimPrefix(got, "https://"), ".modal.run")
+			require.LessOrEqual(t, len(label), 63)
+		})
+	}
 }
 
 func TestLookup(t *testing.T) {
@@ -206,7 +261,7 @@ func TestSpecJSONContract(t *testing.T) {
 		"revision":           "d666cf3b67006cf8227666739edf25164aaffdeb",
 		"app_name":           "goat-vllm-gpt-oss-20b",
 		"route":              "gpt-oss-20b-local",
-		"gpu":                map[string]any{"type": "H100", "count": 1.0},
+		"gpu":                map[string]any{"type": "H100!", "count": 1.0},
 		"max_model_len":      32768.0,
 		"startup_timeout_s":  1800.0,
 		"price_per_gpu_hour": 4.5,
@@ -216,14 +271,14 @@ func TestSpecJSONContract(t *testing.T) {
 			"reasoning_parser":       "",
 			"enforce_eager":          false,
 			"gpu_memory_utilization": 0.9,
-			"kv_cache_dtype":         "fp8",
+			"kv_cache_dtype":         "",
 			"speculative_config": map[string]any{
 				"model": "RedHatAI/gpt-oss-20b-speculator.eagle3", "num_speculative_tokens": 7.0, "method": "eagle3",
 			},
 			"compilation_config":     map[string]any{"pass_config": map[string]any{"fuse_allreduce_rms": true, "eliminate_noops": true}},
 			"stream_interval":        20.0,
 			"max_num_batched_tokens": 8192.0,
-			"extra_args":             []any{"--async-scheduling", "--max-cudagraph-capture-size", "32"},
+			"extra_args":             []any{"--async-scheduling", "--max-cudagraph-capture-size", "256"},
 		},
 		"env":              map[string]any{"VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8": "1"},
 		"request_defaults": map[string]any{"temperature": 0.3, "tool_choice": "auto"},
@@ -321,7 +376,7 @@ models:
 	require.NoError(t, err)
 	require.Equal(t, JSONObject{"model": "my/draft", "method": "eagle3"}, g.VLLM.SpeculativeConfig)
 	require.Nil(t, g.VLLM.CompilationConfig)
-	require.Equal(t, "fp8", g.VLLM.KVCacheDType, "sibling fields of vllm are kept")
+	require.Equal(t, 20, g.VLLM.StreamInterval, "sibling fields of vllm are kept")
 
 	all := r.All()
 	require.Equal(t, "my-model", all[len(all)-1].Key, "new keys are added at the end")
@@ -438,10 +493,10 @@ func TestLoadErrors(t *testing.T) {
 		{"the seed plan's qwen3-30b-a3b on one A10G does not fit",
 			"models:\n  - key: qwen3-30b-a3b\n    gpu: {type: A10G}\n",
 			[]string{"override.yaml:2", `model "qwen3-30b-a3b"`, "does not fit",
-				"needs an estimated 57.6 GiB", "weights 56.9", "1× A10G gives vLLM 20.2 GiB"}},
+				"needs an estimated 59.9 GiB", "weights 56.9", "1× A10G gives vLLM 20.2 GiB"}},
 		{"the seed plan's qwen3-235b on one A100-80GB does not fit",
 			"models:\n  - key: qwen3-235b\n    gpu: {type: A100-80GB, count: 1}\n",
-			[]string{`model "qwen3-235b"`, "does not fit", "needs an estimated 221.6 GiB", "1× A100-80GB gives vLLM 72.0 GiB"}},
+			[]string{`model "qwen3-235b"`, "does not fit", "needs an estimated 226.0 GiB", "1× A100-80GB gives vLLM 72.0 GiB"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,8 @@
 package models
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -31,10 +33,13 @@ const routeSuffix = "-local"
 // Spec is one registry entry. Its JSON form (JSON) is the contract between
 // goatbench and the Python Modal apps.
 type Spec struct {
-	Key             string            `yaml:"key"`
-	Kind            Kind              `yaml:"kind"`
-	HFID            string            `yaml:"hf_id"`
-	Revision        string            `yaml:"revision"`
+	Key      string `yaml:"key"`
+	Kind     Kind   `yaml:"kind"`
+	HFID     string `yaml:"hf_id"`
+	Revision string `yaml:"revision"`
+	// HFGated marks a model whose licence must be accepted on Hugging Face
+	// before its weights download; deploy errors then say so.
+	HFGated         bool              `yaml:"hf_gated"`
 	GPU             GPU               `yaml:"gpu"`
 	MaxModelLen     int               `yaml:"max_model_len"`
 	StartupTimeoutS int               `yaml:"startup_timeout_s"`
@@ -140,13 +145,61 @@ func (s Spec) Slug() string { return Slugify(s.Key) }
 // Slugify turns dots into hyphens, as Modal does for URL labels.
 func Slugify(name string) string { return strings.ReplaceAll(name, ".", "-") }
 
-// WebURL is the model's Modal endpoint (without /v1) in a workspace, "" for
-// API models.
-func (s Spec) WebURL(workspace string) string {
+// WebURL is the model's Modal endpoint (without /v1) in a workspace whose
+// environment has web suffix envSuffix ("" for the one environment without
+// one), "" for API models. Where the app is deployed, the SDK's
+// Function.GetWebURL is the authority; this is for when it cannot be asked.
+func (s Spec) WebURL(workspace, envSuffix string) string {
 	if !s.IsLocal() {
 		return ""
 	}
-	return fmt.Sprintf("https://%s--%s%s-serve.modal.run", workspace, appPrefix, s.Slug())
+	return ModalWebURL(workspace, envSuffix, s.AppName(), WebFunction)
+}
+
+// WebFunction is the web function every goatbench Modal app serves from.
+const WebFunction = "serve"
+
+// Modal's limits on a generated subdomain label, from Modal's "Web endpoint
+// URLs" guide (modal.com/docs/guide/webhook-urls, "Truncation"): a label
+// over 63 characters (the DNS limit) keeps its first 56 characters, then
+// "-" and the first 6 hex characters of the SHA-256 of the whole label.
+const (
+	maxLabel    = 63
+	keptOfLabel = 56
+	hashOfLabel = 6
+)
+
+// ModalWebURL is the URL Modal generates for a deployed web function, from
+// Modal's "Web endpoint URLs" guide (modal.com/docs/guide/webhook-urls):
+// https://<source>--<app>-<function>.modal.run, where the source is
+// <workspace>-<environment web suffix>, or just <workspace> for the one
+// environment without a suffix; each part is normalized to lowercase
+// letters, digits and hyphens; a label over 63 characters is truncated.
+func ModalWebURL(workspace, envSuffix, appName, function string) string {
+	source := urlSlug(workspace)
+	if envSuffix != "" {
+		source += "-" + urlSlug(envSuffix)
+	}
+	label := source + "--" + urlSlug(appName) + "-" + urlSlug(function)
+	if len(label) > maxLabel {
+		sum := sha256.Sum256([]byte(label))
+		label = label[:keptOfLabel] + "-" + hex.EncodeToString(sum[:])[:hashOfLabel]
+	}
+	return "https://" + label + ".modal.run"
+}
+
+// urlSlug lowercases s and turns anything but letters, digits and hyphens
+// into a hyphen ("llama-3.1-8b" -> "llama-3-1-8b", "flask_app" -> "flask-app").
+func urlSlug(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + ('a' - 'A')
+		}
+		return '-'
+	}, s)
 }
 
 // Script is the deploy script for the model, relative to the repository root;

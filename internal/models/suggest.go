@@ -6,6 +6,14 @@ import (
 	"strings"
 )
 
+// Near reports whether name is close enough to candidate to suggest it:
+// a few edits away, or sharing a prefix.
+func Near(name, candidate string) bool { return len(closest(name, []string{candidate}, 1)) > 0 }
+
+// Closest returns up to n candidates near name, nearest first, for a
+// "did you mean" hint.
+func Closest(name string, candidates []string, n int) []string { return closest(name, candidates, n) }
+
 // closest returns up to n candidates near name, nearest first. Candidates
 // that share a prefix with name or are within a few edits of it count as
 // near; anything further is noise and left out.

@@ -141,6 +141,10 @@ func Writer(w io.Writer) io.Writer { return writer{w} }
 
 type writer struct{ w io.Writer }
 
+// Unwrap returns the writer underneath, so a caller can still tell whether
+// output goes to a terminal.
+func (w writer) Unwrap() io.Writer { return w.w }
+
 func (w writer) Write(p []byte) (int, error) {
 	if _, err := w.w.Write(Bytes(p)); err != nil {
 		return 0, err

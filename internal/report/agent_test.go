@@ -44,9 +44,9 @@ func TestReportsNameAnExternalAgent(t *testing.T) {
 	require.NoError(t, r.HTML(&html))
 	require.NoError(t, r.JSON(&js))
 	for name, out := range map[string]string{"terminal": term.String(), "markdown": md.String(), "html": html.String()} {
-		require.True(t, strings.Contains(out, "agent goat eval {prompt}"), "%s: the run line", name)
+		require.Regexp(t, `agent goat eval \{prompt\}`, out, "%s: the run line", name)
 	}
-	require.Regexp(t, `│ model\s+│ agent\s+│ passed`, strings.SplitN(term.String(), "\n", 6)[4], "the terminal's agent column")
+	require.Regexp(t, `│ model\s+│ agent\s+│ passed`, term.String(), "the terminal's agent column")
 	require.True(t, strings.Contains(md.String(), "| model | agent | passed"), "the markdown's agent column")
 	require.Regexp(t, `<th[^>]*>agent</th>`, html.String(), "the HTML's agent column")
 	var s Summary

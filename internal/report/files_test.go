@@ -55,7 +55,7 @@ func TestWriteFiles(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &s))
 	require.Equal(t, SummarySchema, s.Schema)
-	require.Equal(t, Counts{Passed: 36, Failed: 5, Timeouts: 1, Errors: 3, Cancelled: 2}, s.Totals)
+	require.Equal(t, Counts{Passed: 36, Failed: 5, Timeouts: 1, Errors: 1, NotRun: 2}, s.Totals)
 	require.Len(t, s.Failures, 7)
 }
 

@@ -14,8 +14,8 @@ const (
 	markPass    = "✓"
 	markFail    = "✗"
 	markError   = "⚠"
-	markTimeout = "⏱"
-	markNone    = "·" // not attempted
+	markTimeout = "◷" // a clock face DejaVu (the fonts CI installs) has; ⏱ is not in it
+	markNone    = "·" // not run
 	dash        = "—" // unknown or not applicable
 )
 
@@ -25,28 +25,30 @@ type column struct {
 	head  string
 	right bool
 	cell  func(ModelSummary) string
+	key   bool // shown in the narrow terminal table; the rest need --wide
 }
 
 var summaryColumns = []column{
-	{"model", false, func(s ModelSummary) string { return s.Model }},
-	{"passed", true, func(s ModelSummary) string { return fmt.Sprintf("%d/%d", s.Passed, s.Scored()) }},
-	{"errors", true, func(s ModelSummary) string { return errorsText(s.Counts) }},
-	{"pass rate", true, func(s ModelSummary) string { return rateText(s) }},
-	{"wall (s)", true, func(s ModelSummary) string { return secs(s.WallSeconds) }},
+	{"model", false, func(s ModelSummary) string { return s.Model }, true},
+	{"passed", true, func(s ModelSummary) string { return fmt.Sprintf("%d/%d", s.Passed, s.Scored()) }, true},
+	{"errors", true, func(s ModelSummary) string { return strconv.Itoa(s.Errors) }, true},
+	{"not run", true, func(s ModelSummary) string { return strconv.Itoa(s.NotRun) }, true},
+	{"pass rate", true, func(s ModelSummary) string { return rateText(s) }, true},
+	{"wall (s)", true, func(s ModelSummary) string { return secs(s.WallSeconds) }, true},
 	{"cold start (s)", true, func(s ModelSummary) string {
 		if s.ColdStartSeconds == 0 {
 			return dash
 		}
 		return secs(s.ColdStartSeconds)
-	}},
-	{"p50 (s)", true, func(s ModelSummary) string { return opt(s.LatencyP50, "%.1f") }},
-	{"p95 (s)", true, func(s ModelSummary) string { return opt(s.LatencyP95, "%.1f") }},
-	{"TTFT p50 (s)", true, func(s ModelSummary) string { return opt(s.TTFTP50, "%.2f") }},
-	{"out (tok/s)", true, func(s ModelSummary) string { return opt(s.TokensPerSecond, "%.1f") }},
-	{"turns", true, func(s ModelSummary) string { return opt(s.MeanTurns, "%.1f") }},
-	{"tokens in", true, func(s ModelSummary) string { return thousands(s.TokensIn) }},
-	{"tokens out", true, func(s ModelSummary) string { return thousands(s.TokensOut) }},
-	{"cost ($)", true, func(s ModelSummary) string { return costText(s.CostUSD) }},
+	}, false},
+	{"p50 (s)", true, func(s ModelSummary) string { return opt(s.LatencyP50, "%.1f") }, true},
+	{"p95 (s)", true, func(s ModelSummary) string { return opt(s.LatencyP95, "%.1f") }, false},
+	{"TTFT p50 (s)", true, func(s ModelSummary) string { return opt(s.TTFTP50, "%.2f") }, false},
+	{"out (tok/s)", true, func(s ModelSummary) string { return opt(s.TokensPerSecond, "%.1f") }, false},
+	{"turns", true, func(s ModelSummary) string { return opt(s.MeanTurns, "%.1f") }, false},
+	{"tokens in", true, func(s ModelSummary) string { return thousands(s.TokensIn) }, false},
+	{"tokens out", true, func(s ModelSummary) string { return thousands(s.TokensOut) }, false},
+	{"cost ($)", true, func(s ModelSummary) string { return costText(s.CostUSD) }, true},
 }
 
 // summaryColumns are the run's summary columns. An external agent's run
@@ -59,15 +61,8 @@ func (r *Run) summaryColumns() []column {
 		return summaryColumns
 	}
 	agent = oneLine(agent, 40)
-	cols := []column{summaryColumns[0], {"agent", false, func(ModelSummary) string { return agent }}}
+	cols := []column{summaryColumns[0], {"agent", false, func(ModelSummary) string { return agent }, true}}
 	return append(cols, summaryColumns[1:]...)
-}
-
-func errorsText(c Counts) string {
-	if c.Cancelled > 0 {
-		return fmt.Sprintf("%d (%d cancelled)", c.Errors, c.Cancelled)
-	}
-	return strconv.Itoa(c.Errors)
 }
 
 func rateText(s ModelSummary) string {
@@ -132,7 +127,7 @@ func thousands(n int) string {
 // markText is the matrix cell: a mark for a single attempt, passed/scored
 // with the errors and timeouts beside it for repeats.
 func (c *Cell) markText(repeats int) string {
-	if c == nil || len(c.Attempts) == 0 {
+	if c == nil || len(c.Attempts) == 0 || c.NotRun == len(c.Attempts) {
 		return markNone
 	}
 	if repeats <= 1 && len(c.Attempts) == 1 {
@@ -155,11 +150,16 @@ func (c *Cell) markText(repeats int) string {
 	if c.Errors > 0 {
 		parts = append(parts, fmt.Sprintf("%s%d", markError, c.Errors))
 	}
+	if c.NotRun > 0 {
+		parts = append(parts, fmt.Sprintf("%s%d", markNone, c.NotRun))
+	}
 	return strings.Join(parts, " ")
 }
 
 func statusMark(s results.Status) string {
 	switch s {
+	case StatusNotRun:
+		return markNone
 	case results.StatusPass:
 		return markPass
 	case results.StatusFail:
@@ -179,6 +179,9 @@ func (r *Run) headline() []string {
 		if s.Errors > 0 {
 			extra = ", " + plural(s.Errors, "error")
 		}
+		if s.NotRun > 0 {
+			extra += fmt.Sprintf(", %d not run", s.NotRun)
+		}
 		out = append(out, fmt.Sprintf("%s %d/%d (%s s%s)", s.Model, s.Passed, s.Scored(), secs(s.WallSeconds), extra))
 	}
 	return out
@@ -195,7 +198,7 @@ func (r *Run) runLine() string {
 	if !m.Started.IsZero() {
 		parts = append(parts, "started "+m.Started.UTC().Format("2006-01-02 15:04 UTC"))
 		if m.Ended != nil {
-			parts = append(parts, "took "+m.Ended.Sub(m.Started).Round(time.Second).String())
+			parts = append(parts, "took "+took(m.Ended.Sub(m.Started)))
 		}
 	}
 	if m.Sandbox != "" {
@@ -208,7 +211,26 @@ func (r *Run) runLine() string {
 	if m.Version != "" {
 		parts = append(parts, "goatbench "+m.Version)
 	}
+	// Each served model's context, so an unequal budget is never hidden.
+	var ctx []string
+	for _, s := range r.models {
+		if s.Context > 0 {
+			ctx = append(ctx, fmt.Sprintf("%s %dk", s.Model, s.Context/1024))
+		}
+	}
+	if len(ctx) > 0 {
+		parts = append(parts, "context "+strings.Join(ctx, ", "))
+	}
 	return strings.Join(parts, " · ")
+}
+
+// took prints a run's duration: tenths of a second while it is short, so a
+// run of 0.4 s does not read "took 0s" beside attempts of 0.4 s.
+func took(d time.Duration) string {
+	if d < 10*time.Second {
+		return secs(d.Seconds()) + "s"
+	}
+	return d.Round(time.Second).String()
 }
 
 // attemptName names an attempt in failure lists: the task, and the repeat

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/goatbench/goatbench/internal/results"
 )
@@ -20,17 +21,19 @@ func (r *Run) HTML(w io.Writer) error {
 }
 
 type htmlView struct {
-	Title    string
-	Headline []string
-	RunLine  string
-	Warnings []string
-	Heads    []htmlHead
-	Rows     [][]htmlCell
-	Models   []string
-	Matrix   []htmlMatrixRow
-	Legend   string
-	Charts   []htmlChart
-	Failures []htmlFailure
+	Title     string
+	Headline  []string
+	RunLine   string
+	Warnings  []string
+	Heads     []htmlHead
+	Rows      [][]htmlCell
+	Models    []string
+	Matrix    []htmlMatrixRow
+	TierHeads []string
+	TierRows  [][]string
+	Legend    string
+	Charts    []htmlChart
+	Failures  []htmlFailure
 }
 
 type htmlHead struct {
@@ -45,8 +48,9 @@ type htmlCell struct {
 }
 
 type htmlMatrixRow struct {
-	Task  string
-	Cells []htmlCell
+	Heading string // opens a tier's tasks
+	Task    string
+	Cells   []htmlCell
 }
 
 type htmlChart struct {
@@ -78,6 +82,8 @@ type htmlFailure struct {
 	Checks                                 []results.Check
 	LastToolCall, LastToolOutput, Final    string
 	Transcript                             string
+	Messages                               []htmlMessage // the conversation, when its file is at hand
+	TranscriptNote                         string
 }
 
 // The chart's geometry in pixels.
@@ -102,9 +108,9 @@ func (r *Run) htmlView() htmlView {
 	}
 	for _, s := range r.models {
 		var row []htmlCell
-		for i, c := range summaryColumns {
+		for _, c := range summaryColumns {
 			cell := htmlCell{Text: c.cell(s), Right: c.right}
-			if i == 3 {
+			if c.head == "pass rate" {
 				cell.Class = rateClass(s)
 			}
 			row = append(row, cell)
@@ -112,7 +118,11 @@ func (r *Run) htmlView() htmlView {
 		v.Rows = append(v.Rows, row)
 		v.Models = append(v.Models, s.Model)
 	}
-	for _, t := range r.tasks {
+	v.TierHeads, v.TierRows = r.tierTable()
+	for i, t := range r.tasks {
+		if h := r.tierHeading(i); h != "" {
+			v.Matrix = append(v.Matrix, htmlMatrixRow{Heading: h})
+		}
 		row := htmlMatrixRow{Task: t}
 		for _, s := range r.models {
 			c := r.Cell(s.Model, t)
@@ -131,9 +141,11 @@ func (r *Run) htmlView() htmlView {
 		if class == "" {
 			class = string(a.Status)
 		}
-		v.Failures = append(v.Failures, htmlFailure{Mark: statusMark(a.Status), Model: a.Model, Name: r.attemptName(a),
+		f := htmlFailure{Mark: statusMark(a.Status), Model: a.Model, Name: r.attemptName(a),
 			Class: class, Wall: secs(a.WallSeconds), Reason: a.Reason, Checks: a.Checks,
-			LastToolCall: a.LastToolCall, LastToolOutput: a.LastToolOutput, Final: a.FinalAnswer, Transcript: a.Transcript})
+			LastToolCall: a.LastToolCall, LastToolOutput: a.LastToolOutput, Final: a.FinalAnswer, Transcript: a.Transcript}
+		f.Messages, f.TranscriptNote = r.htmlTranscript(a.Transcript)
+		v.Failures = append(v.Failures, f)
 	}
 	return v
 }
@@ -160,10 +172,17 @@ func (r *Run) htmlChart(model string) (htmlChart, bool) {
 	}
 	ch.AxisY, ch.TickY = y, y+16
 	for i := 0; i <= 4; i++ {
-		ch.Ticks = append(ch.Ticks, htmlTick{X: chartLabelW + i*chartPlotW/4, Label: strconv.FormatFloat(axis*float64(i)/4, 'f', -1, 64)})
+		ch.Ticks = append(ch.Ticks, htmlTick{X: chartLabelW + i*chartPlotW/4, Label: tickLabel(axis * float64(i) / 4)})
 	}
 	ch.Height = y + chartAxisH
 	return ch, true
+}
+
+// tickLabel prints an axis value without float noise: 0.15, not 0.15000000000000002.
+func tickLabel(v float64) string {
+	s := strconv.FormatFloat(v, 'f', 3, 64)
+	s = strings.TrimRight(s, "0")
+	return strings.TrimSuffix(s, ".")
 }
 
 func rateClass(s ModelSummary) string {
@@ -180,7 +199,7 @@ func rateClass(s ModelSummary) string {
 
 func cellClass(c *Cell) string {
 	switch {
-	case c == nil:
+	case c == nil, c.NotRun == len(c.Attempts):
 		return "none"
 	case c.Scored() == 0:
 		return "error"
@@ -194,7 +213,7 @@ func cellClass(c *Cell) string {
 	return "warn"
 }
 
-var htmlPage = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+var htmlPage = template.Must(template.New("report").Funcs(template.FuncMap{"inc": func(n int) int { return n + 1 }}).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -210,6 +229,9 @@ h2 { font-size: 17px; margin: 28px 0 10px; border-bottom: 1px solid #d0d7de; pad
 table { border-collapse: collapse; margin: 8px 0; }
 th, td { border: 1px solid #d0d7de; padding: 4px 10px; white-space: nowrap; }
 th { background: #eaeef2; text-align: left; }
+/* The summary fits a 1400 px window: headers wrap between words, model names anywhere. */
+#summary th { white-space: normal; vertical-align: bottom; }
+#summary td:first-child { white-space: normal; overflow-wrap: anywhere; min-width: 10em; max-width: 16em; }
 .num { text-align: right; font-variant-numeric: tabular-nums; }
 #matrix td.mark { text-align: center; }
 td.pass { background: #dafbe1; } td.fail { background: #ffebe9; } td.warn { background: #fff8c5; }
@@ -221,6 +243,9 @@ rect.pass { fill: #1a7f37; } rect.fail { fill: #cf222e; } rect.warn { fill: #bf8
 rect.timeout { fill: #8250df; } rect.error { fill: #bc4c00; } rect.none { fill: #8c959f; }
 details { border: 1px solid #d0d7de; border-radius: 6px; padding: 6px 10px; margin: 6px 0; }
 summary { cursor: pointer; }
+details.msg { margin: 4px 0; padding: 2px 8px; } details.msg > summary { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+details.msg.assistant { border-left: 3px solid #0969da; } details.msg.tool { border-left: 3px solid #8c959f; }
+details.msg.user { border-left: 3px solid #1a7f37; } .role { font-weight: 600; font-family: ui-monospace, monospace; }
 pre { background: #f6f8fa; padding: 8px; overflow-x: auto; white-space: pre-wrap; word-break: break-all; }
 </style>
 </head>
@@ -239,12 +264,21 @@ pre { background: #f6f8fa; padding: 8px; overflow-x: auto; white-space: pre-wrap
 </table>
 <div class="note">Errors are infrastructure failures, counted neither as passes nor as fails. p50/p95: attempt wall time. Cost: GPU price × time the run held the model (Modal), or the proxy's reported cost (API).</div>
 
-<h2>Tasks</h2>
+{{if .TierHeads}}<h2>Pass rate by tier</h2>
+<table id="tiers">
+<thead><tr>{{range $i, $h := .TierHeads}}<th{{if $i}} class="num"{{end}}>{{$h}}</th>{{end}}</tr></thead>
+<tbody>
+{{range .TierRows}}<tr>{{range $i, $c := .}}<td{{if $i}} class="num"{{end}}>{{$c}}</td>{{end}}</tr>
+{{end}}</tbody>
+</table>
+
+{{end}}<h2>Tasks</h2>
 <table id="matrix">
 <thead><tr><th>task</th>{{range .Models}}<th>{{.}}</th>{{end}}</tr></thead>
 <tbody>
-{{range .Matrix}}<tr><td>{{.Task}}</td>{{range .Cells}}<td class="mark {{.Class}}">{{.Text}}</td>{{end}}</tr>
-{{end}}</tbody>
+{{range .Matrix}}{{if .Heading}}<tr class="tier"><th colspan="{{len $.Models | inc}}" style="background: #f6f8fa">{{.Heading}}</th></tr>
+{{else}}<tr><td>{{.Task}}</td>{{range .Cells}}<td class="mark {{.Class}}">{{.Text}}</td>{{end}}</tr>
+{{end}}{{end}}</tbody>
 </table>
 <div class="note">{{.Legend}}</div>
 
@@ -269,6 +303,11 @@ pre { background: #f6f8fa; padding: 8px; overflow-x: auto; white-space: pre-wrap
 {{if .LastToolCall}}<p>Last tool call:</p><pre>{{.LastToolCall}}</pre>{{end}}
 {{if .LastToolOutput}}<p>Last tool output:</p><pre>{{.LastToolOutput}}</pre>{{end}}
 {{if .Final}}<p>Final answer:</p><pre>{{.Final}}</pre>{{end}}
+{{if .Messages}}<details class="transcript"><summary>Conversation ({{len .Messages}} steps)</summary>
+{{range .Messages}}<details class="msg {{.Role}}"{{if .Open}} open{{end}}><summary><span class="role">{{.Role}}</span> {{.Summary}}</summary>
+{{if .Text}}<pre>{{.Text}}</pre>{{end}}{{range .Calls}}<div class="call">tool call <b>{{.Name}}</b></div><pre>{{.Arguments}}</pre>{{end}}</details>
+{{end}}</details>
+{{end}}{{if .TranscriptNote}}<p class="note">{{.TranscriptNote}}</p>{{end}}
 {{if .Transcript}}<p>Transcript: <code>{{.Transcript}}</code></p>{{end}}
 </details>
 {{end}}{{end}}</body>

@@ -10,7 +10,7 @@ import (
 
 // SummarySchema is the version of summary.json; it changes when a field is
 // renamed or removed, not when one is added.
-const SummarySchema = 1
+const SummarySchema = 2
 
 // Summary is summary.json: the aggregates every other format shows, for machines.
 type Summary struct {
@@ -27,6 +27,7 @@ type Summary struct {
 	Totals    Counts         `json:"totals"`
 	Models    []ModelSummary `json:"models"`
 	Matrix    []TaskRow      `json:"matrix"`
+	Tiers     []TierRow      `json:"tiers,omitempty"` // pass rate per tier and model
 	Failures  []FailureInfo  `json:"failures"`
 	Warnings  []string       `json:"warnings"`
 }
@@ -34,6 +35,7 @@ type Summary struct {
 // TaskRow is one task of the matrix: its cell per model, in the models' order.
 type TaskRow struct {
 	Task  string      `json:"task"`
+	Tier  string      `json:"tier,omitempty"`
 	Cells []CellEntry `json:"cells"`
 }
 
@@ -62,7 +64,7 @@ func (r *Run) Summary() Summary {
 	s := Summary{Schema: SummarySchema, RunID: r.Manifest.RunID, Version: r.Manifest.Version,
 		Suite: r.Manifest.Suite, SuiteHash: r.Manifest.SuiteHash, Ended: r.Manifest.Ended,
 		Repeat: r.repeats(), Agent: r.Manifest.AgentName(), Tasks: r.tasks, Totals: r.Totals(), Models: r.models,
-		Matrix: []TaskRow{}, Failures: []FailureInfo{}, Warnings: r.Warnings}
+		Matrix: []TaskRow{}, Failures: []FailureInfo{}, Warnings: r.Warnings, Tiers: r.TierRows()}
 	if !r.Manifest.Started.IsZero() {
 		s.Started = &r.Manifest.Started
 	}
@@ -70,10 +72,10 @@ func (r *Run) Summary() Summary {
 		s.Warnings = []string{}
 	}
 	for _, t := range r.tasks {
-		row := TaskRow{Task: t}
+		row := TaskRow{Task: t, Tier: r.tierOf(t)}
 		for _, m := range r.models {
 			e := CellEntry{Model: m.Model, Mark: markNone}
-			if c := r.Cell(m.Model, t); c != nil {
+			if c := r.cell(m.Model, t); c != nil {
 				e.Mark, e.Counts = c.markText(r.repeats()), c.Counts
 				if c.Scored() > 0 {
 					e.LatencyP50 = ptr(c.P50())

@@ -55,7 +55,7 @@ type (
 
 // JUnit writes junit.xml: one testsuite per model, one testcase per task and
 // repeat. Fails and timeouts are failures typed by their failure class,
-// infrastructure errors are errors, and cancelled attempts are skipped.
+// infrastructure errors are errors, and attempts not run are skipped.
 func (r *Run) JUnit(w io.Writer) error {
 	doc := junitSuites{Name: "goatbench"}
 	if r.Manifest.Suite != "" {
@@ -102,7 +102,7 @@ func (r *Run) junitSuite(m ModelSummary) (junitSuite, float64) {
 	}
 	var sum float64
 	for _, t := range r.tasks {
-		c := r.Cell(m.Model, t)
+		c := r.cell(m.Model, t)
 		if c == nil {
 			continue
 		}
@@ -113,8 +113,8 @@ func (r *Run) junitSuite(m ModelSummary) (junitSuite, float64) {
 			}
 			switch {
 			case a.Status == results.StatusPass:
-			case cancelled(a):
-				tc.Skipped = &junitProblem{Message: xmlSafe(oneLine(a.Reason, 300))}
+			case notRun(a):
+				tc.Skipped = &junitProblem{Message: xmlSafe(oneLine("not run: "+a.Reason, 300))}
 				s.Skipped++
 			case a.Status == results.StatusError:
 				tc.Error = problemOf(a)

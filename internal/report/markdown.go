@@ -34,7 +34,7 @@ func (r *Run) Markdown(w io.Writer) error {
 
 func (r *Run) markdown(budget int) string {
 	top := r.mdTop()
-	summary, matrix, charts := r.mdSummary(), r.mdMatrix(), r.mdCharts()
+	summary, matrix, charts := r.mdSummary()+r.mdTiers(), r.mdMatrix(), r.mdCharts()
 	fails := r.failures()
 	var omitted []string
 	sections := []string{top, summary, matrix, charts}
@@ -156,7 +156,10 @@ func (r *Run) mdMatrix() string {
 	}
 	mdRow(&b, heads)
 	mdRow(&b, rule)
-	for _, t := range r.tasks {
+	for i, t := range r.tasks {
+		if h := r.tierHeading(i); h != "" {
+			mdRow(&b, append([]string{"**" + mdText(h) + "**"}, make([]string, len(r.models))...))
+		}
 		row := []string{mdText(t)}
 		for _, s := range r.models {
 			row = append(row, mdText(r.Cell(s.Model, t).markText(r.repeats())))

@@ -107,3 +107,22 @@ func TestMarkdownEscapesNames(t *testing.T) {
 	outsideCode := regexp.MustCompile("(?s)```.*?```").ReplaceAllString(md, "")
 	require.NotContains(t, outsideCode, "<1>")
 }
+
+// TestContextShown: each served model's context reaches every format, so
+// models compared on unequal budgets are visible as such.
+func TestContextShown(t *testing.T) {
+	man := results.Manifest{RunID: "r", Tasks: []string{"t"}, Repeat: 1, Models: []results.ModelInfo{
+		{Name: "qwen3-4b-local", MaxModelLen: 32768}, {Name: "gpt-4o-mini"},
+	}}
+	r := New(man, []results.Attempt{att("qwen3-4b-local", "t", 0, results.StatusPass, 0, 1), att("gpt-4o-mini", "t", 0, results.StatusPass, 0, 1)}, nil)
+	var md, term bytes.Buffer
+	require.NoError(t, r.Markdown(&md))
+	require.NoError(t, r.Terminal(&term, false))
+	for _, out := range []string{md.String(), term.String()} {
+		require.Contains(t, out, "context qwen3-4b-local 32k")
+		require.NotContains(t, out, "gpt-4o-mini 0k")
+	}
+	var js bytes.Buffer
+	require.NoError(t, r.JSON(&js))
+	require.Contains(t, js.String(), `"context_tokens": 32768`)
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/goatbench/goatbench/internal/results"
@@ -22,11 +23,14 @@ type Run struct {
 	// Warnings are problems that did not stop the report: a torn last line,
 	// a missing run.json, duplicated or missing attempts.
 	Warnings []string
+	// Wide makes the terminal summary show every column, not only the key ones.
+	Wide bool
 
 	models []ModelSummary // sorted: pass rate, then wall time
 	rep    int            // attempts per task and model the run intended
 	tasks  []string       // the manifest's order, then tasks seen only in results
 	cells  map[string]map[string]*Cell
+	tiers  map[string]string // task → tier; nil when the run's tasks have none
 }
 
 // Load reads a run folder. A torn last line becomes a warning; a missing or
@@ -90,12 +94,21 @@ func (r *Run) dedupe(in []results.Attempt) []results.Attempt {
 		return append([]results.Attempt(nil), in...)
 	}
 	out := make([]results.Attempt, 0, len(last))
+	twice := 0
 	for i, a := range in {
-		if last[a.Key()] == i {
+		switch {
+		case last[a.Key()] == i:
 			out = append(out, a)
+		case notRun(a) || a.Status == results.StatusError:
+			// A resume runs again what was not run (and, with --retry-errors,
+			// what errored): superseding those lines is what it is for.
+		default:
+			twice++
 		}
 	}
-	r.Warnings = append(r.Warnings, fmt.Sprintf("%d attempts were recorded more than once; the last record of each counts", len(in)-len(out)))
+	if twice > 0 {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%d attempts were recorded more than once; the last record of each counts", twice))
+	}
 	return out
 }
 
@@ -138,6 +151,7 @@ func (r *Run) index() {
 		c.add(a)
 	}
 	r.rep = max(r.Manifest.Repeat, 1)
+	r.planned(byModel)
 	for _, row := range r.cells {
 		for _, c := range row {
 			sort.SliceStable(c.Attempts, func(i, j int) bool { return c.Attempts[i].Repeat < c.Attempts[j].Repeat })
@@ -149,13 +163,52 @@ func (r *Run) index() {
 		if info.Error != "" {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: %s", name, oneLine(info.Error, 300)))
 		}
-		s := summarize(info, byModel[name])
-		if want := len(r.Manifest.Tasks) * r.Manifest.Repeat; want > 0 && s.Attempts < want && info.Error == "" {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: %d of %d attempts were not recorded", name, want-s.Attempts, want))
-		}
-		r.models = append(r.models, s)
+		r.models = append(r.models, summarize(info, byModel[name]))
 	}
 	sort.SliceStable(r.models, func(i, j int) bool { return r.models[i].less(r.models[j]) })
+	r.groupByTier()
+}
+
+// planned adds the attempts the manifest planned that have no line (the run
+// was stopped or killed before them) as not run, so every count and format
+// shows them, and the totals add up to the plan.
+func (r *Run) planned(byModel map[string][]results.Attempt) {
+	if len(r.Manifest.Tasks) == 0 || r.Manifest.Repeat < 1 {
+		return
+	}
+	for _, m := range r.Manifest.Models {
+		for _, t := range r.Manifest.Tasks {
+			for i := range r.Manifest.Repeat {
+				if c := r.cell(m.Name, t); c != nil && slices.ContainsFunc(c.Attempts, func(a results.Attempt) bool { return a.Repeat == i }) {
+					continue
+				}
+				a := results.Attempt{RunID: r.Manifest.RunID, Model: m.Name, Task: t, Repeat: i, Status: StatusNotRun,
+					Reason: "no result recorded: the run stopped before this attempt"}
+				r.Attempts = append(r.Attempts, a)
+				byModel[m.Name] = append(byModel[m.Name], a)
+				row := r.cells[m.Name]
+				if row == nil {
+					row = map[string]*Cell{}
+					r.cells[m.Name] = row
+				}
+				if row[t] == nil {
+					row[t] = &Cell{}
+				}
+				row[t].add(a)
+			}
+		}
+	}
+}
+
+// StatusNotRun marks, in reports only, an attempt the run planned but never
+// judged. The runner never writes it: it is what a missing line means.
+const StatusNotRun results.Status = "not_run"
+
+// notRun reports whether an attempt never reached a verdict: it has no line,
+// or the run was stopped (interrupt, deadline) before or while it ran. A
+// resume runs it; it is neither a result nor an infrastructure error.
+func notRun(a results.Attempt) bool {
+	return a.Status == StatusNotRun || cancelled(a)
 }
 
 func (r *Run) modelInfo(name string) (results.ModelInfo, bool) {
@@ -173,8 +226,18 @@ func (r *Run) Models() []ModelSummary { return r.models }
 // Tasks returns the run's tasks in the suite's order.
 func (r *Run) Tasks() []string { return r.tasks }
 
-// Cell returns the attempts of one model on one task, or nil when it has none.
-func (r *Run) Cell(model, task string) *Cell { return r.cells[model][task] }
+// Cell returns the attempts of one model on one task, or nil when it has
+// none that ran: attempts not run are no data about the model.
+func (r *Run) Cell(model, task string) *Cell {
+	c := r.cells[model][task]
+	if c == nil || c.NotRun == len(c.Attempts) {
+		return nil
+	}
+	return c
+}
+
+// cell is every attempt of one model on one task, not-run ones included.
+func (r *Run) cell(model, task string) *Cell { return r.cells[model][task] }
 
 // repeats is how many attempts per task and model the run intended: the
 // manifest's count, or more when more were recorded.
@@ -200,7 +263,7 @@ func (r *Run) failures() []results.Attempt {
 				continue
 			}
 			for _, a := range c.Attempts {
-				if a.Status != results.StatusPass && !cancelled(a) {
+				if a.Status != results.StatusPass && !notRun(a) {
 					out = append(out, a)
 				}
 			}

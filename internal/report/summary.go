@@ -8,38 +8,38 @@ import (
 	"github.com/goatbench/goatbench/internal/results"
 )
 
-// Counts tallies attempts by outcome. Errors (cancelled ones included) are
-// infrastructure failures: they are neither passes nor fails.
+// Counts tallies attempts by outcome. Errors are infrastructure failures:
+// neither passes nor fails. Attempts not run (the run stopped before they
+// started or finished, or no result was recorded) are none of these.
 type Counts struct {
-	Passed    int `json:"passed"`
-	Failed    int `json:"failed"`   // status fail
-	Timeouts  int `json:"timeouts"` // status timeout, counted as failures
-	Errors    int `json:"errors"`   // status error, cancelled included
-	Cancelled int `json:"cancelled"`
+	Passed   int `json:"passed"`
+	Failed   int `json:"failed"`   // status fail
+	Timeouts int `json:"timeouts"` // status timeout, counted as failures
+	Errors   int `json:"errors"`   // status error, not-run attempts excluded
+	NotRun   int `json:"not_run"`  // planned but never judged; a resume runs them
 }
 
 func (c *Counts) add(a results.Attempt) {
-	switch a.Status {
-	case results.StatusPass:
+	switch {
+	case notRun(a):
+		c.NotRun++
+	case a.Status == results.StatusPass:
 		c.Passed++
-	case results.StatusFail:
+	case a.Status == results.StatusFail:
 		c.Failed++
-	case results.StatusTimeout:
+	case a.Status == results.StatusTimeout:
 		c.Timeouts++
 	default:
-		// Anything that is not a verdict on the model is the infrastructure's.
+		// Anything else that is not a verdict on the model is the infrastructure's.
 		c.Errors++
-		if cancelled(a) {
-			c.Cancelled++
-		}
 	}
 }
 
 // Scored is the number of attempts that judged the model: passes, fails and timeouts.
 func (c Counts) Scored() int { return c.Passed + c.Failed + c.Timeouts }
 
-// Total is every recorded attempt.
-func (c Counts) Total() int { return c.Scored() + c.Errors }
+// Total is every planned attempt: judged, errors and not run.
+func (c Counts) Total() int { return c.Scored() + c.Errors + c.NotRun }
 
 // AllPassed reports whether at least one attempt was scored and every scored one passed.
 func (c Counts) AllPassed() bool { return c.Scored() > 0 && c.Passed == c.Scored() }
@@ -62,7 +62,7 @@ func (c *Cell) add(a results.Attempt) {
 func latencies(as []results.Attempt) []float64 {
 	var out []float64
 	for _, a := range as {
-		if a.Status != results.StatusError {
+		if a.Status != results.StatusError && !notRun(a) {
 			out = append(out, a.WallSeconds)
 		}
 	}
@@ -78,6 +78,10 @@ type ModelSummary struct {
 	Model string `json:"model"`
 	Kind  string `json:"kind,omitempty"`
 	GPU   string `json:"gpu,omitempty"`
+	// Context is the max model length a Modal-served model was served with,
+	// 0 when unknown (API models): models compared side by side should have
+	// the same budget.
+	Context int `json:"context_tokens,omitempty"`
 	Counts
 	Attempts int `json:"attempts"`
 	// PassRate is Passed/Scored; nil when nothing was scored.
@@ -123,7 +127,7 @@ func (s ModelSummary) less(o ModelSummary) bool {
 }
 
 func summarize(info results.ModelInfo, as []results.Attempt) ModelSummary {
-	s := ModelSummary{Model: info.Name, Kind: info.Kind, GPU: info.GPU, Attempts: len(as),
+	s := ModelSummary{Model: info.Name, Kind: info.Kind, GPU: info.GPU, Context: info.MaxModelLen, Attempts: len(as),
 		ColdStartSeconds: info.ColdStartSeconds, Error: info.Error}
 	perCell := map[string]int{}
 	var (
@@ -144,7 +148,7 @@ func summarize(info results.ModelInfo, as []results.Attempt) ModelSummary {
 			}
 		}
 		apiCost += cost
-		if a.Status == results.StatusError {
+		if a.Status == results.StatusError || notRun(a) {
 			continue
 		}
 		turns += a.Turns
@@ -200,7 +204,7 @@ func summarize(info results.ModelInfo, as []results.Attempt) ModelSummary {
 func wallSpan(as []results.Attempt) float64 {
 	var first, last time.Time
 	for _, a := range as {
-		if a.Started.IsZero() || cancelled(a) && a.WallSeconds == 0 {
+		if a.Started.IsZero() || notRun(a) && a.WallSeconds == 0 {
 			continue
 		}
 		end := a.Started.Add(time.Duration(a.WallSeconds * float64(time.Second)))
@@ -215,7 +219,9 @@ func wallSpan(as []results.Attempt) float64 {
 		// No timestamps: the attempts' own times are all there is.
 		var sum float64
 		for _, a := range as {
-			sum += a.WallSeconds
+			if !notRun(a) {
+				sum += a.WallSeconds
+			}
 		}
 		return sum
 	}

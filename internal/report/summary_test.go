@@ -1,10 +1,12 @@
 package report
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mattn/go-runewidth"
 	"github.com/stretchr/testify/require"
 
 	"github.com/goatbench/goatbench/internal/results"
@@ -134,13 +136,13 @@ func TestMarkText(t *testing.T) {
 		{nil, 1, "·"},
 		{cell(P), 1, "✓"},
 		{cell(F), 1, "✗"},
-		{cell(T), 1, "⏱"},
-		{cell(E), 1, "⚠"},
+		{cell(T), 1, "◷"},
+		{cell(E), 1, "·"}, // stopped before its verdict: not run
 		{cell(P, P, P), 3, "✓ 3/3"},
 		{cell(P, F, P), 3, "2/3"},
-		{cell(F, T, F), 3, "✗ 0/3 ⏱1"},
-		{cell(E, P, P), 3, "✓ 2/2 ⚠1"},
-		{cell(E, E), 2, "⚠2"},
+		{cell(F, T, F), 3, "✗ 0/3 ◷1"},
+		{cell(E, P, P), 3, "✓ 2/2 ·1"},
+		{cell(E, E), 2, "⚠1 ·1"},
 		{cell(P), 3, "✓ 1/1"}, // the other repeats were never recorded
 	} {
 		require.Equal(t, tc.want, tc.cell.markText(tc.repeats))
@@ -160,5 +162,36 @@ func TestModelErrorFromTheManifestIsShown(t *testing.T) {
 	var b strings.Builder
 	require.NoError(t, r.Markdown(&b))
 	require.Contains(t, b.String(), "> ⚠ broken-local: deploy goat-vllm-broken: modal deploy exited 1")
-	require.Contains(t, b.String(), "| broken-local | 0/0 | 0 | — |")
+	require.Contains(t, b.String(), "| broken-local | 0/0 | 0 | 1 | — |")
+}
+
+func TestTerminalFits100Columns(t *testing.T) {
+	fixture, err := Load(filepath.Join("testdata", "run"))
+	require.NoError(t, err)
+	// The widest cells a run can have: a long --model-name, a full interval.
+	man := results.Manifest{RunID: "20260102-030405-a1b2c3", Suite: "smoke", Tasks: []string{"t"}, Repeat: 2,
+		Models:  []results.ModelInfo{{Name: "Qwen/Qwen3-30B-A3B-Instruct-2507-FP8-with-a-long-suffix"}, {Name: "qwen3-30b-a3b-local"}},
+		Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Version: "v0.3.1-0.20260102030405-0123456789ab+dirty", Sandbox: "bwrap"}
+	var as []results.Attempt
+	for _, m := range man.Models {
+		for i := range 2 {
+			as = append(as, att(m.Name, "t", i, results.StatusPass, 0, 1234.5))
+		}
+	}
+	long := New(man, as, nil)
+	for _, r := range []*Run{fixture, long} {
+		for _, color := range []bool{false, true} {
+			var b strings.Builder
+			require.NoError(t, r.Terminal(&b, color))
+			for _, l := range strings.Split(b.String(), "\n") {
+				require.LessOrEqual(t, runewidth.StringWidth(stripANSI(l)), TerminalWidth, "%q", l)
+			}
+			require.NotContains(t, b.String(), "TTFT p50 (s) │")
+		}
+		r.Wide = true
+		var b strings.Builder
+		require.NoError(t, r.Terminal(&b, false))
+		require.Contains(t, b.String(), "TTFT p50 (s)", "--wide shows every column")
+		r.Wide = false
+	}
 }

@@ -127,7 +127,9 @@ type ModelInfo struct {
 	GPU              string  `json:"gpu,omitempty"`
 	PricePerHour     float64 `json:"price_per_hour,omitempty"`
 	ColdStartSeconds float64 `json:"cold_start_s,omitempty"`
-	HeldSeconds      float64 `json:"held_s,omitempty"` // how long this run kept the model's GPUs busy
+	HeldSeconds      float64 `json:"held_s,omitempty"`        // how long this run kept the model's GPUs busy
+	SpecHash         string  `json:"spec_hash,omitempty"`     // the deployed spec that was benchmarked (Modal-served models)
+	MaxModelLen      int     `json:"max_model_len,omitempty"` // the context the model was served with
 	Error            string  `json:"error,omitempty"`
 }
 
@@ -147,6 +149,9 @@ type Manifest struct {
 	Ended     *time.Time  `json:"ended,omitempty"`
 	// Resumed lists when the run was resumed with `run --resume`.
 	Resumed []time.Time `json:"resumed,omitempty"`
+	// Tiers maps each task to its tier (fidelity, multi-step, code,
+	// judgement), for reports that group tasks by tier.
+	Tiers map[string]string `json:"tiers,omitempty"`
 	// Agent names who made the attempts: "builtin" (goatbench's own loop),
 	// an agent of goatbench.yaml, or an agent command; "" in runs made
 	// before agents could be chosen, which all used the built-in loop.

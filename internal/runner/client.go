@@ -22,6 +22,29 @@ type ClientOption func(*clientConfig)
 
 type clientConfig struct {
 	redirectBudget time.Duration
+	headers        map[string]string
+}
+
+// WithHeaders sends headers with every request, e.g. the Modal-Key and
+// Modal-Secret of a proxy auth token when calling a Modal web endpoint
+// directly. Go keeps them on redirects to the same host, where Modal sends
+// held requests.
+func WithHeaders(h map[string]string) ClientOption {
+	return func(c *clientConfig) { c.headers = h }
+}
+
+// headerTransport adds fixed headers to every request.
+type headerTransport struct {
+	base    http.RoundTripper
+	headers map[string]string
+}
+
+func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range h.headers {
+		r.Header.Set(k, v)
+	}
+	return h.base.RoundTrip(r)
 }
 
 // FollowRedirectsFor sets how long one request may keep following redirects.
@@ -44,8 +67,12 @@ func NewClient(baseURL, apiKey string, opts ...ClientOption) *openai.Client {
 	cfg.BaseURL = strings.TrimSuffix(baseURL, "/")
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 64
+	var rt http.RoundTripper = t
+	if len(cc.headers) > 0 {
+		rt = headerTransport{t, cc.headers}
+	}
 	cfg.HTTPClient = &http.Client{
-		Transport:     recorder{t},
+		Transport:     recorder{rt},
 		CheckRedirect: redirectPolicy(cc.redirectBudget),
 	}
 	return openai.NewClientWithConfig(cfg)

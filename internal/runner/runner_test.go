@@ -330,3 +330,70 @@ func TestSmokeSuiteIsSound(t *testing.T) {
 		require.True(t, v.Sound(), "%s: %+v", v.Task, v)
 	}
 }
+
+// TestValidateWrongSolutions: a wrong solution that passes, or a check that
+// no wrong solution nor the empty attempt fails, makes a task unsound.
+func TestValidateWrongSolutions(t *testing.T) {
+	const base = `prompt: write "hi" and a newline to out.txt
+checks:
+  - file_exists: out.txt
+  - command: {run: "printf 'hi\n' | cmp - out.txt"}
+reference:
+  - tool: write_file
+    args: {path: out.txt, content: "hi\n"}
+  - answer: done
+`
+	caught := mustTask(t, "id: caught\n"+base+`wrong:
+  - name: no newline
+    steps:
+      - tool: write_file
+        args: {path: out.txt, content: "hi"}
+      - answer: done
+`)
+	passing := mustTask(t, "id: passing\n"+base+`wrong:
+  - name: same as reference
+    steps:
+      - tool: write_file
+        args: {path: out.txt, content: "hi\n"}
+      - answer: done
+`)
+	// file_exists fails for the empty attempt; the command check fails for
+	// nothing but the wrong solution; an answer check no try fails is dead.
+	dead := mustTask(t, "id: dead\n"+base+`wrong:
+  - name: no newline
+    steps:
+      - tool: write_file
+        args: {path: out.txt, content: "hi"}
+      - answer: done
+`)
+	dead.Checks = append(dead.Checks, tasks.Check{AnswerNotContains: "banana"})
+	got := Validate(context.Background(), tasks.Suite{Tasks: []tasks.Task{caught, passing, dead}}, nil, t.TempDir())
+	require.Len(t, got, 3)
+
+	require.True(t, got[0].Sound(), "%+v", got[0])
+	require.Len(t, got[0].Tries, 3)
+	require.Equal(t, "wrong: no newline", got[0].Tries[2].Name)
+	require.Equal(t, []int{1}, got[0].Tries[2].Failed, "only the exact-bytes check catches the missing newline")
+	require.Equal(t, []int{0, 1}, got[0].Tries[0].Failed)
+	require.Empty(t, got[0].Dead)
+
+	require.False(t, got[1].Sound())
+	require.Empty(t, got[1].Tries[2].Failed)
+	require.Empty(t, got[1].Dead, "the empty attempt fails both checks")
+
+	require.False(t, got[2].Sound())
+	require.Equal(t, []int{2}, got[2].Dead)
+}
+
+// TestCoreSuiteIsSound: every core task's reference passes, and doing
+// nothing, echoing the prompt and each wrong solution fail, with no dead check.
+func TestCoreSuiteIsSound(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs every core task's solutions")
+	}
+	s, err := tasks.Load("core")
+	require.NoError(t, err)
+	for _, v := range Validate(context.Background(), s, nil, t.TempDir()) {
+		require.True(t, v.Sound(), "%s: %+v", v.Task, v)
+	}
+}

@@ -1,6 +1,8 @@
 package runner
 
 import (
+	"golang.org/x/sync/errgroup"
+
 	"context"
 	"errors"
 	"fmt"
@@ -18,38 +20,107 @@ type Soundness struct {
 	NothingFails    bool            // doing nothing fails at least one check
 	EchoFails       bool            // answering with the prompt itself fails too
 	Err             error           // the reference solution could not be run
+	// Tries are the scripted attempts that must fail: doing nothing,
+	// echoing the prompt, then every wrong solution of the task.
+	Tries []Try
+	// Dead lists the checks (0-based) that fail neither the empty attempt
+	// nor any wrong solution: nothing shows they decide anything. Only
+	// tasks with wrong solutions are judged on it.
+	Dead []int
+}
+
+// Try is one scripted attempt that a sound task fails.
+type Try struct {
+	Name   string // "do nothing", "echo prompt", or "wrong: <name>"
+	Wrong  bool   // one of the task's wrong solutions
+	Failed []int  // the checks it failed (0-based); empty means it passed
+	Err    error  // its steps could not be run
 }
 
 // Sound reports whether the task can be trusted.
 func (s Soundness) Sound() bool {
-	return s.Err == nil && s.ReferencePasses && s.NothingFails && s.EchoFails
+	if s.Err != nil || !s.ReferencePasses || !s.NothingFails || !s.EchoFails || len(s.Dead) > 0 {
+		return false
+	}
+	for _, t := range s.Tries {
+		if t.Err != nil || len(t.Failed) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Validate runs each task's reference solution straight in a workspace (no
 // model) and checks it passes, and checks that an attempt that does nothing,
-// or only repeats the prompt, fails.
+// or only repeats the prompt, fails, and that every wrong solution fails.
+// Tasks are judged a few at a time, each in its own workspaces; the result
+// keeps the suite's order.
 func Validate(ctx context.Context, suite tasks.Suite, sb sandbox.Sandbox, workRoot string) []Soundness {
 	if sb == nil {
 		sb = sandbox.Default()
 	}
-	out := make([]Soundness, 0, len(suite.Tasks))
-	for _, t := range suite.Tasks {
-		s := Soundness{Task: t.ID}
-		s.ReferenceChecks, s.Err = replay(ctx, t, sb, workRoot)
-		s.ReferencePasses = s.Err == nil && AllPass(s.ReferenceChecks)
-		for _, c := range []struct {
-			answer string
-			fails  *bool
-		}{{"", &s.NothingFails}, {t.Prompt, &s.EchoFails}} {
-			checks, err := judge(ctx, t, sb, workRoot, nil, c.answer)
-			if err != nil {
-				s.Err = errors.Join(s.Err, err)
-			}
-			*c.fails = err == nil && !AllPass(checks)
-		}
-		out = append(out, s)
+	out := make([]Soundness, len(suite.Tasks))
+	var g errgroup.Group
+	g.SetLimit(validateParallel)
+	for i, t := range suite.Tasks {
+		g.Go(func() error {
+			out[i] = validateTask(ctx, t, sb, workRoot)
+			return nil
+		})
 	}
+	_ = g.Wait()
 	return out
+}
+
+// validateParallel bounds the tasks judged at once: their commands are short
+// and mostly wait on process start-up.
+const validateParallel = 4
+
+func validateTask(ctx context.Context, t tasks.Task, sb sandbox.Sandbox, workRoot string) Soundness {
+	s := Soundness{Task: t.ID}
+	s.ReferenceChecks, s.Err = replay(ctx, t, sb, workRoot)
+	s.ReferencePasses = s.Err == nil && AllPass(s.ReferenceChecks)
+	type script struct {
+		name   string
+		wrong  bool
+		steps  []tasks.Step
+		answer string
+	}
+	tries := []script{{"do nothing", false, nil, ""}, {"echo prompt", false, nil, t.Prompt}}
+	for _, w := range t.Wrong {
+		tries = append(tries, script{"wrong: " + w.Name, true, w.Tools(), w.Answer()})
+	}
+	decisive := make([]bool, len(t.Checks))
+	for i, c := range tries {
+		checks, err := judge(ctx, t, sb, workRoot, c.steps, c.answer)
+		try := Try{Name: c.name, Wrong: c.wrong, Err: err}
+		for j, r := range checks {
+			if !r.Pass {
+				try.Failed = append(try.Failed, j)
+				if i != 1 { // echoing the prompt is a sanity check, not a proof
+					decisive[j] = true
+				}
+			}
+		}
+		if err != nil && !c.wrong {
+			s.Err = errors.Join(s.Err, err)
+		}
+		switch i {
+		case 0:
+			s.NothingFails = err == nil && len(try.Failed) > 0
+		case 1:
+			s.EchoFails = err == nil && len(try.Failed) > 0
+		}
+		s.Tries = append(s.Tries, try)
+	}
+	if len(t.Wrong) > 0 {
+		for j, d := range decisive {
+			if !d {
+				s.Dead = append(s.Dead, j)
+			}
+		}
+	}
+	return s
 }
 
 // replay executes the reference steps and judges the result.
@@ -66,7 +137,7 @@ func judge(ctx context.Context, t tasks.Task, sb sandbox.Sandbox, workRoot strin
 	defer ws.Close(false)
 	for i, st := range steps {
 		if _, err := callTool(ctx, ws, st.Tool, st.ArgsJSON()); err != nil {
-			return nil, fmt.Errorf("reference step %d (%s): %w", i+1, st.Tool, err)
+			return nil, fmt.Errorf("step %d (%s): %w", i+1, st.Tool, err)
 		}
 	}
 	return Evaluate(ctx, ws, t, answer), nil

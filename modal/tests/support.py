@@ -33,6 +33,8 @@ import vllm_spec  # noqa: E402
 
 _names = itertools.count()
 
+SPEC_HASH = "0123456789ab"  # what goatbench deploy passes in GOATBENCH_SPEC_HASH
+
 
 def fixture_specs():
     """The spec of every Modal-served registry model, as Go writes it."""
@@ -40,26 +42,34 @@ def fixture_specs():
         return json.load(f)
 
 
-def load_app(script, spec_value):
-    """Import an app script the way `modal deploy` does, with GOATBENCH_MODEL_SPEC = spec_value.
+def load_app(script, spec_value, spec_hash=SPEC_HASH, environment=None):
+    """Import an app script the way `modal deploy --env <environment>` does.
 
-    spec_value None leaves the variable unset. Returns the module; modal.apps holds what it declared.
+    GOATBENCH_MODEL_SPEC = spec_value and GOATBENCH_SPEC_HASH = spec_hash (None leaves either
+    unset); MODAL_ENVIRONMENT = environment, as the CLI sets it before the import. Returns the
+    module; modal.apps holds what it declared.
     """
     modal.reset()
     module_spec = importlib.util.spec_from_file_location(f"goat_app_{next(_names)}", script)
     module = importlib.util.module_from_spec(module_spec)
     with mock.patch.dict(os.environ):
-        os.environ.pop(vllm_spec.ENV_VAR, None)
-        if spec_value is not None:
-            os.environ[vllm_spec.ENV_VAR] = spec_value
+        for name, value in ((vllm_spec.ENV_VAR, spec_value), (vllm_spec.HASH_VAR, spec_hash), ("MODAL_ENVIRONMENT", environment)):
+            os.environ.pop(name, None)
+            if value is not None:
+                os.environ[name] = value
         module_spec.loader.exec_module(module)
     return module
 
 
-def run_script(script, spec_value):
-    """Run an app script as its own process (stand-in modal on PYTHONPATH); returns CompletedProcess."""
-    env = {k: v for k, v in os.environ.items() if k != vllm_spec.ENV_VAR}
+def run_script(script, spec_value, spec_hash=SPEC_HASH):
+    """Run an app script as its own process (stand-in modal on PYTHONPATH); returns CompletedProcess.
+
+    Python puts the script's directory on sys.path, as `modal deploy` does.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in (vllm_spec.ENV_VAR, vllm_spec.HASH_VAR)}
     env["PYTHONPATH"] = STAND_IN_DIR
     if spec_value is not None:
         env[vllm_spec.ENV_VAR] = spec_value
+    if spec_hash is not None:
+        env[vllm_spec.HASH_VAR] = spec_hash
     return subprocess.run([sys.executable, script], env=env, capture_output=True, text=True, timeout=120)

@@ -20,7 +20,7 @@ EXPECTED = {
             "vllm", "serve", "meta-llama/Llama-3.1-8B-Instruct",
             "--served-model-name", "meta-llama/Llama-3.1-8B-Instruct",
             "--host", "0.0.0.0", "--port", "8000",
-            "--max-model-len", "8192", "--tensor-parallel-size", "1",
+            "--max-model-len", "32768", "--tensor-parallel-size", "1",
             "--gpu-memory-utilization", "0.9",
             "--enable-auto-tool-choice", "--tool-call-parser", "llama3_json",
             "--chat-template", "/vllm-workspace/examples/tool_chat_template_llama3.1_json.jinja",
@@ -36,7 +36,7 @@ EXPECTED = {
             "vllm", "serve", "Qwen/Qwen3-4B-Instruct-2507",
             "--served-model-name", "Qwen/Qwen3-4B-Instruct-2507",
             "--host", "0.0.0.0", "--port", "8000",
-            "--max-model-len", "8192", "--tensor-parallel-size", "1",
+            "--max-model-len", "32768", "--tensor-parallel-size", "1",
             "--gpu-memory-utilization", "0.9",
             "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
             "--enforce-eager",
@@ -51,7 +51,7 @@ EXPECTED = {
             "vllm", "serve", "Qwen/Qwen3-30B-A3B-Instruct-2507",
             "--served-model-name", "Qwen/Qwen3-30B-A3B-Instruct-2507",
             "--host", "0.0.0.0", "--port", "8000",
-            "--max-model-len", "8192", "--tensor-parallel-size", "1",
+            "--max-model-len", "32768", "--tensor-parallel-size", "1",
             "--gpu-memory-utilization", "0.9",
             "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
             "--enforce-eager",
@@ -60,13 +60,13 @@ EXPECTED = {
     "qwen3-235b": {
         "script": "vllm.py",
         "app": "goat-vllm-qwen3-235b",
-        "gpu": "H100:4",
+        "gpu": "H100!:4",
         "startup_timeout_s": 900,
         "command": [
             "vllm", "serve", "Qwen/Qwen3-235B-A22B-Instruct-2507-FP8",
             "--served-model-name", "Qwen/Qwen3-235B-A22B-Instruct-2507-FP8",
             "--host", "0.0.0.0", "--port", "8000",
-            "--max-model-len", "8192", "--tensor-parallel-size", "4",
+            "--max-model-len", "32768", "--tensor-parallel-size", "4",
             "--gpu-memory-utilization", "0.9",
             "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
             "--enforce-eager",
@@ -75,7 +75,7 @@ EXPECTED = {
     "gpt-oss-20b": {
         "script": "gpt_oss.py",
         "app": "goat-vllm-gpt-oss-20b",
-        "gpu": "H100:1",
+        "gpu": "H100!:1",
         "startup_timeout_s": 1800,
         "command": [
             "vllm", "serve", "openai/gpt-oss-20b",
@@ -85,19 +85,18 @@ EXPECTED = {
             "--max-model-len", "32768", "--tensor-parallel-size", "1",
             "--gpu-memory-utilization", "0.9",
             "--enable-auto-tool-choice", "--tool-call-parser", "openai",
-            "--kv-cache-dtype", "fp8",
             "--speculative-config",
             '{"method":"eagle3","model":"RedHatAI/gpt-oss-20b-speculator.eagle3","num_speculative_tokens":7}',
             "--compilation-config", '{"pass_config":{"eliminate_noops":true,"fuse_allreduce_rms":true}}',
             "--stream-interval", "20",
             "--max-num-batched-tokens", "8192",
-            "--async-scheduling", "--max-cudagraph-capture-size", "32",
+            "--async-scheduling", "--max-cudagraph-capture-size", "256",
         ],
     },
     "gpt-oss-120b": {
         "script": "gpt_oss.py",
         "app": "goat-vllm-gpt-oss-120b",
-        "gpu": "H100:1",
+        "gpu": "H100!:1",
         "startup_timeout_s": 1800,
         "command": [
             "vllm", "serve", "openai/gpt-oss-120b",
@@ -106,13 +105,12 @@ EXPECTED = {
             "--max-model-len", "32768", "--tensor-parallel-size", "1",
             "--gpu-memory-utilization", "0.9",
             "--enable-auto-tool-choice", "--tool-call-parser", "openai",
-            "--kv-cache-dtype", "fp8",
             "--speculative-config",
             '{"method":"eagle3","model":"nvidia/gpt-oss-120b-Eagle3-v2","num_speculative_tokens":3}',
             "--compilation-config", '{"pass_config":{"eliminate_noops":true,"fuse_allreduce_rms":true}}',
             "--stream-interval", "20",
             "--max-num-batched-tokens", "8192",
-            "--async-scheduling", "--max-cudagraph-capture-size", "32",
+            "--async-scheduling", "--max-cudagraph-capture-size", "128",
         ],
     },
 }
@@ -145,13 +143,13 @@ def _script(key):
     return os.path.join(support.MODAL_DIR, EXPECTED[key]["script"])
 
 
-def _deploy(key, spec_value=None):
+def _deploy(key, spec_value=None, spec_hash=support.SPEC_HASH, environment=None):
     """Load the model's app with its fixture spec; return (the one App, its serve Function)."""
     spec = support.fixture_specs()[key]
-    support.load_app(_script(key), spec_value if spec_value is not None else json.dumps(spec))
+    support.load_app(_script(key), spec_value if spec_value is not None else json.dumps(spec), spec_hash, environment)
     assert len(modal.apps) == 1, modal.apps
     app = modal.apps[0]
-    assert list(app.functions) == ["serve"], list(app.functions)
+    assert sorted(app.functions) == sorted(["serve", "spec_" + spec_hash]), list(app.functions)
     return app, app.functions["serve"]
 
 
@@ -190,23 +188,41 @@ class RegistryModels(unittest.TestCase):
         for key, want in EXPECTED.items():
             with self.subTest(key):
                 _, fn = _deploy(key)
-                self.assertEqual(fn.web_server, {"port": 8000, "startup_timeout": want["startup_timeout_s"]})
+                # Proxy auth on: requests without Modal-Key/Modal-Secret never start a GPU container.
+                self.assertEqual(
+                    fn.web_server, {"port": 8000, "startup_timeout": want["startup_timeout_s"], "requires_proxy_auth": True}
+                )
                 self.assertEqual(fn.concurrent, {"max_inputs": 32, "target_inputs": None})
                 self.assertEqual(fn.options["scaledown_window"], 300)
                 self.assertEqual(fn.options["timeout"], want["startup_timeout_s"])
 
-    def test_volumes_and_secret(self):
-        for key, want in EXPECTED.items():
+    def test_volumes_and_secret_follow_the_deploy_environment(self):
+        # `modal deploy --env X` sets MODAL_ENVIRONMENT=X before importing the script
+        # (modal-client py/modal/_environments.py ensure_env); no --env leaves Modal's default.
+        for environment in ("dev", None):
+            for key, want in EXPECTED.items():
+                with self.subTest(key, environment=environment):
+                    _, fn = _deploy(key, environment=environment)
+                    volumes = {
+                        path: (v.name, v.environment_name, v.create_if_missing)
+                        for path, v in fn.options["volumes"].items()
+                    }
+                    self.assertEqual(
+                        volumes,
+                        {path: (name, environment, True) for path, name in APPS[want["script"]]["volumes"].items()},
+                    )
+                    secrets = [(s.name, s.environment_name) for s in fn.options["secrets"]]
+                    self.assertEqual(secrets, [("goat-hf-token", environment)])
+
+    def test_spec_marker_names_the_hash(self):
+        for key in EXPECTED:
             with self.subTest(key):
-                _, fn = _deploy(key)
-                volumes = {
-                    path: (v.name, v.environment_name, v.create_if_missing) for path, v in fn.options["volumes"].items()
-                }
-                self.assertEqual(
-                    volumes, {path: (name, "goat", True) for path, name in APPS[want["script"]]["volumes"].items()}
-                )
-                secrets = [(s.name, s.environment_name) for s in fn.options["secrets"]]
-                self.assertEqual(secrets, [("goat-hf-token", "goat")])
+                app, _ = _deploy(key, spec_hash="abcdef012345")
+                marker = app.functions["spec_abcdef012345"]
+                self.assertTrue(marker.options["serialized"])
+                self.assertIsNone(marker.options["gpu"], "the marker never holds a GPU")
+                # Unpickled by the deploying machine's Python: debian_slim's default version.
+                self.assertEqual(marker.options["image"].base, ("debian_slim", {"python_version": None}))
 
     def test_image(self):
         for key, want in EXPECTED.items():
@@ -221,7 +237,11 @@ class RegistryModels(unittest.TestCase):
                 self.assertIn("hf_transfer==0.1.9", steps["uv_pip_install"][0])
                 env = steps["env"][0][0]
                 self.assertEqual(
-                    env, {**app_want["env"], **spec["env"], "GOATBENCH_MODEL_SPEC": vllm_spec.canonical_json(spec)}
+                    env,
+                    {
+                        **app_want["env"], **spec["env"],
+                        "GOATBENCH_MODEL_SPEC": vllm_spec.canonical_json(spec), "GOATBENCH_SPEC_HASH": support.SPEC_HASH,
+                    },
                 )
                 self.assertEqual(image.steps[-1], ("add_local_python_source", ("vllm_spec",), {"copy": False}))
                 # The chat template the command names is put in the image, from the installed vLLM's tag.
@@ -241,7 +261,7 @@ class RegistryModels(unittest.TestCase):
                 _, fn = _deploy(key)
                 (env,) = [args[0] for name, args, _ in fn.options["image"].steps if name == "env"]
                 value = env["GOATBENCH_MODEL_SPEC"]
-                app, fn = _deploy(key, spec_value=value)
+                app, fn = _deploy(key, spec_value=value, spec_hash=env["GOATBENCH_SPEC_HASH"])
                 self.assertEqual(app.name, want["app"])
                 self.assertEqual(_launch(fn)[0], want["command"])
 
@@ -272,6 +292,17 @@ class BadSpecs(unittest.TestCase):
         for script in support.SCRIPTS.values():
             with self.subTest(script):
                 self.assert_one_line_exit(script, None, "GOATBENCH_MODEL_SPEC is not set", "goatbench deploy <key>")
+
+    def test_missing_or_bad_hash(self):
+        for script in support.SCRIPTS.values():
+            for value, needle in ((None, "GOATBENCH_SPEC_HASH is not set"), ("XYZ", 'GOATBENCH_SPEC_HASH is "XYZ"')):
+                with self.subTest(script, hash=value):
+                    spec = json.dumps(support.fixture_specs()["qwen3-4b" if "vllm.py" in script else "gpt-oss-20b"])
+                    with self.assertRaises(SystemExit) as caught:
+                        support.load_app(script, spec, spec_hash=value)
+                    self.assertEqual(modal.apps, [])
+                    self.assertIn(needle, str(caught.exception.code))
+                    self.assertIn("goatbench deploy <key>", str(caught.exception.code))
 
     def test_gpt_oss_spec_sent_to_vllm_py(self):
         spec = json.dumps(support.fixture_specs()["gpt-oss-20b"])

@@ -86,7 +86,7 @@ class LoadSpec(unittest.TestCase):
 
     def test_spec_or_exit_prefixes_the_script(self):
         with self.assertRaises(SystemExit) as caught:
-            vllm_spec.spec_or_exit("vllm", "modal/vllm.py", environ={ENV_VAR: "[]"})
+            vllm_spec.spec_or_exit("vllm", "modal/vllm.py", environ={ENV_VAR: "[]", vllm_spec.HASH_VAR: "0123456789ab"})
         self.assertEqual(caught.exception.code, "modal/vllm.py: GOATBENCH_MODEL_SPEC: want a JSON object, got array")
 
 
@@ -138,14 +138,15 @@ class Command(unittest.TestCase):
         s["gpu"]["count"] = 8
         cmd = vllm_spec.vllm_command(s)
         self.assertEqual(cmd[cmd.index("--tensor-parallel-size") + 1], "8")
-        self.assertEqual(vllm_spec.gpu_string(s), "H100:8")
+        self.assertEqual(vllm_spec.gpu_string(s), "H100!:8")
 
 
 class Environments(unittest.TestCase):
     def test_image_env_layers_app_then_spec_then_the_spec_itself(self):
         s = spec()
         s["env"] = {"VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8": "0", "EXTRA": "x"}
-        env = vllm_spec.image_env(s, {"VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8": "1", "APP": "a"})
+        env = vllm_spec.image_env(s, "0123456789ab", {"VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8": "1", "APP": "a"})
+        self.assertEqual(env[vllm_spec.HASH_VAR], "0123456789ab")
         self.assertEqual(env["VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8"], "0")
         self.assertEqual((env["APP"], env["EXTRA"], env["HF_HUB_ENABLE_HF_TRANSFER"]), ("a", "x", "1"))
         self.assertEqual(json.loads(env[ENV_VAR]), s)

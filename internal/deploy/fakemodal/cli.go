@@ -2,11 +2,11 @@ package fakemodal
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -75,10 +75,13 @@ func MainIfCLI() {
 	os.Exit(runCLI(dir, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// runCLI mimics the two commands goatbench uses:
+// runCLI mimics the commands goatbench uses, with the output and exit codes
+// of modal-labs/modal-client's py/modal/cli:
 //
-//	modal deploy <script> --env <env>        (spec in GOATBENCH_MODEL_SPEC)
-//	modal app stop <app> [--yes] --env <env>
+//	modal deploy <script> --env <env>          (spec in GOATBENCH_MODEL_SPEC)
+//	modal app stop <app> [--yes] --env <env>   (cli/app.py stop)
+//	modal container list --app-id <id> --env <env> --json   (cli/container.py list_)
+//	modal container stop <id> [--yes]          (cli/container.py stop; no --env)
 func runCLI(dir string, args []string, stdout, stderr io.Writer) int {
 	if err := record(dir, args); err != nil {
 		fmt.Fprintf(stderr, "fake modal: %v\n", err)
@@ -91,17 +94,25 @@ func runCLI(dir string, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	env, rest := flagValue(args, "--env")
-	if env == "" {
+	appFilter, rest := flagValue(rest, "--app-id")
+	yes := slices.Contains(args, "--yes") || slices.Contains(args, "-y")
+	asJSON := slices.Contains(rest, "--json")
+	rest = slices.DeleteFunc(rest, func(a string) bool { return a == "--json" })
+	if env == "" && !(len(rest) >= 2 && rest[0] == "container" && rest[1] == "stop") {
 		fmt.Fprintln(stderr, "Error: no environment given")
 		return 2
 	}
 	switch {
 	case len(rest) == 2 && rest[0] == "deploy":
 		return deploy(dir, env, rest[1], stdout, stderr)
-	case len(rest) >= 3 && rest[0] == "app" && rest[1] == "stop":
-		return stop(dir, env, rest[2], stderr)
+	case len(rest) == 3 && rest[0] == "app" && rest[1] == "stop":
+		return stopApp(dir, env, rest[2], yes, stdout, stderr)
+	case len(rest) == 2 && rest[0] == "container" && rest[1] == "list" && asJSON:
+		return listContainers(dir, env, appFilter, stdout)
+	case len(rest) == 3 && rest[0] == "container" && rest[1] == "stop":
+		return stopContainer(dir, rest[2], yes, stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "Usage: modal [deploy|app stop] ... (got %q)\n", args)
+		fmt.Fprintf(stderr, "Usage: modal [deploy|app stop|container list --json|container stop] ... (got %q)\n", args)
 		return 2
 	}
 }
@@ -127,10 +138,26 @@ func deploy(dir, env, script string, stdout, stderr io.Writer) int {
 	}
 	webURL, err := os.ReadFile(filepath.Join(dir, "plans", spec.AppName))
 	if err != nil {
-		fmt.Fprintf(stderr, "Error: no web URL planned for %s\n", spec.AppName)
-		return 1
+		// No planned URL: Modal's own, from the environment's web suffix.
+		e, err := loadEnv(dir, env)
+		if err != nil {
+			fmt.Fprintf(stderr, "Error: Environment '%s' not found\n", env)
+			return 1
+		}
+		webURL = []byte(generatedURL(e, spec.AppName))
 	}
 	if err := writeFile(filepath.Join(dir, "apps", env, spec.AppName), string(webURL)); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	// The app scripts register a spec_<hash> marker function beside serve
+	// (modal/vllm_spec.py marker_function_name); a deploy replaces the app's
+	// functions with the ones this deploy defines.
+	fns := []string{FunctionName}
+	if h := os.Getenv("GOATBENCH_SPEC_HASH"); h != "" {
+		fns = append(fns, "spec_"+h)
+	}
+	if err := saveMeta(dir, env, spec.AppName, appMeta{AppID: appID(env, spec.AppName), Functions: fns}); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
@@ -138,17 +165,101 @@ func deploy(dir, env, script string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func stop(dir, env, app string, stderr io.Writer) int {
-	err := os.Remove(filepath.Join(dir, "apps", env, app))
-	if errors.Is(err, os.ErrNotExist) {
-		fmt.Fprintf(stderr, "Error: Could not find a deployed app named '%s' in environment '%s'.\n", app, env)
+func generatedURL(e environment, app string) string {
+	return webURL(Workspace, e.WebSuffix, app, FunctionName)
+}
+
+// notTTY is what confirm_or_suggest_yes (py/modal/cli/utils.py) prints and
+// exits with when a confirmation is needed and stdin is not a terminal.
+func notTTY(msg string, stdout, stderr io.Writer) int {
+	fmt.Fprintf(stdout, "%s [y/N]: \n", msg)
+	fmt.Fprintln(stderr, "Aborted: no interactive terminal detected. Rerun with --yes (-y) to skip confirmation.")
+	return 1
+}
+
+// stopApp follows py/modal/cli/app.py stop: it stops the app for good (its
+// deployment too) and ends its containers.
+func stopApp(dir, env, app string, yes bool, stdout, stderr io.Writer) int {
+	if _, err := os.Stat(filepath.Join(dir, "apps", env, app)); err != nil {
+		// resolve_app_identifier's NotFoundError.
+		fmt.Fprintf(stderr, "Error: No App with name '%s' found in the '%s' environment.\n", app, env)
 		return 1
 	}
-	if err != nil {
+	if !yes {
+		return notTTY(fmt.Sprintf("Are you sure you want to stop App '%s' in the '%s' environment?", app, env), stdout, stderr)
+	}
+	for _, id := range runningContainers(dir, appID(env, app)) {
+		_ = stopTask(dir, appID(env, app), id)
+	}
+	if err := os.Remove(filepath.Join(dir, "apps", env, app)); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// listContainers prints what `modal container list --json` prints:
+// display_table's JSON, one object per container with the snake_case keys of
+// its columns "Container ID", "App ID", "App Name", "Start Time".
+func listContainers(dir, env, appFilter string, stdout io.Writer) int {
+	type row struct {
+		ContainerID string `json:"container_id"`
+		AppID       string `json:"app_id"`
+		AppName     string `json:"app_name"`
+		StartTime   string `json:"start_time"`
+	}
+	rows := []row{}
+	apps, _ := os.ReadDir(filepath.Join(dir, "containers"))
+	for _, a := range apps {
+		if appFilter != "" && a.Name() != appFilter {
+			continue
+		}
+		for _, id := range runningContainers(dir, a.Name()) {
+			owner, _ := os.ReadFile(filepath.Join(dir, "containers", a.Name(), id))
+			e, name, _ := strings.Cut(string(owner), "/")
+			if e != env {
+				continue
+			}
+			rows = append(rows, row{ContainerID: id, AppID: a.Name(), AppName: name, StartTime: time.Now().UTC().Format(time.RFC3339)})
+		}
+	}
+	b, _ := json.MarshalIndent(rows, "", "  ")
+	fmt.Fprintln(stdout, string(b))
+	return 0
+}
+
+// stopContainer follows py/modal/cli/container.py stop.
+func stopContainer(dir, id string, yes bool, stdout, stderr io.Writer) int {
+	if _, err := os.Stat(filepath.Join(dir, "stopped", id)); err == nil {
+		fmt.Fprintf(stderr, "Container '%s' is already stopped.\n", id)
+		return 1
+	}
+	owner := ""
+	apps, _ := os.ReadDir(filepath.Join(dir, "containers"))
+	for _, a := range apps {
+		if _, err := os.Stat(filepath.Join(dir, "containers", a.Name(), id)); err == nil {
+			owner = a.Name()
+		}
+	}
+	if owner == "" {
+		fmt.Fprintf(stderr, "Error: Task '%s' not found\n", id)
+		return 1
+	}
+	if !yes {
+		return notTTY(fmt.Sprintf("Are you sure you want to stop container '%s'?", id), stdout, stderr)
+	}
+	if err := stopTask(dir, owner, id); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return 0
+}
+
+func stopTask(dir, appID, id string) error {
+	if err := writeFile(filepath.Join(dir, "stopped", id), appID); err != nil {
+		return err
+	}
+	return os.Remove(filepath.Join(dir, "containers", appID, id))
 }
 
 // flagValue removes `name value` from args and returns the value.
@@ -162,7 +273,7 @@ func flagValue(args []string, name string) (string, []string) {
 			i++
 		case strings.HasPrefix(args[i], name+"="):
 			val = strings.TrimPrefix(args[i], name+"=")
-		case args[i] == "--yes" || args[i] == "-y":
+		case args[i] == "--yes" || args[i] == "-y" || args[i] == "--graceful":
 		default:
 			rest = append(rest, args[i])
 		}

@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -33,10 +34,12 @@ import (
 // each goatbench Modal app exposes.
 const FunctionName = "serve"
 
-// ControlPlane is a fake Modal control plane. It implements the two RPCs the
-// SDK needs to look up a deployed web function: AuthTokenGet (the SDK calls
-// it before any other RPC, sending the token id and secret as metadata) and
-// FunctionGet. Every other RPC answers Unimplemented.
+// ControlPlane is a fake Modal control plane. It implements the RPCs the SDK
+// sends for what goatbench asks of it: AuthTokenGet (the SDK calls it before
+// any other RPC, sending the token id and secret as metadata), FunctionGet,
+// AppGetOrCreate and AppGetInfo (Apps.FromName, App.Info), and
+// EnvironmentGetOrCreate and SecretGetOrCreate (Environments.FromName,
+// Secrets.FromName). Every other RPC answers Unimplemented.
 type ControlPlane struct {
 	pb.UnimplementedModalClientServer
 
@@ -57,7 +60,7 @@ type ControlPlane struct {
 // Start serves a control plane on a free loopback port. State lives in dir;
 // tokenID and tokenSecret are the only credentials it accepts.
 func Start(dir, tokenID, tokenSecret string) (*ControlPlane, error) {
-	for _, sub := range []string{"apps", "plans", "failures", "calls"} {
+	for _, sub := range []string{"apps", "plans", "failures", "calls", "envs", "meta", "containers", "stopped"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return nil, fmt.Errorf("fake modal state: %w", err)
 		}
@@ -171,6 +174,103 @@ func (c *ControlPlane) FunctionGet(ctx context.Context, req *pb.FunctionGetReque
 			AppId:        "ap-" + id,
 		}.Build(),
 	}.Build(), nil
+}
+
+func (c *ControlPlane) authorized(ctx context.Context, method string) error {
+	c.count(method)
+	md, _ := metadata.FromIncomingContext(ctx)
+	if first(md, "x-modal-auth-token") != c.authToken {
+		return status.Error(codes.Unauthenticated, "missing or invalid auth token")
+	}
+	return nil
+}
+
+// EnvironmentGetOrCreate looks a declared environment up; the SDK turns
+// NotFound into "Environment '<name>' not found" (modal-client go/environment.go).
+func (c *ControlPlane) EnvironmentGetOrCreate(ctx context.Context, req *pb.EnvironmentGetOrCreateRequest) (*pb.EnvironmentGetOrCreateResponse, error) {
+	if err := c.authorized(ctx, "EnvironmentGetOrCreate"); err != nil {
+		return nil, err
+	}
+	e, err := c.loadEnv(req.GetDeploymentName())
+	if err != nil {
+		return nil, status.Errorf(codes.NotFound, "Environment '%s' not found", req.GetDeploymentName())
+	}
+	return pb.EnvironmentGetOrCreateResponse_builder{
+		EnvironmentId: "en-" + appID("", req.GetDeploymentName())[3:],
+		Metadata: pb.EnvironmentMetadata_builder{
+			Name:     req.GetDeploymentName(),
+			Settings: pb.EnvironmentSettings_builder{WebhookSuffix: e.WebSuffix}.Build(),
+		}.Build(),
+	}.Build(), nil
+}
+
+// SecretGetOrCreate finds a named secret in an environment. A secret that
+// lacks one of the request's required_keys is refused (the stricter reading
+// of SecretGetOrCreateRequest.required_keys).
+func (c *ControlPlane) SecretGetOrCreate(ctx context.Context, req *pb.SecretGetOrCreateRequest) (*pb.SecretGetOrCreateResponse, error) {
+	if err := c.authorized(ctx, "SecretGetOrCreate"); err != nil {
+		return nil, err
+	}
+	e, err := c.loadEnv(req.GetEnvironmentName())
+	if err != nil {
+		return nil, status.Errorf(codes.NotFound, "Environment '%s' not found", req.GetEnvironmentName())
+	}
+	keys, ok := e.Secrets[req.GetDeploymentName()]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "Secret '%s' not found in environment '%s'", req.GetDeploymentName(), req.GetEnvironmentName())
+	}
+	for _, want := range req.GetRequiredKeys() {
+		if !slices.Contains(keys, want) {
+			return nil, status.Errorf(codes.FailedPrecondition, "Secret '%s' is missing required key %s", req.GetDeploymentName(), want)
+		}
+	}
+	return pb.SecretGetOrCreateResponse_builder{SecretId: "st-" + appID(req.GetEnvironmentName(), req.GetDeploymentName())[3:]}.Build(), nil
+}
+
+// AppGetOrCreate finds a deployed app by name (Apps.FromName without
+// CreateIfMissing); the SDK turns NotFound into "App '<name>' not found".
+func (c *ControlPlane) AppGetOrCreate(ctx context.Context, req *pb.AppGetOrCreateRequest) (*pb.AppGetOrCreateResponse, error) {
+	if err := c.authorized(ctx, "AppGetOrCreate"); err != nil {
+		return nil, err
+	}
+	env := req.GetEnvironmentName()
+	if !c.Deployed(env, req.GetAppName()) {
+		return nil, status.Errorf(codes.NotFound, "App '%s' not found in environment '%s'", req.GetAppName(), env)
+	}
+	if req.GetObjectCreationType() != pb.ObjectCreationType_OBJECT_CREATION_TYPE_UNSPECIFIED {
+		return nil, status.Error(codes.Unimplemented, "the fake only looks apps up")
+	}
+	return pb.AppGetOrCreateResponse_builder{AppId: appID(env, req.GetAppName())}.Build(), nil
+}
+
+// AppGetInfo answers App.Info: the app's functions by name, as its last
+// deploy registered them.
+func (c *ControlPlane) AppGetInfo(ctx context.Context, req *pb.AppGetInfoRequest) (*pb.AppGetInfoResponse, error) {
+	if err := c.authorized(ctx, "AppGetInfo"); err != nil {
+		return nil, err
+	}
+	envs, _ := os.ReadDir(filepath.Join(c.dir, "apps"))
+	for _, e := range envs {
+		apps, _ := os.ReadDir(filepath.Join(c.dir, "apps", e.Name()))
+		for _, a := range apps {
+			if appID(e.Name(), a.Name()) != req.GetAppId() {
+				continue
+			}
+			m, err := loadMeta(c.dir, e.Name(), a.Name())
+			if err != nil {
+				return nil, status.Error(codes.Internal, err.Error())
+			}
+			fns := map[string]string{}
+			for _, f := range m.Functions {
+				fns[f] = "fu-" + appID(req.GetAppId(), f)[3:]
+			}
+			return pb.AppGetInfoResponse_builder{Info: pb.AppHandleMetadata_builder{
+				AppId: req.GetAppId(), EnvironmentName: e.Name(), Description: a.Name(), Functions: fns,
+				Lifecycle: pb.AppLifecycle_builder{AppState: pb.AppState_APP_STATE_DEPLOYED}.Build(),
+			}.Build()}.Build(), nil
+		}
+	}
+	return nil, status.Errorf(codes.NotFound, "App '%s' not found", req.GetAppId())
 }
 
 func first(md metadata.MD, key string) string {

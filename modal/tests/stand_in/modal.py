@@ -122,14 +122,18 @@ class Function:
 
 
 def web_server(port, *, startup_timeout=5.0, label=None, custom_domains=None, requires_proxy_auth=False):
+    # modal-labs/modal-client py/modal/_partial_function.py _web_server: requires_proxy_auth
+    # "Require Modal-Key and Modal-Secret HTTP Headers on requests", default False.
     if not isinstance(port, int) or startup_timeout <= 0:
         raise InvalidError("web_server: port must be an int and startup_timeout positive")
+    if not isinstance(requires_proxy_auth, bool):
+        raise InvalidError("web_server: requires_proxy_auth must be a bool")
 
     def wrap(f):
         if isinstance(f, (Function, _Partial)):
             raise InvalidError("@modal.web_server must be the innermost decorator")
         p = _Partial(f)
-        p.web_server = {"port": port, "startup_timeout": startup_timeout}
+        p.web_server = {"port": port, "startup_timeout": startup_timeout, "requires_proxy_auth": requires_proxy_auth}
         return p
 
     return wrap
@@ -172,10 +176,19 @@ class App:
             "min_containers": min_containers, "max_containers": max_containers,
         }
 
+        options["serialized"] = serialized
+
         def wrap(f):
             partial = f if isinstance(f, _Partial) else _Partial(f)
+            # py/modal/app.py function(): a function that is not serialized must be defined in
+            # global scope ("<locals>" in its qualname is refused); name= overrides the tag.
+            if not serialized and "<locals>" in partial.raw_f.__qualname__:
+                raise InvalidError("functions must be defined in global scope unless serialized=True")
+            tag = name if name is not None else partial.raw_f.__qualname__
+            if tag in self.functions:
+                raise InvalidError(f"duplicate function tag {tag!r}")
             fn = Function(partial, options)
-            self.functions[name or partial.raw_f.__name__] = fn
+            self.functions[tag] = fn
             return fn
 
         return wrap
