@@ -21,6 +21,7 @@ type compareOptions struct {
 	Alpha            float64
 	Correction       string
 	FailOnRegression bool
+	AllowAgentChange bool
 }
 
 func newCompareCmd(s streams) *cobra.Command {
@@ -46,11 +47,17 @@ task of a model below --alpha (Holm's step-down method).
 With --fail-on-regression the command exits 1 when there is a regression.
 
 Runs of different suites that share no task are refused (exit 2); a partial
-overlap is compared with a warning.`,
+overlap is compared with a warning. Runs made by different agents (run --agent)
+are refused too, since the difference would be the agent's and not the
+model's, unless --allow-agent-change is given: the comparison then warns, and
+names the agent change among the causes of each regression.`,
 		Example: `  goatbench compare results/20250531-020000-aaaaaa results/20250601-020000-bbbbbb
   goatbench compare base/ head/ --format markdown >> "$GITHUB_STEP_SUMMARY"
   goatbench compare base/ head/ --latency-threshold 40 --fail-on-regression
-  goatbench compare base/ head/ --alpha 0.01 --fail-on-regression`,
+  goatbench compare base/ head/ --alpha 0.01 --fail-on-regression
+
+  # your agent against goatbench's built-in loop, on the same models and tasks
+  goatbench compare results/builtin-run results/goat-run --allow-agent-change`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(_ *cobra.Command, args []string) error {
 			o.Base, o.Head = args[0], args[1]
@@ -65,6 +72,7 @@ overlap is compared with a warning.`,
 	f.Float64Var(&o.Alpha, "alpha", report.DefaultAlpha, "significance level: a pass-rate drop with a p-value below it is a regression")
 	f.StringVar(&o.Correction, "correction", report.CorrectionNone, "how a model's per-task tests share --alpha: none (each task at --alpha) or holm")
 	f.BoolVar(&o.FailOnRegression, "fail-on-regression", false, "exit 1 when there is a regression")
+	f.BoolVar(&o.AllowAgentChange, "allow-agent-change", false, "compare runs made by different agents (run --agent), e.g. yours against the built-in loop")
 	return cmd
 }
 
@@ -103,6 +111,13 @@ func runCompare(o *compareOptions, s streams) error {
 	if err := report.Comparable(base, head); err != nil {
 		return usageError("%v", err)
 	}
+	agentChange := ""
+	if b, h := base.Manifest.AgentName(), head.Manifest.AgentName(); b != h {
+		if !o.AllowAgentChange {
+			return usageError("base was run with agent %q and head with agent %q; pass --allow-agent-change to compare them", b, h)
+		}
+		agentChange = fmt.Sprintf("the agent changed: %q in base, %q in head", b, h)
+	}
 	opts := report.CompareOptions{LatencyThreshold: o.LatencyThreshold / 100, LatencyFloor: o.LatencyFloor, Alpha: o.Alpha, Correction: o.Correction}
 	if o.LatencyFloor == 0 {
 		opts.LatencyFloor = -1 // none
@@ -111,6 +126,9 @@ func runCompare(o *compareOptions, s streams) error {
 		opts.LatencyThreshold = -1 // off
 	}
 	c := report.Compare(base, head, opts)
+	if agentChange != "" {
+		c.Warnings = append(c.Warnings, agentChange)
+	}
 	if format != "terminal" {
 		// The terminal output opens with them; a file does not catch the eye.
 		for _, w := range c.Warnings {

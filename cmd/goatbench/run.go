@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/goatbench/goatbench/bench/tasks"
+	"github.com/goatbench/goatbench/internal/agentcmd"
 	"github.com/goatbench/goatbench/internal/deploy"
 	"github.com/goatbench/goatbench/internal/engine"
 	"github.com/goatbench/goatbench/internal/redact"
@@ -43,8 +44,10 @@ type runOptions struct {
 	Deadline       time.Duration
 	Resume         string // a run folder to complete
 	RetryErrors    bool
-	Direct         bool // skip LiteLLM: call each Modal app's vLLM with the HF id
-	StopAfter      bool // stop the Modal apps this run deployed or woke
+	Direct         bool   // skip LiteLLM: call each Modal app's vLLM with the HF id
+	StopAfter      bool   // stop the Modal apps this run deployed or woke
+	Agent          string // "builtin", a goatbench.yaml agent, or a command template
+	RespectAgent   bool   // --respect-agent-params
 	Modal          modalOptions
 	Color          string // auto, always or never
 	Args           []string
@@ -82,6 +85,15 @@ only writable place, no network and none of this machine's secrets. The default
 (auto) uses bubblewrap when it works here, else runs commands unisolated
 (--sandbox plain) with a warning. run.json records which.
 
+--agent runs your own agent instead of the built-in loop: a command template, or
+the name of an agents: entry of goatbench.yaml. Each attempt runs it in the
+attempt's workspace, in the same sandbox, with the prompt as {prompt},
+{prompt_file} and on stdin; its answer is its stdout (or {answer_file}). It talks
+to the model through a per-attempt recording proxy (OPENAI_BASE_URL, a dummy
+OPENAI_API_KEY: the real key never reaches it), so its requests get the same
+latency, token and cost columns. Its exit code never passes an attempt: the
+task's checks do. run.json records the agent.
+
 Exit codes: 0 every attempt passed (or --min-pass-rate was met), 1 some attempts
 failed, 2 usage or configuration error (an endpoint unreachable before the run
 starts too), 3 infrastructure errors left results incomplete, 130 interrupted.`,
@@ -104,7 +116,13 @@ starts too), 3 infrastructure errors left results incomplete, 130 interrupted.`,
   goatbench run --resume results/20260102-030405-a1b2c3 --retry-errors
 
   # insist on isolation: fail rather than run commands unisolated
-  goatbench run --models reference --suite smoke --sandbox bwrap`,
+  goatbench run --models reference --suite smoke --sandbox bwrap
+
+  # benchmark your own agent: any command, run per attempt behind a recording proxy
+  goatbench run --models qwen3-4b --base-url http://litellm:4000/v1 --agent 'goat eval --prompt-file {prompt_file}'
+
+  # the built-in loop as an external command (5/5, the same requests as builtin)
+  goatbench run --models reference --suite smoke --agent 'goatbench agent'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Args = flagsSet(cmd)
@@ -150,6 +168,8 @@ starts too), 3 infrastructure errors left results incomplete, 130 interrupted.`,
 	f.DurationVar(&o.Deadline, "deadline", 0, "stop the whole run after this long, e.g. 6h; unfinished attempts are cancelled (0: no limit)")
 	f.StringVar(&o.Color, "color", "auto", "colour the output: auto (on a terminal, unless NO_COLOR is set), always, never")
 	f.StringVar(&o.Resume, "resume", "", "complete the run in this folder (results/<run-id>): run only attempts without a result")
+	f.StringVar(&o.Agent, "agent", agentcmd.Builtin, "who makes each attempt: builtin (goatbench's loop), an agent of goatbench.yaml, or a command template with {prompt}, {prompt_file}, {answer_file}")
+	f.BoolVar(&o.RespectAgent, "respect-agent-params", false, "with --agent, keep the agent's temperature and tool_choice; the model's defaults only fill what it leaves out")
 	f.BoolVar(&o.RetryErrors, "retry-errors", false, "with --resume, also run again the attempts that ended in an infrastructure error")
 	return cmd
 }
@@ -184,6 +204,10 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 		fmt.Fprintln(s.Err, warning)
 	}
 	plan.Sandbox, plan.SandboxWarning = sb, warning
+	if x, ok := plan.Agent.(agentcmd.External); ok {
+		x.Sandbox = sb // the agent runs where the tool commands would
+		plan.Agent = x
+	}
 	view := newProgressView(ctx, s, plan)
 	out, err := engine.Run(ctx, engine.Options{
 		Plan: plan,

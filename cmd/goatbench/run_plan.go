@@ -13,7 +13,10 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/goatbench/goatbench/bench/tasks"
+	"github.com/goatbench/goatbench/internal/agentcmd"
 	"github.com/goatbench/goatbench/internal/engine"
+	"github.com/goatbench/goatbench/internal/models"
+	"github.com/goatbench/goatbench/internal/results"
 	"github.com/goatbench/goatbench/internal/runner"
 	"github.com/goatbench/goatbench/internal/sandbox"
 )
@@ -43,6 +46,10 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 		if err := o.fill(prev); err != nil {
 			return engine.Plan{}, err
 		}
+	}
+	agent, agentName, err := o.agent(retryPolicy(o.MaxRetries))
+	if err != nil {
+		return engine.Plan{}, err
 	}
 	suite, err := loadSuite(o.Suite, o.TasksDir)
 	if err != nil {
@@ -81,14 +88,44 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 			return engine.Plan{}, exitFor(err)
 		}
 	}
-	retry := runner.DefaultRetry
-	retry.Max = o.MaxRetries
-	return engine.Plan{
+	retry := retryPolicy(o.MaxRetries)
+	return engine.Plan{Agent: agent, AgentName: agentName,
 		Suite: suite, Targets: targets, Repeat: o.Repeat, Parallel: o.Parallel, Out: o.Out,
 		Resume: prev, RetryErrors: o.RetryErrors, Deadline: o.Deadline, StopAfter: o.StopAfter, Direct: o.Direct,
 		KeepWorkspaces: o.KeepWorkspaces, NoStream: o.NoStream, RequestTimeout: o.RequestTimeout, Retry: retry,
 		APIKey: firstNonEmpty(o.APIKey, os.Getenv("OPENAI_API_KEY")), Version: buildVersion(version, debug.ReadBuildInfo), Args: o.Args,
 	}, nil
+}
+
+func retryPolicy(max int) runner.RetryPolicy {
+	r := runner.DefaultRetry
+	r.Max = max
+	return r
+}
+
+// agent resolves --agent (a goatbench.yaml name or a command template) and
+// finds its executable and mounts, before anything runs: nil is the built-in
+// loop. The name is what run.json records.
+func (o *runOptions) agent(retry runner.RetryPolicy) (runner.Agent, string, error) {
+	configs, err := agentcmd.LoadConfigs(models.OverrideFile)
+	if err != nil {
+		return nil, "", usageError("%v", err)
+	}
+	c, external, err := agentcmd.Resolve(o.Agent, configs)
+	if err != nil {
+		return nil, "", usageError("--agent: %v", err)
+	}
+	if !external {
+		if o.RespectAgent {
+			return nil, "", usageError("--respect-agent-params needs --agent with an external agent")
+		}
+		return nil, results.BuiltinAgent, nil
+	}
+	ag, err := agentcmd.Prepare(c)
+	if err != nil {
+		return nil, "", usageError("--agent: %v", err)
+	}
+	return agentcmd.External{Agent: ag, RequestTimeout: o.RequestTimeout, Retry: retry, RespectAgentParams: o.RespectAgent}, c.Name, nil
 }
 
 // onModal reports whether any target is deployed and warmed on Modal.
@@ -150,6 +187,11 @@ func (o *runOptions) fill(p *engine.Previous) error {
 		if t, err := strconv.ParseFloat(v, 64); err == nil {
 			o.Temperature = t
 		}
+	}
+	if !o.changed["agent"] {
+		o.Agent = m.AgentName()
+	} else if o.Agent != m.AgentName() {
+		return usageError("cannot resume %s with --agent %q: it was run with agent %q", p.Dir, o.Agent, m.AgentName())
 	}
 	if o.changed["repeat"] && o.Repeat != m.Repeat {
 		return usageError("cannot resume %s with --repeat %d: it was run with --repeat %d", p.Dir, o.Repeat, m.Repeat)

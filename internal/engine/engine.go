@@ -40,6 +40,8 @@ type Plan struct {
 	// bubblewrap); run.json keeps it, so that every report shows it.
 	SandboxWarning string
 	Agent          runner.Agent // who performs each attempt; nil is the built-in loop
+	// AgentName names Agent in run.json; "" is results.BuiltinAgent.
+	AgentName string
 	// Workspaces makes each attempt's workspace; nil is a local folder under
 	// WorkRoot whose commands run in Sandbox.
 	Workspaces     func(ctx context.Context, t tasks.Task) (sandbox.Workspace, error)
@@ -239,8 +241,16 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 // run's with this invocation noted.
 func (e *engine) manifest() (string, results.Manifest, error) {
 	p := &e.plan
+	agent := p.AgentName
+	if agent == "" {
+		agent = results.BuiltinAgent
+	}
 	if prev := p.Resume; prev != nil {
 		man := prev.Manifest
+		if man.AgentName() != agent {
+			// One run, one agent: its attempts are compared as one.
+			return "", results.Manifest{}, configError("cannot resume %s with agent %q: it was run with agent %q", prev.Dir, agent, man.AgentName())
+		}
 		man.Sandbox = p.Sandbox.Mode()
 		man.Resumed, man.Ended, man.Parallel = append(man.Resumed, e.Now().UTC()), nil, p.Parallel
 		// Keep what the first run recorded of each model; only its endpoint
@@ -267,6 +277,7 @@ func (e *engine) manifest() (string, results.Manifest, error) {
 	man := results.Manifest{
 		RunID: runID, Version: p.Version, Suite: p.Suite.Name, SuiteHash: p.Suite.Hash, Tiers: p.Suite.TaskTiers(),
 		Repeat: p.Repeat, Parallel: p.Parallel, Sandbox: p.Sandbox.Mode(), Args: p.Args, Started: e.Now().UTC(),
+		Agent: agent,
 	}
 	for _, t := range p.Suite.Tasks {
 		man.Tasks = append(man.Tasks, t.ID)
@@ -280,7 +291,8 @@ func (e *engine) manifest() (string, results.Manifest, error) {
 // model is a target as the runner talks to it.
 func (e *engine) model(t Target) runner.Model {
 	return runner.Model{Name: t.Name, ModelID: t.ModelID, Client: t.client(e.plan.APIKey),
-		Temperature: t.Temperature, ToolChoice: t.ToolChoice, NoStream: e.plan.NoStream}
+		Temperature: t.Temperature, ToolChoice: t.ToolChoice, NoStream: e.plan.NoStream,
+		BaseURL: t.BaseURL, APIKey: e.plan.APIKey, Startup: t.Startup}
 }
 
 func (e *engine) newRunID() string {

@@ -53,6 +53,20 @@ var summaryColumns = []column{
 	{"cost ($)", true, func(s ModelSummary) string { return costText(s.CostUSD) }, true},
 }
 
+// summaryColumns are the run's summary columns. An external agent's run
+// gets an agent column after the model's, so a table pasted on its own
+// still says whose attempts they were; the built-in loop's keeps its shape.
+// (The renderers shadow the package's columns with these.)
+func (r *Run) summaryColumns() []column {
+	agent := r.Manifest.AgentName()
+	if agent == results.BuiltinAgent {
+		return summaryColumns
+	}
+	agent = oneLine(agent, 40)
+	cols := []column{summaryColumns[0], {"agent", false, func(ModelSummary) string { return agent }, true}}
+	return append(cols, summaryColumns[1:]...)
+}
+
 func rateText(s ModelSummary) string {
 	if s.PassRate == nil {
 		return dash
@@ -192,6 +206,9 @@ func (r *Run) runLine() string {
 	if m.Sandbox != "" {
 		// Results from unisolated commands are worth knowing about.
 		parts = append(parts, "sandbox "+m.Sandbox)
+	}
+	if a := m.AgentName(); a != results.BuiltinAgent {
+		parts = append(parts, "agent "+oneLine(a, 80))
 	}
 	if m.Version != "" {
 		parts = append(parts, "goatbench "+m.Version)

@@ -104,6 +104,7 @@ func (r *Run) htmlView() htmlView {
 	for _, w := range r.Warnings {
 		v.Warnings = append(v.Warnings, safetext.Line(w))
 	}
+	summaryColumns := r.summaryColumns()
 	if r.Manifest.Suite != "" {
 		v.Title += ": " + r.Manifest.Suite + " suite"
 	}

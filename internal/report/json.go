@@ -22,6 +22,7 @@ type Summary struct {
 	Started   *time.Time     `json:"started,omitempty"`
 	Ended     *time.Time     `json:"ended,omitempty"`
 	Repeat    int            `json:"repeat"`
+	Agent     string         `json:"agent"` // results.BuiltinAgent, a goatbench.yaml agent, or a command
 	Tasks     []string       `json:"tasks"`
 	Totals    Counts         `json:"totals"`
 	Models    []ModelSummary `json:"models"`
@@ -62,7 +63,7 @@ type FailureInfo struct {
 func (r *Run) Summary() Summary {
 	s := Summary{Schema: SummarySchema, RunID: r.Manifest.RunID, Version: r.Manifest.Version,
 		Suite: r.Manifest.Suite, SuiteHash: r.Manifest.SuiteHash, Ended: r.Manifest.Ended,
-		Repeat: r.repeats(), Tasks: r.tasks, Totals: r.Totals(), Models: r.models,
+		Repeat: r.repeats(), Agent: r.Manifest.AgentName(), Tasks: r.tasks, Totals: r.Totals(), Models: r.models,
 		Matrix: []TaskRow{}, Failures: []FailureInfo{}, Warnings: r.Warnings, Tiers: r.TierRows()}
 	if !r.Manifest.Started.IsZero() {
 		s.Started = &r.Manifest.Started

@@ -119,6 +119,7 @@ func (r *Run) mdTop() string {
 func (r *Run) mdSummary() string {
 	var b strings.Builder
 	b.WriteString("### Summary\n\n")
+	summaryColumns := r.summaryColumns()
 	heads := make([]string, len(summaryColumns))
 	right := make([]bool, len(summaryColumns))
 	for i, c := range summaryColumns {

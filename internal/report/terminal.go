@@ -55,7 +55,7 @@ func (r *Run) Terminal(w io.Writer, color bool) error {
 	fmt.Fprintln(bw)
 
 	var cols []column
-	for _, c := range summaryColumns {
+	for _, c := range r.summaryColumns() {
 		if c.key || r.Wide {
 			cols = append(cols, c)
 		}

@@ -112,6 +112,18 @@ type Attempt struct {
 	Transcript     string    `json:"transcript,omitempty"` // relative to the run folder
 }
 
+// BuiltinAgent is the name of goatbench's own agent loop in run.json.
+const BuiltinAgent = "builtin"
+
+// AgentName is the run's agent; runs that predate the field used the
+// built-in loop.
+func (m Manifest) AgentName() string {
+	if m.Agent == "" {
+		return BuiltinAgent
+	}
+	return m.Agent
+}
+
 // Key identifies an attempt within a run.
 func (a Attempt) Key() string { return fmt.Sprintf("%s\x00%s\x00%d", a.Model, a.Task, a.Repeat) }
 
@@ -154,6 +166,10 @@ type Manifest struct {
 	// Tiers maps each task to its tier (fidelity, multi-step, code,
 	// judgement), for reports that group tasks by tier.
 	Tiers map[string]string `json:"tiers,omitempty"`
+	// Agent names who made the attempts: "builtin" (goatbench's own loop),
+	// an agent of goatbench.yaml, or an agent command; "" in runs made
+	// before agents could be chosen, which all used the built-in loop.
+	Agent string `json:"agent,omitempty"`
 }
 
 // WriteManifest writes run.json atomically.

@@ -240,7 +240,13 @@ func (r *Runner) attempt(ctx context.Context, m Model, j job) (a results.Attempt
 	}
 	defer ws.Close(r.opts.KeepWorkspaces)
 
-	actx, cancel := context.WithTimeoutCause(ctx, t.Timeout, errAttemptTimeout)
+	timeout := t.Timeout
+	if tl, ok := r.opts.Agent.(interface {
+		AttemptTimeout(tasks.Task) time.Duration
+	}); ok {
+		timeout = tl.AttemptTimeout(t) // an external agent has its own timeout and a grace period
+	}
+	actx, cancel := context.WithTimeoutCause(ctx, timeout, errAttemptTimeout)
 	defer cancel()
 	l, loopErr := r.opts.Agent.Attempt(actx, m, t, ws)
 	a.Turns, a.ToolCalls, a.ToolErrors, a.Retries = l.Turns, l.ToolCalls, l.ToolErrors, l.Retries

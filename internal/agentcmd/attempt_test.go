@@ -1,0 +1,41 @@
+package agentcmd
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/goatbench/goatbench/internal/results"
+)
+
+// TestServerFailure: only the model's server failing makes a crashed agent's
+// attempt an error; a request the agent got wrong is the agent's.
+func TestServerFailure(t *testing.T) {
+	cases := []struct {
+		errs  []string // each request's error, in order
+		class string   // "" when the checks decide
+	}{
+		{nil, ""},
+		{[]string{""}, ""},
+		{[]string{"HTTP 503: no healthy deployments (gave up after 3 retries)"}, results.ClassServerError},
+		{[]string{"Post \"http://x/v1/chat/completions\": dial tcp: connection refused"}, results.ClassServerError},
+		{[]string{"HTTP 429: slow down (gave up after 3 retries)"}, results.ClassRateLimited},
+		{[]string{`HTTP 400: the agent asked for model "gpt-5"; this attempt's model is "m"`}, ""},
+		{[]string{"HTTP 422: bad tool schema, not HTTP 500"}, ""},
+		{[]string{"the agent's request is not a JSON object"}, ""},
+		{[]string{"HTTP 503: down", ""}, ""}, // it recovered; its last request answered
+	}
+	for _, c := range cases {
+		var reqs []results.Request
+		for _, e := range c.errs {
+			reqs = append(reqs, results.Request{Error: e})
+		}
+		st, class, reason, ok := serverFailure(reqs)
+		require.Equal(t, c.class != "", ok, c.errs)
+		require.Equal(t, c.class, class, c.errs)
+		if ok {
+			require.Equal(t, results.StatusError, st)
+			require.Equal(t, c.errs[len(c.errs)-1], reason)
+		}
+	}
+}
