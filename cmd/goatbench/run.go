@@ -40,6 +40,7 @@ type runOptions struct {
 	RequestTimeout time.Duration
 	MaxRetries     int
 	Deadline       time.Duration
+	Shard          string // i/n: this machine's share of the attempts
 	Resume         string // a run folder to complete
 	RetryErrors    bool
 	Direct         bool // skip LiteLLM: call each Modal app's vLLM with the HF id
@@ -145,6 +146,7 @@ incomplete, 130 interrupted.`,
 	f.IntVar(&o.MaxRetries, "max-retries", runner.DefaultRetry.Max, "retries of failed requests allowed per attempt (0: none)")
 	f.DurationVar(&o.Deadline, "deadline", 0, "stop the whole run after this long, e.g. 6h; unfinished attempts are cancelled (0: no limit)")
 	f.StringVar(&o.Resume, "resume", "", "complete the run in this folder (results/<run-id>): run only attempts without a result")
+	f.StringVar(&o.Shard, "shard", "", "run only share i of n of the attempts (i/n, e.g. 2/4); join the shards with goatbench merge")
 	f.BoolVar(&o.RetryErrors, "retry-errors", false, "with --resume, also run again the attempts that ended in an infrastructure error")
 	return cmd
 }

@@ -43,6 +43,10 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 			return engine.Plan{}, err
 		}
 	}
+	shard, err := engine.ParseShard(o.Shard)
+	if err != nil {
+		return engine.Plan{}, usageError("%v", err)
+	}
 	suite, err := loadSuite(o.Suite, o.TasksDir)
 	if err != nil {
 		return engine.Plan{}, err
@@ -80,7 +84,7 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 	retry := runner.DefaultRetry
 	retry.Max = o.MaxRetries
 	return engine.Plan{
-		Suite: suite, Targets: targets, Repeat: o.Repeat, Parallel: o.Parallel, Out: o.Out,
+		Suite: suite, Targets: targets, Repeat: o.Repeat, Parallel: o.Parallel, Out: o.Out, Shard: shard,
 		Resume: prev, RetryErrors: o.RetryErrors, Deadline: o.Deadline, StopAfter: o.StopAfter, Direct: o.Direct,
 		KeepWorkspaces: o.KeepWorkspaces, NoStream: o.NoStream, RequestTimeout: o.RequestTimeout, Retry: retry,
 		APIKey: firstNonEmpty(o.APIKey, os.Getenv("OPENAI_API_KEY")), Version: version, Args: o.Args,
@@ -144,6 +148,9 @@ func (o *runOptions) fill(p *engine.Previous) error {
 		return usageError("cannot resume %s with --repeat %d: it was run with --repeat %d", p.Dir, o.Repeat, m.Repeat)
 	}
 	o.Repeat = m.Repeat
+	if m.Shard != nil && !o.changed["shard"] {
+		o.Shard = m.Shard.String()
+	}
 	if !o.changed["parallel"] && m.Parallel > 0 {
 		o.Parallel = m.Parallel
 	}

@@ -34,9 +34,12 @@ type Plan struct {
 	Suite    tasks.Suite
 	Targets  []Target
 	Repeat   int
-	Parallel int             // attempts in flight per model
-	Sandbox  sandbox.Sandbox // where commands run; nil is sandbox.Default()
-	Agent    runner.Agent    // who performs each attempt; nil is the built-in loop
+	Parallel int // attempts in flight per model
+	// Shard is the share of the attempts this run makes (see ShardOf); the
+	// zero value is all of them.
+	Shard   results.Shard
+	Sandbox sandbox.Sandbox // where commands run; nil is sandbox.Default()
+	Agent   runner.Agent    // who performs each attempt; nil is the built-in loop
 	// Workspaces makes each attempt's workspace; nil is a local folder under
 	// WorkRoot whose commands run in Sandbox.
 	Workspaces     func(ctx context.Context, t tasks.Task) (sandbox.Workspace, error)
@@ -152,6 +155,10 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	if p.Sandbox == nil {
 		p.Sandbox = sandbox.Default()
 	}
+	skip, total, err := e.shard()
+	if err != nil {
+		return Outcome{}, err
+	}
 	dir, man, err := e.manifest()
 	if err != nil {
 		return Outcome{}, err
@@ -160,9 +167,11 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	if err := results.WriteManifest(dir, man); err != nil {
 		return out, fmt.Errorf("write run.json: %w", err)
 	}
-	var done map[string]bool
+	done := skip
 	if p.Resume != nil {
-		done = p.Resume.done(p.RetryErrors)
+		for k := range p.Resume.done(p.RetryErrors) {
+			done[k] = true
+		}
 	}
 	r, err := runner.New(p.Suite, runner.Options{
 		RunID: man.RunID, RunDir: dir, Parallel: p.Parallel, Repeat: p.Repeat, KeepWorkspaces: p.KeepWorkspaces,
@@ -182,11 +191,14 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	}
 	e.emit(RunStarted{RunID: man.RunID, Dir: dir, Sandbox: p.Sandbox.Mode(), Resumed: p.Resume != nil,
 		Tasks: len(p.Suite.Tasks), Models: len(p.Targets), Repeat: p.Repeat,
-		Pending: pending, Total: len(p.Suite.Tasks) * len(p.Targets) * p.Repeat})
+		Pending: pending, Total: total})
 
 	g, gctx := errgroup.WithContext(ctx)
 	var onModal []Target
 	for _, t := range p.Targets {
+		if e.notInShard(t.Name, skip) {
+			continue // another machine runs it: nothing to deploy or warm here
+		}
 		if t.Modal != nil {
 			onModal = append(onModal, t)
 			continue
@@ -241,6 +253,9 @@ func (e *engine) manifest() (string, results.Manifest, error) {
 	man := results.Manifest{
 		RunID: runID, Version: p.Version, Suite: p.Suite.Name, SuiteHash: p.Suite.Hash,
 		Repeat: p.Repeat, Parallel: p.Parallel, Sandbox: p.Sandbox.Mode(), Args: p.Args, Started: e.Now().UTC(),
+	}
+	if !p.Shard.Whole() {
+		man.Shard = &p.Shard
 	}
 	for _, t := range p.Suite.Tasks {
 		man.Tasks = append(man.Tasks, t.ID)

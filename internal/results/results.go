@@ -135,6 +135,10 @@ type Manifest struct {
 	Ended     *time.Time  `json:"ended,omitempty"`
 	// Resumed lists when the run was resumed with `run --resume`.
 	Resumed []time.Time `json:"resumed,omitempty"`
+	// Shard is the share of the run's attempts this folder holds; nil is all.
+	Shard *Shard `json:"shard,omitempty"`
+	// MergedFrom lists the run IDs of the shards `goatbench merge` joined.
+	MergedFrom []string `json:"merged_from,omitempty"`
 }
 
 // WriteManifest writes run.json atomically.
