@@ -170,9 +170,12 @@ func (r *Runner) attempt(ctx context.Context, m Model, j job) (a results.Attempt
 		r.opts.OnStart(m.Name, t.ID, j.repeat)
 	}
 
-	ws, err := r.opts.NewWorkspace(ctx, t)
+	ws, err := r.opts.NewWorkspace(WithAttempt(ctx, AttemptID{r.opts.RunID, m.Name, t.ID, j.repeat}), t)
 	if err != nil {
 		a.Status, a.FailureClass, a.Reason = results.StatusError, results.ClassServerError, oneLine(err.Error())
+		if ae := (*AttemptError)(nil); errors.As(err, &ae) { // a backend that names its failure (sandbox quota)
+			a.Status, a.FailureClass = ae.Status, ae.Class
+		}
 		return a
 	}
 	defer ws.Close(r.opts.KeepWorkspaces)
@@ -200,6 +203,13 @@ func (r *Runner) attempt(ctx context.Context, m Model, j job) (a results.Attempt
 		a.Status, a.FailureClass, a.Reason = verdict(a.Checks, l)
 		if ctx.Err() != nil && a.Status != results.StatusPass {
 			a.Status, a.FailureClass, a.Reason = results.StatusError, results.ClassCancelled, cancelReason(context.Cause(ctx))
+		}
+	}
+	// A workspace that failed under the attempt (a remote sandbox that died)
+	// makes it an infrastructure error, whatever the checks then saw.
+	if lw, ok := ws.(interface{ Lost() *AttemptError }); ok && ctx.Err() == nil {
+		if ae := lw.Lost(); ae != nil {
+			a.Status, a.FailureClass, a.Reason = ae.Status, ae.Class, oneLine(ae.Reason)
 		}
 	}
 	a.Transcript = r.writeTranscript(m.Name, j, l.Messages, &a)

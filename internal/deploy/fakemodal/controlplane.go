@@ -49,6 +49,8 @@ type ControlPlane struct {
 	srv                  *grpc.Server
 	authToken            string
 
+	sbx sandboxes // Modal Sandboxes: sandboxes.go, router.go
+
 	mu       sync.Mutex
 	requests map[string]int
 	lookups  []string // "<env>/<app>/<tag>" of every FunctionGet
@@ -81,7 +83,7 @@ func Start(dir, tokenID, tokenSecret string) (*ControlPlane, error) {
 }
 
 // Close stops the server.
-func (c *ControlPlane) Close() { c.srv.Stop() }
+func (c *ControlPlane) Close() { c.srv.Stop(); c.sbx.stop() }
 
 // Dir is the state directory shared with the fake command line.
 func (c *ControlPlane) Dir() string { return c.dir }

@@ -1,0 +1,244 @@
+// Package modalsandbox gives each attempt a workspace in its own Modal
+// Sandbox, through the Modal Go SDK: the same tools and checks run there as in
+// a local folder, while this machine only talks to Modal.
+//
+// Round trips. Every workspace operation is one Exec of one command: a shell
+// tool call or a check is `bash -c`, and reading, writing, listing or testing
+// a file is a short shell script whose data travels in its arguments, so that
+// an operation costs ExecStart and ExecWait (plus one stdout stream, read
+// while waiting, when there is output) and no stdin round trips. The setup
+// files go in as one tar archive in one Exec. Only a file too large for the
+// SDK's 64 KiB argument limit goes through the sandbox filesystem API
+// (WriteBytes: Modal's fs tool, fed through a stdin stream).
+//
+// Network. A sandbox is created with BlockNetwork: the built-in agent talks
+// to the model from this process, so the commands in the sandbox need no
+// network at all, and a model cannot reach anything from it. For an agent
+// process running inside the sandbox the intended mechanism is the SDK's
+// allowlist mode (OutboundDomainAllowlist, or OutboundCIDRAllowlist) naming
+// only the model proxy's host, with the proxy's key added outside the sandbox
+// by ExperimentalOutboundPolicy so that it never enters it. Tunnels were not
+// chosen: they carry connections into a sandbox, not out of it.
+//
+// Lifetime. Each sandbox is tagged with the run ID, model, task and repeat,
+// lives at most the task's timeout plus the checks' time, and is terminated
+// when its attempt closes the workspace. Sweep terminates the sandboxes a
+// killed run left behind, found by its run ID tag.
+package modalsandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	modal "github.com/modal-labs/modal-client/go"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/goatbench/goatbench/bench/tasks"
+	"github.com/goatbench/goatbench/internal/results"
+	"github.com/goatbench/goatbench/internal/runner"
+	"github.com/goatbench/goatbench/internal/sandbox"
+)
+
+// Mode names this backend in run.json and reports (--sandbox modal).
+const Mode = "modal"
+
+// Failure classes of attempts whose sandbox failed: infrastructure errors.
+const (
+	ClassRefused = "sandbox_refused" // Modal would not create the sandbox
+	ClassQuota   = "sandbox_quota"   // no capacity, or the concurrency limit
+	ClassLost    = "sandbox_lost"    // the sandbox died under the attempt
+)
+
+// Defaults of a Config.
+const (
+	DefaultApp       = "goatbench-sandboxes"
+	DefaultImage     = "python:3.12-slim"
+	DefaultCPU       = 1.0
+	DefaultMemoryMiB = 1024
+	// Workdir is the workspace's root inside the sandbox.
+	Workdir = "/work"
+)
+
+// Tags set on every sandbox.
+const (
+	TagRun    = "goatbench-run"
+	TagModel  = "goatbench-model"
+	TagTask   = "goatbench-task"
+	TagRepeat = "goatbench-repeat"
+)
+
+// checksTime is how long a sandbox outlives its task's timeout: the checks
+// run after the agent stops, on their own time.
+const checksTime = 5 * time.Minute
+
+// Config is where and how sandboxes are made.
+type Config struct {
+	App         string // the Modal app the sandboxes belong to
+	Environment string // "" is the profile's
+	Image       string // a registry image, e.g. python:3.12-slim
+	CPU         float64
+	MemoryMiB   int
+}
+
+func (c Config) withDefaults() Config {
+	if c.App == "" {
+		c.App = DefaultApp
+	}
+	if c.Image == "" {
+		c.Image = DefaultImage
+	}
+	if c.CPU <= 0 {
+		c.CPU = DefaultCPU
+	}
+	if c.MemoryMiB <= 0 {
+		c.MemoryMiB = DefaultMemoryMiB
+	}
+	return c
+}
+
+// Provider makes the workspaces of a run. It also stands as the run's
+// sandbox.Sandbox, so that run.json names the mode.
+type Provider struct {
+	client *modal.Client
+	cfg    Config
+	app    *modal.App
+
+	imgMu sync.Mutex
+	image *modal.Image // built once, on first use
+
+	mu    sync.Mutex
+	usage Usage
+}
+
+// Usage is the sandbox time a run held: what Modal bills for CPU and memory.
+type Usage struct {
+	Sandboxes     int
+	Seconds       float64 // sandbox lifetime, summed
+	CPUSeconds    float64 // cores requested × lifetime
+	GiBSeconds    float64 // memory requested (GiB) × lifetime
+	ExecCount     int
+	CreateFailure int
+}
+
+// NewClient is a Modal client whose SDK logging is dropped: its warnings
+// (for example about a local server URL) are not the run's.
+func NewClient() (*modal.Client, error) {
+	return modal.NewClientWithOptions(&modal.ClientParams{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+}
+
+// Open finds (or creates) the sandboxes' app.
+func Open(ctx context.Context, client *modal.Client, cfg Config) (*Provider, error) {
+	cfg = cfg.withDefaults()
+	app, err := client.Apps.FromName(ctx, cfg.App, &modal.AppFromNameParams{Environment: cfg.Environment, CreateIfMissing: true})
+	if err != nil {
+		return nil, fmt.Errorf("modal sandboxes: app %s: %w", cfg.App, err)
+	}
+	return &Provider{client: client, cfg: cfg, app: app}, nil
+}
+
+// Mode is "modal".
+func (p *Provider) Mode() string { return Mode }
+
+// Run refuses: commands run in a workspace's own sandbox (Workspace.Run).
+func (p *Provider) Run(context.Context, sandbox.Command) (sandbox.Result, error) {
+	return sandbox.Result{}, errors.New("modal sandboxes run commands only in an attempt's workspace")
+}
+
+// Usage is the sandbox time held so far.
+func (p *Provider) Usage() Usage {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.usage
+}
+
+func (p *Provider) built(ctx context.Context) (*modal.Image, error) {
+	p.imgMu.Lock()
+	defer p.imgMu.Unlock()
+	if p.image != nil {
+		return p.image, nil
+	}
+	img, err := p.client.Images.FromRegistry(p.cfg.Image, nil).Build(ctx, p.app, nil)
+	if err != nil {
+		return nil, fmt.Errorf("modal sandboxes: image %s: %w", p.cfg.Image, err)
+	}
+	p.image = img
+	return img, nil
+}
+
+// Workspace creates the sandbox of one attempt (engine.Plan.Workspaces) and
+// writes the task's setup files into it. The attempt's identity comes from
+// ctx (runner.AttemptOf) and becomes the sandbox's tags.
+func (p *Provider) Workspace(ctx context.Context, t tasks.Task) (sandbox.Workspace, error) {
+	id, _ := runner.AttemptOf(ctx)
+	img, err := p.built(ctx)
+	if err != nil {
+		return nil, p.createFailed(err)
+	}
+	timeout := t.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Minute
+	}
+	sb, err := p.client.Sandboxes.Create(ctx, p.app, img, &modal.SandboxCreateParams{
+		CPU: p.cfg.CPU, MemoryMiB: p.cfg.MemoryMiB,
+		Timeout: (timeout + checksTime).Round(time.Second), Workdir: Workdir, BlockNetwork: true,
+		Tags: map[string]string{TagRun: id.RunID, TagModel: id.Model, TagTask: id.Task, TagRepeat: strconv.Itoa(id.Repeat)},
+	})
+	if err != nil {
+		return nil, p.createFailed(err)
+	}
+	w := &Workspace{p: p, sb: sb, ctx: context.WithoutCancel(ctx), started: time.Now(), setup: map[string][]byte{}}
+	if err := w.seed(ctx, t.Setup); err != nil {
+		w.Close(false)
+		if ae := w.Lost(); ae != nil {
+			return nil, ae
+		}
+		return nil, fmt.Errorf("modal sandbox %s: setup files: %w", sb.SandboxID, err)
+	}
+	return w, nil
+}
+
+// createFailed classifies a failure to create a sandbox.
+func (p *Provider) createFailed(err error) error {
+	p.mu.Lock()
+	p.usage.CreateFailure++
+	p.mu.Unlock()
+	class := ClassRefused
+	var re modal.ResourceExhaustedError
+	if errors.As(err, &re) || status.Code(err) == codes.ResourceExhausted {
+		class = ClassQuota
+	}
+	return &runner.AttemptError{Status: results.StatusError, Class: class, Reason: "modal sandbox: " + err.Error()}
+}
+
+// Sweep terminates every running sandbox tagged with the run ID: the
+// leftovers of a run that was killed before its workspaces were closed.
+func (p *Provider) Sweep(ctx context.Context, runID string) (int, error) {
+	it, err := p.client.Sandboxes.List(ctx, &modal.SandboxListParams{AppID: p.app.AppID, Tags: map[string]string{TagRun: runID}})
+	if err != nil {
+		return 0, fmt.Errorf("modal sandboxes: list run %s: %w", runID, err)
+	}
+	var ids []*modal.Sandbox
+	for sb, err := range it {
+		if err != nil {
+			return 0, fmt.Errorf("modal sandboxes: list run %s: %w", runID, err)
+		}
+		ids = append(ids, sb)
+	}
+	// Listing first, then terminating, so that the pages are not read while
+	// the list they page through changes.
+	var errs []error
+	for _, sb := range ids {
+		if _, err := sb.Terminate(ctx, nil); err != nil {
+			errs = append(errs, fmt.Errorf("terminate %s: %w", sb.SandboxID, err))
+		}
+		_ = sb.Detach()
+	}
+	return len(ids), errors.Join(errs...)
+}
