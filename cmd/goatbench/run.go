@@ -137,7 +137,7 @@ incomplete, 130 interrupted.`,
 	f.BoolVar(&o.Direct, "direct", false, "skip the LiteLLM proxy: call each Modal app's own vLLM URL with the model's Hugging Face id")
 	f.BoolVar(&o.StopAfter, "stop-after", false, "stop the Modal apps this run deployed or woke when it is done (otherwise they scale down after 5 idle minutes)")
 	o.Modal.register(f)
-	f.StringVar(&o.Sandbox, "sandbox", sandbox.ModeAuto, "where commands run: bwrap (isolated), plain (not isolated), or auto (bwrap when it works here)")
+	f.StringVar(&o.Sandbox, "sandbox", sandbox.ModeAuto, "where commands run: bwrap (isolated), plain (not isolated), auto (bwrap when it works here), or modal (a Modal Sandbox per attempt)")
 	f.Float64Var(&o.MinPassRate, "min-pass-rate", 1, "exit 0 when at least this fraction of judged attempts passed")
 	f.StringVar(&o.Registry, "registry", "", registryFlagUsage)
 	f.Float64Var(&o.Temperature, "temperature", 0, "sampling temperature for every model (default: each model's own; 0.3 for local models)")
@@ -169,7 +169,7 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 			return err
 		}
 	}
-	sb, warning, err := sandbox.Open(o.Sandbox, sandbox.DefaultLimits)
+	sb, warning, err := o.openSandbox(ctx, &plan, prev)
 	if err != nil {
 		return usageError("--sandbox %s: %v", o.Sandbox, err)
 	}

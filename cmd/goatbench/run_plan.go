@@ -13,6 +13,7 @@ import (
 
 	"github.com/goatbench/goatbench/bench/tasks"
 	"github.com/goatbench/goatbench/internal/engine"
+	"github.com/goatbench/goatbench/internal/modalsandbox"
 	"github.com/goatbench/goatbench/internal/runner"
 	"github.com/goatbench/goatbench/internal/sandbox"
 )
@@ -29,8 +30,8 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 		return engine.Plan{}, usageError("--repeat must be at least 1, got %d", o.Repeat)
 	case o.Temperature > 2 || math.IsNaN(o.Temperature):
 		return engine.Plan{}, usageError("--temperature must be between 0 and 2, got %g", o.Temperature)
-	case o.Sandbox != sandbox.ModeAuto && o.Sandbox != sandbox.ModeBwrap && o.Sandbox != sandbox.ModePlain:
-		return engine.Plan{}, usageError("--sandbox must be bwrap, plain or auto, got %q", o.Sandbox)
+	case o.Sandbox != sandbox.ModeAuto && o.Sandbox != sandbox.ModeBwrap && o.Sandbox != sandbox.ModePlain && o.Sandbox != modalsandbox.Mode:
+		return engine.Plan{}, usageError("--sandbox must be bwrap, plain, auto or modal, got %q", o.Sandbox)
 	case !(o.MinPassRate >= 0 && o.MinPassRate <= 1): // NaN too
 		return engine.Plan{}, usageError("--min-pass-rate must be between 0 and 1, got %g", o.MinPassRate)
 	case o.MaxRetries < 0:
@@ -138,6 +139,9 @@ func (o *runOptions) fill(p *engine.Previous) error {
 	}
 	if v, ok := p.EarlierFlag("registry"); ok && !o.changed["registry"] {
 		o.Registry = v
+	}
+	if v, ok := p.EarlierFlag("sandbox"); ok && !o.changed["sandbox"] {
+		o.Sandbox = v // a run in Modal sandboxes resumes in them, and sweeps its leftovers
 	}
 	if v, ok := p.EarlierFlag("temperature"); ok && !o.changed["temperature"] {
 		if t, err := strconv.ParseFloat(v, 64); err == nil {
