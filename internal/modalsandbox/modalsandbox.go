@@ -115,6 +115,10 @@ type Provider struct {
 
 	mu    sync.Mutex
 	usage Usage
+
+	// perFileSetup writes setup files one by one through the filesystem API
+	// instead of one batch; only the round-trip benchmark sets it.
+	perFileSetup bool
 }
 
 // Usage is the sandbox time a run held: what Modal bills for CPU and memory.

@@ -299,6 +299,14 @@ func (w *Workspace) seed(ctx context.Context, files []tasks.File) error {
 	if err := tw.Close(); err != nil {
 		return err
 	}
+	if w.p.perFileSetup {
+		for _, f := range files {
+			if err := w.writeLarge(ctx, f); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	enc := base64.StdEncoding.EncodeToString(buf.Bytes())
 	if len(enc) > argBudget {
 		return w.write(ctx, files) // several Execs (and the filesystem API for large files)

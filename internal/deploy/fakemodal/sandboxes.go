@@ -497,3 +497,22 @@ func (c *ControlPlane) TaskGetCommandRouterAccess(ctx context.Context, req *pb.T
 	}
 	return pb.TaskGetCommandRouterAccessResponse_builder{Jwt: r.jwt, Url: r.url}.Build(), nil
 }
+
+// sandboxRPCs are the RPCs a sandbox costs, on the control plane and the
+// command router.
+var sandboxRPCs = []string{
+	"AppGetOrCreate", "EnvironmentGetOrCreate", "ImageGetOrCreate",
+	"SandboxCreate", "SandboxCreateV2", "SandboxGetTaskId", "SandboxGetTaskIdV2", "SandboxWait", "SandboxWaitV2",
+	"SandboxTerminate", "SandboxTerminateV2", "SandboxList", "SandboxListV2",
+	"TaskGetCommandRouterAccess", "SandboxGetCommandRouterAccess",
+	"TaskExecStart", "TaskExecWait", "TaskExecStdioRead", "TaskExecStdinWrite", "TaskExecStdinWriteStream",
+}
+
+// SandboxRPCs counts every sandbox RPC received so far.
+func (c *ControlPlane) SandboxRPCs() int {
+	n := 0
+	for _, m := range sandboxRPCs {
+		n += c.Requests(m)
+	}
+	return n
+}
