@@ -217,6 +217,7 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	closeErr := r.Close()
 	end := e.Now().UTC()
 	man.Ended = &end
+	e.recordSandboxUsage(&man)
 	if err := errors.Join(runErr, closeErr, results.WriteManifest(dir, man)); err != nil {
 		return out, err
 	}

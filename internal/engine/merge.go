@@ -190,6 +190,10 @@ func mergeManifests(runs []shardRun) (results.Manifest, []string) {
 			into.HeldSeconds += mi.HeldSeconds
 			into.ColdStartSeconds = max(into.ColdStartSeconds, mi.ColdStartSeconds)
 			into.BaseURL = cmpOr(into.BaseURL, mi.BaseURL)
+			if mi.Sandbox != nil {
+				sum := mi.Sandbox.Add(ptrOr(into.Sandbox))
+				into.Sandbox = &sum
+			}
 			if mi.Error != "" && !strings.Contains(into.Error, mi.Error) {
 				into.Error = strings.TrimPrefix(into.Error+"; "+mi.Error, "; ")
 			}
@@ -200,6 +204,13 @@ func mergeManifests(runs []shardRun) (results.Manifest, []string) {
 	}
 	slices.SortFunc(man.Resumed, func(a, b time.Time) int { return a.Compare(b) })
 	return man, warnings
+}
+
+func ptrOr(u *results.SandboxUsage) results.SandboxUsage {
+	if u == nil {
+		return results.SandboxUsage{}
+	}
+	return *u
 }
 
 func cmpOr(a, b string) string {

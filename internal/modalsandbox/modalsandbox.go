@@ -74,6 +74,16 @@ const (
 	TagRepeat = "goatbench-repeat"
 )
 
+// Modal's published per-second rates for Sandboxes (modal.com/pricing,
+// "Sandboxes & Notebooks": CPU per physical core, memory per GiB; about three
+// times the rates of Functions, $0.0000131 and $0.00000222). Sandboxes are
+// billed for max(request, use) (modal.com/docs/guide/sandbox-resources): the
+// requested cores and memory over the lifetime are what a run pays at least.
+const (
+	DefaultCPUPerCoreSecond = 0.00003942
+	DefaultMemPerGiBSecond  = 0.00000672
+)
+
 // checksTime is how long a sandbox outlives its task's timeout: the checks
 // run after the agent stops, on their own time.
 const checksTime = 5 * time.Minute
@@ -85,6 +95,9 @@ type Config struct {
 	Image       string // a registry image, e.g. python:3.12-slim
 	CPU         float64
 	MemoryMiB   int
+	// Rates in USD per second; 0 is Modal's published rate.
+	CPUPerCoreSecond float64
+	MemPerGiBSecond  float64
 }
 
 func (c Config) withDefaults() Config {
@@ -100,6 +113,12 @@ func (c Config) withDefaults() Config {
 	if c.MemoryMiB <= 0 {
 		c.MemoryMiB = DefaultMemoryMiB
 	}
+	if c.CPUPerCoreSecond <= 0 {
+		c.CPUPerCoreSecond = DefaultCPUPerCoreSecond
+	}
+	if c.MemPerGiBSecond <= 0 {
+		c.MemPerGiBSecond = DefaultMemPerGiBSecond
+	}
 	return c
 }
 
@@ -113,8 +132,9 @@ type Provider struct {
 	imgMu sync.Mutex
 	image *modal.Image // built once, on first use
 
-	mu    sync.Mutex
-	usage Usage
+	mu      sync.Mutex
+	usage   Usage
+	byModel map[string]results.SandboxUsage
 
 	// perFileSetup writes setup files one by one through the filesystem API
 	// instead of one batch; only the round-trip benchmark sets it.
@@ -162,6 +182,34 @@ func (p *Provider) Usage() Usage {
 	return p.usage
 }
 
+// SandboxUsage is the sandbox time a model's attempts held, priced; nil when
+// it had none. The engine records it in run.json.
+func (p *Provider) SandboxUsage(model string) *results.SandboxUsage {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	u, ok := p.byModel[model]
+	if !ok {
+		return nil
+	}
+	return &u
+}
+
+// held records one closed sandbox's lifetime.
+func (p *Provider) held(model string, secs float64) {
+	cpu, gib := secs*p.cfg.CPU, secs*float64(p.cfg.MemoryMiB)/1024
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.usage.Sandboxes++
+	p.usage.Seconds += secs
+	p.usage.CPUSeconds += cpu
+	p.usage.GiBSeconds += gib
+	if p.byModel == nil {
+		p.byModel = map[string]results.SandboxUsage{}
+	}
+	p.byModel[model] = p.byModel[model].Add(results.SandboxUsage{Sandboxes: 1, Seconds: secs, CPUSeconds: cpu, GiBSeconds: gib,
+		CostUSD: cpu*p.cfg.CPUPerCoreSecond + gib*p.cfg.MemPerGiBSecond})
+}
+
 func (p *Provider) built(ctx context.Context) (*modal.Image, error) {
 	p.imgMu.Lock()
 	defer p.imgMu.Unlock()
@@ -197,7 +245,7 @@ func (p *Provider) Workspace(ctx context.Context, t tasks.Task) (sandbox.Workspa
 	if err != nil {
 		return nil, p.createFailed(err)
 	}
-	w := &Workspace{p: p, sb: sb, ctx: context.WithoutCancel(ctx), started: time.Now(), setup: map[string][]byte{}}
+	w := &Workspace{p: p, sb: sb, ctx: context.WithoutCancel(ctx), model: id.Model, started: time.Now(), setup: map[string][]byte{}}
 	if err := w.seed(ctx, t.Setup); err != nil {
 		w.Close(false)
 		if ae := w.Lost(); ae != nil {

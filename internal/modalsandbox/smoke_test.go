@@ -123,3 +123,16 @@ func TestARefusedOrFullSandboxErrsWithItsClass(t *testing.T) {
 		})
 	}
 }
+
+func TestSandboxTimeIsPricedInRunJSON(t *testing.T) {
+	_, p := fake(t, fakemodal.SandboxOptions{})
+	suite := smokeSuite(t)
+	got, man := runReference(t, suite, 1, 4, p, nil)
+	u := man.Models[0].Sandbox
+	require.NotNil(t, u)
+	require.Equal(t, len(got), u.Sandboxes)
+	require.Greater(t, u.Seconds, 0.0)
+	require.InDelta(t, u.Seconds*DefaultCPU, u.CPUSeconds, 1e-9)
+	require.InDelta(t, u.Seconds*DefaultMemoryMiB/1024, u.GiBSeconds, 1e-9)
+	require.InDelta(t, u.CPUSeconds*0.00003942+u.GiBSeconds*0.00000672, u.CostUSD, 1e-12)
+}

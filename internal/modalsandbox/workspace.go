@@ -36,6 +36,7 @@ type Workspace struct {
 	p       *Provider
 	sb      *modal.Sandbox
 	ctx     context.Context // the attempt's values, without its cancellation: for file operations
+	model   string
 	started time.Time
 	setup   map[string][]byte
 
@@ -372,14 +373,7 @@ func (w *Workspace) Close(bool) error {
 	defer cancel()
 	_, err := w.sb.Terminate(ctx, nil)
 	_ = w.sb.Detach()
-	secs := time.Since(w.started).Seconds()
-	p := w.p
-	p.mu.Lock()
-	p.usage.Sandboxes++
-	p.usage.Seconds += secs
-	p.usage.CPUSeconds += secs * p.cfg.CPU
-	p.usage.GiBSeconds += secs * float64(p.cfg.MemoryMiB) / 1024
-	p.mu.Unlock()
+	w.p.held(w.model, time.Since(w.started).Seconds())
 	if err != nil {
 		return fmt.Errorf("modal sandbox %s: terminate: %w", w.sb.SandboxID, err)
 	}

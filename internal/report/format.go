@@ -46,7 +46,7 @@ var summaryColumns = []column{
 	{"turns", true, func(s ModelSummary) string { return opt(s.MeanTurns, "%.1f") }},
 	{"tokens in", true, func(s ModelSummary) string { return thousands(s.TokensIn) }},
 	{"tokens out", true, func(s ModelSummary) string { return thousands(s.TokensOut) }},
-	{"cost ($)", true, func(s ModelSummary) string { return costText(s.CostUSD) }},
+	{"cost ($)", true, costWithSandbox},
 }
 
 func errorsText(c Counts) string {

@@ -117,6 +117,8 @@ type ModelInfo struct {
 	ColdStartSeconds float64 `json:"cold_start_s,omitempty"`
 	HeldSeconds      float64 `json:"held_s,omitempty"` // how long this run kept the model's GPUs busy
 	Error            string  `json:"error,omitempty"`
+	// Sandbox is the remote sandbox time of the model's attempts and its cost.
+	Sandbox *SandboxUsage `json:"sandbox,omitempty"`
 }
 
 // Manifest is run.json: what was run, with what, and when.
