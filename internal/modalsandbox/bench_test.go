@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,12 +44,14 @@ func BenchmarkToolCallRoundTrips(b *testing.B) {
 // reference model, one after another) with 50 ms per RPC: RPCs per attempt
 // and per tool call, and seconds per attempt. setup=per-file writes each
 // setup file with the filesystem API instead of one batch, to show what the
-// batch saves.
+// batch saves; sandbox=v1 is the SDK's V1 backend, which asks for the task ID
+// and the router's address in RPCs of their own.
 func BenchmarkAttemptRoundTrips(b *testing.B) {
-	for _, mode := range []string{"batch", "per-file"} {
-		b.Run("setup="+mode, func(b *testing.B) {
+	for _, tc := range []struct{ name, v2 string }{{"setup=batch", "true"}, {"setup=per-file", "true"}, {"setup=batch/sandbox=v1", "false"}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.Setenv("MODAL_SANDBOX_V2", tc.v2)
 			cp, p := fake(b, fakemodal.SandboxOptions{Latency: remoteLatency})
-			p.perFileSetup = mode == "per-file"
+			p.perFileSetup = strings.Contains(tc.name, "per-file")
 			suite := smokeSuite(b)
 			runReference(b, suite, 1, 1, p, nil) // the run's one-time RPCs: app, environment, image
 			before, n, calls := cp.SandboxRPCs(), 0, 0
