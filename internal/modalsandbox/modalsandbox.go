@@ -216,7 +216,8 @@ func (p *Provider) built(ctx context.Context) (*modal.Image, error) {
 	if p.image != nil {
 		return p.image, nil
 	}
-	img, err := p.client.Images.FromRegistry(p.cfg.Image, nil).Build(ctx, p.app, nil)
+	// WORKDIR makes the workspace's folder exist, whatever the image holds.
+	img, err := p.client.Images.FromRegistry(p.cfg.Image, nil).DockerfileCommands([]string{"WORKDIR " + Workdir}, nil).Build(ctx, p.app, nil)
 	if err != nil {
 		return nil, fmt.Errorf("modal sandboxes: image %s: %w", p.cfg.Image, err)
 	}

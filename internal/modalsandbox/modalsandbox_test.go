@@ -80,7 +80,7 @@ func TestAWorkspaceInASandbox(t *testing.T) {
 	require.Len(t, sbs, 1)
 	v := sbs[0]
 	require.Equal(t, map[string]string{TagRun: "run-1", TagModel: "qwen3-4b", TagTask: "setup", TagRepeat: "2"}, v.Tags)
-	require.Equal(t, []string{"FROM python:3.12-slim"}, v.Image)
+	require.Equal(t, []string{"FROM python:3.12-slim", "FROM base", "WORKDIR /work"}, v.Image)
 	require.EqualValues(t, (2*time.Minute+checksTime)/time.Second, v.TimeoutSecs, "the task's timeout plus the checks' time")
 	require.EqualValues(t, 1000, v.MilliCPU)
 	require.EqualValues(t, 1024, v.MemoryMB)

@@ -49,7 +49,7 @@ type SandboxOptions struct {
 // SandboxView is what a test can see of one fake sandbox.
 type SandboxView struct {
 	ID, AppID, ImageID string
-	Image              []string // the image's Dockerfile commands
+	Image              []string // the image's Dockerfile commands, every layer
 	Tags               map[string]string
 	TimeoutSecs        uint32
 	MilliCPU, MemoryMB uint32
@@ -68,9 +68,27 @@ type sandboxes struct {
 	byID   map[string]*fakeSandbox
 	byTask map[string]*fakeSandbox
 	apps   map[string]string   // app id → environment
-	images map[string][]string // image id → Dockerfile commands
+	images map[string]fakeImage
 	router *router
 	clock  float64 // last created_at handed out, so that timestamps are strictly increasing
+}
+
+// fakeImage is one image layer: its Dockerfile commands and the layer it
+// starts FROM (image.go, Build: "FROM base" with base_images).
+type fakeImage struct {
+	cmds []string
+	base string
+}
+
+// chain is an image's Dockerfile commands from its first layer on.
+func (s *sandboxes) chain(id string) []string {
+	var out []string
+	for id != "" {
+		img := s.images[id]
+		out = append(slices.Clone(img.cmds), out...)
+		id = img.base
+	}
+	return out
 }
 
 type fakeSandbox struct {
@@ -101,7 +119,7 @@ func (c *ControlPlane) Sandboxes() []SandboxView {
 	for _, s := range c.sbx.byID {
 		v := s.view
 		v.Tags = maps.Clone(v.Tags)
-		v.Image = c.sbx.images[v.ImageID]
+		v.Image = c.sbx.chain(v.ImageID)
 		out = append(out, v)
 	}
 	slices.SortFunc(out, func(a, b SandboxView) int { return c.sbx.byID[a.ID].cmp(c.sbx.byID[b.ID]) })
@@ -193,20 +211,29 @@ func (c *ControlPlane) EnvironmentGetOrCreate(ctx context.Context, req *pb.Envir
 	}.Build(), nil
 }
 
-// ImageGetOrCreate "builds" an image at once: it records the Dockerfile
-// commands (FROM <registry tag> for Images.FromRegistry) and answers with a
-// finished result, so image.go's Build needs no build stream.
+// ImageGetOrCreate "builds" an image layer at once: it records the Dockerfile
+// commands (FROM <registry tag> for Images.FromRegistry, FROM base on a base
+// image for each DockerfileCommands layer) and answers with a finished
+// result, so image.go's Build needs no build stream.
 func (c *ControlPlane) ImageGetOrCreate(ctx context.Context, req *pb.ImageGetOrCreateRequest) (*pb.ImageGetOrCreateResponse, error) {
 	if err := c.rpc(ctx, "ImageGetOrCreate"); err != nil {
 		return nil, err
 	}
 	cmds := req.GetImage().GetDockerfileCommands()
-	id := shortID("im-", cmds...)
+	var base string
+	for _, b := range req.GetImage().GetBaseImages() {
+		base = b.GetImageId()
+	}
+	id := shortID("im-", append([]string{base}, cmds...)...)
 	c.sbx.mu.Lock()
 	if c.sbx.images == nil {
-		c.sbx.images = map[string][]string{}
+		c.sbx.images = map[string]fakeImage{}
 	}
-	c.sbx.images[id] = slices.Clone(cmds)
+	if _, ok := c.sbx.images[base]; base != "" && !ok {
+		c.sbx.mu.Unlock()
+		return nil, status.Errorf(codes.NotFound, "base image %s not found", base)
+	}
+	c.sbx.images[id] = fakeImage{cmds: slices.Clone(cmds), base: base}
 	c.sbx.mu.Unlock()
 	return pb.ImageGetOrCreateResponse_builder{
 		ImageId: id,
