@@ -67,7 +67,7 @@ type sandboxes struct {
 	opts   SandboxOptions
 	byID   map[string]*fakeSandbox
 	byTask map[string]*fakeSandbox
-	apps   map[string]string   // app id → environment
+	apps   map[string]string // app id → environment
 	images map[string]fakeImage
 	router *router
 	clock  float64 // last created_at handed out, so that timestamps are strictly increasing
