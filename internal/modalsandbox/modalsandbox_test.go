@@ -240,8 +240,8 @@ func TestBothSandboxBackends(t *testing.T) {
 		v2           string
 		create, once []string // the create RPC, and what the SDK asks once per sandbox
 	}{
-		{"true", []string{"SandboxCreateV2"}, nil},
-		{"false", []string{"SandboxCreate"}, []string{"SandboxGetTaskId", "TaskGetCommandRouterAccess"}},
+		{"true", []string{"SandboxCreateV2", "SandboxTerminateV2"}, nil},
+		{"false", []string{"SandboxCreate", "SandboxTerminate"}, []string{"SandboxGetTaskId", "TaskGetCommandRouterAccess"}},
 	} {
 		t.Run("MODAL_SANDBOX_V2="+tc.v2, func(t *testing.T) {
 			t.Setenv("MODAL_SANDBOX_V2", tc.v2)
@@ -254,6 +254,9 @@ func TestBothSandboxBackends(t *testing.T) {
 				require.Equal(t, 1, cp.Requests(m), m)
 			}
 			require.Equal(t, 2, cp.Requests("TaskExecStart"), "setup, then Exists")
+			// App, environment and two image layers are once per run; then
+			// create, setup (start, output, wait), Exists (start, wait), terminate.
+			require.Equal(t, 4+7+len(tc.once), cp.SandboxRPCs())
 			require.True(t, strings.HasPrefix(cp.RouterURL(), "https://127.0.0.1:"))
 			require.False(t, cp.Sandboxes()[0].Running)
 		})

@@ -162,11 +162,12 @@ func valid(name string) (string, error) {
 }
 
 // fileOp runs a file script; exit 0 is success, any other exit an error
-// carrying the script's message.
+// carrying the script's message. limit bounds the output read (0: enough for
+// a message); a negative limit reads none, which saves the output stream's RPC.
 func (w *Workspace) fileOp(script string, limit int, args ...string) (output, error) {
 	ctx, cancel := context.WithTimeout(w.ctx, fileOpTimeout)
 	defer cancel()
-	if limit <= 0 {
+	if limit == 0 {
 		limit = 4 << 10 // room for the message of a failure
 	}
 	o, err := w.exec(ctx, append([]string{"bash", "-c", script, "goatbench"}, args...), fileOpTimeout, limit)
@@ -349,7 +350,7 @@ func (w *Workspace) Exists(name string) bool {
 	if err != nil {
 		return false
 	}
-	_, err = w.fileOp(`[ -e "$1" ]`, 0, name)
+	_, err = w.fileOp(`[ -e "$1" ]`, -1, name)
 	return err == nil
 }
 
