@@ -344,12 +344,16 @@ func (s *sandboxes) end(sb *fakeSandbox, st pb.GenericResult_GenericStatus) {
 			close(e.done)
 		}
 	}
+	execs := sb.execs
 	go func() {
 		// The execs' processes are gone once their runs return.
-		for _, e := range sb.execs {
+		for _, e := range execs {
 			<-e.done
 		}
 		_ = os.RemoveAll(sb.view.Dir)
+		s.mu.Lock()
+		sb.execs = map[string]*fakeExec{} // an ended sandbox's outputs are gone with it
+		s.mu.Unlock()
 	}()
 }
 
