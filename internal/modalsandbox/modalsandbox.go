@@ -11,7 +11,8 @@
 // SDK's 64 KiB argument limit goes through the sandbox filesystem API
 // (WriteBytes: Modal's fs tool, fed through a stdin stream).
 //
-// Network. A sandbox is created with BlockNetwork: the built-in agent talks
+// Network. A sandbox is created with BlockNetwork (unless its task says
+// sandbox: {network: true}): the built-in agent talks
 // to the model from this process, so the commands in the sandbox need no
 // network at all, and a model cannot reach anything from it. For an agent
 // process running inside the sandbox the intended mechanism is the SDK's
@@ -27,6 +28,7 @@
 package modalsandbox
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -129,8 +131,8 @@ type Provider struct {
 	cfg    Config
 	app    *modal.App
 
-	imgMu sync.Mutex
-	image *modal.Image // built once, on first use
+	imgMu  sync.Mutex
+	images map[string]*modal.Image // by registry tag, each built once, on first use
 
 	mu      sync.Mutex
 	usage   Usage
@@ -194,9 +196,9 @@ func (p *Provider) SandboxUsage(model string) *results.SandboxUsage {
 	return &u
 }
 
-// held records one closed sandbox's lifetime.
-func (p *Provider) held(model string, secs float64) {
-	cpu, gib := secs*p.cfg.CPU, secs*float64(p.cfg.MemoryMiB)/1024
+// held records one closed sandbox's lifetime at its size.
+func (p *Provider) held(model string, size Config, secs float64) {
+	cpu, gib := secs*size.CPU, secs*float64(size.MemoryMiB)/1024
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.usage.Sandboxes++
@@ -210,27 +212,33 @@ func (p *Provider) held(model string, secs float64) {
 		CostUSD: cpu*p.cfg.CPUPerCoreSecond + gib*p.cfg.MemPerGiBSecond})
 }
 
-func (p *Provider) built(ctx context.Context) (*modal.Image, error) {
+func (p *Provider) built(ctx context.Context, tag string) (*modal.Image, error) {
 	p.imgMu.Lock()
 	defer p.imgMu.Unlock()
-	if p.image != nil {
-		return p.image, nil
+	if img := p.images[tag]; img != nil {
+		return img, nil
 	}
 	// WORKDIR makes the workspace's folder exist, whatever the image holds.
-	img, err := p.client.Images.FromRegistry(p.cfg.Image, nil).DockerfileCommands([]string{"WORKDIR " + Workdir}, nil).Build(ctx, p.app, nil)
+	img, err := p.client.Images.FromRegistry(tag, nil).DockerfileCommands([]string{"WORKDIR " + Workdir}, nil).Build(ctx, p.app, nil)
 	if err != nil {
-		return nil, fmt.Errorf("modal sandboxes: image %s: %w", p.cfg.Image, err)
+		return nil, fmt.Errorf("modal sandboxes: image %s: %w", tag, err)
 	}
-	p.image = img
+	if p.images == nil {
+		p.images = map[string]*modal.Image{}
+	}
+	p.images[tag] = img
 	return img, nil
 }
 
 // Workspace creates the sandbox of one attempt (engine.Plan.Workspaces) and
 // writes the task's setup files into it. The attempt's identity comes from
-// ctx (runner.AttemptOf) and becomes the sandbox's tags.
+// ctx (runner.AttemptOf) and becomes the sandbox's tags; the task's sandbox:
+// entry chooses its image, cores, memory and network.
 func (p *Provider) Workspace(ctx context.Context, t tasks.Task) (sandbox.Workspace, error) {
 	id, _ := runner.AttemptOf(ctx)
-	img, err := p.built(ctx)
+	size := Config{Image: t.Sandbox.Image, CPU: t.Sandbox.CPU, MemoryMiB: t.Sandbox.MemoryMiB}
+	size.Image, size.CPU, size.MemoryMiB = cmp.Or(size.Image, p.cfg.Image), cmp.Or(size.CPU, p.cfg.CPU), cmp.Or(size.MemoryMiB, p.cfg.MemoryMiB)
+	img, err := p.built(ctx, size.Image)
 	if err != nil {
 		return nil, p.createFailed(err)
 	}
@@ -239,14 +247,14 @@ func (p *Provider) Workspace(ctx context.Context, t tasks.Task) (sandbox.Workspa
 		timeout = 10 * time.Minute
 	}
 	sb, err := p.client.Sandboxes.Create(ctx, p.app, img, &modal.SandboxCreateParams{
-		CPU: p.cfg.CPU, MemoryMiB: p.cfg.MemoryMiB,
-		Timeout: (timeout + checksTime).Round(time.Second), Workdir: Workdir, BlockNetwork: true,
+		CPU: size.CPU, MemoryMiB: size.MemoryMiB,
+		Timeout: (timeout + checksTime).Round(time.Second), Workdir: Workdir, BlockNetwork: !t.Sandbox.Network,
 		Tags: map[string]string{TagRun: id.RunID, TagModel: id.Model, TagTask: id.Task, TagRepeat: strconv.Itoa(id.Repeat)},
 	})
 	if err != nil {
 		return nil, p.createFailed(err)
 	}
-	w := &Workspace{p: p, sb: sb, ctx: context.WithoutCancel(ctx), model: id.Model, started: time.Now(), setup: map[string][]byte{}}
+	w := &Workspace{p: p, sb: sb, ctx: context.WithoutCancel(ctx), model: id.Model, size: size, started: time.Now(), setup: map[string][]byte{}}
 	if err := w.seed(ctx, t.Setup); err != nil {
 		w.Close(false)
 		if ae := w.Lost(); ae != nil {

@@ -262,3 +262,28 @@ func TestBothSandboxBackends(t *testing.T) {
 		})
 	}
 }
+
+func TestATaskChoosesItsSandbox(t *testing.T) {
+	cp, p := fake(t, fakemodal.SandboxOptions{})
+	big := task(t, "id: big\nprompt: p\nsandbox: {image: node:22-slim, cpu: 2, memory_mib: 4096, network: true}\nchecks: [{file_exists: a}]\nreference: [{answer: done}]\n")
+	small := task(t, "id: small\nprompt: p\nchecks: [{file_exists: a}]\nreference: [{answer: done}]\n")
+	for _, tk := range []tasks.Task{big, small, big} {
+		ws, err := p.Workspace(attemptCtx("r", "m", tk.ID, 0), tk)
+		require.NoError(t, err)
+		require.NoError(t, ws.Close(false))
+	}
+	sbs := cp.Sandboxes()
+	require.Len(t, sbs, 3)
+	require.Equal(t, []string{"FROM node:22-slim", "FROM base", "WORKDIR /work"}, sbs[0].Image)
+	require.EqualValues(t, 2000, sbs[0].MilliCPU)
+	require.EqualValues(t, 4096, sbs[0].MemoryMB)
+	require.Equal(t, pb.NetworkAccess_OPEN, sbs[0].Network, "the task asked for network")
+	require.Equal(t, []string{"FROM python:3.12-slim", "FROM base", "WORKDIR /work"}, sbs[1].Image)
+	require.EqualValues(t, 1000, sbs[1].MilliCPU)
+	require.Equal(t, pb.NetworkAccess_BLOCKED, sbs[1].Network)
+	require.Equal(t, sbs[0].ImageID, sbs[2].ImageID)
+	require.Equal(t, 4, cp.Requests("ImageGetOrCreate"), "two layers per image, each image built once")
+	u := p.SandboxUsage("m")
+	require.Equal(t, 3, u.Sandboxes)
+	require.Greater(t, u.GiBSeconds, u.CPUSeconds, "the big sandboxes count at 4 GiB and 2 cores")
+}

@@ -37,6 +37,7 @@ type Workspace struct {
 	sb      *modal.Sandbox
 	ctx     context.Context // the attempt's values, without its cancellation: for file operations
 	model   string
+	size    Config // image, cores and memory
 	started time.Time
 	setup   map[string][]byte
 
@@ -374,7 +375,7 @@ func (w *Workspace) Close(bool) error {
 	defer cancel()
 	_, err := w.sb.Terminate(ctx, nil)
 	_ = w.sb.Detach()
-	w.p.held(w.model, time.Since(w.started).Seconds())
+	w.p.held(w.model, w.size, time.Since(w.started).Seconds())
 	if err != nil {
 		return fmt.Errorf("modal sandbox %s: terminate: %w", w.sb.SandboxID, err)
 	}
