@@ -42,7 +42,8 @@ type Task struct {
 	Checks    []Check       `yaml:"checks"`
 	Reference []Step        `yaml:"reference"`
 	// Wrong are plausible mistakes; validate requires each to fail a check.
-	Wrong []Solution `yaml:"wrong"`
+	Wrong   []Solution `yaml:"wrong"`
+	Sandbox Sandbox    `yaml:"sandbox"` // a remote sandbox's image and size
 
 	file string // where the task was loaded from, for messages
 }
@@ -324,6 +325,9 @@ func Parse(file string, data []byte) (Task, error) {
 		if f.Mode > 0o777 {
 			return Task{}, fail("setup", "task %s: setup file %d: mode %o is not a permission (0 to 0777)", t.ID, i+1, f.Mode)
 		}
+	}
+	if err := t.Sandbox.validate(); err != nil {
+		return Task{}, fail("sandbox", "task %s: %v", t.ID, err)
 	}
 	if len(t.Checks) == 0 {
 		return Task{}, fail("checks", "task %s has no checks: nothing could tell a pass from a fail", t.ID)

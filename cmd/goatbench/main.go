@@ -86,6 +86,7 @@ reports pass rate, latency and cost.`,
 	root.AddCommand(newModelsCmd(s))
 	root.AddCommand(newLitellmConfigCmd(s))
 	root.AddCommand(newReportCmd(s))
+	root.AddCommand(newMergeCmd(s))
 	root.AddCommand(newCompareCmd(s))
 	root.AddCommand(newHistoryCmd(s))
 	root.AddCommand(newDeployCmd(s))

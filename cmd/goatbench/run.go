@@ -42,6 +42,7 @@ type runOptions struct {
 	RequestTimeout time.Duration
 	MaxRetries     int
 	Deadline       time.Duration
+	Shard          string // i/n: this machine's share of the attempts
 	Resume         string // a run folder to complete
 	RetryErrors    bool
 	Direct         bool   // skip LiteLLM: call each Modal app's vLLM with the HF id
@@ -158,7 +159,7 @@ starts too), 3 infrastructure errors left results incomplete, 130 interrupted.`,
 	f.BoolVar(&o.Direct, "direct", false, "skip the LiteLLM proxy: call each Modal app's own vLLM URL with the model's Hugging Face id")
 	f.BoolVar(&o.StopAfter, "stop-after", false, "stop the Modal apps this run deployed or woke when it is done (otherwise they scale down after 5 idle minutes)")
 	o.Modal.register(f)
-	f.StringVar(&o.Sandbox, "sandbox", sandbox.ModeAuto, "where commands run: bwrap (isolated), plain (not isolated), or auto (bwrap when it works here)")
+	f.StringVar(&o.Sandbox, "sandbox", sandbox.ModeAuto, "where commands run: bwrap (isolated), plain (not isolated), auto (bwrap when it works here), or modal (a Modal Sandbox per attempt)")
 	f.Float64Var(&o.MinPassRate, "min-pass-rate", 1, "exit 0 when at least this fraction of judged attempts passed")
 	f.StringVar(&o.Registry, "registry", "", registryFlagUsage)
 	f.Float64Var(&o.Temperature, "temperature", 0, "sampling temperature for every model (default: each model's own; 0.3 for local models)")
@@ -170,6 +171,7 @@ starts too), 3 infrastructure errors left results incomplete, 130 interrupted.`,
 	f.StringVar(&o.Resume, "resume", "", "complete the run in this folder (results/<run-id>): run only attempts without a result")
 	f.StringVar(&o.Agent, "agent", agentcmd.Builtin, "who makes each attempt: builtin (goatbench's loop), an agent of goatbench.yaml, or a command template with {prompt}, {prompt_file}, {answer_file}")
 	f.BoolVar(&o.RespectAgent, "respect-agent-params", false, "with --agent, keep the agent's temperature and tool_choice; the model's defaults only fill what it leaves out")
+	f.StringVar(&o.Shard, "shard", "", "run only share i of n of the attempts (i/n, e.g. 2/4); join the shards with goatbench merge")
 	f.BoolVar(&o.RetryErrors, "retry-errors", false, "with --resume, also run again the attempts that ended in an infrastructure error")
 	return cmd
 }
@@ -196,7 +198,7 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 			return err
 		}
 	}
-	sb, warning, err := sandbox.Open(o.Sandbox, sandbox.DefaultLimits)
+	sb, warning, err := o.openSandbox(ctx, &plan, prev)
 	if err != nil {
 		return usageError("--sandbox %s: %v", o.Sandbox, err)
 	}

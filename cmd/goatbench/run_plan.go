@@ -15,6 +15,7 @@ import (
 	"github.com/goatbench/goatbench/bench/tasks"
 	"github.com/goatbench/goatbench/internal/agentcmd"
 	"github.com/goatbench/goatbench/internal/engine"
+	"github.com/goatbench/goatbench/internal/modalsandbox"
 	"github.com/goatbench/goatbench/internal/models"
 	"github.com/goatbench/goatbench/internal/results"
 	"github.com/goatbench/goatbench/internal/runner"
@@ -33,8 +34,8 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 		return engine.Plan{}, usageError("--repeat must be at least 1, got %d", o.Repeat)
 	case o.Temperature > 2 || math.IsNaN(o.Temperature):
 		return engine.Plan{}, usageError("--temperature must be between 0 and 2, got %g", o.Temperature)
-	case o.Sandbox != sandbox.ModeAuto && o.Sandbox != sandbox.ModeBwrap && o.Sandbox != sandbox.ModePlain:
-		return engine.Plan{}, usageError("--sandbox must be bwrap, plain or auto, got %q", o.Sandbox)
+	case o.Sandbox != sandbox.ModeAuto && o.Sandbox != sandbox.ModeBwrap && o.Sandbox != sandbox.ModePlain && o.Sandbox != modalsandbox.Mode:
+		return engine.Plan{}, usageError("--sandbox must be bwrap, plain, auto or modal, got %q", o.Sandbox)
 	case !(o.MinPassRate >= 0 && o.MinPassRate <= 1): // NaN too
 		return engine.Plan{}, usageError("--min-pass-rate must be between 0 and 1, got %g", o.MinPassRate)
 	case o.MaxRetries < 0:
@@ -50,6 +51,10 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 	agent, agentName, err := o.agent(retryPolicy(o.MaxRetries))
 	if err != nil {
 		return engine.Plan{}, err
+	}
+	shard, err := engine.ParseShard(o.Shard)
+	if err != nil {
+		return engine.Plan{}, usageError("%v", err)
 	}
 	suite, err := loadSuite(o.Suite, o.TasksDir)
 	if err != nil {
@@ -89,7 +94,7 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 		}
 	}
 	retry := retryPolicy(o.MaxRetries)
-	return engine.Plan{Agent: agent, AgentName: agentName,
+	return engine.Plan{Agent: agent, AgentName: agentName, Shard: shard,
 		Suite: suite, Targets: targets, Repeat: o.Repeat, Parallel: o.Parallel, Out: o.Out,
 		Resume: prev, RetryErrors: o.RetryErrors, Deadline: o.Deadline, StopAfter: o.StopAfter, Direct: o.Direct,
 		KeepWorkspaces: o.KeepWorkspaces, NoStream: o.NoStream, RequestTimeout: o.RequestTimeout, Retry: retry,
@@ -183,6 +188,9 @@ func (o *runOptions) fill(p *engine.Previous) error {
 	if v, ok := p.EarlierFlag("registry"); ok && !o.changed["registry"] {
 		o.Registry = v
 	}
+	if v, ok := p.EarlierFlag("sandbox"); ok && !o.changed["sandbox"] {
+		o.Sandbox = v // a run in Modal sandboxes resumes in them, and sweeps its leftovers
+	}
 	if v, ok := p.EarlierFlag("temperature"); ok && !o.changed["temperature"] {
 		if t, err := strconv.ParseFloat(v, 64); err == nil {
 			o.Temperature = t
@@ -197,6 +205,9 @@ func (o *runOptions) fill(p *engine.Previous) error {
 		return usageError("cannot resume %s with --repeat %d: it was run with --repeat %d", p.Dir, o.Repeat, m.Repeat)
 	}
 	o.Repeat = m.Repeat
+	if m.Shard != nil && !o.changed["shard"] {
+		o.Shard = m.Shard.String()
+	}
 	if !o.changed["parallel"] && m.Parallel > 0 {
 		o.Parallel = m.Parallel
 	}

@@ -45,7 +45,7 @@ func TestRunRecordsTheSandbox(t *testing.T) {
 	}
 	code, _, stderr := goatbench(t, "run", "--models", "reference", "--sandbox", "docker", "--out", t.TempDir())
 	require.Equal(t, exitUsage, code)
-	require.Contains(t, stderr, `--sandbox must be bwrap, plain or auto, got "docker"`)
+	require.Contains(t, stderr, `--sandbox must be bwrap, plain, auto or modal, got "docker"`)
 }
 
 // A secret that a tool prints, the model repeats and a check quotes appears

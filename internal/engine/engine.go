@@ -34,8 +34,11 @@ type Plan struct {
 	Suite    tasks.Suite
 	Targets  []Target
 	Repeat   int
-	Parallel int             // attempts in flight per model
-	Sandbox  sandbox.Sandbox // where commands run; nil is sandbox.Default()
+	Parallel int // attempts in flight per model
+	// Shard is the share of the attempts this run makes (see ShardOf); the
+	// zero value is all of them.
+	Shard   results.Shard
+	Sandbox sandbox.Sandbox // where commands run; nil is sandbox.Default()
 	// SandboxWarning says the commands are not isolated as asked (auto without
 	// bubblewrap); run.json keeps it, so that every report shows it.
 	SandboxWarning string
@@ -161,6 +164,10 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	if p.Sandbox == nil {
 		p.Sandbox = sandbox.Default()
 	}
+	skip, total, err := e.shard()
+	if err != nil {
+		return Outcome{}, err
+	}
 	dir, man, err := e.manifest()
 	if err != nil {
 		return Outcome{}, err
@@ -176,9 +183,11 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	if err := results.WriteManifest(dir, man); err != nil {
 		return out, fmt.Errorf("write run.json: %w", err)
 	}
-	var done map[string]bool
+	done := skip
 	if p.Resume != nil {
-		done = p.Resume.done(p.RetryErrors)
+		for k := range p.Resume.done(p.RetryErrors) {
+			done[k] = true
+		}
 	}
 	r, err := runner.New(p.Suite, runner.Options{
 		RunID: man.RunID, RunDir: dir, Parallel: p.Parallel, Repeat: p.Repeat, KeepWorkspaces: p.KeepWorkspaces,
@@ -201,11 +210,14 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	}
 	e.emit(RunStarted{RunID: man.RunID, Dir: dir, Sandbox: p.Sandbox.Mode(), Resumed: p.Resume != nil,
 		Tasks: len(p.Suite.Tasks), Models: len(p.Targets), Repeat: p.Repeat,
-		Pending: pending, Total: len(p.Suite.Tasks) * len(p.Targets) * p.Repeat})
+		Pending: pending, Total: total})
 
 	g, gctx := errgroup.WithContext(ctx)
 	var onModal []Target
 	for _, t := range p.Targets {
+		if e.notInShard(t.Name, skip) {
+			continue // another machine runs it: nothing to deploy or warm here
+		}
 		if t.Modal != nil {
 			onModal = append(onModal, t)
 			continue
@@ -228,6 +240,7 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	closeErr := r.Close()
 	end := e.Now().UTC()
 	man.Ended = &end
+	e.recordSandboxUsage(&man)
 	if err := errors.Join(runErr, closeErr, results.WriteManifest(dir, man)); err != nil {
 		return out, err
 	}
@@ -278,6 +291,9 @@ func (e *engine) manifest() (string, results.Manifest, error) {
 		RunID: runID, Version: p.Version, Suite: p.Suite.Name, SuiteHash: p.Suite.Hash, Tiers: p.Suite.TaskTiers(),
 		Repeat: p.Repeat, Parallel: p.Parallel, Sandbox: p.Sandbox.Mode(), Args: p.Args, Started: e.Now().UTC(),
 		Agent: agent,
+	}
+	if !p.Shard.Whole() {
+		man.Shard = &p.Shard
 	}
 	for _, t := range p.Suite.Tasks {
 		man.Tasks = append(man.Tasks, t.ID)

@@ -50,7 +50,7 @@ var summaryColumns = []column{
 	{"turns", true, func(s ModelSummary) string { return opt(s.MeanTurns, "%.1f") }, false},
 	{"tokens in", true, func(s ModelSummary) string { return thousands(s.TokensIn) }, false},
 	{"tokens out", true, func(s ModelSummary) string { return thousands(s.TokensOut) }, false},
-	{"cost ($)", true, func(s ModelSummary) string { return costText(s.CostUSD) }, true},
+	{"cost ($)", true, costWithSandbox, true},
 }
 
 // summaryColumns are the run's summary columns. An external agent's run

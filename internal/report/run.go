@@ -182,9 +182,20 @@ func (r *Run) planned(byModel map[string][]results.Attempt) {
 	if len(r.Manifest.Tasks) == 0 || r.Manifest.Repeat < 1 {
 		return
 	}
+	var own map[string]bool // a shard's folder plans only its share
+	if sh := r.Manifest.Shard; sh != nil && !sh.Whole() {
+		var names []string
+		for _, m := range r.Manifest.Models {
+			names = append(names, m.Name)
+		}
+		own = results.ShardOf(*sh, names, r.Manifest.Tasks, r.Manifest.Repeat)
+	}
 	for _, m := range r.Manifest.Models {
 		for _, t := range r.Manifest.Tasks {
 			for i := range r.Manifest.Repeat {
+				if own != nil && !own[(results.Attempt{Model: m.Name, Task: t, Repeat: i}).Key()] {
+					continue
+				}
 				if c := r.cell(m.Name, t); c != nil && slices.ContainsFunc(c.Attempts, func(a results.Attempt) bool { return a.Repeat == i }) {
 					continue
 				}

@@ -106,6 +106,9 @@ type ModelSummary struct {
 	CostUSD    *float64 `json:"cost_usd"`
 	CostSource string   `json:"cost_source,omitempty"`
 	Error      string   `json:"error,omitempty"` // the manifest's error for this model, e.g. a failed deploy
+	// SandboxCostUSD is the CPU and memory time of the model's remote
+	// sandboxes (--sandbox modal), priced; nil when its commands ran here.
+	SandboxCostUSD *float64 `json:"sandbox_cost_usd,omitempty"`
 }
 
 // less orders the summary: pass rate (unscored last), then wall time, then name.
@@ -195,6 +198,9 @@ func summarize(info results.ModelInfo, as []results.Attempt) ModelSummary {
 	case info.HeldSeconds > 0:
 		// A Modal model bills for the whole time its GPUs were held, idle or not.
 		s.CostUSD, s.CostSource = ptr(info.PricePerHour*info.HeldSeconds/3600), "gpu"
+	}
+	if info.Sandbox != nil {
+		s.SandboxCostUSD = ptr(info.Sandbox.CostUSD)
 	}
 	return s
 }

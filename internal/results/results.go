@@ -141,6 +141,8 @@ type ModelInfo struct {
 	SpecHash         string  `json:"spec_hash,omitempty"`     // the deployed spec that was benchmarked (Modal-served models)
 	MaxModelLen      int     `json:"max_model_len,omitempty"` // the context the model was served with
 	Error            string  `json:"error,omitempty"`
+	// Sandbox is the remote sandbox time of the model's attempts and its cost.
+	Sandbox *SandboxUsage `json:"sandbox,omitempty"`
 }
 
 // Manifest is run.json: what was run, with what, and when.
@@ -170,6 +172,10 @@ type Manifest struct {
 	// an agent of goatbench.yaml, or an agent command; "" in runs made
 	// before agents could be chosen, which all used the built-in loop.
 	Agent string `json:"agent,omitempty"`
+	// Shard is the share of the run's attempts this folder holds; nil is all.
+	Shard *Shard `json:"shard,omitempty"`
+	// MergedFrom lists the run IDs of the shards `goatbench merge` joined.
+	MergedFrom []string `json:"merged_from,omitempty"`
 }
 
 // WriteManifest writes run.json atomically.

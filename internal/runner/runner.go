@@ -208,7 +208,7 @@ func (r *Runner) record(a results.Attempt) error {
 // directory, so that the next run can tell and remove what a killed one left.
 func (r *Runner) workspace(ctx context.Context, m Model, j job) (sandbox.Workspace, error) {
 	if r.opts.NewWorkspace != nil {
-		return r.opts.NewWorkspace(ctx, j.task)
+		return r.opts.NewWorkspace(WithAttempt(ctx, AttemptID{r.opts.RunID, m.Name, j.task.ID, j.repeat}), j.task)
 	}
 	disk := r.opts.WorkspaceDisk
 	switch {
@@ -236,6 +236,9 @@ func (r *Runner) attempt(ctx context.Context, m Model, j job) (a results.Attempt
 	ws, err := r.workspace(ctx, m, j)
 	if err != nil {
 		a.Status, a.FailureClass, a.Reason = results.StatusError, results.ClassServerError, oneLine(err.Error())
+		if ae := (*AttemptError)(nil); errors.As(err, &ae) { // a backend that names its failure (sandbox quota)
+			a.Status, a.FailureClass = ae.Status, ae.Class
+		}
 		return a
 	}
 	defer ws.Close(r.opts.KeepWorkspaces)
@@ -269,6 +272,13 @@ func (r *Runner) attempt(ctx context.Context, m Model, j job) (a results.Attempt
 		a.Status, a.FailureClass, a.Reason = verdict(a.Checks, l)
 		if ctx.Err() != nil && a.Status != results.StatusPass {
 			a.Status, a.FailureClass, a.Reason = results.StatusError, results.ClassCancelled, cancelReason(context.Cause(ctx))
+		}
+	}
+	// A workspace that failed under the attempt (a remote sandbox that died)
+	// makes it an infrastructure error, whatever the checks then saw.
+	if lw, ok := ws.(interface{ Lost() *AttemptError }); ok && ctx.Err() == nil {
+		if ae := lw.Lost(); ae != nil {
+			a.Status, a.FailureClass, a.Reason = ae.Status, ae.Class, oneLine(ae.Reason)
 		}
 	}
 	a.Transcript = r.writeTranscript(m.Name, j, l.Messages, &a)

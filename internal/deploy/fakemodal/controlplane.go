@@ -8,6 +8,7 @@
 package fakemodal
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -52,6 +53,8 @@ type ControlPlane struct {
 	srv                  *grpc.Server
 	authToken            string
 
+	sbx sandboxes // Modal Sandboxes: sandboxes.go, router.go
+
 	mu       sync.Mutex
 	requests map[string]int
 	lookups  []string // "<env>/<app>/<tag>" of every FunctionGet
@@ -84,7 +87,7 @@ func Start(dir, tokenID, tokenSecret string) (*ControlPlane, error) {
 }
 
 // Close stops the server.
-func (c *ControlPlane) Close() { c.srv.Stop() }
+func (c *ControlPlane) Close() { c.srv.Stop(); c.sbx.stop() }
 
 // Dir is the state directory shared with the fake command line.
 func (c *ControlPlane) Dir() string { return c.dir }
@@ -185,21 +188,29 @@ func (c *ControlPlane) authorized(ctx context.Context, method string) error {
 	return nil
 }
 
-// EnvironmentGetOrCreate looks a declared environment up; the SDK turns
-// NotFound into "Environment '<name>' not found" (modal-client go/environment.go).
+// EnvironmentGetOrCreate looks an environment up: the default one (an empty
+// name) always exists; a named one must be declared, and the SDK turns
+// NotFound into "Environment '<name>' not found" (modal-client
+// go/environment.go). The reply carries the environment's web suffix and the
+// image builder version that image.go's Build asks for
+// (environment.go, GetImageBuilderVersion).
 func (c *ControlPlane) EnvironmentGetOrCreate(ctx context.Context, req *pb.EnvironmentGetOrCreateRequest) (*pb.EnvironmentGetOrCreateResponse, error) {
-	if err := c.authorized(ctx, "EnvironmentGetOrCreate"); err != nil {
+	if err := c.rpc(ctx, "EnvironmentGetOrCreate"); err != nil {
 		return nil, err
 	}
-	e, err := c.loadEnv(req.GetDeploymentName())
-	if err != nil {
-		return nil, status.Errorf(codes.NotFound, "Environment '%s' not found", req.GetDeploymentName())
+	name, suffix := req.GetDeploymentName(), ""
+	if name != "" {
+		e, err := c.loadEnv(name)
+		if err != nil {
+			return nil, status.Errorf(codes.NotFound, "Environment '%s' not found", name)
+		}
+		suffix = e.WebSuffix
 	}
 	return pb.EnvironmentGetOrCreateResponse_builder{
-		EnvironmentId: "en-" + appID("", req.GetDeploymentName())[3:],
+		EnvironmentId: "en-" + appID("", cmp.Or(name, "main"))[3:],
 		Metadata: pb.EnvironmentMetadata_builder{
-			Name:     req.GetDeploymentName(),
-			Settings: pb.EnvironmentSettings_builder{WebhookSuffix: e.WebSuffix}.Build(),
+			Name:     cmp.Or(name, "main"),
+			Settings: pb.EnvironmentSettings_builder{WebhookSuffix: suffix, ImageBuilderVersion: "2025.06"}.Build(),
 		}.Build(),
 	}.Build(), nil
 }
@@ -228,19 +239,31 @@ func (c *ControlPlane) SecretGetOrCreate(ctx context.Context, req *pb.SecretGetO
 }
 
 // AppGetOrCreate finds a deployed app by name (Apps.FromName without
-// CreateIfMissing); the SDK turns NotFound into "App '<name>' not found".
+// CreateIfMissing; the SDK turns NotFound into "App '<name>' not found"), or
+// gives the app sandboxes belong to, made when missing (app.go, Apps.FromName
+// with CreateIfMissing).
 func (c *ControlPlane) AppGetOrCreate(ctx context.Context, req *pb.AppGetOrCreateRequest) (*pb.AppGetOrCreateResponse, error) {
-	if err := c.authorized(ctx, "AppGetOrCreate"); err != nil {
+	if err := c.rpc(ctx, "AppGetOrCreate"); err != nil {
 		return nil, err
 	}
 	env := req.GetEnvironmentName()
-	if !c.Deployed(env, req.GetAppName()) {
-		return nil, status.Errorf(codes.NotFound, "App '%s' not found in environment '%s'", req.GetAppName(), env)
+	switch req.GetObjectCreationType() {
+	case pb.ObjectCreationType_OBJECT_CREATION_TYPE_UNSPECIFIED:
+		if !c.Deployed(env, req.GetAppName()) {
+			return nil, status.Errorf(codes.NotFound, "App '%s' not found in environment '%s'", req.GetAppName(), env)
+		}
+		return pb.AppGetOrCreateResponse_builder{AppId: appID(env, req.GetAppName())}.Build(), nil
+	case pb.ObjectCreationType_OBJECT_CREATION_TYPE_CREATE_IF_MISSING:
+		id := shortID("ap-", env, req.GetAppName())
+		c.sbx.mu.Lock()
+		if c.sbx.apps == nil {
+			c.sbx.apps = map[string]string{}
+		}
+		c.sbx.apps[id] = env
+		c.sbx.mu.Unlock()
+		return pb.AppGetOrCreateResponse_builder{AppId: id}.Build(), nil
 	}
-	if req.GetObjectCreationType() != pb.ObjectCreationType_OBJECT_CREATION_TYPE_UNSPECIFIED {
-		return nil, status.Error(codes.Unimplemented, "the fake only looks apps up")
-	}
-	return pb.AppGetOrCreateResponse_builder{AppId: appID(env, req.GetAppName())}.Build(), nil
+	return nil, status.Error(codes.Unimplemented, "the fake only looks apps up or makes them when missing")
 }
 
 // AppGetInfo answers App.Info: the app's functions by name, as its last

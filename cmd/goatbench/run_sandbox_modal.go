@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/goatbench/goatbench/internal/engine"
+	"github.com/goatbench/goatbench/internal/modalsandbox"
+	"github.com/goatbench/goatbench/internal/sandbox"
+)
+
+// openSandbox opens where the run's commands go. With --sandbox modal every
+// attempt gets its own Modal Sandbox (plan.Workspaces), and a resumed run
+// first terminates the sandboxes its killed predecessor left running.
+func (o *runOptions) openSandbox(ctx context.Context, plan *engine.Plan, prev *engine.Previous) (sandbox.Sandbox, string, error) {
+	if o.Sandbox != modalsandbox.Mode {
+		return sandbox.Open(o.Sandbox, sandbox.DefaultLimits)
+	}
+	client, err := modalsandbox.NewClient()
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := modalsandbox.Open(ctx, client, modalsandbox.Config{Environment: o.Modal.Env})
+	if err != nil {
+		return nil, "", err
+	}
+	plan.Workspaces = p.Workspace
+	warning := ""
+	if prev != nil {
+		n, err := p.Sweep(ctx, prev.Manifest.RunID)
+		if err != nil {
+			return nil, "", err
+		}
+		if n > 0 {
+			warning = fmt.Sprintf("terminated %d Modal sandboxes that run %s left running", n, prev.Manifest.RunID)
+		}
+	}
+	return p, warning, nil
+}

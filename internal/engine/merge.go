@@ -1,0 +1,291 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/goatbench/goatbench/internal/results"
+)
+
+// mergeIgnored are the flags allowed to differ between the shards of one run:
+// the shard itself, where each wrote its folder, and how a shard was resumed.
+var mergeIgnored = []string{"shard", "out", "resume", "retry-errors"}
+
+// Merged is what Merge wrote.
+type Merged struct {
+	Dir      string
+	RunID    string
+	Attempts int
+	Warnings []string // what did not stop the merge: unfinished shards, attempts without a result
+}
+
+// shardRun is one shard folder as Merge reads it.
+type shardRun struct {
+	dir      string
+	man      results.Manifest
+	attempts []results.Attempt
+}
+
+// Merge joins the folders of the shards of one run (`run --shard i/n`, i =
+// 1..n) into one run folder out: results.jsonl, run.json and the transcripts.
+// The shards must agree on suite (name and content hash), tasks, models,
+// repeats, version and flags, every shard number must be there exactly once,
+// and each attempt must be one its shard owns. A *ConfigError says what does
+// not agree; nothing is written then.
+func Merge(dirs []string, out string) (Merged, error) {
+	if len(dirs) == 0 {
+		return Merged{}, configError("name the shard folders to merge")
+	}
+	runs := make([]shardRun, 0, len(dirs))
+	for _, d := range dirs {
+		man, err := results.ReadManifest(d)
+		if err != nil {
+			return Merged{}, configError("%s: not a run folder (%v)", d, err)
+		}
+		all, _, err := results.ReadAttempts(d)
+		if err != nil && !errors.Is(err, results.ErrNoRun) {
+			return Merged{}, configError("%s: %v", d, err)
+		}
+		runs = append(runs, shardRun{dir: d, man: man, attempts: results.Latest(all)})
+	}
+	if err := agree(runs); err != nil {
+		return Merged{}, err
+	}
+	slices.SortFunc(runs, func(a, b shardRun) int { return a.man.Shard.Index - b.man.Shard.Index })
+	man, warnings := mergeManifests(runs)
+	var attempts []results.Attempt
+	seen := map[string]string{}
+	for _, r := range runs {
+		own := results.ShardOf(*r.man.Shard, modelNames(r.man), r.man.Tasks, r.man.Repeat)
+		for _, a := range r.attempts {
+			k := a.Key()
+			switch {
+			case !own[k]:
+				return Merged{}, configError("%s holds %s %s #%d, which is not shard %s's", r.dir, a.Model, a.Task, a.Repeat, r.man.Shard)
+			case seen[k] != "":
+				return Merged{}, configError("%s and %s both hold %s %s #%d", seen[k], r.dir, a.Model, a.Task, a.Repeat)
+			}
+			if err := safeRel(a.Transcript); err != nil {
+				return Merged{}, configError("%s: %s %s #%d: transcript %q: %v", r.dir, a.Model, a.Task, a.Repeat, a.Transcript, err)
+			}
+			seen[k] = r.dir
+			a.RunID = man.RunID
+			attempts = append(attempts, a)
+		}
+		if missing := len(own) - len(r.attempts); missing > 0 {
+			warnings = append(warnings, fmt.Sprintf("%s: %d of shard %s's %d attempts have no result", r.dir, missing, r.man.Shard, len(own)))
+		}
+	}
+	if err := writeMerged(out, man, runs, attempts); err != nil {
+		return Merged{}, err
+	}
+	return Merged{Dir: out, RunID: man.RunID, Attempts: len(attempts), Warnings: warnings}, nil
+}
+
+// agree checks that the folders are the n shards of one run.
+func agree(runs []shardRun) error {
+	first := runs[0]
+	if first.man.Shard == nil {
+		return configError("%s is not a shard (run.json records no --shard); only shards of one run can be merged", first.dir)
+	}
+	n := first.man.Shard.Count
+	byIndex := map[int]string{}
+	for _, r := range runs {
+		m, f := r.man, first.man
+		switch {
+		case m.Shard == nil:
+			return configError("%s is not a shard (run.json records no --shard); only shards of one run can be merged", r.dir)
+		case m.Shard.Count != n:
+			return configError("%s is shard %s but %s is shard %s: they split different runs", r.dir, m.Shard, first.dir, f.Shard)
+		case byIndex[m.Shard.Index] != "":
+			return configError("%s and %s are both shard %s", byIndex[m.Shard.Index], r.dir, m.Shard)
+		case m.Suite != f.Suite || m.SuiteHash != f.SuiteHash:
+			return configError("%s ran suite %s (hash %s) but %s ran %s (hash %s)", r.dir, m.Suite, short(m.SuiteHash), first.dir, f.Suite, short(f.SuiteHash))
+		case !slices.Equal(m.Tasks, f.Tasks):
+			return configError("%s and %s list different tasks", r.dir, first.dir)
+		case !slices.Equal(modelNames(m), modelNames(f)):
+			return configError("%s ran models %s but %s ran %s", r.dir, strings.Join(modelNames(m), ","), first.dir, strings.Join(modelNames(f), ","))
+		case m.Repeat != f.Repeat:
+			return configError("%s ran --repeat %d but %s ran --repeat %d", r.dir, m.Repeat, first.dir, f.Repeat)
+		case m.Version != f.Version:
+			return configError("%s was run by goatbench %s but %s by %s", r.dir, m.Version, first.dir, f.Version)
+		}
+		if a, b := keptFlags(m.Args), keptFlags(f.Args); !slices.Equal(a, b) {
+			return configError("%s ran with flags %s but %s with %s", r.dir, strings.Join(a, " "), first.dir, strings.Join(b, " "))
+		}
+		byIndex[m.Shard.Index] = r.dir
+	}
+	var missing []string
+	for i := 1; i <= n; i++ {
+		if byIndex[i] == "" {
+			missing = append(missing, fmt.Sprintf("%d/%d", i, n))
+		}
+	}
+	if len(missing) > 0 {
+		return configError("shard %s missing: merge needs all %d shards of the run", strings.Join(missing, ", "), n)
+	}
+	return nil
+}
+
+// keptFlags are the flags that must agree, sorted.
+func keptFlags(args []string) []string {
+	var out []string
+	for _, a := range args {
+		name, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		if !slices.Contains(mergeIgnored, name) {
+			out = append(out, a)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func modelNames(m results.Manifest) []string {
+	out := make([]string, 0, len(m.Models))
+	for _, mi := range m.Models {
+		out = append(out, mi.Name)
+	}
+	return out
+}
+
+// mergeManifests makes the run.json of the whole run. The run takes shard
+// 1's ID; each model's held GPU time is the sum over the shards (each shard
+// kept its own replicas busy) and its cold start the longest one seen.
+func mergeManifests(runs []shardRun) (results.Manifest, []string) {
+	man := runs[0].man
+	man.Shard, man.Ended, man.Resumed, man.Parallel = nil, nil, nil, 0
+	man.Models = slices.Clone(man.Models)
+	var warnings []string
+	ended := true
+	for _, r := range runs {
+		m := r.man
+		man.MergedFrom = append(man.MergedFrom, m.RunID)
+		man.Parallel = max(man.Parallel, m.Parallel)
+		if m.Started.Before(man.Started) {
+			man.Started = m.Started
+		}
+		switch {
+		case m.Ended == nil:
+			ended = false
+			warnings = append(warnings, fmt.Sprintf("%s: shard %s did not finish (run.json has no end time); resume it with goatbench run --resume %s", r.dir, m.Shard, r.dir))
+		case man.Ended == nil || m.Ended.After(*man.Ended):
+			e := *m.Ended
+			man.Ended = &e
+		}
+		man.Resumed = append(man.Resumed, m.Resumed...)
+		if m.Sandbox != runs[0].man.Sandbox {
+			warnings = append(warnings, fmt.Sprintf("%s ran its commands in sandbox %s, %s in %s", r.dir, m.Sandbox, runs[0].dir, runs[0].man.Sandbox))
+		}
+		if r.dir == runs[0].dir {
+			continue
+		}
+		for i, mi := range m.Models {
+			into := &man.Models[i]
+			into.HeldSeconds += mi.HeldSeconds
+			into.ColdStartSeconds = max(into.ColdStartSeconds, mi.ColdStartSeconds)
+			into.BaseURL = cmpOr(into.BaseURL, mi.BaseURL)
+			if mi.Sandbox != nil {
+				sum := mi.Sandbox.Add(ptrOr(into.Sandbox))
+				into.Sandbox = &sum
+			}
+			if mi.Error != "" && !strings.Contains(into.Error, mi.Error) {
+				into.Error = strings.TrimPrefix(into.Error+"; "+mi.Error, "; ")
+			}
+		}
+	}
+	if !ended {
+		man.Ended = nil
+	}
+	slices.SortFunc(man.Resumed, func(a, b time.Time) int { return a.Compare(b) })
+	return man, warnings
+}
+
+func ptrOr(u *results.SandboxUsage) results.SandboxUsage {
+	if u == nil {
+		return results.SandboxUsage{}
+	}
+	return *u
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// safeRel refuses a transcript path that would leave the run folder: shard
+// folders come from CI artifacts, and merge copies what they name.
+func safeRel(p string) error {
+	if p == "" {
+		return nil
+	}
+	if filepath.IsAbs(p) || !filepath.IsLocal(p) {
+		return errors.New("not a path inside the run folder")
+	}
+	return nil
+}
+
+// writeMerged writes the merged run folder; out must not already hold a run.
+func writeMerged(out string, man results.Manifest, runs []shardRun, attempts []results.Attempt) error {
+	if _, err := os.Stat(filepath.Join(out, results.AttemptsFile)); err == nil {
+		return configError("%s already holds a run; merge into a new folder", out)
+	}
+	if err := os.MkdirAll(filepath.Join(out, results.TranscriptsDir), 0o755); err != nil {
+		return configError("cannot create %s: %v", out, err)
+	}
+	dirOf := map[string]string{}
+	for _, r := range runs {
+		for _, a := range r.attempts {
+			dirOf[a.Key()] = r.dir
+		}
+	}
+	for _, a := range attempts {
+		if a.Transcript == "" {
+			continue
+		}
+		if err := copyFile(filepath.Join(dirOf[a.Key()], a.Transcript), filepath.Join(out, a.Transcript)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("copy transcript: %w", err)
+		}
+	}
+	w, err := results.OpenWriter(out)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", results.AttemptsFile, err)
+	}
+	for _, a := range attempts {
+		if err := w.Append(a); err != nil {
+			w.Close()
+			return fmt.Errorf("write %s: %w", results.AttemptsFile, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return results.WriteManifest(out, man)
+}
+
+func copyFile(from, to string) error {
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	dst, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return err
+	}
+	return dst.Close()
+}
