@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/goatbench/goatbench/internal/didyoumean"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -172,48 +174,10 @@ func fieldByName(t reflect.Type, key string) (reflect.StructField, bool) {
 
 func suggestField(t reflect.Type, key string) string {
 	names := yamlFields(t)
-	if c := closest(key, names); c != "" {
+	if c := didyoumean.One(key, names); c != "" {
 		return fmt.Sprintf(" (did you mean %s?)", c)
 	}
 	return fmt.Sprintf(" (known: %s)", strings.Join(names, ", "))
-}
-
-// closest is the candidate nearest to name, or "" when none is near: within
-// a third of the longer name's edits, or sharing a prefix of 3 or more.
-func closest(name string, candidates []string) string {
-	best, bestDist := "", -1
-	for _, c := range candidates {
-		d := editDistance(name, c)
-		prefix := len(name) >= 3 && (strings.HasPrefix(c, name) || strings.HasPrefix(name, c))
-		if d > max(2, max(len(name), len(c))/3) && !prefix {
-			continue
-		}
-		if bestDist < 0 || d < bestDist {
-			best, bestDist = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
 
 // validateSteps checks a solution's steps: known tools, one action per
@@ -244,7 +208,7 @@ var tagPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 func (t *Task) validateMeta(fail func(key, format string, a ...any) error) error {
 	if t.Tier != "" && !slices.Contains(Tiers, t.Tier) {
 		hint := ""
-		if c := closest(t.Tier, Tiers); c != "" {
+		if c := didyoumean.One(t.Tier, Tiers); c != "" {
 			hint = fmt.Sprintf("did you mean %s? ", c)
 		}
 		return fail("tier", "tier: unknown tier %q (%stiers: %s)", t.Tier, hint, strings.Join(Tiers, ", "))

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/goatbench/goatbench/internal/didyoumean"
 )
 
 // Untiered is how a task without a tier is counted and shown.
@@ -81,7 +83,7 @@ func hint(v string, have map[string]bool) string {
 		known = append(known, k)
 	}
 	sort.Strings(known)
-	if c := closest(v, known); c != "" {
+	if c := didyoumean.One(v, known); c != "" {
 		return fmt.Sprintf(" (did you mean %s?)", c)
 	}
 	return " (it has: " + strings.Join(known, ", ") + ")"

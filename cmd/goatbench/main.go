@@ -13,10 +13,10 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/goatbench/goatbench/internal/didyoumean"
+
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-
-	"github.com/goatbench/goatbench/internal/models"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -154,7 +154,7 @@ func flagSuggestion(c *cobra.Command, err error) string {
 	var names []string
 	c.Flags().VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
 	c.InheritedFlags().VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
-	near := models.Closest(name, names, 2)
+	near := didyoumean.Closest(name, names, 2)
 	if len(near) == 0 {
 		return ""
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/goatbench/goatbench/internal/didyoumean"
+
 	"github.com/goatbench/goatbench/internal/deploy"
 	"github.com/goatbench/goatbench/internal/models"
 	"github.com/goatbench/goatbench/internal/redact"
@@ -117,7 +119,7 @@ func (sel Selection) target(reg *models.Registry, name, baseURL string) (Target,
 			}
 		}
 	case !raw:
-		if ue := (*models.UnknownModelError)(nil); errors.As(err, &ue) && models.Near(name, reference.ModelID) {
+		if ue := (*models.UnknownModelError)(nil); errors.As(err, &ue) && didyoumean.Near(name, reference.ModelID) {
 			ue.Suggestions = append([]string{reference.ModelID}, ue.Suggestions...)
 		}
 		return t, configError("%v", err)

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/goatbench/goatbench/internal/didyoumean"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -217,7 +219,7 @@ func suggestField(t reflect.Type, key string) string {
 			names = append(names, name)
 		}
 	}
-	if close := closest(key, names, 1); len(close) > 0 {
+	if close := didyoumean.Closest(key, names, 1); len(close) > 0 {
 		return fmt.Sprintf(" (did you mean %s?)", close[0])
 	}
 	return fmt.Sprintf(" (known: %s)", strings.Join(names, ", "))

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/goatbench/goatbench/internal/didyoumean"
+
 	"go.yaml.in/yaml/v3"
 
 	"github.com/goatbench/goatbench/internal/yamlbound"
@@ -329,7 +331,7 @@ func (s Spec) validate() error {
 			return fail("gpu.type", "missing (one of %s)", gpuTypeList())
 		}
 		suggest := ""
-		if c := closest(s.GPU.Type, GPUTypes(), 1); len(c) > 0 {
+		if c := didyoumean.Closest(s.GPU.Type, GPUTypes(), 1); len(c) > 0 {
 			suggest = fmt.Sprintf("did you mean %s? ", c[0])
 		}
 		return fail("gpu.type", "unknown GPU type %q (%sknown: %s)", s.GPU.Type, suggest, gpuTypeList())
@@ -432,7 +434,7 @@ func (r *Registry) Lookup(name string) (Spec, error) {
 		keys[i] = s.Key
 	}
 	// A mistyped route should suggest the key it was meant to be.
-	return Spec{}, &UnknownModelError{Name: name, Suggestions: closest(strings.TrimSuffix(name, routeSuffix), keys, 3)}
+	return Spec{}, &UnknownModelError{Name: name, Suggestions: didyoumean.Closest(strings.TrimSuffix(name, routeSuffix), keys, 3)}
 }
 
 // MaxConcurrentRequests is how many requests one Modal container accepts

@@ -1,4 +1,6 @@
-package models
+// Package didyoumean finds the names near a misspelt one, for the "did you
+// mean" hints of every loader and flag.
+package didyoumean
 
 import (
 	"cmp"
@@ -8,16 +10,20 @@ import (
 
 // Near reports whether name is close enough to candidate to suggest it:
 // a few edits away, or sharing a prefix.
-func Near(name, candidate string) bool { return len(closest(name, []string{candidate}, 1)) > 0 }
+func Near(name, candidate string) bool { return len(Closest(name, []string{candidate}, 1)) > 0 }
 
-// Closest returns up to n candidates near name, nearest first, for a
-// "did you mean" hint.
-func Closest(name string, candidates []string, n int) []string { return closest(name, candidates, n) }
+// One is the candidate nearest to name, or "" when none is near.
+func One(name string, candidates []string) string {
+	if c := Closest(name, candidates, 1); len(c) > 0 {
+		return c[0]
+	}
+	return ""
+}
 
-// closest returns up to n candidates near name, nearest first. Candidates
+// Closest returns up to n candidates near name, nearest first. Candidates
 // that share a prefix with name or are within a few edits of it count as
 // near; anything further is noise and left out.
-func closest(name string, candidates []string, n int) []string {
+func Closest(name string, candidates []string, n int) []string {
 	type scored struct {
 		cand string
 		dist int
