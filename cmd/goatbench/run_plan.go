@@ -36,6 +36,10 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 		return engine.Plan{}, usageError("--temperature must be between 0 and 2, got %g", o.Temperature)
 	case o.Sandbox != sandbox.ModeAuto && o.Sandbox != sandbox.ModeBwrap && o.Sandbox != sandbox.ModePlain && o.Sandbox != modalsandbox.Mode:
 		return engine.Plan{}, usageError("--sandbox must be bwrap, plain, auto or modal, got %q", o.Sandbox)
+	case o.Sandbox == modalsandbox.Mode && o.Agent != "" && o.Agent != agentcmd.Builtin:
+		// An agent command runs on this machine, behind a proxy on loopback,
+		// where a Modal Sandbox's workspace is not.
+		return engine.Plan{}, usageError("--agent %q cannot run with --sandbox modal: external agents run on this machine; use --sandbox bwrap, or the built-in agent in Modal", o.Agent)
 	case !(o.MinPassRate >= 0 && o.MinPassRate <= 1): // NaN too
 		return engine.Plan{}, usageError("--min-pass-rate must be between 0 and 1, got %g", o.MinPassRate)
 	case o.MaxRetries < 0:

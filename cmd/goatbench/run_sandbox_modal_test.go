@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -52,4 +53,19 @@ func TestRunInModalSandboxes(t *testing.T) {
 	for _, v := range cp.Sandboxes() {
 		require.False(t, v.Running, "%s", strings.Join([]string{v.ID, v.Tags[modalsandbox.TagTask]}, " "))
 	}
+}
+
+// An agent command runs on this machine; in Modal it would find no workspace.
+// It is refused before anything runs, not failed attempt by attempt.
+func TestExternalAgentInModalIsRefused(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, stderr := goatbench(t, "run", "--models", "reference", "--suite", "smoke", "--sandbox", "modal",
+		"--agent", "goatbench agent", "--out", out)
+	require.Equal(t, exitUsage, code, stderr)
+	require.Empty(t, stdout)
+	require.Equal(t, 1, strings.Count(stderr, "\n"), stderr)
+	require.Contains(t, stderr, "cannot run with --sandbox modal")
+	entries, err := os.ReadDir(out)
+	require.NoError(t, err)
+	require.Empty(t, entries, "nothing written")
 }
