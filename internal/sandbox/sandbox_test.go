@@ -267,3 +267,30 @@ func TestAutoFallsBackToPlainLoudly(t *testing.T) {
 		})
 	}
 }
+
+// A reader that gets to the pipe only after the command has exited and the
+// wait for stragglers is over (a starved machine) still gets all the output
+// the command wrote before it exited.
+func TestOutputWrittenBeforeExitIsKeptHoweverLateItIsRead(t *testing.T) {
+	grace := exitGrace
+	exitGrace = 0
+	exited := make(chan struct{})
+	testHookExited = func() { close(exited) }
+	testHookRead = func() { <-exited }
+	t.Cleanup(func() { exitGrace, testHookRead, testHookExited = grace, nil, nil })
+
+	for _, tc := range []struct {
+		name, script, want string
+	}{
+		{"one line", "echo hello", "hello\n"},
+		{"a full pipe", "head -c 65536 /dev/zero | tr '\\0' x", strings.Repeat("x", 65536)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			exited = make(chan struct{})
+			res, err := Plain{}.Run(context.Background(), Command{Dir: t.TempDir(), Script: tc.script, OutputCap: 1 << 20})
+			require.NoError(t, err)
+			require.Equal(t, 0, res.ExitCode)
+			require.Equal(t, tc.want, res.Output)
+		})
+	}
+}
