@@ -294,3 +294,18 @@ func TestOutputWrittenBeforeExitIsKeptHoweverLateItIsRead(t *testing.T) {
 		})
 	}
 }
+
+// Python writes no bytecode in a workspace: a check that runs a module again
+// after an edit that kept its size within the same second would otherwise
+// run the stale .pyc (its check is by mtime in seconds and size).
+func TestPythonWritesNoBytecode(t *testing.T) {
+	require.Contains(t, Env("/w", "/w"), "PYTHONDONTWRITEBYTECODE=1")
+	eachMode(t, Limits{}, func(t *testing.T, sb Sandbox) {
+		dir := workspace(t)
+		res, err := sb.Run(context.Background(), Command{Dir: dir,
+			Script: "echo 'X = 1' > m.py && python3 -c 'import m' && echo \"$PYTHONDONTWRITEBYTECODE\" && ls -A"})
+		require.NoError(t, err)
+		require.Equal(t, 0, res.ExitCode, res.Output)
+		require.Equal(t, "1\nm.py\n", res.Output, "no __pycache__ beside the module")
+	})
+}
