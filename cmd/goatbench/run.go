@@ -207,6 +207,9 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	}
 	plan.Sandbox, plan.SandboxWarning = sb, warning
 	if x, ok := plan.Agent.(agentcmd.External); ok {
+		if err := x.Agent.CheckSandbox(sb); err != nil {
+			return usageError("--agent: %v", err)
+		}
 		x.Sandbox = sb // the agent runs where the tool commands would
 		plan.Agent = x
 	}

@@ -180,3 +180,28 @@ reference:
 	require.NoError(t, err)
 	require.Equal(t, "Hello\n", string(got))
 }
+
+// Run by root, --sandbox plain runs the agent as an unprivileged uid: an
+// agent under a 0700 folder is refused before anything runs, in one line,
+// rather than failing every attempt with "Permission denied".
+func TestRunRefusesAnAgentThePlainSandboxUidCannotReach(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("--sandbox plain runs commands as another uid only when run by root")
+	}
+	t.Chdir(t.TempDir())
+	private := t.TempDir() // 0700, as /root is
+	require.NoError(t, os.Chmod(private, 0o700))
+	goat := filepath.Join(private, "goat")
+	require.NoError(t, os.WriteFile(goat, []byte("#!/bin/sh\necho hi > \"$1\"\n"), 0o755))
+	out := t.TempDir()
+	code, stdout, stderr := goatbench(t, "run", "--models", "reference", "--suite", "smoke", "--out", out,
+		"--sandbox", "plain", "--agent", goat+" {answer_file}")
+	require.Equal(t, exitUsage, code, stderr)
+	require.Empty(t, stdout)
+	require.Equal(t, 1, strings.Count(stderr, "\n"), stderr)
+	require.Contains(t, stderr, goat)
+	require.Contains(t, stderr, "install it where every user can reach it, or use --sandbox bwrap")
+	entries, err := os.ReadDir(out)
+	require.NoError(t, err)
+	require.Empty(t, entries, "nothing written")
+}

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/goatbench/goatbench/internal/sandbox"
 )
 
 // Agent is a Config whose executable and mounts were found on this machine,
@@ -83,4 +85,64 @@ func (a *Agent) command(prompt, promptFile, answerFile string) string {
 // shellQuote quotes s for bash as one word.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// CheckSandbox refuses, before anything runs, an agent that sb cannot run:
+// goatbench run by root runs the commands of --sandbox plain as an
+// unprivileged uid of their own (sandbox.Plain), with no group of any file's
+// owner, so an executable that others cannot reach (under /root, or any
+// 0700 folder) would fail every attempt with "Permission denied".
+func (a *Agent) CheckSandbox(sb sandbox.Sandbox) error {
+	if sb == nil || sb.Mode() != sandbox.ModePlain || os.Geteuid() != 0 {
+		return nil
+	}
+	if why := unreachable(a.Exec); why != "" {
+		return fmt.Errorf("agent %q: %s, and --sandbox plain run by root runs it as an unprivileged user: install it where every user can reach it, or use --sandbox bwrap", a.Name, why)
+	}
+	return nil
+}
+
+// unreachable says why a user of no group of the owners' cannot run the
+// executable at path: a folder on the way (on the path as named, and on the
+// one its symlinks lead to) others may not pass, or a file others may not
+// execute (and, a script, read). "" when it can.
+func unreachable(path string) string {
+	paths := []string{path}
+	if real, err := filepath.EvalSymlinks(path); err == nil && real != path {
+		paths = append(paths, real)
+	}
+	for _, p := range paths {
+		for d := filepath.Dir(p); ; d = filepath.Dir(d) {
+			if fi, err := os.Stat(d); err != nil || fi.Mode().Perm()&0o001 == 0 {
+				return fmt.Sprintf("%s is in %s, which other users cannot enter", path, d)
+			}
+			if d == "/" {
+				break
+			}
+		}
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Sprintf("%s: %v", path, errors.Unwrap(err))
+	}
+	if fi.Mode().Perm()&0o001 == 0 {
+		return fmt.Sprintf("%s is not executable by other users", path)
+	}
+	if fi.Mode().Perm()&0o004 == 0 && isScript(path) {
+		return fmt.Sprintf("%s is a script other users cannot read", path)
+	}
+	return ""
+}
+
+// isScript reports whether the file starts with "#!": its interpreter then
+// reads it as the user running it.
+func isScript(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, 2)
+	n, _ := f.Read(b)
+	return n == 2 && string(b) == "#!"
 }

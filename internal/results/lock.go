@@ -32,6 +32,9 @@ func (e *LockedError) Error() string {
 
 func (e *LockedError) Unwrap() error { return ErrLocked }
 
+// testHookOpened, in tests, runs between opening LockFile and locking it.
+var testHookOpened func()
+
 // Lock is a held run folder.
 type Lock struct{ f *os.File }
 
@@ -40,10 +43,31 @@ type Lock struct{ f *os.File }
 // stream would make every attempt twice. The lock is flock(2) on LockFile, so
 // the kernel releases it when the process ends, however it ends; a stale
 // LockFile left by a killed run locks nothing.
+//
+// A lock counts only while LockFile is still the file locked: between opening
+// it and locking it another process may have removed the folder (a leftover)
+// and a new run made it again with a LockFile of its own. Then the lock is
+// taken again on the file now there.
 func LockDir(dir string) (*Lock, error) {
-	f, err := os.OpenFile(filepath.Join(dir, LockFile), os.O_RDWR|os.O_CREATE, 0o644)
+	for range 10 {
+		l, err := lockOnce(dir)
+		if !errors.Is(err, errReplaced) {
+			return l, err
+		}
+	}
+	return nil, fmt.Errorf("lock %s: its lock file keeps being replaced", dir)
+}
+
+var errReplaced = errors.New("lock file replaced")
+
+func lockOnce(dir string) (*Lock, error) {
+	path := filepath.Join(dir, LockFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	if testHookOpened != nil {
+		testHookOpened()
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		defer f.Close()
@@ -54,6 +78,23 @@ func LockDir(dir string) (*Lock, error) {
 			return nil, &LockedError{Dir: dir, PID: pid}
 		}
 		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	held, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	now, err := os.Stat(path)
+	if err != nil {
+		f.Close()
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("lock %s: removed while being locked: %w", dir, err)
+		}
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	if !os.SameFile(held, now) {
+		f.Close()
+		return nil, errReplaced
 	}
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)

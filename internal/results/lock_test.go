@@ -65,3 +65,33 @@ func TestLinesTheWriterDidNotWriteAreCut(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, got, 3)
 }
+
+// A process that opened a folder's lock file, then lost the processor while
+// another removed the folder (a leftover) and a new run made it again and
+// locked it, must not take the folder: its lock is on a file no longer there,
+// and taking it would let it remove the new run's workspaces under its feet.
+func TestALockOnAFileSinceRemovedIsNoLock(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	old, err := LockDir(dir) // a leftover's lock file
+	require.NoError(t, err)
+	require.NoError(t, old.Unlock())
+
+	var live *Lock
+	testHookOpened = func() {
+		testHookOpened = nil
+		// Meanwhile: the leftover is removed, a new run makes the folder anew
+		// and locks it.
+		require.NoError(t, os.RemoveAll(dir))
+		require.NoError(t, os.Mkdir(dir, 0o755))
+		var err error
+		live, err = LockDir(dir)
+		require.NoError(t, err)
+	}
+	t.Cleanup(func() { testHookOpened = nil })
+
+	_, err = LockDir(dir)
+	require.ErrorIs(t, err, ErrLocked, "the new run holds the folder")
+	require.NotNil(t, live)
+	require.NoError(t, live.Unlock())
+}

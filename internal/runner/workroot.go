@@ -3,6 +3,7 @@ package runner
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -18,6 +19,10 @@ const WorkDirName = "goatbench-work"
 // keepFile marks a run's workspaces as kept (--keep-workspaces): no cleanup
 // removes them.
 const keepFile = ".keep"
+
+// testHookRunDirMade, in tests, runs once a run's directory is made, before
+// it is locked.
+var testHookRunDirMade func()
 
 // workDir is the directory of one run's workspaces, held locked for as long
 // as the run goes on, so that another goatbench can tell it from leftovers.
@@ -36,19 +41,12 @@ func openWorkDir(root, runID string, keep bool) (*workDir, error) {
 		root = os.TempDir()
 	}
 	top := filepath.Join(root, WorkDirName)
-	if err := os.MkdirAll(top, 0o755); err != nil {
-		return nil, fmt.Errorf("workspaces: %w", err)
-	}
-	// Every user passes through: run by root, commands run as other uids.
-	if err := os.Chmod(top, 0o755); err != nil {
+	if err := makeTop(top); err != nil {
 		return nil, fmt.Errorf("workspaces: %w", err)
 	}
 	removeLeftovers(top)
 	dir := filepath.Join(top, unsafeName.ReplaceAllString(runID, "_"))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("workspaces: %w", err)
-	}
-	lock, err := results.LockDir(dir)
+	lock, err := lockRunDir(top, dir)
 	if err != nil {
 		return nil, fmt.Errorf("workspaces: %w", err)
 	}
@@ -61,13 +59,81 @@ func openWorkDir(root, runID string, keep bool) (*workDir, error) {
 	return &workDir{top: top, dir: dir, lock: lock}, nil
 }
 
+// lockRunDir takes the run's directory, making it when it is not there (a
+// run that is not resumed). A new one is made and locked under a name of its
+// own, then renamed into place: seen unlocked for an instant under its final
+// name, another goatbench's removeLeftovers would take it for a killed run's
+// and remove it.
+func lockRunDir(top, dir string) (*results.Lock, error) {
+	for range 10 {
+		lock, err := results.LockDir(dir)
+		if !errors.Is(err, fs.ErrNotExist) {
+			return lock, err
+		}
+		tmp, err := os.MkdirTemp(top, newDirPrefix)
+		if errors.Is(err, fs.ErrNotExist) {
+			// The last run of another goatbench removed the empty top.
+			if err := makeTop(top); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if testHookRunDirMade != nil {
+			testHookRunDirMade()
+		}
+		lock, err = results.LockDir(tmp)
+		if err != nil {
+			// Taken, between its making and its locking, for a leftover
+			// by another goatbench, which removes it: make another.
+			continue
+		}
+		err = os.Chmod(tmp, 0o755)
+		if err == nil {
+			err = os.Rename(tmp, dir)
+		}
+		if err == nil {
+			return lock, nil
+		}
+		lock.Unlock()
+		_ = os.RemoveAll(tmp)
+		if !errors.Is(err, fs.ErrExist) && !errors.Is(err, syscall.ENOTEMPTY) {
+			return nil, err
+		}
+		// Made by another process meanwhile: lock that one.
+	}
+	return nil, fmt.Errorf("lock %s: made and removed again and again", dir)
+}
+
+// makeTop makes the directory every run's directory is in. Every user passes
+// through it: run by root, commands run as other uids. Another goatbench's
+// last run may remove it, empty, at any moment: it is then made again.
+func makeTop(top string) error {
+	var err error
+	for range 10 {
+		if err = os.MkdirAll(top, 0o755); err == nil {
+			if err = os.Chmod(top, 0o755); err == nil || !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return err
+}
+
+// newDirPrefix names a run's directory while it is being made.
+const newDirPrefix = ".new-"
+
 // close releases the run's directory and removes it unless workspaces are
 // kept in it.
 func (w *workDir) close() error {
 	err := w.lock.Unlock()
 	if _, noKeep := os.Stat(filepath.Join(w.dir, keepFile)); noKeep != nil {
 		err = errors.Join(err, removeTree(w.dir))
-		_ = os.Remove(w.top) // only when no other run uses it
+		// Only when no other run uses it; one that is making its directory
+		// makes the top again (lockRunDir).
+		_ = os.Remove(w.top)
 	}
 	return err
 }

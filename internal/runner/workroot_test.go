@@ -98,3 +98,25 @@ func TestAWorkspaceCannotFillTheDisk(t *testing.T) {
 	require.Equal(t, results.ClassChecksFailed, got[0].FailureClass)
 	require.Contains(t, got[0].LastToolOutput, "No space left on device", "the writes stopped at the cap")
 }
+
+// Another goatbench cleaning leftovers while a run makes its directory must
+// not take that directory for a leftover: the run's directory is never seen
+// unlocked.
+func TestARunDirBeingMadeIsNoLeftover(t *testing.T) {
+	root := searchableDir(t)
+	top := filepath.Join(root, WorkDirName)
+	testHookRunDirMade = func() {
+		testHookRunDirMade = nil
+		removeLeftovers(top) // the other goatbench, just then
+	}
+	t.Cleanup(func() { testHookRunDirMade = nil })
+
+	w, err := openWorkDir(root, "new-run", false)
+	require.NoError(t, err)
+	defer w.close()
+	require.DirExists(t, w.dir)
+	_, err = results.LockDir(w.dir)
+	require.ErrorIs(t, err, results.ErrLocked, "the run holds its directory")
+	removeLeftovers(top)
+	require.DirExists(t, w.dir, "a live run's directory stays")
+}

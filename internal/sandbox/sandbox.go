@@ -8,6 +8,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Command is one shell command to run in a workspace.
@@ -121,13 +124,17 @@ func Default() Sandbox {
 const searchPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // Env is the whole environment a command gets: no variable of the parent
-// process (API keys, tokens) reaches it.
+// process (API keys, tokens) reaches it. Python writes no bytecode: its
+// cache is checked by mtime in whole seconds and size, so a check that runs a
+// module again after a same-size edit within the second would run the old
+// code.
 func Env(home, tmp string) []string {
 	return []string{
 		"PATH=" + searchPath,
 		"HOME=" + home,
 		"LANG=C.UTF-8",
 		"TMPDIR=" + tmp,
+		"PYTHONDONTWRITEBYTECODE=1",
 	}
 }
 
@@ -145,6 +152,16 @@ var bash = sync.OnceValue(func() string {
 // exec) and the script keeps its own line numbers in error messages. The file
 // then writes one byte to fd 3: a command that never wrote it did not start,
 // which is the sandbox's failure, not the model's.
+// Tests' views into run: called by the output's reader before it reads, and
+// once the command has exited and its group is killed. Nil outside tests.
+var testHookRead, testHookExited func()
+
+// exitGrace bounds how long the output is awaited once the command and its
+// group are gone, for a process that left the group and still holds the pipe.
+// What was written before is kept however late the reader gets to it. A
+// variable for tests.
+var exitGrace = 500 * time.Millisecond
+
 const (
 	fdStarted  = 3
 	fdBashEnv  = 4
@@ -266,7 +283,12 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 	kill := func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) }
 
 	out := make(chan capped, 1)
-	go func() { out <- readCapped(outR, limit) }()
+	go func() {
+		if testHookRead != nil {
+			testHookRead()
+		}
+		out <- readCapped(outR, limit)
+	}()
 	var startedOK atomic.Bool
 	started := make(chan struct{})
 	go func() {
@@ -305,9 +327,12 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 	}
 	// In plain mode a process that left the group may still hold the pipe: do
 	// not wait for it.
-	_ = outR.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	_ = outR.SetReadDeadline(time.Now().Add(exitGrace))
 	if soR != nil {
-		_ = soR.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		_ = soR.SetReadDeadline(time.Now().Add(exitGrace))
+	}
+	if testHookExited != nil {
+		testHookExited()
 	}
 	o, so := <-out, <-stdout
 	select {
@@ -353,18 +378,58 @@ type capped struct {
 	dropped int64
 }
 
-func readCapped(r io.Reader, limit int) capped {
+// readCapped reads r to its end, keeping at most limit bytes. When r's read
+// deadline passes (a process outside the group still holds the pipe), it
+// takes what the pipe holds at that moment without waiting for more: what the
+// command wrote before it exited is in there however late this goroutine got
+// to run.
+func readCapped(r *os.File, limit int) capped {
 	var c capped
 	buf := make([]byte, 32<<10)
+	keep := func(n int) {
+		k := min(n, limit-len(c.data))
+		c.data = append(c.data, buf[:k]...)
+		c.dropped += int64(n - k)
+	}
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
-			keep := min(n, limit-len(c.data))
-			c.data = append(c.data, buf[:keep]...)
-			c.dropped += int64(n - keep)
+			keep(n)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			drain(r, buf, keep)
 		}
 		if err != nil {
 			return c
 		}
 	}
+}
+
+// drain reads what the pipe r holds now, at most its capacity (so a writer
+// that keeps writing cannot keep it reading), without waiting.
+func drain(r *os.File, buf []byte, keep func(int)) {
+	rc, err := r.SyscallConn()
+	if err != nil {
+		return
+	}
+	// Control, not Read: RawConn.Read refuses once the deadline has passed.
+	// The pipe is non-blocking (os.Pipe), so a read of an empty pipe with a
+	// writer left returns EAGAIN at once.
+	_ = rc.Control(func(fd uintptr) {
+		left, err := unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0)
+		if err != nil {
+			left = 1 << 20 // the default /proc/sys/fs/pipe-max-size
+		}
+		for left > 0 {
+			n, err := unix.Read(int(fd), buf[:min(len(buf), left)])
+			if err == unix.EINTR {
+				continue
+			}
+			if n <= 0 || err != nil {
+				return
+			}
+			keep(n)
+			left -= n
+		}
+	})
 }

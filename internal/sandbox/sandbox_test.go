@@ -267,3 +267,45 @@ func TestAutoFallsBackToPlainLoudly(t *testing.T) {
 		})
 	}
 }
+
+// A reader that gets to the pipe only after the command has exited and the
+// wait for stragglers is over (a starved machine) still gets all the output
+// the command wrote before it exited.
+func TestOutputWrittenBeforeExitIsKeptHoweverLateItIsRead(t *testing.T) {
+	grace := exitGrace
+	exitGrace = 0
+	exited := make(chan struct{})
+	testHookExited = func() { close(exited) }
+	testHookRead = func() { <-exited }
+	t.Cleanup(func() { exitGrace, testHookRead, testHookExited = grace, nil, nil })
+
+	for _, tc := range []struct {
+		name, script, want string
+	}{
+		{"one line", "echo hello", "hello\n"},
+		{"a full pipe", "head -c 65536 /dev/zero | tr '\\0' x", strings.Repeat("x", 65536)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			exited = make(chan struct{})
+			res, err := Plain{}.Run(context.Background(), Command{Dir: t.TempDir(), Script: tc.script, OutputCap: 1 << 20})
+			require.NoError(t, err)
+			require.Equal(t, 0, res.ExitCode)
+			require.Equal(t, tc.want, res.Output)
+		})
+	}
+}
+
+// Python writes no bytecode in a workspace: a check that runs a module again
+// after an edit that kept its size within the same second would otherwise
+// run the stale .pyc (its check is by mtime in seconds and size).
+func TestPythonWritesNoBytecode(t *testing.T) {
+	require.Contains(t, Env("/w", "/w"), "PYTHONDONTWRITEBYTECODE=1")
+	eachMode(t, Limits{}, func(t *testing.T, sb Sandbox) {
+		dir := workspace(t)
+		res, err := sb.Run(context.Background(), Command{Dir: dir,
+			Script: "echo 'X = 1' > m.py && python3 -c 'import m' && echo \"$PYTHONDONTWRITEBYTECODE\" && ls -A"})
+		require.NoError(t, err)
+		require.Equal(t, 0, res.ExitCode, res.Output)
+		require.Equal(t, "1\nm.py\n", res.Output, "no __pycache__ beside the module")
+	})
+}
