@@ -35,8 +35,14 @@ func openWorkDir(root, runID string, keep bool) (*workDir, error) {
 	if root == "" {
 		root = os.TempDir()
 	}
-	top := filepath.Join(root, WorkDirName)
+	top := filepath.Join(root, topName(os.Geteuid()))
 	if err := os.MkdirAll(top, 0o755); err != nil {
+		return nil, fmt.Errorf("workspaces: %w", err)
+	}
+	// The work root is usually a shared /tmp: whoever made this name first
+	// (a symlink to /etc, a folder of another user's) would otherwise choose
+	// what the leftover cleanup below removes.
+	if err := ownedDir(top); err != nil {
 		return nil, fmt.Errorf("workspaces: %w", err)
 	}
 	// Every user passes through: run by root, commands run as other uids.
@@ -59,6 +65,32 @@ func openWorkDir(root, runID string, keep bool) (*workDir, error) {
 		}
 	}
 	return &workDir{top: top, dir: dir, lock: lock}, nil
+}
+
+// topName is the work root's folder for a user: root's is WorkDirName, and
+// every other user has one of their own, so that one user's runs (or kept
+// workspaces) never stop another's.
+func topName(euid int) string {
+	if euid == 0 {
+		return WorkDirName
+	}
+	return fmt.Sprintf("%s-%d", WorkDirName, euid)
+}
+
+// ownedDir requires path to be a real directory (not a symlink) of this user.
+func ownedDir(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a directory (%s); remove it, or set TMPDIR to another folder", path, fi.Mode().Type())
+	case ok && int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("%s belongs to uid %d, not to this user (uid %d); remove it, or set TMPDIR to another folder", path, st.Uid, os.Geteuid())
+	}
+	return nil
 }
 
 // close releases the run's directory and removes it unless workspaces are
