@@ -34,7 +34,7 @@ func (m *modalOptions) register(f *pflag.FlagSet) {
 	f.StringVar(&m.Env, "modal-env", "", "Modal environment (default $MODAL_ENVIRONMENT, else goat)")
 	f.StringVar(&m.CLI, "modal-cli", "modal", `the modal command line, e.g. "uvx modal"`)
 	f.StringVar(&m.Workspace, "modal-workspace", "", "Modal workspace, for web URLs the SDK cannot give (default $MODAL_WORKSPACE)")
-	f.StringVar(&m.EnvSuffix, "env-suffix", "", `the Modal environment's web suffix, for web URLs the SDK cannot give (default: the environment's name; "" for none; see `+"`modal environment list`)")
+	f.StringVar(&m.EnvSuffix, "env-suffix", "", `the Modal environment's web suffix, for web URLs the SDK cannot give (default: the environment's name; "" for none; see `+"\"modal environment list\")")
 	f.BoolVar(&m.NoDeploy, "no-deploy", false, "fail instead of deploying a model whose app is missing or was deployed from another spec")
 	m.suffixSet = func() bool { return f.Changed("env-suffix") }
 }

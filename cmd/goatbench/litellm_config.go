@@ -62,7 +62,7 @@ nothing.`,
 	f.StringVar(&opts.Merge, "merge", "", "update the entries inside this LiteLLM config file instead of printing them")
 	f.StringVar(&opts.Registry, "registry", "", registryFlagUsage)
 	f.StringVar(&opts.Modal.Env, "modal-env", "", "Modal environment the apps are deployed in (default $MODAL_ENVIRONMENT, else goat)")
-	f.StringVar(&opts.Modal.EnvSuffix, "env-suffix", "", `the environment's web suffix (default: the environment's name; "" for none; see `+"`modal environment list`)")
+	f.StringVar(&opts.Modal.EnvSuffix, "env-suffix", "", `the environment's web suffix (default: the environment's name; "" for none; see `+"\"modal environment list\")")
 	opts.Modal.suffixSet = func() bool { return f.Changed("env-suffix") }
 	return cmd
 }

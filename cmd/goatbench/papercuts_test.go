@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
 )
 
@@ -119,4 +122,21 @@ reference: [{answer: ok}]
 	require.NotContains(t, stdout, "took 0s")
 	require.Contains(t, stdout, "1/1 passed, 0 failed, 0 errors — ")
 	require.Contains(t, stdout, "1 model × 1 task × 1 repeat")
+}
+
+// A backquoted word in a flag's usage is pflag's placeholder for its value:
+// "--env-suffix modal environment list" in --help. Every placeholder is one
+// word.
+func TestFlagPlaceholdersAreOneWord(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			name, _ := pflag.UnquoteUsage(f)
+			require.NotContains(t, name, " ", "goatbench %s --%s shows %q as its value", c.Name(), f.Name, name)
+		})
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRootCmd(streams{Out: io.Discard, Err: io.Discard}))
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -332,7 +333,11 @@ func TestKeepWorkspacesSaysWhere(t *testing.T) {
 	out := t.TempDir()
 	code, _, stderr := goatbench(t, "run", "--models", "reference", "--suite", "smoke", "--out", out, "--keep-workspaces")
 	require.Equal(t, exitOK, code, stderr)
-	dir := filepath.Join(tmp, "goatbench-work", filepath.Base(onlyRunDir(t, out)))
+	top := "goatbench-work" // root's; every other user has goatbench-work-<uid>
+	if uid := os.Geteuid(); uid != 0 {
+		top += "-" + strconv.Itoa(uid)
+	}
+	dir := filepath.Join(tmp, top, filepath.Base(onlyRunDir(t, out)))
 	require.Contains(t, stderr, "workspaces kept in "+dir+"\n")
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)

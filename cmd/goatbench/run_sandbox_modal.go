@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/goatbench/goatbench/internal/deploy"
 	"github.com/goatbench/goatbench/internal/engine"
 	"github.com/goatbench/goatbench/internal/modalsandbox"
 	"github.com/goatbench/goatbench/internal/sandbox"
@@ -15,6 +16,10 @@ import (
 func (o *runOptions) openSandbox(ctx context.Context, plan *engine.Plan, prev *engine.Previous) (sandbox.Sandbox, string, error) {
 	if o.Sandbox != modalsandbox.Mode {
 		return sandbox.Open(o.Sandbox, sandbox.DefaultLimits)
+	}
+	// The SDK's own message names its Go API; say what to set instead.
+	if err := deploy.CheckCredentials(); err != nil {
+		return nil, "", err
 	}
 	client, err := modalsandbox.NewClient()
 	if err != nil {

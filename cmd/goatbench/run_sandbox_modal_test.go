@@ -69,3 +69,21 @@ func TestExternalAgentInModalIsRefused(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, entries, "nothing written")
 }
+
+// Without Modal credentials --sandbox modal says, in one line and before any
+// run folder exists, what to set: not the SDK's advice to its programmers.
+func TestModalSandboxWithoutCredentials(t *testing.T) {
+	for k, v := range map[string]string{"HOME": t.TempDir(), "MODAL_CONFIG_PATH": "", "MODAL_PROFILE": "",
+		"MODAL_TOKEN_ID": "", "MODAL_TOKEN_SECRET": "", "MODAL_OAUTH_REFRESH_TOKEN": "", "MODAL_OAUTH_CLIENT_ID": ""} {
+		t.Setenv(k, v)
+	}
+	out := t.TempDir()
+	code, _, stderr := goatbench(t, "run", "--models", "reference", "--suite", "smoke", "--sandbox", "modal", "--out", out)
+	require.Equal(t, exitUsage, code, stderr)
+	require.Equal(t, 1, strings.Count(strings.TrimSpace(stderr), "\n")+1, stderr)
+	require.Contains(t, stderr, "no Modal credentials: set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET, or run `modal token new`")
+	require.NotContains(t, stderr, "NewClientWithOptions")
+	entries, err := os.ReadDir(out)
+	require.NoError(t, err)
+	require.Empty(t, entries, "no run folder")
+}

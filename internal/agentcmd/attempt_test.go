@@ -1,6 +1,9 @@
 package agentcmd
 
 import (
+	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -37,5 +40,25 @@ func TestServerFailure(t *testing.T) {
 			require.Equal(t, results.StatusError, st)
 			require.Equal(t, c.errs[len(c.errs)-1], reason)
 		}
+	}
+}
+
+// Unisolated and not run by root, the agent runs as goatbench's own user and
+// can replace the answer file with anything. Whatever it put there, it wrote
+// no answer file: that is its result, never goatbench's error.
+func TestAnAnswerFileTheAgentReplacedIsNoAnswer(t *testing.T) {
+	for name, plant := range map[string]func(t *testing.T, path string){
+		"symlink":   func(t *testing.T, path string) { require.NoError(t, os.Symlink("/etc/hostname", path)) },
+		"directory": func(t *testing.T, path string) { require.NoError(t, os.Mkdir(path, 0o755)) },
+		"fifo":      func(t *testing.T, path string) { require.NoError(t, syscall.Mkfifo(path, 0o644)) },
+		"removed":   func(t *testing.T, path string) {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "answer")
+			plant(t, path)
+			got, err := readCapped(path, AnswerCap)
+			require.NoError(t, err)
+			require.Empty(t, got)
+		})
 	}
 }

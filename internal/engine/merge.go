@@ -60,7 +60,7 @@ func Merge(dirs []string, out string) (Merged, error) {
 	slices.SortFunc(runs, func(a, b shardRun) int { return a.man.Shard.Index - b.man.Shard.Index })
 	man, warnings := mergeManifests(runs)
 	var attempts []results.Attempt
-	seen := map[string]string{}
+	seen, transcripts := map[string]string{}, map[string]string{}
 	for _, r := range runs {
 		own := results.ShardOf(*r.man.Shard, modelNames(r.man), r.man.Tasks, r.man.Repeat)
 		for _, a := range r.attempts {
@@ -73,6 +73,13 @@ func Merge(dirs []string, out string) (Merged, error) {
 			}
 			if err := safeRel(a.Transcript); err != nil {
 				return Merged{}, configError("%s: %s %s #%d: transcript %q: %v", r.dir, a.Model, a.Task, a.Repeat, a.Transcript, err)
+			}
+			// Refused here, before anything is written: the second copy
+			// would fail halfway through the merged folder.
+			if t := filepath.Clean(a.Transcript); a.Transcript != "" && transcripts[t] != "" {
+				return Merged{}, configError("%s: %s %s #%d and %s name the same transcript %q", r.dir, a.Model, a.Task, a.Repeat, transcripts[t], a.Transcript)
+			} else if a.Transcript != "" {
+				transcripts[t] = fmt.Sprintf("%s %s #%d", a.Model, a.Task, a.Repeat)
 			}
 			seen[k] = r.dir
 			a.RunID = man.RunID

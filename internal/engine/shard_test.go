@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -271,11 +272,25 @@ func TestMergeRefusesWhatIsNotOneRun(t *testing.T) {
 	man.SuiteHash = "0123456789abcdef"
 	require.NoError(t, results.WriteManifest(rehashed, man))
 
+	// A copy of shard 2, transcripts and all, whose second attempt names
+	// the first one's transcript.
+	shared := t.TempDir()
+	require.NoError(t, os.CopyFS(shared, os.DirFS(shards[1])))
+	lines := strings.SplitAfter(string(must(os.ReadFile(filepath.Join(shared, results.AttemptsFile)))), "\n")
+	var first, second results.Attempt
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &first))
+	require.NoError(t, json.Unmarshal([]byte(lines[1]), &second))
+	require.NotEmpty(t, first.Transcript)
+	second.Transcript = first.Transcript
+	lines[1] = string(must(json.Marshal(second))) + "\n"
+	require.NoError(t, os.WriteFile(filepath.Join(shared, results.AttemptsFile), []byte(strings.Join(lines, "")), 0o644))
+
 	for _, tc := range []struct {
 		name string
 		dirs []string
 		want string
 	}{
+		{"two attempts, one transcript", []string{shards[0], shared}, "name the same transcript"},
 		{"a shard missing", shards[:1], "shard 2/2 missing"},
 		{"a shard twice", []string{shards[0], shards[0], shards[1]}, "are both shard 1/2"},
 		{"another split", []string{shards[0], three[1], three[2]}, "they split different runs"},
@@ -300,4 +315,11 @@ func TestMergeRefusesWhatIsNotOneRun(t *testing.T) {
 	require.NoError(t, err)
 	_, err = Merge(shards, out)
 	require.ErrorContains(t, err, "already holds a run")
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -24,7 +24,10 @@ var named = map[string]bool{
 	"LITELLM_MASTER_KEY": true,
 	"MODAL_TOKEN_ID":     true,
 	"MODAL_TOKEN_SECRET": true,
-	"HF_TOKEN":           true,
+	// The id half of a Modal proxy auth token (README: export MODAL_PROXY_TOKEN_ID),
+	// a secret as MODAL_TOKEN_ID is, but not named like one.
+	"MODAL_PROXY_TOKEN_ID": true,
+	"HF_TOKEN":             true,
 }
 
 // IsSecretName reports whether an environment variable holds a secret.

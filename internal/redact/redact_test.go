@@ -13,6 +13,7 @@ func TestIsSecretName(t *testing.T) {
 	for name, want := range map[string]bool{
 		"OPENAI_API_KEY": true, "LITELLM_MASTER_KEY": true, "MODAL_TOKEN_ID": true,
 		"MODAL_TOKEN_SECRET": true, "HF_TOKEN": true, "GITHUB_TOKEN": true, "AWS_SECRET": true,
+		"MODAL_PROXY_TOKEN_ID": true, "MODAL_PROXY_TOKEN_SECRET": true,
 		"my_key": true, "PATH": false, "HOME": false, "KEYBOARD": false, "TOKENIZERS_PARALLELISM": false,
 		"MODAL_TOKEN_IDS": false,
 	} {

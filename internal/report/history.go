@@ -16,6 +16,7 @@ import (
 	"github.com/olekukonko/tablewriter/tw"
 
 	"github.com/goatbench/goatbench/internal/results"
+	"github.com/goatbench/goatbench/internal/safetext"
 )
 
 // History is several runs of the same models, night after night: per model
@@ -163,6 +164,20 @@ func NewHistory(runs []*Run) History {
 	}
 	if len(hashes) > 1 {
 		h.Warnings = append(h.Warnings, fmt.Sprintf("the runs used %d different suites (suite hashes differ); a task's rate may span changed task files", len(hashes)))
+	}
+	// compare refuses an agent change; here the runs are folded together,
+	// so the reader must know the rates are not the model's alone.
+	agents := map[string]bool{}
+	for _, r := range runs {
+		agents[safetext.Line(r.Manifest.AgentName())] = true
+	}
+	if len(agents) > 1 {
+		names := make([]string, 0, len(agents))
+		for a := range agents {
+			names = append(names, a)
+		}
+		sort.Strings(names)
+		h.Warnings = append(h.Warnings, fmt.Sprintf("the runs were made by %d different agents (%s); a task's rate and flakiness mix the agents', not only the model's", len(names), strings.Join(names, ", ")))
 	}
 	var models, tasks []string
 	seenM, seenT := map[string]bool{}, map[string]bool{}

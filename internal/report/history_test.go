@@ -121,3 +121,16 @@ func TestLoadHistoryRefusesWhatIsNoRun(t *testing.T) {
 	_, err = LoadHistory([]string{empty})
 	require.EqualError(t, err, empty+": not a run folder and holds none (no results.jsonl in it or its folders)")
 }
+
+// compare refuses runs of different agents; history, which folds runs into
+// one rate and a flakiness score per model and task, must at least say so.
+func TestHistoryWarnsOfDifferentAgents(t *testing.T) {
+	run := func(id, agent string, status results.Status) *Run {
+		return New(results.Manifest{RunID: id, Agent: agent, Tasks: []string{"x"}},
+			[]results.Attempt{{RunID: id, Model: "m", Task: "x", Status: status}}, nil)
+	}
+	h := NewHistory([]*Run{run("r1", "", results.StatusPass), run("r2", "goat eval", results.StatusFail), run("r3", "builtin", results.StatusPass)})
+	require.Contains(t, h.Warnings, `the runs were made by 2 different agents (builtin, goat eval); a task's rate and flakiness mix the agents', not only the model's`)
+	h = NewHistory([]*Run{run("r1", "", results.StatusPass), run("r3", "builtin", results.StatusPass)})
+	require.Empty(t, h.Warnings)
+}

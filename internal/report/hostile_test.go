@@ -3,6 +3,8 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -79,4 +81,32 @@ func TestSandboxFallbackIsInEveryReport(t *testing.T) {
 	var s Summary
 	require.NoError(t, json.Unmarshal(js.Bytes(), &s))
 	require.Equal(t, []string{warning}, s.Warnings)
+}
+
+// The conversation report.html shows comes from the transcript file: the
+// model's (or an external agent's) messages, tool calls and the agent's
+// stderr, none of which may reach the page raw.
+func TestTranscriptInHTMLIsEscaped(t *testing.T) {
+	dir := t.TempDir()
+	msg := map[string]any{"messages": []map[string]any{
+		{"role": "user", "content": "do it"},
+		{"role": "assistant " + overwrite, "content": overwrite, "reasoning_content": overwrite,
+			"tool_calls": []map[string]any{{"function": map[string]any{"name": "bash" + overwrite, "arguments": `{"command":"` + overwrite + `"}`}}}},
+		{"role": "tool", "name": "bash" + overwrite, "content": overwrite + "\nmore\n"},
+		{"role": "system", "name": "agent_stderr", "content": "the agent command (exit 0)\n" + overwrite},
+	}}
+	b, err := json.Marshal(msg)
+	require.NoError(t, err)
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "transcripts", "m"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "transcripts", "m", "t-r0.json"), b, 0o644))
+	a := results.Attempt{RunID: "r", Model: "m", Task: "t", Status: results.StatusFail, FailureClass: results.ClassChecksFailed,
+		Reason: "checks failed", Transcript: "transcripts/m/t-r0.json", Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), WallSeconds: 1}
+	r := New(results.Manifest{RunID: "r", Tasks: []string{"t"}}, []results.Attempt{a}, nil)
+	r.Dir = dir
+	var out bytes.Buffer
+	require.NoError(t, r.HTML(&out))
+	require.Contains(t, out.String(), "Conversation", "the transcript is shown")
+	for _, bad := range []string{"\x1b", "\r", "\u009b", "\u202e"} {
+		require.NotContains(t, out.String(), bad, "%q reached report.html raw", bad)
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/goatbench/goatbench/internal/safetext"
 )
 
 // Caps on what report.html shows of one transcript: the page stays small
@@ -80,17 +82,19 @@ func (r *Run) htmlTranscript(rel string) ([]htmlMessage, string) {
 		if skipped > 0 && i == 4 {
 			out = append(out, htmlMessage{Role: "…", Summary: fmt.Sprintf("%d messages left out; the transcript file has them all", skipped)})
 		}
-		hm := htmlMessage{Role: m.Role}
+		// Every field is the model's or the agent's text (an agent sends
+		// the messages the proxy records, roles included).
+		hm := htmlMessage{Role: safetext.Line(m.Role)}
 		text := m.Content
 		if m.Reasoning != "" {
 			text = "[reasoning]\n" + m.Reasoning + "\n[/reasoning]\n" + text
 		}
-		hm.Text = capText(text, min(transcriptMaxText, budget))
+		hm.Text = capText(safetext.Block(text), min(transcriptMaxText, budget))
 		budget -= len([]rune(hm.Text))
 		for _, c := range m.ToolCalls {
-			args := capText(c.Function.Arguments, min(transcriptMaxText, max(budget, 0)))
+			args := capText(safetext.Block(c.Function.Arguments), min(transcriptMaxText, max(budget, 0)))
 			budget -= len([]rune(args))
-			hm.Calls = append(hm.Calls, htmlToolCall{Name: c.Function.Name, Arguments: args})
+			hm.Calls = append(hm.Calls, htmlToolCall{Name: safetext.Line(c.Function.Name), Arguments: args})
 		}
 		switch {
 		case len(hm.Calls) > 0:
@@ -117,6 +121,7 @@ func (r *Run) htmlTranscript(rel string) ([]htmlMessage, string) {
 }
 
 func nameSuffix(name string) string {
+	name = safetext.Line(name)
 	if name == "" {
 		return ""
 	}

@@ -21,8 +21,15 @@ func ProbeToolCall(ctx context.Context, c *Client, modelID string, temperature *
 		Messages:   []openai.ChatCompletionMessage{{Role: openai.ChatMessageRoleUser, Content: probePrompt}},
 		Tools:      []openai.Tool{toolDefs[3]},
 		ToolChoice: "auto",
+	}
+	if reasoningName(modelID) {
+		// go-openai refuses max_tokens for these names before sending
+		// (reasoning_validator.go validateReasoningModelParams); their
+		// reasoning counts against the cap, hence a larger one.
+		req.MaxCompletionTokens = 4096
+	} else {
 		//lint:ignore SA1019 max_tokens is what vLLM 0.8 and llama-server honour; max_completion_tokens is newer
-		MaxTokens: 256,
+		req.MaxTokens = 256
 	}
 	if temperature != nil {
 		req.Temperature = *temperature
@@ -42,4 +49,15 @@ func ProbeToolCall(ctx context.Context, c *Client, modelID string, temperature *
 		return fmt.Errorf("tool-call probe: the model wrote the tool call as text (is the server's tool-call parser on?): %q", truncate(strings.TrimSpace(msg.Content), 120))
 	}
 	return fmt.Errorf("tool-call probe: no tool call in the reply (content %q)", truncate(strings.TrimSpace(msg.Content), 120))
+}
+
+// reasoningName is a model name go-openai treats as an OpenAI reasoning
+// model (reasoning_validator.go Validate: the o1, o3, o4 and gpt-5 prefixes).
+func reasoningName(model string) bool {
+	for _, p := range []string{"o1", "o3", "o4", "gpt-5"} {
+		if strings.HasPrefix(model, p) {
+			return true
+		}
+	}
+	return false
 }

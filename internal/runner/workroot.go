@@ -40,7 +40,7 @@ func openWorkDir(root, runID string, keep bool) (*workDir, error) {
 	if root == "" {
 		root = os.TempDir()
 	}
-	top := filepath.Join(root, WorkDirName)
+	top := filepath.Join(root, topName(os.Geteuid()))
 	if err := makeTop(top); err != nil {
 		return nil, fmt.Errorf("workspaces: %w", err)
 	}
@@ -114,8 +114,16 @@ func makeTop(top string) error {
 	var err error
 	for range 10 {
 		if err = os.MkdirAll(top, 0o755); err == nil {
-			if err = os.Chmod(top, 0o755); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			// The work root is usually a shared /tmp: whoever made this name
+			// first (a symlink to /etc, a folder of another user's) would
+			// otherwise choose what the leftover cleanup removes.
+			if err = ownedDir(top); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
+			}
+			if err == nil {
+				if err = os.Chmod(top, 0o755); err == nil || !errors.Is(err, fs.ErrNotExist) {
+					return err
+				}
 			}
 		}
 	}
@@ -124,6 +132,32 @@ func makeTop(top string) error {
 
 // newDirPrefix names a run's directory while it is being made.
 const newDirPrefix = ".new-"
+
+// topName is the work root's folder for a user: root's is WorkDirName, and
+// every other user has one of their own, so that one user's runs (or kept
+// workspaces) never stop another's.
+func topName(euid int) string {
+	if euid == 0 {
+		return WorkDirName
+	}
+	return fmt.Sprintf("%s-%d", WorkDirName, euid)
+}
+
+// ownedDir requires path to be a real directory (not a symlink) of this user.
+func ownedDir(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a directory (%s); remove it, or set TMPDIR to another folder", path, fi.Mode().Type())
+	case ok && int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("%s belongs to uid %d, not to this user (uid %d); remove it, or set TMPDIR to another folder", path, st.Uid, os.Geteuid())
+	}
+	return nil
+}
 
 // close releases the run's directory and removes it unless workspaces are
 // kept in it.

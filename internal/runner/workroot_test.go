@@ -20,7 +20,7 @@ import (
 // a live run's and kept ones are left alone.
 func TestWorkspacesLiveUnderOneRootAndLeftoversGo(t *testing.T) {
 	root := searchableDir(t)
-	top := filepath.Join(root, WorkDirName)
+	top := filepath.Join(root, topName(os.Geteuid()))
 	// A run killed mid-attempt: its workspace, and (run by root) a process of
 	// the workspace's uid still running.
 	stale := filepath.Join(top, "killed-run", "m-t-r0-123")
@@ -119,4 +119,39 @@ func TestARunDirBeingMadeIsNoLeftover(t *testing.T) {
 	require.ErrorIs(t, err, results.ErrLocked, "the run holds its directory")
 	removeLeftovers(top)
 	require.DirExists(t, w.dir, "a live run's directory stays")
+}
+
+// The work root is a shared /tmp: a name another user made first, a symlink
+// to a folder of theirs choosing or a folder of their own, is refused, and
+// nothing behind it is touched.
+func TestAWorkRootSomeoneElseMadeIsRefused(t *testing.T) {
+	for name, plant := range map[string]func(t *testing.T, top, target string){
+		"symlink": func(t *testing.T, top, target string) { require.NoError(t, os.Symlink(target, top)) },
+		"file":    func(t *testing.T, top, target string) { require.NoError(t, os.WriteFile(top, nil, 0o644)) },
+		"another user's": func(t *testing.T, top, target string) {
+			if os.Geteuid() != 0 {
+				t.Skip("needs root to make a folder of another uid")
+			}
+			require.NoError(t, os.Mkdir(top, 0o755))
+			require.NoError(t, os.MkdirAll(filepath.Join(top, "their-run"), 0o755))
+			require.NoError(t, os.Chown(top, 4321, 4321))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			root, target := t.TempDir(), t.TempDir()
+			victim := filepath.Join(target, "victim")
+			require.NoError(t, os.MkdirAll(victim, 0o755))
+			top := filepath.Join(root, topName(os.Geteuid()))
+			plant(t, top, target)
+			_, err := openWorkDir(root, "run", false)
+			require.Error(t, err)
+			require.Contains(t, err.Error(), top)
+			require.DirExists(t, victim, "nothing behind the planted name is removed")
+			if name == "another user's" {
+				require.DirExists(t, filepath.Join(top, "their-run"))
+			}
+		})
+	}
+	require.Equal(t, "goatbench-work", topName(0))
+	require.Equal(t, "goatbench-work-1000", topName(1000), "each user has a folder of their own")
 }
