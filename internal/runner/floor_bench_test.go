@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -75,10 +76,57 @@ func floorAttempt(ctx context.Context, root string, t tasks.Task) error {
 	return nil
 }
 
+// isolatedFloorAttempt is floorAttempt with the isolation goatbench pays
+// for every attempt whatever the harness does: the attempt's own Workspace
+// (a size-capped tmpfs run by root) and every command in sandbox.Plain (run by
+// root: a uid of its own, the workspace's memory and pids cgroup, rlimits).
+// What goatbench spends beyond it is the harness's own work.
+func isolatedFloorAttempt(ctx context.Context, root string, t tasks.Task) error {
+	ws, err := newWorkspace(root, "floor-", sandbox.DefaultWorkspaceDisk, t, sandbox.Plain{})
+	if err != nil {
+		return err
+	}
+	defer ws.Close(false)
+	arg := func(s tasks.Step, k string) string { v, _ := s.Args[k].(string); return v }
+	for _, s := range t.Reference {
+		switch s.Tool {
+		case "bash":
+			if _, err := ws.Run(ctx, arg(s, "command"), 0); err != nil {
+				return err
+			}
+		case "write_file":
+			_ = ws.WriteFile(arg(s, "path"), []byte(arg(s, "content")))
+		case "read_file":
+			_, _, _ = ws.ReadFile(arg(s, "path"), 1<<20)
+		case "list_dir":
+			_, _ = ws.ListDir(arg(s, "path"))
+		}
+	}
+	for _, c := range t.Checks {
+		switch {
+		case c.Command != nil:
+			if _, err := ws.Run(ctx, c.Command.Run, 0); err != nil {
+				return err
+			}
+		case c.FileExists != "":
+			_ = ws.Exists(c.FileExists)
+		case c.FileContains != nil:
+			b, _, _ := ws.ReadFile(c.FileContains.Path, 1<<20)
+			_ = strings.Contains(string(b), c.FileContains.Text)
+		case c.FileUnchanged != "":
+			_, _, _ = ws.ReadFile(c.FileUnchanged, 1<<20)
+		}
+	}
+	return nil
+}
+
 // BenchmarkSmokeVersusFloor is goatbench's smoke throughput against the
 // reference server, unisolated at --parallel 8, over the throughput of the
 // same seeding, reference tool calls and check commands done by hand with
-// the same parallelism; both arms interleaved in one process.
+// the same parallelism; both arms interleaved in one process. A third arm,
+// the isolated floor, does the same by hand with the isolation goatbench
+// pays around each attempt and command (see isolatedFloorAttempt), so
+// goatbench/isolated-floor is the cost of the harness alone.
 //
 //	go test ./internal/runner -run '^$' -bench SmokeVersusFloor -benchtime 5x
 func BenchmarkSmokeVersusFloor(b *testing.B) {
@@ -87,30 +135,73 @@ func BenchmarkSmokeVersusFloor(b *testing.B) {
 	defer srv.Close()
 	m := Model{Name: "reference", ModelID: reference.ModelID, Client: NewClient(srv.URL+"/v1", "")}
 	const repeat = 8
-	var harness, floor time.Duration
-	n := 0
-	for b.Loop() {
-		start := time.Now()
-		r, err := New(suite, Options{RunID: "bench", RunDir: b.TempDir(), Parallel: 8, Repeat: repeat, Retry: DefaultRetry, Sandbox: sandbox.Plain{}})
-		require.NoError(b, err)
-		require.NoError(b, r.RunModel(context.Background(), m))
-		require.NoError(b, r.Close())
-		harness += time.Since(start)
-
-		root := b.TempDir()
-		start = time.Now()
+	byHand := func(root string, attempt func(context.Context, string, tasks.Task) error) {
 		g, ctx := errgroup.WithContext(context.Background())
 		g.SetLimit(8)
 		for range repeat {
 			for _, t := range suite.Tasks {
-				g.Go(func() error { return floorAttempt(ctx, root, t) })
+				g.Go(func() error { return attempt(ctx, root, t) })
 			}
 		}
 		require.NoError(b, g.Wait())
-		floor += time.Since(start)
+	}
+	arms := []func(){
+		func() {
+			r, err := New(suite, Options{RunID: "bench", RunDir: b.TempDir(), Parallel: 8, Repeat: repeat, Retry: DefaultRetry, Sandbox: sandbox.Plain{}})
+			require.NoError(b, err)
+			require.NoError(b, r.RunModel(context.Background(), m))
+			require.NoError(b, r.Close())
+		},
+		func() { byHand(b.TempDir(), floorAttempt) },
+		func() {
+			// As the harness's: a directory every workspace uid can pass through.
+			root, err := os.MkdirTemp("", "goatbench-floor-")
+			require.NoError(b, err)
+			defer os.RemoveAll(root)
+			require.NoError(b, os.Chmod(root, 0o755))
+			byHand(root, isolatedFloorAttempt)
+		},
+	}
+	// Per arm: wall and CPU time. The arms take turns going first, so that
+	// a change in the machine's load does not always fall on the same one.
+	wall, cpu := make([]time.Duration, len(arms)), make([]time.Duration, len(arms))
+	n, round := 0, 0
+	for b.Loop() {
+		for k := range arms {
+			i := (k + round) % len(arms)
+			c, start := cpuTime(), time.Now()
+			arms[i]()
+			wall[i] += time.Since(start)
+			cpu[i] += cpuTime() - c
+		}
+		round++
 		n += repeat * len(suite.Tasks)
 	}
+	harness, floor, isolated := wall[0], wall[1], wall[2]
+	harnessCPU, floorCPU, isolatedCPU := cpu[0], cpu[1], cpu[2]
 	b.ReportMetric(float64(n)/harness.Seconds(), "goatbench-attempts/s")
 	b.ReportMetric(float64(n)/floor.Seconds(), "floor-attempts/s")
 	b.ReportMetric(floor.Seconds()/harness.Seconds(), "goatbench/floor")
+	b.ReportMetric(float64(n)/isolated.Seconds(), "isolated-floor-attempts/s")
+	b.ReportMetric(isolated.Seconds()/harness.Seconds(), "goatbench/isolated-floor")
+	// Wall time on a shared machine swings with everyone else's load; the
+	// CPU both arms spend (this process and the commands it waited for, the
+	// in-process reference server included in goatbench's) does much less.
+	perAttempt := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / float64(n) }
+	b.ReportMetric(perAttempt(harnessCPU), "goatbench-cpu-ms/attempt")
+	b.ReportMetric(perAttempt(floorCPU), "floor-cpu-ms/attempt")
+	b.ReportMetric(perAttempt(isolatedCPU), "isolated-floor-cpu-ms/attempt")
+}
+
+// cpuTime is the user and system time of this process and of every child
+// it has waited for.
+func cpuTime() time.Duration {
+	var total time.Duration
+	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
+		var ru syscall.Rusage
+		if syscall.Getrusage(who, &ru) == nil {
+			total += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		}
+	}
+	return total
 }

@@ -351,7 +351,10 @@ func (b *Bwrap) Release(dir string) error {
 	delete(b.spaces, abs)
 	b.mu.Unlock()
 	if ok && b.root {
-		KillUID(sp.uid)
+		// bwrap and its helpers, the uid's only processes outside the
+		// cgroup, are gone once run has waited for bwrap: it is the init
+		// of its own PID namespace, whose exit waits for every process in it.
+		killLeft(sp.uid, sp.cg)
 		if sp.cg != nil {
 			return sp.cg.remove()
 		}

@@ -167,3 +167,30 @@ func (cg *attemptCgroup) remove() error {
 	}
 	return errors.Join(errs...)
 }
+
+// empty reports whether no process is left in the workspace's cgroups. Every
+// process of a workspace's uid is in them: each command joins them before
+// its script starts, a child is born in its parent's cgroup, and the uid
+// cannot write to any cgroup.procs (root's) to leave. So an empty cgroup
+// means there is nothing of that uid to kill, and the walk of every process
+// on the machine that KillUID makes can be skipped. It is false whenever it
+// cannot tell (no cgroup, a read that failed, a process still exiting).
+func (cg *attemptCgroup) empty() bool {
+	if cg == nil || len(cg.dirs) == 0 {
+		return false
+	}
+	for _, d := range cg.dirs {
+		b, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+		if err != nil || len(strings.TrimSpace(string(b))) != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// killLeft kills every process of uid unless its cgroup shows there is none.
+func killLeft(uid uint32, cg *attemptCgroup) {
+	if !cg.empty() {
+		KillUID(uid)
+	}
+}

@@ -2,9 +2,13 @@ package sandbox
 
 import (
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -53,4 +57,38 @@ func TestMemoryIsCappedPerAttemptNotPerProcess(t *testing.T) {
 	for name := range ours() {
 		require.True(t, before[name], "cgroup %s left behind", name)
 	}
+}
+
+// The cgroup is what lets a command's end skip the walk of every process on
+// the machine: it must show a process the command left running (so that it
+// is killed) and show nothing once there is none.
+func TestCgroupShowsWhatACommandLeft(t *testing.T) {
+	if cgroupBaseDirs() == nil {
+		t.Skip("needs root and cgroup memory and pids controllers")
+	}
+	cg, err := newAttemptCgroup(-1, -1)
+	require.NoError(t, err)
+	defer cg.remove()
+	require.True(t, cg.empty(), "no process has joined yet")
+	s := spec{cmd: exec.Command(bash(), "-c", "sleep 300"), ulimit: "true"}
+	require.NoError(t, cg.join(&s))
+	s.cmd.Env = []string{"BASH_ENV=/dev/fd/" + strconv.Itoa(firstExtra+len(s.extra))}
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	_, _ = io.WriteString(w, s.ulimit+"\n")
+	w.Close()
+	s.cmd.ExtraFiles = append([]*os.File{nil, nil}, append(s.extra, r)...)
+	require.NoError(t, s.cmd.Start())
+	deadline := time.Now().Add(5 * time.Second)
+	for cg.empty() {
+		require.True(t, time.Now().Before(deadline), "the command never showed in its cgroup")
+		time.Sleep(5 * time.Millisecond)
+	}
+	require.NoError(t, s.cmd.Process.Kill())
+	_ = s.cmd.Wait()
+	for !cg.empty() {
+		require.True(t, time.Now().Before(deadline), "a dead command still shows in its cgroup")
+		time.Sleep(5 * time.Millisecond)
+	}
+	require.False(t, (*attemptCgroup)(nil).empty(), "no cgroup tells nothing")
 }

@@ -76,7 +76,7 @@ func (p Plain) runAsUID(ctx context.Context, c Command, l Limits, timeout time.D
 	if err := own(ws, int(uid)); err != nil {
 		return Result{}, fmt.Errorf("%w: hand the workspace to the command: %v", ErrWorkspace, err)
 	}
-	s := spec{env: Env(ws, ws), ulimit: l.ulimit(timeout, int64(l.Processes)), after: func() { KillUID(uid) }}
+	s := spec{env: Env(ws, ws), ulimit: l.ulimit(timeout, int64(l.Processes)), after: func() { killLeft(uid, cg) }}
 	if err := cg.join(&s); err != nil {
 		return Result{}, err
 	}
@@ -110,7 +110,7 @@ func (Plain) Release(dir string) error {
 		ws = dir
 	}
 	if uid, cg, ok := plainUIDs.forget(ws); ok {
-		KillUID(uid)
+		killLeft(uid, cg)
 		if cg != nil {
 			return cg.remove()
 		}
