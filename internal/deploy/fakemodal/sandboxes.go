@@ -362,6 +362,15 @@ func result(st pb.GenericResult_GenericStatus) *pb.GenericResult {
 	return b.Build()
 }
 
+// sandbox is the sandbox an RPC names, once the call is counted, delayed and
+// authorised.
+func (c *ControlPlane) sandbox(ctx context.Context, method, id string) (*fakeSandbox, error) {
+	if err := c.rpc(ctx, method); err != nil {
+		return nil, err
+	}
+	return c.sbx.get(id)
+}
+
 // SandboxGetTaskId names the sandbox's task while it runs, and gives its
 // result once it has ended (sandbox.go, waitForTaskID: a task_result means
 // the sandbox finished before it was scheduled).
@@ -370,10 +379,7 @@ func (c *ControlPlane) SandboxGetTaskId(ctx context.Context, req *pb.SandboxGetT
 }
 
 func (c *ControlPlane) sandboxGetTaskId(ctx context.Context, method string, req *pb.SandboxGetTaskIdRequest) (*pb.SandboxGetTaskIdResponse, error) {
-	if err := c.rpc(ctx, method); err != nil {
-		return nil, err
-	}
-	sb, err := c.sbx.get(req.GetSandboxId())
+	sb, err := c.sandbox(ctx, method, req.GetSandboxId())
 	if err != nil {
 		return nil, err
 	}
@@ -393,10 +399,7 @@ func (c *ControlPlane) SandboxWait(ctx context.Context, req *pb.SandboxWaitReque
 }
 
 func (c *ControlPlane) sandboxWait(ctx context.Context, method string, req *pb.SandboxWaitRequest) (*pb.SandboxWaitResponse, error) {
-	if err := c.rpc(ctx, method); err != nil {
-		return nil, err
-	}
-	sb, err := c.sbx.get(req.GetSandboxId())
+	sb, err := c.sandbox(ctx, method, req.GetSandboxId())
 	if err != nil {
 		return nil, err
 	}
@@ -421,10 +424,7 @@ func (c *ControlPlane) SandboxTerminate(ctx context.Context, req *pb.SandboxTerm
 }
 
 func (c *ControlPlane) sandboxTerminate(ctx context.Context, method string, req *pb.SandboxTerminateRequest) (*pb.SandboxTerminateResponse, error) {
-	if err := c.rpc(ctx, method); err != nil {
-		return nil, err
-	}
-	sb, err := c.sbx.get(req.GetSandboxId())
+	sb, err := c.sandbox(ctx, method, req.GetSandboxId())
 	if err != nil {
 		return nil, err
 	}
