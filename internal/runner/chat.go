@@ -33,6 +33,27 @@ type reply struct {
 	ttft, total time.Duration
 }
 
+// take records a reply's usage, and the cost LiteLLM puts in it; nil (no
+// usage in this chunk) leaves what an earlier chunk said.
+func (r *reply) take(u *wireUsage) {
+	if u == nil {
+		return
+	}
+	r.usage = *u
+	if u.Cost != nil {
+		r.cost = *u.Cost
+	}
+}
+
+// chargedBy takes LiteLLM's charge for a plain reply from its header
+// (litellm/proxy/proxy_server.py, get_custom_headers) when the reply's usage
+// carried none; a stream's comes in its usage instead.
+func (r *reply) chargedBy(h http.Header) {
+	if c, err := strconv.ParseFloat(h.Get("x-litellm-response-cost"), 64); err == nil && r.cost == 0 {
+		r.cost = c
+	}
+}
+
 // chat sends one request, retrying what is worth retrying within the
 // attempt's budget, and records its latency, tokens and every retry.
 func (l *loop) chat(ctx context.Context, m Model) (openai.ChatCompletionMessage, error) {
@@ -188,11 +209,7 @@ func (c *Client) exchange(ctx context.Context, body []byte, stream bool, meta *r
 		// A plain reply, or a server that answered a stream request with one.
 		r, err = c.readPlain(resp.Body)
 	}
-	if c, perr := strconv.ParseFloat(resp.Header.Get("x-litellm-response-cost"), 64); perr == nil && r.cost == 0 {
-		// LiteLLM's charge for a plain reply (litellm/proxy/proxy_server.py,
-		// get_custom_headers); a stream's comes in its usage instead.
-		r.cost = c
-	}
+	r.chargedBy(resp.Header)
 	return r, err
 }
 
@@ -216,12 +233,7 @@ func (c *Client) readPlain(body io.Reader) (reply, error) {
 		return reply{}, replyError{inStreamFailure(b)}
 	}
 	var r reply
-	if w.Usage != nil {
-		r.usage = *w.Usage
-		if w.Usage.Cost != nil {
-			r.cost = *w.Usage.Cost
-		}
-	}
+	r.take(w.Usage)
 	if len(w.Choices) == 0 {
 		return r, errMalformed("the reply has no choices")
 	}
@@ -267,12 +279,7 @@ func (c *Client) readStream(body io.Reader, meta *responseMeta) (reply, error) {
 			// (vllm/entrypoints/openai/serving_chat.py, chat_completion_stream_generator).
 			return replyError{inStreamFailure(data)}
 		}
-		if w.Usage != nil {
-			r.usage = *w.Usage
-			if w.Usage.Cost != nil {
-				r.cost = *w.Usage.Cost
-			}
-		}
+		r.take(w.Usage)
 		before := a.tokens
 		if err := a.add(w); err != nil {
 			return err

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -224,12 +223,10 @@ type Usage struct {
 // its own.
 func Measure(rec *results.Request, u Usage, header http.Header, ttft, total time.Duration) {
 	rec.TTFT, rec.Total = ttft.Seconds(), total.Seconds()
-	cost := u.Cost
-	if c, err := strconv.ParseFloat(header.Get("x-litellm-response-cost"), 64); err == nil && cost == 0 {
-		cost = c
-	}
+	r := reply{usage: wireUsage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}, cost: u.Cost, ttft: ttft, total: total}
+	r.chargedBy(header)
 	var l loop
-	l.count(rec, reply{usage: wireUsage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}, cost: cost, ttft: ttft, total: total})
+	l.count(rec, r)
 }
 
 // recorder notes each response's status and headers in the try's
