@@ -434,7 +434,6 @@ func (p *Proxy) copyStream(w http.ResponseWriter, resp *http.Response, started t
 	br := bufio.NewReaderSize(resp.Body, 32<<10)
 	var (
 		asm      runner.Assembler
-		u        usage
 		ttft     time.Duration
 		done     bool
 		skipNext bool
@@ -459,22 +458,15 @@ func (p *Proxy) copyStream(w http.ResponseWriter, resp *http.Response, started t
 					done = true
 					break
 				}
-				gen, err := asm.Add(payload)
+				chunk, err := asm.Add(payload)
 				if err != nil {
 					break
 				}
-				if gen && ttft == 0 {
+				if chunk.Generated && ttft == 0 {
 					ttft = time.Since(started)
 				}
-				var chunk struct {
-					Choices []json.RawMessage `json:"choices"`
-					Usage   *usage            `json:"usage"`
-				}
-				if bytes.Contains(payload, []byte(`"usage"`)) && json.Unmarshal(payload, &chunk) == nil && chunk.Usage != nil {
-					u = *chunk.Usage
-					if hideUsage && len(chunk.Choices) == 0 {
-						forward, skipNext = false, true
-					}
+				if hideUsage && chunk.UsageOnly {
+					forward, skipNext = false, true
 				}
 			}
 			if forward {
@@ -501,7 +493,7 @@ func (p *Proxy) copyStream(w http.ResponseWriter, resp *http.Response, started t
 	if fl != nil {
 		fl.Flush()
 	}
-	runner.Measure(rec, u.measured(), resp.Header, ttft, time.Since(started))
+	runner.Measure(rec, asm.Usage(), resp.Header, ttft, time.Since(started))
 	msg, err := asm.Message(done)
 	switch {
 	case readErr != nil:

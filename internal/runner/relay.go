@@ -191,19 +191,35 @@ func (c cancelOnClose) Close() error {
 	return err
 }
 
-// Assembler builds one message from stream events the way the loop does.
-type Assembler struct{ a assembler }
+// Assembler builds one message from stream events the way the loop does,
+// and keeps the usage and cost they reported.
+type Assembler struct {
+	a assembler
+	r reply
+}
 
-// Add takes one stream event's JSON payload and reports whether it carried
-// generated text. A payload that is not a chunk is an error and adds nothing.
-func (x *Assembler) Add(payload []byte) (bool, error) {
+// Chunk is what one stream event carried.
+type Chunk struct {
+	Generated bool // generated text (the first is the time to first token)
+	UsageOnly bool // usage and no choices: the chunk stream_options.include_usage asks for
+}
+
+// Add takes one stream event's JSON payload. A payload that is not a chunk
+// is an error and adds nothing.
+func (x *Assembler) Add(payload []byte) (Chunk, error) {
 	var w wireReply
 	if err := decodeReply(payload, &w); err != nil {
-		return false, err
+		return Chunk{}, err
 	}
+	x.r.take(w.Usage)
 	before := x.a.tokens
 	err := x.a.add(w)
-	return x.a.tokens > before, err
+	return Chunk{Generated: x.a.tokens > before, UsageOnly: w.Usage != nil && len(w.Choices) == 0}, err
+}
+
+// Usage is what the stream's chunks reported it used.
+func (x *Assembler) Usage() Usage {
+	return Usage{PromptTokens: x.r.usage.PromptTokens, CompletionTokens: x.r.usage.CompletionTokens, Cost: x.r.cost}
 }
 
 // Message is the assembled reply; done says the stream carried [DONE].
