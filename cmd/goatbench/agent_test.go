@@ -98,7 +98,7 @@ func TestAgentAsExternalAgentPassesSmoke(t *testing.T) {
 				out, err := agentcmd.Run(context.Background(), agentcmd.Attempt{
 					Agent: ag, Dir: ws.Dir, Prompt: task.Prompt, Timeout: task.Timeout, Sandbox: sb, Forwarder: exe,
 					Grace: time.Second,
-					Proxy: agentproxy.Config{Model: reference.ModelID, Relay: runner.NewRelay(srv.URL+"/v1", "real-key", 0, runner.RetryPolicy{})},
+					Proxy: agentproxy.Config{Model: reference.ModelID, Relay: runner.NewRelay(runner.NewClient(srv.URL+"/v1", "real-key"), 0, runner.RetryPolicy{})},
 				})
 				require.NoError(t, err, task.ID)
 				require.Equal(t, 0, out.ExitCode, "%s: %s", task.ID, out.Stderr)

@@ -67,10 +67,6 @@ func (x External) Attempt(ctx context.Context, m runner.Model, t tasks.Task, w s
 	if sb == nil {
 		sb = sandbox.Default()
 	}
-	var opts []runner.ClientOption
-	if m.Startup > 0 {
-		opts = append(opts, runner.FollowRedirectsFor(m.Startup))
-	}
 	var aliases []string
 	if m.Name != m.ModelID {
 		aliases = []string{m.Name}
@@ -80,7 +76,7 @@ func (x External) Attempt(ctx context.Context, m runner.Model, t tasks.Task, w s
 		Forwarder: x.Forwarder, Grace: x.Grace,
 		Proxy: agentproxy.Config{
 			Model: m.ModelID, Aliases: aliases,
-			Relay:       runner.NewRelay(m.BaseURL, m.APIKey, x.RequestTimeout, x.Retry, opts...),
+			Relay:       runner.NewRelay(m.Client, x.RequestTimeout, x.Retry),
 			Temperature: m.Temperature, ToolChoice: m.ToolChoice, RespectAgentParams: x.RespectAgentParams,
 		},
 	})

@@ -89,7 +89,7 @@ func attempt(t *testing.T, sb sandbox.Sandbox, baseURL, command string, timeout 
 	require.NoError(t, err)
 	return Attempt{
 		Agent: ag, Dir: workspace(t), Prompt: "do it", Timeout: timeout, Sandbox: sb, Grace: 300 * time.Millisecond,
-		Proxy: agentproxy.Config{Model: reference.ModelID, Relay: runner.NewRelay(baseURL, realKey, 0, runner.RetryPolicy{})},
+		Proxy: agentproxy.Config{Model: reference.ModelID, Relay: runner.NewRelay(runner.NewClient(baseURL, realKey), 0, runner.RetryPolicy{})},
 	}
 }
 

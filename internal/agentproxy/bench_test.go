@@ -23,7 +23,7 @@ func BenchmarkProxyOverhead(b *testing.B) {
 	suite := smoke(b)
 	up := httptest.NewServer(reference.New(suite))
 	defer up.Close()
-	p, err := New(Config{Model: reference.ModelID, Relay: runner.NewRelay(up.URL+"/v1", realKey, 0, runner.RetryPolicy{})})
+	p, err := New(Config{Model: reference.ModelID, Relay: runner.NewRelay(runner.NewClient(up.URL+"/v1", realKey), 0, runner.RetryPolicy{})})
 	if err != nil {
 		b.Fatal(err)
 	}

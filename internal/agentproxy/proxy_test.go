@@ -83,7 +83,7 @@ func start(t *testing.T, cfg Config, fault func(w http.ResponseWriter, n int, re
 		cfg.Model = reference.ModelID
 	}
 	if cfg.Relay == nil {
-		cfg.Relay = runner.NewRelay(up.URL+"/v1", realKey, 0, runner.RetryPolicy{Max: 3, Sleep: func(context.Context, time.Duration) error { return nil }})
+		cfg.Relay = runner.NewRelay(runner.NewClient(up.URL+"/v1", realKey), 0, runner.RetryPolicy{Max: 3, Sleep: func(context.Context, time.Duration) error { return nil }})
 	}
 	p, err := New(cfg)
 	require.NoError(t, err)
@@ -355,7 +355,7 @@ func TestProxyStreamUsageCost(t *testing.T) {
 func TestProxyUpstreamDownAndUnixSocket(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
-	relay := runner.NewRelay(dead.URL+"/v1", realKey, 0, runner.RetryPolicy{})
+	relay := runner.NewRelay(runner.NewClient(dead.URL+"/v1", realKey), 0, runner.RetryPolicy{})
 	p, err := New(Config{Model: "m", Relay: relay})
 	require.NoError(t, err)
 	sock := filepath.Join(t.TempDir(), "proxy.sock")

@@ -307,8 +307,7 @@ func (e *engine) manifest() (string, results.Manifest, error) {
 // model is a target as the runner talks to it.
 func (e *engine) model(t Target) runner.Model {
 	return runner.Model{Name: t.Name, ModelID: t.ModelID, Client: t.client(e.plan.APIKey),
-		Temperature: t.Temperature, ToolChoice: t.ToolChoice, NoStream: e.plan.NoStream,
-		BaseURL: t.BaseURL, APIKey: e.plan.APIKey, Startup: t.Startup}
+		Temperature: t.Temperature, ToolChoice: t.ToolChoice, NoStream: e.plan.NoStream}
 }
 
 func (e *engine) newRunID() string {

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"time"
+
+	"github.com/sashabaranov/go-openai"
 
 	"github.com/goatbench/goatbench/bench/tasks"
 	"github.com/goatbench/goatbench/internal/results"
 	"github.com/goatbench/goatbench/internal/sandbox"
-	"github.com/sashabaranov/go-openai"
 )
 
 const systemPrompt = `You are an agent working in a workspace directory on a Linux machine.
@@ -26,12 +26,6 @@ type Model struct {
 	Temperature *float32 // nil leaves the server's default
 	ToolChoice  string   // "" leaves it out; local models get "auto"
 	NoStream    bool     // send plain requests instead of streaming (no time to first token)
-	// The endpoint behind Client, for agents that make their own requests
-	// through a relay (external agents): its base URL, its key and, for a
-	// Modal-served model, how long to follow its 303s.
-	BaseURL string
-	APIKey  string
-	Startup time.Duration
 }
 
 // loop is the state of one agent conversation.

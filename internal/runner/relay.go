@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/sashabaranov/go-openai"
+
 	"github.com/goatbench/goatbench/internal/redact"
 	"github.com/goatbench/goatbench/internal/results"
-	"github.com/sashabaranov/go-openai"
 )
 
 // Relay sends chat requests written by someone else (an external agent, via
@@ -31,29 +31,18 @@ type Relay struct {
 	retries int // across all requests of the attempt, against reqs.retry.Max
 }
 
-// NewRelay returns a Relay to baseURL (ending in /v1). timeout bounds each
-// try (0: only ctx); retry is the attempt's policy, as in Options.Retry.
-func NewRelay(baseURL, apiKey string, timeout time.Duration, retry RetryPolicy, opts ...ClientOption) *Relay {
-	cc := clientConfig{redirectBudget: DefaultRedirectBudget}
-	for _, o := range opts {
-		o(&cc)
-	}
+// NewRelay returns a Relay to c's endpoint, as the loop reaches it: the same
+// URL, key, headers (Modal proxy auth) and redirect budget, over the same
+// pooled connections. timeout bounds each try (0: only ctx); retry is the
+// attempt's policy, as in Options.Retry.
+func NewRelay(c *Client, timeout time.Duration, retry RetryPolicy) *Relay {
 	return &Relay{
-		url:    strings.TrimSuffix(baseURL, "/") + "/chat/completions",
-		apiKey: apiKey,
-		client: &http.Client{Transport: recorder{relayTransport()}, CheckRedirect: redirectPolicy(cc.redirectBudget)},
+		url:    c.baseURL + "/chat/completions",
+		apiKey: c.apiKey,
+		client: &http.Client{Transport: recorder{c.http.Transport}, CheckRedirect: c.http.CheckRedirect},
 		reqs:   requests{timeout: timeout, retry: retry},
 	}
 }
-
-// relayTransport is shared by every Relay, so that the attempts of a run reuse
-// their connections to the model rather than each dialling its own, and
-// nothing is left idle when an attempt ends.
-var relayTransport = sync.OnceValue(func() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = 64
-	return t
-})
 
 // Relayed is the outcome of one relayed request.
 type Relayed struct {
