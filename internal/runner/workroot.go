@@ -113,18 +113,18 @@ func lockRunDir(top, dir string) (*results.Lock, error) {
 func makeTop(top string) error {
 	var err error
 	for range 10 {
-		if err = os.MkdirAll(top, 0o755); err == nil {
+		err = os.MkdirAll(top, 0o755)
+		if err == nil {
 			// The work root is usually a shared /tmp: whoever made this name
 			// first (a symlink to /etc, a folder of another user's) would
 			// otherwise choose what the leftover cleanup removes.
-			if err = ownedDir(top); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return err
-			}
-			if err == nil {
-				if err = os.Chmod(top, 0o755); err == nil || !errors.Is(err, fs.ErrNotExist) {
-					return err
-				}
-			}
+			err = ownedDir(top)
+		}
+		if err == nil {
+			err = os.Chmod(top, 0o755)
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
 		}
 	}
 	return err

@@ -362,14 +362,6 @@ func (b *Bwrap) Release(dir string) error {
 	return nil
 }
 
-func (b *Bwrap) forget(ws string) {
-	if abs, err := filepath.EvalSymlinks(ws); err == nil {
-		b.mu.Lock()
-		delete(b.spaces, abs)
-		b.mu.Unlock()
-	}
-}
-
 // own hands every file of the workspace to uid, so the command can change
 // what goatbench (as root) wrote there. It runs while no process of the
 // workspace is alive, never follows a symlink and walks trees of any path
