@@ -63,11 +63,7 @@ func toRun(plan engine.Plan, model string) int {
 		return n
 	}
 	for _, a := range plan.Resume.Attempts {
-		switch {
-		case a.Model != model:
-		case a.Status == results.StatusError && a.FailureClass == results.ClassCancelled:
-		case a.Status == results.StatusError && plan.RetryErrors:
-		default:
+		if a.Model == model && !engine.Rerun(a, plan.RetryErrors) {
 			n--
 		}
 	}

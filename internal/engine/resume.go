@@ -94,16 +94,18 @@ func (p *Previous) Check(suite tasks.Suite, targets []Target) error {
 	return nil
 }
 
-// done lists the attempts a resumed run must not run again: every attempt with
-// a result, except cancelled ones (never judged) and, with retryErrors, those
-// that ended in an infrastructure error.
+// Rerun reports whether a resumed run makes an earlier attempt again: a
+// cancelled one (never judged) and, with retryErrors, one that ended in an
+// infrastructure error. Every other attempt with a result is done.
+func Rerun(a results.Attempt, retryErrors bool) bool {
+	return a.Cancelled() || retryErrors && a.Status == results.StatusError
+}
+
+// done lists the attempts a resumed run must not run again.
 func (p *Previous) done(retryErrors bool) map[string]bool {
 	done := make(map[string]bool, len(p.Attempts))
 	for _, a := range p.Attempts {
-		switch {
-		case a.Status == results.StatusError && a.FailureClass == results.ClassCancelled:
-		case a.Status == results.StatusError && retryErrors:
-		default:
+		if !Rerun(a, retryErrors) {
 			done[a.Key()] = true
 		}
 	}

@@ -180,7 +180,7 @@ func (r *Renderer) Finished(a results.Attempt) {
 	}
 	r.changed = true
 	switch {
-	case a.Status == results.StatusError && a.FailureClass == results.ClassCancelled:
+	case a.Cancelled():
 		m.notRun++
 		return
 	case a.Status == results.StatusPass:

@@ -161,12 +161,12 @@ func classShifts(base, head *Run, model string, tasks []string) []string {
 		}
 		diff := map[string]int{}
 		for _, a := range bc.Attempts {
-			if !cancelled(a) {
+			if !a.Cancelled() {
 				diff[outcome(a)]--
 			}
 		}
 		for _, a := range hc.Attempts {
-			if !cancelled(a) {
+			if !a.Cancelled() {
 				diff[outcome(a)]++
 			}
 		}

@@ -225,7 +225,7 @@ const StatusNotRun results.Status = "not_run"
 // or the run was stopped (interrupt, deadline) before or while it ran. A
 // resume runs it; it is neither a result nor an infrastructure error.
 func notRun(a results.Attempt) bool {
-	return a.Status == StatusNotRun || cancelled(a)
+	return a.Status == StatusNotRun || a.Cancelled()
 }
 
 func (r *Run) modelInfo(name string) (results.ModelInfo, bool) {
@@ -287,8 +287,4 @@ func (r *Run) failures() []results.Attempt {
 		}
 	}
 	return out
-}
-
-func cancelled(a results.Attempt) bool {
-	return a.Status == results.StatusError && a.FailureClass == results.ClassCancelled
 }

@@ -124,6 +124,10 @@ func (m Manifest) AgentName() string {
 	return m.Agent
 }
 
+// Cancelled reports an attempt that was stopped before it was judged: an
+// error of class cancelled, which no pass rate counts and a resume runs again.
+func (a Attempt) Cancelled() bool { return a.Status == StatusError && a.FailureClass == ClassCancelled }
+
 // Key identifies an attempt within a run.
 func (a Attempt) Key() string { return fmt.Sprintf("%s\x00%s\x00%d", a.Model, a.Task, a.Repeat) }
 
