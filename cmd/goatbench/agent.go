@@ -6,16 +6,15 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
-	"unicode"
 
 	"github.com/spf13/cobra"
 
 	"github.com/goatbench/goatbench/internal/agentcmd"
 	"github.com/goatbench/goatbench/internal/runner"
+	"github.com/goatbench/goatbench/internal/safetext"
 	"github.com/goatbench/goatbench/internal/sandbox"
 )
 
@@ -103,9 +102,7 @@ func agentRun(ctx context.Context, opts agentOptions, s streams) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	m := runner.Model{Name: opts.Model, ModelID: opts.Model, Client: runner.NewClient(opts.BaseURL, opts.APIKey), NoStream: opts.NoStream}
-	retry := runner.DefaultRetry
-	retry.Max = opts.MaxRetries
-	res, err := runner.Solve(ctx, m, dir, strings.TrimSpace(opts.Prompt), opts.MaxTurns, sb, opts.RequestTimeout, retry)
+	res, err := runner.Solve(ctx, m, dir, strings.TrimSpace(opts.Prompt), opts.MaxTurns, sb, opts.RequestTimeout, retryPolicy(opts.MaxRetries))
 	tokensIn, tokensOut := 0, 0
 	for _, r := range res.Requests {
 		tokensIn, tokensOut = tokensIn+r.TokensIn, tokensOut+r.TokensOut
@@ -118,35 +115,11 @@ func agentRun(ctx context.Context, opts agentOptions, s streams) error {
 		return &exitError{code: exitFailed, err: fmt.Errorf("agent: no final answer after %d turns", opts.MaxTurns)}
 	}
 	answer := res.Answer
-	if isTerminal(s.Out) {
-		answer = terminalSafe(answer)
+	if terminal(s.Out) != nil { // escape sequences in the model's text could rewrite the screen
+		answer = safetext.Block(answer)
 	}
 	_, err = fmt.Fprintln(s.Out, answer)
 	return err
-}
-
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-// terminalSafe escapes the control characters of text a model wrote (escape
-// sequences could rewrite the terminal), keeping newlines and tabs.
-func terminalSafe(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r != '\n' && r != '\t' && (unicode.IsControl(r) || r == unicode.ReplacementChar) {
-			b.WriteString(strings.Trim(strconv.QuoteRune(r), "'"))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // newAgentForwardCmd is the hidden command goatbench runs inside the sandbox
