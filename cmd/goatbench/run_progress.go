@@ -82,8 +82,8 @@ func (v *progressView) event(ev engine.Event) {
 		if e.Resumed {
 			v.r.Println(fmt.Sprintf("resume %s: %d of %d attempts to run → %s", e.RunID, e.Pending, e.Total, e.Dir))
 		} else {
-			v.r.Println(fmt.Sprintf("run %s: %s × %s × %s, sandbox %s → %s", e.RunID, plural(e.Tasks, "task"),
-				plural(e.Models, "model"), plural(e.Repeat, "repeat"), e.Sandbox, e.Dir))
+			v.r.Println(fmt.Sprintf("run %s: %s × %s × %s, sandbox %s → %s", e.RunID, progress.Plural(e.Tasks, "task"),
+				progress.Plural(e.Models, "model"), progress.Plural(e.Repeat, "repeat"), e.Sandbox, e.Dir))
 		}
 	case engine.DeployPhase:
 		name := cmp.Or(v.byKey[e.Key], e.Key)
@@ -110,14 +110,6 @@ func (v *progressView) Close() {
 	v.r.Close()
 }
 
-// plural counts things in English: 1 model, 2 models.
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
-}
-
 // finish writes every report from the run folder, prints the summary, and
 // maps the attempts to the exit code. stop is why the run was stopped early
 // (an interrupt, the deadline), nil when it ran to the end. Counts are of each
@@ -141,23 +133,23 @@ func finish(stop error, dir string, minPassRate float64, s streams) error {
 	c := rep.Totals()
 	pass, fail, errs, notRun := c.Passed, c.Failed+c.Timeouts, c.Errors, c.NotRun
 	// One last line for logs and CI: the denominator and the errors beside it.
-	line := fmt.Sprintf("%d/%d passed, %d failed, %s", pass, pass+fail, fail, plural(errs, "error"))
+	line := fmt.Sprintf("%d/%d passed, %d failed, %s", pass, pass+fail, fail, progress.Plural(errs, "error"))
 	if notRun > 0 {
 		line += fmt.Sprintf(", %d not run", notRun)
 	}
 	fmt.Fprintf(s.Out, "%s — %s\n", line, dir)
 	if notRun > 0 {
-		fmt.Fprintf(s.Err, "stopped: %s not run; resume with: goatbench run --resume %s\n", plural(notRun, "attempt"), dir)
+		fmt.Fprintf(s.Err, "stopped: %s not run; resume with: goatbench run --resume %s\n", progress.Plural(notRun, "attempt"), dir)
 	}
 	switch {
 	case errors.Is(stop, errInterrupted):
 		return &exitError{code: exitCancel, err: stop}
 	case stop != nil && notRun > 0:
-		return infraError(fmt.Errorf("%v; %s not run", stop, plural(notRun, "attempt")))
+		return infraError(fmt.Errorf("%v; %s not run", stop, progress.Plural(notRun, "attempt")))
 	case errs > 0:
-		return infraError(fmt.Errorf("%s could not run (infrastructure errors); see %s", plural(errs, "attempt"), filepath.Join(dir, results.AttemptsFile)))
+		return infraError(fmt.Errorf("%s could not run (infrastructure errors); see %s", progress.Plural(errs, "attempt"), filepath.Join(dir, results.AttemptsFile)))
 	case notRun > 0:
-		return infraError(fmt.Errorf("%s not run", plural(notRun, "attempt")))
+		return infraError(fmt.Errorf("%s not run", progress.Plural(notRun, "attempt")))
 	case pass+fail > 0 && float64(pass)/float64(pass+fail) >= minPassRate:
 		return nil
 	}

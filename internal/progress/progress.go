@@ -395,9 +395,9 @@ func (m *model) eta(now time.Time) (time.Duration, bool) {
 // Line is the line of one finished attempt.
 func Line(a results.Attempt) string {
 	line := fmt.Sprintf("%-7s %s  %s #%d  %.1fs  %s  %s", Mark(a.Status), a.Model, a.Task, a.Repeat, a.WallSeconds,
-		plural(a.Turns, "turn"), plural(a.ToolCalls, "tool call"))
+		Plural(a.Turns, "turn"), Plural(a.ToolCalls, "tool call"))
 	if a.Retries > 0 {
-		line += "  " + plural(a.Retries, "retry")
+		line += "  " + Plural(a.Retries, "retry")
 	}
 	if a.FailureClass != "" {
 		line += "  " + a.FailureClass
@@ -484,7 +484,8 @@ func dur(d time.Duration) string {
 	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 }
 
-func plural(n int, word string) string {
+// Plural counts n of word: "1 turn", "2 turns", "3 retries".
+func Plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
 	}

@@ -441,7 +441,7 @@ func (c Comparison) countModels(match func(ModelDelta) bool) int {
 
 // headline is the one-line verdict.
 func (c Comparison) headline() string {
-	parts := []string{nWords(c.Regressions(), "regression", "regressions")}
+	parts := []string{plural(c.Regressions(), "regression")}
 	for _, ch := range []Change{ChangeNewlyFailing, ChangeWorse, ChangeNewlyPassing, ChangeStillFailing} {
 		if n := c.count(func(t TaskDelta) bool { return t.Change == ch }); n > 0 || ch != ChangeWorse {
 			parts = append(parts, fmt.Sprintf("%d %s", n, ch))
@@ -466,6 +466,7 @@ func (c Comparison) headline() string {
 	return strings.Join(parts, " · ")
 }
 
+// nWords counts n of a phrase whose plural is not the singular plus "s".
 func nWords(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one

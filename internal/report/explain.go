@@ -208,7 +208,7 @@ func classShifts(base, head *Run, model string, tasks []string) []string {
 		if k.to == "pass" {
 			continue
 		}
-		out = append(out, fmt.Sprintf("%s moved from %s to %s", nWords(moves[k], "attempt", "attempts"), codeText(k.from), codeText(k.to)))
+		out = append(out, fmt.Sprintf("%s moved from %s to %s", plural(moves[k], "attempt"), codeText(k.from), codeText(k.to)))
 	}
 	return out
 }
@@ -364,20 +364,20 @@ func overlapWarnings(base, head *Run) []string {
 	var out []string
 	if bh, hh := base.Manifest.SuiteHash, head.Manifest.SuiteHash; bh != hh {
 		out = append(out, fmt.Sprintf("base and head ran different suites (%s, %s); only the %s both have are compared",
-			suiteText(base.Manifest), suiteText(head.Manifest), nWords(len(intersect(base.tasks, head.tasks)), "task", "tasks")))
+			suiteText(base.Manifest), suiteText(head.Manifest), plural(len(intersect(base.tasks, head.tasks)), "task")))
 	}
 	if only := minus(base.tasks, head.tasks); len(only) > 0 {
-		out = append(out, fmt.Sprintf("%s only in base, not compared: %s", nWords(len(only), "task", "tasks"), listText(only)))
+		out = append(out, fmt.Sprintf("%s only in base, not compared: %s", plural(len(only), "task"), listText(only)))
 	}
 	if only := minus(head.tasks, base.tasks); len(only) > 0 {
-		out = append(out, fmt.Sprintf("%s only in head, not compared: %s", nWords(len(only), "task", "tasks"), listText(only)))
+		out = append(out, fmt.Sprintf("%s only in head, not compared: %s", plural(len(only), "task"), listText(only)))
 	}
 	bm, hm := modelNames(base), modelNames(head)
 	if only := minus(bm, hm); len(only) > 0 {
-		out = append(out, fmt.Sprintf("%s only in base, not compared: %s", nWords(len(only), "model", "models"), listText(only)))
+		out = append(out, fmt.Sprintf("%s only in base, not compared: %s", plural(len(only), "model"), listText(only)))
 	}
 	if only := minus(hm, bm); len(only) > 0 {
-		out = append(out, fmt.Sprintf("%s only in head, not compared: %s", nWords(len(only), "model", "models"), listText(only)))
+		out = append(out, fmt.Sprintf("%s only in head, not compared: %s", plural(len(only), "model"), listText(only)))
 	}
 	return out
 }

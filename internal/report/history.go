@@ -333,10 +333,10 @@ func (h History) Terminal(w io.Writer, color bool) error {
 	for _, warn := range h.Warnings {
 		fmt.Fprintln(bw, p.paint(ansiYellow, "warning: "+warn))
 	}
-	fmt.Fprintf(bw, "%s, %s to %s\n", nWords(len(h.Runs), "run", "runs"), h.Runs[0].ID, h.Runs[len(h.Runs)-1].ID)
+	fmt.Fprintf(bw, "%s, %s to %s\n", plural(len(h.Runs), "run"), h.Runs[0].ID, h.Runs[len(h.Runs)-1].ID)
 	for _, m := range h.Models {
 		fmt.Fprintln(bw)
-		fmt.Fprintln(bw, p.paint(ansiBold, fmt.Sprintf("%s · %s", m.Model, nWords(h.flakyCount(m), "flaky task", "flaky tasks"))))
+		fmt.Fprintln(bw, p.paint(ansiBold, fmt.Sprintf("%s · %s", m.Model, plural(h.flakyCount(m), "flaky task"))))
 		heads, rows := h.tableFor(m)
 		aligns := []tw.Align{tw.AlignLeft}
 		for range len(heads) - 1 {
@@ -364,10 +364,10 @@ func (h History) Markdown(w io.Writer) error {
 	for _, warn := range h.Warnings {
 		fmt.Fprintf(&b, "> [!WARNING]\n> %s\n\n", mdText(warn))
 	}
-	fmt.Fprintf(&b, "%s, `%s` to `%s`\n", nWords(len(h.Runs), "run", "runs"),
+	fmt.Fprintf(&b, "%s, `%s` to `%s`\n", plural(len(h.Runs), "run"),
 		strings.ReplaceAll(h.Runs[0].ID, "`", "'"), strings.ReplaceAll(h.Runs[len(h.Runs)-1].ID, "`", "'"))
 	for _, m := range h.Models {
-		fmt.Fprintf(&b, "\n### %s · %s\n\n", mdText(m.Model), nWords(h.flakyCount(m), "flaky task", "flaky tasks"))
+		fmt.Fprintf(&b, "\n### %s · %s\n\n", mdText(m.Model), plural(h.flakyCount(m), "flaky task"))
 		b.WriteString(h.mermaid(m))
 		heads, rows := h.tableFor(m)
 		right := []bool{false}
@@ -434,11 +434,11 @@ func (h History) HTML(w io.Writer) error {
 		Chart    template.HTML
 		Tables   []table
 		Note     string
-	}{Warnings: h.Warnings, Span: fmt.Sprintf("%s, %s to %s", nWords(len(h.Runs), "run", "runs"), h.Runs[0].ID, h.Runs[len(h.Runs)-1].ID),
+	}{Warnings: h.Warnings, Span: fmt.Sprintf("%s, %s to %s", plural(len(h.Runs), "run"), h.Runs[0].ID, h.Runs[len(h.Runs)-1].ID),
 		Chart: h.svg(), Note: historyNote + "; " + markNone + " not run"}
 	for _, m := range h.Models {
 		heads, rows := h.tableFor(m)
-		view.Tables = append(view.Tables, table{m.Model, nWords(h.flakyCount(m), "flaky task", "flaky tasks"), heads, rows})
+		view.Tables = append(view.Tables, table{m.Model, plural(h.flakyCount(m), "flaky task"), heads, rows})
 	}
 	if err := historyPage.Execute(w, view); err != nil {
 		return fmt.Errorf("history.html: %w", err)
