@@ -161,20 +161,13 @@ func problemOf(a results.Attempt) *junitProblem {
 	return &junitProblem{Type: xmlSafe(typ), Message: xmlSafe(oneLine(a.Reason, 300)), Body: xmlSafe(b.String())}
 }
 
-// xmlSafe replaces what XML 1.0 cannot carry at all (NUL, ANSI escapes and
-// other control characters from tool output), which no escaping can fix.
-func xmlSafe(s string) string {
-	s = safetext.Block(s)
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r == '\t' || r == '\n' || r == '\r':
-			return r
-		case r < 0x20, r == 0xFFFE, r == 0xFFFF, r >= 0xD800 && r <= 0xDFFF:
-			return '\uFFFD'
-		}
-		return r
-	}, s)
-}
+// xmlSafe makes text fit XML 1.0, which no escaping can do for NUL, ANSI
+// escapes and the other control characters of tool output: safetext writes
+// those out visibly (and bytes that are not UTF-8), leaving newlines and
+// tabs; XML still refuses the two noncharacters U+FFFE and U+FFFF.
+func xmlSafe(s string) string { return xmlNonChars.Replace(safetext.Block(s)) }
+
+var xmlNonChars = strings.NewReplacer("\uFFFE", "\uFFFD", "\uFFFF", "\uFFFD")
 
 func seconds3(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
 

@@ -290,10 +290,12 @@ func mdRow(b *strings.Builder, cells []string) {
 
 var mdEscaper = strings.NewReplacer(
 	`\`, `\\`, "`", "\\`", "*", `\*`, "_", `\_`, "[", `\[`, "]", `\]`, "|", `\|`,
-	"<", "&lt;", ">", "&gt;", "&", "&amp;", "\n", " ", "\r", " ",
+	"<", "&lt;", ">", "&gt;", "&", "&amp;",
 )
 
-// mdText makes text safe inside a markdown table cell or paragraph.
+// mdText makes text safe inside a markdown table cell or paragraph: one line
+// (newlines become spaces first), control characters written out, markdown
+// and HTML escaped.
 func mdText(s string) string { return mdEscaper.Replace(safetext.Line(mdSpaces.Replace(s))) }
 
 var mdSpaces = strings.NewReplacer("\n", " ", "\r", " ")
