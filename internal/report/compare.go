@@ -180,25 +180,16 @@ func Compare(base, head *Run, opts CompareOptions) Comparison {
 	if c.Correction == "" {
 		c.Correction = CorrectionNone
 	}
-	inBase := map[string]ModelSummary{}
+	inBase, headSum := map[string]ModelSummary{}, map[string]ModelSummary{}
 	for _, m := range base.models {
 		inBase[m.Model] = m
 	}
-	var order []string
-	seen := map[string]bool{}
-	for _, m := range head.models {
-		order, seen[m.Model] = append(order, m.Model), true
-	}
-	for _, m := range base.models {
-		if !seen[m.Model] {
-			order = append(order, m.Model)
-		}
-	}
-	headSum := map[string]ModelSummary{}
 	for _, m := range head.models {
 		headSum[m.Model] = m
 	}
-	for _, name := range order {
+	tasks := taskUnion(base.tasks, head.tasks)
+	// Head's models first, in its order, then those only base ran.
+	for _, name := range taskUnion(modelNames(base), modelNames(head)) {
 		bs, okB := inBase[name]
 		hs, okH := headSum[name]
 		md := ModelDelta{Model: name, InBase: okB, InHead: okH}
@@ -212,7 +203,8 @@ func Compare(base, head *Run, opts CompareOptions) Comparison {
 		var baseLat, headLat []float64
 		var bp, bn, hp, hn int
 		var baseAll, baseTasks, headAll, headTasks int
-		for _, task := range taskUnion(base.tasks, head.tasks) {
+		first := len(c.Tasks) // this model's deltas are appended together
+		for _, task := range tasks {
 			bc, hc := base.Cell(name, task), head.Cell(name, task)
 			if bc == nil && hc == nil {
 				continue
@@ -244,7 +236,7 @@ func Compare(base, head *Run, opts CompareOptions) Comparison {
 			c.Tasks = append(c.Tasks, td)
 		}
 		if c.Correction == CorrectionHolm {
-			holm(c.Tasks[len(c.Tasks)-countModelTasks(c.Tasks, name):], c.Alpha)
+			holm(c.Tasks[first:], c.Alpha)
 		}
 		if baseTasks > 0 {
 			md.BasePassK = ptr(float64(baseAll) / float64(baseTasks))
@@ -325,16 +317,6 @@ func compareCell(model, task string, bc, hc *Cell, alpha float64) TaskDelta {
 	return td
 }
 
-// countModelTasks counts the trailing deltas of model: Compare appends a
-// model's tasks together.
-func countModelTasks(tasks []TaskDelta, model string) int {
-	n := 0
-	for i := len(tasks) - 1; i >= 0 && tasks[i].Model == model; i-- {
-		n++
-	}
-	return n
-}
-
 // holm applies Holm's step-down method to the tested tasks: sorted by
 // p-value, the i-th smallest of m is a regression while p < alpha/(m-i);
 // the first that is not stops the rest. Tasks judged by the one-repeat rule
@@ -380,6 +362,7 @@ func unavailable(r *Run, model string) string {
 	return ""
 }
 
+// taskUnion is b's names in order, then a's that b lacks.
 func taskUnion(a, b []string) []string {
 	seen := map[string]bool{}
 	var out []string
