@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -89,7 +90,7 @@ func Merge(dirs []string, out string) (Merged, error) {
 			warnings = append(warnings, fmt.Sprintf("%s: %d of shard %s's %d attempts have no result", r.dir, missing, r.man.Shard, len(own)))
 		}
 	}
-	if err := writeMerged(out, man, runs, attempts); err != nil {
+	if err := writeMerged(out, man, seen, attempts); err != nil {
 		return Merged{}, err
 	}
 	return Merged{Dir: out, RunID: man.RunID, Attempts: len(attempts), Warnings: warnings}, nil
@@ -196,7 +197,7 @@ func mergeManifests(runs []shardRun) (results.Manifest, []string) {
 			into := &man.Models[i]
 			into.HeldSeconds += mi.HeldSeconds
 			into.ColdStartSeconds = max(into.ColdStartSeconds, mi.ColdStartSeconds)
-			into.BaseURL = cmpOr(into.BaseURL, mi.BaseURL)
+			into.BaseURL = cmp.Or(into.BaseURL, mi.BaseURL)
 			if mi.Sandbox != nil {
 				sum := mi.Sandbox.Add(ptrOr(into.Sandbox))
 				into.Sandbox = &sum
@@ -220,38 +221,26 @@ func ptrOr(u *results.SandboxUsage) results.SandboxUsage {
 	return *u
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // safeRel refuses a transcript path that would leave the run folder: shard
 // folders come from CI artifacts, and merge copies what they name.
 func safeRel(p string) error {
 	if p == "" {
 		return nil
 	}
-	if filepath.IsAbs(p) || !filepath.IsLocal(p) {
+	if !filepath.IsLocal(p) { // absolute paths and ".." included
 		return errors.New("not a path inside the run folder")
 	}
 	return nil
 }
 
 // writeMerged writes the merged run folder; out must not already hold a run.
-func writeMerged(out string, man results.Manifest, runs []shardRun, attempts []results.Attempt) error {
+// dirOf names the shard folder of each attempt.
+func writeMerged(out string, man results.Manifest, dirOf map[string]string, attempts []results.Attempt) error {
 	if _, err := os.Stat(filepath.Join(out, results.AttemptsFile)); err == nil {
 		return configError("%s already holds a run; merge into a new folder", out)
 	}
 	if err := os.MkdirAll(filepath.Join(out, results.TranscriptsDir), 0o755); err != nil {
 		return configError("cannot create %s: %v", out, err)
-	}
-	dirOf := map[string]string{}
-	for _, r := range runs {
-		for _, a := range r.attempts {
-			dirOf[a.Key()] = r.dir
-		}
 	}
 	for _, a := range attempts {
 		if a.Transcript == "" {
