@@ -10,9 +10,7 @@ package fakemodal
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -166,15 +164,13 @@ func (c *ControlPlane) FunctionGet(ctx context.Context, req *pb.FunctionGetReque
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}
-	sum := sha256.Sum256([]byte(env + "/" + req.GetAppName()))
-	id := hex.EncodeToString(sum[:])[:20]
 	return pb.FunctionGetResponse_builder{
-		FunctionId: "fu-" + id,
+		FunctionId: shortID("fu-", appID(env, req.GetAppName()), FunctionName), // as AppGetInfo names it
 		HandleMetadata: pb.FunctionHandleMetadata_builder{
 			FunctionName: FunctionName,
 			FunctionType: pb.Function_FUNCTION_TYPE_FUNCTION,
 			WebUrl:       strings.TrimSpace(string(webURL)),
-			AppId:        "ap-" + id,
+			AppId:        appID(env, req.GetAppName()), // the id AppGetOrCreate gives the same app
 		}.Build(),
 	}.Build(), nil
 }
@@ -207,7 +203,7 @@ func (c *ControlPlane) EnvironmentGetOrCreate(ctx context.Context, req *pb.Envir
 		suffix = e.WebSuffix
 	}
 	return pb.EnvironmentGetOrCreateResponse_builder{
-		EnvironmentId: "en-" + appID("", cmp.Or(name, "main"))[3:],
+		EnvironmentId: shortID("en-", cmp.Or(name, "main")),
 		Metadata: pb.EnvironmentMetadata_builder{
 			Name:     cmp.Or(name, "main"),
 			Settings: pb.EnvironmentSettings_builder{WebhookSuffix: suffix, ImageBuilderVersion: "2025.06"}.Build(),
@@ -235,7 +231,7 @@ func (c *ControlPlane) SecretGetOrCreate(ctx context.Context, req *pb.SecretGetO
 			return nil, status.Errorf(codes.FailedPrecondition, "Secret '%s' is missing required key %s", req.GetDeploymentName(), want)
 		}
 	}
-	return pb.SecretGetOrCreateResponse_builder{SecretId: "st-" + appID(req.GetEnvironmentName(), req.GetDeploymentName())[3:]}.Build(), nil
+	return pb.SecretGetOrCreateResponse_builder{SecretId: shortID("st-", req.GetEnvironmentName(), req.GetDeploymentName())}.Build(), nil
 }
 
 // AppGetOrCreate finds a deployed app by name (Apps.FromName without
@@ -285,7 +281,7 @@ func (c *ControlPlane) AppGetInfo(ctx context.Context, req *pb.AppGetInfoRequest
 			}
 			fns := map[string]string{}
 			for _, f := range m.Functions {
-				fns[f] = "fu-" + appID(req.GetAppId(), f)[3:]
+				fns[f] = shortID("fu-", req.GetAppId(), f)
 			}
 			return pb.AppGetInfoResponse_builder{Info: pb.AppHandleMetadata_builder{
 				AppId: req.GetAppId(), EnvironmentName: e.Name(), Description: a.Name(), Functions: fns,
