@@ -172,13 +172,7 @@ func fieldByName(t reflect.Type, key string) (reflect.StructField, bool) {
 	return reflect.StructField{}, false
 }
 
-func suggestField(t reflect.Type, key string) string {
-	names := yamlFields(t)
-	if c := didyoumean.One(key, names); c != "" {
-		return fmt.Sprintf(" (did you mean %s?)", c)
-	}
-	return fmt.Sprintf(" (known: %s)", strings.Join(names, ", "))
-}
+func suggestField(t reflect.Type, key string) string { return didyoumean.Hint(key, yamlFields(t)) }
 
 // validateSteps checks a solution's steps: known tools, one action per
 // step, and the answer last. what names the solution in messages.

@@ -4,6 +4,7 @@ package didyoumean
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -18,6 +19,15 @@ func One(name string, candidates []string) string {
 		return c[0]
 	}
 	return ""
+}
+
+// Hint ends an "unknown name" error: " (did you mean X?)" when a name is
+// near, else the names that are known.
+func Hint(name string, known []string) string {
+	if c := One(name, known); c != "" {
+		return fmt.Sprintf(" (did you mean %s?)", c)
+	}
+	return fmt.Sprintf(" (known: %s)", strings.Join(known, ", "))
 }
 
 // Closest returns up to n candidates near name, nearest first. Candidates

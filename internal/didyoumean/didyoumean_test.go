@@ -22,6 +22,8 @@ func TestClosest(t *testing.T) {
 	}
 	require.Equal(t, "file_exists", One("file_exist", names))
 	require.Empty(t, One("zzz", names))
+	require.Equal(t, " (did you mean command?)", Hint("comand", names))
+	require.Equal(t, " (known: answer_contains, answer_matches, file_exists, command)", Hint("checkz", names))
 	require.True(t, Near("referense", "reference"))
 	require.False(t, Near("mistral-7b", "llama-3.1-8b"))
 }

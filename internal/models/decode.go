@@ -219,10 +219,7 @@ func suggestField(t reflect.Type, key string) string {
 			names = append(names, name)
 		}
 	}
-	if close := didyoumean.Closest(key, names, 1); len(close) > 0 {
-		return fmt.Sprintf(" (did you mean %s?)", close[0])
-	}
-	return fmt.Sprintf(" (known: %s)", strings.Join(names, ", "))
+	return didyoumean.Hint(key, names)
 }
 
 func describeType(t reflect.Type) string {
