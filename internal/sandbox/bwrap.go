@@ -2,8 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -99,13 +97,11 @@ func newBwrap(l Limits) (*Bwrap, error) {
 		if b.passwd, err = os.ReadFile("/etc/passwd"); err != nil {
 			return nil, fmt.Errorf("sandbox: %w", err)
 		}
-		var r [4]byte
-		if _, err := rand.Read(r[:]); err != nil {
-			return nil, fmt.Errorf("sandbox: %w", err)
-		}
 		// Somewhere in [2^30, 2^30+2^28): above every real and subordinate uid
 		// range in common use, and apart from other goatbench processes.
-		b.baseUID = 1<<30 + binary.BigEndian.Uint32(r[:])%(1<<28)
+		if b.baseUID, err = uidBase(1<<30, 1<<28); err != nil {
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
 	}
 	b.system, b.roots = systemMounts()
 	return b, nil
@@ -180,10 +176,8 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 		if h == viaSetpriv && b.setpriv == "" {
 			return Result{}, fmt.Errorf("sandbox: %s needs setpriv (apt-get install util-linux)", ws)
 		}
-		if err := own(ws, int(sp.uid)); err != nil {
-			// Goatbench, as root, can chown anything: what fails is the tree
-			// the commands built.
-			return Result{}, fmt.Errorf("%w: hand the workspace to the command: %v", ErrWorkspace, err)
+		if err := handOver(ws, sp.uid); err != nil {
+			return Result{}, err
 		}
 	}
 	timeout := c.Timeout
@@ -225,7 +219,7 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 	s.cmd = exec.Command(b.bin, args...)
 	s.cmd.SysProcAttr = b.procAttr()
 	if h == asUID {
-		s.cmd.SysProcAttr.Credential = &syscall.Credential{Uid: sp.uid, Gid: sp.uid, Groups: []uint32{}}
+		s.cmd.SysProcAttr.Credential = credential(sp.uid)
 	}
 	return run(ctx, c, l, s)
 }
@@ -275,9 +269,7 @@ func (b *Bwrap) args(h how, ws string, uid uint32, l Limits, script string) []st
 	}
 	a = append(a, "--bind", ws, ws, "--remount-ro", "/", "--chdir", ws, "--")
 	if h == viaSetpriv {
-		u := strconv.FormatUint(uint64(uid), 10)
-		a = append(a, b.setpriv, "--reuid="+u, "--regid="+u, "--clear-groups",
-			"--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--")
+		a = append(append(a, b.setpriv), setprivArgs(uid)...)
 	}
 	return append(a, bash(), "-c", script)
 }
@@ -294,12 +286,9 @@ func isMountPoint(d string) bool {
 // workspace resolves a command's directory and refuses one the sandbox cannot
 // make the only writable place.
 func (b *Bwrap) workspace(dir string) (string, error) {
-	abs, err := filepath.Abs(dir)
-	if err == nil {
-		abs, err = filepath.EvalSymlinks(abs)
-	}
+	abs, err := resolve(dir)
 	if err != nil {
-		return "", fmt.Errorf("sandbox: workspace: %w", err)
+		return "", err
 	}
 	bad := isMountPoint(abs) || abs == "/proc" || strings.HasPrefix(abs, "/proc/") || abs == "/sys" || strings.HasPrefix(abs, "/sys/")
 	for _, r := range b.roots {
@@ -354,10 +343,7 @@ func (b *Bwrap) Release(dir string) error {
 		// bwrap and its helpers, the uid's only processes outside the
 		// cgroup, are gone once run has waited for bwrap: it is the init
 		// of its own PID namespace, whose exit waits for every process in it.
-		killLeft(sp.uid, sp.cg)
-		if sp.cg != nil {
-			return sp.cg.remove()
-		}
+		return release(sp.uid, sp.cg)
 	}
 	return nil
 }

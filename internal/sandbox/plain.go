@@ -62,19 +62,16 @@ func (p Plain) Run(ctx context.Context, c Command) (Result, error) {
 }
 
 func (p Plain) runAsUID(ctx context.Context, c Command, l Limits, timeout time.Duration) (Result, error) {
-	ws, err := filepath.Abs(c.Dir)
-	if err == nil {
-		ws, err = filepath.EvalSymlinks(ws)
-	}
+	ws, err := resolve(c.Dir)
 	if err != nil {
-		return Result{}, fmt.Errorf("sandbox: workspace: %w", err)
+		return Result{}, err
 	}
 	uid, cg, err := plainUIDs.get(ws, l)
 	if err != nil {
 		return Result{}, err
 	}
-	if err := own(ws, int(uid)); err != nil {
-		return Result{}, fmt.Errorf("%w: hand the workspace to the command: %v", ErrWorkspace, err)
+	if err := handOver(ws, uid); err != nil {
+		return Result{}, err
 	}
 	s := spec{env: Env(ws, ws), ulimit: l.ulimit(timeout, int64(l.Processes)), after: func() { killLeft(uid, cg) }}
 	if err := cg.join(&s); err != nil {
@@ -83,7 +80,7 @@ func (p Plain) runAsUID(ctx context.Context, c Command, l Limits, timeout time.D
 	c.Dir = ws
 	if searchable(filepath.Dir(ws)) {
 		s.cmd = exec.Command(bash(), "-c", c.Script)
-		s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid, Groups: []uint32{}}}
+		s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: credential(uid)}
 	} else {
 		// Go changes the user before the directory, and the uid cannot pass
 		// through the directories above this workspace: setpriv changes
@@ -92,9 +89,7 @@ func (p Plain) runAsUID(ctx context.Context, c Command, l Limits, timeout time.D
 		if err != nil {
 			return Result{}, fmt.Errorf("sandbox: %s is behind a directory other users cannot enter, and setpriv (util-linux) is not installed; use a work root under /tmp", ws)
 		}
-		u := strconv.FormatUint(uint64(uid), 10)
-		s.cmd = exec.Command(sp, "--reuid="+u, "--regid="+u, "--clear-groups",
-			"--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--", bash(), "-c", c.Script)
+		s.cmd = exec.Command(sp, append(setprivArgs(uid), bash(), "-c", c.Script)...)
 	}
 	return run(ctx, c, l, s)
 }
@@ -110,10 +105,7 @@ func (Plain) Release(dir string) error {
 		ws = dir
 	}
 	if uid, cg, ok := plainUIDs.forget(ws); ok {
-		killLeft(uid, cg)
-		if cg != nil {
-			return cg.remove()
-		}
+		return release(uid, cg)
 	}
 	return nil
 }
@@ -130,12 +122,11 @@ type uids struct {
 var plainUIDs = newUIDs()
 
 func newUIDs() *uids {
-	var r [4]byte
-	_, _ = rand.Read(r[:])
 	// Somewhere in [2^30+2^28, 2^30+2^29): above every real and subordinate
 	// uid range in common use, apart from Bwrap's and from other goatbench
 	// processes'.
-	return &uids{base: 1<<30 + 1<<28 + binary.BigEndian.Uint32(r[:])%(1<<27), of: map[string]uint32{}, cgs: map[string]*attemptCgroup{}}
+	base, _ := uidBase(1<<30+1<<28, 1<<27)
+	return &uids{base: base, of: map[string]uint32{}, cgs: map[string]*attemptCgroup{}}
 }
 
 func (u *uids) get(ws string, l Limits) (uint32, *attemptCgroup, error) {
@@ -174,7 +165,7 @@ func KillUID(uid uint32) {
 		cmd := exec.Command(bash(), "-c", "kill -KILL -1")
 		cmd.Dir = "/"
 		cmd.Env = []string{"PATH=" + searchPath}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid, Groups: []uint32{}}}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: credential(uid)}
 		_ = cmd.Run()
 		left := processesOf(uid)
 		if len(left) == 0 {
@@ -219,4 +210,57 @@ func processesOf(uid uint32) []int {
 		}
 	}
 	return pids
+}
+
+// resolve is a command's workspace as an absolute path without symlinks.
+func resolve(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err == nil {
+		abs, err = filepath.EvalSymlinks(abs)
+	}
+	if err != nil {
+		return "", fmt.Errorf("sandbox: workspace: %w", err)
+	}
+	return abs, nil
+}
+
+// handOver gives the workspace to its uid before a command. Goatbench, as
+// root, can chown anything: what fails is the tree the commands built, which
+// is the model's doing.
+func handOver(ws string, uid uint32) error {
+	if err := own(ws, int(uid)); err != nil {
+		return fmt.Errorf("%w: hand the workspace to the command: %v", ErrWorkspace, err)
+	}
+	return nil
+}
+
+// credential is a workspace uid with no groups.
+func credential(uid uint32) *syscall.Credential {
+	return &syscall.Credential{Uid: uid, Gid: uid, Groups: []uint32{}}
+}
+
+// setprivArgs become uid with no groups and no capabilities, after the
+// directory is entered; the command follows.
+func setprivArgs(uid uint32) []string {
+	u := strconv.FormatUint(uint64(uid), 10)
+	return []string{"--reuid=" + u, "--regid=" + u, "--clear-groups", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--"}
+}
+
+// release kills what a workspace's uid left and removes its cgroup.
+func release(uid uint32, cg *attemptCgroup) error {
+	killLeft(uid, cg)
+	if cg != nil {
+		return cg.remove()
+	}
+	return nil
+}
+
+// uidBase is a random first uid in [from, from+span), so that goatbench
+// processes running at once hand out different uids.
+func uidBase(from, span uint32) (uint32, error) {
+	var r [4]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return from, err
+	}
+	return from + binary.BigEndian.Uint32(r[:])%span, nil
 }
