@@ -182,18 +182,11 @@ func (m MergeReport) String() string {
 // endings — is kept, so merging twice changes nothing.
 func MergeLiteLLM(src []byte, entries []LiteLLMEntry) ([]byte, MergeReport, error) {
 	var rep MergeReport
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
-		return nil, rep, fmt.Errorf("not valid YAML: %s", yamlErrText(err))
+	root, err := litellmRoot(src)
+	if err != nil {
+		return nil, rep, err
 	}
 	t := newText(src)
-	var root *yaml.Node
-	if len(doc.Content) > 0 {
-		root = resolve(doc.Content[0])
-		if root.Kind != yaml.MappingNode {
-			return nil, rep, errors.New("want a mapping at the top, as in LiteLLM's config.yaml")
-		}
-	}
 
 	var seq *yaml.Node
 	listKeyLine := -1
@@ -628,19 +621,12 @@ const StreamingCostSetting = "include_cost_in_streaming_usage"
 // editing the text in place like MergeLiteLLM: every other byte is kept, and
 // a file that already says true comes back unchanged (changed is false).
 func EnableLiteLLMSetting(src []byte, key string) (out []byte, changed bool, err error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
-		return nil, false, fmt.Errorf("not valid YAML: %s", yamlErrText(err))
+	root, err := litellmRoot(src)
+	if err != nil {
+		return nil, false, err
 	}
 	t := newText(src)
 	line := key + ": true"
-	var root *yaml.Node
-	if len(doc.Content) > 0 {
-		root = resolve(doc.Content[0])
-		if root.Kind != yaml.MappingNode {
-			return nil, false, errors.New("want a mapping at the top, as in LiteLLM's config.yaml")
-		}
-	}
 	var sk, sv *yaml.Node
 	if root != nil {
 		sk, sv = mapKey(root, "litellm_settings"), mapValue(root, "litellm_settings")
@@ -676,4 +662,20 @@ func EnableLiteLLMSetting(src []byte, key string) (out []byte, changed bool, err
 	}
 	t.insertAfter(t.blockEnd(kLine, kCol), []string{strings.Repeat(" ", childCol) + line})
 	return t.bytes(), true, nil
+}
+
+// litellmRoot is the top mapping of a LiteLLM config; nil for an empty file.
+func litellmRoot(src []byte) (*yaml.Node, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		return nil, fmt.Errorf("not valid YAML: %s", yamlErrText(err))
+	}
+	if len(doc.Content) == 0 {
+		return nil, nil
+	}
+	root := resolve(doc.Content[0])
+	if root.Kind != yaml.MappingNode {
+		return nil, errors.New("want a mapping at the top, as in LiteLLM's config.yaml")
+	}
+	return root, nil
 }
