@@ -169,7 +169,7 @@ func NewHistory(runs []*Run) History {
 	// so the reader must know the rates are not the model's alone.
 	agents := map[string]bool{}
 	for _, r := range runs {
-		agents[safetext.Line(r.Manifest.AgentName())] = true
+		agents[r.Manifest.AgentName()] = true
 	}
 	if len(agents) > 1 {
 		names := make([]string, 0, len(agents))
@@ -330,8 +330,8 @@ const historyNote = "n/m: passed of scored repeats; flakiness: share of nights w
 func (h History) Terminal(w io.Writer, color bool) error {
 	p := painter(color)
 	bw := bufio.NewWriter(w)
-	for _, warn := range h.Warnings {
-		fmt.Fprintln(bw, p.paint(ansiYellow, "warning: "+warn))
+	for _, warn := range h.Warnings { // escaped where shown, as a run's report does
+		fmt.Fprintln(bw, p.paint(ansiYellow, "warning: "+safetext.Line(warn)))
 	}
 	fmt.Fprintf(bw, "%s, %s to %s\n", plural(len(h.Runs), "run"), h.Runs[0].ID, h.Runs[len(h.Runs)-1].ID)
 	for _, m := range h.Models {
@@ -434,7 +434,7 @@ func (h History) HTML(w io.Writer) error {
 		Chart    template.HTML
 		Tables   []table
 		Note     string
-	}{Warnings: h.Warnings, Span: fmt.Sprintf("%s, %s to %s", plural(len(h.Runs), "run"), h.Runs[0].ID, h.Runs[len(h.Runs)-1].ID),
+	}{Warnings: safeLines(h.Warnings), Span: fmt.Sprintf("%s, %s to %s", plural(len(h.Runs), "run"), h.Runs[0].ID, h.Runs[len(h.Runs)-1].ID),
 		Chart: h.svg(), Note: historyNote + "; " + markNone + " not run"}
 	for _, m := range h.Models {
 		heads, rows := h.tableFor(m)
@@ -514,3 +514,11 @@ td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}td:first-child,th:f
 {{end}}<p><small>{{.Note}}</small></p>
 </body></html>
 `))
+
+func safeLines(lines []string) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = safetext.Line(l)
+	}
+	return out
+}

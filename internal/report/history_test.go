@@ -133,4 +133,16 @@ func TestHistoryWarnsOfDifferentAgents(t *testing.T) {
 	require.Contains(t, h.Warnings, `the runs were made by 2 different agents (builtin, goat eval); a task's rate and flakiness mix the agents', not only the model's`)
 	h = NewHistory([]*Run{run("r1", "", results.StatusPass), run("r3", "builtin", results.StatusPass)})
 	require.Empty(t, h.Warnings)
+
+	// An agent command is the user's text, kept exact in JSON and escaped
+	// where a person reads it.
+	h = NewHistory([]*Run{run("r1", "", results.StatusPass), run("r2", "goat \x1b[2Jeval", results.StatusPass)})
+	require.Contains(t, h.Warnings[0], "goat \x1b[2Jeval")
+	var term, page strings.Builder
+	require.NoError(t, h.Terminal(&term, false))
+	require.NoError(t, h.HTML(&page))
+	for _, out := range []string{term.String(), page.String()} {
+		require.NotContains(t, out, "\x1b")
+		require.Contains(t, out, `goat \x1b[2Jeval`)
+	}
 }

@@ -101,9 +101,7 @@ const (
 
 func (r *Run) htmlView() htmlView {
 	v := htmlView{Title: "goatbench", Headline: r.headline(), RunLine: r.runLine()}
-	for _, w := range r.Warnings {
-		v.Warnings = append(v.Warnings, safetext.Line(w))
-	}
+	v.Warnings = safeLines(r.Warnings)
 	summaryColumns := r.summaryColumns()
 	if r.Manifest.Suite != "" {
 		v.Title += ": " + r.Manifest.Suite + " suite"
