@@ -183,7 +183,7 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	if err := results.WriteManifest(dir, man); err != nil {
 		return out, fmt.Errorf("write run.json: %w", err)
 	}
-	done := skip
+	done := skip // other shards' attempts, and below the resumed run's finished ones
 	if p.Resume != nil {
 		for k := range p.Resume.done(p.RetryErrors) {
 			done[k] = true
@@ -215,8 +215,8 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	var onModal []Target
 	for _, t := range p.Targets {
-		if e.notInShard(t.Name, skip) {
-			continue // another machine runs it: nothing to deploy or warm here
+		if e.nothingToRun(t.Name, done) {
+			continue // another shard runs it, or it is all done: nothing to deploy or warm
 		}
 		if t.Modal != nil {
 			onModal = append(onModal, t)

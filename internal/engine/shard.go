@@ -62,14 +62,15 @@ func (e *engine) shard() (map[string]bool, int, error) {
 	return skip, len(own), nil
 }
 
-// notInShard reports whether every attempt of a model belongs to other shards.
-func (e *engine) notInShard(model string, skip map[string]bool) bool {
-	if len(skip) == 0 {
+// nothingToRun reports whether every attempt of a model is done: another
+// shard's, or recorded by the run this one resumes.
+func (e *engine) nothingToRun(model string, done map[string]bool) bool {
+	if len(done) == 0 {
 		return false
 	}
 	for _, t := range e.plan.Suite.Tasks {
 		for r := range e.plan.Repeat {
-			if !skip[results.Attempt{Model: model, Task: t.ID, Repeat: r}.Key()] {
+			if !done[results.Attempt{Model: model, Task: t.ID, Repeat: r}.Key()] {
 				return false
 			}
 		}
