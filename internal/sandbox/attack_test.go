@@ -136,6 +136,45 @@ func testNoNetwork(t *testing.T, sb Sandbox) {
 	require.True(t, errors.As(err, &ne) && ne.Timeout(), "the listener saw a connection: %v", err)
 }
 
+// Run by root, the commands of one workspace share a network namespace
+// goatbench made for it, not one bwrap makes per command: it is not the
+// host's, not another workspace's, it has a loopback that is up and nothing
+// else, and it goes with the workspace.
+func TestEachWorkspaceHasANetworkOfItsOwn(t *testing.T) {
+	eachBwrap(t, Limits{}, func(t *testing.T, sb Sandbox) {
+		if os.Geteuid() != 0 {
+			t.Skip("bwrap makes the namespace of each command when not run by root")
+		}
+		host, err := os.Readlink("/proc/self/ns/net")
+		require.NoError(t, err)
+		ns := func(dir string) string {
+			res := mustRun(t, sb, Command{Dir: dir, Script: "readlink /proc/self/ns/net"})
+			require.Equal(t, 0, res.ExitCode, res.Output)
+			return strings.TrimSpace(res.Output)
+		}
+		a, b := workspace(t), workspace(t)
+		first := ns(a)
+		require.NotEqual(t, host, first)
+		require.Equal(t, first, ns(a), "one namespace for the workspace's commands")
+		require.NotEqual(t, first, ns(b), "none shared between workspaces")
+
+		res := mustRun(t, sb, Command{Dir: a, Script: `python3 -c '
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+c = socket.create_connection(s.getsockname(), timeout=2); print("loopback up")'
+tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "`})
+		require.Equal(t, "loopback up\nlo\n", res.Output)
+
+		bw := sb.(*Bwrap)
+		sp := bw.space(a)
+		require.NotNil(t, sp.net)
+		f := sp.net.f
+		require.NoError(t, bw.Release(a))
+		_, err = f.Stat()
+		require.ErrorIs(t, err, os.ErrClosed, "released with the workspace")
+	})
+}
+
 func TestDaemonDoesNotOutliveItsCommand(t *testing.T) {
 	eachBwrap(t, Limits{}, testDaemon)
 }

@@ -61,6 +61,7 @@ type space struct {
 	searchable bool           // every directory above it lets other users through
 	cg         *attemptCgroup // nil where there is none
 	cgErr      error
+	net        *netns // run by root: the one network namespace of its commands
 }
 
 // how is the way a command becomes the user it runs as.
@@ -206,6 +207,12 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 	if sp.cgErr != nil {
 		return Result{}, sp.cgErr
 	}
+	if b.root && sp.net == nil {
+		if sp.net, err = newNetns(); err != nil {
+			return Result{}, err
+		}
+	}
+	s.netns = sp.net
 	if err := sp.cg.join(&s); err != nil {
 		return Result{}, err
 	}
@@ -241,12 +248,17 @@ func (b *Bwrap) procAttr() *syscall.SysProcAttr {
 	return a
 }
 
-// args is the bwrap command line for one command.
+// args is the bwrap command line for one command. Run by root, the command
+// starts in its workspace's network namespace (see netns) instead of one
+// bwrap would make for it alone.
 func (b *Bwrap) args(h how, ws string, uid uint32, l Limits, script string) []string {
 	a := []string{
 		"--die-with-parent", "--new-session",
-		"--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+		"--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
 		"--hostname", "goatbench",
+	}
+	if !b.root {
+		a = append(a, "--unshare-net")
 	}
 	if h != viaSetpriv {
 		a = append(a, "--unshare-user")
@@ -340,6 +352,7 @@ func (b *Bwrap) Release(dir string) error {
 	delete(b.spaces, abs)
 	b.mu.Unlock()
 	if ok && b.root {
+		sp.net.close()
 		// bwrap and its helpers, the uid's only processes outside the
 		// cgroup, are gone once run has waited for bwrap: it is the init
 		// of its own PID namespace, whose exit waits for every process in it.

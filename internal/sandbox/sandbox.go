@@ -186,6 +186,7 @@ type spec struct {
 	extra  []*os.File // passed from fd 5 on; closed once the command started
 	ulimit string
 	after  func() // once the command has exited, after its group is killed
+	netns  *netns // the network namespace to start the command in; nil: goatbench's
 }
 
 // run starts s.cmd in its own process group with one pipe for its output,
@@ -257,7 +258,13 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 	cmd.ExtraFiles = append([]*os.File{startW, envR}, s.extra...)
 
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	if s.netns != nil {
+		waited, err := s.netns.start(cmd)
+		defer waited()
+		if err != nil {
+			return Result{}, fmt.Errorf("sandbox: start command: %w", err)
+		}
+	} else if err := cmd.Start(); err != nil {
 		return Result{}, fmt.Errorf("sandbox: start command: %w", err)
 	}
 	// Only the command holds these now; the output pipe ends when it and
