@@ -95,6 +95,9 @@ func (sel Selection) target(reg *models.Registry, name, baseURL string) (Target,
 		t.Info = results.ModelInfo{Name: name, ModelID: name, Kind: "reference"}
 		return sel.withTemperature(t), nil
 	}
+	if err := checkBaseURL(baseURL); err != nil {
+		return Target{}, err
+	}
 	spec, err := reg.Lookup(name)
 	if err != nil && raw {
 		spec, err = byHFID(reg, name)
@@ -147,6 +150,30 @@ func (sel Selection) withTemperature(t Target) Target {
 		t.Temperature = ptr32(sel.Temperature)
 	}
 	return t
+}
+
+// checkBaseURL refuses an endpoint goatbench could only send requests to
+// wrongly: the API path is appended to it, so a query string or fragment
+// would end up in the middle of every request's URL (and a key in one would
+// be written wherever the URL is).
+func checkBaseURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		// Not the whole URL: a key in it would reach the terminal and the CI log.
+		if ue := (*url.Error)(nil); errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return configError("--base-url (or OPENAI_BASE_URL) is not a URL: %v", err)
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return configError("--base-url (or OPENAI_BASE_URL) must not carry a query string or fragment (the API path is appended to it); pass a key with --api-key or OPENAI_API_KEY")
+	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
+		return configError("--base-url (or OPENAI_BASE_URL) %q must be an http:// or https:// URL with a host, such as http://127.0.0.1:4000/v1", u.Redacted())
+	}
+	return nil
 }
 
 // RecordedURL is an endpoint as run.json may keep it: a password in the URL

@@ -44,6 +44,13 @@ func TestResolveTargets(t *testing.T) {
 		{"an unknown name", Selection{Names: []string{"nope"}, BaseURL: "http://proxy/v1"}, nil, "nope"},
 		{"no endpoint", Selection{Names: []string{"gpt-5-nano"}, Temperature: -1}, nil, `model "gpt-5-nano" needs an endpoint`},
 		{"nothing named", Selection{Names: []string{" "}}, nil, "--models is empty"},
+		// The path is appended to the base URL: a query would sit in the
+		// middle of every request's URL, and a key in it in run.json.
+		{"a query string", Selection{Names: []string{"gpt-5-nano"}, BaseURL: "https://proxy/v1?key=s3cret"}, nil, "must not carry a query string"},
+		{"a fragment", Selection{Names: []string{"gpt-5-nano"}, BaseURL: "https://proxy/v1#x"}, nil, "must not carry a query string"},
+		{"no scheme", Selection{Names: []string{"gpt-5-nano"}, BaseURL: "proxy:4000/v1"}, nil, "must be an http:// or https:// URL"},
+		{"no host", Selection{Names: []string{"gpt-5-nano"}, BaseURL: "http:///v1"}, nil, "must be an http:// or https:// URL"},
+		{"not a URL", Selection{Names: []string{"gpt-5-nano"}, BaseURL: "http://a b/v1?key=s3cret"}, nil, "is not a URL: invalid character \" \" in host name"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,6 +59,7 @@ func TestResolveTargets(t *testing.T) {
 				var ce *ConfigError
 				require.ErrorAs(t, err, &ce)
 				require.ErrorContains(t, err, tc.wantErr)
+				require.NotContains(t, err.Error(), "s3cret", "an error names no key")
 				return
 			}
 			require.NoError(t, err)
