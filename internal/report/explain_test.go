@@ -107,6 +107,25 @@ func TestExplainClassToClassMoves(t *testing.T) {
 	}, c.Models[0].Why)
 }
 
+// Attempts head planned but never ran (a stopped run) moved nowhere: the
+// reasons name only what was run.
+func TestExplainLeavesOutWhatWasNotRun(t *testing.T) {
+	base, head := dropRuns(t, results.ClassToolCallAsText, func(_, h *craftedRun) {
+		h.outcome = func(_, task string, r int) string {
+			switch {
+			case task != "t00":
+				return ""
+			case r == 4:
+				return "never run"
+			}
+			return results.ClassToolCallAsText
+		}
+	})
+	require.Equal(t, 1, head.Cell("m", "t00").NotRun)
+	c := Compare(base, head, CompareOptions{})
+	require.Equal(t, []string{"4 attempts moved from pass to `tool_call_as_text`"}, c.Models[0].Why)
+}
+
 func TestExplainNothingForAModelThatHeld(t *testing.T) {
 	base, head := dropRuns(t, "", func(_, h *craftedRun) { h.outcome = nil; h.modelExtra = map[string]map[string]any{"m": {"gpu": "L4"}} })
 	c := Compare(base, head, CompareOptions{})

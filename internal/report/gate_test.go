@@ -25,7 +25,8 @@ type craftedRun struct {
 	tasks         int
 	repeat        int
 	rate          float64
-	// outcome fixes an attempt: "" leaves it to chance, "pass", or a failure class.
+	// outcome fixes an attempt: "" leaves it to chance, "pass", a failure
+	// class, or "never run" (planned, but no line in results.jsonl).
 	outcome func(model, task string, repeat int) string
 	// extra adds fields to run.json: at the top level, and per model.
 	extra      map[string]any
@@ -64,6 +65,9 @@ func (c craftedRun) write(t testing.TB, dir string) string {
 				out := ""
 				if c.outcome != nil {
 					out = c.outcome(m, task, r)
+				}
+				if out == "never run" {
+					continue
 				}
 				switch {
 				case c.deployErr[m] != "":
