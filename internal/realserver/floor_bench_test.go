@@ -3,10 +3,12 @@ package realserver
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,26 +25,91 @@ import (
 	"github.com/goatbench/goatbench/internal/runner"
 )
 
-// capture records the exact bodies goatbench sends, for the floor to replay.
-type capture struct {
-	base   http.RoundTripper
-	mu     sync.Mutex
-	bodies [][]byte
+// exchange is one request as a client saw it: its body, when it was sent
+// (from the arm's start), how long until the reply was read and closed, and
+// the work llama-server says it did for it (the "timings" object it puts in
+// a plain reply and in a stream's last chunk).
+type exchange struct {
+	body    []byte
+	at      time.Duration
+	latency time.Duration
+	timings serverTimings
 }
 
-func (c *capture) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil && r.Method == http.MethodPost {
+type serverTimings struct {
+	CacheN     int     `json:"cache_n"`  // prompt tokens taken from the slot's cache
+	PromptN    int     `json:"prompt_n"` // prompt tokens evaluated
+	PredictedN int     `json:"predicted_n"`
+	PromptMS   float64 `json:"prompt_ms"`
+	PredMS     float64 `json:"predicted_ms"`
+}
+
+// lastTimings finds the last "timings" object in a reply's tail.
+func lastTimings(tail []byte) serverTimings {
+	var t serverTimings
+	i := bytes.LastIndex(tail, []byte(`"timings":`))
+	if i < 0 {
+		return t
+	}
+	_ = json.NewDecoder(bytes.NewReader(tail[i+len(`"timings":`):])).Decode(&t)
+	return t
+}
+
+// recorder is a transport that records every exchange through it. It keeps
+// only a reply's last bytes, so it costs the client under test next to nothing.
+type recorder struct {
+	base  http.RoundTripper
+	start time.Time
+	mu    sync.Mutex
+	log   []*exchange
+}
+
+func (c *recorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	x := &exchange{at: time.Since(c.start)}
+	begun := time.Now()
+	if r.Body != nil {
 		b, err := io.ReadAll(r.Body)
 		r.Body.Close()
 		if err != nil {
 			return nil, err
 		}
-		c.mu.Lock()
-		c.bodies = append(c.bodies, b)
-		c.mu.Unlock()
+		x.body = b
 		r.Body = io.NopCloser(bytes.NewReader(b))
 	}
-	return c.base.RoundTrip(r)
+	resp, err := c.base.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &tailBody{ReadCloser: resp.Body, done: func(tail []byte) {
+		x.latency, x.timings = time.Since(begun), lastTimings(tail)
+		c.mu.Lock()
+		c.log = append(c.log, x)
+		c.mu.Unlock()
+	}}
+	return resp, nil
+}
+
+type tailBody struct {
+	io.ReadCloser
+	tail []byte
+	done func([]byte)
+}
+
+func (t *tailBody) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	t.tail = append(t.tail, p[:n]...)
+	if len(t.tail) > 4<<10 {
+		t.tail = append(t.tail[:0], t.tail[len(t.tail)-2<<10:]...)
+	}
+	return n, err
+}
+
+func (t *tailBody) Close() error {
+	if t.done != nil {
+		t.done(t.tail)
+		t.done = nil
+	}
+	return t.ReadCloser.Close()
 }
 
 func pooled() *http.Transport {
@@ -70,12 +137,13 @@ func serverCPU(pid int) time.Duration {
 	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }
 
+// arm is what one way of sending the requests cost, summed over rounds.
 type arm struct {
-	requests  int
-	wall      time.Duration
-	cpu, srv  time.Duration
-	retries   int
-	latencies []time.Duration
+	requests       int
+	wall, cpu, srv time.Duration
+	retries        int
+	promptN, cache int
+	log            []*exchange
 }
 
 func (a *arm) add(o arm) {
@@ -84,57 +152,75 @@ func (a *arm) add(o arm) {
 	a.cpu += o.cpu
 	a.srv += o.srv
 	a.retries += o.retries
-	a.latencies = append(a.latencies, o.latencies...)
+	a.promptN += o.promptN
+	a.cache += o.cache
+	a.log = append(a.log, o.log...)
 }
 
-func p50(d []time.Duration) time.Duration {
-	if len(d) == 0 {
-		return 0
+func (a *arm) tally(log []*exchange) {
+	a.log = log
+	a.requests = len(log)
+	for _, x := range log {
+		a.promptN += x.timings.PromptN
+		a.cache += x.timings.CacheN
 	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
-// goatbenchArm runs the suite once through the runner and returns what it
-// cost, and the bodies it sent.
-func goatbenchArm(b *testing.B, suite tasks.Suite, repeat int, noStream bool) (arm, [][]byte) {
-	capt := &capture{base: pooled()}
+// twoTurnSuite writes n two-turn tasks to a folder and loads them: against
+// the tiny model each is one tool call (bash with an empty command, which
+// the grammar fills) and one answer. The check fails, as every check does
+// against this model; what is measured is the traffic.
+func twoTurnSuite(b *testing.B, n int) tasks.Suite {
 	dir := b.TempDir()
-	r, err := runner.New(suite, runner.Options{RunID: "bench", RunDir: dir, Parallel: 4, Repeat: repeat, Retry: runner.DefaultRetry})
+	for i := range n {
+		task := fmt.Sprintf("id: two-turn-%03d\nprompt: Task %d. Use the bash tool once, then answer in one word.\nmax_turns: 2\ntimeout: 2m\nchecks:\n  - answer_contains: \"goat-%d\"\nreference:\n  - answer: goat-%d\n", i, i, i, i)
+		require.NoError(b, os.WriteFile(filepath.Join(dir, fmt.Sprintf("t%03d.yaml", i)), []byte(task), 0o644))
+	}
+	s, err := tasks.LoadDir(dir)
 	require.NoError(b, err)
-	c0, s0, t0 := cpu(), serverCPU(server.PID), time.Now()
+	require.Len(b, s.Tasks, n)
+	return s
+}
+
+// goatbenchArm runs a suite through the runner and returns what it cost,
+// with every exchange it made.
+func goatbenchArm(b *testing.B, suite tasks.Suite, noStream bool, parallel int) arm {
+	rec := &recorder{base: pooled()}
+	dir := b.TempDir()
+	r, err := runner.New(suite, runner.Options{RunID: "bench", RunDir: dir, Parallel: parallel, Repeat: 1, Retry: runner.DefaultRetry})
+	require.NoError(b, err)
+	c0, s0 := cpu(), serverCPU(server.PID)
+	rec.start = time.Now()
 	require.NoError(b, r.RunModel(context.Background(), runner.Model{Name: "tiny", ModelID: "tiny-random",
-		Client: runner.NewClient(server.URL, "", runner.WithTransport(capt)), NoStream: noStream}))
-	a := arm{wall: time.Since(t0), cpu: cpu() - c0, srv: serverCPU(server.PID) - s0}
+		Client: runner.NewClient(server.URL, "", runner.WithTransport(rec)), NoStream: noStream}))
+	a := arm{wall: time.Since(rec.start), cpu: cpu() - c0, srv: serverCPU(server.PID) - s0}
 	require.NoError(b, r.Close())
 	attempts, _, err := results.ReadAttempts(dir)
 	require.NoError(b, err)
+	requests := 0
 	for _, at := range attempts {
 		a.retries += at.Retries
-		for _, q := range at.Requests {
-			a.requests++
-			a.latencies = append(a.latencies, time.Duration(q.Total*float64(time.Second)))
-		}
+		requests += len(at.Requests)
 	}
-	return a, capt.bodies
+	a.tally(rec.log)
+	require.Equal(b, requests, a.requests, "every request the runner recorded went through the recorder")
+	return a
 }
 
-// floorArm replays bodies with a plain keep-alive client, 4 at a time, each
-// reply read to its end.
-func floorArm(b *testing.B, bodies [][]byte) arm {
-	hc := &http.Client{Transport: pooled()}
-	var (
-		mu  sync.Mutex
-		lat []time.Duration
-	)
+// floorArm sends the bodies again with a bare keep-alive client, parallel
+// at a time and back to back, each reply read to its end.
+func floorArm(b *testing.B, from []*exchange, parallel int) arm {
+	rec := &recorder{base: pooled()}
+	hc := &http.Client{Transport: rec}
 	g, ctx := errgroup.WithContext(context.Background())
-	g.SetLimit(4)
-	c0, s0, t0 := cpu(), serverCPU(server.PID), time.Now()
-	for _, body := range bodies {
+	g.SetLimit(parallel)
+	order := slices.Clone(from)
+	slices.SortFunc(order, func(x, y *exchange) int { return int(x.at - y.at) })
+	c0, s0 := cpu(), serverCPU(server.PID)
+	rec.start = time.Now()
+	for _, x := range order {
 		g.Go(func() error {
-			start := time.Now()
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, server.URL+"/chat/completions", bytes.NewReader(body))
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, server.URL+"/chat/completions", bytes.NewReader(x.body))
 			if err != nil {
 				return err
 			}
@@ -146,49 +232,118 @@ func floorArm(b *testing.B, bodies [][]byte) arm {
 			}
 			_, err = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			mu.Lock()
-			lat = append(lat, time.Since(start))
-			mu.Unlock()
 			return err
 		})
 	}
 	require.NoError(b, g.Wait())
-	return arm{requests: len(bodies), wall: time.Since(t0), cpu: cpu() - c0, srv: serverCPU(server.PID) - s0, latencies: lat}
+	a := arm{wall: time.Since(rec.start), cpu: cpu() - c0, srv: serverCPU(server.PID) - s0}
+	a.tally(rec.log)
+	return a
 }
 
-// BenchmarkStreamingVersusFloor runs the smoke suite (repeated) against
-// llama-server streamed and plain, and a keep-alive client replaying the
-// exact bodies each arm sent (the floor), interleaved round by round. It
-// reports per request: the overhead over the floor (p50 latency and wall),
-// the harness's CPU, the server's CPU, and retries.
+// beyondServer is the median, over requests, of a client's latency minus the
+// time the server says it spent computing the reply: what HTTP, templating,
+// tokenizing and the client itself add. Set against the same figure for a
+// bare client sending the same bodies, it is the harness's own cost per
+// request, whatever the load did to the computing.
+func beyondServer(log []*exchange) time.Duration {
+	if len(log) == 0 {
+		return 0
+	}
+	d := make([]time.Duration, 0, len(log))
+	for _, x := range log {
+		d = append(d, x.latency-x.timings.compute())
+	}
+	slices.Sort(d)
+	return d[len(d)/2]
+}
+
+func (t serverTimings) compute() time.Duration {
+	return time.Duration((t.PromptMS + t.PredMS) * float64(time.Millisecond))
+}
+
+// BenchmarkStreamingVersusFloor runs 200 generated two-turn tasks at
+// --parallel 4 against llama-server, streamed and plain, and after each run
+// sends the exact bodies it sent again with a bare keep-alive client (the
+// floor). Runs and floors take turns over four chunks of 50 tasks, and the
+// mode that goes first alternates, so a change in the machine's load falls
+// on every arm. Per request and per mode it reports:
 //
-//	go test ./internal/realserver -run '^$' -bench StreamingVersusFloor -benchtime 3x
+//   - p50-over-floor-ms: the median of latency minus the server's own
+//     computing time (its "timings"), goatbench's less the floor's;
+//
+//   - wall-over-floor-ms/req: wall time over the floor's, which also holds
+//     the tools, checks and workspaces goatbench runs and the floor does not;
+//
+//   - harness-cpu-ms/req and floor-cpu-ms/req;
+//
+//   - server-cpu-ms/req (llama-server's CPU over the arm, which includes its
+//     threads' polling while idle) and server-compute-ms/req (what the server
+//     says it computed), each beside the floor's;
+//
+//   - prompt-tokens/req: the prompt tokens the server evaluated rather than
+//     took from a slot's cache, beside the floor's;
+//
+//   - retries.
+//
+//     go test ./internal/realserver -run '^$' -bench StreamingVersusFloor -benchtime 1x
 func BenchmarkStreamingVersusFloor(b *testing.B) {
 	if server == nil {
 		b.Skip("llama-server kit not found: " + skipWhy)
 	}
-	suite, err := tasks.Load("smoke")
-	require.NoError(b, err)
-	const repeat = 4
-	arms := map[string]*arm{"stream": {}, "plain": {}, "floor-stream": {}, "floor-plain": {}}
+	n := 200
+	if v, _ := strconv.Atoi(os.Getenv("GOATBENCH_BENCH_TASKS")); v > 0 {
+		n = v // a shorter run while working on the harness
+	}
+	suite := twoTurnSuite(b, n)
+	const chunks = 4
+	arms := map[string]*arm{}
+	for _, m := range []string{"stream", "plain"} {
+		arms[m], arms["floor-"+m] = &arm{}, &arm{}
+	}
+	// Fill the server's slots with the prompt every task shares first: a
+	// fresh server evaluates it whole in as many requests as it has slots,
+	// and the arm that happened to go first would pay for that.
+	warm := suite
+	warm.Tasks = suite.Tasks[:4]
+	goatbenchArm(b, warm, true, 4)
+	round := 0
 	for b.Loop() {
-		s, sb := goatbenchArm(b, suite, repeat, false)
-		arms["stream"].add(s)
-		arms["floor-stream"].add(floorArm(b, sb))
-		p, pb := goatbenchArm(b, suite, repeat, true)
-		arms["plain"].add(p)
-		arms["floor-plain"].add(floorArm(b, pb))
+		for c := range chunks {
+			part := suite
+			part.Tasks = suite.Tasks[c*n/chunks : (c+1)*n/chunks]
+			modes := []string{"stream", "plain"}
+			if round%2 == 1 {
+				slices.Reverse(modes)
+			}
+			round++
+			for _, m := range modes {
+				g := goatbenchArm(b, part, m == "plain", 4)
+				arms[m].add(g)
+				arms["floor-"+m].add(floorArm(b, g.log, 4))
+			}
+		}
 	}
 	per := func(d time.Duration, n int) float64 { return float64(d) / float64(n) / 1e6 }
-	for _, mode := range []string{"stream", "plain"} {
-		g, f := arms[mode], arms["floor-"+mode]
-		b.ReportMetric(per(g.wall, g.requests)-per(f.wall, f.requests), mode+"-wall-over-floor-ms/req")
-		b.ReportMetric(float64(p50(g.latencies)-p50(f.latencies))/1e6, mode+"-p50-over-floor-ms")
-		b.ReportMetric(per(g.cpu, g.requests), mode+"-harness-cpu-ms/req")
-		b.ReportMetric(per(f.cpu, f.requests), mode+"-floor-cpu-ms/req")
-		b.ReportMetric(per(g.srv, g.requests), mode+"-server-cpu-ms/req")
-		b.ReportMetric(per(f.srv, f.requests), mode+"-floor-server-cpu-ms/req")
-		b.ReportMetric(float64(g.retries), mode+"-retries")
+	for _, m := range []string{"stream", "plain"} {
+		g, f := arms[m], arms["floor-"+m]
+		computed := func(a *arm) (d time.Duration) {
+			for _, x := range a.log {
+				d += x.timings.compute()
+			}
+			return d
+		}
+		b.ReportMetric(float64(beyondServer(g.log)-beyondServer(f.log))/1e6, m+"-p50-over-floor-ms")
+		b.ReportMetric(per(g.wall, g.requests)-per(f.wall, f.requests), m+"-wall-over-floor-ms/req")
+		b.ReportMetric(per(g.cpu, g.requests), m+"-harness-cpu-ms/req")
+		b.ReportMetric(per(f.cpu, f.requests), m+"-floor-cpu-ms/req")
+		b.ReportMetric(per(g.srv, g.requests), m+"-server-cpu-ms/req")
+		b.ReportMetric(per(f.srv, f.requests), m+"-floor-server-cpu-ms/req")
+		b.ReportMetric(per(computed(g), g.requests), m+"-server-compute-ms/req")
+		b.ReportMetric(per(computed(f), f.requests), m+"-floor-server-compute-ms/req")
+		b.ReportMetric(float64(g.promptN)/float64(g.requests), m+"-prompt-tokens/req")
+		b.ReportMetric(float64(f.promptN)/float64(f.requests), m+"-floor-prompt-tokens/req")
+		b.ReportMetric(float64(g.retries), m+"-retries")
 	}
 	b.ReportMetric(per(arms["stream"].cpu, arms["stream"].requests)/per(arms["plain"].cpu, arms["plain"].requests), "stream/plain-cpu")
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -44,7 +45,9 @@ func run(m *testing.M) int {
 		fmt.Printf("realserver: build goatbench: %v\n%s", err, out)
 		return 1
 	}
-	server, err = kit.Start(context.Background(), Options{})
+	// More llama-server arguments for an experiment, as in
+	// GOATBENCH_REALSERVER_ARGS="--poll 0" go test -bench StreamingVersusFloor.
+	server, err = kit.Start(context.Background(), Options{Args: strings.Fields(os.Getenv("GOATBENCH_REALSERVER_ARGS"))})
 	if err != nil {
 		fmt.Println("realserver:", err)
 		return 1
