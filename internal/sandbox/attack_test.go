@@ -175,6 +175,24 @@ tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "`})
 	})
 }
 
+// Where goatbench cannot make a workspace's namespace, bwrap makes one for
+// each command, and the network stays out of reach.
+func TestNoNetworkWhenTheWorkspaceHasNoNamespace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root makes a workspace's namespace")
+	}
+	defer func(f func() (*netns, error)) { makeNetns = f }(makeNetns)
+	makeNetns = func() (*netns, error) { return nil, errors.New("no namespaces here") }
+	eachBwrap(t, Limits{}, func(t *testing.T, sb Sandbox) {
+		testNoNetwork(t, sb)
+		host, err := os.Readlink("/proc/self/ns/net")
+		require.NoError(t, err)
+		res := mustRun(t, sb, Command{Script: "readlink /proc/self/ns/net"})
+		require.NotEqual(t, host+"\n", res.Output)
+		require.Nil(t, sb.(*Bwrap).space(workspace(t)).net)
+	})
+}
+
 func TestDaemonDoesNotOutliveItsCommand(t *testing.T) {
 	eachBwrap(t, Limits{}, testDaemon)
 }

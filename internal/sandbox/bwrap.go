@@ -62,6 +62,7 @@ type space struct {
 	cg         *attemptCgroup // nil where there is none
 	cgErr      error
 	net        *netns // run by root: the one network namespace of its commands
+	netTried   bool
 }
 
 // how is the way a command becomes the user it runs as.
@@ -207,17 +208,17 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 	if sp.cgErr != nil {
 		return Result{}, sp.cgErr
 	}
-	if b.root && sp.net == nil {
-		if sp.net, err = newNetns(); err != nil {
-			return Result{}, err
-		}
+	if b.root && sp.net == nil && !sp.netTried {
+		// Where goatbench cannot make one, bwrap makes one per command.
+		sp.net, _ = makeNetns()
+		sp.netTried = true
 	}
 	s.netns = sp.net
 	if err := sp.cg.join(&s); err != nil {
 		return Result{}, err
 	}
 	c.Dir = ws
-	args := b.args(h, ws, sp.uid, l, c.Script)
+	args := b.args(h, ws, sp.uid, l, c.Script, sp.net == nil)
 	if len(c.Binds) > 0 {
 		if args, err = b.withBinds(args, ws, c.Binds); err != nil {
 			return Result{}, err
@@ -248,16 +249,16 @@ func (b *Bwrap) procAttr() *syscall.SysProcAttr {
 	return a
 }
 
-// args is the bwrap command line for one command. Run by root, the command
-// starts in its workspace's network namespace (see netns) instead of one
-// bwrap would make for it alone.
-func (b *Bwrap) args(h how, ws string, uid uint32, l Limits, script string) []string {
+// args is the bwrap command line for one command. ownNet asks bwrap for a
+// network namespace of the command's own; without it the command starts in
+// its workspace's (see netns).
+func (b *Bwrap) args(h how, ws string, uid uint32, l Limits, script string, ownNet bool) []string {
 	a := []string{
 		"--die-with-parent", "--new-session",
 		"--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
 		"--hostname", "goatbench",
 	}
-	if !b.root {
+	if ownNet {
 		a = append(a, "--unshare-net")
 	}
 	if h != viaSetpriv {

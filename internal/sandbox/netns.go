@@ -18,6 +18,9 @@ import (
 // outlives it to meet the next, and no attempt shares another's namespace.
 type netns struct{ f *os.File }
 
+// makeNetns is newNetns; tests make it fail.
+var makeNetns = newNetns
+
 // newNetns makes the namespace on a thread of its own, which it then puts
 // back in goatbench's namespace; a thread that cannot be put back is never
 // unlocked, so the runtime ends it with its goroutine.
