@@ -187,9 +187,12 @@ func TestNoNetworkWhenTheWorkspaceHasNoNamespace(t *testing.T) {
 		testNoNetwork(t, sb)
 		host, err := os.Readlink("/proc/self/ns/net")
 		require.NoError(t, err)
-		res := mustRun(t, sb, Command{Script: "readlink /proc/self/ns/net"})
+		dir := workspace(t)
+		res := mustRun(t, sb, Command{Dir: dir, Script: "readlink /proc/self/ns/net"})
 		require.NotEqual(t, host+"\n", res.Output)
-		require.Nil(t, sb.(*Bwrap).space(workspace(t)).net)
+		sp := sb.(*Bwrap).space(dir)
+		require.True(t, sp.netTried)
+		require.Nil(t, sp.net)
 	})
 }
 
