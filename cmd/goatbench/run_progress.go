@@ -46,28 +46,12 @@ func newProgressView(ctx context.Context, s streams, plan engine.Plan) *progress
 		})
 	}
 	for _, t := range plan.Targets {
-		v.r.Plan(t.Name, toRun(plan, t.Name))
+		v.r.Plan(t.Name, -1) // in the plan's order; the totals come with RunStarted
 		if t.Modal != nil {
 			v.byKey[t.Modal.Key] = t.Name
 		}
 	}
 	return v
-}
-
-// toRun is how many attempts this invocation makes for a model: all of
-// them, or when resuming those without a result (as the engine decides:
-// not-run ones, and errors with --retry-errors).
-func toRun(plan engine.Plan, model string) int {
-	n := len(plan.Suite.Tasks) * plan.Repeat
-	if plan.Resume == nil {
-		return n
-	}
-	for _, a := range plan.Resume.Attempts {
-		if a.Model == model && !engine.Rerun(a, plan.RetryErrors) {
-			n--
-		}
-	}
-	return n
 }
 
 // phases maps the deployer's phases onto the renderer's.
@@ -79,6 +63,9 @@ var phases = map[deploy.Phase]progress.Phase{
 func (v *progressView) event(ev engine.Event) {
 	switch e := ev.(type) {
 	case engine.RunStarted:
+		for name, n := range e.ByModel {
+			v.r.Plan(name, n)
+		}
 		if e.Resumed {
 			v.r.Println(fmt.Sprintf("resume %s: %d of %d attempts to run → %s", e.RunID, e.Pending, e.Total, e.Dir))
 		} else {

@@ -22,7 +22,8 @@ func TestProgressLines(t *testing.T) {
 		Targets: []engine.Target{{Name: "qwen3-4b-local", Modal: &qwen}, {Name: "m"}}}
 	v := newProgressView(context.Background(), streams{Err: &errOut}, plan)
 	for _, ev := range []engine.Event{
-		engine.RunStarted{RunID: "r1", Dir: "results/r1", Sandbox: "bwrap", Tasks: 5, Models: 2, Repeat: 1, Pending: 10, Total: 10},
+		engine.RunStarted{RunID: "r1", Dir: "results/r1", Sandbox: "bwrap", Tasks: 5, Models: 2, Repeat: 1, Pending: 10, Total: 10,
+			ByModel: map[string]int{"qwen3-4b-local": 5, "m": 5}},
 		engine.RunStarted{RunID: "r1", Dir: "results/r1", Resumed: true, Pending: 3, Total: 10},
 		engine.DeployPhase{Key: "qwen3-4b", Phase: deploy.PhaseDeploying, Elapsed: 1400 * time.Millisecond},
 		engine.Warm{},
@@ -47,19 +48,4 @@ m  done  1/5  ✓0 ✗0 ⚠1 ·1 not run  0s
 qwen3-4b-local  failed: deploy failed after 1m1s
 warning: --stop-after: app stop failed
 `, errOut.String())
-}
-
-func TestProgressTotalsOnResume(t *testing.T) {
-	prev := &engine.Previous{Attempts: []results.Attempt{
-		{Model: "m", Task: "a", Status: results.StatusPass},
-		{Model: "m", Task: "b", Status: results.StatusError, FailureClass: results.ClassServerError},
-		{Model: "m", Task: "c", Status: results.StatusError, FailureClass: results.ClassCancelled},
-		{Model: "other", Task: "a", Status: results.StatusPass},
-	}}
-	plan := engine.Plan{Suite: tasks.Suite{Tasks: make([]tasks.Task, 4)}, Repeat: 2, Resume: prev}
-	require.Equal(t, 6, toRun(plan, "m"), "8 planned, a pass and an error kept")
-	plan.RetryErrors = true
-	require.Equal(t, 7, toRun(plan, "m"), "the error runs again")
-	plan.Resume = nil
-	require.Equal(t, 8, toRun(plan, "m"))
 }

@@ -204,13 +204,14 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	if p.KeepWorkspaces {
 		out.Workspaces = r.WorkspacesDir()
 	}
-	pending := 0
+	pending, byModel := 0, map[string]int{}
 	for _, t := range p.Targets {
-		pending += r.Pending(t.Name)
+		byModel[t.Name] = r.Pending(t.Name)
+		pending += byModel[t.Name]
 	}
 	e.emit(RunStarted{RunID: man.RunID, Dir: dir, Sandbox: p.Sandbox.Mode(), Resumed: p.Resume != nil,
 		Tasks: len(p.Suite.Tasks), Models: len(p.Targets), Repeat: p.Repeat,
-		Pending: pending, Total: total})
+		Pending: pending, ByModel: byModel, Total: total})
 
 	g, gctx := errgroup.WithContext(ctx)
 	var onModal []Target

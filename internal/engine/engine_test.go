@@ -409,6 +409,7 @@ func TestResumeRunsWhatHasNoJudgedResult(t *testing.T) {
 			started := f.ev.of("RunStarted")[0].(RunStarted)
 			require.True(t, started.Resumed)
 			require.Equal(t, tc.pending, started.Pending)
+			require.Equal(t, map[string]int{api.Name: tc.pending}, started.ByModel)
 			require.Equal(t, 3, started.Total)
 			require.Len(t, man.Resumed, i+1, "each resume is noted")
 			require.Equal(t, 3, man.Parallel, "the resumed run's own parallelism is recorded")

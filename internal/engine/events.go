@@ -20,8 +20,9 @@ type RunStarted struct {
 	Tasks   int
 	Models  int
 	Repeat  int
-	Pending int // attempts this invocation will make
-	Total   int // attempts of the whole run
+	Pending int            // attempts this invocation will make
+	ByModel map[string]int // the same, by model: this shard's, less those a resumed run keeps
+	Total   int            // attempts of the whole run
 }
 
 // DeployPhase: a Modal-served model entered a deploy phase (lookup, deploying,

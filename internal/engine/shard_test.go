@@ -124,10 +124,19 @@ func TestAShardRunsAndDeploysOnlyItsShare(t *testing.T) {
 			require.NotEmpty(t, f.ev.of("DeployPhase"))
 			started := f.ev.of("RunStarted")[0].(RunStarted)
 			require.Equal(t, 4, started.Total)
+			require.Equal(t, map[string]int{tc.model: 4, otherOf(tc.model, qwen.Name, llama.Name): 0}, started.ByModel,
+				"the progress lines count this shard's attempts")
 			require.Equal(t, &tc.shard, man.Shard, "run.json records the shard")
 			require.Len(t, man.Models, 2, "run.json lists every model of the run")
 		})
 	}
+}
+
+func otherOf(name, a, b string) string {
+	if name == a {
+		return b
+	}
+	return a
 }
 
 func modalKey(t *testing.T, key string) string {
