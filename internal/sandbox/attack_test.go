@@ -139,7 +139,8 @@ func testNoNetwork(t *testing.T, sb Sandbox) {
 // Run by root, the commands of one workspace share a network namespace
 // goatbench made for it, not one bwrap makes per command: it is not the
 // host's, not another workspace's, it has a loopback that is up and nothing
-// else, and it goes with the workspace.
+// else, a command leaves no socket state for the next, and it goes with the
+// workspace.
 func TestEachWorkspaceHasANetworkOfItsOwn(t *testing.T) {
 	eachBwrap(t, Limits{}, func(t *testing.T, sb Sandbox) {
 		if os.Geteuid() != 0 {
@@ -164,6 +165,20 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
 c = socket.create_connection(s.getsockname(), timeout=2); print("loopback up")'
 tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "`})
 		require.Equal(t, "loopback up\nlo\n", res.Output)
+
+		// A connection the server closed first would leave a TIME_WAIT
+		// entry in a namespace that lives on, and a plain bind of its port
+		// by the next command (a check's server, say) would fail.
+		res = mustRun(t, sb, Command{Dir: a, Script: `python3 -c '
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 8123)); s.listen()
+c = socket.create_connection(("127.0.0.1", 8123)); a, _ = s.accept()
+a.close(); c.recv(1); c.close(); s.close(); print("served")'`})
+		require.Equal(t, "served\n", res.Output)
+		res = mustRun(t, sb, Command{Dir: a, Script: `python3 -c '
+import socket
+socket.socket().bind(("127.0.0.1", 8123)); print("bound")'`})
+		require.Equal(t, "bound\n", res.Output)
 
 		bw := sb.(*Bwrap)
 		sp := bw.space(a)

@@ -353,7 +353,9 @@ func (b *Bwrap) Release(dir string) error {
 	delete(b.spaces, abs)
 	b.mu.Unlock()
 	if ok && b.root {
+		sp.mu.Lock() // a command still starting keeps the namespace open
 		sp.net.close()
+		sp.mu.Unlock()
 		// bwrap and its helpers, the uid's only processes outside the
 		// cgroup, are gone once run has waited for bwrap: it is the init
 		// of its own PID namespace, whose exit waits for every process in it.

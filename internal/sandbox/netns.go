@@ -12,18 +12,23 @@ import (
 // netns is a network namespace holding nothing but a loopback that is up:
 // what bwrap's --unshare-net gives a command, made once per workspace by root
 // instead of once per command. Creating a network namespace is the largest
-// single part of bwrap's setup (about 1.5 ms of the 6 it adds to a command),
-// and every command of an attempt can share one: each command's processes
-// die with it (bwrap is the init of its PID namespace), so no socket of one
-// outlives it to meet the next, and no attempt shares another's namespace.
+// single part of bwrap's setup, and every command of an attempt can share
+// one:
+//   - each command's processes die with it (bwrap is the init of its PID
+//     namespace), and with them every socket they held;
+//   - a closed TCP connection keeps no TIME_WAIT entry, as it would in a
+//     namespace that lived on, so a later command or check can bind any
+//     port a command used (tcp_max_tw_buckets, per namespace, is 0);
+//   - commands have no capability in it, so none can change its interfaces,
+//     routes or settings;
+//   - no attempt shares another's.
 type netns struct{ f *os.File }
 
 // makeNetns is newNetns; tests make it fail.
 var makeNetns = newNetns
 
-// newNetns makes the namespace on a thread of its own, which it then puts
-// back in goatbench's namespace; a thread that cannot be put back is never
-// unlocked, so the runtime ends it with its goroutine.
+// newNetns makes the namespace on a locked thread and checks that a thread
+// can enter it, as each command's start will.
 func newNetns() (*netns, error) {
 	type made struct {
 		f   *os.File
@@ -33,10 +38,17 @@ func newNetns() (*netns, error) {
 	go func() {
 		runtime.LockOSThread()
 		f, err, back := enterNewNetns()
-		if back {
-			runtime.UnlockOSThread()
+		if err == nil {
+			err, back = tryEnter(f)
+			if err != nil {
+				f.Close()
+			}
 		}
 		ch <- made{f, err}
+		if !back {
+			stranded()
+		}
+		runtime.UnlockOSThread()
 	}()
 	m := <-ch
 	if m.err != nil {
@@ -45,8 +57,14 @@ func newNetns() (*netns, error) {
 	return &netns{m.f}, nil
 }
 
+// stranded parks a thread that could not return to goatbench's namespace.
+// It is never unlocked, so no other goroutine runs in that namespace; and it
+// never ends, since any process an earlier goroutine forked from this
+// thread has Pdeathsig, which fires when the thread that forked it ends.
+func stranded() { select {} }
+
 // enterNewNetns runs on a locked thread: it moves the thread into a new
-// namespace, brings its loopback up, keeps a handle on it and returns the
+// namespace, sets the namespace up, keeps a handle on it and returns the
 // thread to where it was. back says whether it did return.
 func enterNewNetns() (_ *os.File, _ error, back bool) {
 	host, err := os.Open("/proc/thread-self/ns/net")
@@ -59,7 +77,7 @@ func enterNewNetns() (_ *os.File, _ error, back bool) {
 	}
 	f, err := os.Open("/proc/thread-self/ns/net")
 	if err == nil {
-		if err = loopbackUp(); err != nil {
+		if err = setUp(); err != nil {
 			f.Close()
 		}
 	}
@@ -76,9 +94,29 @@ func enterNewNetns() (_ *os.File, _ error, back bool) {
 	return f, nil, true
 }
 
-// loopbackUp sets IFF_UP on the calling thread's "lo", as bwrap's
+// tryEnter enters the namespace and returns, as start does: where something
+// (a security module, a seccomp profile) lets a namespace be made but not
+// entered, the sandbox falls back to bwrap's own per command.
+func tryEnter(f *os.File) (error, bool) {
+	host, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		return err, true
+	}
+	defer host.Close()
+	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("enter it: %w", err), true
+	}
+	if err := unix.Setns(int(host.Fd()), unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("cannot return to goatbench's own namespace"), false
+	}
+	return nil, true
+}
+
+// setUp runs in the new namespace. It brings "lo" up, as bwrap's
 // loopback_setup does (bubblewrap network.c), though by ioctl, not netlink.
-func loopbackUp() error {
+// It also turns TIME_WAIT off there (see netns): /proc/sys/net shows the
+// namespace of the thread that opens it.
+func setUp() error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -95,17 +133,19 @@ func loopbackUp() error {
 	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
 		return fmt.Errorf("bring lo up: %w", err)
 	}
+	if err := os.WriteFile("/proc/sys/net/ipv4/tcp_max_tw_buckets", []byte("0\n"), 0); err != nil {
+		return fmt.Errorf("turn TIME_WAIT off: %w", err)
+	}
 	return nil
 }
 
-// start starts cmd inside the namespace and returns what to call once the
-// command has been waited for. The child is forked by a thread that enters
-// the namespace for the fork and then returns to goatbench's. That thread
-// must live on while the command runs, for the command's Pdeathsig fires
-// when the thread that forked it ends; so a thread that cannot return is
-// held by a goroutine of its own until waited is called, and ends after.
-func (n *netns) start(cmd *exec.Cmd) (waited func(), err error) {
-	errc, done := make(chan error, 1), make(chan struct{})
+// start starts cmd inside the namespace. The child is forked by a thread
+// that enters the namespace for the fork and then returns to goatbench's.
+// Nothing else runs on that thread meanwhile, and a thread that cannot
+// return is stranded. The caller holds the workspace's lock, so Release
+// cannot close n meanwhile.
+func (n *netns) start(cmd *exec.Cmd) error {
+	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		host, err := os.Open("/proc/thread-self/ns/net")
@@ -121,13 +161,12 @@ func (n *netns) start(cmd *exec.Cmd) (waited func(), err error) {
 			return
 		}
 		errc <- cmd.Start()
-		if unix.Setns(int(host.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-			return
+		if unix.Setns(int(host.Fd()), unix.CLONE_NEWNET) != nil {
+			stranded()
 		}
-		<-done
+		runtime.UnlockOSThread()
 	}()
-	return func() { close(done) }, <-errc
+	return <-errc
 }
 
 func (n *netns) close() {

@@ -258,13 +258,11 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 	cmd.ExtraFiles = append([]*os.File{startW, envR}, s.extra...)
 
 	start := time.Now()
+	startCmd := cmd.Start
 	if s.netns != nil {
-		waited, err := s.netns.start(cmd)
-		defer waited()
-		if err != nil {
-			return Result{}, fmt.Errorf("sandbox: start command: %w", err)
-		}
-	} else if err := cmd.Start(); err != nil {
+		startCmd = func() error { return s.netns.start(cmd) }
+	}
+	if err := startCmd(); err != nil {
 		return Result{}, fmt.Errorf("sandbox: start command: %w", err)
 	}
 	// Only the command holds these now; the output pipe ends when it and

@@ -152,10 +152,7 @@ func (r *router) TaskExecStart(ctx context.Context, req *pb.TaskExecStartRequest
 	if args := req.GetCommandArgs(); args[0] == fsToolsPath && len(args) == 2 {
 		return &pb.TaskExecStartResponse{}, startFSTool(sb, e, args[1])
 	}
-	run := s.opts.Run
-	if run == nil {
-		run = sandbox.Default()
-	}
+	run := s.commands()
 	timeout := time.Duration(req.GetTimeoutSecs()) * time.Second
 	if timeout == 0 {
 		timeout = time.Duration(sb.view.TimeoutSecs) * time.Second // the sandbox's own lifetime bounds it

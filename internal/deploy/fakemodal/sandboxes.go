@@ -337,11 +337,22 @@ func (s *sandboxes) end(sb *fakeSandbox, st pb.GenericResult_GenericStatus) {
 		for _, e := range execs {
 			<-e.done
 		}
+		if r, ok := s.commands().(sandbox.Releaser); ok {
+			_ = r.Release(sb.view.Dir) // its uid, cgroup and network namespace, run by root
+		}
 		_ = os.RemoveAll(sb.view.Dir)
 		s.mu.Lock()
 		sb.execs = map[string]*fakeExec{} // an ended sandbox's outputs are gone with it
 		s.mu.Unlock()
 	}()
+}
+
+// commands is the sandbox the fake's execs run in.
+func (s *sandboxes) commands() sandbox.Sandbox {
+	if s.opts.Run != nil {
+		return s.opts.Run
+	}
+	return sandbox.Default()
 }
 
 func (s *sandboxes) get(id string) (*fakeSandbox, error) {
