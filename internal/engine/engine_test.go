@@ -465,6 +465,13 @@ func TestAnUnreachableEndpointWritesNothing(t *testing.T) {
 	require.Empty(t, f.ev.all)
 }
 
+func TestAnUnreachableEndpointNamesNoPassword(t *testing.T) {
+	f := newFixture(t, Plan{Suite: noteSuite(t, 1), Targets: []Target{{Name: "api", BaseURL: "http://u:p4ss@127.0.0.1:1/v1"}}, Agent: writer{}})
+	_, err := Run(context.Background(), f.opts)
+	require.ErrorContains(t, err, "cannot reach http://u:xxxxx@127.0.0.1:1/v1")
+	require.NotContains(t, err.Error(), "p4ss")
+}
+
 func TestStoppedBeforeStartReturnsTheCause(t *testing.T) {
 	srv := httptest.NewServer(nil)
 	defer srv.Close()

@@ -21,12 +21,12 @@ func preflight(ctx context.Context, targets []Target, apiKey string) error {
 		req, err := ModelsRequest(rctx, t.BaseURL, apiKey)
 		if err != nil {
 			cancel()
-			return configError("bad endpoint URL %q: %v", t.BaseURL, err)
+			return configError("bad endpoint URL %q: %v", RecordedURL(t.BaseURL), UnwrapURLError(err))
 		}
 		resp, err := http.DefaultClient.Do(req)
 		cancel()
 		if err != nil {
-			return configError("cannot reach %s: %v (check --base-url and that the server is up)", t.BaseURL, UnwrapURLError(err))
+			return configError("cannot reach %s: %v (check --base-url and that the server is up)", RecordedURL(t.BaseURL), UnwrapURLError(err))
 		}
 		resp.Body.Close()
 	}

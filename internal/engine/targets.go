@@ -95,9 +95,6 @@ func (sel Selection) target(reg *models.Registry, name, baseURL string) (Target,
 		t.Info = results.ModelInfo{Name: name, ModelID: name, Kind: "reference"}
 		return sel.withTemperature(t), nil
 	}
-	if err := checkBaseURL(baseURL); err != nil {
-		return Target{}, err
-	}
 	spec, err := reg.Lookup(name)
 	if err != nil && raw {
 		spec, err = byHFID(reg, name)
@@ -141,6 +138,9 @@ func (sel Selection) target(reg *models.Registry, name, baseURL string) (Target,
 	if baseURL == "" {
 		return t, configError("model %q needs an endpoint: pass --base-url (e.g. your LiteLLM proxy) or set OPENAI_BASE_URL; --models reference runs offline", name)
 	}
+	if err := checkBaseURL(baseURL); err != nil {
+		return t, err
+	}
 	t.Info.Name, t.Info.ModelID, t.Info.BaseURL = t.Name, t.ModelID, RecordedURL(baseURL)
 	return sel.withTemperature(t), nil
 }
@@ -171,7 +171,8 @@ func checkBaseURL(raw string) error {
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
 		return configError("--base-url (or OPENAI_BASE_URL) must not carry a query string or fragment (the API path is appended to it); pass a key with --api-key or OPENAI_API_KEY")
 	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
-		return configError("--base-url (or OPENAI_BASE_URL) %q must be an http:// or https:// URL with a host, such as http://127.0.0.1:4000/v1", u.Redacted())
+		// Not the value: a key pasted into the wrong flag would be printed.
+		return configError("--base-url (or OPENAI_BASE_URL) must be an http:// or https:// URL with a host, such as http://127.0.0.1:4000/v1")
 	}
 	return nil
 }

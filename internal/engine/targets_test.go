@@ -29,6 +29,9 @@ func TestResolveTargets(t *testing.T) {
 		{"direct: the Hugging Face id, at a URL known once warm",
 			Selection{Names: []string{"qwen3-4b"}, Direct: true, Temperature: -1},
 			[]string{"qwen3-4b-local|Qwen/Qwen3-4B-Instruct-2507||0.3|auto|modal"}, ""},
+		{"direct ignores the endpoint, whatever it holds",
+			Selection{Names: []string{"qwen3-4b"}, Direct: true, BaseURL: "https://x.example/v1?api-version=2024-06-01", Temperature: -1},
+			[]string{"qwen3-4b-local|Qwen/Qwen3-4B-Instruct-2507||0.3|auto|modal"}, ""},
 		{"a raw Hugging Face id is recognised but not deployed",
 			Selection{Names: []string{"qwen/qwen3-4b-instruct-2507"}, Raw: true, BaseURL: "http://vllm/v1", Temperature: -1},
 			[]string{"qwen/qwen3-4b-instruct-2507|qwen/qwen3-4b-instruct-2507|http://vllm/v1|0.3|auto|"}, ""},
@@ -49,6 +52,7 @@ func TestResolveTargets(t *testing.T) {
 		{"a query string", Selection{Names: []string{"gpt-5-nano"}, BaseURL: "https://proxy/v1?key=s3cret"}, nil, "must not carry a query string"},
 		{"a fragment", Selection{Names: []string{"gpt-5-nano"}, BaseURL: "https://proxy/v1#x"}, nil, "must not carry a query string"},
 		{"no scheme", Selection{Names: []string{"gpt-5-nano"}, BaseURL: "proxy:4000/v1"}, nil, "must be an http:// or https:// URL"},
+		{"a key in the wrong flag", Selection{Names: []string{"gpt-5-nano"}, BaseURL: "sk-s3cret"}, nil, "must be an http:// or https:// URL"},
 		{"no host", Selection{Names: []string{"gpt-5-nano"}, BaseURL: "http:///v1"}, nil, "must be an http:// or https:// URL"},
 		{"not a URL", Selection{Names: []string{"gpt-5-nano"}, BaseURL: "http://a b/v1?key=s3cret"}, nil, "is not a URL: invalid character \" \" in host name"},
 	}

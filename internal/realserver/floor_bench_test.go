@@ -157,10 +157,13 @@ func (a *arm) add(o arm) {
 	a.log = append(a.log, o.log...)
 }
 
-func (a *arm) tally(log []*exchange) {
+func (a *arm) tally(b *testing.B, log []*exchange) {
 	a.log = log
 	a.requests = len(log)
 	for _, x := range log {
+		if x.timings.PromptN+x.timings.CacheN == 0 {
+			b.Fatalf("a reply without the server's timings, which every figure here needs: %.300q", x.body)
+		}
 		a.promptN += x.timings.PromptN
 		a.cache += x.timings.CacheN
 	}
@@ -202,7 +205,7 @@ func goatbenchArm(b *testing.B, suite tasks.Suite, noStream bool, parallel int) 
 		a.retries += at.Retries
 		requests += len(at.Requests)
 	}
-	a.tally(rec.log)
+	a.tally(b, rec.log)
 	require.Equal(b, requests, a.requests, "every request the runner recorded went through the recorder")
 	return a
 }
@@ -237,7 +240,7 @@ func floorArm(b *testing.B, from []*exchange, parallel int) arm {
 	}
 	require.NoError(b, g.Wait())
 	a := arm{wall: time.Since(rec.start), cpu: cpu() - c0, srv: serverCPU(server.PID) - s0}
-	a.tally(rec.log)
+	a.tally(b, rec.log)
 	return a
 }
 

@@ -146,10 +146,6 @@ func outcome(a results.Attempt) string {
 	return string(a.Status)
 }
 
-// ran reports whether an attempt was run to an outcome: neither cancelled
-// nor planned and never started.
-func ran(a results.Attempt) bool { return !a.Cancelled() && a.Status != StatusNotRun }
-
 // classShifts counts, over the given tasks, how many attempts moved from one
 // outcome to another: per task, the outcomes head has fewer of are matched to
 // those it has more of. Repeats are interchangeable, so matching counts, not
@@ -165,12 +161,12 @@ func classShifts(base, head *Run, model string, tasks []string) []string {
 		}
 		diff := map[string]int{}
 		for _, a := range bc.Attempts {
-			if ran(a) {
+			if !notRun(a) {
 				diff[outcome(a)]--
 			}
 		}
 		for _, a := range hc.Attempts {
-			if ran(a) {
+			if !notRun(a) {
 				diff[outcome(a)]++
 			}
 		}
