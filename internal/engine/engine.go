@@ -217,7 +217,10 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	var onModal []Target
 	for _, t := range p.Targets {
 		if e.nothingToRun(t.Name, done) {
-			continue // another shard runs it, or it is all done: nothing to deploy or warm
+			// Another shard runs it, or it is all done: nothing to deploy
+			// or warm, and its progress line says so at once.
+			e.emit(ModelDone{Model: t.Name})
+			continue
 		}
 		if t.Modal != nil {
 			onModal = append(onModal, t)

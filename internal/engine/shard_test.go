@@ -126,6 +126,11 @@ func TestAShardRunsAndDeploysOnlyItsShare(t *testing.T) {
 			require.Equal(t, 4, started.Total)
 			require.Equal(t, map[string]int{tc.model: 4, otherOf(tc.model, qwen.Name, llama.Name): 0}, started.ByModel,
 				"the progress lines count this shard's attempts")
+			var done []string
+			for _, ev := range f.ev.of("ModelDone") {
+				done = append(done, ev.(ModelDone).Model)
+			}
+			require.ElementsMatch(t, []string{qwen.Name, llama.Name}, done, "the model with nothing to run is done at once")
 			require.Equal(t, &tc.shard, man.Shard, "run.json records the shard")
 			require.Len(t, man.Models, 2, "run.json lists every model of the run")
 		})
