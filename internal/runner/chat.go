@@ -430,6 +430,9 @@ func (a *assembler) addCall(tc *wireToolCall) error {
 		i = len(a.calls) - 1
 	}
 	if i < 0 {
+		if a.limits.ToolCalls > 0 && len(a.calls) >= a.limits.ToolCalls {
+			return oversizeError{what: "tool calls in one reply", limit: a.limits.ToolCalls, count: true}
+		}
 		a.calls = append(a.calls, &call{typ: string(openai.ToolTypeFunction)})
 		i = len(a.calls) - 1
 		if tc.Index != nil {

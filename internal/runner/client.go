@@ -59,11 +59,15 @@ type Limits struct {
 	Body      int64 // a plain reply's body, or all of a stream
 	Event     int   // one server-sent event (one line, when unterminated)
 	Arguments int   // one tool call's arguments
+	ToolCalls int   // tool calls in one reply
 }
 
 // DefaultLimits are far above any real reply of an agent turn (a 32k-token
-// reply is about 128 KiB of text) and far below what would hurt the machine.
-var DefaultLimits = Limits{Body: 16 << 20, Event: 1 << 20, Arguments: 1 << 20}
+// reply is about 128 KiB of text; models call a few tools at once, rarely
+// tens) and far below what would hurt the machine: 16 MiB of tiny tool calls
+// is some 200,000 of them, each a command, and a tool message kept for the
+// rest of the conversation.
+var DefaultLimits = Limits{Body: 16 << 20, Event: 1 << 20, Arguments: 1 << 20, ToolCalls: 256}
 
 // LimitReplies sets the reply caps.
 func LimitReplies(l Limits) ClientOption {

@@ -19,8 +19,14 @@ import (
 // Every reply is capped: a server cannot grow goatbench's memory, and an
 // oversized reply is neither retried, nor echoed back, nor kept whole.
 func TestOversizedRepliesFailTheAttempt(t *testing.T) {
-	lim := Limits{Body: 4 << 20, Event: 64 << 10, Arguments: 32 << 10}
+	lim := Limits{Body: 4 << 20, Event: 64 << 10, Arguments: 32 << 10, ToolCalls: 8}
 	huge := strings.Repeat("A", 200<<10)
+	// Nine calls of a tool that costs nothing: each would run, and each
+	// would add a message to every later request.
+	nine := openai.ChatCompletionMessage{}
+	for i := range 9 {
+		nine.ToolCalls = append(nine.ToolCalls, toolCall(fmt.Sprint(i), "list_dir", `{"path":"."}`).ToolCalls...)
+	}
 	for _, tc := range []struct {
 		name   string
 		stream bool
@@ -33,6 +39,12 @@ func TestOversizedRepliesFailTheAttempt(t *testing.T) {
 		{"tool call arguments, plain", false, func(w http.ResponseWriter, req *openai.ChatCompletionRequest, _ *atomic.Int64) {
 			writeReply(w, req, toolCall("a", "write_file", `{"path":"ok.txt","content":"`+huge+`"}`))
 		}, "one tool call's arguments is over the 32768-byte limit"},
+		{"tool calls, streamed", true, func(w http.ResponseWriter, req *openai.ChatCompletionRequest, _ *atomic.Int64) {
+			writeReply(w, req, nine)
+		}, "more than 8 tool calls in one reply"},
+		{"tool calls, plain", false, func(w http.ResponseWriter, req *openai.ChatCompletionRequest, _ *atomic.Int64) {
+			writeReply(w, req, nine)
+		}, "more than 8 tool calls in one reply"},
 		{"a plain body", false, func(w http.ResponseWriter, req *openai.ChatCompletionRequest, _ *atomic.Int64) {
 			writeReply(w, req, openai.ChatCompletionMessage{Content: strings.Repeat(huge, 24)})
 		}, "the reply body is over the 4194304-byte limit"},

@@ -94,9 +94,13 @@ func (e garbledError) Error() string {
 type oversizeError struct {
 	what  string
 	limit int
+	count bool // limit counts what, rather than bytes of it
 }
 
 func (e oversizeError) Error() string {
+	if e.count {
+		return fmt.Sprintf("oversized reply: more than %d %s", e.limit, e.what)
+	}
 	return fmt.Sprintf("oversized reply: %s is over the %d-byte limit", e.what, e.limit)
 }
 
