@@ -87,24 +87,42 @@ func goatbench(t *testing.T, args ...string) (int, []results.Attempt, string) {
 }
 
 // The tiny model calls one tool with empty arguments, then answers
-// "Hello world!": every smoke task must fail its checks, never error.
+// "Hello world!": every smoke task must fail its checks, never error, and the
+// same whether the replies are streamed or plain.
 func TestSmokeFailsItsChecksAgainstTheRealServer(t *testing.T) {
 	needServer(t)
-	code, attempts, out := goatbench(t, "run", "--base-url", server.URL, "--model-name", "tiny-random", "--suite", "smoke")
-	require.Equal(t, 1, code, out)
-	require.Len(t, attempts, 5)
-	for _, a := range attempts {
-		require.Equal(t, results.StatusFail, a.Status, "%s: %s", a.Task, a.Reason)
-		require.Equal(t, results.ClassChecksFailed, a.FailureClass, "%s: %s", a.Task, a.Reason)
-		require.GreaterOrEqual(t, a.ToolCalls, 1, a.Task)
-		require.Equal(t, "Hello world!", a.FinalAnswer, a.Task)
-		require.Positive(t, a.TokensIn, a.Task)
-		require.Positive(t, a.TokensOut, a.Task)
-		require.NotEmpty(t, a.Requests, a.Task)
-		for _, r := range a.Requests {
-			require.Positive(t, r.Total, a.Task)
+	statuses := map[bool]map[string]string{}
+	for _, stream := range []bool{true, false} {
+		args := []string{"run", "--base-url", server.URL, "--model-name", "tiny-random", "--suite", "smoke"}
+		if !stream {
+			args = append(args, "--no-stream")
+		}
+		code, attempts, out := goatbench(t, args...)
+		require.Equal(t, 1, code, out)
+		require.Len(t, attempts, 5)
+		statuses[stream] = map[string]string{}
+		for _, a := range attempts {
+			statuses[stream][a.Task] = string(a.Status) + "/" + a.FailureClass
+			require.Equal(t, results.StatusFail, a.Status, "%s: %s", a.Task, a.Reason)
+			require.Equal(t, results.ClassChecksFailed, a.FailureClass, "%s: %s", a.Task, a.Reason)
+			require.Zero(t, a.Retries, "%s: a dead pooled connection is no retry: %v", a.Task, a.Requests)
+			require.GreaterOrEqual(t, a.ToolCalls, 1, a.Task)
+			require.Equal(t, "Hello world!", a.FinalAnswer, a.Task)
+			require.Positive(t, a.TokensIn, a.Task)
+			require.Positive(t, a.TokensOut, a.Task)
+			require.NotEmpty(t, a.Requests, a.Task)
+			for _, r := range a.Requests {
+				require.Positive(t, r.Total, a.Task)
+				require.Equal(t, stream, r.Stream, a.Task)
+				if stream {
+					require.Positive(t, r.TTFT, "%s: time to first token", a.Task)
+				} else {
+					require.Zero(t, r.TTFT, a.Task)
+				}
+			}
 		}
 	}
+	require.Equal(t, statuses[true], statuses[false])
 }
 
 // More attempts in flight than the server has slots: llama-server queues
@@ -158,36 +176,4 @@ func TestToolCallProbe(t *testing.T) {
 	err = runner.ProbeToolCall(ctx, runner.NewClient(plain.URL, ""), "tiny-random", nil)
 	require.Error(t, err)
 	t.Log(err)
-}
-
-// Streaming (tool-call arguments arrive one character per delta) and plain
-// requests give the same statuses; only streamed requests have a time to
-// first token.
-func TestStreamingAndPlainAgree(t *testing.T) {
-	needServer(t)
-	statuses := map[bool]map[string]string{}
-	for _, stream := range []bool{true, false} {
-		args := []string{"run", "--base-url", server.URL, "--model-name", "tiny-random", "--suite", "smoke"}
-		if !stream {
-			args = append(args, "--no-stream")
-		}
-		code, attempts, out := goatbench(t, args...)
-		require.Equal(t, 1, code, out)
-		statuses[stream] = map[string]string{}
-		for _, a := range attempts {
-			statuses[stream][a.Task] = string(a.Status) + "/" + a.FailureClass
-			require.Zero(t, a.Retries, "%s: a dead pooled connection is no retry: %v", a.Task, a.Requests)
-			require.GreaterOrEqual(t, a.ToolCalls, 1, a.Task)
-			for _, r := range a.Requests {
-				require.Equal(t, stream, r.Stream, a.Task)
-				if stream {
-					require.Positive(t, r.TTFT, "%s: time to first token", a.Task)
-				} else {
-					require.Zero(t, r.TTFT, a.Task)
-				}
-			}
-		}
-	}
-	require.Len(t, statuses[true], 5)
-	require.Equal(t, statuses[true], statuses[false])
 }

@@ -233,6 +233,7 @@ open("forked.txt", "w").write(str(n))'`), "  - file_contains: {path: forked.txt,
 // Plain mode isolates nothing, but its limits hold: the same attacks on
 // resources, through the runner, with commands run unisolated.
 func TestLimitAttacksThroughTheRunnerInPlainMode(t *testing.T) {
+	t.Parallel() // waits on limits and timeouts
 	bg := marker("plain-bg")
 	attacks := map[string]attack{
 		"print-forever": {attackTask("print-forever", "3s", bash("yes flood"), "  - file_exists: never\n"), timeout, results.ClassTimeout},

@@ -422,6 +422,7 @@ reference:
 // TestCoreSuiteIsSound: every core task's reference passes, and doing
 // nothing, echoing the prompt and each wrong solution fail, with no dead check.
 func TestCoreSuiteIsSound(t *testing.T) {
+	t.Parallel() // long, and it shares nothing with the other tests
 	if testing.Short() {
 		t.Skip("runs every core task's solutions")
 	}

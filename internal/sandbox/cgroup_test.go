@@ -17,6 +17,7 @@ import (
 // space limit, together past the attempt's memory: the attempt's cap stops
 // them, where per-process limits alone let 6.4 GiB through.
 func TestMemoryIsCappedPerAttemptNotPerProcess(t *testing.T) {
+	// Not parallel: it counts every cgroup this process has left.
 	if cgroupBaseDirs() == nil {
 		t.Skip("needs root and cgroup memory and pids controllers")
 	}

@@ -31,6 +31,7 @@ func TestDefaultCPULimitFollowsALongTimeout(t *testing.T) {
 }
 
 func TestCPULimit(t *testing.T) {
+	t.Parallel() // waits on limits and timeouts; the slow ones share their wait
 	eachMode(t, Limits{CPU: time.Second}, func(t *testing.T, sb Sandbox) {
 		res := mustRun(t, sb, Command{Script: "python3 -c 'while True: pass'; echo status=$?", Timeout: 30 * time.Second})
 		require.False(t, res.TimedOut)
@@ -127,6 +128,7 @@ print("forked", n)
 }
 
 func TestForkBombCostsOneCommand(t *testing.T) {
+	t.Parallel() // waits on limits and timeouts; the slow ones share their wait
 	for _, tc := range []struct {
 		name   string
 		script string

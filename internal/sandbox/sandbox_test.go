@@ -184,6 +184,7 @@ func TestOutputIsCapped(t *testing.T) {
 }
 
 func TestEndlessOutputIsCappedAndKilled(t *testing.T) {
+	t.Parallel() // waits on limits and timeouts; the slow ones share their wait
 	eachMode(t, Limits{OutputCap: 4096}, func(t *testing.T, sb Sandbox) {
 		res := mustRun(t, sb, Command{Script: "yes flood", Timeout: 500 * time.Millisecond})
 		require.True(t, res.TimedOut)
