@@ -69,8 +69,12 @@ func (v *progressView) event(ev engine.Event) {
 		if e.Resumed {
 			v.r.Println(fmt.Sprintf("resume %s: %d of %d attempts to run → %s", e.RunID, e.Pending, e.Total, e.Dir))
 		} else {
-			v.r.Println(fmt.Sprintf("run %s: %s × %s × %s, sandbox %s → %s", e.RunID, progress.Plural(e.Tasks, "task"),
-				progress.Plural(e.Models, "model"), progress.Plural(e.Repeat, "repeat"), e.Sandbox, e.Dir))
+			share := ""
+			if e.Pending != e.Total { // a shard
+				share = fmt.Sprintf(" (this shard: %d of %d attempts)", e.Pending, e.Total)
+			}
+			v.r.Println(fmt.Sprintf("run %s: %s × %s × %s%s, sandbox %s → %s", e.RunID, progress.Plural(e.Tasks, "task"),
+				progress.Plural(e.Models, "model"), progress.Plural(e.Repeat, "repeat"), share, e.Sandbox, e.Dir))
 		}
 	case engine.DeployPhase:
 		name := cmp.Or(v.byKey[e.Key], e.Key)

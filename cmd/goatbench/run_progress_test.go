@@ -25,6 +25,7 @@ func TestProgressLines(t *testing.T) {
 		engine.RunStarted{RunID: "r1", Dir: "results/r1", Sandbox: "bwrap", Tasks: 5, Models: 2, Repeat: 1, Pending: 10, Total: 10,
 			ByModel: map[string]int{"qwen3-4b-local": 5, "m": 5}},
 		engine.RunStarted{RunID: "r1", Dir: "results/r1", Resumed: true, Pending: 3, Total: 10},
+		engine.RunStarted{RunID: "r2", Dir: "results/r2", Sandbox: "bwrap", Tasks: 5, Models: 2, Repeat: 1, Pending: 5, Total: 10},
 		engine.DeployPhase{Key: "qwen3-4b", Phase: deploy.PhaseDeploying, Elapsed: 1400 * time.Millisecond},
 		engine.Warm{},
 		engine.AttemptStarted{Model: "m", Task: "t"},
@@ -42,6 +43,7 @@ func TestProgressLines(t *testing.T) {
 	v.Close()
 	require.Equal(t, `run r1: 5 tasks × 2 models × 1 repeat, sandbox bwrap → results/r1
 resume r1: 3 of 10 attempts to run → results/r1
+run r2: 5 tasks × 2 models × 1 repeat (this shard: 5 of 10 attempts), sandbox bwrap → results/r2
 qwen3-4b-local: deploying
 ERROR   m  t #1  1.2s  2 turns  1 tool call  3 retries  server_error: HTTP 502
 m  done  1/5  ✓0 ✗0 ⚠1 ·1 not run  0s
