@@ -211,7 +211,7 @@ func TestNoNetworkWhenTheWorkspaceHasNoNamespace(t *testing.T) {
 		res := mustRun(t, sb, Command{Dir: dir, Script: "readlink /proc/self/ns/net"})
 		require.NotEqual(t, host+"\n", res.Output)
 		sp := sb.(*Bwrap).space(dir)
-		require.True(t, sp.netTried)
+		require.ErrorContains(t, sp.netErr, "no namespaces here")
 		require.Nil(t, sp.net)
 	})
 }

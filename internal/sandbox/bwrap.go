@@ -62,7 +62,7 @@ type space struct {
 	cg         *attemptCgroup // nil where there is none
 	cgErr      error
 	net        *netns // run by root: the one network namespace of its commands
-	netTried   bool
+	netErr     error  // why there is none, when making it failed
 }
 
 // how is the way a command becomes the user it runs as.
@@ -208,10 +208,9 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 	if sp.cgErr != nil {
 		return Result{}, sp.cgErr
 	}
-	if b.root && sp.net == nil && !sp.netTried {
+	if b.root && sp.net == nil && sp.netErr == nil {
 		// Where goatbench cannot make one, bwrap makes one per command.
-		sp.net, _ = makeNetns()
-		sp.netTried = true
+		sp.net, sp.netErr = makeNetns()
 	}
 	s.netns = sp.net
 	if err := sp.cg.join(&s); err != nil {
@@ -353,7 +352,7 @@ func (b *Bwrap) Release(dir string) error {
 	delete(b.spaces, abs)
 	b.mu.Unlock()
 	if ok && b.root {
-		sp.mu.Lock() // a command still starting keeps the namespace open
+		sp.mu.Lock() // a running command holds it, and its namespace with it
 		sp.net.close()
 		sp.mu.Unlock()
 		// bwrap and its helpers, the uid's only processes outside the

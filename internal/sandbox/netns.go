@@ -94,22 +94,32 @@ func enterNewNetns() (_ *os.File, _ error, back bool) {
 	return f, nil, true
 }
 
-// tryEnter enters the namespace and returns, as start does: where something
-// (a security module, a seccomp profile) lets a namespace be made but not
-// entered, the sandbox falls back to bwrap's own per command.
-func tryEnter(f *os.File) (error, bool) {
+// within runs fn on the calling thread, which must be locked, inside the
+// namespace f, and then returns the thread to goatbench's own. err says
+// whether it could enter (fn runs only then); back whether it returned: a
+// thread that did not must be stranded.
+func within(f *os.File, fn func()) (err error, back bool) {
 	host, err := os.Open("/proc/thread-self/ns/net")
 	if err != nil {
 		return err, true
 	}
 	defer host.Close()
 	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("enter it: %w", err), true
+		return fmt.Errorf("enter the workspace's network namespace: %w", err), true
 	}
-	if err := unix.Setns(int(host.Fd()), unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("cannot return to goatbench's own namespace"), false
+	fn()
+	return nil, unix.Setns(int(host.Fd()), unix.CLONE_NEWNET) == nil
+}
+
+// tryEnter enters the namespace and returns, as start does: where something
+// (a security module, a seccomp profile) lets a namespace be made but not
+// entered, the sandbox falls back to bwrap's own per command.
+func tryEnter(f *os.File) (error, bool) {
+	err, back := within(f, func() {})
+	if err == nil && !back {
+		err = fmt.Errorf("cannot return to goatbench's own namespace")
 	}
-	return nil, true
+	return err, back
 }
 
 // setUp runs in the new namespace. It brings "lo" up, as bwrap's
@@ -139,29 +149,23 @@ func setUp() error {
 	return nil
 }
 
-// start starts cmd inside the namespace. The child is forked by a thread
-// that enters the namespace for the fork and then returns to goatbench's.
-// Nothing else runs on that thread meanwhile, and a thread that cannot
-// return is stranded. The caller holds the workspace's lock, so Release
-// cannot close n meanwhile.
+// start starts cmd inside the namespace; a nil n starts it in goatbench's.
+// The child is forked by a thread that enters the namespace for the fork and
+// then returns to goatbench's. Nothing else runs on that thread meanwhile,
+// and a thread that cannot return is stranded. The caller holds the
+// workspace's lock, so Release cannot close n meanwhile.
 func (n *netns) start(cmd *exec.Cmd) error {
+	if n == nil {
+		return cmd.Start()
+	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		host, err := os.Open("/proc/thread-self/ns/net")
+		err, back := within(n.f, func() { errc <- cmd.Start() })
 		if err != nil {
-			runtime.UnlockOSThread()
 			errc <- err
-			return
 		}
-		defer host.Close()
-		if err := unix.Setns(int(n.f.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter the workspace's network namespace: %w", err)
-			return
-		}
-		errc <- cmd.Start()
-		if unix.Setns(int(host.Fd()), unix.CLONE_NEWNET) != nil {
+		if !back {
 			stranded()
 		}
 		runtime.UnlockOSThread()

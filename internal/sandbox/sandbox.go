@@ -258,11 +258,7 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 	cmd.ExtraFiles = append([]*os.File{startW, envR}, s.extra...)
 
 	start := time.Now()
-	startCmd := cmd.Start
-	if s.netns != nil {
-		startCmd = func() error { return s.netns.start(cmd) }
-	}
-	if err := startCmd(); err != nil {
+	if err := s.netns.start(cmd); err != nil {
 		return Result{}, fmt.Errorf("sandbox: start command: %w", err)
 	}
 	// Only the command holds these now; the output pipe ends when it and
