@@ -30,12 +30,15 @@ func BenchmarkCommand(b *testing.B) {
 		{"python3", "python3 -c pass"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			dir := workspace(b)
+			dirs := make([]string, len(modes)) // one sandbox per workspace, as in a run
+			for i := range dirs {
+				dirs[i] = workspace(b)
+			}
 			sums := make([]time.Duration, len(modes))
 			for b.Loop() {
 				for i, m := range modes {
 					start := time.Now()
-					res, err := m.sb.Run(context.Background(), Command{Dir: dir, Script: bc.script})
+					res, err := m.sb.Run(context.Background(), Command{Dir: dirs[i], Script: bc.script})
 					sums[i] += time.Since(start)
 					if err != nil || res.ExitCode != 0 {
 						b.Fatalf("%s: %v %d %s", m.name, err, res.ExitCode, res.Output)
@@ -52,4 +55,38 @@ func BenchmarkCommand(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 		})
 	}
+}
+
+// BenchmarkWorkspace measures what a workspace's sandbox costs once, on top
+// of its commands: a fresh workspace, one command, its release. In bwrap mode
+// that is where the session (see session) is built and ended.
+//
+//	go test ./internal/sandbox -run '^$' -bench Workspace -benchtime 100x
+func BenchmarkWorkspace(b *testing.B) {
+	modes := []struct {
+		name string
+		sb   Sandbox
+	}{{"plain", Plain{}}, {"bwrap", needBwrap(b, Limits{})}}
+	sums := make([]time.Duration, len(modes))
+	for b.Loop() {
+		for i, m := range modes {
+			dir := workspace(b)
+			start := time.Now()
+			res, err := m.sb.Run(context.Background(), Command{Dir: dir, Script: "true"})
+			if err != nil || res.ExitCode != 0 {
+				b.Fatalf("%s: %v %d %s", m.name, err, res.ExitCode, res.Output)
+			}
+			if r, ok := m.sb.(Releaser); ok {
+				if err := r.Release(dir); err != nil {
+					b.Fatal(err)
+				}
+			}
+			sums[i] += time.Since(start)
+		}
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / float64(b.N) }
+	b.ReportMetric(ms(sums[0]), "plain-ms/workspace")
+	b.ReportMetric(ms(sums[1]), "bwrap-ms/workspace")
+	b.ReportMetric(ms(sums[1]-sums[0]), "bwrap-added-ms/workspace")
+	b.ReportMetric(0, "ns/op")
 }

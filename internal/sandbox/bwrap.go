@@ -24,7 +24,13 @@ import (
 // writable host directory, a private size-limited /tmp and /dev/shm, and
 // nothing else of the host: no home directory, no /proc of the host's
 // processes, nothing of /run, /var, /srv or /mnt. When the command's shell exits,
-// the PID namespace dies and takes every process the command left behind.
+// every process the command left behind is killed.
+//
+// A workspace's commands share one such sandbox, a session (see session),
+// where bwrap runs as the workspace's uid or the caller; the sandbox is then
+// built once per attempt, and each command still gets a fresh /tmp, /dev/shm
+// and IPC namespace. Otherwise each command has a bwrap of its own, whose PID
+// namespace dies with its shell.
 //
 // Run by root, every workspace gets a uid of its own (high and unnamed on the
 // host) and its commands run as that uid with no capabilities: they cannot
@@ -61,8 +67,27 @@ type space struct {
 	searchable bool           // every directory above it lets other users through
 	cg         *attemptCgroup // nil where there is none
 	cgErr      error
-	net        *netns // run by root: the one network namespace of its commands
-	netErr     error  // why there is none, when making it failed
+	net        *netns        // run by root: the one network namespace of its commands
+	netErr     error         // why there is none, when making it failed
+	sess       *session      // the sandbox its commands run in (see session)
+	starting   *sessionStart // a session on its way
+	sessErr    error         // why there is none, when starting it failed: each command gets its own
+}
+
+// sessionStart is a session being started for a workspace.
+type sessionStart struct {
+	done chan struct{} // closed once s or err is set
+	s    *session
+	err  error
+}
+
+// settle waits for a session on its way and keeps what came of it. The
+// caller holds sp.mu.
+func (sp *space) settle() {
+	if st := sp.starting; st != nil {
+		<-st.done
+		sp.sess, sp.sessErr, sp.starting = st.s, st.err, nil
+	}
 }
 
 // how is the way a command becomes the user it runs as.
@@ -186,22 +211,6 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 	if timeout <= 0 {
 		timeout = l.Timeout
 	}
-	s := spec{env: Env(ws, "/tmp"), ulimit: l.ulimit(timeout, int64(l.Processes))}
-	if b.root {
-		// /etc/passwd with a name for the command's uid: whoami, getpass and
-		// the like fail on a uid without one.
-		r, w, err := os.Pipe()
-		if err != nil {
-			return Result{}, fmt.Errorf("sandbox: %w", err)
-		}
-		s.extra = append(s.extra, r)
-		go func() {
-			defer w.Close()
-			u := strconv.FormatUint(uint64(sp.uid), 10)
-			_, _ = w.Write(b.passwd)
-			_, _ = fmt.Fprintf(w, "goatbench:x:%s:%s:goatbench:%s:%s\n", u, u, ws, bash())
-		}()
-	}
 	if b.root && sp.cg == nil && sp.cgErr == nil {
 		sp.cg, sp.cgErr = newAttemptCgroup(l.Memory, int64(l.Processes))
 	}
@@ -212,12 +221,29 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 		// Where goatbench cannot make one, bwrap makes one per command.
 		sp.net, sp.netErr = makeNetns()
 	}
-	s.netns = sp.net
+	s := spec{env: Env(ws, "/tmp"), ulimit: l.ulimit(timeout, int64(l.Processes)), netns: sp.net}
+	c.Dir = ws
+	if h != viaSetpriv && len(c.Binds) == 0 {
+		if sess := b.sessionFor(h, ws, sp, l); sess != nil {
+			if err := sp.cg.join(&s); err != nil {
+				return Result{}, err
+			}
+			s.sess = sess
+			s.cmd = exec.Command(bash(), "-c", c.Script)
+			return run(ctx, c, l, s)
+		}
+	}
+	if b.root {
+		f, err := b.passwdFor(ws, sp.uid)
+		if err != nil {
+			return Result{}, err
+		}
+		s.extra = append(s.extra, f)
+	}
 	if err := sp.cg.join(&s); err != nil {
 		return Result{}, err
 	}
-	c.Dir = ws
-	args := b.args(h, ws, sp.uid, l, c.Script, sp.net == nil)
+	args := b.args(h, ws, sp.uid, l, sp.net == nil, nil, bash(), "-c", c.Script)
 	if len(c.Binds) > 0 {
 		if args, err = b.withBinds(args, ws, c.Binds); err != nil {
 			return Result{}, err
@@ -229,6 +255,78 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 		s.cmd.SysProcAttr.Credential = credential(sp.uid)
 	}
 	return run(ctx, c, l, s)
+}
+
+// passwdFor is the read end of a pipe holding the host's /etc/passwd with a
+// name for the workspace's uid: whoami, getpass and the like fail on a uid
+// without one. bwrap shows it at /etc/passwd (fd firstExtra).
+func (b *Bwrap) passwdFor(ws string, uid uint32) (*os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	go func() {
+		defer w.Close()
+		u := strconv.FormatUint(uint64(uid), 10)
+		_, _ = w.Write(b.passwd)
+		_, _ = fmt.Fprintf(w, "goatbench:x:%s:%s:goatbench:%s:%s\n", u, u, ws, bash())
+	}()
+	return r, nil
+}
+
+// sessionFor is the session a command of the workspace runs in, or nil when
+// it runs in a bwrap of its own. The first command starts the session and,
+// meanwhile, runs in a bwrap of its own, as it would have without sessions:
+// a workspace pays for its session only from its second command on, by then
+// usually ready. So does the first command after a session died. The caller
+// holds sp.mu.
+func (b *Bwrap) sessionFor(h how, ws string, sp *space, l Limits) *session {
+	sp.settle()
+	if sp.sess != nil && !sp.sess.alive() {
+		sp.sess.close() // it died under an earlier command: start another
+		sp.sess = nil
+	}
+	if sp.sess != nil || sp.sessErr != nil {
+		return sp.sess
+	}
+	st := &sessionStart{done: make(chan struct{})}
+	sp.starting = st
+	go func() {
+		st.s, st.err = b.startSession(h, ws, sp, l)
+		close(st.done)
+	}()
+	return nil
+}
+
+// startSession starts the sandbox a workspace's commands run in (see
+// session): bwrap as for one command, with the session's init as its PID 1
+// and the capabilities that init needs; the passwd file, the uid and the
+// network are the workspace's for its whole life.
+func (b *Bwrap) startSession(h how, ws string, sp *space, l Limits) (*session, error) {
+	var passwd *os.File
+	if b.root {
+		f, err := b.passwdFor(ws, sp.uid)
+		if err != nil {
+			return nil, err
+		}
+		passwd = f
+	}
+	ownNet := sp.net == nil
+	caps := []string{"--as-pid-1", "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"}
+	net := "-"
+	if ownNet {
+		caps, net = append(caps, "--cap-add", "CAP_NET_ADMIN"), "net"
+	}
+	tmp := "0"
+	if l.TmpSize > 0 {
+		tmp = strconv.FormatInt(l.TmpSize, 10)
+	}
+	args := b.args(h, ws, sp.uid, l, ownNet, caps, "/proc/self/fd/"+strconv.Itoa(fdSessionExe), sessionArg, tmp, net)
+	attr := b.procAttr()
+	if h == asUID {
+		attr.Credential = credential(sp.uid)
+	}
+	return startSession(b.bin, args, append([]string{goRuntimeEnv}, Env(ws, "/tmp")...), ws, attr, passwd, sp.net)
 }
 
 // procAttr is how bwrap itself is started. --die-with-parent (in args) ties
@@ -248,10 +346,11 @@ func (b *Bwrap) procAttr() *syscall.SysProcAttr {
 	return a
 }
 
-// args is the bwrap command line for one command. ownNet asks bwrap for a
-// network namespace of the command's own; without it the command starts in
-// its workspace's (see netns).
-func (b *Bwrap) args(h how, ws string, uid uint32, l Limits, script string, ownNet bool) []string {
+// args is the bwrap command line for one command or a session: more options
+// for bwrap, then the command. ownNet asks bwrap for a network namespace of
+// the sandbox's own; without it the sandbox starts in its workspace's (see
+// netns).
+func (b *Bwrap) args(h how, ws string, uid uint32, l Limits, ownNet bool, more []string, command ...string) []string {
 	a := []string{
 		"--die-with-parent", "--new-session",
 		"--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
@@ -279,11 +378,12 @@ func (b *Bwrap) args(h how, ws string, uid uint32, l Limits, script string, ownN
 	for d := filepath.Dir(ws); !isMountPoint(d); d = filepath.Dir(d) {
 		a = append(a, "--perms", "0755", "--dir", d)
 	}
-	a = append(a, "--bind", ws, ws, "--remount-ro", "/", "--chdir", ws, "--")
+	a = append(a, "--bind", ws, ws, "--remount-ro", "/", "--chdir", ws)
+	a = append(append(a, more...), "--")
 	if h == viaSetpriv {
 		a = append(append(a, b.setpriv), setprivArgs(uid)...)
 	}
-	return append(a, bash(), "-c", script)
+	return append(a, command...)
 }
 
 // isMountPoint reports whether bwrap mounts d itself (so it needs no --dir).
@@ -351,10 +451,16 @@ func (b *Bwrap) Release(dir string) error {
 	sp, ok := b.spaces[abs]
 	delete(b.spaces, abs)
 	b.mu.Unlock()
-	if ok && b.root {
-		sp.mu.Lock() // a running command holds it, and its namespace with it
+	if ok {
+		sp.mu.Lock() // a running command holds it, and its sandbox with it
+		sp.settle()
+		if sp.sess != nil {
+			sp.sess.close()
+		}
 		sp.net.close()
 		sp.mu.Unlock()
+	}
+	if ok && b.root {
 		// bwrap and its helpers, the uid's only processes outside the
 		// cgroup, are gone once run has waited for bwrap: it is the init
 		// of its own PID namespace, whose exit waits for every process in it.

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"strconv"
@@ -115,12 +116,22 @@ func (l Limits) ulimit(timeout time.Duration, processes int64) string {
 		cmds = append(cmds, "ulimit -S -t "+value(syscall.RLIMIT_CPU, secs, 1), "ulimit -H -t "+value(syscall.RLIMIT_CPU, secs+1, 1))
 	}
 	rest := "ulimit"
+	if processes >= 0 {
+		// In a session (see session), the init's threads count in the same
+		// RLIMIT_NPROC as the command's processes, and the init says how
+		// many: the command still gets processes of its own.
+		n := fmt.Sprintf("(%d+${%s:-0})", max(processes, 1), tasksVar)
+		var cur syscall.Rlimit
+		if err := syscall.Getrlimit(rlimitNproc, &cur); err == nil && cur.Max <= math.MaxInt64 {
+			n = fmt.Sprintf("(%s<%d?%s:%d)", n, cur.Max, n, cur.Max)
+		}
+		rest += " -u $((" + n + "))"
+	}
 	for _, r := range []struct {
 		flag     string
 		resource int
 		v, unit  int64
 	}{
-		{"u", rlimitNproc, processes, 1},
 		{"n", syscall.RLIMIT_NOFILE, int64(l.OpenFiles), 1},
 		{"f", syscall.RLIMIT_FSIZE, l.FileSize, 1024}, // bash counts 1024-byte blocks
 		{"v", syscall.RLIMIT_AS, l.AddressSpace, 1024},

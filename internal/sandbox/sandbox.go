@@ -173,10 +173,11 @@ const (
 )
 
 // bashEnv is the file BASH_ENV names. It unsets BASH_ENV so that a bash the
-// script starts does not read it again.
+// script starts does not read it again, and the count of the sandbox's own
+// tasks its limits used.
 func bashEnv(ulimit string) string {
-	return fmt.Sprintf("%s || exit 126\nprintf x >&%d\nexec %d>&- %d<&-\nunset BASH_ENV\n",
-		ulimit, fdStarted, fdStarted, fdBashEnv)
+	return fmt.Sprintf("%s || exit 126\nprintf x >&%d\nexec %d>&- %d<&-\nunset BASH_ENV %s\n",
+		ulimit, fdStarted, fdStarted, fdBashEnv, tasksVar)
 }
 
 // spec is how a mode runs one command.
@@ -185,9 +186,42 @@ type spec struct {
 	env    []string
 	extra  []*os.File // passed from fd 5 on; closed once the command started
 	ulimit string
-	after  func() // once the command has exited, after its group is killed
-	netns  *netns // the network namespace to start the command in; nil: goatbench's
+	after  func()   // once the command has exited, after its group is killed
+	netns  *netns   // the network namespace to start the command in; nil: goatbench's
+	sess   *session // the workspace's sandbox to run the command in; nil: run cmd itself
 }
+
+// process is a started command.
+type process interface {
+	// wait waits for it to end and returns its exit code (-1 when it was
+	// killed); the error says it could not be waited for.
+	wait() (int, error)
+	// kill kills it and everything it started.
+	kill()
+}
+
+func (s spec) start(cmd *exec.Cmd) (process, error) {
+	if s.sess != nil {
+		return s.sess.start(cmd)
+	}
+	if err := s.netns.start(cmd); err != nil {
+		return nil, err
+	}
+	return execProc{cmd}, nil
+}
+
+// execProc is a command goatbench started itself, in its own process group.
+type execProc struct{ cmd *exec.Cmd }
+
+func (p execProc) wait() (int, error) {
+	err := p.cmd.Wait()
+	if p.cmd.ProcessState == nil {
+		return 0, err
+	}
+	return p.cmd.ProcessState.ExitCode(), nil
+}
+
+func (p execProc) kill() { _ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) }
 
 // run starts s.cmd in its own process group with one pipe for its output,
 // enforces the timeout, and kills the group once the command has exited so
@@ -258,7 +292,9 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 	cmd.ExtraFiles = append([]*os.File{startW, envR}, s.extra...)
 
 	start := time.Now()
-	if err := s.netns.start(cmd); err != nil {
+
+	proc, err := s.start(cmd)
+	if err != nil {
 		return Result{}, fmt.Errorf("sandbox: start command: %w", err)
 	}
 	// Only the command holds these now; the output pipe ends when it and
@@ -280,8 +316,7 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 	for _, f := range s.extra {
 		f.Close()
 	}
-	pgid := cmd.Process.Pid
-	kill := func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) }
+	kill := proc.kill
 
 	out := make(chan capped, 1)
 	go func() {
@@ -320,7 +355,7 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 		killed.Store(true)
 		kill()
 	}()
-	werr := cmd.Wait()
+	code, werr := proc.wait()
 	close(done)
 	kill() // whatever the command left behind in its group
 	if s.after != nil {
@@ -346,11 +381,9 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 	res := Result{Output: string(o.data), Dropped: o.dropped, Duration: time.Since(start),
 		Stdout: string(so.data), StdoutDropped: so.dropped}
 	res.TimedOut = killed.Load() && ctx.Err() == nil
-	if cmd.ProcessState != nil {
-		res.ExitCode = cmd.ProcessState.ExitCode()
-	}
+	res.ExitCode = code
 	switch {
-	case werr != nil && cmd.ProcessState == nil:
+	case werr != nil:
 		return res, fmt.Errorf("sandbox: %w", werr)
 	case ctx.Err() != nil:
 		return res, ctx.Err()

@@ -1,0 +1,360 @@
+package sandbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A session is one bubblewrap sandbox kept for all the commands of a
+// workspace, so that bwrap's set-up (a user namespace, a mount tree, a
+// network) is paid once per attempt, not once per command. Its PID 1 is
+// goatbench's own binary as a small init (serveSession, session_init.go),
+// which starts one command at a time on goatbench's word. Each command still
+// has what a bwrap of its own gave it:
+//   - nothing it started outlives it: once its shell exits, the init kills
+//     every other process of the session's PID namespace before it reports
+//     the end;
+//   - a fresh, size-limited /tmp and /dev/shm, and an IPC namespace of its
+//     own;
+//   - no capability in any set.
+//
+// The workspace, the read-only system, the uid, the hostname and the network
+// (loopback only) are the session's, as they were every command's anyway.
+// The init runs as the commands' uid, so it makes itself unreadable
+// (PR_SET_DUMPABLE 0), drops every signal, and retires its session when a
+// command changed its rlimits; a session that dies under a
+// command ends that command, as a killed one, and the next command gets a
+// new session. Where a session cannot be had (bwrap runs as root through
+// setpriv, a command binds host paths, or the session failed to start), each
+// command gets a bwrap of its own.
+
+// sessionArg is the argv[1] of goatbench's binary when it runs as a
+// session's init; init() below catches it.
+const sessionArg = "goatbench-sandbox-session"
+
+func init() {
+	if len(os.Args) < 2 || os.Getpid() != 1 {
+		return
+	}
+	if os.Args[1] == sessionArg {
+		os.Exit(serveSession(os.Args[2:]))
+	}
+}
+
+// goRuntimeEnv is in the environment of the session's init: with one P, Go
+// starts fewer threads, and every thread counts in the RLIMIT_NPROC of the
+// commands' uid.
+const goRuntimeEnv = "GOMAXPROCS=1"
+
+// The session's fds, as bwrap passes them to its init.
+const (
+	fdSessionConn = 3
+	fdSessionExe  = 4
+)
+
+// request is one command for the session's init; it travels in a pipe whose
+// read end comes with the message, since a script can be larger than a
+// socket message.
+type request struct {
+	Seq  uint64   `json:"seq"`
+	Args []string `json:"args"`
+	Env  []string `json:"env"`
+	Dir  string   `json:"dir"`
+}
+
+// message is what goatbench and the init say to each other, one per
+// SOCK_SEQPACKET datagram.
+type message struct {
+	Op     string `json:"op,omitempty"`     // to the init: "run" (fds: body, stdout, stderr, extra...) or "kill"
+	Seq    uint64 `json:"seq,omitempty"`    // the command a "kill" or a reply is about
+	Ready  bool   `json:"ready,omitempty"`  // from the init: set up
+	Status *int   `json:"status,omitempty"` // from the init: the command's wait status
+	Retire bool   `json:"retire,omitempty"` // from the init: the session takes no more commands
+	Err    string `json:"err,omitempty"`    // from the init: why it could not
+}
+
+const (
+	maxMessage = 4 << 10
+	maxFiles   = 16
+	maxBody    = 8 << 20 // a script is at most 128 KiB (MAX_ARG_STRLEN); the rest is env
+)
+
+type session struct {
+	conn   *net.UnixConn
+	bwrap  *exec.Cmd
+	exited chan struct{} // closed once bwrap has been waited for
+	stderr *tail         // bwrap's and the init's own complaints
+	seq    atomic.Uint64
+	broken atomic.Bool // the connection to the init failed
+}
+
+// startSession starts the session's bwrap with args (which end in the
+// init's command line) and waits until the init says it is ready.
+func startSession(bin string, args []string, env []string, dir string, attr *syscall.SysProcAttr, passwd *os.File, n *netns) (*session, error) {
+	if passwd != nil {
+		defer passwd.Close()
+	}
+	exe, err := os.Open("/proc/self/exe") // also where the binary was replaced or removed since
+	if err != nil {
+		return nil, err
+	}
+	defer exe.Close()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "session"), os.NewFile(uintptr(fds[1]), "session")
+	defer theirs.Close()
+	c, err := net.FileConn(ours)
+	ours.Close()
+	if err != nil {
+		theirs.Close()
+		return nil, err
+	}
+	s := &session{conn: c.(*net.UnixConn), exited: make(chan struct{}), stderr: &tail{max: 4 << 10}}
+	cmd := exec.Command(bin, args...)
+	cmd.Env, cmd.Dir, cmd.Stderr = env, dir, s.stderr
+	cmd.ExtraFiles = []*os.File{theirs, exe}
+	if passwd != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, passwd)
+	}
+	// No Pdeathsig, which would fire when the thread that started bwrap
+	// ends, long before the session: when goatbench ends, for whatever
+	// reason, its end of the connection closes and the init kills every
+	// command and exits, and bwrap with it.
+	attr.Setpgid = true
+	cmd.SysProcAttr = attr
+	if err := n.start(cmd); err != nil {
+		s.conn.Close()
+		return nil, err
+	}
+	s.bwrap = cmd
+	go func() {
+		_ = cmd.Wait()
+		close(s.exited)
+	}()
+	theirs.Close()
+	_ = s.conn.SetReadDeadline(time.Now().Add(setupGrace))
+	m, _, err := s.recv()
+	_ = s.conn.SetReadDeadline(time.Time{})
+	if err == nil && !m.Ready {
+		err = errors.New(m.Err)
+	}
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("sandbox: start the workspace's sandbox: %v: %s", err, firstLine(s.stderr.String()))
+	}
+	return s, nil
+}
+
+func (s *session) send(m message, files ...*os.File) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	var oob []byte
+	if len(files) > 0 {
+		fds := make([]int, len(files))
+		for i, f := range files {
+			fds[i] = int(f.Fd())
+		}
+		oob = unix.UnixRights(fds...)
+	}
+	_, _, err = s.conn.WriteMsgUnix(b, oob, nil)
+	return err
+}
+
+func (s *session) recv() (message, []*os.File, error) {
+	return recvMessage(s.conn)
+}
+
+// recvMessage reads one message and the files it carries; a message that is
+// cut, or that is not one, is an error (its files are closed).
+func recvMessage(c *net.UnixConn) (message, []*os.File, error) {
+	buf := make([]byte, maxMessage)
+	oob := make([]byte, unix.CmsgSpace(maxFiles*4))
+	n, oobn, flags, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return message{}, nil, err
+	}
+	if n == 0 && oobn == 0 {
+		return message{}, nil, io.EOF
+	}
+	var files []*os.File
+	if cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+		for _, cm := range cmsgs {
+			fds, err := unix.ParseUnixRights(&cm)
+			if err != nil {
+				continue
+			}
+			for _, fd := range fds {
+				unix.CloseOnExec(fd)
+				files = append(files, os.NewFile(uintptr(fd), "passed"))
+			}
+		}
+	}
+	var m message
+	err = json.Unmarshal(buf[:n], &m)
+	if err == nil && flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
+		err = errors.New("message cut short")
+	}
+	if err != nil {
+		closeAll(files)
+		return message{}, nil, err
+	}
+	return m, files, nil
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+// start hands cmd (bash, its environment, directory and files) to the init.
+// What it returns waits for the init's report that the command and every
+// process it started are gone.
+func (s *session) start(cmd *exec.Cmd) (process, error) {
+	files := []*os.File{cmd.Stdout.(*os.File), cmd.Stderr.(*os.File)}
+	files = append(files, cmd.ExtraFiles...)
+	seq := s.seq.Add(1)
+	body, err := json.Marshal(request{Seq: seq, Args: cmd.Args, Env: cmd.Env, Dir: cmd.Dir})
+	if err != nil {
+		return nil, err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		defer w.Close()
+		_, _ = w.Write(body) // the init reads it at once; if it is gone the write fails
+	}()
+	err = s.send(message{Op: "run", Seq: seq}, append([]*os.File{r}, files...)...)
+	r.Close()
+	if err != nil {
+		s.broken.Store(true)
+		return nil, fmt.Errorf("the workspace's sandbox is gone: %w", err)
+	}
+	return &sessionProc{s: s, seq: seq}, nil
+}
+
+// close ends the session: the init kills what runs and exits when the
+// connection closes, and bwrap with it.
+func (s *session) close() {
+	s.conn.Close()
+	select {
+	case <-s.exited:
+	case <-time.After(killGrace):
+		s.kill()
+		<-s.exited
+	}
+}
+
+// alive reports whether the session still works.
+func (s *session) alive() bool {
+	if s.broken.Load() {
+		return false
+	}
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+type sessionProc struct {
+	s    *session
+	seq  uint64
+	done atomic.Bool
+}
+
+func (p *sessionProc) wait() (int, error) {
+	defer p.done.Store(true)
+	m, files, err := p.s.recv()
+	closeAll(files)
+	switch {
+	case err != nil:
+		// Only the command could have ended its session (see session), or
+		// someone from outside, which also ends a bwrap of its own: either
+		// way, the command was killed.
+		p.s.broken.Store(true)
+		return -1, nil
+	case m.Err != "":
+		return 0, errors.New(m.Err)
+	case m.Status == nil || m.Seq != p.seq:
+		p.s.broken.Store(true)
+		return 0, errors.New("the workspace's sandbox replied out of turn")
+	}
+	if m.Retire {
+		p.s.broken.Store(true)
+	}
+	ws := syscall.WaitStatus(*m.Status)
+	if ws.Exited() {
+		return ws.ExitStatus(), nil
+	}
+	return -1, nil
+}
+
+// kill kills the command and all it started. A kill that comes after its
+// command has ended (a late timeout) is ignored by the init, which knows the
+// command by its number.
+func (p *sessionProc) kill() {
+	if p.done.Load() {
+		return
+	}
+	_ = p.s.send(message{Op: "kill", Seq: p.seq})
+	// An init that does not report the end soon after goes with its
+	// session, which ends the command too.
+	time.AfterFunc(killGrace, func() {
+		if !p.done.Load() {
+			p.s.kill()
+		}
+	})
+}
+
+// killGrace is how long a killed command's end may take to be reported.
+const killGrace = 5 * time.Second
+
+// kill ends the session at once: bwrap and, with it, every process of the
+// sandbox (bwrap is the init of a PID namespace when goatbench runs as root;
+// otherwise its child, the session's init, has --die-with-parent).
+func (s *session) kill() {
+	s.broken.Store(true)
+	_ = syscall.Kill(-s.bwrap.Process.Pid, syscall.SIGKILL)
+}
+
+// tail keeps the first max bytes written to it.
+type tail struct {
+	mu  sync.Mutex
+	max int
+	b   bytes.Buffer
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if room := t.max - t.b.Len(); room > 0 {
+		t.b.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.b.String()
+}

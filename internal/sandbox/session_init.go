@@ -1,0 +1,367 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// This file is the session's init: goatbench's own binary, run by bwrap as
+// PID 1 of the session's PID namespace (see session).
+
+// serveSession runs the session: one command at a time on goatbench's word,
+// reporting each one's end once it and everything it started are gone.
+// args: the tmpfs size of /tmp and /dev/shm, and "net" when the commands
+// need a network namespace of their own (goatbench made none for the
+// workspace).
+func serveSession(args []string) int {
+	// Commands run as this process's uid: they must not read its memory or
+	// files (PR_SET_DUMPABLE 0: /proc/1/* is root's, ptrace is refused),
+	// nor end it by a signal. SIGKILL and SIGSTOP sent from inside its PID
+	// namespace never reach a PID 1; the rest are caught and dropped.
+	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	ignoreSignals()
+	unix.CloseOnExec(fdSessionConn)
+	unix.Close(fdSessionExe)
+	f := os.NewFile(fdSessionConn, "session")
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "goatbench: this is goatbench's sandbox init, not a command")
+		return 2
+	}
+	conn := c.(*net.UnixConn)
+	reply := func(m message) { b, _ := json.Marshal(m); _, _ = conn.Write(b) }
+	in, err := newInside(args)
+	if err != nil {
+		reply(message{Err: "sandbox init: " + err.Error()})
+		return 2
+	}
+	reply(message{Ready: true})
+
+	var mu sync.Mutex
+	running := uint64(0) // the command that runs, 0 when none
+	idle := make(chan struct{}, 1)
+	idle <- struct{}{}
+	for {
+		m, files, err := recvMessage(conn)
+		if err != nil {
+			// goatbench closed the session, or is gone: nothing may outlive it.
+			in.killAll()
+			return 0
+		}
+		switch m.Op {
+		case "kill":
+			mu.Lock()
+			if running != 0 && running == m.Seq {
+				in.killAll()
+			}
+			mu.Unlock()
+		case "run":
+			<-idle // the command before is gone and its /tmp replaced
+			pid, err := in.start(m.Seq, files)
+			closeAll(files)
+			if err != nil {
+				idle <- struct{}{}
+				reply(message{Seq: m.Seq, Err: "sandbox: start command: " + err.Error()})
+				continue
+			}
+			mu.Lock()
+			running = m.Seq
+			mu.Unlock()
+			go func(seq uint64) {
+				st := in.wait(pid)
+				mu.Lock()
+				running = 0
+				mu.Unlock()
+				in.killAll() // what it left behind
+				var err error
+				in.onForker(func() { err = in.refresh() })
+				if err == nil {
+					err = in.tampered()
+				}
+				// A session that cannot be trusted with another command
+				// retires: goatbench starts a new one.
+				reply(message{Seq: seq, Status: &st, Retire: err != nil})
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "sandbox init: %v\n", err)
+					os.Exit(3)
+				}
+				idle <- struct{}{}
+			}(m.Seq)
+		}
+	}
+}
+
+// inside is what the init keeps.
+type inside struct {
+	tmpSize string
+	ws      string
+	wsfd    int         // the workspace, to bind it again under a new /tmp
+	devnull *os.File    // every command's stdin
+	ownNet  bool        // the commands' network namespace is the forker's own (see forker)
+	work    chan func() // run on the forker thread
+	layered bool        // /tmp and /dev/shm are the forker's own tmpfs, not bwrap's
+	limits  [rlimits]unix.Rlimit
+}
+
+// rlimits is the number of RLIMIT_* resources (RLIMIT_RTTIME is the last).
+const rlimits = 16
+
+func newInside(args []string) (*inside, error) {
+	if len(args) != 2 {
+		return nil, errors.New("bad arguments")
+	}
+	in := &inside{tmpSize: args[0], ownNet: args[1] == "net", work: make(chan func())}
+	var err error
+	if in.ws, err = os.Getwd(); err != nil { // bwrap's --chdir
+		return nil, err
+	}
+	if in.devnull, err = os.Open(os.DevNull); err != nil {
+		return nil, err
+	}
+	for r := range rlimits {
+		if err := unix.Prlimit(0, r, nil, &in.limits[r]); err != nil {
+			return nil, err
+		}
+	}
+	ready := make(chan error, 1)
+	go in.forker(ready)
+	return in, <-ready
+}
+
+// forker runs fn on the forker thread and waits for it.
+func (in *inside) onForker(fn func()) {
+	done := make(chan struct{})
+	in.work <- func() { fn(); close(done) }
+	<-done
+}
+
+// forker is the one thread that starts commands and mounts their /tmp: a
+// child has its forking thread's capabilities, IPC namespace and mount
+// namespace, and those belong to a thread. This thread has:
+//   - a mount namespace of its own (bwrap's is its first user namespace's,
+//     where the init has no capability: bwrap maps uid 0 there to mount
+//     devpts, then moves into a second one, bubblewrap.c opt_needs_devpts),
+//     in which it lays a tmpfs of its own over bwrap's /tmp and /dev/shm (see
+//     refresh);
+//   - where goatbench made no network namespace for the workspace, one of
+//     its own, for the same reason;
+//   - no ambient or inheritable capability and an empty bounding set, so a
+//     command, which runs as a uid other than 0, has no capability in any
+//     set; it keeps its permitted and effective ones (CAP_SYS_ADMIN) to
+//     mount and to give each command an IPC namespace of its own.
+func (in *inside) forker(ready chan<- error) {
+	runtime.LockOSThread() // never unlocked: the thread dies with the process
+	err := unix.Unshare(unix.CLONE_NEWNS)
+	if err == nil && in.ownNet {
+		// bwrap's network namespace, like its mount namespace, is its first
+		// user namespace's, where TIME_WAIT cannot be turned off: this one
+		// is the init's, set up as netns sets up one goatbench makes.
+		if err = unix.Unshare(unix.CLONE_NEWNET); err == nil {
+			err = setUp()
+		}
+	}
+	if err == nil {
+		in.wsfd, err = unix.Open(in.ws, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	}
+	if err == nil {
+		err = in.refresh()
+	}
+	if err == nil {
+		err = dropInheritable()
+	}
+	ready <- err
+	if err != nil {
+		return
+	}
+	for fn := range in.work {
+		fn()
+	}
+}
+
+// start reads a request from files[0] and starts its command with files[1:]
+// as its stdout, stderr and fds from 3 on.
+func (in *inside) start(seq uint64, files []*os.File) (int, error) {
+	if len(files) < 3 {
+		return 0, errors.New("a command without its files")
+	}
+	body, err := io.ReadAll(io.LimitReader(files[0], maxBody))
+	if err != nil {
+		return 0, err
+	}
+	var r request
+	if err := json.Unmarshal(body, &r); err != nil || r.Seq != seq || len(r.Args) == 0 {
+		return 0, errors.New("a request that is not one")
+	}
+	fds := []uintptr{in.devnull.Fd()}
+	for _, f := range files[1:] {
+		fds = append(fds, f.Fd())
+	}
+	env := append([]string{tasksVar + "=" + tasks()}, r.Env...)
+	var pid int
+	in.onForker(func() {
+		if err = unix.Unshare(unix.CLONE_NEWIPC); err != nil {
+			return
+		}
+		pid, err = syscall.ForkExec(r.Args[0], r.Args, &syscall.ProcAttr{
+			Dir: r.Dir, Env: env, Files: fds,
+			Sys: &syscall.SysProcAttr{Setsid: true}, // as bwrap's --new-session
+		})
+	})
+	return pid, err
+}
+
+// wait reaps every process that ends (orphans come to PID 1) until pid
+// does, and returns pid's wait status.
+func (in *inside) wait(pid int) int {
+	for {
+		var ws syscall.WaitStatus
+		got, err := syscall.Wait4(-1, &ws, 0, nil)
+		switch {
+		case err == syscall.EINTR:
+		case err != nil:
+			return int(syscall.WaitStatus(0x9)) // nothing to wait for: as killed
+		case got == pid:
+			return int(ws)
+		}
+	}
+}
+
+// killAll kills every process of the session's PID namespace but the init,
+// and reaps them: kill(-1) from a namespace's PID 1 reaches all the others,
+// and a process with SIGKILL pending cannot fork.
+func (in *inside) killAll() {
+	for unix.Kill(-1, unix.SIGKILL) == nil {
+		for {
+			if _, err := syscall.Wait4(-1, nil, 0, nil); err != nil && err != syscall.EINTR {
+				break
+			}
+		}
+	}
+}
+
+// refresh gives the next command a fresh /tmp and /dev/shm, as a bwrap of its
+// own would: the forker's tmpfs goes (with what the command left there), a
+// new one of the same size comes, and a workspace under it is bound again,
+// the directories leading to it 0755 (bwrap's --perms 0755 --dir). It runs
+// on the forker thread; bwrap's own tmpfs, locked in this namespace, stays
+// under them, empty.
+func (in *inside) refresh() error {
+	opts := "mode=1777"
+	if in.tmpSize != "0" {
+		opts += ",size=" + in.tmpSize
+	}
+	for _, d := range []string{"/tmp", "/dev/shm"} {
+		if in.layered {
+			if err := unix.Unmount(d, unix.MNT_DETACH); err != nil {
+				return fmt.Errorf("unmount %s: %w", d, err)
+			}
+		}
+		if err := unix.Mount("tmpfs", d, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+			return fmt.Errorf("mount %s: %w", d, err)
+		}
+		rel, ok := strings.CutPrefix(in.ws, d+"/")
+		if !ok {
+			continue
+		}
+		at := d
+		for part := range strings.SplitSeq(rel, "/") {
+			at += "/" + part
+			if err := os.Mkdir(at, 0o755); err != nil {
+				return fmt.Errorf("the workspace's place: %w", err)
+			}
+			if err := os.Chmod(at, 0o755); err != nil { // past the umask
+				return fmt.Errorf("the workspace's place: %w", err)
+			}
+		}
+		if err := unix.Mount(fmt.Sprintf("/proc/self/fd/%d", in.wsfd), in.ws, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind the workspace: %w", err)
+		}
+	}
+	in.layered = true
+	return nil
+}
+
+// tampered says whether a command changed the init's rlimits: prlimit(2) on a
+// process of one's own uid is allowed. Its nice value, scheduling, CPU
+// affinity and I/O priority are not a command's to change, since the init
+// has capabilities the command lacks (security/commoncap.c, cap_safe_nice);
+// nor are its memory and files (PR_SET_DUMPABLE 0).
+func (in *inside) tampered() error {
+	for r := range rlimits {
+		var now unix.Rlimit
+		if err := unix.Prlimit(0, r, nil, &now); err != nil || now != in.limits[r] {
+			return fmt.Errorf("a command changed the init's rlimit %d", r)
+		}
+	}
+	return nil
+}
+
+// tasks is the number of threads of this process, "0" when unknown.
+func tasks() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "0"
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "0"
+}
+
+// tasksVar tells a command's shell how many tasks of its uid, in its user
+// namespace, are the sandbox's own (the session's init): RLIMIT_NPROC
+// counts them too, and the shell adds them to its limit (see Limits.ulimit)
+// before it unsets the variable.
+const tasksVar = "GOATBENCH_SANDBOX_TASKS"
+
+// dropInheritable leaves the calling thread no ambient or inheritable
+// capability and an empty bounding set, keeping its permitted and effective
+// ones.
+func dropInheritable() error {
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clear ambient capabilities: %w", err)
+	}
+	for c := 0; c <= 63; c++ {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err == unix.EINVAL {
+			break // past the last capability this kernel knows
+		} else if err != nil {
+			return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
+		}
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return err
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("drop inheritable capabilities: %w", err)
+	}
+	return nil
+}
+
+// ignoreSignals catches every signal and drops it. Caught, not ignored: a
+// signal ignored stays ignored in the programs started, a caught one is
+// reset to its default.
+func ignoreSignals() {
+	c := make(chan os.Signal, 16)
+	signal.Notify(c)
+	go func() {
+		for range c {
+		}
+	}()
+}

@@ -1,0 +1,219 @@
+package sandbox
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// needSession is a bubblewrap sandbox whose workspace commands run in one
+// session (see session), or a skip saying why this machine takes another way.
+func needSession(t *testing.T) (*Bwrap, string) {
+	t.Helper()
+	b := needBwrap(t, Limits{TmpSize: 1 << 20})
+	if b.root && b.noUserns {
+		t.Skip("bwrap runs through setpriv here: each command has a bwrap of its own")
+	}
+	dir := workspace(t)
+	t.Cleanup(func() { _ = b.Release(dir) })
+	return b, dir
+}
+
+func sessionOf(t *testing.T, b *Bwrap, dir string) *session {
+	t.Helper()
+	ws, err := b.workspace(dir)
+	require.NoError(t, err)
+	sp := b.space(ws)
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	sp.settle()
+	require.NoError(t, sp.sessErr)
+	require.NotNil(t, sp.sess, "the workspace's commands run in a session")
+	return sp.sess
+}
+
+func TestAWorkspacesCommandsShareOneSandbox(t *testing.T) {
+	b, dir := needSession(t)
+	mustRun(t, b, Command{Dir: dir, Script: "true"})
+	first := sessionOf(t, b, dir).bwrap.Process.Pid
+	for range 3 {
+		mustRun(t, b, Command{Dir: dir, Script: "true"})
+	}
+	require.Equal(t, first, sessionOf(t, b, dir).bwrap.Process.Pid, "one bwrap for all of them")
+
+	other := workspace(t)
+	t.Cleanup(func() { _ = b.Release(other) })
+	mustRun(t, b, Command{Dir: other, Script: "true"})
+	require.NotEqual(t, first, sessionOf(t, b, other).bwrap.Process.Pid, "another workspace has its own")
+
+	s := sessionOf(t, b, dir)
+	require.NoError(t, b.Release(dir))
+	select {
+	case <-gone(first):
+	case <-time.After(5 * time.Second):
+		t.Fatal("the session's bwrap outlived its workspace")
+	}
+	<-s.exited
+	require.Equal(t, 0, s.bwrap.ProcessState.ExitCode(), "the init ended its session itself, not killed: %s", s.stderr.String())
+}
+
+// gone is closed once pid is.
+func gone(pid int) <-chan struct{} {
+	c := make(chan struct{})
+	go func() {
+		for processAlive(pid) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		close(c)
+	}()
+	return c
+}
+
+// Each command is as alone in a session as it was with a bwrap of its own:
+// no capability in any set, no process but its own and the init, its own
+// IPC, and nothing of the command before it.
+func TestACommandInASessionIsAlone(t *testing.T) {
+	b, dir := needSession(t)
+	mustRun(t, b, Command{Dir: dir, Script: "true"}) // the first runs while the session starts
+	first := sessionOf(t, b, dir).bwrap.Process.Pid
+	res := mustRun(t, b, Command{Dir: dir, Script: `grep ^Cap /proc/self/status; ls /proc > /tmp/procs; grep -c '^[0-9]' /tmp/procs; ipcmk -M 4096 >/dev/null && ipcs -m | grep -c 0x; sleep 300 & echo started`})
+	require.Equal(t, 0, res.ExitCode, res.Output)
+	for _, set := range []string{"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"} {
+		require.Contains(t, res.Output, set+":\t0000000000000000", "no capability in %s:\n%s", set, res.Output)
+	}
+	lines := strings.Split(strings.TrimSpace(res.Output), "\n")
+	require.Equal(t, "started", lines[len(lines)-1])
+	require.Equal(t, "1", lines[len(lines)-2], "one shared memory segment: its own")
+	require.Equal(t, "3", lines[len(lines)-3], "the init, bash and ls: nothing of any command before")
+
+	res = mustRun(t, b, Command{Dir: dir, Script: `ipcs -m | grep -c 0x; ps -eo pid=,comm=`})
+	require.True(t, strings.HasPrefix(res.Output, "0\n"), "no segment of the command before:\n%s", res.Output)
+	require.NotContains(t, res.Output, "sleep", "nothing of the command before")
+	require.Equal(t, first, sessionOf(t, b, dir).bwrap.Process.Pid, "both ran in the session")
+}
+
+// A command can neither end its session nor turn its own end into
+// goatbench's error. Signals do not reach the init; lowering its rlimits
+// (allowed to a process of the same uid) retires the session, and the next
+// command gets a new one.
+func TestACommandCannotBreakItsSession(t *testing.T) {
+	b, dir := needSession(t)
+	mustRun(t, b, Command{Dir: dir, Script: "true"})
+	for _, tc := range []struct {
+		script  string
+		retires bool
+	}{
+		{"kill -9 -1; echo alive", false},
+		{"for s in TERM INT HUP QUIT USR1 SEGV STOP KILL; do kill -s $s 1; done; echo alive", false},
+		{"prlimit --pid 1 --nofile=3:3 --nproc=1:1; echo alive", true},
+		{"renice -n 19 -p 1 && echo changed; taskset -p 1 1 && echo changed; echo alive", false},
+		{"cat /proc/1/environ /proc/1/mem; ls /proc/1/fd; echo alive", false},
+	} {
+		before := sessionOf(t, b, dir).bwrap.Process.Pid
+		res := mustRun(t, b, Command{Dir: dir, Script: tc.script, Timeout: 10 * time.Second})
+		require.False(t, res.TimedOut, "%s: %s", tc.script, res.Output)
+		require.Contains(t, res.Output, "alive", tc.script)
+		require.NotContains(t, res.Output, "changed", tc.script)
+		require.NotContains(t, res.Output, "GOMAXPROCS", "the init's environ is not readable")
+		res = mustRun(t, b, Command{Dir: dir, Script: "echo next"})
+		require.Equal(t, "next\n", res.Output, "after %s", tc.script)
+		after := sessionOf(t, b, dir).bwrap.Process.Pid
+		if tc.retires {
+			require.NotEqual(t, before, after, "%s retires the session", tc.script)
+		} else {
+			require.Equal(t, before, after, "%s leaves the session be", tc.script)
+		}
+	}
+}
+
+// A session that died under a command (here killed from outside, as it
+// would be by a command that could) ends that command as a killed one, as
+// a bwrap of its own killed from outside would; the next command gets a new
+// session.
+func TestADeadSessionIsReplaced(t *testing.T) {
+	b, dir := needSession(t)
+	mustRun(t, b, Command{Dir: dir, Script: "true"})
+	s := sessionOf(t, b, dir)
+	type result struct {
+		res Result
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := b.Run(context.Background(), Command{Dir: dir, Script: "sleep 30"})
+		done <- result{res, err}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	require.NoError(t, syscall.Kill(-s.bwrap.Process.Pid, syscall.SIGKILL))
+	select {
+	case r := <-done:
+		require.NoError(t, r.err)
+		require.Equal(t, -1, r.res.ExitCode)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a command outlived its session")
+	}
+	res := mustRun(t, b, Command{Dir: dir, Script: "echo again"})
+	require.Equal(t, "again\n", res.Output)
+	require.NotEqual(t, s.bwrap.Process.Pid, sessionOf(t, b, dir).bwrap.Process.Pid)
+}
+
+// Where the session cannot start, each command gets a bwrap of its own.
+func TestNoSessionFallsBackToABwrapPerCommand(t *testing.T) {
+	b, dir := needSession(t)
+	b.bin = brokenForSessions(t, b.bin)
+	res := mustRun(t, b, Command{Dir: dir, Script: "echo still; grep ^CapEff /proc/self/status"})
+	require.Equal(t, "still\nCapEff:\t0000000000000000\n", res.Output)
+	res = mustRun(t, b, Command{Dir: dir, Script: "echo again"})
+	require.Equal(t, "again\n", res.Output)
+	ws, _ := b.workspace(dir)
+	sp := b.space(ws)
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	sp.settle()
+	require.Nil(t, sp.sess)
+	require.ErrorContains(t, sp.sessErr, "start the workspace's sandbox")
+}
+
+// brokenForSessions is a bwrap that refuses --as-pid-1, which only a session
+// asks for.
+func brokenForSessions(t *testing.T, real string) string {
+	t.Helper()
+	f, err := os.CreateTemp("", "bwrap-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.Remove(f.Name()) })
+	_, err = f.WriteString("#!/bin/bash\nfor a; do [ \"$a\" = --as-pid-1 ] && { echo 'no sessions here' >&2; exit 1; }; done\nexec " + real + " \"$@\"\n")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	require.NoError(t, os.Chmod(f.Name(), 0o755))
+	return f.Name()
+}
+
+// Nothing of a session outlives goatbench, however it ends: here a
+// goatbench (this test binary again) is SIGKILLed while its command runs.
+func TestASessionDiesWithGoatbench(t *testing.T) {
+	if m := os.Getenv("GOATBENCH_TEST_SESSION_MARKER"); m != "" {
+		b, dir := needSession(t)
+		_, _ = b.Run(context.Background(), Command{Dir: dir, Script: "(exec -a " + m + "-bg sleep 300) & exec -a " + m + " sleep 300"})
+		return
+	}
+	needSession(t)
+	m := marker("orphan")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestASessionDiesWithGoatbench$")
+	cmd.Env = append(os.Environ(), "GOATBENCH_TEST_SESSION_MARKER="+m)
+	require.NoError(t, cmd.Start())
+	deadline := time.Now().Add(10 * time.Second)
+	for !alive(t, m+"-bg") {
+		require.True(t, time.Now().Before(deadline), "the command did not start")
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	requireGone(t, m+"-bg")
+	requireGone(t, m)
+}
