@@ -137,6 +137,17 @@ func TestAWorkspaceInASandbox(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, big, string(b))
 
+	// A script no command line holds is the command's failure, and never
+	// reaches Modal, whose exec would refuse it.
+	execs := cp.Requests("TaskExecStart")
+	for _, s := range []string{"echo a\x00b", strings.Repeat("x", 130<<10)} {
+		res, err = w.Run(context.Background(), s, time.Minute)
+		require.NoError(t, err)
+		require.Equal(t, 126, res.ExitCode)
+		require.Contains(t, res.Output, "this command cannot run")
+	}
+	require.Equal(t, execs, cp.Requests("TaskExecStart"))
+
 	res, err = w.Run(context.Background(), "sleep 30", time.Second)
 	require.NoError(t, err)
 	require.True(t, res.TimedOut)

@@ -141,9 +141,13 @@ func (w *Workspace) Run(ctx context.Context, script string, timeout time.Duratio
 	if timeout <= 0 {
 		timeout = sandbox.DefaultTimeout
 	}
-	start := time.Now()
 	// On the script's own line, so that bash's "line N" messages match.
-	o, err := w.exec(ctx, []string{"bash", "-c", "exec 2>&1; " + script}, timeout, sandbox.DefaultOutputCap)
+	script = "exec 2>&1; " + script
+	if res, bad := sandbox.Unrunnable(script); bad {
+		return res, nil
+	}
+	start := time.Now()
+	o, err := w.exec(ctx, []string{"bash", "-c", script}, timeout, sandbox.DefaultOutputCap)
 	res := sandbox.Result{Output: string(o.out), Dropped: o.dropped, ExitCode: o.code, TimedOut: o.timedOut, Duration: time.Since(start)}
 	return res, err
 }

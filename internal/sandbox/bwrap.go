@@ -225,12 +225,17 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 	c.Dir = ws
 	if h != viaSetpriv && len(c.Binds) == 0 {
 		if sess := b.sessionFor(h, ws, sp, l); sess != nil {
-			if err := sp.cg.join(&s); err != nil {
+			in := s
+			if err := sp.cg.join(&in); err != nil {
 				return Result{}, err
 			}
-			s.sess = sess
-			s.cmd = exec.Command(bash(), "-c", c.Script)
-			return run(ctx, c, l, s)
+			in.sess = sess
+			in.cmd = exec.Command(bash(), "-c", c.Script)
+			res, err := run(ctx, c, l, in)
+			if !errors.Is(err, errSessionGone) {
+				return res, err
+			}
+			// It died between two commands: this one has a bwrap of its own.
 		}
 	}
 	if b.root {
@@ -373,6 +378,10 @@ func (b *Bwrap) args(h how, ws string, uid uint32, l Limits, ownNet bool, more [
 		}
 		a = append(a, "--perms", "1777", "--tmpfs", dir)
 	}
+	// /dev is a tmpfs of the command's uid: read-only, or a session's
+	// commands would share what they write there (/dev/fd/4 is every
+	// command's BASH_ENV). /dev/shm and /dev/pts are mounts of their own.
+	a = append(a, "--remount-ro", "/dev")
 	// bwrap creates the directories leading to the workspace; let the
 	// command's uid through them, as `cd ~` needs.
 	for d := filepath.Dir(ws); !isMountPoint(d); d = filepath.Dir(d) {

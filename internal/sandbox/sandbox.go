@@ -234,6 +234,9 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 	if limit <= 0 {
 		limit = l.OutputCap
 	}
+	if res, bad := Unrunnable(c.Script); bad {
+		return res, nil
+	}
 	cmd := s.cmd
 	cmd.Dir = c.Dir
 	cmd.Env = append(append(s.env, c.Env...), fmt.Sprintf("BASH_ENV=/dev/fd/%d", fdBashEnv))
@@ -391,6 +394,27 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 		return res, fmt.Errorf("sandbox: the command did not start: %s", firstLine(res.Output))
 	}
 	return res, nil
+}
+
+// maxScript is the longest script a command line holds: one argument of
+// execve(2) is at most MAX_ARG_STRLEN (32 pages) bytes, its NUL included.
+var maxScript = 32*os.Getpagesize() - 1
+
+// Unrunnable is the result of a script that execve(2) would refuse, and
+// whether it is one: a NUL byte, or more than one argument holds. It is the
+// command's failure (a model's tool call), exit code 126, never the
+// sandbox's error.
+func Unrunnable(script string) (Result, bool) {
+	why := ""
+	switch {
+	case strings.IndexByte(script, 0) >= 0:
+		why = "it contains a NUL byte"
+	case len(script) > maxScript:
+		why = fmt.Sprintf("it is %d bytes long, more than the %d a command line holds", len(script), maxScript)
+	default:
+		return Result{}, false
+	}
+	return Result{Output: "goatbench: this command cannot run: " + why + "\n", ExitCode: 126}, true
 }
 
 func firstLine(s string) string {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -26,30 +27,48 @@ import (
 //   - nothing it started outlives it: once its shell exits, the init kills
 //     every other process of the session's PID namespace before it reports
 //     the end;
-//   - a fresh, size-limited /tmp and /dev/shm, and an IPC namespace of its
-//     own;
+//   - a fresh, size-limited /tmp and /dev/shm, its own IPC namespace, empty
+//     keyrings and its own stdin;
 //   - no capability in any set.
 //
-// The workspace, the read-only system, the uid, the hostname and the network
-// (loopback only) are the session's, as they were every command's anyway.
-// The init runs as the commands' uid, so it makes itself unreadable
-// (PR_SET_DUMPABLE 0), drops every signal, and retires its session when a
-// command changed its rlimits; a session that dies under a
-// command ends that command, as a killed one, and the next command gets a
-// new session. Where a session cannot be had (bwrap runs as root through
-// setpriv, a command binds host paths, or the session failed to start), each
-// command gets a bwrap of its own.
+// The workspace, the read-only system and /dev, the uid, the hostname and
+// the network (loopback only) are the session's, as they were every
+// command's anyway. The init runs as the commands' uid, so it makes itself
+// unreadable (PR_SET_DUMPABLE 0), drops the signals it can, and retires its
+// session when a command changed its rlimits. A session that dies under a
+// command ends that command, as a killed one; one found dead before a
+// command starts gives that command a bwrap of its own; and the next
+// command gets a new session. Where a session cannot be had (bwrap runs as
+// root through setpriv, a command binds host paths, or the session failed to
+// start), each command gets a bwrap of its own.
 
 // sessionArg is the argv[1] of goatbench's binary when it runs as a
 // session's init; init() below catches it.
 const sessionArg = "goatbench-sandbox-session"
 
 func init() {
-	if len(os.Args) < 2 || os.Getpid() != 1 {
+	if len(os.Args) >= 2 && os.Args[1] == sessionArg && os.Getpid() == 1 {
+		os.Exit(serveSession(os.Args[2:]))
+	}
+	closeInheritedOnExec()
+}
+
+// closeInheritedOnExec marks every fd goatbench inherited from its parent
+// (beyond stdin, stdout and stderr) close-on-exec, as Go marks its own: Go
+// passes a child every fd that is not, so without this one a terminal's or a
+// CI runner's open files would reach bwrap and every command.
+func closeInheritedOnExec() {
+	if unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC) == nil {
 		return
 	}
-	if os.Args[1] == sessionArg {
-		os.Exit(serveSession(os.Args[2:]))
+	entries, err := os.ReadDir("/proc/self/fd") // kernels before 5.11
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
 	}
 }
 
@@ -66,12 +85,29 @@ const (
 
 // request is one command for the session's init; it travels in a pipe whose
 // read end comes with the message, since a script can be larger than a
-// socket message.
+// socket message. Its strings are bytes (base64 in JSON), since a script
+// need not be UTF-8.
 type request struct {
 	Seq  uint64   `json:"seq"`
-	Args []string `json:"args"`
-	Env  []string `json:"env"`
-	Dir  string   `json:"dir"`
+	Args [][]byte `json:"args"`
+	Env  [][]byte `json:"env"`
+	Dir  []byte   `json:"dir"`
+}
+
+func toBytes(ss []string) [][]byte {
+	out := make([][]byte, len(ss))
+	for i, s := range ss {
+		out[i] = []byte(s)
+	}
+	return out
+}
+
+func fromBytes(bs [][]byte) []string {
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = string(b)
+	}
+	return out
 }
 
 // message is what goatbench and the init say to each other, one per
@@ -229,8 +265,11 @@ func closeAll(files []*os.File) {
 func (s *session) start(cmd *exec.Cmd) (process, error) {
 	files := []*os.File{cmd.Stdout.(*os.File), cmd.Stderr.(*os.File)}
 	files = append(files, cmd.ExtraFiles...)
+	if len(files)+1 > maxFiles {
+		return nil, fmt.Errorf("sandbox: %d files for one command", len(files))
+	}
 	seq := s.seq.Add(1)
-	body, err := json.Marshal(request{Seq: seq, Args: cmd.Args, Env: cmd.Env, Dir: cmd.Dir})
+	body, err := json.Marshal(request{Seq: seq, Args: toBytes(cmd.Args), Env: toBytes(cmd.Env), Dir: []byte(cmd.Dir)})
 	if err != nil {
 		return nil, err
 	}
@@ -246,10 +285,14 @@ func (s *session) start(cmd *exec.Cmd) (process, error) {
 	r.Close()
 	if err != nil {
 		s.broken.Store(true)
-		return nil, fmt.Errorf("the workspace's sandbox is gone: %w", err)
+		return nil, fmt.Errorf("%w: %v", errSessionGone, err)
 	}
 	return &sessionProc{s: s, seq: seq}, nil
 }
+
+// errSessionGone is a session found dead before a command started in it:
+// the command then runs in a bwrap of its own.
+var errSessionGone = errors.New("the workspace's sandbox is gone")
 
 // close ends the session: the init kills what runs and exits when the
 // connection closes, and bwrap with it.
@@ -277,9 +320,10 @@ func (s *session) alive() bool {
 }
 
 type sessionProc struct {
-	s    *session
-	seq  uint64
-	done atomic.Bool
+	s      *session
+	seq    uint64
+	done   atomic.Bool
+	killed atomic.Bool // goatbench asked for its end
 }
 
 func (p *sessionProc) wait() (int, error) {
@@ -303,8 +347,11 @@ func (p *sessionProc) wait() (int, error) {
 		p.s.broken.Store(true)
 	}
 	ws := syscall.WaitStatus(*m.Status)
-	if ws.Exited() {
+	switch {
+	case ws.Exited():
 		return ws.ExitStatus(), nil
+	case ws.Signaled() && !p.killed.Load():
+		return 128 + int(ws.Signal()), nil // as bwrap reports a shell a signal ended
 	}
 	return -1, nil
 }
@@ -316,6 +363,7 @@ func (p *sessionProc) kill() {
 	if p.done.Load() {
 		return
 	}
+	p.killed.Store(true)
 	_ = p.s.send(message{Op: "kill", Seq: p.seq})
 	// An init that does not report the end soon after goes with its
 	// session, which ends the command too.

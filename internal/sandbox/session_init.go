@@ -28,7 +28,10 @@ func serveSession(args []string) int {
 	// Commands run as this process's uid: they must not read its memory or
 	// files (PR_SET_DUMPABLE 0: /proc/1/* is root's, ptrace is refused),
 	// nor end it by a signal. SIGKILL and SIGSTOP sent from inside its PID
-	// namespace never reach a PID 1; the rest are caught and dropped.
+	// namespace never reach a PID 1; the rest are caught and dropped, but
+	// for a SIGSEGV, SIGBUS or SIGFPE queued as a fault (sigqueue, F_SETSIG),
+	// which the Go runtime takes for its own. That ends the session under
+	// the command that sent it, which goatbench then reports as killed.
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 	ignoreSignals()
 	unix.CloseOnExec(fdSessionConn)
@@ -73,7 +76,7 @@ func serveSession(args []string) int {
 			closeAll(files)
 			if err != nil {
 				idle <- struct{}{}
-				reply(message{Seq: m.Seq, Err: "sandbox: start command: " + err.Error()})
+				reply(message{Seq: m.Seq, Err: "start command: " + err.Error()})
 				continue
 			}
 			mu.Lock()
@@ -85,6 +88,7 @@ func serveSession(args []string) int {
 				running = 0
 				mu.Unlock()
 				in.killAll() // what it left behind
+				clearKeyrings()
 				var err error
 				in.onForker(func() { err = in.refresh() })
 				if err == nil {
@@ -125,9 +129,6 @@ func newInside(args []string) (*inside, error) {
 	in := &inside{tmpSize: args[0], ownNet: args[1] == "net", work: make(chan func())}
 	var err error
 	if in.ws, err = os.Getwd(); err != nil { // bwrap's --chdir
-		return nil, err
-	}
-	if in.devnull, err = os.Open(os.DevNull); err != nil {
 		return nil, err
 	}
 	for r := range rlimits {
@@ -204,18 +205,21 @@ func (in *inside) start(seq uint64, files []*os.File) (int, error) {
 	if err := json.Unmarshal(body, &r); err != nil || r.Seq != seq || len(r.Args) == 0 {
 		return 0, errors.New("a request that is not one")
 	}
-	fds := []uintptr{in.devnull.Fd()}
+	argv, dir := fromBytes(r.Args), string(r.Dir)
+	null, err := os.Open(os.DevNull) // its own: its locks and flags are not the next one's
+	if err != nil {
+		return 0, err
+	}
+	defer null.Close()
+	fds := []uintptr{null.Fd()}
 	for _, f := range files[1:] {
 		fds = append(fds, f.Fd())
 	}
-	env := append([]string{tasksVar + "=" + tasks()}, r.Env...)
+	env := append([]string{tasksVar + "=" + tasks()}, fromBytes(r.Env)...)
 	var pid int
 	in.onForker(func() {
-		if err = unix.Unshare(unix.CLONE_NEWIPC); err != nil {
-			return
-		}
-		pid, err = syscall.ForkExec(r.Args[0], r.Args, &syscall.ProcAttr{
-			Dir: r.Dir, Env: env, Files: fds,
+		pid, err = syscall.ForkExec(argv[0], argv, &syscall.ProcAttr{
+			Dir: dir, Env: env, Files: fds,
 			Sys: &syscall.SysProcAttr{Setsid: true}, // as bwrap's --new-session
 		})
 	})
@@ -262,6 +266,11 @@ func (in *inside) refresh() error {
 	if in.tmpSize != "0" {
 		opts += ",size=" + in.tmpSize
 	}
+	// The last command's SysV objects and POSIX queues go with its IPC
+	// namespace.
+	if err := unix.Unshare(unix.CLONE_NEWIPC); err != nil {
+		return fmt.Errorf("IPC namespace: %w", err)
+	}
 	for _, d := range []string{"/tmp", "/dev/shm"} {
 		if in.layered {
 			if err := unix.Unmount(d, unix.MNT_DETACH); err != nil {
@@ -291,6 +300,17 @@ func (in *inside) refresh() error {
 	}
 	in.layered = true
 	return nil
+}
+
+// clearKeyrings empties the keyrings a command of the same uid could leave a
+// key in for the next: the user, user-session and persistent keyrings belong
+// to the session's user namespace, not to a command.
+func clearKeyrings() {
+	if p, err := unix.KeyctlInt(unix.KEYCTL_GET_PERSISTENT, -1, unix.KEY_SPEC_USER_KEYRING, 0, 0); err == nil {
+		_, _ = unix.KeyctlInt(unix.KEYCTL_CLEAR, p, 0, 0, 0)
+	}
+	_, _ = unix.KeyctlInt(unix.KEYCTL_CLEAR, unix.KEY_SPEC_USER_KEYRING, 0, 0, 0)
+	_, _ = unix.KeyctlInt(unix.KEYCTL_CLEAR, unix.KEY_SPEC_USER_SESSION_KEYRING, 0, 0, 0)
 }
 
 // tampered says whether a command changed the init's rlimits: prlimit(2) on a

@@ -217,3 +217,103 @@ func TestASessionDiesWithGoatbench(t *testing.T) {
 	requireGone(t, m+"-bg")
 	requireGone(t, m)
 }
+
+// sessionReady is a workspace whose session is running: its first command
+// runs in a bwrap of its own while the session starts.
+func sessionReady(t *testing.T) (*Bwrap, string) {
+	t.Helper()
+	b, dir := needSession(t)
+	mustRun(t, b, Command{Dir: dir, Script: "true"})
+	sessionOf(t, b, dir)
+	return b, dir
+}
+
+// What a command writes anywhere but its workspace is gone for the next one,
+// a task's check above all. /dev is a tmpfs of the commands' uid, and
+// /dev/fd/4 every command's BASH_ENV: were it writable, a model could make
+// a failing check pass, a later command goatbench's error, or one run
+// outside its limits.
+func TestACommandLeavesNothingForTheNext(t *testing.T) {
+	b, dir := sessionReady(t)
+	res := mustRun(t, b, Command{Dir: dir, Script: `rm /dev/fd; ln -s /nowhere /dev/stdout; touch /dev/planted; ls -A /dev | wc -l`})
+	require.Contains(t, res.Output, "Read-only file system")
+	res, err := b.Run(context.Background(), Command{Dir: dir, Script: "echo FAIL; exit 1"})
+	require.NoError(t, err)
+	require.Equal(t, 1, res.ExitCode, "a check that fails still fails: %q", res.Output)
+	res = mustRun(t, b, Command{Dir: dir, Script: "ls /dev/planted; ulimit -v"})
+	require.Contains(t, res.Output, "No such file")
+	require.NotContains(t, res.Output, "unlimited")
+
+	// The keyrings of the session's user namespace.
+	const key = `python3 - "$1" <<'PY'
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True); libc.syscall.restype = ctypes.c_long
+if sys.argv[1] == "put":
+    for ring in (-4, -5):  # KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING
+        print(libc.syscall(248, b"user", b"leak%d" % ring, b"from-an-earlier-command", 23, ring))  # add_key
+else:
+    for ring in (-4, -5):
+        k = libc.syscall(250, 10, ring, b"user", b"leak%d" % ring, 0)  # KEYCTL_SEARCH
+        buf = ctypes.create_string_buffer(64)
+        n = libc.syscall(250, 11, k, buf, 64) if k >= 0 else 0  # KEYCTL_READ
+        print("found:", buf.raw[:max(n, 0)])
+PY`
+	res = mustRun(t, b, Command{Dir: dir, Script: "set -- put\n" + key})
+	require.NotContains(t, res.Output, "-1", "keys were added: %s", res.Output)
+	res = mustRun(t, b, Command{Dir: dir, Script: "set -- get\n" + key})
+	require.NotContains(t, res.Output, "from-an-earlier-command")
+
+	// stdin is a command's own /dev/null, not one the init keeps open.
+	mustRun(t, b, Command{Dir: dir, Script: `flock -x 0; python3 -c "import fcntl,os; fcntl.fcntl(0, fcntl.F_SETFL, os.O_NONBLOCK|os.O_APPEND)"`})
+	res = mustRun(t, b, Command{Dir: dir, Script: `flock -n /dev/null true || echo locked; python3 -c "import fcntl,os; print(hex(fcntl.fcntl(0, fcntl.F_GETFL)))"`})
+	require.Equal(t, "0x8000\n", res.Output, "no lock, and the flags of a fresh open")
+}
+
+// A command's exit code does not depend on whether its session was ready:
+// a shell a signal ended is 128 plus the signal, as bwrap reports it; a
+// command goatbench killed (its timeout) is -1 in both.
+func TestExitCodesAreTheSameInASession(t *testing.T) {
+	b, dir := needSession(t)
+	script := "kill -SEGV $$"
+	alone := mustRun(t, b, Command{Dir: dir, Script: script}) // a bwrap of its own
+	sessionOf(t, b, dir)
+	in := mustRun(t, b, Command{Dir: dir, Script: script})
+	require.Equal(t, 128+int(syscall.SIGSEGV), alone.ExitCode)
+	require.Equal(t, alone.ExitCode, in.ExitCode)
+	res := mustRun(t, b, Command{Dir: dir, Script: "sleep 30", Timeout: 200 * time.Millisecond})
+	require.True(t, res.TimedOut)
+	require.Equal(t, -1, res.ExitCode)
+}
+
+// A script reaches bash byte for byte, whatever its bytes; one that no
+// command line can hold is the command's failure, never goatbench's error.
+func TestScriptsReachBashAsTheyAre(t *testing.T) {
+	b, dir := sessionReady(t)
+	res := mustRun(t, b, Command{Dir: dir, Script: "printf '%s' '\xff' | od -An -tx1"})
+	require.Equal(t, " ff\n", res.Output)
+	for _, sb := range []Sandbox{b, Plain{}} {
+		for _, s := range []string{"echo a\x00b", "#" + strings.Repeat("x", 140<<10)} {
+			res, err := sb.Run(context.Background(), Command{Dir: dir, Script: s})
+			require.NoError(t, err)
+			require.Equal(t, 126, res.ExitCode)
+			require.Contains(t, res.Output, "this command cannot run")
+		}
+	}
+	res = mustRun(t, b, Command{Dir: dir, Script: "#" + strings.Repeat("x", 100<<10) + "\necho long"})
+	require.Equal(t, "long\n", res.Output, "a script within the limit runs")
+}
+
+// A SIGSEGV queued as a fault is the one signal that ends the init (the Go
+// runtime takes it for its own); it ends the session under the command that
+// sent it, which is then a command killed, and the next one gets a new
+// session.
+func TestAFaultQueuedToTheInitEndsOnlyItsCommand(t *testing.T) {
+	b, dir := sessionReady(t)
+	before := sessionOf(t, b, dir).bwrap.Process.Pid
+	res := mustRun(t, b, Command{Dir: dir, Script: "/usr/bin/kill -s SEGV -q 1 1; sleep 2; echo alive", Timeout: 10 * time.Second})
+	require.Equal(t, -1, res.ExitCode, res.Output)
+	require.NotContains(t, res.Output, "alive")
+	res = mustRun(t, b, Command{Dir: dir, Script: "echo next"})
+	require.Equal(t, "next\n", res.Output)
+	require.NotEqual(t, before, sessionOf(t, b, dir).bwrap.Process.Pid)
+}
