@@ -2,9 +2,13 @@ package sandbox
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -316,4 +320,68 @@ func TestAFaultQueuedToTheInitEndsOnlyItsCommand(t *testing.T) {
 	res = mustRun(t, b, Command{Dir: dir, Script: "echo next"})
 	require.Equal(t, "next\n", res.Output)
 	require.NotEqual(t, before, sessionOf(t, b, dir).bwrap.Process.Pid)
+}
+
+// A session that died between two commands, before goatbench noticed, gives
+// the next command a bwrap of its own, not goatbench's error.
+func TestASessionFoundDeadGivesTheCommandItsOwnBwrap(t *testing.T) {
+	b, dir := sessionReady(t)
+	// A session whose init is gone but whose bwrap has not yet been waited
+	// for, as in the moment after it died.
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET, 0)
+	require.NoError(t, err)
+	syscall.Close(fds[1])
+	c, err := net.FileConn(os.NewFile(uintptr(fds[0]), "dead"))
+	require.NoError(t, err)
+	dead := &session{conn: c.(*net.UnixConn), exited: make(chan struct{}), stderr: &tail{max: 1}, bwrap: exec.Command("true")}
+	require.NoError(t, dead.bwrap.Run())
+	var once sync.Once
+	exited := func() { once.Do(func() { close(dead.exited) }) }
+	t.Cleanup(exited)
+	ws, _ := b.workspace(dir)
+	sp := b.space(ws)
+	sp.mu.Lock()
+	real := sp.sess
+	sp.sess = dead
+	sp.mu.Unlock()
+	t.Cleanup(real.close)
+
+	res, err := b.Run(context.Background(), Command{Dir: dir, Script: "echo ran"})
+	require.NoError(t, err)
+	require.Equal(t, "ran\n", res.Output)
+	require.True(t, dead.broken.Load())
+	exited()
+	res = mustRun(t, b, Command{Dir: dir, Script: "echo again"})
+	require.Equal(t, "again\n", res.Output)
+}
+
+// No file goatbench inherited from its parent (a terminal's, a CI runner's)
+// reaches a command, in any mode.
+func TestInheritedFilesDoNotReachCommands(t *testing.T) {
+	if os.Getenv("GOATBENCH_TEST_INHERITED") != "" {
+		for _, sb := range []Sandbox{Plain{}, needBwrap(t, Limits{})} {
+			dir := workspace(t)
+			for range 2 { // a bwrap of its own, then the session
+				res := mustRun(t, sb, Command{Dir: dir, Script: "ls /proc/self/fd | tr '\\n' ' '"})
+				fmt.Printf("%s: %s\n", sb.Mode(), res.Output)
+			}
+		}
+		return
+	}
+	needBwrap(t, Limits{})
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	defer w.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestInheritedFilesDoNotReachCommands$", "-test.v")
+	cmd.Env = append(os.Environ(), "GOATBENCH_TEST_INHERITED=1")
+	cmd.ExtraFiles = make([]*os.File, 7)
+	cmd.ExtraFiles[6] = w // fd 9 of goatbench, without close-on-exec
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	lines := regexp.MustCompile(`(?m)^(plain|bwrap): .*$`).FindAllString(string(out), -1)
+	require.Len(t, lines, 4, "%s", out)
+	for _, l := range lines {
+		require.NotContains(t, " "+l+" ", " 9 ", "goatbench's inherited fd 9 reached a command")
+	}
 }
