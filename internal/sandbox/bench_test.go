@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -57,36 +58,42 @@ func BenchmarkCommand(b *testing.B) {
 	}
 }
 
-// BenchmarkWorkspace measures what a workspace's sandbox costs once, on top
-// of its commands: a fresh workspace, one command, its release. In bwrap mode
-// that is where the session (see session) is built and ended.
+// BenchmarkWorkspace measures what bubblewrap adds to a whole workspace of n
+// commands ("true"), from its first command to its release: in bwrap mode
+// that includes the session (see session), started by command sessionFrom
+// and ended at the release.
 //
-//	go test ./internal/sandbox -run '^$' -bench Workspace -benchtime 100x
+//	go test ./internal/sandbox -run '^$' -bench Workspace -benchtime 50x
 func BenchmarkWorkspace(b *testing.B) {
 	modes := []struct {
 		name string
 		sb   Sandbox
 	}{{"plain", Plain{}}, {"bwrap", needBwrap(b, Limits{})}}
-	sums := make([]time.Duration, len(modes))
-	for b.Loop() {
-		for i, m := range modes {
-			dir := workspace(b)
-			start := time.Now()
-			res, err := m.sb.Run(context.Background(), Command{Dir: dir, Script: "true"})
-			if err != nil || res.ExitCode != 0 {
-				b.Fatalf("%s: %v %d %s", m.name, err, res.ExitCode, res.Output)
-			}
-			if r, ok := m.sb.(Releaser); ok {
-				if err := r.Release(dir); err != nil {
-					b.Fatal(err)
+	for _, n := range []int{1, 2, 3, 10} {
+		b.Run(fmt.Sprintf("commands=%d", n), func(b *testing.B) {
+			sums := make([]time.Duration, len(modes))
+			for b.Loop() {
+				for i, m := range modes {
+					dir := workspace(b)
+					start := time.Now()
+					for range n {
+						res, err := m.sb.Run(context.Background(), Command{Dir: dir, Script: "true"})
+						if err != nil || res.ExitCode != 0 {
+							b.Fatalf("%s: %v %d %s", m.name, err, res.ExitCode, res.Output)
+						}
+					}
+					if r, ok := m.sb.(Releaser); ok {
+						if err := r.Release(dir); err != nil {
+							b.Fatal(err)
+						}
+					}
+					sums[i] += time.Since(start)
 				}
 			}
-			sums[i] += time.Since(start)
-		}
+			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / float64(b.N) }
+			b.ReportMetric(ms(sums[1]-sums[0]), "bwrap-added-ms/workspace")
+			b.ReportMetric(ms(sums[1]-sums[0])/float64(n), "bwrap-added-ms/cmd")
+			b.ReportMetric(0, "ns/op")
+		})
 	}
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / float64(b.N) }
-	b.ReportMetric(ms(sums[0]), "plain-ms/workspace")
-	b.ReportMetric(ms(sums[1]), "bwrap-ms/workspace")
-	b.ReportMetric(ms(sums[1]-sums[0]), "bwrap-added-ms/workspace")
-	b.ReportMetric(0, "ns/op")
 }

@@ -26,10 +26,11 @@ import (
 // processes, nothing of /run, /var, /srv or /mnt. When the command's shell exits,
 // every process the command left behind is killed.
 //
-// A workspace's commands share one such sandbox, a session (see session),
-// where bwrap runs as the workspace's uid or the caller; the sandbox is then
-// built once per attempt, and each command still gets a fresh /tmp, /dev/shm
-// and IPC namespace. Otherwise each command has a bwrap of its own, whose PID
+// From its third command on (see sessionFrom), a workspace's commands share
+// one such sandbox, a session (see session), where bwrap runs as the
+// workspace's uid or the caller; the sandbox is then built once per attempt,
+// and each command still gets a fresh /tmp, /dev/shm, IPC namespace and
+// keyrings. Otherwise each command has a bwrap of its own, whose PID
 // namespace dies with its shell.
 //
 // Run by root, every workspace gets a uid of its own (high and unnamed on the
@@ -71,6 +72,7 @@ type space struct {
 	netErr     error         // why there is none, when making it failed
 	sess       *session      // the sandbox its commands run in (see session)
 	starting   *sessionStart // a session on its way
+	commands   int           // commands that could have run in a session
 	sessErr    error         // why there is none, when starting it failed: each command gets its own
 }
 
@@ -280,11 +282,9 @@ func (b *Bwrap) passwdFor(ws string, uid uint32) (*os.File, error) {
 }
 
 // sessionFor is the session a command of the workspace runs in, or nil when
-// it runs in a bwrap of its own. The first command starts the session and,
-// meanwhile, runs in a bwrap of its own, as it would have without sessions:
-// a workspace pays for its session only from its second command on, by then
-// usually ready. So does the first command after a session died. The caller
-// holds sp.mu.
+// it runs in a bwrap of its own. Command sessionFrom starts the session and,
+// meanwhile, runs in a bwrap of its own, as it would have without sessions;
+// so does the command after a session died. The caller holds sp.mu.
 func (b *Bwrap) sessionFor(h how, ws string, sp *space, l Limits) *session {
 	sp.settle()
 	if sp.sess != nil && !sp.sess.alive() {
@@ -294,6 +294,9 @@ func (b *Bwrap) sessionFor(h how, ws string, sp *space, l Limits) *session {
 	if sp.sess != nil || sp.sessErr != nil {
 		return sp.sess
 	}
+	if sp.commands++; sp.commands < sessionFrom {
+		return nil
+	}
 	st := &sessionStart{done: make(chan struct{})}
 	sp.starting = st
 	go func() {
@@ -302,6 +305,14 @@ func (b *Bwrap) sessionFor(h how, ws string, sp *space, l Limits) *session {
 	}()
 	return nil
 }
+
+// sessionFrom is the command of a workspace, counted from 1, that starts its
+// session. A session costs about as much as two commands' bwraps, most of it
+// goatbench's binary starting as its init, and saves nearly all of every
+// later command's bwrap: a workspace with one or two commands (an attempt
+// whose checks read files, say) would pay for one and use it little or not
+// at all.
+const sessionFrom = 2
 
 // startSession starts the sandbox a workspace's commands run in (see
 // session): bwrap as for one command, with the session's init as its PID 1
