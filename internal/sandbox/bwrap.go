@@ -208,6 +208,8 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 		if err := handOver(ws, sp.uid); err != nil {
 			return Result{}, err
 		}
+	} else if err := ownerAccess(ws); err != nil {
+		return Result{}, err
 	}
 	timeout := c.Timeout
 	if timeout <= 0 {
@@ -282,11 +284,19 @@ func (b *Bwrap) passwdFor(ws string, uid uint32) (*os.File, error) {
 }
 
 // sessionFor is the session a command of the workspace runs in, or nil when
-// it runs in a bwrap of its own. Command sessionFrom starts the session and,
-// meanwhile, runs in a bwrap of its own, as it would have without sessions;
-// so does the command after a session died. The caller holds sp.mu.
+// it runs in a bwrap of its own. Command sessionFrom starts the session in
+// the background, and it and every command until the session is ready run in
+// bwraps of their own, as they would have without sessions; so does the
+// command after a session died. The caller holds sp.mu.
 func (b *Bwrap) sessionFor(h how, ws string, sp *space, l Limits) *session {
-	sp.settle()
+	if st := sp.starting; st != nil {
+		select {
+		case <-st.done:
+			sp.settle()
+		default:
+			return nil // not ready yet: no waiting for it
+		}
+	}
 	if sp.sess != nil && !sp.sess.alive() {
 		sp.sess.close() // it died under an earlier command: start another
 		sp.sess = nil
@@ -472,18 +482,37 @@ func (b *Bwrap) Release(dir string) error {
 	delete(b.spaces, abs)
 	b.mu.Unlock()
 	if ok {
-		sp.mu.Lock() // a running command holds it, and its sandbox with it
-		sp.settle()
-		if sp.sess != nil {
-			sp.sess.close()
-		}
-		sp.net.close()
+		sp.mu.Lock() // a running command holds it
+		st, sess, net := sp.starting, sp.sess, sp.net
+		sp.starting, sp.sess, sp.net = nil, nil, nil
 		sp.mu.Unlock()
+		// The session ends in the background: no command of the workspace
+		// is left (each one's processes are gone when it ends), and the
+		// init is outside the workspace's cgroup. A session still starting
+		// may yet enter the network namespace: it is closed after.
+		if st == nil {
+			net.close()
+		}
+		if st != nil || sess != nil {
+			go func() {
+				if st != nil {
+					<-st.done
+					if st.s != nil {
+						st.s.close()
+					}
+					net.close()
+				}
+				if sess != nil {
+					sess.close()
+				}
+			}()
+		}
 	}
 	if ok && b.root {
-		// bwrap and its helpers, the uid's only processes outside the
-		// cgroup, are gone once run has waited for bwrap: it is the init
-		// of its own PID namespace, whose exit waits for every process in it.
+		// A bwrap of a command's own and its helpers, the uid's only
+		// processes outside the cgroup but a session's, are gone once run
+		// has waited for bwrap: it is the init of its own PID namespace,
+		// whose exit waits for every process in it.
 		return release(sp.uid, sp.cg)
 	}
 	return nil

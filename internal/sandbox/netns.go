@@ -153,14 +153,24 @@ func setUp() error {
 // The child is forked by a thread that enters the namespace for the fork and
 // then returns to goatbench's. Nothing else runs on that thread meanwhile,
 // and a thread that cannot return is stranded. The caller holds the
-// workspace's lock, so Release cannot close n meanwhile.
+// workspace's lock, or Release waits for it (a session being started), so
+// n cannot be closed meanwhile.
+//
+// Either way the forking thread first joins a new, anonymous session
+// keyring, so that the command does not possess goatbench's own (a login's,
+// a systemd service's), which every command would share; a thread's
+// credentials are its own. Where keyctl(2) is refused, the command has
+// goatbench's.
 func (n *netns) start(cmd *exec.Cmd) error {
-	if n == nil {
-		return cmd.Start()
-	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
+		joinNewSessionKeyring()
+		if n == nil {
+			errc <- cmd.Start()
+			runtime.UnlockOSThread()
+			return
+		}
 		err, back := within(n.f, func() { errc <- cmd.Start() })
 		if err != nil {
 			errc <- err
@@ -171,6 +181,16 @@ func (n *netns) start(cmd *exec.Cmd) error {
 		runtime.UnlockOSThread()
 	}()
 	return <-errc
+}
+
+// joinNewSessionKeyring makes the calling thread's session keyring a new,
+// anonymous one: a NULL name, which unix.KeyctlJoinSessionKeyring cannot
+// pass.
+func joinNewSessionKeyring() error {
+	if _, _, e := unix.Syscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0); e != 0 {
+		return e
+	}
+	return nil
 }
 
 func (n *netns) close() {

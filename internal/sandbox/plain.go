@@ -50,6 +50,9 @@ func (p Plain) Run(ctx context.Context, c Command) (Result, error) {
 	if os.Geteuid() == 0 {
 		return p.runAsUID(ctx, c, l, timeout)
 	}
+	if err := ownerAccess(c.Dir); err != nil {
+		return Result{}, err
+	}
 	procs := int64(l.Processes)
 	if procs >= 0 {
 		procs += tasksOnMachine()
@@ -230,6 +233,23 @@ func resolve(dir string) (string, error) {
 func handOver(ws string, uid uint32) error {
 	if err := own(ws, int(uid)); err != nil {
 		return fmt.Errorf("%w: hand the workspace to the command: %v", ErrWorkspace, err)
+	}
+	return nil
+}
+
+// ownerAccess gives the caller back its own access to a workspace, which a
+// command run as the caller can take away (chmod 000 .): the next command
+// could not even start in it, goatbench's error instead of the model's.
+// Run by root, own does this and more.
+func ownerAccess(ws string) error {
+	fi, err := os.Stat(ws)
+	if err != nil {
+		return fmt.Errorf("sandbox: workspace: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o700 != 0o700 {
+		if err := os.Chmod(ws, perm|0o700); err != nil {
+			return fmt.Errorf("%w: give the workspace back to its owner: %v", ErrWorkspace, err)
+		}
 	}
 	return nil
 }

@@ -385,6 +385,12 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 		Stdout: string(so.data), StdoutDropped: so.dropped}
 	res.TimedOut = killed.Load() && ctx.Err() == nil
 	res.ExitCode = code
+	if errors.Is(werr, errSessionDied) {
+		werr = nil
+		if !startedOK.Load() && !killed.Load() && ctx.Err() == nil {
+			return Result{}, fmt.Errorf("%w: it died before the command started", errSessionGone)
+		}
+	}
 	switch {
 	case werr != nil:
 		return res, fmt.Errorf("sandbox: %w", werr)

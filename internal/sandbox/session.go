@@ -294,6 +294,11 @@ func (s *session) start(cmd *exec.Cmd) (process, error) {
 // the command then runs in a bwrap of its own.
 var errSessionGone = errors.New("the workspace's sandbox is gone")
 
+// errSessionDied is a session that died under a command: run makes it a
+// killed command once the command started, and errSessionGone (a bwrap of
+// its own) before, when not one byte of its script ran.
+var errSessionDied = errors.New("the workspace's sandbox died")
+
 // close ends the session: the init kills what runs and exits when the
 // connection closes, and bwrap with it.
 func (s *session) close() {
@@ -336,7 +341,7 @@ func (p *sessionProc) wait() (int, error) {
 		// someone from outside, which also ends a bwrap of its own: either
 		// way, the command was killed.
 		p.s.broken.Store(true)
-		return -1, nil
+		return -1, errSessionDied
 	case m.Err != "":
 		return 0, errors.New(m.Err)
 	case m.Status == nil || m.Seq != p.seq:

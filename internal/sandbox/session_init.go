@@ -117,6 +117,7 @@ type inside struct {
 	work    chan func() // run on the forker thread
 	layered bool        // /tmp and /dev/shm are the forker's own tmpfs, not bwrap's
 	limits  [rlimits]unix.Rlimit
+	pidMax  []byte // the PID namespace's pid_max, which a command can write (see tampered)
 }
 
 // rlimits is the number of RLIMIT_* resources (RLIMIT_RTTIME is the last).
@@ -136,6 +137,7 @@ func newInside(args []string) (*inside, error) {
 			return nil, err
 		}
 	}
+	in.pidMax, _ = os.ReadFile("/proc/sys/kernel/pid_max")
 	ready := make(chan error, 1)
 	go in.forker(ready)
 	return in, <-ready
@@ -271,6 +273,11 @@ func (in *inside) refresh() error {
 	if err := unix.Unshare(unix.CLONE_NEWIPC); err != nil {
 		return fmt.Errorf("IPC namespace: %w", err)
 	}
+	// A session keyring of the next command's own (see netns.start): not
+	// the last command's, nor goatbench's.
+	if err := joinNewSessionKeyring(); err != nil {
+		return fmt.Errorf("a session keyring of its own: %w", err)
+	}
 	for _, d := range []string{"/tmp", "/dev/shm"} {
 		if in.layered {
 			if err := unix.Unmount(d, unix.MNT_DETACH); err != nil {
@@ -313,8 +320,8 @@ func clearKeyrings() {
 	_, _ = unix.KeyctlInt(unix.KEYCTL_CLEAR, unix.KEY_SPEC_USER_SESSION_KEYRING, 0, 0, 0)
 }
 
-// tampered says whether a command changed the init's rlimits: prlimit(2) on a
-// process of one's own uid is allowed. Its nice value, scheduling, CPU
+// tampered says whether a command changed the init's rlimits (prlimit(2) on
+// a process of one's own uid is allowed) or pid_max. Its nice value, scheduling, CPU
 // affinity and I/O priority are not a command's to change, since the init
 // has capabilities the command lacks (security/commoncap.c, cap_safe_nice);
 // nor are its memory and files (PR_SET_DUMPABLE 0).
@@ -324,6 +331,12 @@ func (in *inside) tampered() error {
 		if err := unix.Prlimit(0, r, nil, &now); err != nil || now != in.limits[r] {
 			return fmt.Errorf("a command changed the init's rlimit %d", r)
 		}
+	}
+	// pid_max is the PID namespace's (Linux 6.14 on), and owned by the root
+	// of bwrap's first user namespace: the commands' uid. Lowered, it would
+	// leave later commands no PID to fork with.
+	if now, _ := os.ReadFile("/proc/sys/kernel/pid_max"); string(now) != string(in.pidMax) {
+		return fmt.Errorf("a command changed the session's pid_max to %s", strings.TrimSpace(string(now)))
 	}
 	return nil
 }

@@ -392,3 +392,121 @@ func TestInheritedFilesDoNotReachCommands(t *testing.T) {
 		require.NotContains(t, " "+l+" ", " 9 ", "goatbench's inherited fd 9 reached a command")
 	}
 }
+
+// A command can leave the init a signal to come after all its processes are
+// gone: an inotify fd in flight in a unix socket (it outlives them until the
+// kernel collects it), with F_SETOWN 1 and F_SETSIG SIGSEGV, fired by the
+// next command's open of /dev/null. The Go runtime takes such a SIGSEGV for
+// a fault and the init dies before the next command starts. That command, a
+// task's check say, then runs in a bwrap of its own: its Result is its own,
+// never goatbench's error.
+func TestASignalLeftForTheInitDoesNotBecomeTheNextCommandsError(t *testing.T) {
+	const bomb = `python3 - <<'PY'
+import socket, os, fcntl, signal, ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.inotify_init1(os.O_CLOEXEC)
+assert libc.inotify_add_watch(fd, b"/dev/null", 0x20) >= 0  # IN_OPEN
+fcntl.fcntl(fd, fcntl.F_SETOWN, 1)
+fcntl.fcntl(fd, 10, signal.SIGSEGV)  # F_SETSIG
+fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_ASYNC)
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+socket.send_fds(a, [b"x"], [fd, a.fileno(), b.fileno()])
+os._exit(0)
+PY
+echo planted`
+	b, dir := sessionReady(t)
+	for range 3 {
+		sessionOf(t, b, dir)
+		res := mustRun(t, b, Command{Dir: dir, Script: bomb})
+		require.Equal(t, "planted\n", res.Output)
+		res, err := b.Run(context.Background(), Command{Dir: dir, Script: "echo checking; exit 1"})
+		require.NoError(t, err)
+		require.Equal(t, 1, res.ExitCode)
+		require.Equal(t, "checking\n", res.Output)
+		mustRun(t, b, Command{Dir: dir, Script: "true"}) // while a new session starts
+	}
+}
+
+// pid_max is the PID namespace's (Linux 6.14 on) and, in a session, owned by
+// the commands' uid: a command that lowers it to 301 after moving the PID
+// counter past 300 leaves later commands no PID to fork with. It retires
+// the session.
+func TestPidMaxRetiresTheSession(t *testing.T) {
+	b, dir := sessionReady(t)
+	res := mustRun(t, b, Command{Dir: dir, Script: "cat /proc/sys/kernel/pid_max"})
+	fresh := strings.TrimSpace(res.Output)
+	res = mustRun(t, b, Command{Dir: dir, Script: "for i in $(seq 400); do /bin/true; done; echo 301 > /proc/sys/kernel/pid_max && echo lowered"})
+	if !strings.Contains(res.Output, "lowered") {
+		t.Skipf("pid_max is not the commands' to write here: %s", res.Output)
+	}
+	for range 2 { // in a bwrap of its own, then a new session
+		res = mustRun(t, b, Command{Dir: dir, Script: "cat /proc/sys/kernel/pid_max; x=$(echo sub); echo $x; exit 3", Timeout: 5 * time.Second})
+		require.False(t, res.TimedOut, "the check hung: %q", res.Output)
+		require.Equal(t, 3, res.ExitCode, res.Output)
+		require.Equal(t, fresh+"\nsub\n", res.Output)
+	}
+}
+
+// Where goatbench has a session keyring of its own (a login's, a systemd
+// service's), no command possesses it: a key one command adds to its
+// session keyring is there for no later command, of its workspace or of
+// another, in a session or in a bwrap of its own.
+func TestNoCommandSharesASessionKeyring(t *testing.T) {
+	const put = `python3 -c '
+import ctypes; libc = ctypes.CDLL(None); libc.syscall.restype = ctypes.c_long
+print("added", libc.syscall(248, b"user", b"leak", b"from-an-earlier-command", 23, -3) > 0)'`
+	const get = `python3 -c '
+import ctypes; libc = ctypes.CDLL(None); libc.syscall.restype = ctypes.c_long
+k = libc.syscall(250, 10, -3, b"user", b"leak", 0); buf = ctypes.create_string_buffer(64)
+n = libc.syscall(250, 11, k, buf, 64) if k >= 0 else 0; print("found", buf.raw[:max(n, 0)])'`
+	if os.Getenv("GOATBENCH_TEST_KEYRING") != "" {
+		b, dir := sessionReady(t)
+		res := mustRun(t, b, Command{Dir: dir, Script: put})
+		require.Contains(t, res.Output, "added True")
+		res = mustRun(t, b, Command{Dir: dir, Script: get})
+		require.NotContains(t, res.Output, "from-an-earlier-command", "a later command of the workspace")
+		third, fourth := workspace(t), workspace(t)
+		t.Cleanup(func() { _ = b.Release(third); _ = b.Release(fourth) })
+		res = mustRun(t, b, Command{Dir: third, Script: put}) // bwraps of their own
+		require.Contains(t, res.Output, "added True")
+		res = mustRun(t, b, Command{Dir: fourth, Script: get})
+		require.NotContains(t, res.Output, "from-an-earlier-command", "another workspace")
+		for _, sb := range []Sandbox{Plain{}} {
+			res = mustRun(t, sb, Command{Script: put})
+			require.Contains(t, res.Output, "added True")
+			res = mustRun(t, sb, Command{Script: get})
+			require.NotContains(t, res.Output, "from-an-earlier-command", "plain")
+		}
+		return
+	}
+	needSession(t)
+	// This goatbench gets a session keyring of its own, as a login gives one.
+	cmd := exec.Command("python3", "-c", `
+import ctypes, os, sys
+libc = ctypes.CDLL(None); libc.syscall.restype = ctypes.c_long
+assert libc.syscall(250, 1, b"goatbench-test-session") > 0  # KEYCTL_JOIN_SESSION_KEYRING
+os.execv(sys.argv[1], sys.argv[1:])`, os.Args[0], "-test.run=^TestNoCommandSharesASessionKeyring$", "-test.v")
+	cmd.Env = append(os.Environ(), "GOATBENCH_TEST_KEYRING=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "--- PASS")
+}
+
+// Run by anyone but root (root's own does more), a command that takes the
+// workspace away from its owner (chmod 000 .) does not make later commands
+// goatbench's error.
+func TestAWorkspaceTakenFromItsOwnerIsGivenBack(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("run by root, own gives the workspace back before each command")
+	}
+	for _, sb := range []Sandbox{Plain{}, needBwrap(t, Limits{})} {
+		dir := workspace(t)
+		t.Cleanup(func() { _ = os.Chmod(dir, 0o700) })
+		for range sessionFrom + 1 {
+			mustRun(t, sb, Command{Dir: dir, Script: "chmod 000 ."})
+			res, err := sb.Run(context.Background(), Command{Dir: dir, Script: "echo checking; exit 1"})
+			require.NoError(t, err, sb.Mode())
+			require.Equal(t, 1, res.ExitCode)
+		}
+	}
+}
