@@ -167,6 +167,7 @@ func TestEachWorkspaceHasANetworkOfItsOwn(t *testing.T) {
 		testLoopbackKeepsNoTimeWait(t, sb, a)
 
 		bw := sb.(*Bwrap)
+		_, _ = settled(t, bw, a) // a session on its way has entered the namespace
 		sp := bw.space(a)
 		require.NotNil(t, sp.net)
 		f := sp.net.f
@@ -223,7 +224,8 @@ func TestNoNetworkWhenTheWorkspaceHasNoNamespace(t *testing.T) {
 		require.Nil(t, sp.net)
 		testLoopbackKeepsNoTimeWait(t, sb, dir)
 		if !sb.(*Bwrap).noUserns {
-			require.NotNil(t, sp.sess, "a session makes the namespace itself: %v", sp.sessErr)
+			s, err := settled(t, sb.(*Bwrap), dir)
+			require.NotNil(t, s, "a session makes the namespace itself: %v", err)
 		}
 	})
 }

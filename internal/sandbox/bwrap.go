@@ -309,8 +309,9 @@ func (b *Bwrap) sessionFor(h how, ws string, sp *space, l Limits) *session {
 	}
 	st := &sessionStart{done: make(chan struct{})}
 	sp.starting = st
+	uid, net := sp.uid, sp.net // Release may change sp's while it starts
 	go func() {
-		st.s, st.err = b.startSession(h, ws, sp, l)
+		st.s, st.err = b.startSession(h, ws, uid, net, l)
 		close(st.done)
 	}()
 	return nil
@@ -328,16 +329,16 @@ const sessionFrom = 2
 // session): bwrap as for one command, with the session's init as its PID 1
 // and the capabilities that init needs; the passwd file, the uid and the
 // network are the workspace's for its whole life.
-func (b *Bwrap) startSession(h how, ws string, sp *space, l Limits) (*session, error) {
+func (b *Bwrap) startSession(h how, ws string, uid uint32, n *netns, l Limits) (*session, error) {
 	var passwd *os.File
 	if b.root {
-		f, err := b.passwdFor(ws, sp.uid)
+		f, err := b.passwdFor(ws, uid)
 		if err != nil {
 			return nil, err
 		}
 		passwd = f
 	}
-	ownNet := sp.net == nil
+	ownNet := n == nil
 	caps := []string{"--as-pid-1", "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"}
 	net := "-"
 	if ownNet {
@@ -347,12 +348,12 @@ func (b *Bwrap) startSession(h how, ws string, sp *space, l Limits) (*session, e
 	if l.TmpSize > 0 {
 		tmp = strconv.FormatInt(l.TmpSize, 10)
 	}
-	args := b.args(h, ws, sp.uid, l, ownNet, caps, "/proc/self/fd/"+strconv.Itoa(fdSessionExe), sessionArg, tmp, net)
+	args := b.args(h, ws, uid, l, ownNet, caps, "/proc/self/fd/"+strconv.Itoa(fdSessionExe), sessionArg, tmp, net)
 	attr := b.procAttr()
 	if h == asUID {
-		attr.Credential = credential(sp.uid)
+		attr.Credential = credential(uid)
 	}
-	return startSession(b.bin, args, append([]string{goRuntimeEnv}, Env(ws, "/tmp")...), ws, attr, passwd, sp.net)
+	return startSession(b.bin, args, append([]string{goRuntimeEnv}, Env(ws, "/tmp")...), ws, attr, passwd, n)
 }
 
 // procAttr is how bwrap itself is started. --die-with-parent (in args) ties
@@ -483,6 +484,13 @@ func (b *Bwrap) Release(dir string) error {
 	b.mu.Unlock()
 	if ok {
 		sp.mu.Lock() // a running command holds it
+		if st := sp.starting; st != nil {
+			select {
+			case <-st.done:
+				sp.settle()
+			default:
+			}
+		}
 		st, sess, net := sp.starting, sp.sess, sp.net
 		sp.starting, sp.sess, sp.net = nil, nil, nil
 		sp.mu.Unlock()

@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -150,47 +152,107 @@ func setUp() error {
 }
 
 // start starts cmd inside the namespace; a nil n starts it in goatbench's.
-// The child is forked by a thread that enters the namespace for the fork and
-// then returns to goatbench's. Nothing else runs on that thread meanwhile,
-// and a thread that cannot return is stranded. The caller holds the
-// workspace's lock, or Release waits for it (a session being started), so
-// n cannot be closed meanwhile.
-//
-// Either way the forking thread first joins a new, anonymous session
-// keyring, so that the command does not possess goatbench's own (a login's,
-// a systemd service's), which every command would share; a thread's
-// credentials are its own. Where keyctl(2) is refused, the command has
-// goatbench's.
+// Every command (and every bwrap) is forked by one thread kept for it (see
+// onForker), which enters the namespace for the fork and then returns to
+// goatbench's. A thread that cannot return is stranded, and another takes
+// its place. The caller holds the workspace's lock, or Release waits for it
+// (a session being started), so n cannot be closed meanwhile.
 func (n *netns) start(cmd *exec.Cmd) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		joinNewSessionKeyring()
+	var err error
+	onForker(func() bool {
+		if err = freshSessionKeyring(); err != nil {
+			return true
+		}
 		if n == nil {
-			errc <- cmd.Start()
-			runtime.UnlockOSThread()
-			return
+			err = cmd.Start()
+			return true
 		}
-		err, back := within(n.f, func() { errc <- cmd.Start() })
-		if err != nil {
-			errc <- err
+		var started error
+		werr, back := within(n.f, func() { started = cmd.Start() })
+		if err = werr; err == nil {
+			err = started
 		}
-		if !back {
-			stranded()
-		}
-		runtime.UnlockOSThread()
-	}()
-	return <-errc
+		return back
+	})
+	return err
 }
 
-// joinNewSessionKeyring makes the calling thread's session keyring a new,
-// anonymous one: a NULL name, which unix.KeyctlJoinSessionKeyring cannot
-// pass.
-func joinNewSessionKeyring() error {
-	if _, _, e := unix.Syscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0); e != 0 {
-		return e
+var (
+	forkerMu sync.Mutex
+	forkerC  chan func() bool
+)
+
+// onForker runs fn on the forker thread and waits for it. That thread is
+// locked for good, for what a child gets from the thread that forks it:
+//   - its session keyring: before each fork the thread joins a new,
+//     anonymous one, so no command possesses goatbench's (a login's, a
+//     systemd service's) nor an earlier command's. A thread of Go's pool
+//     would keep the last command's keyring, and hand it on to whatever it
+//     started next;
+//   - Pdeathsig, which fires when the forking thread ends: this one never
+//     does.
+//
+// fn reports whether the thread is fit for more (it returned to goatbench's
+// network namespace); if not, it is stranded and a new one is made.
+func onForker(fn func() bool) {
+	forkerMu.Lock()
+	if forkerC == nil {
+		c := make(chan func() bool)
+		go func() {
+			runtime.LockOSThread() // never unlocked
+			for f := range c {
+				if !f() {
+					stranded()
+				}
+			}
+		}()
+		forkerC = c
 	}
-	return nil
+	c := forkerC
+	forkerMu.Unlock()
+	done := make(chan bool, 1)
+	c <- func() bool { ok := fn(); done <- ok; return ok }
+	if !<-done {
+		forkerMu.Lock()
+		if forkerC == c {
+			forkerC = nil
+		}
+		forkerMu.Unlock()
+	}
+}
+
+// freshSessionKeyring makes the calling thread's session keyring a new,
+// anonymous one (a NULL name, which unix.KeyctlJoinSessionKeyring cannot
+// pass). A new keyring counts in the uid's key quota, which a command run as
+// the caller can fill through the keyring it was given, still the thread's:
+// emptied, it frees the quota, and the join is tried again for up to 100 ms. Where keyctl(2)
+// does not work at all (no keyrings in the kernel, or a seccomp profile that
+// refuses them), no command can use a keyring either: nothing to do.
+func freshSessionKeyring() error {
+	join := func() error {
+		_, _, e := unix.Syscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0)
+		if e != 0 {
+			return e
+		}
+		return nil
+	}
+	err := join()
+	if err == unix.EDQUOT {
+		// The kernel gives the quota back once its key collector has
+		// destroyed the keys, soon after.
+		_, _ = unix.KeyctlInt(unix.KEYCTL_CLEAR, unix.KEY_SPEC_SESSION_KEYRING, 0, 0, 0)
+		for try := 0; err == unix.EDQUOT && try < 50; try++ {
+			time.Sleep(2 * time.Millisecond)
+			err = join()
+		}
+	}
+	switch err {
+	case unix.ENOSYS, unix.EPERM, unix.EACCES:
+		return nil
+	case nil:
+		return nil
+	}
+	return fmt.Errorf("a session keyring of its own: %w", err)
 }
 
 func (n *netns) close() {

@@ -377,8 +377,14 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 	select {
 	case <-started:
 	case <-time.After(100 * time.Millisecond):
-		startR.Close()
+		// The reader may not have run yet: a byte written is in the pipe
+		// still, and counts (a session's command is run again only if it
+		// did not start).
+		_ = startR.SetReadDeadline(time.Now())
 		<-started
+		if !startedOK.Load() && pending(startR) {
+			startedOK.Store(true)
+		}
 	}
 
 	res := Result{Output: string(o.data), Dropped: o.dropped, Duration: time.Since(start),
@@ -467,6 +473,20 @@ func readCapped(r *os.File, limit int) capped {
 			return c
 		}
 	}
+}
+
+// pending reports whether the pipe r holds a byte now, without waiting.
+func pending(r *os.File) bool {
+	rc, err := r.SyscallConn()
+	if err != nil {
+		return false
+	}
+	n := 0
+	_ = rc.Control(func(fd uintptr) {
+		var b [1]byte
+		n, _ = unix.Read(int(fd), b[:])
+	})
+	return n > 0
 }
 
 // drain reads what the pipe r holds now, at most its capacity (so a writer

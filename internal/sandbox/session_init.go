@@ -275,8 +275,8 @@ func (in *inside) refresh() error {
 	}
 	// A session keyring of the next command's own (see netns.start): not
 	// the last command's, nor goatbench's.
-	if err := joinNewSessionKeyring(); err != nil {
-		return fmt.Errorf("a session keyring of its own: %w", err)
+	if err := freshSessionKeyring(); err != nil {
+		return err
 	}
 	for _, d := range []string{"/tmp", "/dev/shm"} {
 		if in.layered {

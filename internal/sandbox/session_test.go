@@ -510,3 +510,33 @@ func TestAWorkspaceTakenFromItsOwnerIsGivenBack(t *testing.T) {
 		}
 	}
 }
+
+// Run by a normal user, goatbench and its commands share one uid's key
+// quota. A command that fills it through its own session keyring must not
+// leave later commands, of any workspace, its keyring, nor sessions unable
+// to start.
+func TestAFullKeyQuotaLeavesNoKeyringBehind(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root's key quota is not its commands' (each workspace has a uid of its own)")
+	}
+	b := needBwrap(t, Limits{})
+	const fill = `python3 -c '
+import ctypes; libc = ctypes.CDLL(None); libc.syscall.restype = ctypes.c_long
+print("leak", libc.syscall(248, b"user", b"leak", b"from-workspace-1", 16, -3) > 0)
+n = 0
+while libc.syscall(248, b"user", b"k%d" % n, b"v", 1, -3) > 0: n += 1
+print("filled", n)'`
+	const get = `python3 -c '
+import ctypes; libc = ctypes.CDLL(None); libc.syscall.restype = ctypes.c_long
+k = libc.syscall(250, 10, -3, b"user", b"leak", 0); buf = ctypes.create_string_buffer(64)
+n = libc.syscall(250, 11, k, buf, 64) if k >= 0 else 0; print("found", buf.raw[:max(n, 0)])'`
+	res := mustRun(t, b, Command{Script: fill})
+	require.Contains(t, res.Output, "leak True")
+	for range 10 {
+		res = mustRun(t, b, Command{Script: get}) // each in a workspace of its own
+		require.NotContains(t, res.Output, "from-workspace-1")
+	}
+	dir := workspace(t)
+	t.Cleanup(func() { _ = b.Release(dir) })
+	warm(t, b, dir)
+}
