@@ -51,6 +51,7 @@ func sessionOf(t *testing.T, b *Bwrap, dir string) *session {
 }
 
 func TestAWorkspacesCommandsShareOneSandbox(t *testing.T) {
+	t.Parallel()
 	b, dir := needSession(t)
 	first := warm(t, b, dir).bwrap.Process.Pid
 	for range 3 {
@@ -89,6 +90,7 @@ func gone(pid int) <-chan struct{} {
 // no capability in any set, no process but its own and the init, its own
 // IPC, and nothing of the command before it.
 func TestACommandInASessionIsAlone(t *testing.T) {
+	t.Parallel()
 	b, dir := needSession(t)
 	first := warm(t, b, dir).bwrap.Process.Pid
 	res := mustRun(t, b, Command{Dir: dir, Script: `grep ^Cap /proc/self/status; ls /proc > /tmp/procs; grep -c '^[0-9]' /tmp/procs; ipcmk -M 4096 >/dev/null && ipcs -m | grep -c 0x; sleep 300 & echo started`})
@@ -112,6 +114,7 @@ func TestACommandInASessionIsAlone(t *testing.T) {
 // (allowed to a process of the same uid) retires the session, and the next
 // command gets a new one.
 func TestACommandCannotBreakItsSession(t *testing.T) {
+	t.Parallel()
 	b, dir := sessionReady(t)
 	for _, tc := range []struct {
 		script  string
@@ -145,6 +148,7 @@ func TestACommandCannotBreakItsSession(t *testing.T) {
 // a bwrap of its own killed from outside would; the next command gets a new
 // session.
 func TestADeadSessionIsReplaced(t *testing.T) {
+	t.Parallel()
 	b, dir := needSession(t)
 	s := warm(t, b, dir)
 	type result struct {
@@ -172,6 +176,7 @@ func TestADeadSessionIsReplaced(t *testing.T) {
 
 // Where the session cannot start, each command gets a bwrap of its own.
 func TestNoSessionFallsBackToABwrapPerCommand(t *testing.T) {
+	t.Parallel()
 	b, dir := needSession(t)
 	b.bin = brokenForSessions(t, b.bin)
 	res := mustRun(t, b, Command{Dir: dir, Script: "echo still; grep ^CapEff /proc/self/status"})
@@ -200,6 +205,7 @@ func brokenForSessions(t *testing.T, real string) string {
 // Nothing of a session outlives goatbench, however it ends: here a
 // goatbench (this test binary again) is SIGKILLed while its command runs.
 func TestASessionDiesWithGoatbench(t *testing.T) {
+	t.Parallel()
 	if m := os.Getenv("GOATBENCH_TEST_SESSION_MARKER"); m != "" {
 		b, dir := sessionReady(t)
 		_, _ = b.Run(context.Background(), Command{Dir: dir, Script: "(exec -a " + m + "-bg sleep 300) & exec -a " + m + " sleep 300"})
@@ -245,6 +251,7 @@ func warm(t *testing.T, b *Bwrap, dir string) *session {
 // a failing check pass, a later command goatbench's error, or one run
 // outside its limits.
 func TestACommandLeavesNothingForTheNext(t *testing.T) {
+	t.Parallel()
 	b, dir := sessionReady(t)
 	res := mustRun(t, b, Command{Dir: dir, Script: `rm /dev/fd; ln -s /nowhere /dev/stdout; touch /dev/planted; ls -A /dev | wc -l`})
 	require.Contains(t, res.Output, "Read-only file system")
@@ -284,6 +291,7 @@ PY`
 // a shell a signal ended is 128 plus the signal, as bwrap reports it; a
 // command goatbench killed (its timeout) is -1 in both.
 func TestExitCodesAreTheSameInASession(t *testing.T) {
+	t.Parallel()
 	b, dir := needSession(t)
 	script := "kill -SEGV $$"
 	alone := mustRun(t, b, Command{Dir: dir, Script: script}) // a bwrap of its own
@@ -299,6 +307,7 @@ func TestExitCodesAreTheSameInASession(t *testing.T) {
 // A script reaches bash byte for byte, whatever its bytes; one that no
 // command line can hold is the command's failure, never goatbench's error.
 func TestScriptsReachBashAsTheyAre(t *testing.T) {
+	t.Parallel()
 	b, dir := sessionReady(t)
 	res := mustRun(t, b, Command{Dir: dir, Script: "printf '%s' '\xff' | od -An -tx1"})
 	require.Equal(t, " ff\n", res.Output)
@@ -319,6 +328,7 @@ func TestScriptsReachBashAsTheyAre(t *testing.T) {
 // sent it, which is then a command killed, and the next one gets a new
 // session.
 func TestAFaultQueuedToTheInitEndsOnlyItsCommand(t *testing.T) {
+	t.Parallel()
 	b, dir := sessionReady(t)
 	before := sessionOf(t, b, dir).bwrap.Process.Pid
 	res := mustRun(t, b, Command{Dir: dir, Script: "/usr/bin/kill -s SEGV -q 1 1; sleep 2; echo alive", Timeout: 10 * time.Second})
@@ -332,6 +342,7 @@ func TestAFaultQueuedToTheInitEndsOnlyItsCommand(t *testing.T) {
 // A session that died between two commands, before goatbench noticed, gives
 // the next command a bwrap of its own, not goatbench's error.
 func TestASessionFoundDeadGivesTheCommandItsOwnBwrap(t *testing.T) {
+	t.Parallel()
 	b, dir := sessionReady(t)
 	// A session whose init is gone but whose bwrap has not yet been waited
 	// for, as in the moment after it died.
@@ -365,6 +376,7 @@ func TestASessionFoundDeadGivesTheCommandItsOwnBwrap(t *testing.T) {
 // No file goatbench inherited from its parent (a terminal's, a CI runner's)
 // reaches a command, in any mode.
 func TestInheritedFilesDoNotReachCommands(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("GOATBENCH_TEST_INHERITED") != "" {
 		for _, sb := range []Sandbox{Plain{}, needBwrap(t, Limits{})} {
 			dir := workspace(t)
@@ -401,6 +413,7 @@ func TestInheritedFilesDoNotReachCommands(t *testing.T) {
 // task's check say, then runs in a bwrap of its own: its Result is its own,
 // never goatbench's error.
 func TestASignalLeftForTheInitDoesNotBecomeTheNextCommandsError(t *testing.T) {
+	t.Parallel()
 	const bomb = `python3 - <<'PY'
 import socket, os, fcntl, signal, ctypes
 libc = ctypes.CDLL(None, use_errno=True)
@@ -432,6 +445,7 @@ echo planted`
 // counter past 300 leaves later commands no PID to fork with. It retires
 // the session.
 func TestPidMaxRetiresTheSession(t *testing.T) {
+	t.Parallel()
 	b, dir := sessionReady(t)
 	res := mustRun(t, b, Command{Dir: dir, Script: "cat /proc/sys/kernel/pid_max"})
 	fresh := strings.TrimSpace(res.Output)
@@ -452,6 +466,7 @@ func TestPidMaxRetiresTheSession(t *testing.T) {
 // session keyring is there for no later command, of its workspace or of
 // another, in a session or in a bwrap of its own.
 func TestNoCommandSharesASessionKeyring(t *testing.T) {
+	t.Parallel()
 	const put = `python3 -c '
 import ctypes; libc = ctypes.CDLL(None); libc.syscall.restype = ctypes.c_long
 print("added", libc.syscall(248, b"user", b"leak", b"from-an-earlier-command", 23, -3) > 0)'`
@@ -496,6 +511,7 @@ os.execv(sys.argv[1], sys.argv[1:])`, os.Args[0], "-test.run=^TestNoCommandShare
 // workspace away from its owner (chmod 000 .) does not make later commands
 // goatbench's error.
 func TestAWorkspaceTakenFromItsOwnerIsGivenBack(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() == 0 {
 		t.Skip("run by root, own gives the workspace back before each command")
 	}
