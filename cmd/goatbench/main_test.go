@@ -12,5 +12,9 @@ func TestMain(m *testing.M) {
 	// this test binary: serve it and exit.
 	fakemodal.MainIfCLI()
 	agentMainIfCalled()
-	os.Exit(m.Run())
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
 }

@@ -45,6 +45,7 @@ func TestBuildVersion(t *testing.T) {
 // The real binary, built from this clone with VCS stamping on (CI's GOFLAGS
 // turns it off, so the build asks for it), says its version from the commit.
 func TestVersionFlagFromAClone(t *testing.T) {
+	t.Parallel() // a build and processes of its own
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}

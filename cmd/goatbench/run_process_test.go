@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,16 +17,31 @@ import (
 	"github.com/goatbench/goatbench/internal/results"
 )
 
-// buildBinary builds the real goatbench into a temporary folder.
+// built is the real goatbench, built once for the tests that run it; TestMain
+// removes its folder.
+var built struct {
+	once sync.Once
+	dir  string
+	bin  string
+	out  []byte
+	err  error
+}
+
+// buildBinary builds the real goatbench into a temporary folder, once.
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "goatbench")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	return bin
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "goatbench-bin-"); built.err != nil {
+			return
+		}
+		built.bin = filepath.Join(built.dir, "goatbench")
+		built.out, built.err = exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput()
+	})
+	require.NoError(t, built.err, "%s", built.out)
+	return built.bin
 }
 
 // process is the real binary running in the background.
@@ -145,6 +161,7 @@ func startHeldRun(t *testing.T) (bin string, srv *heldServer, p *process, dir st
 }
 
 func TestKilledRunResumesToOneResultPerAttempt(t *testing.T) {
+	t.Parallel() // a process of its own, in no folder of the test's
 	bin, srv, p, dir := startHeldRun(t)
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
 	p.wait(t, 30*time.Second)
@@ -168,6 +185,7 @@ func TestKilledRunResumesToOneResultPerAttempt(t *testing.T) {
 }
 
 func TestInterruptWritesTheReportAndExits130(t *testing.T) {
+	t.Parallel() // a process of its own, in no folder of the test's
 	_, _, p, dir := startHeldRun(t)
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGINT))
 	require.Equal(t, exitCancel, p.wait(t, 30*time.Second), p.stderr.String())
