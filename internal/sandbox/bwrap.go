@@ -92,6 +92,21 @@ func (sp *space) settle() {
 	}
 }
 
+// ready settles a session start that is over, without waiting for one that
+// is not, and reports whether none is still on its way. The caller holds
+// sp.mu.
+func (sp *space) ready() bool {
+	if st := sp.starting; st != nil {
+		select {
+		case <-st.done:
+			sp.settle()
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // how is the way a command becomes the user it runs as.
 type how int
 
@@ -289,13 +304,8 @@ func (b *Bwrap) passwdFor(ws string, uid uint32) (*os.File, error) {
 // bwraps of their own, as they would have without sessions; so does the
 // command after a session died. The caller holds sp.mu.
 func (b *Bwrap) sessionFor(h how, ws string, sp *space, l Limits) *session {
-	if st := sp.starting; st != nil {
-		select {
-		case <-st.done:
-			sp.settle()
-		default:
-			return nil // not ready yet: no waiting for it
-		}
+	if !sp.ready() {
+		return nil // no waiting for it
 	}
 	if sp.sess != nil && !sp.sess.alive() {
 		sp.sess.close() // it died under an earlier command: start another
@@ -484,13 +494,7 @@ func (b *Bwrap) Release(dir string) error {
 	b.mu.Unlock()
 	if ok {
 		sp.mu.Lock() // a running command holds it
-		if st := sp.starting; st != nil {
-			select {
-			case <-st.done:
-				sp.settle()
-			default:
-			}
-		}
+		sp.ready()
 		st, sess, net := sp.starting, sp.sess, sp.net
 		sp.starting, sp.sess, sp.net = nil, nil, nil
 		sp.mu.Unlock()

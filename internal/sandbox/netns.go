@@ -177,11 +177,6 @@ func (n *netns) start(cmd *exec.Cmd) error {
 	return err
 }
 
-var (
-	forkerMu sync.Mutex
-	forkerC  chan func() bool
-)
-
 // onForker runs fn on the forker thread and waits for it. That thread is
 // locked for good, for what a child gets from the thread that forks it:
 //   - its session keyring: before each fork the thread joins a new,
@@ -190,34 +185,35 @@ var (
 //     would keep the last command's keyring, and hand it on to whatever it
 //     started next;
 //   - Pdeathsig, which fires when the forking thread ends: this one never
-//     does.
+//     does;
+//   - in a session's init, the mount and network namespaces and the
+//     capabilities its commands get (see inside.setUp).
 //
 // fn reports whether the thread is fit for more (it returned to goatbench's
-// network namespace); if not, it is stranded and a new one is made.
+// network namespace); if not, it is stranded and a new thread takes its
+// place on the same channel.
 func onForker(fn func() bool) {
-	forkerMu.Lock()
-	if forkerC == nil {
-		c := make(chan func() bool)
-		go func() {
-			runtime.LockOSThread() // never unlocked
-			for f := range c {
-				if !f() {
-					stranded()
-				}
-			}
-		}()
-		forkerC = c
+	done := make(chan struct{})
+	forkerC() <- func() bool {
+		defer close(done)
+		return fn()
 	}
-	c := forkerC
-	forkerMu.Unlock()
-	done := make(chan bool, 1)
-	c <- func() bool { ok := fn(); done <- ok; return ok }
-	if !<-done {
-		forkerMu.Lock()
-		if forkerC == c {
-			forkerC = nil
+	<-done
+}
+
+var forkerC = sync.OnceValue(func() chan func() bool {
+	c := make(chan func() bool)
+	go forker(c)
+	return c
+})
+
+func forker(c chan func() bool) {
+	runtime.LockOSThread() // never unlocked
+	for f := range c {
+		if !f() {
+			go forker(c)
+			stranded()
 		}
-		forkerMu.Unlock()
 	}
 }
 

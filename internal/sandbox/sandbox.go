@@ -295,7 +295,6 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 	cmd.ExtraFiles = append([]*os.File{startW, envR}, s.extra...)
 
 	start := time.Now()
-
 	proc, err := s.start(cmd)
 	if err != nil {
 		return Result{}, fmt.Errorf("sandbox: start command: %w", err)

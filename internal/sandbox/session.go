@@ -196,6 +196,15 @@ func startSession(bin string, args []string, env []string, dir string, attr *sys
 }
 
 func (s *session) send(m message, files ...*os.File) error {
+	return sendMessage(s.conn, m, files...)
+}
+
+func (s *session) recv() (message, []*os.File, error) {
+	return recvMessage(s.conn)
+}
+
+// sendMessage sends one message with the files it carries.
+func sendMessage(c *net.UnixConn, m message, files ...*os.File) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
@@ -208,12 +217,8 @@ func (s *session) send(m message, files ...*os.File) error {
 		}
 		oob = unix.UnixRights(fds...)
 	}
-	_, _, err = s.conn.WriteMsgUnix(b, oob, nil)
+	_, _, err = c.WriteMsgUnix(b, oob, nil)
 	return err
-}
-
-func (s *session) recv() (message, []*os.File, error) {
-	return recvMessage(s.conn)
 }
 
 // recvMessage reads one message and the files it carries; a message that is

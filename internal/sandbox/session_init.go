@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -44,7 +43,7 @@ func serveSession(args []string) int {
 		return 2
 	}
 	conn := c.(*net.UnixConn)
-	reply := func(m message) { b, _ := json.Marshal(m); _, _ = conn.Write(b) }
+	reply := func(m message) { _ = sendMessage(conn, m) }
 	in, err := newInside(args)
 	if err != nil {
 		reply(message{Err: "sandbox init: " + err.Error()})
@@ -90,7 +89,7 @@ func serveSession(args []string) int {
 				in.killAll() // what it left behind
 				clearKeyrings()
 				var err error
-				in.onForker(func() { err = in.refresh() })
+				onForker(func() bool { err = in.refresh(); return true })
 				if err == nil {
 					err = in.tampered()
 				}
@@ -111,11 +110,10 @@ func serveSession(args []string) int {
 type inside struct {
 	tmpSize string
 	ws      string
-	wsfd    int         // the workspace, to bind it again under a new /tmp
-	devnull *os.File    // every command's stdin
-	ownNet  bool        // the commands' network namespace is the forker's own (see forker)
-	work    chan func() // run on the forker thread
-	layered bool        // /tmp and /dev/shm are the forker's own tmpfs, not bwrap's
+	wsfd    int      // the workspace, to bind it again under a new /tmp
+	devnull *os.File // every command's stdin
+	ownNet  bool     // the commands' network namespace is the forker's own (see forker)
+	layered bool     // /tmp and /dev/shm are the forker's own tmpfs, not bwrap's
 	limits  [rlimits]unix.Rlimit
 	pidMax  []byte // the PID namespace's pid_max, which a command can write (see tampered)
 }
@@ -127,7 +125,7 @@ func newInside(args []string) (*inside, error) {
 	if len(args) != 2 {
 		return nil, errors.New("bad arguments")
 	}
-	in := &inside{tmpSize: args[0], ownNet: args[1] == "net", work: make(chan func())}
+	in := &inside{tmpSize: args[0], ownNet: args[1] == "net"}
 	var err error
 	if in.ws, err = os.Getwd(); err != nil { // bwrap's --chdir
 		return nil, err
@@ -138,21 +136,14 @@ func newInside(args []string) (*inside, error) {
 		}
 	}
 	in.pidMax, _ = os.ReadFile("/proc/sys/kernel/pid_max")
-	ready := make(chan error, 1)
-	go in.forker(ready)
-	return in, <-ready
+	onForker(func() bool { err = in.setUp(); return true })
+	return in, err
 }
 
-// forker runs fn on the forker thread and waits for it.
-func (in *inside) onForker(fn func()) {
-	done := make(chan struct{})
-	in.work <- func() { fn(); close(done) }
-	<-done
-}
-
-// forker is the one thread that starts commands and mounts their /tmp: a
-// child has its forking thread's capabilities, IPC namespace and mount
-// namespace, and those belong to a thread. This thread has:
+// setUp readies the forker thread (see onForker), the one that starts
+// commands and mounts their /tmp: a child has its forking thread's
+// capabilities, IPC namespace and mount namespace, and those belong to a
+// thread. This thread gets:
 //   - a mount namespace of its own (bwrap's is its first user namespace's,
 //     where the init has no capability: bwrap maps uid 0 there to mount
 //     devpts, then moves into a second one, bubblewrap.c opt_needs_devpts),
@@ -164,8 +155,7 @@ func (in *inside) onForker(fn func()) {
 //     command, which runs as a uid other than 0, has no capability in any
 //     set; it keeps its permitted and effective ones (CAP_SYS_ADMIN) to
 //     mount and to give each command an IPC namespace of its own.
-func (in *inside) forker(ready chan<- error) {
-	runtime.LockOSThread() // never unlocked: the thread dies with the process
+func (in *inside) setUp() error {
 	err := unix.Unshare(unix.CLONE_NEWNS)
 	if err == nil && in.ownNet {
 		// bwrap's network namespace, like its mount namespace, is its first
@@ -184,13 +174,7 @@ func (in *inside) forker(ready chan<- error) {
 	if err == nil {
 		err = dropInheritable()
 	}
-	ready <- err
-	if err != nil {
-		return
-	}
-	for fn := range in.work {
-		fn()
-	}
+	return err
 }
 
 // start reads a request from files[0] and starts its command with files[1:]
@@ -219,11 +203,12 @@ func (in *inside) start(seq uint64, files []*os.File) (int, error) {
 	}
 	env := append([]string{tasksVar + "=" + tasks()}, fromBytes(r.Env)...)
 	var pid int
-	in.onForker(func() {
+	onForker(func() bool {
 		pid, err = syscall.ForkExec(argv[0], argv, &syscall.ProcAttr{
 			Dir: dir, Env: env, Files: fds,
 			Sys: &syscall.SysProcAttr{Setsid: true}, // as bwrap's --new-session
 		})
+		return true
 	})
 	return pid, err
 }

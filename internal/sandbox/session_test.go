@@ -560,3 +560,25 @@ n = libc.syscall(250, 11, k, buf, 64) if k >= 0 else 0; print("found", buf.raw[:
 	t.Cleanup(func() { _ = b.Release(dir) })
 	warm(t, b, dir)
 }
+
+// A forker thread that cannot go on (it could not leave a namespace) is
+// replaced on the same channel: forks queued behind it still run.
+func TestAStrandedForkerIsReplaced(t *testing.T) {
+	t.Parallel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() { onForker(func() bool { return true }) })
+		}
+		onForker(func() bool { return false }) // this thread is stranded for good
+		wg.Wait()
+		onForker(func() bool { return true })
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("forks wait for a stranded thread")
+	}
+}
