@@ -327,13 +327,21 @@ func stream(w http.ResponseWriter, req *openai.ChatCompletionRequest, msg openai
 	}
 	id := fmt.Sprintf("chatcmpl-%d", time.Now().UnixNano())
 	events := 0
+	// The first event goes out at once, so a client sees the stream begin;
+	// the rest leave as the writer's buffer fills and when the handler
+	// returns, a write for a few events rather than one each. Events are
+	// what a client parses, not writes, and a flush per event made this
+	// in-process model cost more CPU than the harness it serves.
 	emit := func(b []byte) {
 		if sh.CutAfter > 0 && events >= sh.CutAfter {
+			if flusher != nil {
+				flusher.Flush() // what came before the cut arrives
+			}
 			panic(http.ErrAbortHandler)
 		}
 		events++
 		fmt.Fprintf(w, "data: %s\n\n", b)
-		if flusher != nil {
+		if flusher != nil && events == 1 {
 			flusher.Flush()
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/goatbench/goatbench/bench/tasks"
@@ -52,7 +53,7 @@ func evaluate(ctx context.Context, w sandbox.Workspace, c tasks.Check, answer st
 		}
 		return false, fmt.Sprintf("the answer names %q", c.AnswerNotContains)
 	case c.AnswerMatches != "":
-		if regexp.MustCompile(c.AnswerMatches).MatchString(answer) { // validated at load
+		if pattern(c.AnswerMatches).MatchString(answer) {
 			return true, ""
 		}
 		return false, fmt.Sprintf("the answer does not match /%s/", c.AnswerMatches)
@@ -102,7 +103,7 @@ func evaluateCommand(ctx context.Context, w sandbox.Workspace, c *tasks.CommandC
 		return false, fmt.Sprintf("exit code %d, want %d: %s", res.ExitCode, c.ExitCode, lastLine(res.Output))
 	case c.OutputContains != "" && !strings.Contains(res.Output, c.OutputContains):
 		return false, fmt.Sprintf("output does not contain %q: %s", c.OutputContains, lastLine(res.Output))
-	case c.OutputMatches != "" && !regexp.MustCompile(c.OutputMatches).MatchString(res.Output):
+	case c.OutputMatches != "" && !pattern(c.OutputMatches).MatchString(res.Output):
 		return false, fmt.Sprintf("output does not match /%s/: %q", c.OutputMatches, truncate(res.Output, 200))
 	}
 	return true, ""
@@ -111,8 +112,22 @@ func evaluateCommand(ctx context.Context, w sandbox.Workspace, c *tasks.CommandC
 // containsWord reports whether text contains word, case-insensitively, not
 // glued to other letters or digits: "3910" does not contain "391".
 func containsWord(text, word string) bool {
-	re := regexp.MustCompile(`(?i)(^|[^\pL\pN_])` + regexp.QuoteMeta(word) + `($|[^\pL\pN_])`)
-	return re.MatchString(text)
+	return pattern(`(?i)(^|[^\pL\pN_])` + regexp.QuoteMeta(word) + `($|[^\pL\pN_])`).MatchString(text)
+}
+
+// patterns holds every check's regular expression once compiled: compiling
+// one took more of goatbench's CPU per attempt than writing its transcript.
+// Its keys come from the suite's checks, so it stays as small as the suite.
+var patterns sync.Map
+
+// pattern is expr compiled; the suite's loader has refused any expr that
+// does not compile.
+func pattern(expr string) *regexp.Regexp {
+	if re, ok := patterns.Load(expr); ok {
+		return re.(*regexp.Regexp)
+	}
+	re, _ := patterns.LoadOrStore(expr, regexp.MustCompile(expr))
+	return re.(*regexp.Regexp)
 }
 
 func lastLine(s string) string {

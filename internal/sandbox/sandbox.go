@@ -127,11 +127,14 @@ const searchPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 // process (API keys, tokens) reaches it. Python writes no bytecode: its
 // cache is checked by mtime in whole seconds and size, so a check that runs a
 // module again after a same-size edit within the second would run the old
-// code.
+// code. SHELL is set so that bash need not look its user up: run by root,
+// the workspace's uid has no entry in the host's /etc/passwd, and every bash
+// then read it and loaded the next NSS module (libnss_systemd) to look again.
 func Env(home, tmp string) []string {
 	return []string{
 		"PATH=" + searchPath,
 		"HOME=" + home,
+		"SHELL=" + bash(),
 		"LANG=C.UTF-8",
 		"TMPDIR=" + tmp,
 		"PYTHONDONTWRITEBYTECODE=1",

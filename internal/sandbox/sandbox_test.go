@@ -296,6 +296,18 @@ func TestOutputWrittenBeforeExitIsKeptHoweverLateItIsRead(t *testing.T) {
 	}
 }
 
+// A command's bash finds SHELL set and so never looks its user up: run by
+// root, the workspace's uid is nobody in the host's /etc/passwd, and bash
+// would read it and then load another NSS module at every start.
+func TestBashNeedNotLookItsUserUp(t *testing.T) {
+	eachMode(t, Limits{}, func(t *testing.T, sb Sandbox) {
+		res, err := sb.Run(context.Background(), Command{Dir: workspace(t), Script: `printf '%s' "$SHELL"`})
+		require.NoError(t, err)
+		require.Equal(t, 0, res.ExitCode, res.Output)
+		require.Equal(t, bash(), res.Output)
+	})
+}
+
 // Python writes no bytecode in a workspace: a check that runs a module again
 // after an edit that kept its size within the same second would otherwise
 // run the stale .pyc (its check is by mtime in seconds and size).
