@@ -91,6 +91,8 @@ func BenchmarkWorkspace(b *testing.B) {
 				}
 			}
 			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / float64(b.N) }
+			b.ReportMetric(ms(sums[0]), "plain-ms/workspace")
+			b.ReportMetric(ms(sums[1]), "bwrap-ms/workspace")
 			b.ReportMetric(ms(sums[1]-sums[0]), "bwrap-added-ms/workspace")
 			b.ReportMetric(ms(sums[1]-sums[0])/float64(n), "bwrap-added-ms/cmd")
 			b.ReportMetric(0, "ns/op")

@@ -211,42 +211,23 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 	sp := b.space(ws)
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
-	h := asCaller
-	if b.root {
-		h = asUID
-		if b.noUserns || !sp.searchable || !bindsSearchable(c.Binds) {
-			h = viaSetpriv
-		}
-		if h == viaSetpriv && b.setpriv == "" {
-			return Result{}, fmt.Errorf("sandbox: %s needs setpriv (apt-get install util-linux)", ws)
-		}
-		if err := handOver(ws, sp.uid); err != nil {
-			return Result{}, err
-		}
-	} else if err := ownerAccess(ws); err != nil {
+	h, err := b.prepare(ws, sp, l, c.Binds)
+	if err != nil {
 		return Result{}, err
 	}
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = l.Timeout
 	}
-	if b.root && sp.cg == nil && sp.cgErr == nil {
-		sp.cg, sp.cgErr = newAttemptCgroup(l.Memory, int64(l.Processes))
-	}
-	if sp.cgErr != nil {
-		return Result{}, sp.cgErr
-	}
-	if b.root && sp.net == nil && sp.netErr == nil {
-		// Where goatbench cannot make one, bwrap makes one per command.
-		sp.net, sp.netErr = makeNetns()
-	}
 	s := spec{env: Env(ws, "/tmp"), ulimit: l.ulimit(timeout, int64(l.Processes)), netns: sp.net}
 	c.Dir = ws
 	if h != viaSetpriv && len(c.Binds) == 0 {
 		if sess := b.sessionFor(h, ws, sp, l); sess != nil {
 			in := s
-			if err := sp.cg.join(&in); err != nil {
-				return Result{}, err
+			if !sess.inCgroup {
+				if err := sp.cg.join(&in); err != nil {
+					return Result{}, err
+				}
 			}
 			in.sess = sess
 			in.cmd = exec.Command(bash(), "-c", c.Script)
@@ -279,6 +260,45 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 		s.cmd.SysProcAttr.Credential = credential(sp.uid)
 	}
 	return run(ctx, c, l, s)
+}
+
+// prepare readies the workspace for a command that binds binds, and says
+// how that command becomes its user: the workspace handed to its uid (or its
+// owner's access given back), and, run by root, its cgroup and network
+// namespace made once. The caller holds sp.mu.
+func (b *Bwrap) prepare(ws string, sp *space, l Limits, binds []Bind) (how, error) {
+	h := asCaller
+	if b.root {
+		h = asUID
+		if b.noUserns || !sp.searchable || !bindsSearchable(binds) {
+			h = viaSetpriv
+		}
+		if h == viaSetpriv && b.setpriv == "" {
+			return h, fmt.Errorf("sandbox: %s needs setpriv (apt-get install util-linux)", ws)
+		}
+		if err := handOver(ws, sp.uid); err != nil {
+			return h, err
+		}
+	} else if err := ownerAccess(ws); err != nil {
+		return h, err
+	}
+	if b.root && sp.cg == nil && sp.cgErr == nil {
+		procs := int64(l.Processes)
+		if procs >= 0 && h != viaSetpriv {
+			// A session's init is in the cgroup too (see session.inCgroup),
+			// and RLIMIT_NPROC still counts a command's own exactly.
+			procs += sessionTasks
+		}
+		sp.cg, sp.cgErr = newAttemptCgroup(l.Memory, procs)
+	}
+	if sp.cgErr != nil {
+		return h, sp.cgErr
+	}
+	if b.root && sp.net == nil && sp.netErr == nil {
+		// Where goatbench cannot make one, bwrap makes one per command.
+		sp.net, sp.netErr = makeNetns()
+	}
+	return h, nil
 }
 
 // passwdFor is the read end of a pipe holding the host's /etc/passwd with a
@@ -317,14 +337,25 @@ func (b *Bwrap) sessionFor(h how, ws string, sp *space, l Limits) *session {
 	if sp.commands++; sp.commands < sessionFrom {
 		return nil
 	}
+	b.startSessionFor(h, ws, sp, l)
+	return nil
+}
+
+// sessionTasks is what a workspace's pids cgroup allows a session's init
+// (Go's runtime threads, 7 here with GOMAXPROCS 1) beyond the commands'
+// Limits.Processes.
+const sessionTasks = 32
+
+// startSessionFor starts the workspace's session in the background. The
+// caller holds sp.mu.
+func (b *Bwrap) startSessionFor(h how, ws string, sp *space, l Limits) {
 	st := &sessionStart{done: make(chan struct{})}
 	sp.starting = st
-	uid, net := sp.uid, sp.net // Release may change sp's while it starts
+	uid, net, cg := sp.uid, sp.net, sp.cg // Release may change sp's while it starts
 	go func() {
-		st.s, st.err = b.startSession(h, ws, uid, net, l)
+		st.s, st.err = b.startSession(h, ws, uid, net, cg, l)
 		close(st.done)
 	}()
-	return nil
 }
 
 // sessionFrom is the command of a workspace, counted from 1, that starts its
@@ -339,14 +370,23 @@ const sessionFrom = 2
 // session): bwrap as for one command, with the session's init as its PID 1
 // and the capabilities that init needs; the passwd file, the uid and the
 // network are the workspace's for its whole life.
-func (b *Bwrap) startSession(h how, ws string, uid uint32, n *netns, l Limits) (*session, error) {
-	var passwd *os.File
+func (b *Bwrap) startSession(h how, ws string, uid uint32, n *netns, cg *attemptCgroup, l Limits) (*session, error) {
+	var extra []*os.File
+	cgroups := 0 // cgroup.procs files after the passwd file
 	if b.root {
 		f, err := b.passwdFor(ws, uid)
 		if err != nil {
 			return nil, err
 		}
-		passwd = f
+		extra = append(extra, f)
+		if cg != nil {
+			procs, err := cg.procsFiles()
+			if err != nil {
+				closeAll(extra)
+				return nil, err
+			}
+			extra, cgroups = append(extra, procs...), len(procs)
+		}
 	}
 	ownNet := n == nil
 	caps := []string{"--as-pid-1", "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"}
@@ -358,12 +398,16 @@ func (b *Bwrap) startSession(h how, ws string, uid uint32, n *netns, l Limits) (
 	if l.TmpSize > 0 {
 		tmp = strconv.FormatInt(l.TmpSize, 10)
 	}
-	args := b.args(h, ws, uid, l, ownNet, caps, "/proc/self/fd/"+strconv.Itoa(fdSessionExe), sessionArg, tmp, net)
+	args := b.args(h, ws, uid, l, ownNet, caps, "/proc/self/fd/"+strconv.Itoa(fdSessionExe), sessionArg, tmp, net, strconv.Itoa(cgroups))
 	attr := b.procAttr()
 	if h == asUID {
 		attr.Credential = credential(uid)
 	}
-	return startSession(b.bin, args, append([]string{goRuntimeEnv}, Env(ws, "/tmp")...), ws, attr, passwd, n)
+	s, err := startSession(b.bin, args, append([]string{goRuntimeEnv}, Env(ws, "/tmp")...), ws, attr, extra, n)
+	if s != nil {
+		s.inCgroup = cgroups > 0
+	}
+	return s, err
 }
 
 // procAttr is how bwrap itself is started. --die-with-parent (in args) ties
@@ -480,9 +524,10 @@ func searchable(dir string) bool {
 	}
 }
 
-// Release forgets a workspace once its attempt is over; run by root, it also
-// kills whatever a command run through setpriv (outside a user namespace)
-// may have left.
+// Release forgets a workspace once its attempt is over, and returns once
+// nothing of it runs: its session (and one still starting) is ended and, run
+// by root, whatever a command run through setpriv (outside a user namespace)
+// may have left is killed and its cgroups removed.
 func (b *Bwrap) Release(dir string) error {
 	abs, err := filepath.EvalSymlinks(dir)
 	if err != nil {
@@ -492,39 +537,26 @@ func (b *Bwrap) Release(dir string) error {
 	sp, ok := b.spaces[abs]
 	delete(b.spaces, abs)
 	b.mu.Unlock()
-	if ok {
-		sp.mu.Lock() // a running command holds it
-		sp.ready()
-		st, sess, net := sp.starting, sp.sess, sp.net
-		sp.starting, sp.sess, sp.net = nil, nil, nil
-		sp.mu.Unlock()
-		// The session ends in the background: no command of the workspace
-		// is left (each one's processes are gone when it ends), and the
-		// init is outside the workspace's cgroup. A session still starting
-		// may yet enter the network namespace: it is closed after.
-		if st == nil {
-			net.close()
-		}
-		if st != nil || sess != nil {
-			go func() {
-				if st != nil {
-					<-st.done
-					if st.s != nil {
-						st.s.close()
-					}
-					net.close()
-				}
-				if sess != nil {
-					sess.close()
-				}
-			}()
-		}
+	if !ok {
+		return nil
 	}
-	if ok && b.root {
-		// A bwrap of a command's own and its helpers, the uid's only
-		// processes outside the cgroup but a session's, are gone once run
-		// has waited for bwrap: it is the init of its own PID namespace,
-		// whose exit waits for every process in it.
+	sp.mu.Lock() // a running command holds it
+	sp.settle()  // a session still starting may yet enter the network namespace
+	sess, net := sp.sess, sp.net
+	sp.sess, sp.net = nil, nil
+	sp.mu.Unlock()
+	if sess != nil {
+		// No command of the workspace is left (each one's processes are
+		// gone when it ends); the init ends when its connection closes, and
+		// close waits for bwrap, which waits for the init.
+		sess.close()
+	}
+	net.close()
+	if b.root {
+		// A bwrap of a command's own and its helpers are gone once run has
+		// waited for bwrap: it is the init of its own PID namespace, whose
+		// exit waits for every process in it. So is a session's init, the
+		// one process in the workspace's cgroups between commands.
 		return release(sp.uid, sp.cg)
 	}
 	return nil

@@ -77,10 +77,13 @@ func closeInheritedOnExec() {
 // commands' uid.
 const goRuntimeEnv = "GOMAXPROCS=1"
 
-// The session's fds, as bwrap passes them to its init.
+// The session's fds, as bwrap passes them to its init. Run by root, the
+// passwd file comes at firstExtra (bwrap reads it), and then the cgroup.procs
+// files of the workspace's cgroups, which the init joins (see inCgroup).
 const (
-	fdSessionConn = 3
-	fdSessionExe  = 4
+	fdSessionConn    = 3
+	fdSessionExe     = 4
+	fdSessionCgroups = firstExtra + 1
 )
 
 // request is one command for the session's init; it travels in a pipe whose
@@ -134,14 +137,18 @@ type session struct {
 	stderr *tail         // bwrap's and the init's own complaints
 	seq    atomic.Uint64
 	broken atomic.Bool // the connection to the init failed
+	// inCgroup: the init joined the workspace's cgroups as it started, and
+	// every command it forks is born in them. A command that joins them
+	// itself moves between cgroups, which in cgroup v1 waits for an RCU
+	// grace period (cgroup_threadgroup_rwsem) whenever none happened just
+	// before: 15-30 ms here for a command that follows a model's turn.
+	inCgroup bool
 }
 
 // startSession starts the session's bwrap with args (which end in the
 // init's command line) and waits until the init says it is ready.
-func startSession(bin string, args []string, env []string, dir string, attr *syscall.SysProcAttr, passwd *os.File, n *netns) (*session, error) {
-	if passwd != nil {
-		defer passwd.Close()
-	}
+func startSession(bin string, args []string, env []string, dir string, attr *syscall.SysProcAttr, extra []*os.File, n *netns) (*session, error) {
+	defer closeAll(extra)
 	exe, err := os.Open("/proc/self/exe") // also where the binary was replaced or removed since
 	if err != nil {
 		return nil, err
@@ -163,9 +170,7 @@ func startSession(bin string, args []string, env []string, dir string, attr *sys
 	cmd := exec.Command(bin, args...)
 	cmd.Env, cmd.Dir, cmd.Stderr = env, dir, s.stderr
 	cmd.ExtraFiles = []*os.File{theirs, exe}
-	if passwd != nil {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, passwd)
-	}
+	cmd.ExtraFiles = append(cmd.ExtraFiles, extra...)
 	// No Pdeathsig, which would fire when the thread that started bwrap
 	// ends, long before the session: when goatbench ends, for whatever
 	// reason, its end of the connection closes and the init kills every

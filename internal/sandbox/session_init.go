@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -122,11 +123,23 @@ type inside struct {
 const rlimits = 16
 
 func newInside(args []string) (*inside, error) {
-	if len(args) != 2 {
+	if len(args) != 3 {
 		return nil, errors.New("bad arguments")
 	}
 	in := &inside{tmpSize: args[0], ownNet: args[1] == "net"}
-	var err error
+	cgroups, err := strconv.Atoi(args[2])
+	if err != nil {
+		return nil, errors.New("bad arguments")
+	}
+	// Join the workspace's cgroups, every thread of this process at once
+	// (cgroup.procs): each command is born in them (see session.inCgroup).
+	for fd := fdSessionCgroups; fd < fdSessionCgroups+cgroups; fd++ {
+		_, err := unix.Write(fd, []byte("0"))
+		unix.Close(fd)
+		if err != nil {
+			return nil, fmt.Errorf("join the workspace's cgroup: %w", err)
+		}
+	}
 	if in.ws, err = os.Getwd(); err != nil { // bwrap's --chdir
 		return nil, err
 	}

@@ -6,7 +6,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -580,5 +582,60 @@ func TestAStrandedForkerIsReplaced(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("forks wait for a stranded thread")
+	}
+}
+
+// A session's init is in the workspace's cgroups, and its commands are born
+// there without joining them: the attempt's caps still hold, a command
+// still gets the processes the limit gives it, and Release removes the
+// cgroups with the init gone from them.
+func TestASessionKeepsTheAttemptsLimits(t *testing.T) {
+	// Not parallel: TestMemoryIsCappedPerAttemptNotPerProcess counts cgroups.
+	l := Limits{Processes: 20, Memory: 96 << 20}
+	b := needBwrap(t, l)
+	if b.root && b.noUserns {
+		t.Skip("bwrap runs through setpriv here: each command has a bwrap of its own")
+	}
+	dir := workspace(t)
+	s := warm(t, b, dir)
+	require.Equal(t, cgroupBaseDirs() != nil, s.inCgroup, "the init joins the workspace's cgroups where there are some")
+
+	res := mustRun(t, b, Command{Dir: dir, Script: `python3 -c '
+import os, time
+n = 0
+try:
+    while n < 500:
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        n += 1
+except BlockingIOError:
+    pass
+print("forked", n)
+'`})
+	m := regexp.MustCompile(`forked (\d+)`).FindStringSubmatch(res.Output)
+	require.NotNil(t, m, res.Output)
+	n, _ := strconv.Atoi(m[1])
+	require.Less(t, n, 20, "the workspace's processes alone count")
+	require.Greater(t, n, 15, "the init's threads are not the command's to lose")
+
+	if s.inCgroup {
+		hog := `python3 -c 'import time; x = bytearray(60 << 20); time.sleep(1)'`
+		res = mustRun(t, b, Command{Dir: dir, Script: fmt.Sprintf("(%s) & (%s) & wait; echo done", hog, hog)})
+		require.Contains(t, res.Output, "done")
+		require.Contains(t, strings.ToLower(res.Output), "killed", "one of the hogs is killed: %s", res.Output)
+		require.EqualValues(t, 2, sessionOf(t, b, dir).seq.Load(), "both ran in the session")
+
+		// Born in them, not joined: each controller's line names the
+		// workspace's cgroup (under the namespace's root, goatbench's).
+		cg := b.space(dir).cg
+		res = mustRun(t, b, Command{Dir: dir, Script: "cat /proc/self/cgroup"})
+		for _, d := range cg.dirs {
+			require.Contains(t, res.Output, ":/"+filepath.Base(d)+"\n", "%s", res.Output)
+		}
+		require.NoError(t, b.Release(dir))
+		for _, d := range cg.dirs {
+			require.NoDirExists(t, d, "Release removes the cgroups, the init gone from them")
+		}
 	}
 }
