@@ -525,9 +525,10 @@ func searchable(dir string) bool {
 }
 
 // Release forgets a workspace once its attempt is over, and returns once
-// nothing of it runs: its session (and one still starting) is ended and, run
-// by root, whatever a command run through setpriv (outside a user namespace)
-// may have left is killed and its cgroups removed.
+// nothing of it runs: its session is ended and, run by root, whatever a
+// command run through setpriv (outside a user namespace) may have left is
+// killed and its cgroups removed. A session still starting is ended in the
+// background, once started, and the rest with it.
 func (b *Bwrap) Release(dir string) error {
 	abs, err := filepath.EvalSymlinks(dir)
 	if err != nil {
@@ -541,7 +542,25 @@ func (b *Bwrap) Release(dir string) error {
 		return nil
 	}
 	sp.mu.Lock() // a running command holds it
-	sp.settle()  // a session still starting may yet enter the network namespace
+	if !sp.ready() {
+		// A session still starting (for a command that came after its
+		// start) is not waited for: it is ended, and then the rest, once
+		// it has started. Its start may yet enter the network namespace.
+		st, net := sp.starting, sp.net
+		sp.starting, sp.net = nil, nil
+		sp.mu.Unlock()
+		go func() {
+			<-st.done
+			if st.s != nil {
+				st.s.close()
+			}
+			net.close()
+			if b.root {
+				_ = release(sp.uid, sp.cg)
+			}
+		}()
+		return nil
+	}
 	sess, net := sp.sess, sp.net
 	sp.sess, sp.net = nil, nil
 	sp.mu.Unlock()

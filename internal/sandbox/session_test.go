@@ -639,3 +639,39 @@ print("forked", n)
 		}
 	}
 }
+
+// A workspace released while its session is still starting does not wait
+// for it: the session is ended once it has started, and, run by root, the
+// workspace's cgroups go after it.
+func TestReleaseDuringASessionStartLeavesNothing(t *testing.T) {
+	t.Parallel()
+	b, dir := needSession(t)
+	for range sessionFrom {
+		mustRun(t, b, Command{Dir: dir, Script: "true"})
+	}
+	sp := b.space(dir)
+	sp.mu.Lock()
+	st, cg := sp.starting, sp.cg
+	sp.mu.Unlock()
+	if st == nil {
+		t.Skip("the session had started already")
+	}
+	require.NoError(t, b.Release(dir))
+	<-st.done
+	require.NoError(t, st.err)
+	select {
+	case <-st.s.exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the session of a released workspace is still running")
+	}
+	if cg != nil {
+		require.Eventually(t, func() bool {
+			for _, d := range cg.dirs {
+				if _, err := os.Stat(d); err == nil {
+					return false
+				}
+			}
+			return true
+		}, 5*time.Second, 10*time.Millisecond, "the workspace's cgroups are removed")
+	}
+}
