@@ -99,3 +99,46 @@ func BenchmarkWorkspace(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSpacedCommand measures a command ("true") that comes 100 ms after
+// the one before, as after a model's turn (the pause is not counted), in
+// each mode, from a workspace's third command on. Run by root on cgroup v1,
+// a command that moved itself into its workspace's cgroups waited here for
+// an RCU grace period whenever no move came just before; one born there
+// (see attemptCgroup) does not.
+//
+//	go test ./internal/sandbox -run '^$' -bench SpacedCommand -benchtime 20x
+func BenchmarkSpacedCommand(b *testing.B) {
+	modes := []struct {
+		name string
+		sb   Sandbox
+	}{{"plain", Plain{}}, {"bwrap", needBwrap(b, Limits{})}}
+	dirs := make([]string, len(modes))
+	for i, m := range modes {
+		dirs[i] = workspace(b)
+		for range 3 {
+			if _, err := m.sb.Run(context.Background(), Command{Dir: dirs[i], Script: "true"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if r, ok := m.sb.(Releaser); ok {
+			b.Cleanup(func() { _ = r.Release(dirs[i]) })
+		}
+	}
+	sums := make([]time.Duration, len(modes))
+	for b.Loop() {
+		for i, m := range modes {
+			time.Sleep(100 * time.Millisecond)
+			start := time.Now()
+			res, err := m.sb.Run(context.Background(), Command{Dir: dirs[i], Script: "true"})
+			sums[i] += time.Since(start)
+			if err != nil || res.ExitCode != 0 {
+				b.Fatalf("%s: %v %d %s", m.name, err, res.ExitCode, res.Output)
+			}
+		}
+	}
+	for i, m := range modes {
+		b.ReportMetric(float64(sums[i])/float64(time.Millisecond)/float64(b.N), m.name+"-ms/cmd")
+	}
+	b.ReportMetric(0, "ns/op")
+}

@@ -284,9 +284,10 @@ func (b *Bwrap) prepare(ws string, sp *space, l Limits, binds []Bind) (how, erro
 	}
 	if b.root && sp.cg == nil && sp.cgErr == nil {
 		procs := int64(l.Processes)
-		if procs >= 0 && h != viaSetpriv {
-			// A session's init is in the cgroup too (see session.inCgroup),
-			// and RLIMIT_NPROC still counts a command's own exactly.
+		if procs >= 0 {
+			// A session's forker thread is in the cgroup too (see
+			// session.inCgroup); RLIMIT_NPROC still counts a command's own
+			// exactly.
 			procs += sessionTasks
 		}
 		sp.cg, sp.cgErr = newAttemptCgroup(l.Memory, procs)
@@ -341,10 +342,9 @@ func (b *Bwrap) sessionFor(h how, ws string, sp *space, l Limits) *session {
 	return nil
 }
 
-// sessionTasks is what a workspace's pids cgroup allows a session's init
-// (Go's runtime threads, 7 here with GOMAXPROCS 1) beyond the commands'
-// Limits.Processes.
-const sessionTasks = 32
+// sessionTasks is what a workspace's pids cgroup allows beyond the
+// commands' Limits.Processes: a session's forker thread is there.
+const sessionTasks = 4
 
 // startSessionFor starts the workspace's session in the background. The
 // caller holds sp.mu.
@@ -372,7 +372,7 @@ const sessionFrom = 2
 // network are the workspace's for its whole life.
 func (b *Bwrap) startSession(h how, ws string, uid uint32, n *netns, cg *attemptCgroup, l Limits) (*session, error) {
 	var extra []*os.File
-	cgroups := 0 // cgroup.procs files after the passwd file
+	cgroups := 0 // tasks files after the passwd file
 	if b.root {
 		f, err := b.passwdFor(ws, uid)
 		if err != nil {
@@ -380,12 +380,12 @@ func (b *Bwrap) startSession(h how, ws string, uid uint32, n *netns, cg *attempt
 		}
 		extra = append(extra, f)
 		if cg != nil {
-			procs, err := cg.procsFiles()
+			tasks, err := cg.tasksFiles()
 			if err != nil {
 				closeAll(extra)
 				return nil, err
 			}
-			extra, cgroups = append(extra, procs...), len(procs)
+			extra, cgroups = append(extra, tasks...), len(tasks)
 		}
 	}
 	ownNet := n == nil

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Per-attempt caps. Rlimits bound one process; an attempt's commands are many
@@ -80,7 +82,21 @@ func cgroupBaseDirs() []string {
 }
 
 // attemptCgroup is one workspace's cgroup in each controller.
-type attemptCgroup struct{ dirs []string }
+type attemptCgroup struct {
+	dirs []string
+
+	// A thread in the cgroups (cgroup v1 places threads one by one, through
+	// "tasks") forks a child into them, where a command that moved itself
+	// would wait for an RCU grace period whenever no other move came just
+	// before (cgroup_threadgroup_rwsem: 15-35 ms here for a command after a
+	// model's turn). Only that thread is there, not its process, which the
+	// memory cgroup's OOM killer therefore never picks (it picks among
+	// thread group leaders). Plain's commands are forked by such a thread of
+	// goatbench's (fk); a session's by its init's forker thread (see
+	// session.inCgroup).
+	fkOnce sync.Once
+	fk     *forker // nil where its thread could not join: each command joins itself
+}
 
 // newAttemptCgroup makes a workspace's cgroups, capped at memory bytes and
 // procs processes (a negative value leaves that one uncapped); nil when the
@@ -111,11 +127,48 @@ func newAttemptCgroup(memory, procs int64) (*attemptCgroup, error) {
 	return cg, nil
 }
 
+// bornIn has the command forked by a thread of goatbench's in the
+// cgroups, made at the workspace's first command: one move for the whole
+// workspace. Where that thread cannot join them, the command joins them
+// itself.
+func (cg *attemptCgroup) bornIn(s *spec) error {
+	if cg == nil {
+		return nil
+	}
+	cg.fkOnce.Do(func() {
+		cg.fk, _ = newForker(func() error {
+			tid := []byte(strconv.Itoa(unix.Gettid()))
+			for _, d := range cg.dirs {
+				if err := os.WriteFile(filepath.Join(d, "tasks"), tid, 0); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	if cg.fk == nil {
+		return cg.join(s)
+	}
+	s.forker = cg.fk
+	return nil
+}
+
+// tasksFiles opens each cgroup's tasks file, for a session's init to place
+// its forker thread there.
+func (cg *attemptCgroup) tasksFiles() ([]*os.File, error) {
+	return cg.open("tasks")
+}
+
 // procsFiles opens each cgroup's cgroup.procs for a command to join.
 func (cg *attemptCgroup) procsFiles() ([]*os.File, error) {
+	return cg.open("cgroup.procs")
+}
+
+// open opens a file of each cgroup for writing.
+func (cg *attemptCgroup) open(name string) ([]*os.File, error) {
 	var fs []*os.File
 	for _, d := range cg.dirs {
-		f, err := os.OpenFile(filepath.Join(d, "cgroup.procs"), os.O_WRONLY, 0)
+		f, err := os.OpenFile(filepath.Join(d, name), os.O_WRONLY, 0)
 		if err != nil {
 			for _, f := range fs {
 				f.Close()
@@ -150,6 +203,10 @@ func (cg *attemptCgroup) join(s *spec) error {
 
 // remove deletes the cgroups once their processes are gone.
 func (cg *attemptCgroup) remove() error {
+	cg.fkOnce.Do(func() {}) // none is made after this
+	if cg.fk != nil {
+		cg.fk.stop() // its thread leaves them as it ends
+	}
 	var errs []error
 	for _, d := range cg.dirs {
 		deadline := time.Now().Add(2 * time.Second)
@@ -179,10 +236,16 @@ func (cg *attemptCgroup) empty() bool {
 	if cg == nil || len(cg.dirs) == 0 {
 		return false
 	}
+	own := strconv.Itoa(os.Getpid()) // a forker thread of goatbench's is there (see bornIn)
 	for _, d := range cg.dirs {
 		b, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
-		if err != nil || len(strings.TrimSpace(string(b))) != 0 {
+		if err != nil {
 			return false
+		}
+		for _, pid := range strings.Fields(string(b)) {
+			if pid != own {
+				return false
+			}
 		}
 	}
 	return true

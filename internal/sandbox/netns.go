@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -152,14 +153,15 @@ func setUp() error {
 }
 
 // start starts cmd inside the namespace; a nil n starts it in goatbench's.
-// Every command (and every bwrap) is forked by one thread kept for it (see
-// onForker), which enters the namespace for the fork and then returns to
-// goatbench's. A thread that cannot return is stranded, and another takes
-// its place. The caller holds the workspace's lock, or Release waits for it
-// (a session being started), so n cannot be closed meanwhile.
-func (n *netns) start(cmd *exec.Cmd) error {
+// Every command (and every bwrap) is forked by a thread kept for it (see
+// forker): fk, the workspace's, or the one of goatbench's when fk is nil. It
+// enters the namespace for the fork and then returns to goatbench's. A
+// thread that cannot return is stranded, and another takes its place. The
+// caller holds the workspace's lock, or Release waits for it (a session
+// being started), so n cannot be closed meanwhile.
+func (n *netns) start(cmd *exec.Cmd, fk *forker) error {
 	var err error
-	onForker(func() bool {
+	ferr := fk.run(func() bool {
 		if err = freshSessionKeyring(); err != nil {
 			return true
 		}
@@ -174,46 +176,140 @@ func (n *netns) start(cmd *exec.Cmd) error {
 		}
 		return back
 	})
+	if ferr != nil {
+		return ferr
+	}
 	return err
 }
 
-// onForker runs fn on the forker thread and waits for it. That thread is
-// locked for good, for what a child gets from the thread that forks it:
+// A forker is a thread locked for good that forks commands, for what a
+// child gets from the thread that forks it:
 //   - its session keyring: before each fork the thread joins a new,
 //     anonymous one, so no command possesses goatbench's (a login's, a
 //     systemd service's) nor an earlier command's. A thread of Go's pool
 //     would keep the last command's keyring, and hand it on to whatever it
 //     started next;
-//   - Pdeathsig, which fires when the forking thread ends: this one never
-//     does;
+//   - Pdeathsig, which fires when the forking thread ends: a forker ends
+//     only when told, with nothing it forked left;
+//   - in cgroup v1, its cgroups: a workspace's forker is in the workspace's
+//     (see attemptCgroup), and a child is born in them, where one that
+//     joined them itself would wait for an RCU grace period whenever no
+//     other move came just before (cgroup_threadgroup_rwsem: 15-35 ms
+//     here for a command after a model's turn);
 //   - in a session's init, the mount and network namespaces and the
 //     capabilities its commands get (see inside.setUp).
 //
-// fn reports whether the thread is fit for more (it returned to goatbench's
-// network namespace); if not, it is stranded and a new thread takes its
-// place on the same channel.
-func onForker(fn func() bool) {
-	done := make(chan struct{})
-	forkerC() <- func() bool {
-		defer close(done)
-		return fn()
-	}
-	<-done
+// Each fn run on it reports whether the thread is fit for more (it returned
+// to goatbench's network namespace); if not, it is stranded and a new
+// thread, set up the same way, takes its place on the same channel.
+type forker struct {
+	c      chan forkJob
+	setUp  func() error // run first on each of its threads
+	mu     sync.Mutex
+	closed bool
 }
 
-var forkerC = sync.OnceValue(func() chan func() bool {
-	c := make(chan func() bool)
-	go forker(c)
-	return c
+type forkJob struct {
+	fn   func() bool
+	done chan error
+}
+
+// errForkerGone is what a fork sent to a forker gets when no thread could
+// take the place of a stranded one.
+var errForkerGone = errors.New("sandbox: the workspace's forker thread is gone")
+
+// goatbenchForker forks whatever no workspace's forker does.
+var goatbenchForker = sync.OnceValue(func() *forker {
+	fk, _ := newForker(nil) // with no set-up it cannot fail
+	return fk
 })
 
-func forker(c chan func() bool) {
-	runtime.LockOSThread() // never unlocked
-	for f := range c {
-		if !f() {
-			go forker(c)
+// onForker runs fn on goatbench's forker and waits for it.
+func onForker(fn func() bool) { _ = goatbenchForker().run(fn) }
+
+// newForker starts a forker whose threads first run setUp; the error is
+// setUp's on the first one.
+func newForker(setUp func() error) (*forker, error) {
+	fk := &forker{c: make(chan forkJob), setUp: setUp}
+	ready := make(chan error, 1)
+	go fk.thread(ready, nil)
+	if err := <-ready; err != nil {
+		return nil, err
+	}
+	return fk, nil
+}
+
+// thread is the goroutine of one of fk's threads. It is never the
+// process's main thread: Go may run any goroutine there, and a locked
+// goroutine that ends on it leaves it wedged rather than ended (still in a
+// workspace's cgroups, say). A goroutine that finds itself there holds it
+// while another one locks a thread, which therefore is not the main one,
+// and then lets it go.
+func (fk *forker) thread(ready chan<- error, locked chan<- struct{}) {
+	runtime.LockOSThread() // never unlocked but on the main thread: this thread ends with the goroutine
+	if locked != nil {
+		close(locked)
+	}
+	if unix.Gettid() == unix.Getpid() {
+		l := make(chan struct{})
+		go fk.thread(ready, l)
+		<-l
+		runtime.UnlockOSThread()
+		return
+	}
+	var err error
+	if fk.setUp != nil {
+		err = fk.setUp()
+	}
+	ready <- err
+	if err != nil {
+		return
+	}
+	for j := range fk.c {
+		ok := j.fn()
+		j.done <- nil
+		if !ok {
+			next := make(chan error, 1)
+			go fk.thread(next, nil)
+			if <-next != nil {
+				go fk.drain()
+			}
 			stranded()
 		}
+	}
+}
+
+// drain fails every fork sent to a forker with no thread left.
+func (fk *forker) drain() {
+	for j := range fk.c {
+		j.done <- errForkerGone
+	}
+}
+
+// run runs fn on fk's thread, or goatbench's when fk is nil, and waits for
+// it; the error says it could not be run.
+func (fk *forker) run(fn func() bool) error {
+	if fk == nil {
+		fk = goatbenchForker()
+	}
+	j := forkJob{fn: fn, done: make(chan error, 1)}
+	fk.mu.Lock()
+	if fk.closed {
+		fk.mu.Unlock()
+		return errForkerGone
+	}
+	fk.c <- j
+	fk.mu.Unlock()
+	return <-j.done
+}
+
+// stop ends fk's thread; a fork sent to it after fails.
+func (fk *forker) stop() {
+	fk.mu.Lock()
+	defer fk.mu.Unlock()
+	if !fk.closed {
+		fk.closed = true
+		close(fk.c)
 	}
 }
 

@@ -77,7 +77,7 @@ func (p Plain) runAsUID(ctx context.Context, c Command, l Limits, timeout time.D
 		return Result{}, err
 	}
 	s := spec{env: Env(ws, ws), ulimit: l.ulimit(timeout, int64(l.Processes)), after: func() { killLeft(uid, cg) }}
-	if err := cg.join(&s); err != nil {
+	if err := cg.bornIn(&s); err != nil {
 		return Result{}, err
 	}
 	c.Dir = ws

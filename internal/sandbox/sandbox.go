@@ -191,6 +191,7 @@ type spec struct {
 	ulimit string
 	after  func()   // once the command has exited, after its group is killed
 	netns  *netns   // the network namespace to start the command in; nil: goatbench's
+	forker *forker  // the thread that forks it (see forker); nil: goatbench's
 	sess   *session // the workspace's sandbox to run the command in; nil: run cmd itself
 }
 
@@ -207,7 +208,7 @@ func (s spec) start(cmd *exec.Cmd) (process, error) {
 	if s.sess != nil {
 		return s.sess.start(cmd)
 	}
-	if err := s.netns.start(cmd); err != nil {
+	if err := s.netns.start(cmd, s.forker); err != nil {
 		return nil, err
 	}
 	return execProc{cmd}, nil

@@ -301,8 +301,7 @@ func TestOutputWrittenBeforeExitIsKeptHoweverLateItIsRead(t *testing.T) {
 // would read it and then load another NSS module at every start.
 func TestBashNeedNotLookItsUserUp(t *testing.T) {
 	eachMode(t, Limits{}, func(t *testing.T, sb Sandbox) {
-		res, err := sb.Run(context.Background(), Command{Dir: workspace(t), Script: `printf '%s' "$SHELL"`})
-		require.NoError(t, err)
+		res := mustRun(t, sb, Command{Script: `printf '%s' "$SHELL"`})
 		require.Equal(t, 0, res.ExitCode, res.Output)
 		require.Equal(t, bash(), res.Output)
 	})

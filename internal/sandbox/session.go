@@ -78,8 +78,8 @@ func closeInheritedOnExec() {
 const goRuntimeEnv = "GOMAXPROCS=1"
 
 // The session's fds, as bwrap passes them to its init. Run by root, the
-// passwd file comes at firstExtra (bwrap reads it), and then the cgroup.procs
-// files of the workspace's cgroups, which the init joins (see inCgroup).
+// passwd file comes at firstExtra (bwrap reads it), and then the tasks files
+// of the workspace's cgroups (see inCgroup).
 const (
 	fdSessionConn    = 3
 	fdSessionExe     = 4
@@ -137,11 +137,11 @@ type session struct {
 	stderr *tail         // bwrap's and the init's own complaints
 	seq    atomic.Uint64
 	broken atomic.Bool // the connection to the init failed
-	// inCgroup: the init joined the workspace's cgroups as it started, and
-	// every command it forks is born in them. A command that joins them
-	// itself moves between cgroups, which in cgroup v1 waits for an RCU
-	// grace period (cgroup_threadgroup_rwsem) whenever none happened just
-	// before: 15-30 ms here for a command that follows a model's turn.
+	// inCgroup: the init's forker thread placed itself in the workspace's
+	// cgroups as it started, so every command it forks is born in them and
+	// need not move into them (see attemptCgroup). The init itself, its
+	// other threads and bwrap are not in them: the memory cgroup's OOM
+	// killer never picks them over a command.
 	inCgroup bool
 }
 
@@ -177,7 +177,7 @@ func startSession(bin string, args []string, env []string, dir string, attr *sys
 	// command and exits, and bwrap with it.
 	attr.Setpgid = true
 	cmd.SysProcAttr = attr
-	if err := n.start(cmd); err != nil {
+	if err := n.start(cmd, nil); err != nil {
 		s.conn.Close()
 		return nil, err
 	}

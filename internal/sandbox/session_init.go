@@ -117,6 +117,7 @@ type inside struct {
 	layered bool     // /tmp and /dev/shm are the forker's own tmpfs, not bwrap's
 	limits  [rlimits]unix.Rlimit
 	pidMax  []byte // the PID namespace's pid_max, which a command can write (see tampered)
+	cgroups int    // tasks files passed from fdSessionCgroups on
 }
 
 // rlimits is the number of RLIMIT_* resources (RLIMIT_RTTIME is the last).
@@ -127,18 +128,9 @@ func newInside(args []string) (*inside, error) {
 		return nil, errors.New("bad arguments")
 	}
 	in := &inside{tmpSize: args[0], ownNet: args[1] == "net"}
-	cgroups, err := strconv.Atoi(args[2])
-	if err != nil {
+	var err error
+	if in.cgroups, err = strconv.Atoi(args[2]); err != nil {
 		return nil, errors.New("bad arguments")
-	}
-	// Join the workspace's cgroups, every thread of this process at once
-	// (cgroup.procs): each command is born in them (see session.inCgroup).
-	for fd := fdSessionCgroups; fd < fdSessionCgroups+cgroups; fd++ {
-		_, err := unix.Write(fd, []byte("0"))
-		unix.Close(fd)
-		if err != nil {
-			return nil, fmt.Errorf("join the workspace's cgroup: %w", err)
-		}
 	}
 	if in.ws, err = os.Getwd(); err != nil { // bwrap's --chdir
 		return nil, err
@@ -169,6 +161,15 @@ func newInside(args []string) (*inside, error) {
 //     set; it keeps its permitted and effective ones (CAP_SYS_ADMIN) to
 //     mount and to give each command an IPC namespace of its own.
 func (in *inside) setUp() error {
+	// Into the workspace's cgroups, this thread alone ("0" in a tasks file
+	// is the writer): each command is born there (see session.inCgroup).
+	for fd := fdSessionCgroups; fd < fdSessionCgroups+in.cgroups; fd++ {
+		_, err := unix.Write(fd, []byte("0"))
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("join the workspace's cgroup: %w", err)
+		}
+	}
 	err := unix.Unshare(unix.CLONE_NEWNS)
 	if err == nil && in.ownNet {
 		// bwrap's network namespace, like its mount namespace, is its first

@@ -590,7 +590,7 @@ func TestAStrandedForkerIsReplaced(t *testing.T) {
 // still gets the processes the limit gives it, and Release removes the
 // cgroups with the init gone from them.
 func TestASessionKeepsTheAttemptsLimits(t *testing.T) {
-	// Not parallel: TestMemoryIsCappedPerAttemptNotPerProcess counts cgroups.
+	t.Parallel() // after the sequential tests, the key quota's among them
 	l := Limits{Processes: 20, Memory: 96 << 20}
 	b := needBwrap(t, l)
 	if b.root && b.noUserns {
@@ -626,13 +626,9 @@ print("forked", n)
 		require.Contains(t, strings.ToLower(res.Output), "killed", "one of the hogs is killed: %s", res.Output)
 		require.EqualValues(t, 2, sessionOf(t, b, dir).seq.Load(), "both ran in the session")
 
-		// Born in them, not joined: each controller's line names the
-		// workspace's cgroup (under the namespace's root, goatbench's).
+		// The init's forker thread is in them between commands.
 		cg := b.space(dir).cg
-		res = mustRun(t, b, Command{Dir: dir, Script: "cat /proc/self/cgroup"})
-		for _, d := range cg.dirs {
-			require.Contains(t, res.Output, ":/"+filepath.Base(d)+"\n", "%s", res.Output)
-		}
+		require.False(t, cg.empty(), "the session's forker thread is in the workspace's cgroups")
 		require.NoError(t, b.Release(dir))
 		for _, d := range cg.dirs {
 			require.NoDirExists(t, d, "Release removes the cgroups, the init gone from them")
@@ -674,4 +670,65 @@ func TestReleaseDuringASessionStartLeavesNothing(t *testing.T) {
 			return true
 		}, 5*time.Second, 10*time.Millisecond, "the workspace's cgroups are removed")
 	}
+}
+
+// /tmp's pages count in the workspace's memory cgroup but in no process's
+// resident memory, so a command that fills /tmp past the cap leaves the OOM
+// killer tiny processes to choose from. It picks the command's, never the
+// session's init or bwrap, which are not in the cgroup (only the init's
+// forker thread is): the command is killed (137) and the session lives on.
+func TestAnOOMInASessionKillsTheCommandNotTheSession(t *testing.T) {
+	t.Parallel()
+	if cgroupBaseDirs() == nil {
+		t.Skip("needs root and cgroups")
+	}
+	b := needBwrap(t, Limits{Memory: 96 << 20})
+	if b.noUserns {
+		t.Skip("bwrap runs through setpriv here: each command has a bwrap of its own")
+	}
+	dir := workspace(t)
+	t.Cleanup(func() { _ = b.Release(dir) })
+	s := warm(t, b, dir)
+	res := mustRun(t, b, Command{Dir: dir, Script: "head -c 150000000 /dev/zero > /tmp/fill; echo status=$?"})
+	require.Equal(t, 137, res.ExitCode, "output %q", res.Output)
+	require.True(t, s.alive(), "the session survives its command's OOM")
+	require.Same(t, s, sessionOf(t, b, dir))
+}
+
+// An external agent's command binds files of a private directory, so it
+// runs through setpriv, as the workspace's first command: the session its
+// checks run in later still leaves them the processes the limit gives, and
+// survives a command that fills the limit while signalling its PID 1.
+func TestASessionAfterASetprivCommandKeepsItsRoom(t *testing.T) {
+	t.Parallel()
+	b := needBwrap(t, Limits{Processes: 20})
+	if !b.root || b.setpriv == "" || b.noUserns || cgroupBaseDirs() == nil {
+		t.Skip("root with user namespaces and cgroups only")
+	}
+	f := filepath.Join(t.TempDir(), "agent") // t.TempDir is 0700
+	require.NoError(t, os.WriteFile(f, []byte("x"), 0o644))
+	dir := workspace(t)
+	t.Cleanup(func() { _ = b.Release(dir) })
+	mustRun(t, b, Command{Dir: dir, Script: "echo agent", Binds: []Bind{{Path: f}}})
+	s := warm(t, b, dir)
+	res := mustRun(t, b, Command{Dir: dir, Script: `python3 -c '
+import os, time
+n = 0
+try:
+    while n < 500:
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        n += 1
+except BlockingIOError:
+    pass
+print("forked", n)
+'`})
+	m := regexp.MustCompile(`forked (\d+)`).FindStringSubmatch(res.Output)
+	require.NotNil(t, m, res.Output)
+	n, _ := strconv.Atoi(m[1])
+	require.Greater(t, n, 15, "the session's threads are not the command's to lose")
+	mustRun(t, b, Command{Dir: dir, Timeout: 2 * time.Second,
+		Script: `for i in $(seq 30); do (while :; do kill -USR1 1 2>/dev/null; done) & done; wait`})
+	require.True(t, s.alive(), "the init died: %.120q", s.stderr.String())
 }
