@@ -222,26 +222,87 @@ func floorArm(b *testing.B, from []*exchange, parallel int) arm {
 	c0, s0 := cpu(), serverCPU(server.PID)
 	rec.start = time.Now()
 	for _, x := range order {
+		g.Go(func() error { return replay(ctx, hc, x.body) })
+	}
+	require.NoError(b, g.Wait())
+	a := arm{wall: time.Since(rec.start), cpu: cpu() - c0, srv: serverCPU(server.PID) - s0}
+	a.tally(b, rec.log)
+	return a
+}
+
+// pacedFloorArm sends the bodies again with a bare keep-alive client, each
+// task's requests in their order and no more than parallel tasks at a time,
+// leaving between a reply and the task's next request the time goatbench
+// left (its tool call, its bookkeeping). The server so sees goatbench's
+// arrivals, not back-to-back ones: a request that arrives while the
+// server's other slots are mid-step waits for that step, one that follows a
+// reply does not, and the back-to-back floor has only the latter.
+func pacedFloorArm(b *testing.B, from []*exchange, parallel int) arm {
+	byTask := map[string][]*exchange{}
+	var order []string
+	for _, x := range from {
+		var body struct {
+			Messages []struct {
+				Role    string `json:"role"`
+				Content string `json:"content"`
+			} `json:"messages"`
+		}
+		require.NoError(b, json.Unmarshal(x.body, &body))
+		task := ""
+		for _, m := range body.Messages {
+			if m.Role == "user" {
+				task = m.Content
+				break
+			}
+		}
+		if _, ok := byTask[task]; !ok {
+			order = append(order, task)
+		}
+		byTask[task] = append(byTask[task], x)
+	}
+	slices.SortFunc(order, func(p, q string) int { return int(byTask[p][0].at - byTask[q][0].at) })
+	rec := &recorder{base: pooled()}
+	hc := &http.Client{Transport: rec}
+	g, ctx := errgroup.WithContext(context.Background())
+	g.SetLimit(parallel)
+	c0, s0 := cpu(), serverCPU(server.PID)
+	rec.start = time.Now()
+	for _, task := range order {
+		xs := byTask[task]
+		slices.SortFunc(xs, func(p, q *exchange) int { return int(p.at - q.at) })
 		g.Go(func() error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, server.URL+"/chat/completions", bytes.NewReader(x.body))
-			if err != nil {
-				return err
+			for i, x := range xs {
+				if i > 0 {
+					time.Sleep(x.at - (xs[i-1].at + xs[i-1].latency))
+				}
+				if err := replay(ctx, hc, x.body); err != nil {
+					return err
+				}
 			}
-			req.Header.Set("Content-Type", "application/json")
-			req.Header["Idempotency-Key"] = nil
-			resp, err := hc.Do(req)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			return err
+			return nil
 		})
 	}
 	require.NoError(b, g.Wait())
 	a := arm{wall: time.Since(rec.start), cpu: cpu() - c0, srv: serverCPU(server.PID) - s0}
 	a.tally(b, rec.log)
 	return a
+}
+
+// replay sends one body and reads the reply to its end.
+func replay(ctx context.Context, hc *http.Client, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, server.URL+"/chat/completions", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header["Idempotency-Key"] = nil
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return err
 }
 
 // beyondServer is the median, over requests, of a client's latency minus the
@@ -267,13 +328,18 @@ func (t serverTimings) compute() time.Duration {
 
 // BenchmarkStreamingVersusFloor runs 200 generated two-turn tasks at
 // --parallel 4 against llama-server, streamed and plain, and after each run
-// sends the exact bodies it sent again with a bare keep-alive client (the
-// floor). Runs and floors take turns over four chunks of 50 tasks, and the
-// mode that goes first alternates, so a change in the machine's load falls
+// sends the exact bodies it sent again with a bare keep-alive client, back
+// to back (the floor) and at goatbench's pace (the paced floor). Runs and
+// floors take turns over four chunks of 50 tasks, and the mode that goes
+// first alternates, so a change in the machine's load falls
 // on every arm. Per request and per mode it reports:
 //
 //   - p50-over-floor-ms: the median of latency minus the server's own
 //     computing time (its "timings"), goatbench's less the floor's;
+//
+//   - p50-over-paced-floor-ms: the same against a floor that keeps
+//     goatbench's pace (see pacedFloorArm), which leaves the harness's own
+//     cost, not the arrival pattern's;
 //
 //   - wall-over-floor-ms/req: wall time over the floor's, which also holds
 //     the tools, checks and workspaces goatbench runs and the floor does not;
@@ -302,7 +368,7 @@ func BenchmarkStreamingVersusFloor(b *testing.B) {
 	const chunks = 4
 	arms := map[string]*arm{}
 	for _, m := range []string{"stream", "plain"} {
-		arms[m], arms["floor-"+m] = &arm{}, &arm{}
+		arms[m], arms["floor-"+m], arms["paced-"+m] = &arm{}, &arm{}, &arm{}
 	}
 	// Fill the server's slots with the prompt every task shares first: a
 	// fresh server evaluates it whole in as many requests as it has slots,
@@ -324,6 +390,7 @@ func BenchmarkStreamingVersusFloor(b *testing.B) {
 				g := goatbenchArm(b, part, m == "plain", 4)
 				arms[m].add(g)
 				arms["floor-"+m].add(floorArm(b, g.log, 4))
+				arms["paced-"+m].add(pacedFloorArm(b, g.log, 4))
 			}
 		}
 	}
@@ -337,6 +404,7 @@ func BenchmarkStreamingVersusFloor(b *testing.B) {
 			return d
 		}
 		b.ReportMetric(float64(beyondServer(g.log)-beyondServer(f.log))/1e6, m+"-p50-over-floor-ms")
+		b.ReportMetric(float64(beyondServer(g.log)-beyondServer(arms["paced-"+m].log))/1e6, m+"-p50-over-paced-floor-ms")
 		b.ReportMetric(per(g.wall, g.requests)-per(f.wall, f.requests), m+"-wall-over-floor-ms/req")
 		b.ReportMetric(per(g.cpu, g.requests), m+"-harness-cpu-ms/req")
 		b.ReportMetric(per(f.cpu, f.requests), m+"-floor-cpu-ms/req")
