@@ -48,6 +48,8 @@ func TestBinds(t *testing.T) {
 
 func TestBindMustExist(t *testing.T) {
 	sb := needBwrap(t, Limits{})
-	_, err := sb.Run(context.Background(), Command{Dir: workspace(t), Script: "true", Binds: []Bind{{Path: "/no/such/agent"}}})
+	dir := workspace(t)
+	t.Cleanup(func() { _ = sb.Release(dir) }) // its uid and cgroup
+	_, err := sb.Run(context.Background(), Command{Dir: dir, Script: "true", Binds: []Bind{{Path: "/no/such/agent"}}})
 	require.ErrorContains(t, err, "/no/such/agent")
 }

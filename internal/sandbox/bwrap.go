@@ -343,8 +343,9 @@ func (b *Bwrap) sessionFor(h how, ws string, sp *space, l Limits) *session {
 }
 
 // sessionTasks is what a workspace's pids cgroup allows beyond the
-// commands' Limits.Processes: a session's forker thread is there.
-const sessionTasks = 4
+// commands' Limits.Processes: a session's forker thread is there, and one
+// that replaced it after it was stranded (see forker).
+const sessionTasks = 2 * forkerTasks
 
 // startSessionFor starts the workspace's session in the background. The
 // caller holds sp.mu.

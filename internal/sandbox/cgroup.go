@@ -127,6 +127,10 @@ func newAttemptCgroup(memory, procs int64) (*attemptCgroup, error) {
 	return cg, nil
 }
 
+// forkerTasks is what a workspace's pids cgroup allows beyond the
+// commands' Limits.Processes for the forker thread of bornIn.
+const forkerTasks = 1
+
 // bornIn has the command forked by a thread of goatbench's in the
 // cgroups, made at the workspace's first command: one move for the whole
 // workspace. Where that thread cannot join them, the command joins them

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -67,30 +68,43 @@ func TestCgroupShowsWhatACommandLeft(t *testing.T) {
 	if cgroupBaseDirs() == nil {
 		t.Skip("needs root and cgroup memory and pids controllers")
 	}
-	cg, err := newAttemptCgroup(-1, -1)
-	require.NoError(t, err)
-	defer cg.remove()
-	require.True(t, cg.empty(), "no process has joined yet")
-	s := spec{cmd: exec.Command(bash(), "-c", "sleep 300"), ulimit: "true"}
-	require.NoError(t, cg.join(&s))
-	s.cmd.Env = []string{"BASH_ENV=/dev/fd/" + strconv.Itoa(firstExtra+len(s.extra))}
-	r, w, err := os.Pipe()
-	require.NoError(t, err)
-	_, _ = io.WriteString(w, s.ulimit+"\n")
-	w.Close()
-	s.cmd.ExtraFiles = append([]*os.File{nil, nil}, append(s.extra, r)...)
-	_, err = s.start(s.cmd) // forked by the workspace's forker, where it has one
-	require.NoError(t, err)
-	deadline := time.Now().Add(5 * time.Second)
-	for cg.empty() {
-		require.True(t, time.Now().Before(deadline), "the command never showed in its cgroup")
-		time.Sleep(5 * time.Millisecond)
-	}
-	require.NoError(t, s.cmd.Process.Kill())
-	_ = s.cmd.Wait()
-	for !cg.empty() {
-		require.True(t, time.Now().Before(deadline), "a dead command still shows in its cgroup")
-		time.Sleep(5 * time.Millisecond)
+	for _, way := range []string{"joined", "born"} {
+		t.Run(way, func(t *testing.T) {
+			cg, err := newAttemptCgroup(-1, -1)
+			require.NoError(t, err)
+			defer cg.remove()
+			require.True(t, cg.empty(), "no process has joined yet")
+			s := spec{cmd: exec.Command(bash(), "-c", "sleep 300"), ulimit: "true"}
+			if way == "joined" {
+				require.NoError(t, cg.join(&s))
+			} else {
+				require.NoError(t, cg.bornIn(&s))
+				require.NotNil(t, s.forker, "forked by the workspace's forker")
+				procs, err := os.ReadFile(filepath.Join(cg.dirs[0], "cgroup.procs"))
+				require.NoError(t, err)
+				require.Equal(t, strconv.Itoa(os.Getpid()), strings.TrimSpace(string(procs)), "the forker's thread is in the cgroup")
+				require.True(t, cg.empty(), "goatbench's own forker thread is no process left behind")
+			}
+			s.cmd.Env = []string{"BASH_ENV=/dev/fd/" + strconv.Itoa(firstExtra+len(s.extra))}
+			r, w, err := os.Pipe()
+			require.NoError(t, err)
+			_, _ = io.WriteString(w, s.ulimit+"\n")
+			w.Close()
+			s.cmd.ExtraFiles = append([]*os.File{nil, nil}, append(s.extra, r)...)
+			_, err = s.start(s.cmd)
+			require.NoError(t, err)
+			deadline := time.Now().Add(5 * time.Second)
+			for cg.empty() {
+				require.True(t, time.Now().Before(deadline), "the command never showed in its cgroup")
+				time.Sleep(5 * time.Millisecond)
+			}
+			require.NoError(t, s.cmd.Process.Kill())
+			_ = s.cmd.Wait()
+			for !cg.empty() {
+				require.True(t, time.Now().Before(deadline), "a dead command still shows in its cgroup")
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
 	}
 	require.False(t, (*attemptCgroup)(nil).empty(), "no cgroup tells nothing")
 }

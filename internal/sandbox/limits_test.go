@@ -115,6 +115,19 @@ print("forked", n)
 		require.Less(t, n, 20, "the workspace's processes alone count")
 		require.Greater(t, n, 10)
 	})
+	t.Run("plain-as-root", func(t *testing.T) {
+		if os.Geteuid() != 0 || cgroupBaseDirs() == nil {
+			t.Skip("needs root and cgroups: each workspace a uid and a pids cgroup of its own")
+		}
+		res := mustRun(t, Plain{Limits: Limits{Processes: 20}}, Command{Script: fork})
+		m := regexp.MustCompile(`forked (\d+)`).FindStringSubmatch(res.Output)
+		require.NotNil(t, m, res.Output)
+		n, _ := strconv.Atoi(m[1])
+		require.Less(t, n, 20, "the workspace's processes alone count")
+		// RLIMIT_NPROC's 20 less python itself: the workspace's forker
+		// thread in the pids cgroup is not the command's to lose.
+		require.GreaterOrEqual(t, n, 19)
+	})
 	t.Run("plain", func(t *testing.T) {
 		if os.Geteuid() == 0 {
 			t.Skip("plain mode as root: the kernel does not apply RLIMIT_NPROC to root")

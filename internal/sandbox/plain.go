@@ -137,7 +137,11 @@ func (u *uids) get(ws string, l Limits) (uint32, *attemptCgroup, error) {
 	defer u.mu.Unlock()
 	id, ok := u.of[ws]
 	if !ok {
-		cg, err := newAttemptCgroup(l.Memory, int64(l.Processes))
+		procs := int64(l.Processes)
+		if procs >= 0 {
+			procs += forkerTasks // the workspace's forker thread is there (see bornIn)
+		}
+		cg, err := newAttemptCgroup(l.Memory, procs)
 		if err != nil {
 			return 0, nil, err
 		}

@@ -626,9 +626,19 @@ print("forked", n)
 		require.Contains(t, strings.ToLower(res.Output), "killed", "one of the hogs is killed: %s", res.Output)
 		require.EqualValues(t, 2, sessionOf(t, b, dir).seq.Load(), "both ran in the session")
 
-		// The init's forker thread is in them between commands.
+		// The init's forker thread is in them between commands, and only
+		// it: one task, of a process that is not goatbench.
 		cg := b.space(dir).cg
-		require.False(t, cg.empty(), "the session's forker thread is in the workspace's cgroups")
+		for _, d := range cg.dirs {
+			tasks, err := os.ReadFile(filepath.Join(d, "tasks"))
+			require.NoError(t, err)
+			procs, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+			require.NoError(t, err)
+			require.Len(t, strings.Fields(string(tasks)), 1, "%s: %s", d, tasks)
+			require.Len(t, strings.Fields(string(procs)), 1, "%s: %s", d, procs)
+			require.NotEqual(t, strconv.Itoa(os.Getpid()), strings.TrimSpace(string(procs)))
+			require.NotEqual(t, strings.TrimSpace(string(procs)), strings.TrimSpace(string(tasks)), "a thread, not the init's leader")
+		}
 		require.NoError(t, b.Release(dir))
 		for _, d := range cg.dirs {
 			require.NoDirExists(t, d, "Release removes the cgroups, the init gone from them")
