@@ -738,7 +738,7 @@ print("forked", n)
 	require.NotNil(t, m, res.Output)
 	n, _ := strconv.Atoi(m[1])
 	require.Greater(t, n, 15, "the session's threads are not the command's to lose")
-	mustRun(t, b, Command{Dir: dir, Timeout: 2 * time.Second,
+	mustRun(t, b, Command{Dir: dir, Timeout: time.Second,
 		Script: `for i in $(seq 30); do (while :; do kill -USR1 1 2>/dev/null; done) & done; wait`})
 	require.True(t, s.alive(), "the init died: %.120q", s.stderr.String())
 }
