@@ -214,6 +214,9 @@ func (cg *attemptCgroup) remove() error {
 	var errs []error
 	for _, d := range cg.dirs {
 		deadline := time.Now().Add(2 * time.Second)
+		// A thread or a killed process still exiting: the forker's thread
+		// leaves within microseconds, a killed process can take longer.
+		wait := 50 * time.Microsecond
 		for {
 			err := os.Remove(d)
 			if err == nil || errors.Is(err, os.ErrNotExist) {
@@ -223,7 +226,8 @@ func (cg *attemptCgroup) remove() error {
 				errs = append(errs, err)
 				break
 			}
-			time.Sleep(10 * time.Millisecond) // a killed process is still exiting
+			time.Sleep(wait)
+			wait = min(2*wait, 10*time.Millisecond)
 		}
 	}
 	return errors.Join(errs...)
