@@ -93,8 +93,8 @@ find . -maxdepth 0 | wc -l`})
 	})
 }
 
-func TestProcessLimit(t *testing.T) {
-	fork := `python3 -c '
+// forkLoop forks until the limit refuses, and prints how many it got.
+const forkLoop = `python3 -c '
 import os, time
 n = 0
 try:
@@ -107,11 +107,20 @@ except BlockingIOError:
     pass
 print("forked", n)
 '`
+
+// forked is how many processes forkLoop got.
+func forked(t *testing.T, res Result) int {
+	t.Helper()
+	m := regexp.MustCompile(`forked (\d+)`).FindStringSubmatch(res.Output)
+	require.NotNil(t, m, res.Output)
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+func TestProcessLimit(t *testing.T) {
+	fork := forkLoop
 	eachBwrap(t, Limits{Processes: 20}, func(t *testing.T, sb Sandbox) {
-		res := mustRun(t, sb, Command{Script: fork})
-		m := regexp.MustCompile(`forked (\d+)`).FindStringSubmatch(res.Output)
-		require.NotNil(t, m, res.Output)
-		n, _ := strconv.Atoi(m[1])
+		n := forked(t, mustRun(t, sb, Command{Script: fork}))
 		require.Less(t, n, 20, "the workspace's processes alone count")
 		require.Greater(t, n, 10)
 	})
@@ -119,10 +128,7 @@ print("forked", n)
 		if os.Geteuid() != 0 || cgroupBaseDirs() == nil {
 			t.Skip("needs root and cgroups: each workspace a uid and a pids cgroup of its own")
 		}
-		res := mustRun(t, Plain{Limits: Limits{Processes: 20}}, Command{Script: fork})
-		m := regexp.MustCompile(`forked (\d+)`).FindStringSubmatch(res.Output)
-		require.NotNil(t, m, res.Output)
-		n, _ := strconv.Atoi(m[1])
+		n := forked(t, mustRun(t, Plain{Limits: Limits{Processes: 20}}, Command{Script: fork}))
 		require.Less(t, n, 20, "the workspace's processes alone count")
 		// RLIMIT_NPROC's 20 less python itself: the workspace's forker
 		// thread in the pids cgroup is not the command's to lose.
@@ -132,10 +138,7 @@ print("forked", n)
 		if os.Geteuid() == 0 {
 			t.Skip("plain mode as root: the kernel does not apply RLIMIT_NPROC to root")
 		}
-		res := mustRun(t, Plain{Limits: Limits{Processes: 20}}, Command{Script: fork})
-		m := regexp.MustCompile(`forked (\d+)`).FindStringSubmatch(res.Output)
-		require.NotNil(t, m, res.Output)
-		n, _ := strconv.Atoi(m[1])
+		n := forked(t, mustRun(t, Plain{Limits: Limits{Processes: 20}}, Command{Script: fork}))
 		require.Less(t, n, 500)
 	})
 }

@@ -600,28 +600,13 @@ func TestASessionKeepsTheAttemptsLimits(t *testing.T) {
 	s := warm(t, b, dir)
 	require.Equal(t, cgroupBaseDirs() != nil, s.inCgroup, "the init joins the workspace's cgroups where there are some")
 
-	res := mustRun(t, b, Command{Dir: dir, Script: `python3 -c '
-import os, time
-n = 0
-try:
-    while n < 500:
-        if os.fork() == 0:
-            time.sleep(30)
-            os._exit(0)
-        n += 1
-except BlockingIOError:
-    pass
-print("forked", n)
-'`})
-	m := regexp.MustCompile(`forked (\d+)`).FindStringSubmatch(res.Output)
-	require.NotNil(t, m, res.Output)
-	n, _ := strconv.Atoi(m[1])
+	n := forked(t, mustRun(t, b, Command{Dir: dir, Script: forkLoop}))
 	require.Less(t, n, 20, "the workspace's processes alone count")
 	require.Greater(t, n, 15, "the init's threads are not the command's to lose")
 
 	if s.inCgroup {
 		hog := `python3 -c 'import time; x = bytearray(60 << 20); time.sleep(1)'`
-		res = mustRun(t, b, Command{Dir: dir, Script: fmt.Sprintf("(%s) & (%s) & wait; echo done", hog, hog)})
+		res := mustRun(t, b, Command{Dir: dir, Script: fmt.Sprintf("(%s) & (%s) & wait; echo done", hog, hog)})
 		require.Contains(t, res.Output, "done")
 		require.Contains(t, strings.ToLower(res.Output), "killed", "one of the hogs is killed: %s", res.Output)
 		require.EqualValues(t, 2, sessionOf(t, b, dir).seq.Load(), "both ran in the session")
@@ -721,22 +706,7 @@ func TestASessionAfterASetprivCommandKeepsItsRoom(t *testing.T) {
 	t.Cleanup(func() { _ = b.Release(dir) })
 	mustRun(t, b, Command{Dir: dir, Script: "echo agent", Binds: []Bind{{Path: f}}})
 	s := warm(t, b, dir)
-	res := mustRun(t, b, Command{Dir: dir, Script: `python3 -c '
-import os, time
-n = 0
-try:
-    while n < 500:
-        if os.fork() == 0:
-            time.sleep(30)
-            os._exit(0)
-        n += 1
-except BlockingIOError:
-    pass
-print("forked", n)
-'`})
-	m := regexp.MustCompile(`forked (\d+)`).FindStringSubmatch(res.Output)
-	require.NotNil(t, m, res.Output)
-	n, _ := strconv.Atoi(m[1])
+	n := forked(t, mustRun(t, b, Command{Dir: dir, Script: forkLoop}))
 	require.Greater(t, n, 15, "the session's threads are not the command's to lose")
 	mustRun(t, b, Command{Dir: dir, Timeout: time.Second,
 		Script: `for i in $(seq 30); do (while :; do kill -USR1 1 2>/dev/null; done) & done; wait`})
