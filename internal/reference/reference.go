@@ -331,8 +331,8 @@ func stream(w http.ResponseWriter, req *openai.ChatCompletionRequest, msg openai
 	// the rest leave as the writer's buffer fills and when the handler
 	// returns, a write for a few events rather than one each. An event
 	// stream is parsed by its blank lines, not by how the bytes arrive
-	// (WHATWG HTML, "Server-sent events", 9.2.6 Interpreting an event
-	// stream), and a proxy in between may coalesce vLLM's one-write-per-
+	// (https://html.spec.whatwg.org/multipage/server-sent-events.html,
+	// 9.2.6 Interpreting an event stream), and a proxy in between may coalesce vLLM's one-write-per-
 	// token chunks the same way; a flush per event made this in-process
 	// model cost more CPU than the harness it serves.
 	emit := func(b []byte) {
