@@ -283,14 +283,7 @@ func (b *Bwrap) prepare(ws string, sp *space, l Limits, binds []Bind) (how, erro
 		return h, err
 	}
 	if b.root && sp.cg == nil && sp.cgErr == nil {
-		procs := int64(l.Processes)
-		if procs >= 0 {
-			// A session's forker thread is in the cgroup too (see
-			// session.inCgroup); RLIMIT_NPROC still counts a command's own
-			// exactly.
-			procs += sessionTasks
-		}
-		sp.cg, sp.cgErr = newAttemptCgroup(l.Memory, procs)
+		sp.cg, sp.cgErr = newAttemptCgroup(l.Memory, int64(l.Processes))
 	}
 	if sp.cgErr != nil {
 		return h, sp.cgErr
@@ -341,11 +334,6 @@ func (b *Bwrap) sessionFor(h how, ws string, sp *space, l Limits) *session {
 	b.startSessionFor(h, ws, sp, l)
 	return nil
 }
-
-// sessionTasks is what a workspace's pids cgroup allows beyond the
-// commands' Limits.Processes: a session's forker thread is there, and one
-// that replaced it after it was stranded (see forker).
-const sessionTasks = 2 * forkerTasks
 
 // startSessionFor starts the workspace's session in the background. The
 // caller holds sp.mu.
@@ -543,43 +531,39 @@ func (b *Bwrap) Release(dir string) error {
 		return nil
 	}
 	sp.mu.Lock() // a running command holds it
-	if !sp.ready() {
+	ready := sp.ready()
+	st, sess, net := sp.starting, sp.sess, sp.net
+	sp.starting, sp.sess, sp.net = nil, nil, nil
+	sp.mu.Unlock()
+	end := func(sess *session) error {
+		if sess != nil {
+			// No command of the workspace is left (each one's processes
+			// are gone when it ends); the init ends when its connection
+			// closes, and close waits for bwrap, which waits for the init.
+			sess.close()
+		}
+		net.close() // after a start, which may yet have entered it
+		if b.root {
+			// A bwrap of a command's own and its helpers are gone once run
+			// has waited for bwrap: it is the init of its own PID
+			// namespace, whose exit waits for every process in it. So is a
+			// session's init, whose forker thread is in the workspace's
+			// cgroups between commands.
+			return release(sp.uid, sp.cg)
+		}
+		return nil
+	}
+	if !ready {
 		// A session still starting (for a command that came after its
-		// start) is not waited for: it is ended, and then the rest, once
-		// it has started. Its start may yet enter the network namespace.
-		st, net := sp.starting, sp.net
-		sp.starting, sp.net = nil, nil
-		sp.mu.Unlock()
+		// start) is not waited for: it is ended once started, and the rest
+		// with it.
 		go func() {
 			<-st.done
-			if st.s != nil {
-				st.s.close()
-			}
-			net.close()
-			if b.root {
-				_ = release(sp.uid, sp.cg)
-			}
+			_ = end(st.s)
 		}()
 		return nil
 	}
-	sess, net := sp.sess, sp.net
-	sp.sess, sp.net = nil, nil
-	sp.mu.Unlock()
-	if sess != nil {
-		// No command of the workspace is left (each one's processes are
-		// gone when it ends); the init ends when its connection closes, and
-		// close waits for bwrap, which waits for the init.
-		sess.close()
-	}
-	net.close()
-	if b.root {
-		// A bwrap of a command's own and its helpers are gone once run has
-		// waited for bwrap: it is the init of its own PID namespace, whose
-		// exit waits for every process in it. So is a session's init, the
-		// one process in the workspace's cgroups between commands.
-		return release(sp.uid, sp.cg)
-	}
-	return nil
+	return end(sess)
 }
 
 // own hands every file of the workspace to uid, so the command can change

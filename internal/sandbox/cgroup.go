@@ -99,8 +99,9 @@ type attemptCgroup struct {
 }
 
 // newAttemptCgroup makes a workspace's cgroups, capped at memory bytes and
-// procs processes (a negative value leaves that one uncapped); nil when the
-// machine has none to give.
+// procs processes (a negative value leaves that one uncapped), and room for
+// the one forker thread that may be there besides (see bornIn and
+// session.inCgroup); nil when the machine has none to give.
 func newAttemptCgroup(memory, procs int64) (*attemptCgroup, error) {
 	bases := cgroupBaseDirs()
 	if bases == nil {
@@ -119,6 +120,9 @@ func newAttemptCgroup(memory, procs int64) (*attemptCgroup, error) {
 		if v < 0 {
 			continue
 		}
+		if i == 1 {
+			v += forkerTasks
+		}
 		if err := os.WriteFile(filepath.Join(dir, c.limit), []byte(strconv.FormatInt(v, 10)), 0); err != nil {
 			cg.remove()
 			return nil, fmt.Errorf("sandbox: cgroup %s: %w", c.limit, err)
@@ -128,7 +132,8 @@ func newAttemptCgroup(memory, procs int64) (*attemptCgroup, error) {
 }
 
 // forkerTasks is what a workspace's pids cgroup allows beyond the
-// commands' Limits.Processes for the forker thread of bornIn.
+// commands' processes: a forker thread, goatbench's (bornIn) or a session
+// init's; RLIMIT_NPROC still counts a command's own exactly.
 const forkerTasks = 1
 
 // bornIn has the command forked by a thread of goatbench's in the

@@ -137,11 +137,7 @@ func (u *uids) get(ws string, l Limits) (uint32, *attemptCgroup, error) {
 	defer u.mu.Unlock()
 	id, ok := u.of[ws]
 	if !ok {
-		procs := int64(l.Processes)
-		if procs >= 0 {
-			procs += forkerTasks // the workspace's forker thread is there (see bornIn)
-		}
-		cg, err := newAttemptCgroup(l.Memory, procs)
+		cg, err := newAttemptCgroup(l.Memory, int64(l.Processes))
 		if err != nil {
 			return 0, nil, err
 		}
