@@ -213,21 +213,11 @@ func goatbenchArm(b *testing.B, suite tasks.Suite, noStream bool, parallel int) 
 // floorArm sends the bodies again with a bare keep-alive client, parallel
 // at a time and back to back, each reply read to its end.
 func floorArm(b *testing.B, from []*exchange, parallel int) arm {
-	rec := &recorder{base: pooled()}
-	hc := &http.Client{Transport: rec}
-	g, ctx := errgroup.WithContext(context.Background())
-	g.SetLimit(parallel)
-	order := slices.Clone(from)
-	slices.SortFunc(order, func(x, y *exchange) int { return int(x.at - y.at) })
-	c0, s0 := cpu(), serverCPU(server.PID)
-	rec.start = time.Now()
-	for _, x := range order {
-		g.Go(func() error { return replay(ctx, hc, x.body) })
+	each := make([][]*exchange, len(from))
+	for i, x := range from {
+		each[i] = []*exchange{x}
 	}
-	require.NoError(b, g.Wait())
-	a := arm{wall: time.Since(rec.start), cpu: cpu() - c0, srv: serverCPU(server.PID) - s0}
-	a.tally(b, rec.log)
-	return a
+	return replayArm(b, each, parallel)
 }
 
 // pacedFloorArm sends the bodies again with a bare keep-alive client, each
@@ -239,7 +229,7 @@ func floorArm(b *testing.B, from []*exchange, parallel int) arm {
 // reply does not, and the back-to-back floor has only the latter.
 func pacedFloorArm(b *testing.B, from []*exchange, parallel int) arm {
 	byTask := map[string][]*exchange{}
-	var order []string
+	var tasks [][]*exchange
 	for _, x := range from {
 		var body struct {
 			Messages []struct {
@@ -255,21 +245,30 @@ func pacedFloorArm(b *testing.B, from []*exchange, parallel int) arm {
 				break
 			}
 		}
-		if _, ok := byTask[task]; !ok {
-			order = append(order, task)
-		}
 		byTask[task] = append(byTask[task], x)
 	}
-	slices.SortFunc(order, func(p, q string) int { return int(byTask[p][0].at - byTask[q][0].at) })
+	for _, xs := range byTask {
+		tasks = append(tasks, xs)
+	}
+	return replayArm(b, tasks, parallel)
+}
+
+// replayArm sends each sequence's bodies in the order goatbench sent them,
+// parallel sequences at a time, started in the order their first request
+// was; within one, it leaves between a reply and the next request the time
+// goatbench left.
+func replayArm(b *testing.B, seqs [][]*exchange, parallel int) arm {
+	for _, xs := range seqs {
+		slices.SortFunc(xs, func(p, q *exchange) int { return int(p.at - q.at) })
+	}
+	slices.SortFunc(seqs, func(p, q []*exchange) int { return int(p[0].at - q[0].at) })
 	rec := &recorder{base: pooled()}
 	hc := &http.Client{Transport: rec}
 	g, ctx := errgroup.WithContext(context.Background())
 	g.SetLimit(parallel)
 	c0, s0 := cpu(), serverCPU(server.PID)
 	rec.start = time.Now()
-	for _, task := range order {
-		xs := byTask[task]
-		slices.SortFunc(xs, func(p, q *exchange) int { return int(p.at - q.at) })
+	for _, xs := range seqs {
 		g.Go(func() error {
 			for i, x := range xs {
 				if i > 0 {
