@@ -26,7 +26,7 @@ import (
 // processes, nothing of /run, /var, /srv or /mnt. When the command's shell exits,
 // every process the command left behind is killed.
 //
-// From its third command on (see sessionFrom), a workspace's commands share
+// From its second command on (see sessionFrom), a workspace's commands share
 // one such sandbox, a session (see session), where bwrap runs as the
 // workspace's uid or the caller; the sandbox is then built once per attempt,
 // and each command still gets a fresh /tmp, /dev/shm, IPC namespace and
@@ -222,7 +222,7 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 	s := spec{env: Env(ws, "/tmp"), ulimit: l.ulimit(timeout, int64(l.Processes)), netns: sp.net}
 	c.Dir = ws
 	if h != viaSetpriv && len(c.Binds) == 0 {
-		if sess := b.sessionFor(h, ws, sp, l); sess != nil {
+		if sess := b.sessionFor(ctx, h, ws, sp, l); sess != nil {
 			in := s
 			if !sess.inCgroup {
 				if err := sp.cg.join(&in); err != nil {
@@ -313,13 +313,17 @@ func (b *Bwrap) passwdFor(ws string, uid uint32) (*os.File, error) {
 }
 
 // sessionFor is the session a command of the workspace runs in, or nil when
-// it runs in a bwrap of its own. Command sessionFrom starts the session in
-// the background, and it and every command until the session is ready run in
-// bwraps of their own, as they would have without sessions; so does the
-// command after a session died. The caller holds sp.mu.
-func (b *Bwrap) sessionFor(h how, ws string, sp *space, l Limits) *session {
+// it runs in a bwrap of its own. Command sessionFrom starts the session and
+// waits to run in it, as does the first command after a session died: a
+// bwrap of its own meanwhile would take it nearly as long as the wait, and
+// the two would compete for the cores. A command whose context ends during
+// the start runs in a bwrap of its own (where it fails at once) and leaves
+// the start to finish in the background, as do later commands until it
+// has. After a failed start, every command has a bwrap of its own. The
+// caller holds sp.mu.
+func (b *Bwrap) sessionFor(ctx context.Context, h how, ws string, sp *space, l Limits) *session {
 	if !sp.ready() {
-		return nil // no waiting for it
+		return nil // still starting, for a command that gave up on it
 	}
 	if sp.sess != nil && !sp.sess.alive() {
 		sp.sess.close() // it died under an earlier command: start another
@@ -331,13 +335,19 @@ func (b *Bwrap) sessionFor(h how, ws string, sp *space, l Limits) *session {
 	if sp.commands++; sp.commands < sessionFrom {
 		return nil
 	}
-	b.startSessionFor(h, ws, sp, l)
-	return nil
+	st := b.startSessionFor(h, ws, sp, l)
+	select {
+	case <-st.done:
+		sp.settle()
+		return sp.sess // nil when it failed to start
+	case <-ctx.Done():
+		return nil
+	}
 }
 
 // startSessionFor starts the workspace's session in the background. The
 // caller holds sp.mu.
-func (b *Bwrap) startSessionFor(h how, ws string, sp *space, l Limits) {
+func (b *Bwrap) startSessionFor(h how, ws string, sp *space, l Limits) *sessionStart {
 	st := &sessionStart{done: make(chan struct{})}
 	sp.starting = st
 	uid, net, cg := sp.uid, sp.net, sp.cg // Release may change sp's while it starts
@@ -345,14 +355,19 @@ func (b *Bwrap) startSessionFor(h how, ws string, sp *space, l Limits) {
 		st.s, st.err = b.startSession(h, ws, uid, net, cg, l)
 		close(st.done)
 	}()
+	return st
 }
 
 // sessionFrom is the command of a workspace, counted from 1, that starts its
-// session. A session costs about as much as two commands' bwraps, most of it
-// goatbench's binary starting as its init, and saves nearly all of every
-// later command's bwrap: a workspace with one or two commands (an attempt
-// whose checks read files, say) would pay for one and use it little or not
-// at all.
+// session and runs in it. Here a session cost the machine 19 ms of CPU, most
+// of it bwrap and goatbench's binary starting as its init, where a command's
+// own bwrap costs 6.5 ms and one in a session under 1 (BenchmarkWorkspace:
+// 26 ms added for two commands, 29 for three, 35 for ten). So a workspace of
+// one command (an attempt whose only check runs a script, say) never starts
+// one, and a session pays for itself in CPU from about five commands, as an
+// agent's attempt usually has, and in time from the second: after a model's
+// turn a command's own bwrap waits 10 ms or more to join the workspace's
+// cgroups (see attemptCgroup), where one in a session is born in them.
 const sessionFrom = 2
 
 // startSession starts the sandbox a workspace's commands run in (see

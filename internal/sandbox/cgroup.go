@@ -95,7 +95,8 @@ type attemptCgroup struct {
 	// goatbench's (fk); a session's by its init's forker thread (see
 	// session.inCgroup).
 	fkOnce sync.Once
-	fk     *forker // nil where its thread could not join: each command joins itself
+	fk     *forker     // nil where its thread could not join: each command joins itself
+	fkIn   atomic.Bool // fk is made: its thread is in the cgroups, for empty
 }
 
 // newAttemptCgroup makes a workspace's cgroups, capped at memory bytes and
@@ -154,6 +155,7 @@ func (cg *attemptCgroup) bornIn(s *spec) error {
 			}
 			return nil
 		})
+		cg.fkIn.Store(cg.fk != nil)
 	})
 	if cg.fk == nil {
 		return cg.join(s)
@@ -239,29 +241,42 @@ func (cg *attemptCgroup) remove() error {
 }
 
 // empty reports whether no process is left in the workspace's cgroups. Every
-// process of a workspace's uid is in them: each command joins them before
-// its script starts, a child is born in its parent's cgroup, and the uid
-// cannot write to any cgroup.procs (root's) to leave. So an empty cgroup
-// means there is nothing of that uid to kill, and the walk of every process
-// on the machine that KillUID makes can be skipped. It is false whenever it
-// cannot tell (no cgroup, a read that failed, a process still exiting).
+// process of a workspace's uid is in them: each command is born in them or
+// joins both before its script starts, a child is born in its parent's
+// cgroup, and the uid cannot write to any cgroup.procs (root's) to leave. So
+// an empty cgroup means there is nothing of that uid to kill, and the walk of
+// every process on the machine that KillUID makes can be skipped. It reads
+// the pids cgroup's count of tasks (every thread of every process in it,
+// exiting ones included) against the one thread of goatbench's that may be
+// there (see bornIn): one small read, where listing cgroup.procs builds a
+// sorted list of pids. It is false whenever it cannot tell (no cgroup, a read
+// that failed, a process still exiting).
 func (cg *attemptCgroup) empty() bool {
-	if cg == nil || len(cg.dirs) == 0 {
+	if cg == nil || len(cg.dirs) != len(cgroupControllers) {
 		return false
 	}
-	own := strconv.Itoa(os.Getpid()) // a forker thread of goatbench's is there (see bornIn)
-	for _, d := range cg.dirs {
-		b, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
-		if err != nil {
-			return false
-		}
-		for _, pid := range strings.Fields(string(b)) {
-			if pid != own {
-				return false
-			}
-		}
+	own := 0
+	if cg.fkIn.Load() {
+		own = forkerTasks
 	}
-	return true
+	n, err := readCount(filepath.Join(cg.dirs[1], "pids.current"))
+	return err == nil && n == own
+}
+
+// readCount reads a cgroup file holding one number. Raw syscalls: os.File
+// would register a kernfs file with the poller, two more syscalls.
+func readCount(path string) (int, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	var buf [32]byte
+	n, err := unix.Read(fd, buf[:])
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(buf[:n])))
 }
 
 // killLeft kills every process of uid unless its cgroup shows there is none.

@@ -36,11 +36,11 @@ import (
 // command's anyway. The init runs as the commands' uid, so it makes itself
 // unreadable (PR_SET_DUMPABLE 0), drops the signals it can, and retires its
 // session when a command changed its rlimits. A session that dies under a
-// command ends that command, as a killed one; one found dead before a
-// command starts gives that command a bwrap of its own; and the next
-// command gets a new session. Where a session cannot be had (bwrap runs as
-// root through setpriv, a command binds host paths, or the session failed to
-// start), each command gets a bwrap of its own.
+// command ends that command, as a killed one, and the next command starts a
+// new one and runs in it; one whose death shows only once a command is sent
+// to it gives that command a bwrap of its own. Where a session cannot be had
+// (bwrap runs as root through setpriv, a command binds host paths, or the
+// session failed to start), each command gets a bwrap of its own.
 
 // sessionArg is the argv[1] of goatbench's binary when it runs as a
 // session's init; init() below catches it.

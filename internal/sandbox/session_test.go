@@ -237,8 +237,8 @@ func sessionReady(t *testing.T) (*Bwrap, string) {
 	return b, dir
 }
 
-// warm runs the commands that run in bwraps of their own while the
-// workspace's session starts, and returns the session.
+// warm runs the commands up to the one that starts the workspace's session,
+// and returns the session.
 func warm(t *testing.T, b *Bwrap, dir string) *session {
 	t.Helper()
 	for range sessionFrom {
@@ -609,7 +609,7 @@ func TestASessionKeepsTheAttemptsLimits(t *testing.T) {
 		res := mustRun(t, b, Command{Dir: dir, Script: fmt.Sprintf("(%s) & (%s) & wait; echo done", hog, hog)})
 		require.Contains(t, res.Output, "done")
 		require.Contains(t, strings.ToLower(res.Output), "killed", "one of the hogs is killed: %s", res.Output)
-		require.EqualValues(t, 2, sessionOf(t, b, dir).seq.Load(), "both ran in the session")
+		require.EqualValues(t, 3, sessionOf(t, b, dir).seq.Load(), "the command that started the session and both since ran in it")
 
 		// The init's forker thread is in them between commands, and only
 		// it: one task, of a process that is not goatbench.
@@ -631,22 +631,36 @@ func TestASessionKeepsTheAttemptsLimits(t *testing.T) {
 	}
 }
 
-// A workspace released while its session is still starting does not wait
-// for it: the session is ended once it has started, and, run by root, the
-// workspace's cgroups go after it.
+// The commands before sessionFrom have bwraps of their own (PID 1 is bwrap);
+// command sessionFrom starts the session and runs in it, and so do the
+// later ones (PID 1 is the session's init).
+func TestTheCommandThatStartsTheSessionRunsInIt(t *testing.T) {
+	t.Parallel()
+	b, dir := needSession(t)
+	for i := 1; i <= sessionFrom+1; i++ {
+		res := mustRun(t, b, Command{Dir: dir, Script: `tr '\0' ' ' </proc/1/cmdline`})
+		require.Equal(t, i >= sessionFrom, strings.Contains(res.Output, sessionArg), "command %d: PID 1 is %q", i, res.Output)
+	}
+}
+
+// A workspace released while its session is still starting (the command
+// that started it gave up waiting: its context ended) does not wait for the
+// start, and nothing of the session or the cgroups is left once it is over.
 func TestReleaseDuringASessionStartLeavesNothing(t *testing.T) {
 	t.Parallel()
 	b, dir := needSession(t)
-	for range sessionFrom {
+	for range sessionFrom - 1 {
 		mustRun(t, b, Command{Dir: dir, Script: "true"})
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := b.Run(ctx, Command{Dir: dir, Script: "true"})
+	require.ErrorIs(t, err, context.Canceled)
 	sp := b.space(dir)
 	sp.mu.Lock()
 	st, cg := sp.starting, sp.cg
 	sp.mu.Unlock()
-	if st == nil {
-		t.Skip("the session had started already")
-	}
+	require.NotNil(t, st, "the command that gave up left its session starting")
 	require.NoError(t, b.Release(dir))
 	<-st.done
 	require.NoError(t, st.err)
