@@ -206,7 +206,7 @@ func TestRunnerJudgesWhatTheAgentDid(t *testing.T) {
 }
 
 func TestBuiltinIsTheDefaultAgent(t *testing.T) {
-	r, err := New(smoke(t), Options{RunDir: t.TempDir(), Parallel: 1, Repeat: 1, RequestTimeout: time.Second, Retry: RetryPolicy{Max: 3}})
+	r, err := New(smoke(t), Options{RunID: "default-agent", RunDir: t.TempDir(), Parallel: 1, Repeat: 1, RequestTimeout: time.Second, Retry: RetryPolicy{Max: 3}})
 	require.NoError(t, err)
 	defer r.Close()
 	require.Equal(t, Builtin{RequestTimeout: time.Second, Retry: RetryPolicy{Max: 3}}, r.opts.Agent)

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/goatbench/goatbench/internal/results"
@@ -44,8 +46,15 @@ func openWorkDir(root, runID string, keep bool) (*workDir, error) {
 	if err := makeTop(top); err != nil {
 		return nil, fmt.Errorf("workspaces: %w", err)
 	}
+	name := unsafeName.ReplaceAllString(runID, "_")
+	if name == "" || strings.HasPrefix(name, ".") {
+		// "", "." and ".." would make the run's directory the one every
+		// run's is in, or the work root itself, and its end remove them;
+		// a leading dot marks a directory being made or removed.
+		return nil, fmt.Errorf("workspaces: run id %q cannot name a folder", runID)
+	}
 	removeLeftovers(top)
-	dir := filepath.Join(top, unsafeName.ReplaceAllString(runID, "_"))
+	dir := filepath.Join(top, name)
 	lock, err := lockRunDir(top, dir)
 	if err != nil {
 		return nil, fmt.Errorf("workspaces: %w", err)
@@ -172,7 +181,13 @@ func (w *workDir) close() error {
 	return err
 }
 
-// removeLeftovers removes the directories of runs that are over.
+// removeLeftovers removes the directories of runs that are over. A
+// directory whose lock it takes is first renamed away (goneDirPrefix), and
+// removed there. Removed in place, a run that opened its lock file in the
+// instant between the unlinking of that file and the directory's removal
+// (a run making its directory, or resuming it) would have made a new lock
+// file, locked it, and had it unlinked in turn: its directory then looked
+// unlocked to the next goatbench, which removed it under the live run.
 func removeLeftovers(top string) {
 	entries, err := os.ReadDir(top)
 	if err != nil {
@@ -190,10 +205,24 @@ func removeLeftovers(top string) {
 		if err != nil {
 			continue // a live run, or not ours to touch
 		}
-		_ = removeTree(dir)
+		gone := filepath.Join(top, fmt.Sprintf("%s%d-%x", goneDirPrefix, os.Getpid(), rand.Uint64()))
+		if os.Rename(dir, gone) == nil {
+			if testHookLeftoverMoved != nil {
+				testHookLeftoverMoved(dir)
+			}
+			_ = removeTree(gone)
+		}
 		lock.Unlock()
 	}
 }
+
+// goneDirPrefix names a leftover run directory while it is being removed;
+// one that a killed goatbench left half removed is a leftover like any.
+const goneDirPrefix = ".gone-"
+
+// testHookLeftoverMoved, in tests, runs once a leftover is renamed away,
+// before it is removed.
+var testHookLeftoverMoved func(dir string)
 
 // removeTree removes a run's workspaces. A workspace owned by a uid of its
 // own (goatbench run by root) may still have processes of that uid running,

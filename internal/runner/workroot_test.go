@@ -121,6 +121,66 @@ func TestARunDirBeingMadeIsNoLeftover(t *testing.T) {
 	require.DirExists(t, w.dir, "a live run's directory stays")
 }
 
+// A killed run resumed just as another goatbench removes its directory as
+// a leftover gets a directory of its own that stays: the leftover is renamed
+// away before its removal starts, so the resumed run never makes its lock
+// file in a directory on its way out (where the removal would unlink that
+// file, leaving the run's directory unlocked for the next goatbench to
+// remove under it).
+func TestALeftoverIsRenamedBeforeItIsRemoved(t *testing.T) {
+	root := searchableDir(t)
+	top := filepath.Join(root, WorkDirName)
+	require.NoError(t, makeTop(top))
+	dead := filepath.Join(top, "killed-run")
+	require.NoError(t, os.MkdirAll(filepath.Join(dead, "ws"), 0o755))
+	var resumed *workDir
+	testHookLeftoverMoved = func(dir string) {
+		testHookLeftoverMoved = nil
+		require.Equal(t, dead, dir)
+		w, err := openWorkDir(root, "killed-run", false) // resumed, just then
+		require.NoError(t, err, "the leftover is no longer where the run looks")
+		resumed = w
+	}
+	t.Cleanup(func() { testHookLeftoverMoved = nil })
+
+	removeLeftovers(top)
+	require.NotNil(t, resumed, "the leftover was removed")
+	defer resumed.close()
+	require.DirExists(t, resumed.dir)
+	require.NoDirExists(t, filepath.Join(dead, "ws"), "the leftover's workspaces are gone")
+	_, err := results.LockDir(resumed.dir)
+	require.ErrorIs(t, err, results.ErrLocked, "the resumed run holds its directory")
+	removeLeftovers(top)
+	require.DirExists(t, resumed.dir, "a live run's directory stays")
+	entries, err := os.ReadDir(top)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "nothing of the leftover is left: %v", entries)
+}
+
+// A run id that names no folder of its own is refused before anything is
+// touched: "", "." and ".." would make the run's directory the one every
+// run's is in (or the work root), which the run's end removes.
+func TestARunIDThatNamesNoFolderIsRefused(t *testing.T) {
+	root := searchableDir(t)
+	top := filepath.Join(root, WorkDirName)
+	other := filepath.Join(top, "another-run")
+	require.NoError(t, os.MkdirAll(other, 0o755))
+	lock, err := results.LockDir(other)
+	require.NoError(t, err)
+	defer lock.Unlock()
+	for _, id := range []string{"", ".", "..", ".new-1", ".gone-1"} {
+		w, err := openWorkDir(root, id, false)
+		if err == nil {
+			w.close()
+		}
+		require.Error(t, err, "run id %q", id)
+		require.Contains(t, err.Error(), "cannot name a folder")
+		require.DirExists(t, other, "run id %q: another run's directory stays", id)
+		require.NoFileExists(t, filepath.Join(top, results.LockFile), "run id %q", id)
+		require.NoFileExists(t, filepath.Join(root, results.LockFile), "run id %q", id)
+	}
+}
+
 // The work root is a shared /tmp: a name another user made first, a symlink
 // to a folder of theirs choosing or a folder of their own, is refused, and
 // nothing behind it is touched.
