@@ -89,7 +89,9 @@ func TestAgentAsExternalAgentPassesSmoke(t *testing.T) {
 				solved, err := runner.Solve(context.Background(), runner.Model{Name: "reference", ModelID: reference.ModelID,
 					Client: runner.NewClient(srv.URL+"/v1", "k")}, builtin.Dir, task.Prompt, task.MaxTurns, sb, 0, runner.RetryPolicy{})
 				require.NoError(t, err)
-				require.True(t, runner.AllPass(runner.Evaluate(context.Background(), builtin, task, solved.Answer)), task.ID)
+				checks, err := runner.Evaluate(context.Background(), builtin, task, solved.Answer)
+				require.NoError(t, err, task.ID)
+				require.True(t, runner.AllPass(checks), task.ID)
 				builtinRequests := ref.Requests() - before
 				require.NoError(t, builtin.Close(false))
 
@@ -102,7 +104,8 @@ func TestAgentAsExternalAgentPassesSmoke(t *testing.T) {
 				})
 				require.NoError(t, err, task.ID)
 				require.Equal(t, 0, out.ExitCode, "%s: %s", task.ID, out.Stderr)
-				checks := runner.Evaluate(context.Background(), ws, task, out.Answer)
+				checks, err = runner.Evaluate(context.Background(), ws, task, out.Answer)
+				require.NoError(t, err, task.ID)
 				if runner.AllPass(checks) {
 					passed++
 				}

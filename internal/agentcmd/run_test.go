@@ -113,7 +113,8 @@ func TestPythonAgentPassesSmoke(t *testing.T) {
 			out, err := Run(context.Background(), a)
 			require.NoError(t, err, task.ID)
 			require.Equal(t, 0, out.ExitCode, "%s: %s", task.ID, out.Stderr)
-			checks := runner.Evaluate(context.Background(), ws, task, out.Answer)
+			checks, err := runner.Evaluate(context.Background(), ws, task, out.Answer)
+			require.NoError(t, err, task.ID)
 			require.True(t, runner.AllPass(checks), "%s: %+v", task.ID, checks)
 			require.Len(t, out.Requests, len(task.Reference), task.ID)
 			for _, r := range out.Requests {

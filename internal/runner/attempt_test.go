@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -210,4 +211,57 @@ func TestBuiltinIsTheDefaultAgent(t *testing.T) {
 	require.NoError(t, err)
 	defer r.Close()
 	require.Equal(t, Builtin{RequestTimeout: time.Second, Retry: RetryPolicy{Max: 3}}, r.opts.Agent)
+}
+
+// failingChecks is a sandbox whose check command fails to run with err.
+type failingChecks struct {
+	sandbox.Plain
+	script string
+	err    error
+}
+
+func (s failingChecks) Run(ctx context.Context, c sandbox.Command) (sandbox.Result, error) {
+	if c.Script == s.script {
+		return sandbox.Result{}, s.err
+	}
+	return s.Plain.Run(ctx, c)
+}
+
+// A check command the sandbox could not run judges nothing: the attempt is
+// goatbench's error (out of the pass rate's denominator), not the model's
+// fail. One it could not run because of what the model left in the workspace
+// fails that check, as a tool call would.
+func TestACheckTheSandboxCouldNotRunIsAnError(t *testing.T) {
+	const task = `id: t1
+prompt: write ok.txt
+max_turns: 3
+timeout: 5s
+checks:
+  - command: {run: test -f ok.txt}
+reference:
+  - tool: write_file
+    args: {path: ok.txt, content: ok}
+  - answer: done
+`
+	for _, tc := range []struct {
+		name   string
+		err    error
+		status results.Status
+		class  string
+	}{
+		{"sandbox failed", errors.New("sandbox: start command: the machine is out of pids"), results.StatusError, results.ClassServerError},
+		{"workspace unusable", fmt.Errorf("%w: directories nested too deep", sandbox.ErrWorkspace), results.StatusFail, results.ClassChecksFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, oneTaskSuite(t, task))
+			h.opts.Sandbox = failingChecks{script: "test -f ok.txt", err: tc.err}
+			got := h.run(t, context.Background())
+			require.Len(t, got, 1)
+			require.Equal(t, tc.status, got[0].Status, got[0].Reason)
+			require.Equal(t, tc.class, got[0].FailureClass)
+			require.Contains(t, got[0].Reason, "could not run")
+			require.Len(t, got[0].Checks, 1)
+			require.False(t, got[0].Checks[0].Pass)
+		})
+	}
 }

@@ -3,6 +3,7 @@ package runner
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -21,13 +22,20 @@ const (
 
 // Evaluate runs every check of a task against the workspace and the final
 // answer. Each check is judged on its own; the attempt passes only if all pass.
-func Evaluate(ctx context.Context, w sandbox.Workspace, t tasks.Task, answer string) []results.Check {
+// The error is goatbench's: a check command the sandbox could not run (for a
+// reason other than what the model left in the workspace, which fails that
+// check), so nothing can be said of the attempt; it comes with the checks
+// judged until then.
+func Evaluate(ctx context.Context, w sandbox.Workspace, t tasks.Task, answer string) ([]results.Check, error) {
 	out := make([]results.Check, 0, len(t.Checks))
 	for _, c := range t.Checks {
-		pass, detail := evaluate(ctx, w, c, answer)
+		pass, detail, err := evaluate(ctx, w, c, answer)
 		out = append(out, results.Check{Name: c.Name(), Pass: pass, Detail: detail})
+		if err != nil {
+			return out, fmt.Errorf("check %s: could not run: %w", c.Name(), err)
+		}
 	}
-	return out
+	return out, nil
 }
 
 // AllPass reports whether there is at least one check and every check passed.
@@ -40,7 +48,16 @@ func AllPass(cs []results.Check) bool {
 	return len(cs) > 0
 }
 
-func evaluate(ctx context.Context, w sandbox.Workspace, c tasks.Check, answer string) (bool, string) {
+func evaluate(ctx context.Context, w sandbox.Workspace, c tasks.Check, answer string) (bool, string, error) {
+	if c.Command != nil {
+		return evaluateCommand(ctx, w, c.Command)
+	}
+	pass, detail := judgeCheck(w, c, answer)
+	return pass, detail, nil
+}
+
+// judgeCheck judges a check that runs no command.
+func judgeCheck(w sandbox.Workspace, c tasks.Check, answer string) (bool, string) {
 	switch {
 	case c.AnswerContains != "":
 		if containsWord(answer, c.AnswerContains) {
@@ -81,21 +98,28 @@ func evaluate(ctx context.Context, w sandbox.Workspace, c tasks.Check, answer st
 			return true, ""
 		}
 		return false, c.FileUnchanged + " was modified"
-	case c.Command != nil:
-		return evaluateCommand(ctx, w, c.Command)
 	}
 	return false, "empty check"
 }
 
-func evaluateCommand(ctx context.Context, w sandbox.Workspace, c *tasks.CommandCheck) (bool, string) {
+func evaluateCommand(ctx context.Context, w sandbox.Workspace, c *tasks.CommandCheck) (bool, string, error) {
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = checkTimeout
 	}
 	res, err := w.Run(ctx, c.Run, timeout)
 	if err != nil {
-		return false, "could not run: " + err.Error()
+		if errors.Is(err, sandbox.ErrWorkspace) {
+			return false, "could not run: " + err.Error(), nil // the model's doing
+		}
+		return false, "could not run: " + err.Error(), err
 	}
+	pass, detail := judgeOutput(res, c, timeout)
+	return pass, detail, nil
+}
+
+// judgeOutput judges what a check command did.
+func judgeOutput(res sandbox.Result, c *tasks.CommandCheck, timeout time.Duration) (bool, string) {
 	switch {
 	case res.TimedOut:
 		return false, fmt.Sprintf("timed out after %s", timeout)

@@ -268,10 +268,16 @@ func (r *Runner) attempt(ctx context.Context, m Model, j job) (a results.Attempt
 		a.Reason = fmt.Sprintf("no final answer after %d turns", t.MaxTurns)
 	default:
 		// Checks get their own time: a model that answered in time is judged in full.
-		a.Checks = Evaluate(ctx, ws, t, l.Answer)
+		var evalErr error
+		a.Checks, evalErr = Evaluate(ctx, ws, t, l.Answer)
 		a.Status, a.FailureClass, a.Reason = verdict(a.Checks, l)
-		if ctx.Err() != nil && a.Status != results.StatusPass {
+		switch {
+		case ctx.Err() != nil && a.Status != results.StatusPass:
 			a.Status, a.FailureClass, a.Reason = results.StatusError, results.ClassCancelled, cancelReason(context.Cause(ctx))
+		case evalErr != nil:
+			// A check goatbench could not run judges nothing: an error,
+			// as a tool call the sandbox could not run is.
+			a.Status, a.FailureClass, a.Reason = results.StatusError, results.ClassServerError, oneLine(evalErr.Error())
 		}
 	}
 	// A workspace that failed under the attempt (a remote sandbox that died)

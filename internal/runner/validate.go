@@ -140,5 +140,5 @@ func judge(ctx context.Context, t tasks.Task, sb sandbox.Sandbox, workRoot strin
 			return nil, fmt.Errorf("step %d (%s): %w", i+1, st.Tool, err)
 		}
 	}
-	return Evaluate(ctx, ws, t, answer), nil
+	return Evaluate(ctx, ws, t, answer)
 }
