@@ -169,16 +169,36 @@ func ownedDir(path string) error {
 }
 
 // close releases the run's directory and removes it unless workspaces are
-// kept in it.
+// kept in it. It is renamed away (see removeLeftovers) before it is
+// unlocked: unlocked under its own name, it could be taken by another
+// goatbench resuming the same run id, whose directory the removal would
+// then take with it.
 func (w *workDir) close() error {
-	err := w.lock.Unlock()
-	if _, noKeep := os.Stat(filepath.Join(w.dir, keepFile)); noKeep != nil {
-		err = errors.Join(err, removeTree(w.dir))
-		// Only when no other run uses it; one that is making its directory
-		// makes the top again (lockRunDir).
-		_ = os.Remove(w.top)
+	if _, err := os.Stat(filepath.Join(w.dir, keepFile)); err == nil {
+		return w.lock.Unlock()
 	}
+	dir := w.dir
+	if gone := goneName(w.top); os.Rename(dir, gone) == nil {
+		dir = gone
+	}
+	err := w.lock.Unlock()
+	if testHookRunDirUnlocked != nil {
+		testHookRunDirUnlocked()
+	}
+	err = errors.Join(err, removeTree(dir))
+	// Only when no other run uses it; one that is making its directory
+	// makes the top again (lockRunDir).
+	_ = os.Remove(w.top)
 	return err
+}
+
+// testHookRunDirUnlocked, in tests, runs once a closing run's directory is
+// unlocked, before it is removed.
+var testHookRunDirUnlocked func()
+
+// goneName is a fresh name in top for a directory on its way out.
+func goneName(top string) string {
+	return filepath.Join(top, fmt.Sprintf("%s%d-%x", goneDirPrefix, os.Getpid(), rand.Uint64()))
 }
 
 // removeLeftovers removes the directories of runs that are over. A
@@ -205,8 +225,7 @@ func removeLeftovers(top string) {
 		if err != nil {
 			continue // a live run, or not ours to touch
 		}
-		gone := filepath.Join(top, fmt.Sprintf("%s%d-%x", goneDirPrefix, os.Getpid(), rand.Uint64()))
-		if os.Rename(dir, gone) == nil {
+		if gone := goneName(top); os.Rename(dir, gone) == nil {
 			if testHookLeftoverMoved != nil {
 				testHookLeftoverMoved(dir)
 			}

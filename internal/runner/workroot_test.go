@@ -157,6 +157,34 @@ func TestALeftoverIsRenamedBeforeItIsRemoved(t *testing.T) {
 	require.Len(t, entries, 1, "nothing of the leftover is left: %v", entries)
 }
 
+// A run that ends while another goatbench opens the same run id (a copied
+// results folder resumed) does not take that run's directory with it: it is
+// renamed away before it is unlocked.
+func TestAClosingRunLeavesARunOfTheSameIDAlone(t *testing.T) {
+	root := searchableDir(t)
+	a, err := openWorkDir(root, "same-id", false)
+	require.NoError(t, err)
+	require.NoError(t, os.Mkdir(filepath.Join(a.dir, "a-workspace"), 0o755))
+	var b *workDir
+	testHookRunDirUnlocked = func() {
+		testHookRunDirUnlocked = nil
+		b, err = openWorkDir(root, "same-id", false) // just then
+		require.NoError(t, err)
+	}
+	t.Cleanup(func() { testHookRunDirUnlocked = nil })
+	require.NoError(t, a.close())
+	require.NotNil(t, b, "the hook ran")
+	defer b.close()
+	require.Equal(t, a.dir, b.dir)
+	require.NoDirExists(t, filepath.Join(b.dir, "a-workspace"), "b has a directory of its own")
+	require.NoError(t, os.Mkdir(filepath.Join(b.dir, "b-workspace"), 0o755), "b's directory stays")
+	_, err = results.LockDir(b.dir)
+	require.ErrorIs(t, err, results.ErrLocked, "b holds its directory")
+	entries, err := os.ReadDir(filepath.Dir(b.dir))
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "nothing of a's is left: %v", entries)
+}
+
 // A run id that names no folder of its own is refused before anything is
 // touched: "", "." and ".." would make the run's directory the one every
 // run's is in (or the work root), which the run's end removes.

@@ -238,6 +238,9 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 	if limit <= 0 {
 		limit = l.OutputCap
 	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, err // nothing starts for a command whose time is over
+	}
 	if res, bad := Unrunnable(c.Script); bad {
 		return res, nil
 	}

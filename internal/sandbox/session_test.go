@@ -654,8 +654,9 @@ func TestReleaseDuringASessionStartLeavesNothing(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := b.Run(ctx, Command{Dir: dir, Script: "true"})
+	_, err := b.Run(ctx, Command{Dir: dir, Script: "touch ran"})
 	require.ErrorIs(t, err, context.Canceled)
+	require.NoFileExists(t, filepath.Join(dir, "ran"), "nothing starts for a command whose context ended")
 	sp := b.space(dir)
 	sp.mu.Lock()
 	st, cg := sp.starting, sp.cg
