@@ -331,9 +331,12 @@ func freshSessionKeyring() error {
 	err := join()
 	if err == unix.EDQUOT {
 		// The kernel gives the quota back once its key collector has
-		// destroyed the keys, soon after.
+		// destroyed the keys, soon after, though 100 ms was not always
+		// enough here for a session's first command, which needs one more
+		// keyring than a bwrap of its own (the init's, which it forks
+		// from): up to a second.
 		_, _ = unix.KeyctlInt(unix.KEYCTL_CLEAR, unix.KEY_SPEC_SESSION_KEYRING, 0, 0, 0)
-		for try := 0; err == unix.EDQUOT && try < 50; try++ {
+		for try := 0; err == unix.EDQUOT && try < 500; try++ {
 			time.Sleep(2 * time.Millisecond)
 			err = join()
 		}
