@@ -265,3 +265,27 @@ reference:
 		})
 	}
 }
+
+// An attempt that failed a check before the one goatbench could not run is
+// the model's fail all the same.
+func TestACheckFailedBeforeAnUnrunnableOneStaysAFail(t *testing.T) {
+	const task = `id: t1
+prompt: write ok.txt
+max_turns: 3
+timeout: 5s
+checks:
+  - file_exists: never.txt
+  - command: {run: test -f ok.txt}
+reference:
+  - tool: write_file
+    args: {path: ok.txt, content: ok}
+  - answer: done
+`
+	h := newHarness(t, oneTaskSuite(t, task))
+	h.opts.Sandbox = failingChecks{script: "test -f ok.txt", err: errors.New("sandbox: start command: the machine is out of pids")}
+	got := h.run(t, context.Background())
+	require.Len(t, got, 1)
+	require.Equal(t, results.StatusFail, got[0].Status, got[0].Reason)
+	require.Equal(t, results.ClassChecksFailed, got[0].FailureClass)
+	require.Contains(t, got[0].Reason, "never.txt")
+}

@@ -38,6 +38,16 @@ func Evaluate(ctx context.Context, w sandbox.Workspace, t tasks.Task, answer str
 	return out, nil
 }
 
+// AnyFailed reports whether any of the checks failed.
+func AnyFailed(cs []results.Check) bool {
+	for _, c := range cs {
+		if !c.Pass {
+			return true
+		}
+	}
+	return false
+}
+
 // AllPass reports whether there is at least one check and every check passed.
 func AllPass(cs []results.Check) bool {
 	for _, c := range cs {

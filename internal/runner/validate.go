@@ -93,6 +93,9 @@ func validateTask(ctx context.Context, t tasks.Task, sb sandbox.Sandbox, workRoo
 	decisive := make([]bool, len(t.Checks))
 	for i, c := range tries {
 		checks, err := judge(ctx, t, sb, workRoot, c.steps, c.answer)
+		if err != nil && len(checks) > 0 {
+			checks = checks[:len(checks)-1] // the check that could not run decided nothing
+		}
 		try := Try{Name: c.name, Wrong: c.wrong, Err: err}
 		for j, r := range checks {
 			if !r.Pass {

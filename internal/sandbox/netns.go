@@ -159,10 +159,26 @@ func setUp() error {
 // thread that cannot return is stranded, and another takes its place. The
 // caller holds the workspace's lock, or Release waits for it (a session
 // being started), so n cannot be closed meanwhile.
+//
+// While the key quota is full (see freshSessionKeyring), the fork is tried
+// again for up to keyQuotaWait, the forker left free in between: goatbench's
+// forks for every workspace, and a quota one attempt keeps full must not
+// hold up the others' commands.
 func (n *netns) start(cmd *exec.Cmd, fk *forker) error {
+	deadline := time.Now().Add(keyQuotaWait)
+	for {
+		err := n.startOnce(cmd, fk)
+		if !errors.Is(err, unix.EDQUOT) || !time.Now().Before(deadline) {
+			return err
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func (n *netns) startOnce(cmd *exec.Cmd, fk *forker) error {
 	var err error
 	ferr := fk.run(func() bool {
-		if err = freshSessionKeyring(); err != nil {
+		if err = freshSessionKeyring(0); err != nil {
 			return true
 		}
 		if n == nil {
@@ -317,10 +333,11 @@ func (fk *forker) stop() {
 // anonymous one (a NULL name, which unix.KeyctlJoinSessionKeyring cannot
 // pass). A new keyring counts in the uid's key quota, which a command run as
 // the caller can fill through the keyring it was given, still the thread's:
-// emptied, it frees the quota, and the join is tried again for up to 100 ms. Where keyctl(2)
-// does not work at all (no keyrings in the kernel, or a seccomp profile that
-// refuses them), no command can use a keyring either: nothing to do.
-func freshSessionKeyring() error {
+// emptied, it frees the quota, and the join is tried again for up to wait.
+// Where keyctl(2) does not work at all (no keyrings in the kernel, or a
+// seccomp profile that refuses them), no command can use a keyring either:
+// nothing to do.
+func freshSessionKeyring(wait time.Duration) error {
 	join := func() error {
 		_, _, e := unix.Syscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0)
 		if e != 0 {
@@ -331,12 +348,9 @@ func freshSessionKeyring() error {
 	err := join()
 	if err == unix.EDQUOT {
 		// The kernel gives the quota back once its key collector has
-		// destroyed the keys, soon after, though 100 ms was not always
-		// enough here for a session's first command, which needs one more
-		// keyring than a bwrap of its own (the init's, which it forks
-		// from): up to a second.
+		// destroyed the keys, soon after.
 		_, _ = unix.KeyctlInt(unix.KEYCTL_CLEAR, unix.KEY_SPEC_SESSION_KEYRING, 0, 0, 0)
-		for try := 0; err == unix.EDQUOT && try < 500; try++ {
+		for deadline := time.Now().Add(wait); err == unix.EDQUOT && time.Now().Before(deadline); {
 			time.Sleep(2 * time.Millisecond)
 			err = join()
 		}
@@ -349,6 +363,12 @@ func freshSessionKeyring() error {
 	}
 	return fmt.Errorf("a session keyring of its own: %w", err)
 }
+
+// keyQuotaWait is how long a fork waits for a full key quota to be given
+// back. 100 ms was not always enough for a session's first command right
+// after the command that filled it: that command needs one keyring more
+// than a bwrap of its own (the init's).
+const keyQuotaWait = time.Second
 
 func (n *netns) close() {
 	if n != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -218,13 +220,26 @@ func processesOf(uid uint32) []int {
 // resolve is a command's workspace as an absolute path without symlinks.
 func resolve(dir string) (string, error) {
 	abs, err := filepath.Abs(dir)
-	if err == nil {
-		abs, err = filepath.EvalSymlinks(abs)
-	}
 	if err != nil {
 		return "", fmt.Errorf("sandbox: workspace: %w", err)
 	}
-	return abs, nil
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", workspaceErr(abs, err)
+	}
+	return real, nil
+}
+
+// workspaceErr is the error for a workspace that cannot be found. One that
+// is gone while the directory it was in is not was removed or moved by a
+// command of its own (plain mode, run as the caller, can): the model's doing.
+func workspaceErr(ws string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) && ws != "" {
+		if _, perr := os.Stat(filepath.Dir(ws)); perr == nil {
+			return fmt.Errorf("%w: it is gone (a command removed or moved it)", ErrWorkspace)
+		}
+	}
+	return fmt.Errorf("sandbox: workspace: %w", err)
 }
 
 // handOver gives the workspace to its uid before a command. Goatbench, as
@@ -244,7 +259,7 @@ func handOver(ws string, uid uint32) error {
 func ownerAccess(ws string) error {
 	fi, err := os.Stat(ws)
 	if err != nil {
-		return fmt.Errorf("sandbox: workspace: %w", err)
+		return workspaceErr(ws, err)
 	}
 	if perm := fi.Mode().Perm(); perm&0o700 != 0o700 {
 		if err := os.Chmod(ws, perm|0o700); err != nil {

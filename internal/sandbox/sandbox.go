@@ -239,6 +239,7 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 		limit = l.OutputCap
 	}
 	if err := ctx.Err(); err != nil {
+		closeAll(s.extra)
 		return Result{}, err // nothing starts for a command whose time is over
 	}
 	if res, bad := Unrunnable(c.Script); bad {

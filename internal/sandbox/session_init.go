@@ -274,7 +274,7 @@ func (in *inside) refresh() error {
 	}
 	// A session keyring of the next command's own (see netns.start): not
 	// the last command's, nor goatbench's.
-	if err := freshSessionKeyring(); err != nil {
+	if err := freshSessionKeyring(keyQuotaWait); err != nil {
 		return err
 	}
 	for _, d := range []string{"/tmp", "/dev/shm"} {

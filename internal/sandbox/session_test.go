@@ -513,6 +513,20 @@ os.execv(sys.argv[1], sys.argv[1:])`, os.Args[0], "-test.run=^TestNoCommandShare
 	require.Contains(t, string(out), "--- PASS")
 }
 
+// In plain mode a command can remove or move its own workspace. The next
+// command's failure is then the model's doing (ErrWorkspace), not
+// goatbench's error.
+func TestAWorkspaceACommandRemovedIsTheModelsDoing(t *testing.T) {
+	t.Parallel()
+	for _, script := range []string{`d=$PWD; cd /; rm -rf "$d"`, `d=$PWD; cd /; mv "$d" "$d.moved"`} {
+		dir := workspace(t)
+		t.Cleanup(func() { _ = os.RemoveAll(dir + ".moved") })
+		mustRun(t, Plain{}, Command{Dir: dir, Script: script})
+		_, err := Plain{}.Run(context.Background(), Command{Dir: dir, Script: "true"})
+		require.ErrorIs(t, err, ErrWorkspace, script)
+	}
+}
+
 // Run by anyone but root (root's own does more), a command that takes the
 // workspace away from its owner (chmod 000 .) does not make later commands
 // goatbench's error.
