@@ -230,62 +230,42 @@ func (s failingChecks) Run(ctx context.Context, c sandbox.Command) (sandbox.Resu
 // A check command the sandbox could not run judges nothing: the attempt is
 // goatbench's error (out of the pass rate's denominator), not the model's
 // fail. One it could not run because of what the model left in the workspace
-// fails that check, as a tool call would.
+// fails that check, as a tool call would, and so does an attempt that failed
+// a check before it.
 func TestACheckTheSandboxCouldNotRunIsAnError(t *testing.T) {
 	const task = `id: t1
 prompt: write ok.txt
 max_turns: 3
 timeout: 5s
 checks:
-  - command: {run: test -f ok.txt}
+%s  - command: {run: test -f ok.txt}
 reference:
   - tool: write_file
     args: {path: ok.txt, content: ok}
   - answer: done
 `
+	broken := errors.New("sandbox: start command: the machine is out of pids")
 	for _, tc := range []struct {
-		name   string
-		err    error
-		status results.Status
-		class  string
+		name, before string // before: a check ahead of the command
+		err          error
+		status       results.Status
+		class        string
+		reason       string
 	}{
-		{"sandbox failed", errors.New("sandbox: start command: the machine is out of pids"), results.StatusError, results.ClassServerError},
-		{"workspace unusable", fmt.Errorf("%w: directories nested too deep", sandbox.ErrWorkspace), results.StatusFail, results.ClassChecksFailed},
+		{"sandbox failed", "", broken, results.StatusError, results.ClassServerError, "could not run"},
+		{"workspace unusable", "", fmt.Errorf("%w: directories nested too deep", sandbox.ErrWorkspace), results.StatusFail, results.ClassChecksFailed, "could not run"},
+		{"a check failed before", "  - file_exists: never.txt\n", broken, results.StatusFail, results.ClassChecksFailed, "never.txt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, oneTaskSuite(t, task))
+			h := newHarness(t, oneTaskSuite(t, fmt.Sprintf(task, tc.before)))
 			h.opts.Sandbox = failingChecks{script: "test -f ok.txt", err: tc.err}
 			got := h.run(t, context.Background())
 			require.Len(t, got, 1)
 			require.Equal(t, tc.status, got[0].Status, got[0].Reason)
 			require.Equal(t, tc.class, got[0].FailureClass)
-			require.Contains(t, got[0].Reason, "could not run")
-			require.Len(t, got[0].Checks, 1)
-			require.False(t, got[0].Checks[0].Pass)
+			require.Contains(t, got[0].Reason, tc.reason)
+			require.NotEmpty(t, got[0].Checks)
+			require.False(t, got[0].Checks[len(got[0].Checks)-1].Pass)
 		})
 	}
-}
-
-// An attempt that failed a check before the one goatbench could not run is
-// the model's fail all the same.
-func TestACheckFailedBeforeAnUnrunnableOneStaysAFail(t *testing.T) {
-	const task = `id: t1
-prompt: write ok.txt
-max_turns: 3
-timeout: 5s
-checks:
-  - file_exists: never.txt
-  - command: {run: test -f ok.txt}
-reference:
-  - tool: write_file
-    args: {path: ok.txt, content: ok}
-  - answer: done
-`
-	h := newHarness(t, oneTaskSuite(t, task))
-	h.opts.Sandbox = failingChecks{script: "test -f ok.txt", err: errors.New("sandbox: start command: the machine is out of pids")}
-	got := h.run(t, context.Background())
-	require.Len(t, got, 1)
-	require.Equal(t, results.StatusFail, got[0].Status, got[0].Reason)
-	require.Equal(t, results.ClassChecksFailed, got[0].FailureClass)
-	require.Contains(t, got[0].Reason, "never.txt")
 }
