@@ -170,8 +170,10 @@ func (a *arm) tally(b *testing.B, log []*exchange) {
 }
 
 // twoTurnSuite writes n two-turn tasks to a folder and loads them: against
-// the tiny model each is one tool call (bash with an empty command, which
-// the grammar fills) and one answer. The check fails, as every check does
+// the tiny model each is one tool call and one answer. The call is
+// write_file with an empty path, which the tool refuses (40 of 40 here), so
+// no command runs: the attempts compete with llama-server for the cores
+// with the harness's work alone. The check fails, as every check does
 // against this model; what is measured is the traffic.
 func twoTurnSuite(b *testing.B, n int) tasks.Suite {
 	dir := b.TempDir()
@@ -341,7 +343,8 @@ func (t serverTimings) compute() time.Duration {
 //     cost, not the arrival pattern's;
 //
 //   - wall-over-floor-ms/req: wall time over the floor's, which also holds
-//     the tools, checks and workspaces goatbench runs and the floor does not;
+//     the workspaces, tool calls and checks goatbench makes and the floor
+//     does not;
 //
 //   - harness-cpu-ms/req and floor-cpu-ms/req;
 //

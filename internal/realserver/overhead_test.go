@@ -17,7 +17,8 @@ import (
 //     goatbench's own time.
 //
 // BenchmarkStreamingVersusFloor measures the same at --parallel 4, where the
-// tools and checks of the other attempts compete for the cores.
+// other attempts (their workspaces, transcripts and results, and their
+// requests) compete for the cores.
 //
 //	go test ./internal/realserver -run '^$' -bench HarnessOverhead -benchtime 3x
 func BenchmarkHarnessOverhead(b *testing.B) {
