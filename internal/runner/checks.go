@@ -38,14 +38,9 @@ func Evaluate(ctx context.Context, w sandbox.Workspace, t tasks.Task, answer str
 	return out, nil
 }
 
-// AnyFailed reports whether any of the checks failed.
-func AnyFailed(cs []results.Check) bool {
-	for _, c := range cs {
-		if !c.Pass {
-			return true
-		}
-	}
-	return false
+// failedAny reports whether any of the checks failed (none failed of none).
+func failedAny(cs []results.Check) bool {
+	return len(cs) > 0 && !AllPass(cs)
 }
 
 // AllPass reports whether there is at least one check and every check passed.

@@ -274,7 +274,7 @@ func (r *Runner) attempt(ctx context.Context, m Model, j job) (a results.Attempt
 		switch {
 		case ctx.Err() != nil && a.Status != results.StatusPass:
 			a.Status, a.FailureClass, a.Reason = results.StatusError, results.ClassCancelled, cancelReason(context.Cause(ctx))
-		case evalErr != nil && !AnyFailed(a.Checks[:len(a.Checks)-1]):
+		case evalErr != nil && !failedAny(a.Checks[:len(a.Checks)-1]):
 			// A check goatbench could not run judges nothing: an error,
 			// as a tool call the sandbox could not run is, unless a check
 			// before it failed already.

@@ -234,7 +234,7 @@ func resolve(dir string) (string, error) {
 // is gone while the directory it was in is not was removed or moved by a
 // command of its own (plain mode, run as the caller, can): the model's doing.
 func workspaceErr(ws string, err error) error {
-	if errors.Is(err, fs.ErrNotExist) && ws != "" {
+	if errors.Is(err, fs.ErrNotExist) {
 		if _, perr := os.Stat(filepath.Dir(ws)); perr == nil {
 			return fmt.Errorf("%w: it is gone (a command removed or moved it)", ErrWorkspace)
 		}

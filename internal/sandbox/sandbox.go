@@ -238,8 +238,18 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 	if limit <= 0 {
 		limit = l.OutputCap
 	}
+	// Every file made for the command is closed when run returns, whatever
+	// the way out; s.extra are the caller's, handed over here.
+	closers := make([]io.Closer, 0, len(s.extra)+8)
+	for _, f := range s.extra {
+		closers = append(closers, f)
+	}
+	defer func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}()
 	if err := ctx.Err(); err != nil {
-		closeAll(s.extra)
 		return Result{}, err // nothing starts for a command whose time is over
 	}
 	if res, bad := Unrunnable(c.Script); bad {
@@ -254,12 +264,6 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 	cmd.SysProcAttr.Setpgid = true
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 
-	var closers []io.Closer
-	defer func() {
-		for _, c := range closers {
-			c.Close()
-		}
-	}()
 	pipe := func() (*os.File, *os.File, error) {
 		r, w, err := os.Pipe()
 		if err == nil {
@@ -278,9 +282,6 @@ func run(ctx context.Context, c Command, l Limits, s spec) (Result, error) {
 	envR, envW, err := pipe()
 	if err != nil {
 		return Result{}, fmt.Errorf("sandbox: %w", err)
-	}
-	for _, f := range s.extra {
-		closers = append(closers, f)
 	}
 	// A few hundred bytes: far below a pipe's buffer, so this cannot block.
 	if _, err := io.WriteString(envW, bashEnv(s.ulimit)); err != nil {
