@@ -112,6 +112,8 @@ func (t *tailBody) Close() error {
 	return t.ReadCloser.Close()
 }
 
+// pooled is the floor's transport: Go's own, keeping idle connections for
+// every client in flight.
 func pooled() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 64
@@ -187,10 +189,10 @@ func twoTurnSuite(b *testing.B, n int) tasks.Suite {
 	return s
 }
 
-// goatbenchArm runs a suite through the runner and returns what it cost,
-// with every exchange it made.
+// goatbenchArm runs a suite through the runner, over goatbench's own
+// transport, and returns what it cost, with every exchange it made.
 func goatbenchArm(b *testing.B, suite tasks.Suite, noStream bool, parallel int) arm {
-	rec := &recorder{base: pooled()}
+	rec := &recorder{base: runner.NewTransport()}
 	dir := b.TempDir()
 	r, err := runner.New(suite, runner.Options{RunID: "bench", RunDir: dir, Parallel: parallel, Repeat: 1, Retry: runner.DefaultRetry})
 	require.NoError(b, err)

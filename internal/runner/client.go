@@ -93,9 +93,8 @@ func FollowRedirectsFor(d time.Duration) ClientOption {
 	return func(c *clientConfig) { c.redirectBudget = d }
 }
 
-// NewClient returns an OpenAI-compatible client for baseURL (ending in /v1).
-// Its transport keeps enough idle connections for many attempts in flight to
-// one server; Go's default of two would re-dial for almost every request.
+// NewClient returns an OpenAI-compatible client for baseURL (ending in /v1),
+// over NewTransport unless WithTransport gives another.
 func NewClient(baseURL, apiKey string, opts ...ClientOption) *Client {
 	cc := clientConfig{redirectBudget: DefaultRedirectBudget, limits: DefaultLimits}
 	for _, o := range opts {
@@ -103,11 +102,9 @@ func NewClient(baseURL, apiKey string, opts ...ClientOption) *Client {
 	}
 	cfg := openai.DefaultConfig(apiKey)
 	cfg.BaseURL = strings.TrimSuffix(baseURL, "/")
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = 64
-	var rt http.RoundTripper = t
-	if cc.transport != nil {
-		rt = cc.transport
+	rt := cc.transport
+	if rt == nil {
+		rt = NewTransport()
 	}
 	if len(cc.headers) > 0 {
 		rt = headerTransport{rt, cc.headers}
