@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -42,6 +43,16 @@ func NewTransport() *http.Transport {
 // blocks, and the runtime's poller still does all the waiting: RawConn.Read
 // calls read again only once the poller says the socket is readable, and
 // honours deadlines and Close exactly as net.Conn's Read does.
+//
+// That the socket stays non-blocking is what makes this safe: a raw read of
+// a blocking socket would hold its thread in the kernel without the
+// runtime's knowing, and a garbage collection waiting to stop it would wait
+// for as long as the server is silent. Nothing can make it blocking: the
+// connection inside is never handed out ((*net.TCPConn).File would do it).
+//
+// Builds with the race detector or a sanitizer read through net.Conn (see
+// rawReads): their instrumented read(2) tells the detector which bytes it
+// wrote and that a socket's data comes after what its writer did before.
 type eventConn struct {
 	net.Conn
 	raw syscall.RawConn
@@ -50,10 +61,17 @@ type eventConn struct {
 // wrapConn makes c an eventConn when it is a socket the runtime polls, and
 // leaves it alone otherwise.
 func wrapConn(c net.Conn) net.Conn {
+	if !rawReads {
+		return c
+	}
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return c
 	}
+	return newEventConn(c, sc)
+}
+
+func newEventConn(c net.Conn, sc syscall.Conn) net.Conn {
 	raw, err := sc.SyscallConn()
 	if err != nil {
 		return c
@@ -63,7 +81,8 @@ func wrapConn(c net.Conn) net.Conn {
 
 func (c *eventConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
-		return 0, nil
+		// Nothing to read, but a closed connection still says so.
+		return 0, readError(c.raw.Read(func(uintptr) bool { return true }))
 	}
 	if len(p) > 1<<30 { // as internal/poll's FD.Read caps one read
 		p = p[:1<<30]
@@ -80,14 +99,29 @@ func (c *eventConn) Read(p []byte) (int, error) {
 	})
 	switch {
 	case err != nil: // closed, or past a deadline
-		if oe, ok := err.(*net.OpError); ok {
-			oe.Op = "read" // not "raw-read": the error net.Conn's Read gives
-		}
-		return 0, err
+		return 0, readError(err)
 	case errno != 0:
 		return 0, &net.OpError{Op: "read", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", errno)}
 	case n == 0:
 		return 0, io.EOF
 	}
 	return int(n), nil
+}
+
+// readError is an error of RawConn.Read as net.Conn's Read gives it: the
+// same *net.OpError, with the operation "read" rather than "raw-read".
+func readError(err error) error {
+	if oe, ok := err.(*net.OpError); ok {
+		oe.Op = "read"
+	}
+	return err
+}
+
+// CloseWrite shuts down the writing side, as *net.TCPConn's does (a
+// protocol upgrade's body uses it).
+func (c *eventConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
 }

@@ -28,8 +28,8 @@ func pair(t *testing.T, wrapped bool) (net.Conn, *net.TCPConn) {
 	s, err := l.Accept()
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close(); s.Close() })
-	if wrapped {
-		c = wrapConn(c)
+	if wrapped { // whatever the build: see rawReads
+		c = newEventConn(c, c.(*net.TCPConn))
 		require.IsType(t, &eventConn{}, c)
 	}
 	return c, s.(*net.TCPConn)
@@ -58,6 +58,19 @@ func TestAnEventConnReadsAsNetConnDoes(t *testing.T) {
 			n, err := c.Read(nil)
 			assert.Equal(t, 0, n)
 			assert.NoError(t, err)
+		},
+		"a read of nothing, closed": func(t *testing.T, c net.Conn, s *net.TCPConn) {
+			c.Close()
+			_, err := c.Read(nil)
+			assert.ErrorIs(t, err, net.ErrClosed)
+		},
+		"the writing side closed": func(t *testing.T, c net.Conn, s *net.TCPConn) {
+			cw, ok := c.(interface{ CloseWrite() error })
+			require.True(t, ok)
+			require.NoError(t, cw.CloseWrite())
+			got, err := io.ReadAll(s)
+			require.NoError(t, err)
+			assert.Empty(t, got)
 		},
 		"a deadline": func(t *testing.T, c net.Conn, s *net.TCPConn) {
 			require.NoError(t, c.SetReadDeadline(time.Now().Add(20*time.Millisecond)))
@@ -102,6 +115,8 @@ func TestAnEventConnReadsAsNetConnDoes(t *testing.T) {
 				select {
 				case <-done:
 				case <-time.After(10 * time.Second):
+					c.Close() // ends the check, so it reports nothing after the test
+					<-done
 					t.Fatal("the read never returned")
 				}
 			})
@@ -109,8 +124,9 @@ func TestAnEventConnReadsAsNetConnDoes(t *testing.T) {
 	}
 }
 
-// Every connection the client dials is an eventConn, and a stream read over
-// it arrives whole.
+// Every connection the client dials is an eventConn (a net.Conn of Go's
+// under the race detector: see rawReads), and a stream read over it arrives
+// whole.
 func TestTheClientReadsOverEventConns(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
@@ -132,6 +148,29 @@ func TestTheClientReadsOverEventConns(t *testing.T) {
 	assert.Equal(t, "goat", r.msg.Content)
 	require.NotEmpty(t, conns)
 	for _, conn := range conns {
-		assert.IsType(t, &eventConn{}, conn)
+		if rawReads {
+			assert.IsType(t, &eventConn{}, conn)
+		} else {
+			assert.IsType(t, &net.TCPConn{}, conn)
+		}
 	}
+}
+
+// HTTP/2 over TLS still works over the client's connections: TLS reads the
+// eventConn, and the transport negotiates h2 through it.
+func TestTheTransportSpeaksHTTP2OverTLS(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Proto)
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	tr := NewTransport()
+	tr.TLSClientConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig
+	resp, err := (&http.Client{Transport: tr}).Get(srv.URL)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, "HTTP/2.0", string(got))
 }
