@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -165,15 +166,20 @@ func BenchmarkSmokeVersusFloor(b *testing.B) {
 	// Per arm: wall and CPU time. The arms take turns going first, so that
 	// a change in the machine's load does not always fall on the same one.
 	wall, cpu := make([]time.Duration, len(arms)), make([]time.Duration, len(arms))
+	var vsFloor, vsIsolated []float64 // each round's ratios
 	n, round := 0, 0
 	for b.Loop() {
+		this := make([]time.Duration, len(arms))
 		for k := range arms {
 			i := (k + round) % len(arms)
 			c, start := cpuTime(), time.Now()
 			arms[i]()
-			wall[i] += time.Since(start)
+			this[i] = time.Since(start)
+			wall[i] += this[i]
 			cpu[i] += cpuTime() - c
 		}
+		vsFloor = append(vsFloor, this[1].Seconds()/this[0].Seconds())
+		vsIsolated = append(vsIsolated, this[2].Seconds()/this[0].Seconds())
 		round++
 		n += repeat * len(suite.Tasks)
 	}
@@ -184,6 +190,11 @@ func BenchmarkSmokeVersusFloor(b *testing.B) {
 	b.ReportMetric(floor.Seconds()/harness.Seconds(), "goatbench/floor")
 	b.ReportMetric(float64(n)/isolated.Seconds(), "isolated-floor-attempts/s")
 	b.ReportMetric(isolated.Seconds()/harness.Seconds(), "goatbench/isolated-floor")
+	// The same ratios round by round, their median: a round is a few
+	// seconds, so a change in the machine's load that falls on one arm of
+	// one round moves this less than the sums above.
+	b.ReportMetric(median(vsFloor), "goatbench/floor-median-round")
+	b.ReportMetric(median(vsIsolated), "goatbench/isolated-floor-median-round")
 	// Wall time on a shared machine swings with everyone else's load; the
 	// CPU both arms spend (this process and the commands it waited for, the
 	// in-process reference server included in goatbench's) does much less.
@@ -204,4 +215,18 @@ func cpuTime() time.Duration {
 		}
 	}
 	return total
+}
+
+// median is the middle value of xs (the mean of the two middle ones when
+// their number is even); xs is sorted in place.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	slices.Sort(xs)
+	m := len(xs) / 2
+	if len(xs)%2 == 0 {
+		return (xs[m-1] + xs[m]) / 2
+	}
+	return xs[m]
 }
