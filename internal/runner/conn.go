@@ -42,13 +42,13 @@ func NewTransport() *http.Transport {
 // The socket is non-blocking (the runtime made it so), so read(2) never
 // blocks, and the runtime's poller still does all the waiting: RawConn.Read
 // calls read again only once the poller says the socket is readable, and
-// honours deadlines and Close exactly as net.Conn's Read does.
+// honours deadlines and Close as net.Conn's Read does.
 //
 // That the socket stays non-blocking is what makes this safe: a raw read of
 // a blocking socket would hold its thread in the kernel without the
 // runtime's knowing, and a garbage collection waiting to stop it would wait
 // for as long as the server is silent. Nothing can make it blocking: the
-// connection inside is never handed out ((*net.TCPConn).File would do it).
+// connection inside is never handed out (the Fd of its File would do it).
 //
 // Builds with the race detector or a sanitizer read through net.Conn (see
 // rawReads): their instrumented read(2) tells the detector which bytes it
@@ -81,8 +81,10 @@ func newEventConn(c net.Conn, sc syscall.Conn) net.Conn {
 
 func (c *eventConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
-		// Nothing to read, but a closed connection still says so.
-		return 0, readError(c.raw.Read(func(uintptr) bool { return true }))
+		// Nothing to read, but a closed connection still says so; a
+		// deadline does not count here (internal/poll's FD.Read returns
+		// before looking at it).
+		return 0, readError(c.raw.Control(func(uintptr) {}))
 	}
 	if len(p) > 1<<30 { // as internal/poll's FD.Read caps one read
 		p = p[:1<<30]

@@ -59,6 +59,12 @@ func TestAnEventConnReadsAsNetConnDoes(t *testing.T) {
 			assert.Equal(t, 0, n)
 			assert.NoError(t, err)
 		},
+		"a read of nothing, past a deadline": func(t *testing.T, c net.Conn, s *net.TCPConn) {
+			require.NoError(t, c.SetReadDeadline(time.Now().Add(-time.Second)))
+			n, err := c.Read(nil)
+			assert.Equal(t, 0, n)
+			assert.NoError(t, err)
+		},
 		"a read of nothing, closed": func(t *testing.T, c net.Conn, s *net.TCPConn) {
 			c.Close()
 			_, err := c.Read(nil)
