@@ -64,14 +64,15 @@ func wrapConn(c net.Conn) net.Conn {
 	if !rawReads {
 		return c
 	}
+	return newEventConn(c)
+}
+
+// newEventConn is wrapConn whatever the build.
+func newEventConn(c net.Conn) net.Conn {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return c
 	}
-	return newEventConn(c, sc)
-}
-
-func newEventConn(c net.Conn, sc syscall.Conn) net.Conn {
 	raw, err := sc.SyscallConn()
 	if err != nil {
 		return c

@@ -29,7 +29,7 @@ func pair(t *testing.T, wrapped bool) (net.Conn, *net.TCPConn) {
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close(); s.Close() })
 	if wrapped { // whatever the build: see rawReads
-		c = newEventConn(c, c.(*net.TCPConn))
+		c = newEventConn(c)
 		require.IsType(t, &eventConn{}, c)
 	}
 	return c, s.(*net.TCPConn)
