@@ -17,10 +17,17 @@ import (
 	"github.com/goatbench/goatbench/internal/engine"
 	"github.com/goatbench/goatbench/internal/modalsandbox"
 	"github.com/goatbench/goatbench/internal/models"
+	"github.com/goatbench/goatbench/internal/progress"
 	"github.com/goatbench/goatbench/internal/results"
 	"github.com/goatbench/goatbench/internal/runner"
 	"github.com/goatbench/goatbench/internal/sandbox"
 )
+
+// maxAttempts is the most attempts one run plans. A run holds every
+// attempt's place in memory before the first starts and writes a line for
+// each, even when interrupted; past this (a nightly is hundreds) a mistyped
+// --repeat would fill the machine's memory instead of running.
+const maxAttempts = 100_000
 
 // plan validates the flags and turns them into the engine's plan; nothing is
 // written before it succeeds. When resuming, what the command line leaves out
@@ -32,6 +39,8 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 		return engine.Plan{}, usageError("--parallel must be at least 1, got %d", o.Parallel)
 	case o.Repeat < 1:
 		return engine.Plan{}, usageError("--repeat must be at least 1, got %d", o.Repeat)
+	case o.Repeat > maxAttempts:
+		return engine.Plan{}, usageError("--repeat must be at most %d, got %d", maxAttempts, o.Repeat)
 	case o.Temperature > 2 || math.IsNaN(o.Temperature):
 		return engine.Plan{}, usageError("--temperature must be between 0 and 2, got %g", o.Temperature)
 	case o.Sandbox != sandbox.ModeAuto && o.Sandbox != sandbox.ModeBwrap && o.Sandbox != sandbox.ModePlain && o.Sandbox != modalsandbox.Mode:
@@ -91,6 +100,10 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 				return engine.Plan{}, err
 			}
 		}
+	}
+	if n := len(suite.Tasks) * len(targets) * o.Repeat; n > maxAttempts {
+		return engine.Plan{}, usageError("%s × %s × --repeat %d is %d attempts, over the %d one run holds: use fewer repeats, tasks or models",
+			progress.Plural(len(suite.Tasks), "task"), progress.Plural(len(targets), "model"), o.Repeat, n, maxAttempts)
 	}
 	if prev != nil {
 		if err := prev.Check(suite, targets); err != nil {

@@ -102,6 +102,8 @@ func TestRunUsageErrors(t *testing.T) {
 		{"unknown suite", []string{"run", "--models", "reference", "--suite", "nope"}, `unknown suite "nope"`},
 		{"parallel 0", []string{"run", "--models", "reference", "--parallel", "0"}, "--parallel must be at least 1"},
 		{"repeat 0", []string{"run", "--models", "reference", "--repeat", "0"}, "--repeat must be at least 1"},
+		{"repeat past any run", []string{"run", "--models", "reference", "--repeat", "100000000000"}, "--repeat must be at most 100000"},
+		{"too many attempts", []string{"run", "--models", "reference", "--repeat", "30000"}, "5 tasks × 1 model × --repeat 30000 is 150000 attempts"},
 		{"bad flag value", []string{"run", "--parallel", "many"}, "invalid argument \"many\""},
 		{"unknown flag", []string{"run", "--modles", "x"}, "unknown flag: --modles"},
 		{"model without endpoint", []string{"run", "--models", "qwen3-4b-local"}, "needs an endpoint"},
