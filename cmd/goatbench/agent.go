@@ -83,6 +83,9 @@ func agentRun(ctx context.Context, opts agentOptions, s streams) error {
 	case opts.MaxTurns < 1 || opts.MaxRetries < 0 || opts.RequestTimeout < 0:
 		return usageError("agent: --max-turns must be at least 1, --max-retries and --request-timeout not negative")
 	}
+	if err := shownAsIs("agent: --model", opts.Model); err != nil {
+		return err
+	}
 	sb, warning, err := sandbox.Open(opts.Sandbox, sandbox.DefaultLimits)
 	if err != nil {
 		return usageError("agent: %v", err)

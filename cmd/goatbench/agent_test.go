@@ -38,6 +38,7 @@ func TestAgentUsageErrors(t *testing.T) {
 		{map[string]string{"OPENAI_BASE_URL": "http://127.0.0.1:1/v1", "OPENAI_MODEL": ""}, []string{"agent", "do it"}, "no model"},
 		{map[string]string{"OPENAI_BASE_URL": "http://127.0.0.1:1/v1", "OPENAI_MODEL": "m"}, []string{"agent", "  "}, "the prompt is empty"},
 		{map[string]string{"OPENAI_BASE_URL": "http://127.0.0.1:1/v1", "OPENAI_MODEL": "m"}, []string{"agent", "--sandbox", "nope", "x"}, "unknown sandbox"},
+		{map[string]string{"OPENAI_BASE_URL": "http://127.0.0.1:1/v1", "OPENAI_MODEL": "m\u202eevil"}, []string{"agent", "x"}, `--model "m\u202eevil" has control characters`},
 	}
 	for _, c := range cases {
 		for k, v := range c.env {

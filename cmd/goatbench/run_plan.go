@@ -20,6 +20,7 @@ import (
 	"github.com/goatbench/goatbench/internal/progress"
 	"github.com/goatbench/goatbench/internal/results"
 	"github.com/goatbench/goatbench/internal/runner"
+	"github.com/goatbench/goatbench/internal/safetext"
 	"github.com/goatbench/goatbench/internal/sandbox"
 )
 
@@ -85,6 +86,9 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 	if len(o.Models) == 0 { // --model-name: a name the endpoint knows, not a registry key
 		if o.ModelName == "" {
 			return engine.Plan{}, usageError("name the models to run: --models reference, or --base-url with --model-name")
+		}
+		if err := shownAsIs("--model-name", o.ModelName); err != nil {
+			return engine.Plan{}, err
 		}
 		sel.Names, sel.Raw = []string{o.ModelName}, true
 	} else if o.ModelName != "" {
@@ -285,4 +289,14 @@ var (
 func ptr32(v float64) *float32 {
 	f := float32(v)
 	return &f
+}
+
+// shownAsIs refuses a name given on the command line that holds control
+// characters (see safetext): it would be shown in progress lines, tables and
+// every report, where escaping each place it appears is a place to forget.
+func shownAsIs(flag, name string) error {
+	if safetext.Line(name) != name {
+		return usageError("%s %q has control characters", flag, name)
+	}
+	return nil
 }

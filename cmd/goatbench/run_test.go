@@ -108,6 +108,7 @@ func TestRunUsageErrors(t *testing.T) {
 		{"unknown flag", []string{"run", "--modles", "x"}, "unknown flag: --modles"},
 		{"model without endpoint", []string{"run", "--models", "qwen3-4b-local"}, "needs an endpoint"},
 		{"unreachable base url", []string{"run", "--base-url", dead, "--model-name", "m"}, "cannot reach " + dead},
+		{"model name with escapes", []string{"run", "--base-url", dead, "--model-name", "bad\x1b[31mname"}, `--model-name "bad\x1b[31mname" has control characters`},
 		{"broken task file", []string{"run", "--models", "reference", "--tasks-dir", broken}, "bad.yaml:"},
 		{"unknown command", []string{"runn"}, `unknown command "runn"`},
 	} {
@@ -141,6 +142,27 @@ reference: [{answer: ok}]
 	require.Equal(t, exitFailed, code)
 	require.Contains(t, stdout, "lazy")
 	require.Contains(t, stdout, "PASSES")
+}
+
+// What validate prints of a task file (a check's name, a wrong solution's)
+// has its control characters escaped, as run and the reports do.
+func TestValidateEscapesWhatTheTaskFileSays(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "t.yaml"), []byte(`id: loud
+prompt: say ok
+checks: [{answer_contains: ok, name: "chk \u001b[32mgreen\u001b]0;pwned\u0007"}]
+reference: [{answer: ok}]
+wrong:
+  - name: "w \u001b[2J"
+    steps: [{answer: nope}]
+`), 0o644))
+	code, stdout, stderr := goatbench(t, "validate", "--tasks-dir", dir)
+	require.Contains(t, []int{exitOK, exitFailed}, code, stderr)
+	require.Contains(t, stdout, "loud")
+	require.NotContains(t, stdout+stderr, "\x1b")
+	require.NotContains(t, stdout+stderr, "\x07")
+	require.Contains(t, stdout, `chk \x1b[32mgreen\x1b]0;pwned\x07`)
+	require.Contains(t, stdout, `w \x1b[2J`)
 }
 
 func TestVersionAndHelp(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/goatbench/goatbench/bench/tasks"
 	"github.com/goatbench/goatbench/internal/runner"
+	"github.com/goatbench/goatbench/internal/safetext"
 )
 
 func newValidateCmd(s streams) *cobra.Command {
@@ -88,7 +89,7 @@ func runValidate(ctx context.Context, name, dir string, tiers, tags []string, s 
 		if wrong > 0 {
 			wrongCell = fmt.Sprintf("%d/%d fail", caught, wrong)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", v.Task, t.TierOf(), len(t.Checks), ref,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", safetext.Line(v.Task), t.TierOf(), len(t.Checks), safetext.Line(ref),
 			word(v.NothingFails, "fails", "PASSES"), word(v.EchoFails, "fails", "PASSES"), wrongCell, word(v.Sound(), "yes", "NO"))
 		details = append(details, validateDetail(t, v))
 	}
@@ -99,10 +100,10 @@ func runValidate(ctx context.Context, name, dir string, tiers, tags []string, s 
 	fmt.Fprint(s.Out, strings.Join(details, ""))
 	if unsound > 0 {
 		// exitFailed errors are not printed by execute; say it here.
-		fmt.Fprintf(s.Err, "suite %s: %d of %d tasks are not sound\n", suite.Name, unsound, len(suite.Tasks))
+		fmt.Fprintf(s.Err, "suite %s: %d of %d tasks are not sound\n", safetext.Line(suite.Name), unsound, len(suite.Tasks))
 		return &exitError{code: exitFailed, err: fmt.Errorf("%d of %d tasks are not sound", unsound, len(suite.Tasks))}
 	}
-	fmt.Fprintf(s.Err, "suite %s: all %d tasks are sound\n", suite.Name, len(suite.Tasks))
+	fmt.Fprintf(s.Err, "suite %s: all %d tasks are sound\n", safetext.Line(suite.Name), len(suite.Tasks))
 	return nil
 }
 
@@ -110,33 +111,36 @@ func runValidate(ctx context.Context, name, dir string, tiers, tags []string, s 
 // the dead checks and the wrong solutions that slipped through.
 func validateDetail(t tasks.Task, v runner.Soundness) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s (%s, %d check%s):\n", v.Task, t.TierOf(), len(t.Checks), map[bool]string{true: "", false: "s"}[len(t.Checks) == 1])
+	fmt.Fprintf(&b, "%s (%s, %d check%s):\n", safetext.Line(v.Task), t.TierOf(), len(t.Checks), map[bool]string{true: "", false: "s"}[len(t.Checks) == 1])
 	for i, c := range t.Checks {
-		fmt.Fprintf(&b, "  check %d: %s\n", i+1, truncateText(oneLine(c.Name()), 100))
+		fmt.Fprintf(&b, "  check %d: %s\n", i+1, safetext.Line(truncateText(oneLine(c.Name()), 100)))
 	}
+	// A wrong solution's name, a check's and an error's are the task file's
+	// text: escaped, as everywhere else they are shown.
 	width := 0
 	for _, tr := range v.Tries {
-		width = max(width, len(tr.Name))
+		width = max(width, len(safetext.Line(tr.Name)))
 	}
 	for _, tr := range v.Tries {
+		name := safetext.Line(tr.Name)
 		switch {
 		case tr.Err != nil:
-			fmt.Fprintf(&b, "  %-*s ERROR: %s\n", width, tr.Name, oneLine(tr.Err.Error()))
+			fmt.Fprintf(&b, "  %-*s ERROR: %s\n", width, name, safetext.Line(oneLine(tr.Err.Error())))
 		case len(tr.Failed) == 0:
-			fmt.Fprintf(&b, "  %-*s PASSES every check\n", width, tr.Name)
+			fmt.Fprintf(&b, "  %-*s PASSES every check\n", width, name)
 		default:
 			nums := make([]string, len(tr.Failed))
 			for i, c := range tr.Failed {
 				nums[i] = fmt.Sprint(c + 1)
 			}
-			fmt.Fprintf(&b, "  %-*s fails check %s\n", width, tr.Name, strings.Join(nums, ", "))
+			fmt.Fprintf(&b, "  %-*s fails check %s\n", width, name, strings.Join(nums, ", "))
 		}
 	}
 	if len(t.Wrong) == 0 {
 		b.WriteString("  (no wrong solutions: the checks are proven only against doing nothing)\n")
 	}
 	for _, c := range v.Dead {
-		fmt.Fprintf(&b, "  DEAD check %d (%s): fails neither the empty attempt nor any wrong solution\n", c+1, oneLine(t.Checks[c].Name()))
+		fmt.Fprintf(&b, "  DEAD check %d (%s): fails neither the empty attempt nor any wrong solution\n", c+1, safetext.Line(oneLine(t.Checks[c].Name())))
 	}
 	return b.String()
 }
