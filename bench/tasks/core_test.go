@@ -81,6 +81,9 @@ func TestSelect(t *testing.T) {
 	require.ErrorContains(t, err, "--tags no-such-tag-anywhere: no task of suite core has this tag (it has: ")
 	_, err = s.Select([]string{"fidelity"}, []string{"csv"})
 	require.EqualError(t, err, "no task of suite core is in tier fidelity with tag csv")
+	untagged := Suite{Name: "plain", Tasks: []Task{{ID: "a"}}}
+	_, err = untagged.Select(nil, []string{"x"})
+	require.EqualError(t, err, "--tags x: no task of suite plain has this tag (it has none)")
 }
 
 func TestTierCounts(t *testing.T) {

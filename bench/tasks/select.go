@@ -86,6 +86,9 @@ func hint(v string, have map[string]bool) string {
 	if c := didyoumean.One(v, known); c != "" {
 		return fmt.Sprintf(" (did you mean %s?)", c)
 	}
+	if len(known) == 0 {
+		return " (it has none)"
+	}
 	return " (it has: " + strings.Join(known, ", ") + ")"
 }
 

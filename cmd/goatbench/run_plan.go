@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -36,6 +37,8 @@ const maxAttempts = 100_000
 // plan's sandbox is left for the caller to open.
 func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 	switch {
+	case o.changed["suite"] && o.changed["tasks-dir"]:
+		return engine.Plan{}, usageError("use either --suite or --tasks-dir, not both")
 	case o.Parallel < 1:
 		return engine.Plan{}, usageError("--parallel must be at least 1, got %d", o.Parallel)
 	case o.Repeat < 1:
@@ -262,6 +265,11 @@ func flagsSet(cmd *cobra.Command) []string {
 			v = "***"
 		case "base-url":
 			v = engine.RecordedURL(v)
+		case "tasks-dir", "registry":
+			// --resume may be run from another folder.
+			if abs, err := filepath.Abs(v); err == nil {
+				v = abs
+			}
 		}
 		if sv, ok := f.Value.(pflag.SliceValue); ok {
 			v = strings.Join(sv.GetSlice(), ",")

@@ -359,3 +359,20 @@ func TestKeepWorkspacesSaysWhere(t *testing.T) {
 		require.Contains(t, stderr, "warning: "+m.SandboxWarning, "the final summary repeats it")
 	}
 }
+
+// A run started with a relative --tasks-dir resumes from any folder: run.json
+// records the folder's absolute path.
+func TestResumeFromAnotherFolder(t *testing.T) {
+	top := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(top, "here", "mine"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(top, "here", "mine", "t.yaml"), []byte("id: say-ok\nprompt: say ok\nchecks: [{answer_contains: ok}]\nreference: [{answer: ok}]\n"), 0o644))
+	t.Chdir(filepath.Join(top, "here"))
+	code, _, stderr := goatbench(t, "run", "--models", "reference", "--tasks-dir", "mine", "--out", filepath.Join(top, "out"))
+	require.Equal(t, exitOK, code, stderr)
+	dir := onlyRunDir(t, filepath.Join(top, "out"))
+
+	t.Chdir(top)
+	code, _, stderr = goatbench(t, "run", "--resume", dir)
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stderr, "0 of 1 attempts to run")
+}
