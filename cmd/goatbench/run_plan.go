@@ -75,6 +75,11 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 	}
 	suite, err := loadSuite(o.Suite, o.TasksDir)
 	if err != nil {
+		if prev != nil && !o.changed["tasks-dir"] && o.TasksDir != "" && !filepath.IsAbs(o.TasksDir) {
+			// Recorded as given, so that shards run in different checkouts
+			// merge: relative to the folder the run started in.
+			return engine.Plan{}, usageError("%v (the run's --tasks-dir %s is relative to the folder it was started in: resume from there, or give --tasks-dir)", err, o.TasksDir)
+		}
 		return engine.Plan{}, err
 	}
 	if suite, err = suite.Select(o.Tiers, o.Tags); err != nil {
@@ -265,11 +270,6 @@ func flagsSet(cmd *cobra.Command) []string {
 			v = "***"
 		case "base-url":
 			v = engine.RecordedURL(v)
-		case "tasks-dir", "registry":
-			// --resume may be run from another folder.
-			if abs, err := filepath.Abs(v); err == nil {
-				v = abs
-			}
 		}
 		if sv, ok := f.Value.(pflag.SliceValue); ok {
 			v = strings.Join(sv.GetSlice(), ",")

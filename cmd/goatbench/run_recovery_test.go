@@ -360,8 +360,8 @@ func TestKeepWorkspacesSaysWhere(t *testing.T) {
 	}
 }
 
-// A run started with a relative --tasks-dir resumes from any folder: run.json
-// records the folder's absolute path.
+// A run started with a relative --tasks-dir, resumed from another folder,
+// says where to resume from, and resumes given the folder again.
 func TestResumeFromAnotherFolder(t *testing.T) {
 	top := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(top, "here", "mine"), 0o755))
@@ -373,6 +373,11 @@ func TestResumeFromAnotherFolder(t *testing.T) {
 
 	t.Chdir(top)
 	code, _, stderr = goatbench(t, "run", "--resume", dir)
+	require.Equal(t, exitUsage, code, stderr)
+	require.Contains(t, stderr, "the run's --tasks-dir mine is relative to the folder it was started in")
+	require.Equal(t, 1, strings.Count(strings.TrimSpace(stderr), "\n")+1, "one line: %q", stderr)
+
+	code, _, stderr = goatbench(t, "run", "--resume", dir, "--tasks-dir", filepath.Join("here", "mine"))
 	require.Equal(t, exitOK, code, stderr)
 	require.Contains(t, stderr, "0 of 1 attempts to run")
 }
