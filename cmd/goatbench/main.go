@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/goatbench/goatbench/internal/safetext"
+
 	"github.com/goatbench/goatbench/internal/didyoumean"
 
 	"github.com/spf13/cobra"
@@ -172,12 +174,14 @@ func execute(args []string, s streams) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil && ee.code != exitFailed && ee.code != exitCancel {
-			fmt.Fprintf(s.Err, "goatbench: %v\n", ee.err)
+			// An error can quote a task file, a server or a model name:
+			// escaped, on one line (a newline in it would be \n).
+			fmt.Fprintf(s.Err, "goatbench: %s\n", safetext.Line(ee.err.Error()))
 		}
 		return ee.code
 	}
 	// cobra's own argument errors (unknown command, wrong arg count) are usage errors.
-	fmt.Fprintf(s.Err, "goatbench: %s\n", oneLine(err.Error()))
+	fmt.Fprintf(s.Err, "goatbench: %s\n", safetext.Line(oneLine(err.Error())))
 	return exitUsage
 }
 

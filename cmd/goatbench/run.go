@@ -97,7 +97,8 @@ task's checks do. run.json records the agent.
 
 Exit codes: 0 every attempt passed (or --min-pass-rate was met), 1 some attempts
 failed, 2 usage or configuration error (an endpoint unreachable before the run
-starts too), 3 infrastructure errors left results incomplete, 130 interrupted.`,
+starts too), 3 results incomplete (infrastructure errors, or attempts --deadline
+left not run), 130 interrupted.`,
 		Example: `  # the whole pipeline offline, against the reference solutions
   goatbench run --models reference --suite smoke
 

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -18,18 +20,11 @@ import (
 	"github.com/goatbench/goatbench/internal/engine"
 	"github.com/goatbench/goatbench/internal/modalsandbox"
 	"github.com/goatbench/goatbench/internal/models"
-	"github.com/goatbench/goatbench/internal/progress"
 	"github.com/goatbench/goatbench/internal/results"
 	"github.com/goatbench/goatbench/internal/runner"
 	"github.com/goatbench/goatbench/internal/safetext"
 	"github.com/goatbench/goatbench/internal/sandbox"
 )
-
-// maxAttempts is the most attempts one run plans. A run holds every
-// attempt's place in memory before the first starts and writes a line for
-// each, even when interrupted; past this (a nightly is hundreds) a mistyped
-// --repeat would fill the machine's memory instead of running.
-const maxAttempts = 100_000
 
 // plan validates the flags and turns them into the engine's plan; nothing is
 // written before it succeeds. When resuming, what the command line leaves out
@@ -43,8 +38,8 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 		return engine.Plan{}, usageError("--parallel must be at least 1, got %d", o.Parallel)
 	case o.Repeat < 1:
 		return engine.Plan{}, usageError("--repeat must be at least 1, got %d", o.Repeat)
-	case o.Repeat > maxAttempts:
-		return engine.Plan{}, usageError("--repeat must be at most %d, got %d", maxAttempts, o.Repeat)
+	case o.Repeat > results.MaxAttempts:
+		return engine.Plan{}, usageError("%v", results.CheckAttempts(0, 0, o.Repeat))
 	case o.Temperature > 2 || math.IsNaN(o.Temperature):
 		return engine.Plan{}, usageError("--temperature must be between 0 and 2, got %g", o.Temperature)
 	case o.Sandbox != sandbox.ModeAuto && o.Sandbox != sandbox.ModeBwrap && o.Sandbox != sandbox.ModePlain && o.Sandbox != modalsandbox.Mode:
@@ -75,7 +70,7 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 	}
 	suite, err := loadSuite(o.Suite, o.TasksDir)
 	if err != nil {
-		if prev != nil && !o.changed["tasks-dir"] && o.TasksDir != "" && !filepath.IsAbs(o.TasksDir) {
+		if prev != nil && !o.changed["tasks-dir"] && o.TasksDir != "" && !filepath.IsAbs(o.TasksDir) && errors.Is(err, fs.ErrNotExist) {
 			// Recorded as given, so that shards run in different checkouts
 			// merge: relative to the folder the run started in.
 			return engine.Plan{}, usageError("%v (the run's --tasks-dir %s is relative to the folder it was started in: resume from there, or give --tasks-dir)", err, o.TasksDir)
@@ -113,9 +108,8 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 			}
 		}
 	}
-	if n := len(suite.Tasks) * len(targets) * o.Repeat; n > maxAttempts {
-		return engine.Plan{}, usageError("%s × %s × --repeat %d is %d attempts, over the %d one run holds: use fewer repeats, tasks or models",
-			progress.Plural(len(suite.Tasks), "task"), progress.Plural(len(targets), "model"), o.Repeat, n, maxAttempts)
+	if err := results.CheckAttempts(len(suite.Tasks), len(targets), o.Repeat); err != nil {
+		return engine.Plan{}, usageError("%v", err)
 	}
 	if prev != nil {
 		if err := prev.Check(suite, targets); err != nil {
@@ -254,7 +248,7 @@ func loadSuite(name, dir string) (tasks.Suite, error) {
 		s, err = tasks.Load(name)
 	}
 	if err != nil {
-		return s, usageError("%v", err)
+		return s, usageError("%w", err)
 	}
 	return s, nil
 }

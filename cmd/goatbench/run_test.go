@@ -104,7 +104,7 @@ func TestRunUsageErrors(t *testing.T) {
 		{"parallel 0", []string{"run", "--models", "reference", "--parallel", "0"}, "--parallel must be at least 1"},
 		{"repeat 0", []string{"run", "--models", "reference", "--repeat", "0"}, "--repeat must be at least 1"},
 		{"repeat past any run", []string{"run", "--models", "reference", "--repeat", "100000000000"}, "--repeat must be at most 100000"},
-		{"too many attempts", []string{"run", "--models", "reference", "--repeat", "30000"}, "5 tasks × 1 model × --repeat 30000 is 150000 attempts"},
+		{"too many attempts", []string{"run", "--models", "reference", "--repeat", "30000"}, "5 tasks × 1 model × --repeat 30000 is over the 100000 attempts one run holds"},
 		{"bad flag value", []string{"run", "--parallel", "many"}, "invalid argument \"many\""},
 		{"unknown flag", []string{"run", "--modles", "x"}, "unknown flag: --modles"},
 		{"model without endpoint", []string{"run", "--models", "qwen3-4b-local"}, "needs an endpoint"},
@@ -273,4 +273,17 @@ func TestAttemptLineEscapesWhatTheModelWrote(t *testing.T) {
 	require.NotContains(t, line, "\r")
 	require.NotContains(t, line, "\n")
 	require.Contains(t, line, `\r\x1b[2K\x1b[32mPASS`)
+}
+
+// An error that quotes a task file (here an unknown field's name) is printed
+// escaped, on one line.
+func TestErrorsQuotingATaskFileAreEscaped(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "t.yaml"), []byte("id: x\nprompt: p\nchecks: [{answer_contains: ok}]\n\"\\e]0;PWNED\\a\\e[2K\": 1\n"), 0o644))
+	code, _, stderr := goatbench(t, "validate", "--tasks-dir", dir)
+	require.Equal(t, exitUsage, code, stderr)
+	require.NotContains(t, stderr, "\x1b")
+	require.NotContains(t, stderr, "\a")
+	require.Contains(t, stderr, `\x1b]0;PWNED\x07\x1b[2K`)
+	require.Equal(t, 1, strings.Count(strings.TrimSpace(stderr), "\n")+1, "one line: %q", stderr)
 }

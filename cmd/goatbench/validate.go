@@ -34,6 +34,9 @@ any task is not sound, 2 if the suite cannot be loaded.`,
   goatbench validate --tasks-dir ./my-tasks`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("suite") && cmd.Flags().Changed("tasks-dir") {
+				return usageError("use either --suite or --tasks-dir, not both")
+			}
 			return runValidate(cmd.Context(), suite, dir, tiers, tags, s)
 		},
 	}

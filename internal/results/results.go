@@ -195,7 +195,9 @@ func WriteManifest(dir string, m Manifest) error {
 	return os.Rename(tmp, filepath.Join(dir, ManifestFile))
 }
 
-// ReadManifest reads run.json from a run folder.
+// ReadManifest reads run.json from a run folder. One that plans more
+// attempts than a run holds (see CheckAttempts) is refused: resuming,
+// reporting and merging all list its attempts first.
 func ReadManifest(dir string) (Manifest, error) {
 	var m Manifest
 	b, err := os.ReadFile(filepath.Join(dir, ManifestFile))
@@ -205,7 +207,43 @@ func ReadManifest(dir string) (Manifest, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return m, fmt.Errorf("%s: %w", filepath.Join(dir, ManifestFile), err)
 	}
+	if err := CheckAttempts(len(m.Tasks), len(m.Models), m.Repeat); err != nil {
+		return m, fmt.Errorf("%s: %w", filepath.Join(dir, ManifestFile), err)
+	}
 	return m, nil
+}
+
+// MaxAttempts is the most attempts one run plans. A run lists every
+// attempt before the first starts, and writes a line for each even when
+// interrupted; past this (a nightly is hundreds) a mistyped --repeat would
+// fill the machine's memory instead of running.
+const MaxAttempts = 100_000
+
+// CheckAttempts refuses a run of tasks × models × repeat attempts over
+// MaxAttempts, or with a repeat count below 0, without overflowing.
+func CheckAttempts(tasks, models, repeat int) error {
+	switch {
+	case repeat < 0:
+		return fmt.Errorf("a repeat count below 0 (%d)", repeat)
+	case repeat > MaxAttempts:
+		return fmt.Errorf("--repeat must be at most %d, got %d", MaxAttempts, repeat)
+	}
+	over := tasks > 0 && models > MaxAttempts/tasks // before tasks × models can overflow
+	if n := tasks * models; !over && n > 0 {
+		over = repeat > MaxAttempts/n
+	}
+	if over {
+		return fmt.Errorf("%s × %s × --repeat %d is over the %d attempts one run holds: use fewer repeats, tasks or models",
+			count(tasks, "task"), count(models, "model"), repeat, MaxAttempts)
+	}
+	return nil
+}
+
+func count(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
 
 // Writer appends attempts to results.jsonl, one synced line each, so a killed

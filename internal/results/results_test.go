@@ -106,3 +106,30 @@ func TestOpenWriterRepairsATornTail(t *testing.T) {
 		})
 	}
 }
+
+// A run's size is checked without overflowing: a product that wraps around
+// to a small or negative number is still refused.
+func TestCheckAttempts(t *testing.T) {
+	require.NoError(t, CheckAttempts(5, 6, 3))
+	require.NoError(t, CheckAttempts(5, 1, 20_000))
+	require.NoError(t, CheckAttempts(0, 0, MaxAttempts))
+	for _, c := range [][3]int{
+		{5, 1, 20_001},
+		{5, 1, 3689348814741910324}, // 5 × it wraps around to 4
+		{1 << 40, 1 << 40, 1},       // tasks × models wraps around
+		{1, 1, -3},
+		{1, 1, MaxAttempts + 1},
+	} {
+		require.Error(t, CheckAttempts(c[0], c[1], c[2]), "%v", c)
+	}
+	require.EqualError(t, CheckAttempts(5, 1, 30_000), "5 tasks × 1 model × --repeat 30000 is over the 100000 attempts one run holds: use fewer repeats, tasks or models")
+}
+
+// run.json is checked as it is read, so resume, report and merge refuse a
+// folder whose repeat count was edited past what a run holds.
+func TestReadManifestRefusesARunTooBigToList(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, WriteManifest(dir, Manifest{RunID: "r", Tasks: []string{"a", "b"}, Models: []ModelInfo{{Name: "m"}}, Repeat: 1 << 62}))
+	_, err := ReadManifest(dir)
+	require.ErrorContains(t, err, "run.json: --repeat must be at most 100000")
+}
