@@ -16,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sashabaranov/go-openai"
 	"github.com/stretchr/testify/require"
@@ -86,12 +87,21 @@ func TestResumeRunsOnlyWhatHasNoResult(t *testing.T) {
 	require.Equal(t, "reference", m.Models[0].Name)
 	require.NotEqual(t, before.Models[0].BaseURL, m.Models[0].BaseURL, "the endpoint of this run, not the last one's")
 
-	// Nothing left: a second resume runs nothing and reports the same.
+	// Nothing left: a second resume runs nothing and reports the same, and
+	// the run still ended when it did (its time is not stretched to now).
+	ended, err := results.ReadManifest(dir)
+	require.NoError(t, err)
+	require.NotNil(t, ended.Ended)
+	time.Sleep(20 * time.Millisecond)
 	code, stdout, stderr = goatbench(t, "run", "--resume", dir)
 	require.Equal(t, exitOK, code, stderr)
 	require.Contains(t, stderr, "0 of 10 attempts to run")
 	require.Contains(t, stdout, "10/10 passed")
 	require.Len(t, readAll(t, dir), 11)
+	again, err := results.ReadManifest(dir)
+	require.NoError(t, err)
+	require.NotNil(t, again.Ended)
+	require.True(t, ended.Ended.Equal(*again.Ended), "ended %v, then %v", ended.Ended, again.Ended)
 }
 
 func TestResumeRetriesErrorsOnlyWhenAsked(t *testing.T) {

@@ -244,6 +244,12 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	closeErr := r.Close()
 	end := e.Now().UTC()
 	man.Ended = &end
+	if prev := p.Resume; pending == 0 && prev != nil && prev.Manifest.Ended != nil {
+		// A resume with nothing left to run leaves the run's end as it
+		// was: its time is the attempts', not the time since.
+		ended := *prev.Manifest.Ended
+		man.Ended = &ended
+	}
 	e.recordSandboxUsage(&man)
 	if err := errors.Join(runErr, closeErr, results.WriteManifest(dir, man)); err != nil {
 		return out, err
