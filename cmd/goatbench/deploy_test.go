@@ -163,6 +163,11 @@ func TestDoctor(t *testing.T) {
 	require.Regexp(t, `✗\s+Modal credentials\s+.*MODAL_TOKEN_SECRET`, stdout)
 	require.Regexp(t, `✗\s+LiteLLM base URL`, stdout)
 	require.Regexp(t, `✗\s+LiteLLM key`, stdout)
+
+	// The offline model is no registry entry, and doctor says what it is.
+	code, _, stderr = goatbench(t, "doctor", "--models", "reference")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, `"reference" is goatbench's offline model`)
 }
 
 func TestDoctorDirect(t *testing.T) {

@@ -11,6 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/goatbench/goatbench/internal/reference"
+
 	"github.com/spf13/cobra"
 
 	"github.com/goatbench/goatbench/internal/deploy"
@@ -76,6 +78,9 @@ func runDoctor(ctx context.Context, o *doctorOptions, s streams) error {
 	var specs []models.Spec
 	anyLocal := false
 	for _, n := range o.Models {
+		if strings.TrimSpace(n) == reference.ModelID {
+			return usageError("%q is goatbench's offline model, served in-process by run: it has nothing to check", reference.ModelID)
+		}
 		spec, err := reg.Lookup(strings.TrimSpace(n))
 		if err != nil {
 			return usageError("%v", err)
