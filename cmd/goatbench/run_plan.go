@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/goatbench/goatbench/internal/reference"
+
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -34,6 +36,10 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 	switch {
 	case o.changed["suite"] && o.changed["tasks-dir"]:
 		return engine.Plan{}, usageError("use either --suite or --tasks-dir, not both")
+	case o.changed["agent"] && strings.TrimSpace(o.Agent) == "":
+		return engine.Plan{}, usageError("--agent is empty: give builtin (the default), an agent of goatbench.yaml, or a command")
+	case o.changed["base-url"] && len(o.Models) > 0 && !slices.ContainsFunc(o.Models, func(m string) bool { return strings.TrimSpace(m) != reference.ModelID }):
+		return engine.Plan{}, usageError("--base-url has no model to serve: the reference model runs in-process (use --model-name for a model of that endpoint)")
 	case o.Parallel < 1:
 		return engine.Plan{}, usageError("--parallel must be at least 1, got %d", o.Parallel)
 	case o.Repeat < 1:

@@ -100,6 +100,8 @@ func TestRunUsageErrors(t *testing.T) {
 	}{
 		{"no models", []string{"run"}, "name the models to run"},
 		{"unknown suite", []string{"run", "--models", "reference", "--suite", "nope"}, `unknown suite "nope"`},
+		{"empty agent", []string{"run", "--models", "reference", "--agent", ""}, "--agent is empty"},
+		{"base url for the reference model", []string{"run", "--models", "reference", "--base-url", dead}, "--base-url has no model to serve"},
 		{"suite and tasks dir", []string{"run", "--models", "reference", "--suite", "core", "--tasks-dir", "."}, "use either --suite or --tasks-dir, not both"},
 		{"parallel 0", []string{"run", "--models", "reference", "--parallel", "0"}, "--parallel must be at least 1"},
 		{"repeat 0", []string{"run", "--models", "reference", "--repeat", "0"}, "--repeat must be at least 1"},
