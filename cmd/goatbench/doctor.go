@@ -11,12 +11,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/goatbench/goatbench/internal/reference"
-
 	"github.com/spf13/cobra"
 
 	"github.com/goatbench/goatbench/internal/deploy"
 	"github.com/goatbench/goatbench/internal/models"
+	"github.com/goatbench/goatbench/internal/reference"
 	"github.com/goatbench/goatbench/internal/runner"
 )
 
@@ -78,10 +77,11 @@ func runDoctor(ctx context.Context, o *doctorOptions, s streams) error {
 	var specs []models.Spec
 	anyLocal := false
 	for _, n := range o.Models {
-		if strings.TrimSpace(n) == reference.ModelID {
+		n = strings.TrimSpace(n)
+		if n == reference.ModelID {
 			return usageError("%q is goatbench's offline model, served in-process by run: it has nothing to check", reference.ModelID)
 		}
-		spec, err := reg.Lookup(strings.TrimSpace(n))
+		spec, err := reg.Lookup(n)
 		if err != nil {
 			return usageError("%v", err)
 		}

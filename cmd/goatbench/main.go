@@ -13,9 +13,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/goatbench/goatbench/internal/safetext"
-
 	"github.com/goatbench/goatbench/internal/didyoumean"
+	"github.com/goatbench/goatbench/internal/safetext"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"

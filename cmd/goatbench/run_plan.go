@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/goatbench/goatbench/internal/reference"
-
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -22,6 +20,7 @@ import (
 	"github.com/goatbench/goatbench/internal/engine"
 	"github.com/goatbench/goatbench/internal/modalsandbox"
 	"github.com/goatbench/goatbench/internal/models"
+	"github.com/goatbench/goatbench/internal/reference"
 	"github.com/goatbench/goatbench/internal/results"
 	"github.com/goatbench/goatbench/internal/runner"
 	"github.com/goatbench/goatbench/internal/safetext"
@@ -35,7 +34,7 @@ import (
 func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 	switch {
 	case o.changed["suite"] && o.changed["tasks-dir"]:
-		return engine.Plan{}, usageError("use either --suite or --tasks-dir, not both")
+		return engine.Plan{}, errSuiteAndDir
 	case o.changed["agent"] && strings.TrimSpace(o.Agent) == "":
 		return engine.Plan{}, usageError("--agent is empty: give builtin (the default), an agent of goatbench.yaml, or a command")
 	case o.changed["base-url"] && len(o.Models) > 0 && !slices.ContainsFunc(o.Models, func(m string) bool { return strings.TrimSpace(m) != reference.ModelID }):
@@ -242,6 +241,10 @@ func (o *runOptions) fill(p *engine.Previous) error {
 	}
 	return nil
 }
+
+// errSuiteAndDir refuses --suite with --tasks-dir, of which only one is
+// loaded (loadSuite).
+var errSuiteAndDir = usageError("use either --suite or --tasks-dir, not both")
 
 func loadSuite(name, dir string) (tasks.Suite, error) {
 	var (

@@ -35,7 +35,7 @@ any task is not sound, 2 if the suite cannot be loaded.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("suite") && cmd.Flags().Changed("tasks-dir") {
-				return usageError("use either --suite or --tasks-dir, not both")
+				return errSuiteAndDir
 			}
 			return runValidate(cmd.Context(), suite, dir, tiers, tags, s)
 		},
