@@ -52,3 +52,30 @@ func BenchmarkReports(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(as))*float64(b.N)/b.Elapsed().Seconds(), "attempts/s")
 }
+
+// BenchmarkManyRepeats measures aggregating one model's run of 5 tasks at
+// --repeat 8,000 (40,000 attempts), the shape where a run's size lies in its
+// repeats: an aggregation that looks at a cell's attempts once per repeat
+// grows with the square of them.
+//
+//	go test ./internal/report -run '^$' -bench ManyRepeats
+func BenchmarkManyRepeats(b *testing.B) {
+	const repeat = 8000
+	man := results.Manifest{RunID: "bench", Suite: "smoke", Repeat: repeat, Started: t0,
+		Models: []results.ModelInfo{{Name: "model-00", Kind: "vllm"}}}
+	var as []results.Attempt
+	for t := range 5 {
+		task := fmt.Sprintf("task-%d", t)
+		man.Tasks = append(man.Tasks, task)
+		for rep := range repeat {
+			as = append(as, att("model-00", task, rep, results.StatusPass, 1, 2))
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := New(man, as, nil); len(r.Attempts) != len(as) {
+			b.Fatalf("%d attempts, want %d", len(r.Attempts), len(as))
+		}
+	}
+	b.ReportMetric(float64(len(as))*float64(b.N)/b.Elapsed().Seconds(), "attempts/s")
+}

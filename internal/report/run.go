@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 
 	"github.com/goatbench/goatbench/internal/results"
@@ -192,11 +191,22 @@ func (r *Run) planned(byModel map[string][]results.Attempt) {
 	}
 	for _, m := range r.Manifest.Models {
 		for _, t := range r.Manifest.Tasks {
+			// The repeats the cell has a line for, looked up once: a search
+			// of the cell per repeat made a report of one task's 8,000
+			// repeats take seconds.
+			have := make([]bool, r.Manifest.Repeat)
+			if c := r.cell(m.Name, t); c != nil {
+				for _, a := range c.Attempts {
+					if a.Repeat >= 0 && a.Repeat < len(have) {
+						have[a.Repeat] = true
+					}
+				}
+			}
 			for i := range r.Manifest.Repeat {
 				if own != nil && !own[(results.Attempt{Model: m.Name, Task: t, Repeat: i}).Key()] {
 					continue
 				}
-				if c := r.cell(m.Name, t); c != nil && slices.ContainsFunc(c.Attempts, func(a results.Attempt) bool { return a.Repeat == i }) {
+				if have[i] {
 					continue
 				}
 				a := results.Attempt{RunID: r.Manifest.RunID, Model: m.Name, Task: t, Repeat: i, Status: StatusNotRun,

@@ -195,3 +195,25 @@ func TestTerminalFits100Columns(t *testing.T) {
 		r.Wide = false
 	}
 }
+
+// The repeats a cell has no line for, and only those, are not run, whatever
+// order the lines came in and whatever repeat a hand-edited line claims.
+func TestPlannedRepeatsWithoutALineAreNotRun(t *testing.T) {
+	man := results.Manifest{RunID: "r", Repeat: 4, Started: t0, Tasks: []string{"t"},
+		Models: []results.ModelInfo{{Name: "m", Kind: "vllm"}}}
+	as := []results.Attempt{
+		att("m", "t", 3, results.StatusPass, 0, 1),
+		att("m", "t", 0, results.StatusFail, 0, 1),
+		att("m", "t", 7, results.StatusPass, 0, 1),
+		att("m", "t", -2, results.StatusPass, 0, 1),
+	}
+	r := New(man, as, nil)
+	var notRun []int
+	for _, a := range r.Cell("m", "t").Attempts {
+		if a.Status == StatusNotRun {
+			notRun = append(notRun, a.Repeat)
+		}
+	}
+	require.Equal(t, []int{1, 2}, notRun)
+	require.Equal(t, 2, r.Cell("m", "t").NotRun)
+}
