@@ -200,7 +200,7 @@ func (r *Run) runLine() string {
 	if !m.Started.IsZero() {
 		parts = append(parts, "started "+m.Started.UTC().Format("2006-01-02 15:04 UTC"))
 		if m.Ended != nil {
-			parts = append(parts, "took "+took(m.Ended.Sub(m.Started)))
+			parts = append(parts, "took "+took(r.elapsed()))
 		}
 	}
 	if m.Sandbox != "" {
@@ -224,6 +224,37 @@ func (r *Run) runLine() string {
 		parts = append(parts, "context "+strings.Join(ctx, ", "))
 	}
 	return strings.Join(parts, " · ")
+}
+
+// elapsed is how long the run ran: from its start to its end, less the time
+// between an interrupted sitting's last attempt and the resume that followed
+// it, when nothing ran. The caller checks that the run has ended.
+func (r *Run) elapsed() time.Duration {
+	m := r.Manifest
+	resumed := sittings(m)
+	if len(resumed) == 0 {
+		return m.Ended.Sub(m.Started)
+	}
+	starts := append([]time.Time{m.Started}, resumed...)
+	ends := make([]time.Time, len(starts))
+	end := func(t time.Time) {
+		if k := sitting(t, resumed); t.After(ends[k]) {
+			ends[k] = t
+		}
+	}
+	end(*m.Ended) // a resume with nothing left to run keeps the end before it
+	for _, a := range r.Attempts {
+		if !a.Started.IsZero() && !(notRun(a) && a.WallSeconds == 0) {
+			end(a.Started.Add(time.Duration(a.WallSeconds * float64(time.Second))))
+		}
+	}
+	var d time.Duration
+	for k, s := range starts {
+		if ends[k].After(s) {
+			d += ends[k].Sub(s)
+		}
+	}
+	return d
 }
 
 // took prints a run's duration: tenths of a second while it is short, so a

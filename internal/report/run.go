@@ -163,12 +163,13 @@ func (r *Run) index() {
 			r.rep = max(r.rep, len(c.Attempts))
 		}
 	}
+	resumed := sittings(r.Manifest)
 	for _, name := range order {
 		info, _ := r.modelInfo(name)
 		if info.Error != "" {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: %s", name, oneLine(info.Error, 300)))
 		}
-		r.models = append(r.models, summarize(info, byModel[name]))
+		r.models = append(r.models, summarize(info, byModel[name], resumed))
 	}
 	sort.SliceStable(r.models, func(i, j int) bool { return r.models[i].less(r.models[j]) })
 	r.groupByTier()

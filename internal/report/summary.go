@@ -2,6 +2,7 @@ package report
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -129,7 +130,7 @@ func (s ModelSummary) less(o ModelSummary) bool {
 	return s.Model < o.Model
 }
 
-func summarize(info results.ModelInfo, as []results.Attempt) ModelSummary {
+func summarize(info results.ModelInfo, as []results.Attempt, resumed []time.Time) ModelSummary {
 	s := ModelSummary{Model: info.Name, Kind: info.Kind, GPU: info.GPU, Context: info.MaxModelLen, Attempts: len(as),
 		ColdStartSeconds: info.ColdStartSeconds, Error: info.Error}
 	perCell := map[string]int{}
@@ -175,7 +176,7 @@ func summarize(info results.ModelInfo, as []results.Attempt) ModelSummary {
 			s.PassLow, s.PassHigh = &lo, &hi
 		}
 	}
-	s.WallSeconds = wallSpan(as)
+	s.WallSeconds = wallSpan(as, resumed)
 	if l := latencies(as); len(l) > 0 {
 		s.LatencyP50, s.LatencyP95 = ptr(percentile(l, 50)), ptr(percentile(l, 95))
 	}
@@ -205,23 +206,28 @@ func summarize(info results.ModelInfo, as []results.Attempt) ModelSummary {
 	return s
 }
 
-// wallSpan is the time from the first attempt's start to the last one's end.
-// Attempts cancelled before they started carry no time and are left out.
-func wallSpan(as []results.Attempt) float64 {
-	var first, last time.Time
+// wallSpan is the time from the first attempt's start to the last one's end,
+// summed over the run's sittings (see sitting): the time between an
+// interrupted run and its resume, when nothing ran, is no model's.
+func wallSpan(as []results.Attempt, resumed []time.Time) float64 {
+	first := make([]time.Time, len(resumed)+1)
+	last := make([]time.Time, len(resumed)+1)
+	timed := false
 	for _, a := range as {
 		if a.Started.IsZero() || notRun(a) && a.WallSeconds == 0 {
 			continue
 		}
+		timed = true
+		k := sitting(a.Started, resumed)
 		end := a.Started.Add(time.Duration(a.WallSeconds * float64(time.Second)))
-		if first.IsZero() || a.Started.Before(first) {
-			first = a.Started
+		if first[k].IsZero() || a.Started.Before(first[k]) {
+			first[k] = a.Started
 		}
-		if end.After(last) {
-			last = end
+		if end.After(last[k]) {
+			last[k] = end
 		}
 	}
-	if first.IsZero() {
+	if !timed {
 		// No timestamps: the attempts' own times are all there is.
 		var sum float64
 		for _, a := range as {
@@ -231,7 +237,27 @@ func wallSpan(as []results.Attempt) float64 {
 		}
 		return sum
 	}
-	return last.Sub(first).Seconds()
+	var span time.Duration
+	for k := range first {
+		if !first[k].IsZero() {
+			span += last[k].Sub(first[k])
+		}
+	}
+	return span.Seconds()
+}
+
+// sitting is which of a run's sittings a time falls in: 0 before its first
+// resume, k after its k-th. resumed is run.json's "resumed", sorted (see
+// sittings).
+func sitting(t time.Time, resumed []time.Time) int {
+	return sort.Search(len(resumed), func(i int) bool { return t.Before(resumed[i]) })
+}
+
+// sittings is when a run was resumed, in order.
+func sittings(m results.Manifest) []time.Time {
+	r := slices.Clone(m.Resumed)
+	slices.SortFunc(r, time.Time.Compare)
+	return r
 }
 
 // percentile interpolates linearly between the closest ranks of sorted values.

@@ -63,7 +63,7 @@ func TestModelSummary(t *testing.T) {
 	as[0].TokensIn, as[0].TokensOut = 1000, 250
 	as[3].TokensIn = 500 // spent even though the attempt errored
 
-	s := summarize(gpu, as)
+	s := summarize(gpu, as, nil)
 	require.Equal(t, Counts{Passed: 1, Failed: 1, Timeouts: 1, Errors: 1}, s.Counts)
 	require.Equal(t, 3, s.Scored())
 	require.InDelta(t, 1.0/3, *s.PassRate, 1e-9)
@@ -81,16 +81,16 @@ func TestModelSummary(t *testing.T) {
 	b := []results.Attempt{att("api", "a", 0, results.StatusPass, 0, 4), att("api", "b", 0, results.StatusPass, 0, 6)}
 	b[0].CostUSD = 0.002
 	b[1].Requests = []results.Request{{Total: 1, CostUSD: 0.0005}, {Total: 1, CostUSD: 0.0007}} // attempt total missing: sum requests
-	s = summarize(api, b)
+	s = summarize(api, b, nil)
 	require.InDelta(t, 0.0032, *s.CostUSD, 1e-12)
 	require.Equal(t, "api", s.CostSource)
 	require.Nil(t, s.PassLow, "no repeats, no interval")
 	require.Nil(t, s.TTFTP50, "not streamed")
 
-	unheld := summarize(results.ModelInfo{Name: "x", Kind: "vllm", PricePerHour: 3.3}, b[:1])
+	unheld := summarize(results.ModelInfo{Name: "x", Kind: "vllm", PricePerHour: 3.3}, b[:1], nil)
 	require.Nil(t, unheld.CostUSD, "a GPU model without held time has no honest cost")
 
-	allErr := summarize(api, []results.Attempt{att("api", "a", 0, results.StatusError, 0, 1)})
+	allErr := summarize(api, []results.Attempt{att("api", "a", 0, results.StatusError, 0, 1)}, nil)
 	require.Nil(t, allErr.PassRate)
 	require.Nil(t, allErr.LatencyP50)
 }
@@ -216,4 +216,37 @@ func TestPlannedRepeatsWithoutALineAreNotRun(t *testing.T) {
 	}
 	require.Equal(t, []int{1, 2}, notRun)
 	require.Equal(t, 2, r.Cell("m", "t").NotRun)
+}
+
+// A run stopped and resumed an hour later took the time of its two sittings,
+// and so did each model: the hour between them, when nothing ran, is left
+// out.
+func TestAResumedRunLeavesOutThePause(t *testing.T) {
+	s := time.Second
+	end := t0.Add(time.Hour + 6*s)
+	man := results.Manifest{RunID: "r", Repeat: 2, Started: t0, Ended: &end, Resumed: []time.Time{t0.Add(time.Hour)},
+		Tasks: []string{"a", "b"}, Models: []results.ModelInfo{{Name: "m", Kind: "vllm"}}}
+	as := []results.Attempt{
+		att("m", "a", 0, results.StatusPass, 1, 4),    // sitting 1: 1 s to 11 s
+		att("m", "a", 1, results.StatusPass, 5, 6),    // ends at 11 s
+		att("m", "b", 0, results.StatusPass, 3601, 4), // sitting 2: the hour and 1 s to 5 s
+	}
+	cut := as[1]
+	cut.Status, cut.FailureClass, cut.Repeat, cut.Task = results.StatusError, results.ClassCancelled, 1, "b"
+	cut.Started, cut.WallSeconds = t0.Add(2*s), 8 // interrupted at 10 s, run again below
+	as = append(as, cut, att("m", "b", 1, results.StatusPass, 3602, 2))
+	r := New(man, as, nil)
+	require.Contains(t, r.runLine(), "took 17s")
+	require.InDelta(t, 14, r.models[0].WallSeconds, 1e-9)
+
+	// Resumed with nothing left to run: the end stays the first sitting's.
+	first := t0.Add(12 * s)
+	man.Ended = &first
+	r = New(man, as[:2], nil)
+	require.Contains(t, r.runLine(), "took 12s")
+	require.InDelta(t, 10, r.models[0].WallSeconds, 1e-9)
+
+	man.Resumed = nil
+	man.Ended = &end
+	require.Contains(t, New(man, as, nil).runLine(), "took 1h0m6s", "a run never resumed spans its start to its end")
 }
