@@ -75,19 +75,20 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 	}
 	suite, err := loadSuite(o.Suite, o.TasksDir)
 	if err != nil {
-		if prev != nil && !o.changed["tasks-dir"] && o.TasksDir != "" && !filepath.IsAbs(o.TasksDir) && errors.Is(err, fs.ErrNotExist) {
-			// Recorded as given, so that shards run in different checkouts
-			// merge: relative to the folder the run started in.
-			return engine.Plan{}, usageError("%v (the run's --tasks-dir %s is relative to the folder it was started in: resume from there, or give --tasks-dir)", err, o.TasksDir)
+		if hint := o.recordedRelative(prev, "tasks-dir", o.TasksDir, err); hint != nil {
+			return engine.Plan{}, hint
 		}
 		return engine.Plan{}, err
 	}
 	if suite, err = suite.Select(o.Tiers, o.Tags); err != nil {
 		return engine.Plan{}, usageError("%v", err)
 	}
-	reg, err := loadRegistry(o.Registry)
+	reg, err := models.Load(o.Registry)
 	if err != nil {
-		return engine.Plan{}, err
+		if hint := o.recordedRelative(prev, "registry", o.Registry, err); hint != nil {
+			return engine.Plan{}, hint
+		}
+		return engine.Plan{}, usageError("%v", err)
 	}
 	sel := engine.Selection{Names: o.Models, BaseURL: firstNonEmpty(o.BaseURL, os.Getenv("OPENAI_BASE_URL")),
 		Direct: o.Direct, Temperature: o.Temperature, Previous: prev}
@@ -128,6 +129,17 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 		KeepWorkspaces: o.KeepWorkspaces, NoStream: o.NoStream, RequestTimeout: o.RequestTimeout, Retry: retry,
 		APIKey: firstNonEmpty(o.APIKey, os.Getenv("OPENAI_API_KEY")), Version: buildVersion(version, debug.ReadBuildInfo), Args: o.Args,
 	}, nil
+}
+
+// recordedRelative explains err, a path that is not found, when the path is
+// the resumed run's own relative --flag: recorded as given, so that shards
+// run in different checkouts merge, it is relative to the folder the run
+// started in. It is nil for any other error.
+func (o *runOptions) recordedRelative(prev *engine.Previous, flag, path string, err error) error {
+	if prev == nil || o.changed[flag] || path == "" || filepath.IsAbs(path) || !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return usageError("%v (the run's --%s %s is relative to the folder it was started in: resume from there, or give --%s)", err, flag, path, flag)
 }
 
 func retryPolicy(max int) runner.RetryPolicy {

@@ -391,3 +391,27 @@ func TestResumeFromAnotherFolder(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	require.Contains(t, stderr, "0 of 1 attempts to run")
 }
+
+// So does one started with a relative --registry.
+func TestResumeFromAnotherFolderWithARelativeRegistry(t *testing.T) {
+	top := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(top, "here"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(top, "here", "reg.yaml"), []byte("models: []\n"), 0o644))
+	tasksDir := filepath.Join(top, "tasks")
+	require.NoError(t, os.MkdirAll(tasksDir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(tasksDir, "t.yaml"), []byte("id: say-ok\nprompt: say ok\nchecks: [{answer_contains: ok}]\nreference: [{answer: ok}]\n"), 0o644))
+	t.Chdir(filepath.Join(top, "here"))
+	code, _, stderr := goatbench(t, "run", "--models", "reference", "--tasks-dir", tasksDir, "--registry", "reg.yaml", "--out", filepath.Join(top, "out"))
+	require.Equal(t, exitOK, code, stderr)
+	dir := onlyRunDir(t, filepath.Join(top, "out"))
+
+	t.Chdir(top)
+	code, _, stderr = goatbench(t, "run", "--resume", dir)
+	require.Equal(t, exitUsage, code, stderr)
+	require.Contains(t, stderr, "the run's --registry reg.yaml is relative to the folder it was started in")
+	require.Equal(t, 1, strings.Count(strings.TrimSpace(stderr), "\n")+1, "one line: %q", stderr)
+
+	code, _, stderr = goatbench(t, "run", "--resume", dir, "--registry", filepath.Join("here", "reg.yaml"))
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stderr, "0 of 1 attempts to run")
+}
