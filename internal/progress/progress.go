@@ -179,6 +179,7 @@ func (r *Renderer) Finished(a results.Attempt) {
 		m.inFlight--
 	}
 	r.changed = true
+	m.finishedAt = r.now()
 	switch {
 	case a.Cancelled():
 		m.notRun++
@@ -191,7 +192,6 @@ func (r *Renderer) Finished(a results.Attempt) {
 		m.fail++
 	}
 	m.done++
-	m.finishedAt = r.now()
 	r.printLocked(r.paintLine(a))
 	r.progressLocked(false)
 }
@@ -371,7 +371,12 @@ func (r *Renderer) statusLocked(m *model) string {
 	if !m.firstStart.IsZero() {
 		end := now
 		if m.phase == Done {
+			// Its last attempt's end, or its own if it has none (a run
+			// stopped while its first attempts ran).
 			end = m.finishedAt
+			if end.Before(m.firstStart) {
+				end = m.phaseSince
+			}
 		}
 		fmt.Fprintf(&b, "  %s", dur(end.Sub(m.firstStart)))
 		if eta, ok := m.eta(now); ok && m.phase == Running {

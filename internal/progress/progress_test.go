@@ -297,3 +297,20 @@ func utf8Decode(p []byte) (rune, int) {
 	}
 	return utf8.DecodeRune(p)
 }
+
+// A model whose every attempt was stopped before its verdict still shows
+// how long it ran, not a negative time.
+func TestAModelStoppedBeforeAnyVerdictShowsItsTime(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	var out bytes.Buffer
+	r := New(&out, Options{Now: clk.Now, Interval: time.Hour})
+	r.Plan("m", 2)
+	r.Started("m")
+	r.Started("m")
+	clk.Add(3 * time.Second)
+	r.Finished(attempt("m", "a", results.StatusError, results.ClassCancelled))
+	r.Finished(attempt("m", "b", results.StatusError, results.ClassCancelled))
+	r.ModelDone("m", nil)
+	r.Close()
+	require.Equal(t, "m  done  0/2  ✓0 ✗0 ⚠0 ·2 not run  3s", strings.TrimSpace(out.String()))
+}
