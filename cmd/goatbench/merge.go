@@ -25,9 +25,10 @@ machine) into one run folder: results.jsonl, run.json, the transcripts, and
 every report (report.md, summary.json, junit.xml, report.html).
 
 The shards must be of one run: the same suite and content hash, tasks, models,
-repeats, goatbench version and flags (apart from --shard, --out, --resume and
---retry-errors), every shard number from 1 to n exactly once, and no attempt
-twice. Anything else is refused with exit 2 and nothing is written.
+repeats, goatbench version and flags (apart from --shard, --out, --resume,
+--retry-errors, and what suits each machine: --parallel, --deadline, --color,
+--keep-workspaces, --stop-after), every shard number from 1 to n exactly once,
+and no attempt twice. Anything else is refused with exit 2 and nothing is written.
 
 The exit code is then that of the merged run, as for goatbench run: 0 every
 attempt passed (or --min-pass-rate was met), 1 some failed, 3 infrastructure

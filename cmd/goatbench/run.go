@@ -53,6 +53,7 @@ type runOptions struct {
 	Color          string // auto, always or never
 	Args           []string
 	changed        map[string]bool // flags given on the command line
+	flags          *pflag.FlagSet  // the command's, to restore what a resumed run was given (fill)
 }
 
 // newRunCmd is `goatbench run`; runF, when set, receives the parsed options
@@ -78,7 +79,8 @@ attempt whose infrastructure failed is recorded as an error, never as a fail.
 Ctrl-C (or SIGTERM) stops the run: attempts in flight are cancelled, every
 finished attempt is kept, and the summary is written; a second Ctrl-C quits at
 once. An interrupted or killed run is completed with --resume, which runs only
-the attempts without a result (and, with --retry-errors, those that errored).
+the attempts without a result (and, with --retry-errors, those that errored),
+with the flags the run was started with unless they are given again.
 
 The model's commands, and the task checks, run in a sandbox: with bubblewrap
 (--sandbox bwrap) each command sees the system read-only, its workspace as the
@@ -133,7 +135,7 @@ left not run), 130 interrupted.`,
 			} else if o.Temperature < 0 || math.IsNaN(o.Temperature) {
 				return usageError("--temperature must be between 0 and 2, got %g", o.Temperature)
 			}
-			o.changed = map[string]bool{}
+			o.changed, o.flags = map[string]bool{}, cmd.Flags()
 			cmd.Flags().Visit(func(f *pflag.Flag) { o.changed[f.Name] = true })
 			if runF != nil {
 				return runF(o)

@@ -199,7 +199,8 @@ func (o *runOptions) resumeFrom(s streams) (*engine.Previous, error) {
 }
 
 // fill takes from the earlier run what the command line leaves out: the
-// suite, the models, the repeats and the parallelism.
+// suite, the models, the repeats, the parallelism and every flag of
+// resumedAsGiven.
 func (o *runOptions) fill(p *engine.Previous) error {
 	m := p.Manifest
 	if !o.changed["suite"] && !o.changed["tasks-dir"] {
@@ -251,7 +252,29 @@ func (o *runOptions) fill(p *engine.Previous) error {
 	if !o.changed["parallel"] && m.Parallel > 0 {
 		o.Parallel = m.Parallel
 	}
+	// The rest of what the run was given holds for the rest of it: a resumed
+	// --no-stream run still sends plain requests, and its --min-pass-rate
+	// still decides its exit code.
+	for _, name := range resumedAsGiven {
+		v, ok := p.EarlierFlag(name)
+		if !ok || o.changed[name] || o.flags == nil {
+			continue
+		}
+		if err := o.flags.Set(name, v); err != nil {
+			return usageError("cannot resume %s: its run.json has --%s=%s: %v", p.Dir, name, v, err)
+		}
+	}
 	return nil
+}
+
+// resumedAsGiven are the flags a resume takes from run.json as they were
+// given, unless its command line gives them again. fill restores the others
+// that shape a run; --out, --resume, --retry-errors, --color and --api-key
+// (never recorded) are the resume's own, and --base-url comes back through
+// the models' recorded endpoints.
+var resumedAsGiven = []string{
+	"no-stream", "request-timeout", "max-retries", "min-pass-rate", "deadline", "keep-workspaces",
+	"respect-agent-params", "direct", "stop-after", "no-deploy", "modal-env", "modal-cli", "modal-workspace", "env-suffix",
 }
 
 // errSuiteAndDir refuses --suite with --tasks-dir, of which only one is

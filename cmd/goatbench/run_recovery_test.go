@@ -415,3 +415,46 @@ func TestResumeFromAnotherFolderWithARelativeRegistry(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	require.Contains(t, stderr, "0 of 1 attempts to run")
 }
+
+// A resumed run keeps what it was started with: a --no-stream run sends plain
+// requests to the end, and its --min-pass-rate decides its exit code.
+func TestResumeKeepsTheRunsFlags(t *testing.T) {
+	dir := t.TempDir()
+	tasksDir := filepath.Join(dir, "tasks")
+	require.NoError(t, os.MkdirAll(tasksDir, 0o755))
+	for _, task := range []string{
+		"id: say-ok\nprompt: say ok\nchecks: [{answer_contains: ok}]\nreference: [{answer: ok}]\n",
+		"id: say-no\nprompt: say no\nchecks: [{answer_contains: yes}]\nreference: [{answer: no}]\n",
+	} {
+		id := strings.TrimPrefix(strings.SplitN(task, "\n", 2)[0], "id: ")
+		require.NoError(t, os.WriteFile(filepath.Join(tasksDir, id+".yaml"), []byte(task), 0o644))
+	}
+	out := filepath.Join(dir, "out")
+	code, _, stderr := goatbench(t, "run", "--models", "reference", "--tasks-dir", tasksDir, "--no-stream", "--min-pass-rate", "0.5", "--out", out)
+	require.Equal(t, exitOK, code, "half passed, as --min-pass-rate asks: %s", stderr)
+	run := onlyRunDir(t, out)
+
+	// The run stopped after its first attempt.
+	path := filepath.Join(run, results.AttemptsFile)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	first, _, _ := strings.Cut(string(b), "\n")
+	require.NoError(t, os.WriteFile(path, []byte(first+"\n"), 0o644))
+
+	code, _, stderr = goatbench(t, "run", "--resume", run)
+	require.Equal(t, exitOK, code, "the run's own --min-pass-rate 0.5: %s", stderr)
+	attempts, _, err := results.ReadAttempts(run)
+	require.NoError(t, err)
+	require.Len(t, attempts, 2)
+	for _, a := range attempts {
+		require.NotEmpty(t, a.Requests, a.Task)
+		for _, q := range a.Requests {
+			require.False(t, q.Stream, "%s: the run was --no-stream", a.Task)
+		}
+	}
+
+	// Given again, a flag holds for the resume.
+	require.NoError(t, os.WriteFile(path, []byte(first+"\n"), 0o644))
+	code, _, stderr = goatbench(t, "run", "--resume", run, "--min-pass-rate", "1")
+	require.Equal(t, exitFailed, code, stderr)
+}

@@ -15,8 +15,10 @@ import (
 )
 
 // mergeIgnored are the flags allowed to differ between the shards of one run:
-// the shard itself, where each wrote its folder, and how a shard was resumed.
-var mergeIgnored = []string{"shard", "out", "resume", "retry-errors"}
+// the shard itself, where each wrote its folder, how a shard was resumed, and
+// what suits the machine that ran it (its parallelism, its time limit, its
+// output) without changing how any attempt is made or judged.
+var mergeIgnored = []string{"shard", "out", "resume", "retry-errors", "parallel", "deadline", "color", "keep-workspaces", "stop-after"}
 
 // Merged is what Merge wrote.
 type Merged struct {

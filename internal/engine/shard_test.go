@@ -261,6 +261,16 @@ func TestShardsMergeToTheUnshardedRun(t *testing.T) {
 	}
 }
 
+// Shards run on machines of different sizes merge: --parallel (given or
+// left at its default), --deadline and the like shape no attempt.
+func TestShardsOfDifferentMachinesMerge(t *testing.T) {
+	small := runShards(t, 2)
+	big := runShards(t, 2, "--parallel=16", "--deadline=6h0m0s", "--color=never")
+	m, err := Merge([]string{small[0], big[1]}, filepath.Join(t.TempDir(), "merged"))
+	require.NoError(t, err)
+	require.Equal(t, 12, m.Attempts)
+}
+
 func TestMergeRefusesWhatIsNotOneRun(t *testing.T) {
 	shards := runShards(t, 2)
 	other := runShards(t, 2, "--temperature=0.5")
