@@ -33,7 +33,10 @@ whose every repeat passed) for each run.
 Flakiness is the share of chances to disagree that were taken: runs whose
 repeats disagreed, and consecutive runs whose verdict flipped. A task from
 0.25 up is flaky. A folder that holds run folders (results/, a downloaded
-artifact) stands for all of them; runs are ordered by start time.
+artifact, a folder of downloaded artifacts, two levels down at most) stands
+for all of them; runs are ordered by start time. A run folder that cannot be
+read is left out with a warning; the same run found twice counts once (the
+merge of its shards rather than a shard).
 
 Markdown draws a mermaid chart of each model's pass@1 and pass^k; HTML is a
 self-contained page with an SVG chart.`,

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,12 +71,18 @@ const FlakyThreshold = 0.25
 func (h HistoryRow) Flaky() bool { return h.Flakiness >= FlakyThreshold }
 
 // LoadHistory loads run folders for a history. A folder that holds run
-// folders rather than being one (a results/ folder, a downloaded artifact)
-// stands for every run in it. The same run given twice counts once.
+// folders rather than being one (a results/ folder, a downloaded artifact, a
+// folder of downloaded artifacts) stands for every run in it. A run folder
+// that cannot be read (a run killed as it began, a broken file) is left out
+// with a warning, so one bad night loses none of the others. The same run
+// given twice counts once: the merge of a run's shards over a shard of it,
+// which has the merge's run ID, else the copy holding more results.
 func LoadHistory(dirs []string) (History, error) {
 	var runs []*Run
 	var warnings []string
-	seen := map[string]bool{}
+	var firstErr error
+	at := map[string]int{} // run ID → index in runs
+	from := map[string]string{}
 	for _, d := range dirs {
 		expanded, err := runDirs(d)
 		if err != nil {
@@ -84,20 +91,33 @@ func LoadHistory(dirs []string) (History, error) {
 		for _, e := range expanded {
 			r, err := Load(e)
 			if err != nil {
-				return History{}, err
-			}
-			if seen[r.Manifest.RunID] {
-				warnings = append(warnings, fmt.Sprintf("%s: run %s was given twice; counted once", e, r.Manifest.RunID))
+				firstErr = cmp.Or(firstErr, err)
+				warnings = append(warnings, fmt.Sprintf("left out: %v", err))
 				continue
 			}
-			seen[r.Manifest.RunID] = true
 			for _, w := range r.Warnings {
 				warnings = append(warnings, e+": "+w)
 			}
-			runs = append(runs, r)
+			id := r.Manifest.RunID
+			i, seen := at[id]
+			switch {
+			case !seen:
+				at[id], from[id] = len(runs), e
+				runs = append(runs, r)
+			case filepath.Clean(e) == filepath.Clean(from[id]):
+				warnings = append(warnings, fmt.Sprintf("%s: run %s was given twice; counted once", e, id))
+			case fuller(r, runs[i]):
+				warnings = append(warnings, fmt.Sprintf("%s: run %s is also in %s; counted once, from here", e, id, from[id]))
+				runs[i], from[id] = r, e
+			default:
+				warnings = append(warnings, fmt.Sprintf("%s: run %s is also in %s; counted once, from there", e, id, from[id]))
+			}
 		}
 	}
 	if len(runs) == 0 {
+		if firstErr != nil {
+			return History{}, firstErr
+		}
 		return History{}, errors.New("no run folder given")
 	}
 	h := NewHistory(runs)
@@ -105,13 +125,35 @@ func LoadHistory(dirs []string) (History, error) {
 	return h, nil
 }
 
-// runDirs is dir itself when it is a run folder, else the run folders in it.
+// fuller reports whether a holds more of a run than b: the merge of its
+// shards (which takes shard 1's run ID) over a shard, else more results.
+func fuller(a, b *Run) bool {
+	am, bm := len(a.Manifest.MergedFrom) > 0, len(b.Manifest.MergedFrom) > 0
+	if am != bm {
+		return am
+	}
+	return recorded(a) > recorded(b)
+}
+
+// recorded counts the attempts of a run that have a line.
+func recorded(r *Run) int {
+	n := 0
+	for _, a := range r.Attempts {
+		if a.Status != StatusNotRun {
+			n++
+		}
+	}
+	return n
+}
+
+// runDirs is dir itself when it is a run folder, else the run folders in it
+// and in its folders, two levels down at most (a folder of downloaded
+// artifacts, each holding a run folder).
 func runDirs(dir string) ([]string, error) {
-	if _, err := os.Stat(filepath.Join(dir, results.AttemptsFile)); err == nil {
+	if isRunDir(dir) {
 		return []string{dir}, nil
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
+	if _, err := os.ReadDir(dir); err != nil {
 		// Load words it best: no such folder, not a folder.
 		_, lerr := Load(dir)
 		if lerr == nil {
@@ -120,16 +162,36 @@ func runDirs(dir string) ([]string, error) {
 		return nil, lerr
 	}
 	var out []string
-	for _, e := range entries {
-		sub := filepath.Join(dir, e.Name())
-		if _, err := os.Stat(filepath.Join(sub, results.AttemptsFile)); e.IsDir() && err == nil {
-			out = append(out, sub)
+	level := []string{dir}
+	for range 2 {
+		var next []string
+		for _, d := range level {
+			entries, err := os.ReadDir(d)
+			if err != nil {
+				continue
+			}
+			for _, e := range entries {
+				sub := filepath.Join(d, e.Name())
+				switch {
+				case !e.IsDir():
+				case isRunDir(sub):
+					out = append(out, sub)
+				default:
+					next = append(next, sub)
+				}
+			}
 		}
+		level = next
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s: not a run folder and holds none (no %s in it or its folders)", dir, results.AttemptsFile)
 	}
 	return out, nil
+}
+
+func isRunDir(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, results.AttemptsFile))
+	return err == nil
 }
 
 // NewHistory builds the history of runs, ordered by start time.

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -144,5 +145,70 @@ func TestHistoryWarnsOfDifferentAgents(t *testing.T) {
 	for _, out := range []string{term.String(), page.String()} {
 		require.NotContains(t, out, "\x1b")
 		require.Contains(t, out, `goat \x1b[2Jeval`)
+	}
+}
+
+// One broken night loses none of the others: a folder whose files cannot be
+// read is left out with a warning. Nights are found in a folder of
+// downloaded artifacts, each holding a run folder, as the nightly job lays
+// them out.
+func TestHistoryLeavesOutABrokenNight(t *testing.T) {
+	dirs := historyNights(t)
+	require.NoError(t, os.WriteFile(filepath.Join(dirs[1], results.ManifestFile), []byte(`{"run_id": "x",`), 0o644))
+	b, err := os.ReadFile(filepath.Join(dirs[2], results.AttemptsFile))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dirs[2], results.AttemptsFile), append([]byte("{garbled}\n"), b...), 0o644))
+
+	h, err := LoadHistory([]string{filepath.Dir(dirs[0])})
+	require.NoError(t, err)
+	require.Len(t, h.Runs, 2)
+	left := 0
+	for _, w := range h.Warnings {
+		if strings.HasPrefix(w, "left out: ") {
+			left++
+		}
+	}
+	require.Equal(t, 2, left, "%q", h.Warnings)
+
+	artifacts := t.TempDir()
+	for i, d := range []string{dirs[0], dirs[3]} {
+		nested := filepath.Join(artifacts, fmt.Sprint(111*(i+1)), "nightly-"+filepath.Base(d))
+		require.NoError(t, os.MkdirAll(filepath.Dir(nested), 0o755))
+		require.NoError(t, os.CopyFS(nested, os.DirFS(d)))
+	}
+	h, err = LoadHistory([]string{artifacts})
+	require.NoError(t, err)
+	require.Len(t, h.Runs, 2)
+
+	_, err = LoadHistory([]string{dirs[1]})
+	require.ErrorContains(t, err, "run.json", "with nothing else to show, the night's own error")
+}
+
+// The merge of a run's shards has shard 1's run ID; given both, history
+// counts the merge, whichever comes first.
+func TestHistoryPrefersTheMergeToItsShard(t *testing.T) {
+	man := results.Manifest{RunID: "n1", Repeat: 1, Tasks: []string{"a", "b"}, Models: []results.ModelInfo{{Name: "m", Kind: "vllm"}}}
+	shard := man
+	shard.Shard = &results.Shard{Index: 1, Count: 2}
+	merged := man
+	merged.MergedFrom = []string{"n1", "n1b"}
+	write := func(m results.Manifest, tasks ...string) string {
+		dir := t.TempDir()
+		require.NoError(t, results.WriteManifest(dir, m))
+		var lines []byte
+		for _, task := range tasks {
+			b, err := json.Marshal(results.Attempt{RunID: "n1", Model: "m", Task: task, Status: results.StatusPass, Started: t0})
+			require.NoError(t, err)
+			lines = append(append(lines, b...), '\n')
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(dir, results.AttemptsFile), lines, 0o644))
+		return dir
+	}
+	s, m := write(shard, "a"), write(merged, "a", "b")
+	for _, order := range [][]string{{s, m}, {m, s}} {
+		h, err := LoadHistory(order)
+		require.NoError(t, err)
+		require.Len(t, h.Runs, 1)
+		require.Equal(t, m, h.Runs[0].Dir, "the merge counts")
 	}
 }

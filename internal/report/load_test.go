@@ -3,6 +3,7 @@ package report
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -47,9 +48,10 @@ func TestLoadBadInput(t *testing.T) {
 			return p
 		}, "not a run folder"},
 		{"no results.jsonl", func(t *testing.T) string { return runDir(t, nil, true) }, "no results.jsonl"},
-		{"empty results.jsonl", func(t *testing.T) string { return runDir(t, []byte{}, true) }, "holds no attempt"},
-		{"blank lines only", func(t *testing.T) string { return runDir(t, []byte("\n\n  \n"), true) }, "holds no attempt"},
-		{"only line torn", func(t *testing.T) string { return runDir(t, []byte(`{"run_id":"x","model":"m`), true) }, "only line is torn"},
+		// Without the plan of run.json (see TestLoadARunStoppedBeforeItsFirstAttempt).
+		{"empty results.jsonl", func(t *testing.T) string { return runDir(t, []byte{}, false) }, "holds no attempt"},
+		{"blank lines only", func(t *testing.T) string { return runDir(t, []byte("\n\n  \n"), false) }, "holds no attempt"},
+		{"only line torn", func(t *testing.T) string { return runDir(t, []byte(`{"run_id":"x","model":"m`), false) }, "only line is torn"},
 		{"broken line in the middle", func(t *testing.T) string {
 			return runDir(t, []byte(lines[0]+"{not json}\n"+lines[1]), true)
 		}, "results.jsonl:2: not an attempt result"},
@@ -69,6 +71,23 @@ func TestLoadBadInput(t *testing.T) {
 				require.NotContains(t, err.Error(), "\n", "errors are one line")
 			})
 		})
+	}
+}
+
+// A run killed before its first attempt ended (in a deploy, say) reports its
+// plan as not run, as a run cut short later does.
+func TestLoadARunStoppedBeforeItsFirstAttempt(t *testing.T) {
+	for _, jsonl := range []string{"", "\n\n", `{"run_id":"x","model":"m`} {
+		r, err := Load(runDir(t, []byte(jsonl), true))
+		require.NoError(t, err, "%q", jsonl)
+		require.NotEmpty(t, r.Attempts)
+		for _, a := range r.Attempts {
+			require.Equal(t, StatusNotRun, a.Status)
+		}
+		require.Equal(t, len(r.Manifest.Tasks)*len(r.Manifest.Models)*r.Manifest.Repeat, len(r.Attempts))
+		require.Condition(t, func() bool {
+			return slices.ContainsFunc(r.Warnings, func(w string) bool { return strings.Contains(w, "no attempt finished") })
+		}, "%q", r.Warnings)
 	}
 }
 

@@ -51,14 +51,22 @@ func Load(dir string) (*Run, error) {
 		}
 		return nil, err
 	}
+	man, err := results.ReadManifest(dir)
 	if len(attempts) == 0 {
+		if err == nil && len(man.Tasks) > 0 && len(man.Models) > 0 {
+			// A run stopped before its first attempt ended (in a deploy, say):
+			// its plan says what was not run.
+			warnings = append(warnings, fmt.Sprintf("%s: no attempt finished: the run stopped before its first one ended", dir))
+			r := New(man, nil, warnings)
+			r.Dir = dir
+			return r, nil
+		}
 		msg := "holds no attempt"
 		if len(warnings) > 0 {
 			msg = "holds no complete attempt (its only line is torn)"
 		}
 		return nil, fmt.Errorf("%s: %s", filepath.Join(dir, results.AttemptsFile), msg)
 	}
-	man, err := results.ReadManifest(dir)
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			return nil, err
