@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -31,6 +32,17 @@ var specFields = []struct{ key, label string }{
 
 // notSpec are the model fields that describe the run, not what was served.
 var notSpec = map[string]bool{"name": true, "key": true, "price_per_hour": true, "cold_start_s": true, "held_s": true, "error": true}
+
+// servedSkip is notSpec, and for the reference model of both runs its base
+// URL too: the in-process server listens on a new port every run.
+func servedSkip(base, head map[string]json.RawMessage) map[string]bool {
+	if fieldText(base["kind"]) != "reference" || fieldText(head["kind"]) != "reference" {
+		return notSpec
+	}
+	skip := maps.Clone(notSpec)
+	skip["base_url"] = true
+	return skip
+}
 
 // runFields are the run-level fields of run.json that can explain a change:
 // the agent loop (goatbench's own version, or an agent field when the
@@ -261,7 +273,7 @@ func explain(c *Comparison, base, head *Run) {
 			// A model that never ran has only its deploy to say.
 			m.Why = append(m.Why, classShifts(base, head, m.Model, tasks)...)
 		}
-		for _, s := range fieldChanges(bm.models[m.Model], hm.models[m.Model], specFields, notSpec) {
+		for _, s := range fieldChanges(bm.models[m.Model], hm.models[m.Model], specFields, servedSkip(bm.models[m.Model], hm.models[m.Model])) {
 			m.Why = append(m.Why, "served spec: "+s)
 		}
 		m.Why = append(m.Why, runWhy...)

@@ -64,6 +64,19 @@ func TestExplainWhyAModelGotWorse(t *testing.T) {
 		}, []string{
 			"5 attempts moved from pass to `checks_failed`",
 		}},
+		{"the reference model's port, new every run, is no cause", results.ClassChecksFailed, func(b, h *craftedRun) {
+			b.modelExtra = map[string]map[string]any{"m": {"kind": "reference", "base_url": "http://127.0.0.1:42565/v1"}}
+			h.modelExtra = map[string]map[string]any{"m": {"kind": "reference", "base_url": "http://127.0.0.1:35017/v1"}}
+		}, []string{
+			"5 attempts moved from pass to `checks_failed`",
+		}},
+		{"a served model's base URL is", results.ClassChecksFailed, func(b, h *craftedRun) {
+			b.modelExtra = map[string]map[string]any{"m": {"base_url": "http://10.0.0.1:8000/v1"}}
+			h.modelExtra = map[string]map[string]any{"m": {"base_url": "http://10.0.0.2:8000/v1"}}
+		}, []string{
+			"5 attempts moved from pass to `checks_failed`",
+			"served spec: base URL http://10.0.0.1:8000/v1 → http://10.0.0.2:8000/v1",
+		}},
 		{"suite hash", results.ClassChecksFailed, func(_, h *craftedRun) { h.suiteHash = "bbbb" }, []string{
 			"5 attempts moved from pass to `checks_failed`",
 			"suite hash aaaa → bbbb",
