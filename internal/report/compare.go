@@ -141,7 +141,8 @@ type ModelDelta struct {
 	// Flaky counts the tasks whose head repeats disagree.
 	Flaky int `json:"flaky_tasks"`
 	// Unavailable is why head could not run the model at all: its deploy or
-	// warm-up failed. It is a regression whatever the numbers say.
+	// warm-up failed, or every attempt that ran ended in an infrastructure
+	// error. It is a regression whatever the numbers say.
 	Unavailable string `json:"unavailable,omitempty"`
 	// Why names what changed between base and head for a model that got
 	// worse: failure classes, the served spec, the suite, the agent.
@@ -341,9 +342,9 @@ func holm(tasks []TaskDelta, alpha float64) {
 // deploy.
 func unavailable(r *Run, model string) string {
 	if info, ok := r.modelInfo(model); ok && info.Error != "" {
-		return "failed to deploy or warm: " + oneLine(info.Error, 200)
+		return unavailableDeploy + ": " + oneLine(info.Error, 200)
 	}
-	n, deploy := 0, 0
+	n, deploy, errs, scored := 0, 0, 0, 0
 	for _, t := range r.tasks {
 		c := r.Cell(model, t)
 		if c == nil {
@@ -351,16 +352,33 @@ func unavailable(r *Run, model string) string {
 		}
 		for _, a := range c.Attempts {
 			n++
-			if a.Status == results.StatusError && a.FailureClass == results.ClassDeploy {
+			switch {
+			case notRun(a):
+			case a.Status == results.StatusError && a.FailureClass == results.ClassDeploy:
 				deploy++
+				errs++
+			case a.Status == results.StatusError:
+				errs++
+			default:
+				scored++
 			}
 		}
 	}
-	if n > 0 && deploy == n {
-		return "failed to deploy or warm"
+	switch {
+	case n > 0 && deploy == n:
+		return unavailableDeploy
+	case scored == 0 && errs > 0:
+		// Errors leave the pass rate, so the numbers alone would say "ok".
+		return fmt.Sprintf("%s: every attempt that ran ended in an infrastructure error (%d)", unavailableErrors, errs)
 	}
 	return ""
 }
+
+// The two ways head could not run a model, as Unavailable begins.
+const (
+	unavailableDeploy = "failed to deploy or warm"
+	unavailableErrors = "no verdict"
+)
 
 // taskUnion is b's names in order, then a's that b lacks.
 func taskUnion(a, b []string) []string {
@@ -439,8 +457,11 @@ func (c Comparison) headline() string {
 	if n := c.countModels(func(m ModelDelta) bool { return m.PassRegression }); n > 0 {
 		parts = append(parts, nWords(n, "model's pass rate fell", "models' pass rates fell"))
 	}
-	if n := c.countModels(func(m ModelDelta) bool { return m.Unavailable != "" }); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d failed to deploy or warm", n))
+	if n := c.countModels(func(m ModelDelta) bool { return strings.HasPrefix(m.Unavailable, unavailableDeploy) }); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s", n, unavailableDeploy))
+	}
+	if n := c.countModels(func(m ModelDelta) bool { return strings.HasPrefix(m.Unavailable, unavailableErrors) }); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d with nothing but infrastructure errors", n))
 	}
 	if c.Threshold > 0 {
 		slow := c.countModels(func(m ModelDelta) bool { return m.LatencyRegression })
@@ -477,8 +498,13 @@ func (c Comparison) modelRows(wide bool) [][]string {
 		case !m.InBase:
 			verdict = append(verdict, "new in head")
 		}
-		if m.Unavailable != "" {
-			verdict = append(verdict, "failed to deploy or warm")
+		switch {
+		case strings.HasPrefix(m.Unavailable, unavailableDeploy):
+			verdict = append(verdict, unavailableDeploy)
+		case m.Unavailable != "":
+			verdict = append(verdict, "no verdict: infrastructure errors")
+		case m.InHead && m.HeadPassRate == nil:
+			verdict = append(verdict, "no verdict in head")
 		}
 		if m.PassRegression {
 			verdict = append(verdict, "pass rate fell")

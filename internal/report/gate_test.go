@@ -240,3 +240,29 @@ func TestHolmCorrection(t *testing.T) {
 	require.Equal(t, []string{"t00"}, regressed(c))
 	require.InEpsilon(t, 6.0/252, *c.Tasks[1].PValue, 1e-9)
 }
+
+// A model whose every head attempt ended in an infrastructure error has no
+// pass rate to compare; it is no "ok" model, and the gate fails on it as on
+// a failed deploy. One whose head attempts were all not run is no
+// regression, and says it has no verdict.
+func TestGateFailsOnAModelOfNothingButErrors(t *testing.T) {
+	man := results.Manifest{Repeat: 2, Tasks: []string{"a", "b"}, Models: []results.ModelInfo{{Name: "m", Kind: "vllm"}}}
+	base, head, stopped := man, man, man
+	base.RunID, head.RunID, stopped.RunID = "base", "head", "stopped"
+	var bas, has []results.Attempt
+	for _, task := range man.Tasks {
+		for rep := range 2 {
+			bas = append(bas, att("m", task, rep, results.StatusPass, 0, 1))
+			has = append(has, att("m", task, rep, results.StatusError, 0, 1))
+		}
+	}
+	c := Compare(New(base, bas, nil), New(head, has, nil), CompareOptions{})
+	require.Equal(t, 1, c.Regressions())
+	require.Contains(t, c.Models[0].Unavailable, "every attempt that ran ended in an infrastructure error (4)")
+	require.Contains(t, c.headline(), "1 with nothing but infrastructure errors")
+	require.Equal(t, "no verdict: infrastructure errors", c.modelRows(false)[0][8])
+
+	c = Compare(New(base, bas, nil), New(stopped, nil, nil), CompareOptions{})
+	require.Zero(t, c.Regressions())
+	require.Equal(t, "no verdict in head", c.modelRows(false)[0][8])
+}
