@@ -408,7 +408,7 @@ func (h History) Terminal(w io.Writer, color bool) error {
 			return err
 		}
 	}
-	fmt.Fprintln(bw, p.paint(ansiDim, historyNote+"; "+markNone+" not run"))
+	fmt.Fprintln(bw, p.paint(ansiDim, historyNote+"; "+historyNone))
 	return bw.Flush()
 }
 
@@ -438,7 +438,7 @@ func (h History) Markdown(w io.Writer) error {
 		}
 		mdTable(&b, heads, right, rows)
 	}
-	fmt.Fprintf(&b, "\n<sub>%s; %s not run.</sub>\n", historyNote, markNone)
+	fmt.Fprintf(&b, "\n<sub>%s; %s.</sub>\n", historyNote, historyNone)
 	s := b.String()
 	if len(s) > markdownBudget {
 		s = cutLines(s, markdownBudget)
@@ -447,30 +447,35 @@ func (h History) Markdown(w io.Writer) error {
 	return err
 }
 
+// historyNone is what the history's empty cells mean.
+const historyNone = markNone + " no verdict (not run, or nothing but infrastructure errors)"
+
 // mermaid is an xychart of pass@1 and pass^k per night; GitHub renders it
 // in markdown. Syntax: https://mermaid.js.org/syntax/xyChart.html
+// Mermaid has no gaps, and a night with no verdict drawn as 0 would read as
+// a collapse, so the chart has only the nights the model has a rate for; it
+// is empty when there is none.
 func (h History) mermaid(m HistoryModel) string {
-	var b strings.Builder
-	b.WriteString("```mermaid\nxychart-beta\n")
-	fmt.Fprintf(&b, "    title \"%s: pass@1 (bars) and pass^k (line), %%\"\n", mermaidText(m.Model))
-	var labels []string
-	for _, r := range h.Runs {
-		labels = append(labels, "\""+mermaidText(r.Label)+"\"")
-	}
-	fmt.Fprintf(&b, "    x-axis [%s]\n    y-axis \"%%\" 0 --> 100\n", strings.Join(labels, ", "))
-	var bars, line []string
+	var labels, bars, line []string
 	for i, r := range m.Rates {
-		// A night the model did not run draws as 0: mermaid has no gaps.
-		v, k := 0.0, 0.0
-		if r != nil {
-			v = r.Rate * 100
+		if r == nil {
+			continue
 		}
+		labels = append(labels, "\""+mermaidText(h.Runs[i].Label)+"\"")
+		k := 0.0
 		if m.PassK[i] != nil {
 			k = *m.PassK[i] * 100
 		}
-		bars = append(bars, strconv.FormatFloat(v, 'f', 0, 64))
+		bars = append(bars, strconv.FormatFloat(r.Rate*100, 'f', 0, 64))
 		line = append(line, strconv.FormatFloat(k, 'f', 0, 64))
 	}
+	if len(bars) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("```mermaid\nxychart-beta\n")
+	fmt.Fprintf(&b, "    title \"%s: pass@1 (bars) and pass^k (line), %%\"\n", mermaidText(m.Model))
+	fmt.Fprintf(&b, "    x-axis [%s]\n    y-axis \"%%\" 0 --> 100\n", strings.Join(labels, ", "))
 	fmt.Fprintf(&b, "    bar [%s]\n    line [%s]\n```\n\n", strings.Join(bars, ", "), strings.Join(line, ", "))
 	return b.String()
 }
@@ -497,7 +502,7 @@ func (h History) HTML(w io.Writer) error {
 		Tables   []table
 		Note     string
 	}{Warnings: safeLines(h.Warnings), Span: fmt.Sprintf("%s, %s to %s", plural(len(h.Runs), "run"), h.Runs[0].ID, h.Runs[len(h.Runs)-1].ID),
-		Chart: h.svg(), Note: historyNote + "; " + markNone + " not run"}
+		Chart: h.svg(), Note: historyNote + "; " + historyNone}
 	for _, m := range h.Models {
 		heads, rows := h.tableFor(m)
 		view.Tables = append(view.Tables, table{m.Model, plural(h.flakyCount(m), "flaky task"), heads, rows})

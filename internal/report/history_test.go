@@ -212,3 +212,21 @@ func TestHistoryPrefersTheMergeToItsShard(t *testing.T) {
 		require.Equal(t, m, h.Runs[0].Dir, "the merge counts")
 	}
 }
+
+// A night a model has no verdict for (it did not run, or nothing but
+// infrastructure errors) is left out of its chart, which has no gaps: a bar
+// of 0 would read as a collapse.
+func TestHistoryChartLeavesOutNightsWithoutAVerdict(t *testing.T) {
+	night := func(id string, day int, st results.Status) *Run {
+		man := results.Manifest{RunID: id, Repeat: 1, Tasks: []string{"x"}, Started: time.Date(2026, 11, day, 3, 17, 0, 0, time.UTC),
+			Models: []results.ModelInfo{{Name: "m", Kind: "vllm"}}}
+		return New(man, []results.Attempt{att("m", "x", 0, st, 0, 1)}, nil)
+	}
+	h := NewHistory([]*Run{night("n1", 27, results.StatusPass), night("n2", 28, results.StatusError), night("n3", 29, results.StatusFail)})
+	require.Nil(t, h.Models[0].Rates[1])
+	chart := h.mermaid(h.Models[0])
+	require.Contains(t, chart, `x-axis ["11-27 03:17", "11-29 03:17"]`)
+	require.Contains(t, chart, "bar [100, 0]")
+	errs := NewHistory([]*Run{night("n2", 28, results.StatusError)})
+	require.Empty(t, errs.mermaid(errs.Models[0]), "no chart of nothing")
+}
