@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -235,24 +236,45 @@ func safeRel(p string) error {
 	return nil
 }
 
-// writeMerged writes the merged run folder; out must not already hold a run.
-// dirOf names the shard folder of each attempt.
-func writeMerged(out string, man results.Manifest, dirOf map[string]string, attempts []results.Attempt) error {
+// writeMerged writes the merged run folder; out must not exist or be an
+// empty folder. dirOf names the shard folder of each attempt. The run is
+// written beside out and renamed to it once whole, so a merge that fails
+// (a full disk, an unreadable transcript) leaves nothing behind and can
+// simply be run again.
+func writeMerged(out string, man results.Manifest, dirOf map[string]string, attempts []results.Attempt) (err error) {
 	if _, err := os.Stat(filepath.Join(out, results.AttemptsFile)); err == nil {
 		return configError("%s already holds a run; merge into a new folder", out)
 	}
-	if err := os.MkdirAll(filepath.Join(out, results.TranscriptsDir), 0o755); err != nil {
+	if entries, err := os.ReadDir(out); err == nil && len(entries) > 0 {
+		return configError("%s is not empty; merge into a new folder", out)
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return configError("cannot create %s: %v", out, err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".merging-")
+	if err != nil {
+		return configError("cannot create %s: %v", out, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = os.RemoveAll(tmp)
+		}
+	}()
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(tmp, results.TranscriptsDir), 0o755); err != nil {
+		return err
 	}
 	for _, a := range attempts {
 		if a.Transcript == "" {
 			continue
 		}
-		if err := copyFile(filepath.Join(dirOf[a.Key()], a.Transcript), filepath.Join(out, a.Transcript)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := copyFile(filepath.Join(dirOf[a.Key()], a.Transcript), filepath.Join(tmp, a.Transcript)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("copy transcript: %w", err)
 		}
 	}
-	w, err := results.OpenWriter(out)
+	w, err := results.OpenWriter(tmp)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", results.AttemptsFile, err)
 	}
@@ -265,7 +287,18 @@ func writeMerged(out string, man results.Manifest, dirOf map[string]string, atte
 	if err := w.Close(); err != nil {
 		return err
 	}
-	return results.WriteManifest(out, man)
+	if err := results.WriteManifest(tmp, man); err != nil {
+		return err
+	}
+	// An empty out, checked above, makes way (os.Rename never replaces a
+	// folder); os.Remove removes no other.
+	if err := os.Remove(out); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("move the merged run to %s: %w", out, err)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return fmt.Errorf("move the merged run to %s: %w", out, err)
+	}
+	return nil
 }
 
 func copyFile(from, to string) error {

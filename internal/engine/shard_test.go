@@ -347,3 +347,38 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// A merge that fails while writing (here a transcript that cannot be read)
+// leaves nothing behind, so running it again once mended just works; an
+// empty folder is merged into.
+func TestAFailedMergeLeavesNothing(t *testing.T) {
+	shards := runShards(t, 2)
+	as, _, err := results.ReadAttempts(shards[1])
+	require.NoError(t, err)
+	transcript := filepath.Join(shards[1], as[0].Transcript)
+	saved, err := os.ReadFile(transcript)
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(transcript))
+	require.NoError(t, os.Mkdir(transcript, 0o755)) // reading it fails
+
+	parent := t.TempDir()
+	out := filepath.Join(parent, "merged")
+	_, err = Merge(shards, out)
+	require.ErrorContains(t, err, "copy transcript")
+	entries, err := os.ReadDir(parent)
+	require.NoError(t, err)
+	require.Empty(t, entries, "no merged folder, no half-written one")
+
+	require.NoError(t, os.Remove(transcript))
+	require.NoError(t, os.WriteFile(transcript, saved, 0o644))
+	require.NoError(t, os.Mkdir(out, 0o755))
+	m, err := Merge(shards, out)
+	require.NoError(t, err)
+	require.Equal(t, 12, m.Attempts)
+	require.FileExists(t, filepath.Join(out, as[0].Transcript))
+	entries, err = os.ReadDir(parent)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "only the merged folder")
+	_, err = Merge(shards, filepath.Join(parent, "merged"))
+	require.ErrorContains(t, err, "already holds a run")
+}
