@@ -269,11 +269,12 @@ func (o *runOptions) fill(p *engine.Previous) error {
 
 // resumedAsGiven are the flags a resume takes from run.json as they were
 // given, unless its command line gives them again. fill restores the others
-// that shape a run; --out, --resume, --retry-errors, --color and --api-key
+// that shape a run; --out, --resume, --retry-errors, --color, --deadline (a
+// limit on one sitting, which a resume is there to go past) and --api-key
 // (never recorded) are the resume's own, and --base-url comes back through
 // the models' recorded endpoints.
 var resumedAsGiven = []string{
-	"no-stream", "request-timeout", "max-retries", "min-pass-rate", "deadline", "keep-workspaces",
+	"no-stream", "request-timeout", "max-retries", "min-pass-rate", "keep-workspaces",
 	"respect-agent-params", "direct", "stop-after", "no-deploy", "modal-env", "modal-cli", "modal-workspace", "env-suffix",
 }
 
