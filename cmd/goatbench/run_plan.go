@@ -39,8 +39,8 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 		return engine.Plan{}, usageError("--agent is empty: give builtin (the default), an agent of goatbench.yaml, or a command")
 	case o.changed["base-url"] && len(o.Models) > 0 && !slices.ContainsFunc(o.Models, func(m string) bool { return strings.TrimSpace(m) != reference.ModelID }):
 		return engine.Plan{}, usageError("--base-url has no model to serve: the reference model runs in-process (use --model-name for a model of that endpoint)")
-	case o.Parallel < 1:
-		return engine.Plan{}, usageError("--parallel must be at least 1, got %d", o.Parallel)
+	case o.Parallel < 1 || o.Parallel > results.MaxParallel:
+		return engine.Plan{}, usageError("--parallel must be from 1 to %d, got %d", results.MaxParallel, o.Parallel)
 	case o.Repeat < 1:
 		return engine.Plan{}, usageError("--repeat must be at least 1, got %d", o.Repeat)
 	case o.Repeat > results.MaxAttempts:

@@ -210,8 +210,19 @@ func ReadManifest(dir string) (Manifest, error) {
 	if err := CheckAttempts(len(m.Tasks), len(m.Models), m.Repeat); err != nil {
 		return m, fmt.Errorf("%s: %w", filepath.Join(dir, ManifestFile), err)
 	}
+	if sh := m.Shard; sh != nil && !sh.Whole() && (sh.Index < 1 || sh.Index > sh.Count) {
+		return m, fmt.Errorf("%s: shard %s is not one of 1 to %d", filepath.Join(dir, ManifestFile), sh, sh.Count)
+	}
+	if m.Parallel < 0 || m.Parallel > MaxParallel {
+		return m, fmt.Errorf("%s: parallel %d is not from 1 to %d", filepath.Join(dir, ManifestFile), m.Parallel, MaxParallel)
+	}
 	return m, nil
 }
+
+// MaxParallel is the most attempts in flight per model a run can ask for:
+// more than any server serves at once, and each holds processes, files and
+// a connection.
+const MaxParallel = 1024
 
 // MaxAttempts is the most attempts one run plans. A run lists every
 // attempt before the first starts, and writes a line for each even when
@@ -337,6 +348,7 @@ func repairTail(path string) error {
 
 // Append writes one attempt and syncs it to disk.
 func (w *Writer) Append(a Attempt) error {
+	a.bound()
 	b, err := json.Marshal(a)
 	if err != nil {
 		return err
@@ -434,6 +446,34 @@ func decode(r io.Reader, path string) ([]Attempt, []string, error) {
 			}
 			return out, warnings, fmt.Errorf("%s:%d: not an attempt result: %v", path, line, jerr)
 		}
+		a.bound()
 		out = append(out, a)
+	}
+}
+
+// maxFigure bounds every figure of an attempt (seconds, dollars, tokens per
+// second): a server's reply or a hand-edited line can say anything, and one
+// that is not a finite number, or that sums to infinity with another, would
+// make the line, or summary.json, impossible to write.
+const maxFigure = 1e12
+
+// bound makes every figure of the attempt a number from 0 to maxFigure: NaN,
+// and what is below 0, is 0 (unknown).
+func (a *Attempt) bound() {
+	b := func(v *float64) {
+		switch {
+		case !(*v >= 0): // NaN too
+			*v = 0
+		case *v > maxFigure:
+			*v = maxFigure
+		}
+	}
+	b(&a.WallSeconds)
+	b(&a.CostUSD)
+	for i := range a.Requests {
+		q := &a.Requests[i]
+		for _, v := range []*float64{&q.TTFT, &q.Total, &q.TokensPerSec, &q.RetryWait, &q.CostUSD} {
+			b(v)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package results
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,4 +133,64 @@ func TestReadManifestRefusesARunTooBigToList(t *testing.T) {
 	require.NoError(t, WriteManifest(dir, Manifest{RunID: "r", Tasks: []string{"a", "b"}, Models: []ModelInfo{{Name: "m"}}, Repeat: 1 << 62}))
 	_, err := ReadManifest(dir)
 	require.ErrorContains(t, err, "run.json: --repeat must be at most 100000")
+}
+
+// A run.json whose shard or parallelism no run can have is refused as it is
+// read: a shard 3 of 2 made every reader of the folder panic, and a resume
+// took its parallelism as it was.
+func TestReadManifestRefusesAShardOrParallelismNoRunHas(t *testing.T) {
+	for _, tc := range []struct {
+		m    Manifest
+		want string
+	}{
+		{Manifest{Shard: &Shard{Index: 3, Count: 2}}, "shard 3/2 is not one of 1 to 2"},
+		{Manifest{Shard: &Shard{Index: 0, Count: 2}}, "shard 0/2 is not one of 1 to 2"},
+		{Manifest{Shard: &Shard{Index: -1, Count: 5}}, "shard -1/5 is not one of 1 to 5"},
+		{Manifest{Parallel: 2_000_000_000}, "parallel 2000000000 is not from 1 to 1024"},
+		{Manifest{Parallel: -4}, "parallel -4 is not from 1 to 1024"},
+	} {
+		dir := t.TempDir()
+		tc.m.RunID, tc.m.Tasks, tc.m.Models, tc.m.Repeat = "r", []string{"a", "b", "c"}, []ModelInfo{{Name: "m"}}, 1
+		require.NoError(t, WriteManifest(dir, tc.m))
+		_, err := ReadManifest(dir)
+		require.ErrorContains(t, err, tc.want)
+	}
+	dir := t.TempDir()
+	require.NoError(t, WriteManifest(dir, Manifest{RunID: "r", Tasks: []string{"a"}, Models: []ModelInfo{{Name: "m"}}, Repeat: 1,
+		Shard: &Shard{Index: 2, Count: 2}, Parallel: 4}))
+	_, err := ReadManifest(dir)
+	require.NoError(t, err)
+}
+
+// Figures no report can sum or write (NaN, a negative time, a cost near
+// the float64 limit) are bounded as a line is written and as it is read.
+func TestFiguresAreBounded(t *testing.T) {
+	dir := t.TempDir()
+	w, err := OpenWriter(dir)
+	require.NoError(t, err)
+	nan := math.NaN()
+	require.NoError(t, w.Append(Attempt{RunID: "r", Model: "m", Task: "t", Status: StatusPass, WallSeconds: -3, CostUSD: nan,
+		Requests: []Request{{TTFT: math.Inf(1), Total: 2, TokensPerSec: nan, CostUSD: 1e308}}}))
+	require.NoError(t, w.Close())
+	f, err := os.OpenFile(filepath.Join(dir, AttemptsFile), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil { // the writer leaves results.jsonl read-only
+		require.NoError(t, os.Chmod(filepath.Join(dir, AttemptsFile), 0o644))
+		f, err = os.OpenFile(filepath.Join(dir, AttemptsFile), os.O_WRONLY|os.O_APPEND, 0)
+	}
+	require.NoError(t, err)
+	_, err = f.WriteString(`{"run_id":"r","model":"m","task":"t","repeat":1,"status":"pass","wall_s":1e308,"cost_usd":1e308}` + "\n")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	got, _, err := ReadAttempts(dir)
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Zero(t, got[0].WallSeconds)
+	require.Zero(t, got[0].CostUSD)
+	q := got[0].Requests[0]
+	require.Equal(t, maxFigure, q.TTFT)
+	require.Zero(t, q.TokensPerSec)
+	require.Equal(t, maxFigure, q.CostUSD)
+	require.Equal(t, 2.0, q.Total)
+	require.Equal(t, maxFigure, got[1].WallSeconds)
+	require.Equal(t, maxFigure, got[1].CostUSD)
 }

@@ -49,6 +49,9 @@ func ShardOf(s Shard, models, tasks []string, repeat int) map[string]bool {
 	all := allAttempts(models, tasks, repeat)
 	lo, hi := 0, len(all)
 	if !s.Whole() {
+		if s.Index < 1 || s.Index > s.Count {
+			return map[string]bool{} // no share of any run (ReadManifest refuses it)
+		}
 		lo, hi = (s.Index-1)*len(all)/s.Count, s.Index*len(all)/s.Count
 	}
 	own := make(map[string]bool, hi-lo)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -50,8 +51,8 @@ func (r *reply) take(u *wireUsage) {
 // (litellm/proxy/proxy_server.py, get_custom_headers) when the reply's usage
 // carried none; a stream's comes in its usage instead.
 func (r *reply) chargedBy(h http.Header) {
-	if c, err := strconv.ParseFloat(h.Get("x-litellm-response-cost"), 64); err == nil && r.cost == 0 {
-		r.cost = c
+	if c, err := strconv.ParseFloat(h.Get("x-litellm-response-cost"), 64); err == nil && r.cost == 0 && c >= 0 && !math.IsInf(c, 0) {
+		r.cost = c // "NaN" parses, and fails c >= 0
 	}
 }
 

@@ -3,6 +3,7 @@ package runner
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -34,4 +35,27 @@ func TestLiteLLMCostIsReadInBothModes(t *testing.T) {
 		require.NoError(t, run.Markdown(&md))
 		require.Contains(t, md.String(), "0.005")
 	})
+}
+
+// A charge that is no usable number (a header of NaN, a usage cost beyond a
+// float64, a negative one) is no charge: the reply stands and the attempt's
+// line can be written. NaN once made results.jsonl refuse the line, and the
+// attempt was lost.
+func TestAnUnusableChargeIsNone(t *testing.T) {
+	for _, v := range []string{"NaN", "+Inf", "-1", "1e400", "junk"} {
+		var r reply
+		r.chargedBy(http.Header{"X-Litellm-Response-Cost": {v}})
+		require.Zero(t, r.cost, v)
+	}
+	var r reply
+	r.chargedBy(http.Header{"X-Litellm-Response-Cost": {"0.25"}})
+	require.InDelta(t, 0.25, r.cost, 1e-12)
+
+	for _, c := range []string{"1e400", "-0.5"} {
+		var w wireReply
+		require.NoError(t, decodeReply([]byte(`{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"cost":`+c+`}}`), &w), c)
+		require.NotNil(t, w.Usage, c)
+		require.Nil(t, w.Usage.Cost, c)
+		require.Equal(t, 4, w.Usage.CompletionTokens, c)
+	}
 }

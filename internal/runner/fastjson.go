@@ -408,9 +408,11 @@ func (s *scanner) usage(u *wireUsage) bool {
 			if !ok || t == nil {
 				return ok
 			}
-			c, err := strconv.ParseFloat(string(t), 64)
-			u.Cost = &c
-			return err == nil
+			// A cost too large for a float64 is no cost: the reply stands.
+			if c, err := strconv.ParseFloat(string(t), 64); err == nil && c >= 0 {
+				u.Cost = &c
+			}
+			return true
 		}
 		return s.skip()
 	})
