@@ -142,6 +142,11 @@ func (o *runOptions) recordedRelative(prev *engine.Previous, flag, path string, 
 	return usageError("%v (the run's --%s %s is relative to the folder it was started in: resume from there, or give --%s)", err, flag, path, flag)
 }
 
+// shellWord quotes s for a shell as one word.
+func shellWord(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 func retryPolicy(max int) runner.RetryPolicy {
 	r := runner.DefaultRetry
 	r.Max = max
@@ -230,6 +235,10 @@ func (o *runOptions) fill(p *engine.Previous) error {
 		o.Registry = v
 	}
 	if v, ok := p.EarlierFlag("sandbox"); ok && !o.changed["sandbox"] {
+		if v == sandbox.ModePlain {
+			// Whoever wrote the folder would choose what runs unisolated here.
+			return usageError("cannot resume %s: it ran commands unisolated, which a resume does only when told again: add --sandbox plain", p.Dir)
+		}
 		o.Sandbox = v // a run in Modal sandboxes resumes in them, and sweeps its leftovers
 	}
 	if v, ok := p.EarlierFlag("temperature"); ok && !o.changed["temperature"] {
@@ -239,6 +248,18 @@ func (o *runOptions) fill(p *engine.Previous) error {
 	}
 	if !o.changed["agent"] {
 		o.Agent = m.AgentName()
+		if o.Agent != results.BuiltinAgent {
+			// An agent of this folder's goatbench.yaml is this user's own; a
+			// command recorded in run.json is whatever the folder says, and
+			// runs only when given again.
+			configs, err := agentcmd.LoadConfigs(models.OverrideFile)
+			if err != nil {
+				return usageError("%v", err)
+			}
+			if _, ok := configs[o.Agent]; !ok {
+				return usageError("cannot resume %s: it ran the agent command %s, which a resume runs only when given again: add --agent %s", p.Dir, o.Agent, shellWord(o.Agent))
+			}
+		}
 	} else if o.Agent != m.AgentName() {
 		return usageError("cannot resume %s with --agent %q: it was run with agent %q", p.Dir, o.Agent, m.AgentName())
 	}

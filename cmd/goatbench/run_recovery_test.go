@@ -458,3 +458,40 @@ func TestResumeKeepsTheRunsFlags(t *testing.T) {
 	code, _, stderr = goatbench(t, "run", "--resume", run, "--min-pass-rate", "1")
 	require.Equal(t, exitFailed, code, stderr)
 }
+
+// A run folder decides nothing that runs outside the sandbox's say: resuming
+// one whose run.json names an agent command, or unisolated commands, needs
+// them given again.
+func TestResumeRunsNoCommandTheFolderAloneNames(t *testing.T) {
+	t.Chdir(t.TempDir())
+	out := t.TempDir()
+	code, _, stderr := goatbench(t, "run", "--models", "reference", "--suite", "smoke", "--out", out)
+	require.Equal(t, exitOK, code, stderr)
+	run := onlyRunDir(t, out)
+	path := filepath.Join(run, results.AttemptsFile)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	first, _, _ := strings.Cut(string(b), "\n")
+	require.NoError(t, os.Chmod(path, 0o644))
+	require.NoError(t, os.WriteFile(path, []byte(first+"\n"), 0o644))
+	m, err := results.ReadManifest(run)
+	require.NoError(t, err)
+
+	dropped := filepath.Join(t.TempDir(), "ran")
+	forged := m
+	forged.Agent = "sh -c 'touch " + dropped + "'"
+	require.NoError(t, results.WriteManifest(run, forged))
+	code, _, stderr = goatbench(t, "run", "--resume", run)
+	require.Equal(t, exitUsage, code, stderr)
+	require.Contains(t, stderr, "it ran the agent command sh -c 'touch "+dropped+"', which a resume runs only when given again: add --agent 'sh -c '\\''touch")
+	require.NoFileExists(t, dropped)
+
+	forged = m
+	forged.Args = append(slices.Clone(m.Args), "--sandbox=plain")
+	require.NoError(t, results.WriteManifest(run, forged))
+	code, _, stderr = goatbench(t, "run", "--resume", run)
+	require.Equal(t, exitUsage, code, stderr)
+	require.Contains(t, stderr, "it ran commands unisolated, which a resume does only when told again: add --sandbox plain")
+	code, _, stderr = goatbench(t, "run", "--resume", run, "--sandbox", "plain")
+	require.Equal(t, exitOK, code, stderr)
+}
