@@ -270,7 +270,7 @@ func writeMerged(out string, man results.Manifest, dirOf map[string]string, atte
 		if a.Transcript == "" {
 			continue
 		}
-		if err := copyFile(filepath.Join(dirOf[a.Key()], a.Transcript), filepath.Join(tmp, a.Transcript)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := copyTranscript(dirOf[a.Key()], a.Transcript, filepath.Join(tmp, a.Transcript)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("copy transcript: %w", err)
 		}
 	}
@@ -301,12 +301,17 @@ func writeMerged(out string, man results.Manifest, dirOf map[string]string, atte
 	return nil
 }
 
-func copyFile(from, to string) error {
-	src, err := os.Open(from)
+// copyTranscript copies the transcript rel of the shard folder dir to to: a
+// regular file inside that folder, of at most results.MaxTranscript bytes.
+func copyTranscript(dir, rel, to string) error {
+	src, err := results.OpenInside(dir, rel)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
+	if st, err := src.Stat(); err == nil && st.Size() > results.MaxTranscript {
+		return fmt.Errorf("%s: larger than %d bytes", filepath.Join(dir, rel), results.MaxTranscript)
+	}
 	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
 		return err
 	}
@@ -314,7 +319,7 @@ func copyFile(from, to string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(dst, src); err != nil {
+	if _, err := io.Copy(dst, io.LimitReader(src, results.MaxTranscript)); err != nil {
 		dst.Close()
 		return err
 	}

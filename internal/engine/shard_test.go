@@ -382,3 +382,19 @@ func TestAFailedMergeLeavesNothing(t *testing.T) {
 	_, err = Merge(shards, filepath.Join(parent, "merged"))
 	require.ErrorContains(t, err, "already holds a run")
 }
+
+// A shard's transcript that is a symlink out of its folder is never copied.
+func TestMergeCopiesNoTranscriptFromOutsideItsShard(t *testing.T) {
+	shards := runShards(t, 2)
+	as, _, err := results.ReadAttempts(shards[0])
+	require.NoError(t, err)
+	secret := filepath.Join(t.TempDir(), "shadow")
+	require.NoError(t, os.WriteFile(secret, []byte("root:$6$secret"), 0o600))
+	transcript := filepath.Join(shards[0], as[0].Transcript)
+	require.NoError(t, os.Remove(transcript))
+	require.NoError(t, os.Symlink(secret, transcript))
+	out := filepath.Join(t.TempDir(), "merged")
+	_, err = Merge(shards, out)
+	require.ErrorContains(t, err, "copy transcript")
+	require.NoDirExists(t, out)
+}

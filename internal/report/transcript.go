@@ -2,11 +2,13 @@ package report
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/goatbench/goatbench/internal/results"
 	"github.com/goatbench/goatbench/internal/safetext"
 )
 
@@ -61,9 +63,12 @@ func (r *Run) htmlTranscript(rel string) ([]htmlMessage, string) {
 	if filepath.IsAbs(rel) || strings.HasPrefix(filepath.Clean(rel), "..") {
 		return nil, "transcript path is outside the run folder"
 	}
-	b, err := os.ReadFile(filepath.Join(r.Dir, rel))
-	if err != nil {
+	b, err := results.ReadInside(r.Dir, rel, results.MaxTranscript)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		return nil, "transcript not found"
+	case err != nil:
+		return nil, "transcript unreadable: not a regular file of the run folder, or too large"
 	}
 	var tf transcriptFile
 	if err := json.Unmarshal(b, &tf); err != nil {

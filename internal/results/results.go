@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -188,8 +189,17 @@ func WriteManifest(dir string, m Manifest) error {
 	if err != nil {
 		return err
 	}
+	// A new file, not whatever a folder from elsewhere holds at that name.
 	tmp := filepath.Join(dir, ManifestFile+".tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(append(b, '\n'))
+	if err = errors.Join(err, f.Close()); err != nil {
 		return err
 	}
 	return os.Rename(tmp, filepath.Join(dir, ManifestFile))
@@ -287,12 +297,16 @@ func OpenWriter(dir string) (*Writer, error) {
 	if err := repairTail(path); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	st, err := f.Stat()
-	if err == nil && st.Mode().IsRegular() {
+	switch {
+	case err != nil:
+	case !st.Mode().IsRegular():
+		err = fmt.Errorf("%s: not a regular file", path)
+	default:
 		err = f.Chmod(0o444)
 	}
 	if err != nil {
@@ -305,7 +319,7 @@ func OpenWriter(dir string) (*Writer, error) {
 // repairTail makes the stream end with a newline: a last line without one is
 // either a whole attempt (kept, newline added) or torn (truncated away).
 func repairTail(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -314,29 +328,38 @@ func repairTail(path string) error {
 	}
 	defer f.Close()
 	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = errors.New("not a regular file")
+	}
 	if err != nil || st.Size() == 0 {
 		return err
 	}
-	// Find the start of the last line by reading backwards in blocks.
 	size := st.Size()
-	var tail []byte
-	start := size
+	last := make([]byte, 1)
+	if _, err := f.ReadAt(last, size-1); err != nil {
+		return err
+	}
+	if last[0] == '\n' {
+		return nil // already ends on a line boundary
+	}
+	// Find the start of the last line by reading backwards in blocks; only
+	// that line is read whole.
+	start := size - 1
 	buf := make([]byte, 32<<10)
 	for start > 0 {
 		n := min(int64(len(buf)), start)
 		if _, err := f.ReadAt(buf[:n], start-n); err != nil {
 			return err
 		}
-		tail = append(append([]byte{}, buf[:n]...), tail...)
-		start -= n
-		if i := bytes.LastIndexByte(tail, '\n'); i >= 0 {
-			if i == len(tail)-1 {
-				return nil // already ends on a line boundary
-			}
-			start += int64(i) + 1
-			tail = tail[i+1:]
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			start += int64(i) + 1 - n
 			break
 		}
+		start -= n
+	}
+	tail := make([]byte, size-start)
+	if _, err := f.ReadAt(tail, start); err != nil {
+		return err
 	}
 	var a Attempt
 	if json.Unmarshal(bytes.TrimSpace(tail), &a) == nil {

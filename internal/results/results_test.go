@@ -1,6 +1,7 @@
 package results
 
 import (
+	"bytes"
 	"math"
 	"os"
 	"path/filepath"
@@ -193,4 +194,23 @@ func TestFiguresAreBounded(t *testing.T) {
 	require.Equal(t, 2.0, q.Total)
 	require.Equal(t, maxFigure, got[1].WallSeconds)
 	require.Equal(t, maxFigure, got[1].CostUSD)
+}
+
+// BenchmarkRepairTail repairs a results.jsonl whose last line is a torn
+// line of 20 MB: reading it back once, not once per block.
+//
+//	go test ./internal/results -run '^$' -bench RepairTail -benchtime 3x
+func BenchmarkRepairTail(b *testing.B) {
+	dir := b.TempDir()
+	path := filepath.Join(dir, AttemptsFile)
+	torn := append([]byte(`{"run_id":"r","model":"m","task":"t","status":"pass"}`+"\n"+`{"final_answer":"`), bytes.Repeat([]byte("x"), 20<<20)...)
+	for b.Loop() {
+		b.StopTimer()
+		require.NoError(b, os.WriteFile(path, torn, 0o644))
+		b.StartTimer()
+		require.NoError(b, repairTail(path))
+	}
+	st, err := os.Stat(path)
+	require.NoError(b, err)
+	require.Less(b, st.Size(), int64(100), "the torn line is cut")
 }

@@ -6,16 +6,36 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/goatbench/goatbench/bench/tasks"
 	"github.com/goatbench/goatbench/internal/reference"
 	"github.com/goatbench/goatbench/internal/results"
 )
 
-// A full disk: every write of the results stream fails (it is /dev/full).
+// fullDisk is a run folder on a filesystem with no room left: a small tmpfs
+// (so root only) filled by one file.
+func fullDisk(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("a full disk is a tmpfs, mounted by root")
+	}
+	dir := t.TempDir()
+	require.NoError(t, unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=64k"))
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	f, err := os.Create(filepath.Join(dir, "filler"))
+	require.NoError(t, err)
+	_, err = f.Write(make([]byte, 1<<20))
+	require.ErrorIs(t, err, syscall.ENOSPC)
+	require.NoError(t, f.Close())
+	return dir
+}
+
+// A full disk: every write of the results stream fails.
 // The run must stop at the first failure, not go on spending a paid model's
 // requests on attempts whose results cannot be kept.
 func TestAFailedResultsWriteStopsTheRun(t *testing.T) {
@@ -25,7 +45,7 @@ func TestAFailedResultsWriteStopsTheRun(t *testing.T) {
 	}
 	h := newHarness(t, suite)
 	h.opts.Parallel = 2
-	require.NoError(t, os.Symlink("/dev/full", filepath.Join(h.opts.RunDir, results.AttemptsFile)))
+	h.opts.RunDir = fullDisk(t)
 	srv := httptest.NewServer(h.server)
 	defer srv.Close()
 	r, err := New(h.suite, h.opts)

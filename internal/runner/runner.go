@@ -331,8 +331,8 @@ func (r *Runner) writeTranscript(model string, j job, msgs []openai.ChatCompleti
 		Messages []openai.ChatCompletionMessage `json:"messages"`
 	}{model, j.task.ID, j.repeat, a.Status, a.Checks, msgs}, "", "  ")
 	if err == nil {
-		full := filepath.Join(r.opts.RunDir, rel)
-		err = errors.Join(os.MkdirAll(filepath.Dir(full), 0o755), os.WriteFile(full, redact.Bytes(b), 0o644))
+		// Inside the run folder whatever a resumed folder holds at rel.
+		err = results.WriteInside(r.opts.RunDir, rel, redact.Bytes(b))
 	}
 	if err != nil {
 		return ""

@@ -1,0 +1,80 @@
+package results
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// A run folder can come from anywhere (a downloaded artifact, a shard of
+// another machine), so its files are opened inside it (os.Root: no path or
+// symlink leads out) and only when they are regular files: a symlink to
+// /etc/shadow or /dev/zero, or a FIFO that would block its reader, is none.
+
+// MaxTranscript is the largest transcript read back: a transcript holds
+// at most a few MiB of messages (the runner's limits), so anything larger
+// was not written by goatbench.
+const MaxTranscript = 64 << 20
+
+// OpenInside opens the regular file rel of the run folder dir for reading.
+func OpenInside(dir, rel string) (*os.File, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("%s: not a regular file", filepath.Join(dir, rel))
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// ReadInside reads the regular file rel of the run folder dir, refusing one
+// larger than limit bytes.
+func ReadInside(dir, rel string, limit int64) ([]byte, error) {
+	f, err := OpenInside(dir, rel)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(b)) > limit {
+		err = fmt.Errorf("%s: larger than %d bytes", filepath.Join(dir, rel), limit)
+	}
+	return b, err
+}
+
+// WriteInside writes data to rel inside the run folder dir as a new regular
+// file, creating its folders, in place of whatever rel was (a file, a
+// symlink, a FIFO).
+func WriteInside(dir, rel string, data []byte) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if err := root.MkdirAll(filepath.Dir(rel), 0o755); err != nil {
+		return err
+	}
+	if err := root.Remove(rel); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	return errors.Join(err, f.Close())
+}
