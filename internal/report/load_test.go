@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -136,4 +137,22 @@ func TestLoadDuplicateAttemptKeepsTheLast(t *testing.T) {
 	c := r.Cell("gpt-4o-mini", "bash-command")
 	require.Equal(t, 1, c.Passed)
 	require.Equal(t, 2, c.Failed)
+}
+
+// Lines that name more models × tasks than one run holds are refused: each
+// format has a cell per model and task.
+func TestLoadRefusesMoreCellsThanARunHolds(t *testing.T) {
+	var b strings.Builder
+	for i := range 400 {
+		fmt.Fprintf(&b, `{"run_id":"x","model":"m%d","task":"t%d","status":"pass"}`+"\n", i, i)
+	}
+	_, err := Load(runDir(t, []byte(b.String()), false))
+	require.ErrorContains(t, err, "its lines name 400 models and 400 tasks, more than one run holds")
+
+	var long strings.Builder
+	long.WriteString(`{"run_id":"x","model":"m","task":"t","status":"pass","final_answer":"`)
+	long.WriteString(strings.Repeat("x", 17<<20))
+	long.WriteString("\"}\n")
+	_, err = Load(runDir(t, []byte(long.String()), false))
+	require.ErrorContains(t, err, "results.jsonl:1: a line over 16 MiB")
 }

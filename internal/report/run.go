@@ -30,6 +30,10 @@ type Run struct {
 	tasks  []string       // the manifest's order, then tasks seen only in results
 	cells  map[string]map[string]*Cell
 	tiers  map[string]string // task → tier; nil when the run's tasks have none
+	// tierTasks counts the tasks of each tier (with tiers).
+	tierTasks map[string]int
+	// info is each model's entry in the manifest, by name.
+	info map[string]int
 }
 
 // Load reads a run folder. A torn last line becomes a warning; a missing or
@@ -50,6 +54,9 @@ func Load(dir string) (*Run, error) {
 			return nil, fmt.Errorf("%s: no %s: not a run folder, or the run wrote no attempt", dir, results.AttemptsFile)
 		}
 		return nil, err
+	}
+	if err := withinOneRun(attempts); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, results.AttemptsFile), err)
 	}
 	man, err := results.ReadManifest(dir)
 	if len(attempts) == 0 {
@@ -81,10 +88,32 @@ func Load(dir string) (*Run, error) {
 	return r, nil
 }
 
+// withinOneRun refuses attempts of more models × tasks than one run holds:
+// every format has a cell per model and task, so 4,000 lines that each name
+// a model and a task of their own would make 16 million.
+func withinOneRun(attempts []results.Attempt) error {
+	models, tasks := map[string]bool{}, map[string]bool{}
+	for _, a := range attempts {
+		models[a.Model], tasks[a.Task] = true, true
+	}
+	if err := results.CheckAttempts(len(tasks), len(models), 1); err != nil {
+		return fmt.Errorf("its lines name %d models and %d tasks, more than one run holds", len(models), len(tasks))
+	}
+	return nil
+}
+
 // New aggregates a manifest and its attempts; Load calls it, and tests can
 // build a run in memory with it.
 func New(man results.Manifest, attempts []results.Attempt, warnings []string) *Run {
 	r := &Run{Manifest: man}
+	// Each model's entry, looked up by every format: a scan per lookup made
+	// a run of 100,000 models take minutes.
+	r.info = make(map[string]int, len(man.Models))
+	for i, m := range man.Models {
+		if _, dup := r.info[m.Name]; !dup {
+			r.info[m.Name] = i
+		}
+	}
 	// First: every report shows its warnings at the top, and this one says
 	// the model's commands could reach this machine.
 	if man.SandboxWarning != "" {
@@ -248,10 +277,8 @@ func notRun(a results.Attempt) bool {
 }
 
 func (r *Run) modelInfo(name string) (results.ModelInfo, bool) {
-	for _, m := range r.Manifest.Models {
-		if m.Name == name {
-			return m, true
-		}
+	if i, ok := r.info[name]; ok {
+		return r.Manifest.Models[i], true
 	}
 	return results.ModelInfo{Name: name}, false
 }

@@ -75,7 +75,18 @@ func (r *Run) groupByTier() {
 		}
 		return len(tasks.Tiers)
 	}
-	slices.SortStableFunc(r.tasks, func(a, b string) int { return rank(a) - rank(b) })
+	// Tiers no suite has (a hand-edited run.json) come last, each in one
+	// block, by name.
+	slices.SortStableFunc(r.tasks, func(a, b string) int {
+		if d := rank(a) - rank(b); d != 0 || rank(a) < len(tasks.Tiers) {
+			return d
+		}
+		return strings.Compare(r.tierOf(a), r.tierOf(b))
+	})
+	r.tierTasks = map[string]int{}
+	for _, t := range r.tasks {
+		r.tierTasks[r.tierOf(t)]++
+	}
 }
 
 // TierRows is the pass rate per tier and model; empty when the run's tasks
@@ -136,13 +147,7 @@ func (r *Run) tierHeading(i int) string {
 	if i > 0 && r.tierOf(r.tasks[i-1]) == tier {
 		return ""
 	}
-	n := 0
-	for _, t := range r.tasks {
-		if r.tierOf(t) == tier {
-			n++
-		}
-	}
-	return fmt.Sprintf("%s (%s)", tier, plural(n, "task"))
+	return fmt.Sprintf("%s (%s)", tier, plural(r.tierTasks[tier], "task"))
 }
 
 // tierTable is the tier table's header and rows, for every renderer.

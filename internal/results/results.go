@@ -445,10 +445,16 @@ func decode(r io.Reader, path string) ([]Attempt, []string, error) {
 		out      []Attempt
 		warnings []string
 	)
-	br := bufio.NewReader(r)
+	br := bufio.NewReaderSize(r, 64<<10)
 	line := 0
 	for {
-		b, err := br.ReadBytes('\n')
+		if line >= MaxLines {
+			return out, warnings, fmt.Errorf("%s: over %d lines, more than any run writes", path, MaxLines)
+		}
+		b, err := readLine(br, MaxLine)
+		if errors.Is(err, errLongLine) {
+			return out, warnings, fmt.Errorf("%s:%d: a line over %d MiB, more than any attempt's", path, line+1, MaxLine>>20)
+		}
 		if len(b) == 0 && err != nil {
 			if err == io.EOF {
 				return out, warnings, nil
@@ -469,8 +475,44 @@ func decode(r io.Reader, path string) ([]Attempt, []string, error) {
 			}
 			return out, warnings, fmt.Errorf("%s:%d: not an attempt result: %v", path, line, jerr)
 		}
+		switch a.Status {
+		case StatusPass, StatusFail, StatusError, StatusTimeout:
+		default:
+			// Every count and format sorts attempts by status; one that is
+			// none would be counted differently by each.
+			return out, warnings, fmt.Errorf("%s:%d: status %q is not pass, fail, error or timeout", path, line, a.Status)
+		}
 		a.bound()
 		out = append(out, a)
+	}
+}
+
+// The most a results stream holds that a reader takes: an attempt's line
+// is some kilobytes (its texts are cut to a few), and a run of MaxAttempts
+// writes at most a few lines per attempt (a cancelled one, its resume's).
+const (
+	MaxLine  = 16 << 20
+	MaxLines = 10 * MaxAttempts
+)
+
+var errLongLine = errors.New("line too long")
+
+// readLine is the next line of br with its newline, as ReadBytes gives it,
+// or errLongLine once it is longer than limit.
+func readLine(br *bufio.Reader, limit int) ([]byte, error) {
+	var line []byte
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(line)+len(frag) > limit {
+			return nil, errLongLine
+		}
+		if err == nil && line == nil {
+			return append([]byte(nil), frag...), nil
+		}
+		line = append(line, frag...)
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return line, err
+		}
 	}
 }
 

@@ -41,7 +41,7 @@ func TestTornLastLineIsSkipped(t *testing.T) {
 
 func TestBrokenLineInTheMiddleIsAnError(t *testing.T) {
 	dir := t.TempDir()
-	body := "{\"task\":\"a\"}\nnot json\n{\"task\":\"b\"}\n"
+	body := "{\"task\":\"a\",\"status\":\"pass\"}\nnot json\n{\"task\":\"b\",\"status\":\"pass\"}\n"
 	require.NoError(t, os.WriteFile(filepath.Join(dir, AttemptsFile), []byte(body), 0o644))
 	_, _, err := ReadAttempts(dir)
 	require.ErrorContains(t, err, "results.jsonl:2: not an attempt result")
@@ -213,4 +213,17 @@ func BenchmarkRepairTail(b *testing.B) {
 	st, err := os.Stat(path)
 	require.NoError(b, err)
 	require.Less(b, st.Size(), int64(100), "the torn line is cut")
+}
+
+// A line whose status is none of the four is refused: each count and format
+// would count it differently ("PASS" was an error in one, a failure in
+// another), and "not_run" is the reports' own mark, which no line holds.
+func TestAnUnknownStatusIsRefused(t *testing.T) {
+	for _, st := range []string{"PASS", "not_run", ""} {
+		dir := t.TempDir()
+		body := `{"task":"a","status":"pass"}` + "\n" + `{"task":"b","status":"` + st + `"}` + "\n"
+		require.NoError(t, os.WriteFile(filepath.Join(dir, AttemptsFile), []byte(body), 0o644))
+		_, _, err := ReadAttempts(dir)
+		require.ErrorContains(t, err, `results.jsonl:2: status "`+st+`" is not pass, fail, error or timeout`)
+	}
 }
