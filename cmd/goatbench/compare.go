@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/goatbench/goatbench/internal/report"
+	"github.com/goatbench/goatbench/internal/safetext"
 )
 
 // compareOptions are the inputs of `goatbench compare`.
@@ -132,7 +133,7 @@ func runCompare(o *compareOptions, s streams) error {
 	if format != "terminal" {
 		// The terminal output opens with them; a file does not catch the eye.
 		for _, w := range c.Warnings {
-			fmt.Fprintln(s.Err, "warning:", w)
+			fmt.Fprintln(s.Err, "warning:", safetext.Line(w))
 		}
 	}
 	var write func(io.Writer) error

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/goatbench/goatbench/internal/report"
+	"github.com/goatbench/goatbench/internal/safetext"
 )
 
 // historyOptions are the inputs of `goatbench history`.
@@ -78,7 +79,7 @@ func runHistory(o *historyOptions, s streams) error {
 	}
 	if format != "terminal" {
 		for _, w := range h.Warnings {
-			fmt.Fprintln(s.Err, "warning:", w)
+			fmt.Fprintln(s.Err, "warning:", safetext.Line(w))
 		}
 	}
 	var write func(io.Writer) error

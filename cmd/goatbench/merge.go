@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/goatbench/goatbench/internal/engine"
+	"github.com/goatbench/goatbench/internal/safetext"
 )
 
 // mergeOptions are the inputs of `goatbench merge`.
@@ -59,7 +60,7 @@ func runMerge(o *mergeOptions, s streams) error {
 		return exitFor(err)
 	}
 	for _, w := range m.Warnings {
-		fmt.Fprintln(s.Err, "warning:", w)
+		fmt.Fprintln(s.Err, "warning:", safetext.Line(w))
 	}
 	fmt.Fprintf(s.Err, "merged %d shards, %d attempts → %s\n", len(o.Dirs), m.Attempts, m.Dir)
 	return finish(nil, m.Dir, o.MinPassRate, s)

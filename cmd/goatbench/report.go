@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/goatbench/goatbench/internal/report"
+	"github.com/goatbench/goatbench/internal/safetext"
 )
 
 // reportFormats are what `goatbench report --format` writes, by name.
@@ -76,7 +77,7 @@ func runReport(o *reportOptions, s streams) error {
 	if format != "terminal" {
 		// The terminal table shows its warnings; other formats are for machines or files.
 		for _, w := range r.Warnings {
-			fmt.Fprintln(s.Err, "warning:", w)
+			fmt.Fprintln(s.Err, "warning:", safetext.Line(w))
 		}
 	}
 	var write func(io.Writer) error

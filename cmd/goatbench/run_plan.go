@@ -198,7 +198,7 @@ func (o *runOptions) resumeFrom(s streams) (*engine.Previous, error) {
 		return nil, exitFor(err)
 	}
 	for _, w := range warnings {
-		fmt.Fprintln(s.Err, "warning:", w)
+		fmt.Fprintln(s.Err, "warning:", safetext.Line(w))
 	}
 	return prev, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/goatbench/goatbench/internal/progress"
 	"github.com/goatbench/goatbench/internal/report"
 	"github.com/goatbench/goatbench/internal/results"
+	"github.com/goatbench/goatbench/internal/safetext"
 )
 
 // progressView renders the engine's events through the progress renderer:
@@ -111,7 +112,7 @@ func finish(stop error, dir string, minPassRate float64, s streams) error {
 		return infraError(err)
 	}
 	for _, w := range rep.Warnings {
-		fmt.Fprintln(s.Err, "warning:", w)
+		fmt.Fprintln(s.Err, "warning:", safetext.Line(w))
 	}
 	color, _ := wantColor(s.color, s.Out)
 	if err := rep.Terminal(s.Out, color); err != nil {

@@ -130,7 +130,7 @@ func fieldChanges(base, head map[string]json.RawMessage, known []struct{ key, la
 	}
 	sort.Strings(rest)
 	for _, k := range rest {
-		note(k, k)
+		note(k, oneLine(k, 60)) // a key of run.json, whatever it holds
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -109,4 +110,43 @@ func TestTranscriptInHTMLIsEscaped(t *testing.T) {
 	for _, bad := range []string{"\x1b", "\r", "\u009b", "\u202e"} {
 		require.NotContains(t, out.String(), bad, "%q reached report.html raw", bad)
 	}
+}
+
+// Names and labels from a run folder of unknown origin (model, task,
+// failure class, suite, version, sandbox, tiers, run ID) reach no format
+// raw: no escape sequence or bidirectional override on a terminal or in a
+// page, and no newline that ends report.md's failure block so that
+// markdown of the folder's own (an image that calls home) renders.
+func TestHostileNamesReachNoReportRaw(t *testing.T) {
+	model, task := "ref\x1b[31mEVIL\u202e", "t\n\n![pixel](https://attacker.example/p.png)\n\n"
+	man := results.Manifest{RunID: "r\x1b[2J", Suite: "s\x1b]0;title\x07", Version: "v\u202e1", Sandbox: "bw\rrap", Repeat: 1,
+		Tasks: []string{task}, Tiers: map[string]string{task: "core\x1b[5m"}, Models: []results.ModelInfo{{Name: model, Kind: "vllm"}}}
+	a := att(model, task, 0, results.StatusFail, 0, 1)
+	a.FailureClass = "class\n\n# HEADING [link](https://attacker.example)\n\n"
+	r := New(man, []results.Attempt{a}, []string{"warn\x1b[36mW"})
+	base := New(man, []results.Attempt{att(model, task, 0, results.StatusPass, 0, 1)}, nil)
+	base.Manifest.RunID = "base"
+	var term, md, page, cmpMD, cmpTerm, hist bytes.Buffer
+	require.NoError(t, r.Terminal(&term, true))
+	require.NoError(t, r.Markdown(&md))
+	require.NoError(t, r.HTML(&page))
+	c := Compare(base, r, CompareOptions{})
+	require.NoError(t, c.Markdown(&cmpMD))
+	require.NoError(t, c.Terminal(&cmpTerm, false))
+	require.NoError(t, NewHistory([]*Run{base, r}).Markdown(&hist))
+	for name, out := range map[string]string{"terminal": term.String(), "markdown": md.String(), "html": page.String(),
+		"compare markdown": cmpMD.String(), "compare terminal": cmpTerm.String(), "history": hist.String()} {
+		// The terminal's own colours are the only escapes it may hold.
+		plain := regexp.MustCompile(`\x1b\[[0-9;]*m`).ReplaceAllString(out, "")
+		if name != "terminal" {
+			plain = out
+		}
+		require.NotContains(t, plain, "\x1b", name)
+		require.NotContains(t, plain, "\u202e", name)
+		require.NotContains(t, plain, "\r", name)
+		for _, line := range strings.Split(out, "\n") {
+			require.False(t, strings.HasPrefix(line, "![pixel]") || strings.HasPrefix(line, "# HEADING"), "%s: %q", name, line)
+		}
+	}
+	require.Contains(t, term.String(), `ref\x1b[31mEVIL\u202e`, "shown, escaped")
 }

@@ -262,7 +262,7 @@ func (r *Run) mdFailure(a results.Attempt) string {
 		b.WriteString("Final answer:\n\n" + codeBlock(head(a.FinalAnswer, 600)))
 	}
 	if a.Transcript != "" {
-		fmt.Fprintf(&b, "Transcript: `%s`\n\n", strings.ReplaceAll(a.Transcript, "`", "'"))
+		fmt.Fprintf(&b, "Transcript: `%s`\n\n", strings.ReplaceAll(oneLine(a.Transcript, 300), "`", "'"))
 	}
 	b.WriteString("</details>\n\n")
 	return b.String()

@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/goatbench/goatbench/internal/results"
+	"github.com/goatbench/goatbench/internal/safetext"
 )
 
 // Run is one run folder, loaded and aggregated.
@@ -88,6 +90,55 @@ func Load(dir string) (*Run, error) {
 	return r, nil
 }
 
+// shown is the run with every name and label a format shows as safetext
+// makes it: model and task names, failure classes, the run's ID, suite,
+// version, sandbox and tiers. A run never writes them with a control
+// character (registry keys and task IDs have strict patterns, --model-name
+// refuses one), but a run folder can come from anywhere, and they would reach
+// a terminal, report.md or report.html as they are: escape sequences,
+// newlines that end a markdown block, bidirectional overrides. Manifest and
+// attempts change alike, so they still match, and clean text is unchanged.
+// The agent, a user's command kept exact in JSON, is escaped where it is
+// shown. The attempts are copied when one changes.
+func shown(man results.Manifest, attempts []results.Attempt, warnings []string) (results.Manifest, []results.Attempt, []string) {
+	l := safetext.Line
+	man.RunID, man.Version, man.Suite, man.SuiteHash = l(man.RunID), l(man.Version), l(man.Suite), l(man.SuiteHash)
+	man.Sandbox, man.SandboxBinary, man.SandboxWarning = l(man.Sandbox), l(man.SandboxBinary), l(man.SandboxWarning)
+	man.Tasks = slices.Clone(man.Tasks)
+	for i := range man.Tasks {
+		man.Tasks[i] = l(man.Tasks[i])
+	}
+	man.Models = slices.Clone(man.Models)
+	for i := range man.Models {
+		m := &man.Models[i]
+		m.Name, m.Key, m.Kind, m.BaseURL, m.ModelID, m.GPU, m.SpecHash, m.Error = l(m.Name), l(m.Key), l(m.Kind), l(m.BaseURL), l(m.ModelID), l(m.GPU), l(m.SpecHash), l(m.Error)
+	}
+	if man.Tiers != nil {
+		tiers := make(map[string]string, len(man.Tiers))
+		for k, v := range man.Tiers {
+			tiers[l(k)] = l(v)
+		}
+		man.Tiers = tiers
+	}
+	copied := false
+	for i := range attempts {
+		a := &attempts[i]
+		if a.Model == l(a.Model) && a.Task == l(a.Task) && a.FailureClass == l(a.FailureClass) && a.RunID == l(a.RunID) {
+			continue
+		}
+		if !copied {
+			attempts, copied = slices.Clone(attempts), true
+			a = &attempts[i]
+		}
+		a.Model, a.Task, a.FailureClass, a.RunID = l(a.Model), l(a.Task), l(a.FailureClass), l(a.RunID)
+	}
+	out := make([]string, len(warnings))
+	for i, w := range warnings {
+		out[i] = l(w)
+	}
+	return man, attempts, out
+}
+
 // withinOneRun refuses attempts of more models × tasks than one run holds:
 // every format has a cell per model and task, so 4,000 lines that each name
 // a model and a task of their own would make 16 million.
@@ -105,6 +156,7 @@ func withinOneRun(attempts []results.Attempt) error {
 // New aggregates a manifest and its attempts; Load calls it, and tests can
 // build a run in memory with it.
 func New(man results.Manifest, attempts []results.Attempt, warnings []string) *Run {
+	man, attempts, warnings = shown(man, attempts, warnings)
 	r := &Run{Manifest: man}
 	// Each model's entry, looked up by every format: a scan per lookup made
 	// a run of 100,000 models take minutes.
