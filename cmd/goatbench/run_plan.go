@@ -293,10 +293,11 @@ func (o *runOptions) fill(p *engine.Previous) error {
 // that shape a run; --out, --resume, --retry-errors, --color, --deadline (a
 // limit on one sitting, which a resume is there to go past) and --api-key
 // (never recorded) are the resume's own, and --base-url comes back through
-// the models' recorded endpoints.
+// the models' recorded endpoints. --modal-cli, a program this machine runs,
+// is never taken from a run folder.
 var resumedAsGiven = []string{
 	"no-stream", "request-timeout", "max-retries", "min-pass-rate", "keep-workspaces",
-	"respect-agent-params", "direct", "stop-after", "no-deploy", "modal-env", "modal-cli", "modal-workspace", "env-suffix",
+	"respect-agent-params", "direct", "stop-after", "no-deploy", "modal-env", "modal-workspace", "env-suffix",
 }
 
 // errSuiteAndDir refuses --suite with --tasks-dir, of which only one is
