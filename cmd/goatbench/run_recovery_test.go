@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/goatbench/goatbench/bench/tasks"
+	"github.com/goatbench/goatbench/internal/engine"
 	"github.com/goatbench/goatbench/internal/reference"
 	"github.com/goatbench/goatbench/internal/results"
 )
@@ -494,4 +496,22 @@ func TestResumeRunsNoCommandTheFolderAloneNames(t *testing.T) {
 	require.Contains(t, stderr, "it ran commands unisolated, which a resume does only when told again: add --sandbox plain")
 	code, _, stderr = goatbench(t, "run", "--resume", run, "--sandbox", "plain")
 	require.Equal(t, exitOK, code, stderr)
+}
+
+// What a resume takes from run.json: the run's own flags, never the program
+// that deploys (--modal-cli), never --deadline.
+func TestResumeTakesTheRunsFlagsButNoProgram(t *testing.T) {
+	var got *runOptions
+	cmd := newRunCmd(streams{Out: io.Discard, Err: io.Discard}, func(o *runOptions) error { got = o; return nil })
+	cmd.SetArgs([]string{"--resume", "x"})
+	require.NoError(t, cmd.Execute())
+	prev := &engine.Previous{Dir: "x", Manifest: results.Manifest{Repeat: 1, Suite: "smoke", Args: []string{
+		"--modal-cli=sh -c 'touch /tmp/pwned'", "--deadline=1s", "--no-stream=true", "--max-retries=2", "--request-timeout=3m0s", "--env-suffix=goat2"}}}
+	require.NoError(t, got.fill(prev))
+	require.Equal(t, "modal", got.Modal.CLI)
+	require.Zero(t, got.Deadline)
+	require.True(t, got.NoStream)
+	require.Equal(t, 2, got.MaxRetries)
+	require.Equal(t, 3*time.Minute, got.RequestTimeout)
+	require.Equal(t, "goat2", got.Modal.envSuffix())
 }
