@@ -60,6 +60,14 @@ func TestStoppedRunCountsNotRunEverywhere(t *testing.T) {
 	require.NoError(t, err)
 	require.Regexp(t, `<td[^>]*>sim-local</td>\s*<td[^>]*>1/1</td>\s*<td[^>]*>0</td>\s*<td[^>]*>4</td>`, string(page))
 
+	// An API key goes only to an endpoint this command line or environment
+	// names, never to one that run.json alone does.
+	t.Setenv("OPENAI_API_KEY", "sk-secret")
+	code, _, stderr = goatbench(t, "run", "--resume", dir)
+	require.Equal(t, exitUsage, code, stderr)
+	require.Contains(t, stderr, "sim-local was served at "+srv.URL+", where a resume sends the API key only when given again: add --base-url '"+srv.URL+"'")
+	require.NoError(t, os.Unsetenv("OPENAI_API_KEY"))
+
 	srv.release()
 	code, stdout, stderr = goatbench(t, "run", "--resume", dir)
 	require.Equal(t, exitOK, code, stderr)

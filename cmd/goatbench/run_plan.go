@@ -32,6 +32,13 @@ import (
 // comes from the earlier run, and what it says must agree with that run. The
 // plan's sandbox is left for the caller to open.
 func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
+	if prev != nil {
+		// First, so that what comes from run.json is checked as what the
+		// command line gives is.
+		if err := o.fill(prev); err != nil {
+			return engine.Plan{}, err
+		}
+	}
 	switch {
 	case o.changed["suite"] && o.changed["tasks-dir"]:
 		return engine.Plan{}, errSuiteAndDir
@@ -59,11 +66,6 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 		return engine.Plan{}, usageError("--max-retries must be 0 or more, got %d", o.MaxRetries)
 	case o.RequestTimeout < 0 || o.Deadline < 0:
 		return engine.Plan{}, usageError("--request-timeout and --deadline cannot be negative")
-	}
-	if prev != nil {
-		if err := o.fill(prev); err != nil {
-			return engine.Plan{}, err
-		}
 	}
 	agent, agentName, err := o.agent(retryPolicy(o.MaxRetries))
 	if err != nil {
@@ -114,6 +116,15 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 			}
 		}
 	}
+	apiKey := firstNonEmpty(o.APIKey, os.Getenv("OPENAI_API_KEY"))
+	if prev != nil && sel.BaseURL == "" && apiKey != "" {
+		// The key goes only where this command line or environment says.
+		for _, t := range targets {
+			if t.BaseURL != "" && t.BaseURL == prev.BaseURL(t.Name) {
+				return engine.Plan{}, usageError("cannot resume %s: %s was served at %s, where a resume sends the API key only when given again: add --base-url %s", prev.Dir, t.Name, t.BaseURL, shellWord(t.BaseURL))
+			}
+		}
+	}
 	if err := results.CheckAttempts(len(suite.Tasks), len(targets), o.Repeat); err != nil {
 		return engine.Plan{}, usageError("%v", err)
 	}
@@ -127,7 +138,7 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 		Suite: suite, Targets: targets, Repeat: o.Repeat, Parallel: o.Parallel, Out: o.Out,
 		Resume: prev, RetryErrors: o.RetryErrors, Deadline: o.Deadline, StopAfter: o.StopAfter, Direct: o.Direct,
 		KeepWorkspaces: o.KeepWorkspaces, NoStream: o.NoStream, RequestTimeout: o.RequestTimeout, Retry: retry,
-		APIKey: firstNonEmpty(o.APIKey, os.Getenv("OPENAI_API_KEY")), Version: buildVersion(version, debug.ReadBuildInfo), Args: o.Args,
+		APIKey: apiKey, Version: buildVersion(version, debug.ReadBuildInfo), Args: o.Args,
 	}, nil
 }
 
@@ -271,7 +282,7 @@ func (o *runOptions) fill(p *engine.Previous) error {
 		o.Shard = m.Shard.String()
 	}
 	if !o.changed["parallel"] && m.Parallel > 0 {
-		o.Parallel = m.Parallel
+		o.Parallel = min(m.Parallel, results.MaxParallel)
 	}
 	// The rest of what the run was given holds for the rest of it: a resumed
 	// --no-stream run still sends plain requests, and its --min-pass-rate

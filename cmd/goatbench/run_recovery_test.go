@@ -509,6 +509,11 @@ func TestResumeTakesTheRunsFlagsButNoProgram(t *testing.T) {
 		"--modal-cli=sh -c 'touch /tmp/pwned'", "--deadline=1s", "--no-stream=true", "--max-retries=2", "--request-timeout=3m0s", "--env-suffix=goat2"}}}
 	require.NoError(t, got.fill(prev))
 	require.Equal(t, "modal", got.Modal.CLI)
+	// What comes back is checked as what the command line gives is.
+	forged := *prev
+	forged.Manifest.Args = []string{"--min-pass-rate=NaN"}
+	_, err := got.plan(&forged)
+	require.ErrorContains(t, err, "--min-pass-rate must be between 0 and 1, got NaN")
 	require.Zero(t, got.Deadline)
 	require.True(t, got.NoStream)
 	require.Equal(t, 2, got.MaxRetries)

@@ -172,7 +172,15 @@ func (d *Deployer) run(ctx context.Context, logName string, args, extraEnv []str
 	if err := os.MkdirAll(d.opts.LogDir, 0o755); err != nil {
 		return fmt.Errorf("log directory: %w", err)
 	}
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	// The log folder is the run folder, which may come from elsewhere: no
+	// symlink there leads the log out of it, and only a regular file is one.
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
+	if err == nil {
+		if st, serr := f.Stat(); serr != nil || !st.Mode().IsRegular() {
+			f.Close()
+			err = fmt.Errorf("%s: not a regular file", logPath)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("open log: %w", err)
 	}

@@ -4,12 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/goatbench/goatbench/internal/results"
+	"github.com/goatbench/goatbench/internal/safetext"
 )
 
 // specFields name the served-spec fields of run.json's models worth naming
@@ -65,7 +64,7 @@ type manifestFields struct {
 func readManifestFields(r *Run) manifestFields {
 	var b []byte
 	if r.Dir != "" {
-		b, _ = os.ReadFile(filepath.Join(r.Dir, results.ManifestFile))
+		b, _ = results.ReadInside(r.Dir, results.ManifestFile, 64<<20)
 	}
 	if len(b) == 0 {
 		b, _ = json.Marshal(r.Manifest)
@@ -81,7 +80,7 @@ func readManifestFields(r *Run) manifestFields {
 	for _, m := range doc.Models {
 		var name string
 		if json.Unmarshal(m["name"], &name) == nil && name != "" {
-			mf.models[name] = m
+			mf.models[safetext.Line(name)] = m // as report.New shows it (see shown)
 		}
 	}
 	return mf

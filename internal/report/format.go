@@ -242,8 +242,8 @@ func (r *Run) elapsed() time.Duration {
 			ends[k] = t
 		}
 	}
-	end(*m.Ended) // a resume with nothing left to run keeps the end before it
-	for _, a := range r.Attempts {
+	end(*m.Ended)               // a resume with nothing left to run keeps the end before it
+	for _, a := range r.lines { // every line: see New
 		if !a.Started.IsZero() && !(notRun(a) && a.WallSeconds == 0) {
 			end(a.Started.Add(time.Duration(a.WallSeconds * float64(time.Second))))
 		}

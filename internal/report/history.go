@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -114,6 +115,23 @@ func LoadHistory(dirs []string) (History, error) {
 			}
 		}
 	}
+	// A merge holds its shards: shard 1 has the merge's run ID (above), the
+	// others their own, which the merge lists.
+	merged := map[string]string{}
+	for _, r := range runs {
+		for _, id := range r.Manifest.MergedFrom {
+			if id != r.Manifest.RunID {
+				merged[id] = r.Manifest.RunID
+			}
+		}
+	}
+	runs = slices.DeleteFunc(runs, func(r *Run) bool {
+		m, ok := merged[r.Manifest.RunID]
+		if ok {
+			warnings = append(warnings, fmt.Sprintf("%s: run %s is a shard of run %s, counted in its merge", from[r.Manifest.RunID], r.Manifest.RunID, m))
+		}
+		return ok
+	})
 	if len(runs) == 0 {
 		if firstErr != nil {
 			return History{}, firstErr

@@ -205,10 +205,13 @@ func TestHistoryPrefersTheMergeToItsShard(t *testing.T) {
 		return dir
 	}
 	s, m := write(shard, "a"), write(merged, "a", "b")
-	for _, order := range [][]string{{s, m}, {m, s}} {
+	second := man
+	second.RunID, second.Shard = "n1b", &results.Shard{Index: 2, Count: 2}
+	s2 := write(second, "b")
+	for _, order := range [][]string{{s, m, s2}, {m, s, s2}, {s2, s, m}} {
 		h, err := LoadHistory(order)
 		require.NoError(t, err)
-		require.Len(t, h.Runs, 1)
+		require.Len(t, h.Runs, 1, "shard 2, of a run ID of its own, is in the merge too")
 		require.Equal(t, m, h.Runs[0].Dir, "the merge counts")
 	}
 }

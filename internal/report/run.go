@@ -36,6 +36,8 @@ type Run struct {
 	tierTasks map[string]int
 	// info is each model's entry in the manifest, by name.
 	info map[string]int
+	// lines are every line of a resumed run, superseded ones too (see New).
+	lines []results.Attempt
 }
 
 // Load reads a run folder. A torn last line becomes a warning; a missing or
@@ -172,6 +174,11 @@ func New(man results.Manifest, attempts []results.Attempt, warnings []string) *R
 		r.Warnings = append(r.Warnings, man.SandboxWarning)
 	}
 	r.Warnings = append(r.Warnings, warnings...)
+	if len(sittings(man)) > 0 {
+		// Times are summed per sitting over every line, a superseded one
+		// too: a sitting whose lines a resume ran again still took its time.
+		r.lines = attempts
+	}
 	r.Attempts = r.dedupe(attempts)
 	r.index()
 	return r
@@ -253,12 +260,20 @@ func (r *Run) index() {
 		}
 	}
 	resumed := sittings(r.Manifest)
+	linesOf := map[string][]results.Attempt{}
+	for _, a := range r.lines {
+		linesOf[a.Model] = append(linesOf[a.Model], a)
+	}
 	for _, name := range order {
 		info, _ := r.modelInfo(name)
 		if info.Error != "" {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: %s", name, oneLine(info.Error, 300)))
 		}
-		r.models = append(r.models, summarize(info, byModel[name], resumed))
+		s := summarize(info, byModel[name], resumed)
+		if r.lines != nil {
+			s.WallSeconds = wallSpan(linesOf[name], resumed)
+		}
+		r.models = append(r.models, s)
 	}
 	sort.SliceStable(r.models, func(i, j int) bool { return r.models[i].less(r.models[j]) })
 	r.groupByTier()

@@ -253,8 +253,13 @@ func sitting(t time.Time, resumed []time.Time) int {
 	return sort.Search(len(resumed), func(i int) bool { return t.Before(resumed[i]) })
 }
 
-// sittings is when a run was resumed, in order.
+// sittings is when a run was resumed, in order. A merged run has none: its
+// shards ran side by side, each with its own sittings, and one line of
+// resumes would cut one shard's running in two where another resumed.
 func sittings(m results.Manifest) []time.Time {
+	if len(m.MergedFrom) > 0 {
+		return nil
+	}
 	r := slices.Clone(m.Resumed)
 	slices.SortFunc(r, time.Time.Compare)
 	return r

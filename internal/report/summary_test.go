@@ -250,3 +250,26 @@ func TestAResumedRunLeavesOutThePause(t *testing.T) {
 	man.Ended = &end
 	require.Contains(t, New(man, as, nil).runLine(), "took 1h0m6s", "a run never resumed spans its start to its end")
 }
+
+// A sitting whose every line a resume ran again still took its time; a
+// merged run's shards ran side by side, so its resumes cut nothing.
+func TestSittingsCountSupersededLinesAndNotMerges(t *testing.T) {
+	s := time.Second
+	end := t0.Add(time.Hour + 10*s)
+	man := results.Manifest{RunID: "r", Repeat: 2, Started: t0, Ended: &end, Resumed: []time.Time{t0.Add(time.Hour)},
+		Tasks: []string{"a"}, Models: []results.ModelInfo{{Name: "m", Kind: "vllm"}}}
+	as := []results.Attempt{
+		att("m", "a", 0, results.StatusError, 0, 60),
+		att("m", "a", 1, results.StatusError, 0, 60),
+		att("m", "a", 0, results.StatusPass, 3600, 10), // --retry-errors
+		att("m", "a", 1, results.StatusPass, 3600, 10),
+	}
+	r := New(man, as, nil)
+	require.Contains(t, r.runLine(), "took 1m10s")
+	require.InDelta(t, 70, r.models[0].WallSeconds, 1e-9)
+
+	man.MergedFrom = []string{"r", "r2"}
+	r = New(man, as, nil)
+	require.Contains(t, r.runLine(), "took 1h0m10s", "a merge spans its start to its end")
+	require.InDelta(t, 10, r.models[0].WallSeconds, 1e-9, "the span of its lines that count")
+}

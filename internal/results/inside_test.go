@@ -81,3 +81,35 @@ func TestTheResultsWriterWritesNoSymlinkTarget(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "r", m.RunID)
 }
+
+// The run folder's lock and its run.json are no way out of it either: the
+// lock writes a pid, and run.json is read whole.
+func TestTheLockAndRunJSONStayInside(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	victim := filepath.Join(outside, "authorized_keys")
+	require.NoError(t, os.WriteFile(victim, []byte("ssh-ed25519 AAAA"), 0o600))
+	require.NoError(t, os.Symlink(victim, filepath.Join(dir, LockFile)))
+	_, err := LockDir(dir)
+	require.Error(t, err)
+	b, err := os.ReadFile(victim)
+	require.NoError(t, err)
+	require.Equal(t, "ssh-ed25519 AAAA", string(b))
+
+	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, ManifestFile), 0o644))
+	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, AttemptsFile), 0o644))
+	done := make(chan error, 2)
+	go func() {
+		_, err := ReadManifest(dir)
+		done <- err
+		_, _, err = ReadAttempts(dir)
+		done <- err
+	}()
+	for range 2 {
+		select {
+		case err := <-done:
+			require.ErrorContains(t, err, "not a regular file")
+		case <-time.After(10 * time.Second):
+			t.Fatal("a FIFO blocked")
+		}
+	}
+}

@@ -210,7 +210,7 @@ func WriteManifest(dir string, m Manifest) error {
 // reporting and merging all list its attempts first.
 func ReadManifest(dir string) (Manifest, error) {
 	var m Manifest
-	b, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	b, err := ReadInside(dir, ManifestFile, maxManifest)
 	if err != nil {
 		return m, fmt.Errorf("read manifest: %w", err)
 	}
@@ -223,11 +223,15 @@ func ReadManifest(dir string) (Manifest, error) {
 	if sh := m.Shard; sh != nil && !sh.Whole() && (sh.Index < 1 || sh.Index > sh.Count) {
 		return m, fmt.Errorf("%s: shard %s is not one of 1 to %d", filepath.Join(dir, ManifestFile), sh, sh.Count)
 	}
-	if m.Parallel < 0 || m.Parallel > MaxParallel {
-		return m, fmt.Errorf("%s: parallel %d is not from 1 to %d", filepath.Join(dir, ManifestFile), m.Parallel, MaxParallel)
+	if m.Parallel < 0 {
+		return m, fmt.Errorf("%s: parallel %d is below 0", filepath.Join(dir, ManifestFile), m.Parallel)
 	}
 	return m, nil
 }
+
+// maxManifest is the largest run.json read: one of MaxAttempts models, each
+// with its spec, is some tens of MiB.
+const maxManifest = 64 << 20
 
 // MaxParallel is the most attempts in flight per model a run can ask for:
 // more than any server serves at once, and each holds processes, files and
@@ -411,7 +415,7 @@ var ErrNoRun = errors.New("no results.jsonl")
 // elsewhere is an error naming the line.
 func ReadAttempts(dir string) (attempts []Attempt, warnings []string, err error) {
 	path := filepath.Join(dir, AttemptsFile)
-	f, err := os.Open(path)
+	f, err := OpenInside(dir, AttemptsFile)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil, fmt.Errorf("%s: %w", dir, ErrNoRun)
@@ -448,9 +452,6 @@ func decode(r io.Reader, path string) ([]Attempt, []string, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	line := 0
 	for {
-		if line >= MaxLines {
-			return out, warnings, fmt.Errorf("%s: over %d lines, more than any run writes", path, MaxLines)
-		}
 		b, err := readLine(br, MaxLine)
 		if errors.Is(err, errLongLine) {
 			return out, warnings, fmt.Errorf("%s:%d: a line over %d MiB, more than any attempt's", path, line+1, MaxLine>>20)
@@ -462,6 +463,9 @@ func decode(r io.Reader, path string) ([]Attempt, []string, error) {
 			return out, warnings, err
 		}
 		line++
+		if line > MaxLines {
+			return out, warnings, fmt.Errorf("%s: over %d lines, more than any run writes", path, MaxLines)
+		}
 		complete := err == nil
 		b = bytes.TrimSpace(b)
 		if len(b) == 0 {
@@ -492,7 +496,7 @@ func decode(r io.Reader, path string) ([]Attempt, []string, error) {
 // writes at most a few lines per attempt (a cancelled one, its resume's).
 const (
 	MaxLine  = 16 << 20
-	MaxLines = 10 * MaxAttempts
+	MaxLines = 100 * MaxAttempts
 )
 
 var errLongLine = errors.New("line too long")
