@@ -372,50 +372,39 @@ func TestKeepWorkspacesSaysWhere(t *testing.T) {
 	}
 }
 
-// A run started with a relative --tasks-dir, resumed from another folder,
-// says where to resume from, and resumes given the folder again.
+// A run started with a relative --tasks-dir or --registry, resumed from
+// another folder, says where to resume from, and resumes given the path
+// again.
 func TestResumeFromAnotherFolder(t *testing.T) {
-	top := t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(top, "here", "mine"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(top, "here", "mine", "t.yaml"), []byte("id: say-ok\nprompt: say ok\nchecks: [{answer_contains: ok}]\nreference: [{answer: ok}]\n"), 0o644))
-	t.Chdir(filepath.Join(top, "here"))
-	code, _, stderr := goatbench(t, "run", "--models", "reference", "--tasks-dir", "mine", "--out", filepath.Join(top, "out"))
-	require.Equal(t, exitOK, code, stderr)
-	dir := onlyRunDir(t, filepath.Join(top, "out"))
+	const task = "id: say-ok\nprompt: say ok\nchecks: [{answer_contains: ok}]\nreference: [{answer: ok}]\n"
+	for _, flag := range []string{"tasks-dir", "registry"} {
+		t.Run(flag, func(t *testing.T) {
+			top := t.TempDir()
+			require.NoError(t, os.MkdirAll(filepath.Join(top, "here", "mine"), 0o755))
+			require.NoError(t, os.MkdirAll(filepath.Join(top, "tasks"), 0o755))
+			require.NoError(t, os.WriteFile(filepath.Join(top, "here", "mine", "t.yaml"), []byte(task), 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join(top, "tasks", "t.yaml"), []byte(task), 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join(top, "here", "reg.yaml"), []byte("models: []\n"), 0o644))
+			rel, args := "mine", []string{"--tasks-dir", "mine"}
+			if flag == "registry" {
+				rel, args = "reg.yaml", []string{"--tasks-dir", filepath.Join(top, "tasks"), "--registry", "reg.yaml"}
+			}
+			t.Chdir(filepath.Join(top, "here"))
+			code, _, stderr := goatbench(t, append([]string{"run", "--models", "reference", "--out", filepath.Join(top, "out")}, args...)...)
+			require.Equal(t, exitOK, code, stderr)
+			dir := onlyRunDir(t, filepath.Join(top, "out"))
 
-	t.Chdir(top)
-	code, _, stderr = goatbench(t, "run", "--resume", dir)
-	require.Equal(t, exitUsage, code, stderr)
-	require.Contains(t, stderr, "the run's --tasks-dir mine is relative to the folder it was started in")
-	require.Equal(t, 1, strings.Count(strings.TrimSpace(stderr), "\n")+1, "one line: %q", stderr)
+			t.Chdir(top)
+			code, _, stderr = goatbench(t, "run", "--resume", dir)
+			require.Equal(t, exitUsage, code, stderr)
+			require.Contains(t, stderr, "the run's --"+flag+" "+rel+" is relative to the folder it was started in")
+			require.Equal(t, 1, strings.Count(strings.TrimSpace(stderr), "\n")+1, "one line: %q", stderr)
 
-	code, _, stderr = goatbench(t, "run", "--resume", dir, "--tasks-dir", filepath.Join("here", "mine"))
-	require.Equal(t, exitOK, code, stderr)
-	require.Contains(t, stderr, "0 of 1 attempts to run")
-}
-
-// So does one started with a relative --registry.
-func TestResumeFromAnotherFolderWithARelativeRegistry(t *testing.T) {
-	top := t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(top, "here"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(top, "here", "reg.yaml"), []byte("models: []\n"), 0o644))
-	tasksDir := filepath.Join(top, "tasks")
-	require.NoError(t, os.MkdirAll(tasksDir, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(tasksDir, "t.yaml"), []byte("id: say-ok\nprompt: say ok\nchecks: [{answer_contains: ok}]\nreference: [{answer: ok}]\n"), 0o644))
-	t.Chdir(filepath.Join(top, "here"))
-	code, _, stderr := goatbench(t, "run", "--models", "reference", "--tasks-dir", tasksDir, "--registry", "reg.yaml", "--out", filepath.Join(top, "out"))
-	require.Equal(t, exitOK, code, stderr)
-	dir := onlyRunDir(t, filepath.Join(top, "out"))
-
-	t.Chdir(top)
-	code, _, stderr = goatbench(t, "run", "--resume", dir)
-	require.Equal(t, exitUsage, code, stderr)
-	require.Contains(t, stderr, "the run's --registry reg.yaml is relative to the folder it was started in")
-	require.Equal(t, 1, strings.Count(strings.TrimSpace(stderr), "\n")+1, "one line: %q", stderr)
-
-	code, _, stderr = goatbench(t, "run", "--resume", dir, "--registry", filepath.Join("here", "reg.yaml"))
-	require.Equal(t, exitOK, code, stderr)
-	require.Contains(t, stderr, "0 of 1 attempts to run")
+			code, _, stderr = goatbench(t, "run", "--resume", dir, "--"+flag, filepath.Join("here", rel))
+			require.Equal(t, exitOK, code, stderr)
+			require.Contains(t, stderr, "0 of 1 attempts to run")
+		})
+	}
 }
 
 // A resumed run keeps what it was started with: a --no-stream run sends plain

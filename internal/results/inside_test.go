@@ -58,9 +58,7 @@ func TestRunFolderFilesStayInside(t *testing.T) {
 // results.jsonl and run.json are never written through a symlink a folder
 // from elsewhere holds.
 func TestTheResultsWriterWritesNoSymlinkTarget(t *testing.T) {
-	dir, outside := t.TempDir(), t.TempDir()
-	victim := filepath.Join(outside, "victim")
-	require.NoError(t, os.WriteFile(victim, []byte("ghp_TOKEN"), 0o600))
+	dir, victim := t.TempDir(), victimFile(t)
 	require.NoError(t, os.Symlink(victim, filepath.Join(dir, AttemptsFile)))
 	_, err := OpenWriter(dir)
 	require.Error(t, err)
@@ -71,12 +69,7 @@ func TestTheResultsWriterWritesNoSymlinkTarget(t *testing.T) {
 
 	require.NoError(t, os.Symlink(victim, filepath.Join(dir, ManifestFile+".tmp")))
 	require.NoError(t, WriteManifest(dir, Manifest{RunID: "r"}))
-	b, err := os.ReadFile(victim)
-	require.NoError(t, err)
-	require.Equal(t, "ghp_TOKEN", string(b))
-	st, err := os.Stat(victim)
-	require.NoError(t, err)
-	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	untouched(t, victim)
 	m, err := ReadManifest(dir)
 	require.NoError(t, err)
 	require.Equal(t, "r", m.RunID)
@@ -85,15 +78,11 @@ func TestTheResultsWriterWritesNoSymlinkTarget(t *testing.T) {
 // The run folder's lock and its run.json are no way out of it either: the
 // lock writes a pid, and run.json is read whole.
 func TestTheLockAndRunJSONStayInside(t *testing.T) {
-	dir, outside := t.TempDir(), t.TempDir()
-	victim := filepath.Join(outside, "authorized_keys")
-	require.NoError(t, os.WriteFile(victim, []byte("ssh-ed25519 AAAA"), 0o600))
+	dir, victim := t.TempDir(), victimFile(t)
 	require.NoError(t, os.Symlink(victim, filepath.Join(dir, LockFile)))
 	_, err := LockDir(dir)
 	require.Error(t, err)
-	b, err := os.ReadFile(victim)
-	require.NoError(t, err)
-	require.Equal(t, "ssh-ed25519 AAAA", string(b))
+	untouched(t, victim)
 
 	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, ManifestFile), 0o644))
 	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, AttemptsFile), 0o644))
@@ -112,4 +101,23 @@ func TestTheLockAndRunJSONStayInside(t *testing.T) {
 			t.Fatal("a FIFO blocked")
 		}
 	}
+}
+
+// victimFile is a private file outside any run folder.
+func victimFile(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "victim")
+	require.NoError(t, os.WriteFile(p, []byte("ghp_TOKEN"), 0o600))
+	return p
+}
+
+// untouched checks that victimFile's file is as it was made.
+func untouched(t *testing.T, p string) {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	require.Equal(t, "ghp_TOKEN", string(b))
+	st, err := os.Stat(p)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
 }
