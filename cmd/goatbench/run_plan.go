@@ -85,12 +85,9 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 	if suite, err = suite.Select(o.Tiers, o.Tags); err != nil {
 		return engine.Plan{}, usageError("%v", err)
 	}
-	reg, err := models.Load(o.Registry)
+	reg, err := loadRegistry(o.Registry)
 	if err != nil {
-		if hint := o.recordedRelative(prev, "registry", o.Registry, err); hint != nil {
-			return engine.Plan{}, hint
-		}
-		return engine.Plan{}, usageError("%v", err)
+		return engine.Plan{}, err
 	}
 	sel := engine.Selection{Names: o.Models, BaseURL: firstNonEmpty(o.BaseURL, os.Getenv("OPENAI_BASE_URL")),
 		Direct: o.Direct, Temperature: o.Temperature, Previous: prev}
@@ -242,8 +239,13 @@ func (o *runOptions) fill(p *engine.Previous) error {
 			}
 		}
 	}
-	if v, ok := p.EarlierFlag("registry"); ok && !o.changed["registry"] {
-		o.Registry = v
+	// What chooses which models run and where their requests (and the API
+	// key) go is the user's to give: from a run folder alone, a resume
+	// takes none of it.
+	for _, name := range askedAgain {
+		if v, ok := p.EarlierFlag(name); ok && !o.changed[name] {
+			return usageError("cannot resume %s: it ran with --%s=%s, which a resume takes only when given again: add --%s %s", p.Dir, name, v, name, shellWord(v))
+		}
 	}
 	if v, ok := p.EarlierFlag("sandbox"); ok && !o.changed["sandbox"] {
 		if v == sandbox.ModePlain {
@@ -308,8 +310,14 @@ func (o *runOptions) fill(p *engine.Previous) error {
 // is never taken from a run folder.
 var resumedAsGiven = []string{
 	"no-stream", "request-timeout", "max-retries", "min-pass-rate", "keep-workspaces",
-	"respect-agent-params", "direct", "stop-after", "no-deploy", "modal-env", "modal-workspace", "env-suffix",
+	"respect-agent-params", "stop-after", "no-deploy",
 }
+
+// askedAgain are the flags a resume refuses to take from run.json alone:
+// they choose the models' specs (--registry) and the endpoints that requests
+// and the API key go to. A resume runs only when its command line gives
+// them again (with any value).
+var askedAgain = []string{"registry", "direct", "modal-env", "modal-workspace", "env-suffix"}
 
 // errSuiteAndDir refuses --suite with --tasks-dir, of which only one is
 // loaded (loadSuite).

@@ -372,12 +372,12 @@ func TestKeepWorkspacesSaysWhere(t *testing.T) {
 	}
 }
 
-// A run started with a relative --tasks-dir or --registry, resumed from
-// another folder, says where to resume from, and resumes given the path
-// again.
+// A run started with a relative --tasks-dir, resumed from another folder,
+// says where to resume from, and resumes given the path again. (A
+// --registry must be given again in any case: see askedAgain.)
 func TestResumeFromAnotherFolder(t *testing.T) {
 	const task = "id: say-ok\nprompt: say ok\nchecks: [{answer_contains: ok}]\nreference: [{answer: ok}]\n"
-	for _, flag := range []string{"tasks-dir", "registry"} {
+	for _, flag := range []string{"tasks-dir"} {
 		t.Run(flag, func(t *testing.T) {
 			top := t.TempDir()
 			require.NoError(t, os.MkdirAll(filepath.Join(top, "here", "mine"), 0o755))
@@ -495,7 +495,7 @@ func TestResumeTakesTheRunsFlagsButNoProgram(t *testing.T) {
 	cmd.SetArgs([]string{"--resume", "x"})
 	require.NoError(t, cmd.Execute())
 	prev := &engine.Previous{Dir: "x", Manifest: results.Manifest{Repeat: 1, Suite: "smoke", Args: []string{
-		"--modal-cli=sh -c 'touch /tmp/pwned'", "--deadline=1s", "--no-stream=true", "--max-retries=2", "--request-timeout=3m0s", "--env-suffix=goat2"}}}
+		"--modal-cli=sh -c 'touch /tmp/pwned'", "--deadline=1s", "--no-stream=true", "--max-retries=2", "--request-timeout=3m0s"}}}
 	require.NoError(t, got.fill(prev))
 	require.Equal(t, "modal", got.Modal.CLI)
 	// What comes back is checked as what the command line gives is.
@@ -507,5 +507,20 @@ func TestResumeTakesTheRunsFlagsButNoProgram(t *testing.T) {
 	require.True(t, got.NoStream)
 	require.Equal(t, 2, got.MaxRetries)
 	require.Equal(t, 3*time.Minute, got.RequestTimeout)
-	require.Equal(t, "goat2", got.Modal.envSuffix())
+	// What picks the models' specs and endpoints (where the API key goes)
+	// is asked for again.
+	for _, arg := range []string{"--registry=forge/reg.yaml", "--direct=true", "--modal-workspace=attacker", "--env-suffix=x", "--modal-env=other"} {
+		forged := *prev
+		forged.Manifest.Args = []string{arg}
+		name, value, _ := strings.Cut(strings.TrimPrefix(arg, "--"), "=")
+		require.EqualError(t, got.fill(&forged), "cannot resume x: it ran with "+arg+", which a resume takes only when given again: add --"+name+" '"+value+"'")
+	}
+}
+
+// Where bubblewrap does not work, --sandbox auto runs commands unisolated
+// with a warning; a resume does so only when told.
+func TestAResumeFallsBackToUnisolatedOnlyWhenTold(t *testing.T) {
+	require.NoError(t, fellBack("results/r", ""))
+	err := fellBack("results/r", "WARNING: bwrap: not found; commands run with --sandbox plain: NOT isolated")
+	require.EqualError(t, err, "cannot resume results/r unisolated (bwrap: not found; commands run with --sandbox plain: NOT isolated): add --sandbox plain to do so")
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/goatbench/goatbench/internal/deploy"
 	"github.com/goatbench/goatbench/internal/engine"
@@ -15,7 +16,11 @@ import (
 // first terminates the sandboxes its killed predecessor left running.
 func (o *runOptions) openSandbox(ctx context.Context, plan *engine.Plan, prev *engine.Previous) (sandbox.Sandbox, string, error) {
 	if o.Sandbox != modalsandbox.Mode {
-		return sandbox.Open(o.Sandbox, sandbox.DefaultLimits)
+		sb, warning, err := sandbox.Open(o.Sandbox, sandbox.DefaultLimits)
+		if err == nil && prev != nil && !o.changed["sandbox"] {
+			err = fellBack(prev.Dir, warning)
+		}
+		return sb, warning, err
 	}
 	// The SDK's own message names its Go API; say what to set instead.
 	if err := deploy.CheckCredentials(); err != nil {
@@ -41,4 +46,14 @@ func (o *runOptions) openSandbox(ctx context.Context, plan *engine.Plan, prev *e
 		}
 	}
 	return p, warning, nil
+}
+
+// fellBack refuses a resume whose --sandbox auto fell back to plain (warning
+// says why): whatever the folder's tasks and the model's commands are, a
+// resume runs them unisolated only when told to (see fill).
+func fellBack(dir, warning string) error {
+	if warning == "" {
+		return nil
+	}
+	return usageError("cannot resume %s unisolated (%s): add --sandbox plain to do so", dir, strings.TrimPrefix(warning, "WARNING: "))
 }
