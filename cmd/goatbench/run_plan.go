@@ -118,7 +118,7 @@ func (o *runOptions) plan(prev *engine.Previous) (engine.Plan, error) {
 		// The key goes only where this command line or environment says.
 		for _, t := range targets {
 			if t.BaseURL != "" && t.BaseURL == prev.BaseURL(t.Name) {
-				return engine.Plan{}, usageError("cannot resume %s: %s was served at %s, where a resume sends the API key only when given again: add --base-url %s", prev.Dir, t.Name, t.BaseURL, shellWord(t.BaseURL))
+				return engine.Plan{}, usageError("cannot resume %s: %s was served at %s, where a resume sends the API key only when given again: add --base-url %s", prev.Dir, t.Name, t.BaseURL, agentcmd.ShellQuote(t.BaseURL))
 			}
 		}
 	}
@@ -148,11 +148,6 @@ func (o *runOptions) recordedRelative(prev *engine.Previous, flag, path string, 
 		return nil
 	}
 	return usageError("%v (the run's --%s %s is relative to the folder it was started in: resume from there, or give --%s)", err, flag, path, flag)
-}
-
-// shellWord quotes s for a shell as one word.
-func shellWord(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func retryPolicy(max int) runner.RetryPolicy {
@@ -244,7 +239,7 @@ func (o *runOptions) fill(p *engine.Previous) error {
 	// takes none of it.
 	for _, name := range askedAgain {
 		if v, ok := p.EarlierFlag(name); ok && !o.changed[name] {
-			return usageError("cannot resume %s: it ran with --%s=%s, which a resume takes only when given again: add --%s %s", p.Dir, name, v, name, shellWord(v))
+			return usageError("cannot resume %s: it ran with --%s=%s, which a resume takes only when given again: add --%s %s", p.Dir, name, v, name, agentcmd.ShellQuote(v))
 		}
 	}
 	if v, ok := p.EarlierFlag("sandbox"); ok && !o.changed["sandbox"] {
@@ -270,7 +265,7 @@ func (o *runOptions) fill(p *engine.Previous) error {
 				return usageError("%v", err)
 			}
 			if _, ok := configs[o.Agent]; !ok {
-				return usageError("cannot resume %s: it ran the agent command %s, which a resume runs only when given again: add --agent %s", p.Dir, o.Agent, shellWord(o.Agent))
+				return usageError("cannot resume %s: it ran the agent command %s, which a resume runs only when given again: add --agent %s", p.Dir, o.Agent, agentcmd.ShellQuote(o.Agent))
 			}
 		}
 	} else if o.Agent != m.AgentName() {

@@ -75,15 +75,15 @@ func lookExecutable(name string) (string, error) {
 // absolute path, placeholders replaced by shell-quoted values.
 func (a *Agent) command(prompt, promptFile, answerFile string) string {
 	r := strings.NewReplacer(
-		"{prompt_file}", shellQuote(promptFile),
-		"{answer_file}", shellQuote(answerFile),
-		"{prompt}", shellQuote(prompt),
+		"{prompt_file}", ShellQuote(promptFile),
+		"{answer_file}", ShellQuote(answerFile),
+		"{prompt}", ShellQuote(prompt),
 	)
-	return shellQuote(a.Exec) + r.Replace(a.rest)
+	return ShellQuote(a.Exec) + r.Replace(a.rest)
 }
 
-// shellQuote quotes s for bash as one word.
-func shellQuote(s string) string {
+// ShellQuote quotes s for a shell (bash, sh) as one word.
+func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 

@@ -154,9 +154,9 @@ func Run(ctx context.Context, a Attempt) (Outcome, error) {
 	var script strings.Builder
 	script.WriteString("exec")
 	for _, w := range words {
-		script.WriteString(" " + shellQuote(w))
+		script.WriteString(" " + ShellQuote(w))
 	}
-	script.WriteString(" <" + shellQuote(promptFile))
+	script.WriteString(" <" + ShellQuote(promptFile))
 
 	env := []string{
 		"OPENAI_BASE_URL=" + baseURL,

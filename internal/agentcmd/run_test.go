@@ -286,7 +286,7 @@ for p in ["` + outside + `/escape", "/usr/escape", "/etc/escape", os.path.dirnam
     print("write", p, can_write(p))
 print("escape-home", can_write(os.environ["HOME"] + "/../escape"))
 `
-	a := attempt(t, sb, base, "/usr/bin/python3 -c "+shellQuote(script)+" {answer_file}", 30*time.Second)
+	a := attempt(t, sb, base, "/usr/bin/python3 -c "+ShellQuote(script)+" {answer_file}", 30*time.Second)
 	out, err := Run(context.Background(), a)
 	require.NoError(t, err)
 	require.Equal(t, 0, out.ExitCode, out.Stderr)
