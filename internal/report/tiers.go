@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/olekukonko/tablewriter/tw"
 
@@ -36,12 +37,22 @@ func (r *Run) taskTiers() map[string]string {
 	if r.Manifest.Suite == "" {
 		return nil
 	}
+	if m, ok := embeddedTiers.Load(r.Manifest.Suite); ok {
+		return m.(map[string]string)
+	}
 	s, err := tasks.Load(r.Manifest.Suite)
 	if err != nil {
 		return nil
 	}
-	return s.TaskTiers()
+	m := s.TaskTiers()
+	embeddedTiers.Store(r.Manifest.Suite, m)
+	return m
 }
+
+// embeddedTiers holds each embedded suite's tiers (read only) once parsed:
+// parsing a suite took a sixth of a large report's time, paid again by every
+// run a history or a comparison reads.
+var embeddedTiers sync.Map
 
 // tierOf is a task's tier, or "" when the run has no tiers.
 func (r *Run) tierOf(task string) string {
