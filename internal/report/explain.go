@@ -64,7 +64,7 @@ type manifestFields struct {
 func readManifestFields(r *Run) manifestFields {
 	var b []byte
 	if r.Dir != "" {
-		b, _ = results.ReadInside(r.Dir, results.ManifestFile, 64<<20)
+		b, _ = results.ReadInside(r.Dir, results.ManifestFile, results.MaxManifest)
 	}
 	if len(b) == 0 {
 		b, _ = json.Marshal(r.Manifest)

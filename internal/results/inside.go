@@ -19,6 +19,21 @@ import (
 // was not written by goatbench.
 const MaxTranscript = 64 << 20
 
+// openRegular opens path with flag (and, with os.O_CREATE, perm) as a
+// regular file only: never through a symlink at path, never blocking on a
+// FIFO, and a folder, device or FIFO found there is refused.
+func openRegular(path string, flag int, perm os.FileMode) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, perm)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	return f, nil
+}
+
 // OpenInside opens the regular file rel of the run folder dir for reading.
 func OpenInside(dir, rel string) (*os.File, error) {
 	root, err := os.OpenRoot(dir)

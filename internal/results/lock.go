@@ -64,13 +64,9 @@ func lockOnce(dir string) (*Lock, error) {
 	path := filepath.Join(dir, LockFile)
 	// Never through a symlink a folder from elsewhere holds: the pid is
 	// written into the file.
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
+	f, err := openRegular(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", dir, err)
-	}
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %s is not a regular file", dir, LockFile)
 	}
 	if testHookOpened != nil {
 		testHookOpened()

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -190,19 +189,10 @@ func WriteManifest(dir string, m Manifest) error {
 		return err
 	}
 	// A new file, not whatever a folder from elsewhere holds at that name.
-	tmp := filepath.Join(dir, ManifestFile+".tmp")
-	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := WriteInside(dir, ManifestFile+".tmp", append(b, '\n')); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(append(b, '\n'))
-	if err = errors.Join(err, f.Close()); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, ManifestFile))
+	return os.Rename(filepath.Join(dir, ManifestFile+".tmp"), filepath.Join(dir, ManifestFile))
 }
 
 // ReadManifest reads run.json from a run folder. One that plans more
@@ -210,7 +200,7 @@ func WriteManifest(dir string, m Manifest) error {
 // reporting and merging all list its attempts first.
 func ReadManifest(dir string) (Manifest, error) {
 	var m Manifest
-	b, err := ReadInside(dir, ManifestFile, maxManifest)
+	b, err := ReadInside(dir, ManifestFile, MaxManifest)
 	if err != nil {
 		return m, fmt.Errorf("read manifest: %w", err)
 	}
@@ -229,9 +219,9 @@ func ReadManifest(dir string) (Manifest, error) {
 	return m, nil
 }
 
-// maxManifest is the largest run.json read: one of MaxAttempts models, each
+// MaxManifest is the largest run.json read: one of MaxAttempts models, each
 // with its spec, is some tens of MiB.
-const maxManifest = 64 << 20
+const MaxManifest = 64 << 20
 
 // MaxParallel is the most attempts in flight per model a run can ask for:
 // more than any server serves at once, and each holds processes, files and
@@ -301,16 +291,12 @@ func OpenWriter(dir string) (*Writer, error) {
 	if err := repairTail(path); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
+	f, err := openRegular(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	st, err := f.Stat()
-	switch {
-	case err != nil:
-	case !st.Mode().IsRegular():
-		err = fmt.Errorf("%s: not a regular file", path)
-	default:
+	if err == nil {
 		err = f.Chmod(0o444)
 	}
 	if err != nil {
@@ -323,7 +309,7 @@ func OpenWriter(dir string) (*Writer, error) {
 // repairTail makes the stream end with a newline: a last line without one is
 // either a whole attempt (kept, newline added) or torn (truncated away).
 func repairTail(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, err := openRegular(path, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -332,9 +318,6 @@ func repairTail(path string) error {
 	}
 	defer f.Close()
 	st, err := f.Stat()
-	if err == nil && !st.Mode().IsRegular() {
-		err = errors.New("not a regular file")
-	}
 	if err != nil || st.Size() == 0 {
 		return err
 	}
