@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/goatbench/goatbench/internal/sandbox/pid1"
 	"golang.org/x/sys/unix"
 )
 
@@ -402,7 +403,7 @@ func (b *Bwrap) startSession(h how, ws string, uid uint32, n *netns, cg *attempt
 	if l.TmpSize > 0 {
 		tmp = strconv.FormatInt(l.TmpSize, 10)
 	}
-	args := b.args(h, ws, uid, l, ownNet, caps, "/proc/self/fd/"+strconv.Itoa(fdSessionExe), sessionArg, tmp, net, strconv.Itoa(cgroups))
+	args := b.args(h, ws, uid, l, ownNet, caps, "/proc/self/fd/"+strconv.Itoa(fdSessionExe), pid1.Arg, tmp, net, strconv.Itoa(cgroups))
 	attr := b.procAttr()
 	if h == asUID {
 		attr.Credential = credential(uid)

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/goatbench/goatbench/internal/sandbox/pid1"
 	"golang.org/x/sys/unix"
 )
 
@@ -95,8 +96,8 @@ type attemptCgroup struct {
 	// goatbench's (fk); a session's by its init's forker thread (see
 	// session.inCgroup).
 	fkOnce sync.Once
-	fk     *forker     // nil where its thread could not join: each command joins itself
-	fkIn   atomic.Bool // fk is made: its thread is in the cgroups, for empty
+	fk     *pid1.Forker // nil where its thread could not join: each command joins itself
+	fkIn   atomic.Bool  // fk is made: its thread is in the cgroups, for empty
 }
 
 // newAttemptCgroup makes a workspace's cgroups, capped at memory bytes and
@@ -146,7 +147,7 @@ func (cg *attemptCgroup) bornIn(s *spec) error {
 		return nil
 	}
 	cg.fkOnce.Do(func() {
-		cg.fk, _ = newForker(func() error {
+		cg.fk, _ = pid1.NewForker(func() error {
 			tid := []byte(strconv.Itoa(unix.Gettid()))
 			for _, d := range cg.dirs {
 				if err := os.WriteFile(filepath.Join(d, "tasks"), tid, 0); err != nil {
@@ -216,7 +217,7 @@ func (cg *attemptCgroup) join(s *spec) error {
 func (cg *attemptCgroup) remove() error {
 	cg.fkOnce.Do(func() {}) // none is made after this
 	if cg.fk != nil {
-		cg.fk.stop() // its thread leaves them as it ends
+		cg.fk.Stop() // its thread leaves them as it ends
 	}
 	var errs []error
 	for _, d := range cg.dirs {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/goatbench/goatbench/internal/sandbox/pid1"
 )
 
 // Limits bound what one command may use. A zero field takes its value from
@@ -120,7 +122,7 @@ func (l Limits) ulimit(timeout time.Duration, processes int64) string {
 		// In a session (see session), the init's threads count in the same
 		// RLIMIT_NPROC as the command's processes, and the init says how
 		// many: the command still gets processes of its own.
-		n := fmt.Sprintf("(%d+${%s:-0})", max(processes, 1), tasksVar)
+		n := fmt.Sprintf("(%d+${%s:-0})", max(processes, 1), pid1.TasksVar)
 		var cur syscall.Rlimit
 		if err := syscall.Getrlimit(rlimitNproc, &cur); err == nil && cur.Max <= math.MaxInt64 {
 			n = fmt.Sprintf("(%s<%d?%s:%d)", n, cur.Max, n, cur.Max)

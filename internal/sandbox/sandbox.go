@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/goatbench/goatbench/internal/sandbox/pid1"
 	"golang.org/x/sys/unix"
 )
 
@@ -180,7 +181,7 @@ const (
 // tasks its limits used.
 func bashEnv(ulimit string) string {
 	return fmt.Sprintf("%s || exit 126\nprintf x >&%d\nexec %d>&- %d<&-\nunset BASH_ENV %s\n",
-		ulimit, fdStarted, fdStarted, fdBashEnv, tasksVar)
+		ulimit, fdStarted, fdStarted, fdBashEnv, pid1.TasksVar)
 }
 
 // spec is how a mode runs one command.
@@ -189,10 +190,10 @@ type spec struct {
 	env    []string
 	extra  []*os.File // passed from fd 5 on; closed once the command started
 	ulimit string
-	after  func()   // once the command has exited, after its group is killed
-	netns  *netns   // the network namespace to start the command in; nil: goatbench's
-	forker *forker  // the thread that forks it (see forker); nil: goatbench's
-	sess   *session // the workspace's sandbox to run the command in; nil: run cmd itself
+	after  func()       // once the command has exited, after its group is killed
+	netns  *netns       // the network namespace to start the command in; nil: goatbench's
+	forker *pid1.Forker // the thread that forks it (see forker); nil: goatbench's
+	sess   *session     // the workspace's sandbox to run the command in; nil: run cmd itself
 }
 
 // process is a started command.

@@ -16,14 +16,16 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/goatbench/goatbench/internal/sandbox/pid1"
 )
 
 // A session is one bubblewrap sandbox kept for all the commands of a
 // workspace, so that bwrap's set-up (a user namespace, a mount tree, a
 // network) is paid once per attempt, not once per command. Its PID 1 is
-// goatbench's own binary as a small init (serveSession, session_init.go),
-// which starts one command at a time on goatbench's word. Each command still
-// has what a bwrap of its own gave it:
+// goatbench's own binary as a small init (package pid1), which starts one
+// command at a time on goatbench's word. Each command still has what a bwrap
+// of its own gave it:
 //   - nothing it started outlives it: once its shell exits, the init kills
 //     every other process of the session's PID namespace before it reports
 //     the end;
@@ -42,14 +44,7 @@ import (
 // (bwrap runs as root through setpriv, a command binds host paths, or the
 // session failed to start), each command gets a bwrap of its own.
 
-// sessionArg is the argv[1] of goatbench's binary when it runs as a
-// session's init; init() below catches it.
-const sessionArg = "goatbench-sandbox-session"
-
 func init() {
-	if len(os.Args) >= 2 && os.Args[1] == sessionArg && os.Getpid() == 1 {
-		os.Exit(serveSession(os.Args[2:]))
-	}
 	closeInheritedOnExec()
 }
 
@@ -77,58 +72,16 @@ func closeInheritedOnExec() {
 // commands' uid.
 const goRuntimeEnv = "GOMAXPROCS=1"
 
-// The session's fds, as bwrap passes them to its init. Run by root, the
-// passwd file comes at firstExtra (bwrap reads it), and then the tasks files
-// of the workspace's cgroups (see inCgroup).
+// The session's fds, as bwrap passes them to its init (see pid1). Run by
+// root, the passwd file comes at firstExtra, where every bwrap finds it.
 const (
-	fdSessionConn    = 3
-	fdSessionExe     = 4
-	fdSessionCgroups = firstExtra + 1
+	fdSessionConn    = pid1.FdConn
+	fdSessionExe     = pid1.FdExe
+	fdSessionCgroups = pid1.FdCgroups
 )
 
-// request is one command for the session's init; it travels in a pipe whose
-// read end comes with the message, since a script can be larger than a
-// socket message. Its strings are bytes (base64 in JSON), since a script
-// need not be UTF-8.
-type request struct {
-	Seq  uint64   `json:"seq"`
-	Args [][]byte `json:"args"`
-	Env  [][]byte `json:"env"`
-	Dir  []byte   `json:"dir"`
-}
-
-func toBytes(ss []string) [][]byte {
-	out := make([][]byte, len(ss))
-	for i, s := range ss {
-		out[i] = []byte(s)
-	}
-	return out
-}
-
-func fromBytes(bs [][]byte) []string {
-	out := make([]string, len(bs))
-	for i, b := range bs {
-		out[i] = string(b)
-	}
-	return out
-}
-
-// message is what goatbench and the init say to each other, one per
-// SOCK_SEQPACKET datagram.
-type message struct {
-	Op     string `json:"op,omitempty"`     // to the init: "run" (fds: body, stdout, stderr, extra...) or "kill"
-	Seq    uint64 `json:"seq,omitempty"`    // the command a "kill" or a reply is about
-	Ready  bool   `json:"ready,omitempty"`  // from the init: set up
-	Status *int   `json:"status,omitempty"` // from the init: the command's wait status
-	Retire bool   `json:"retire,omitempty"` // from the init: the session takes no more commands
-	Err    string `json:"err,omitempty"`    // from the init: why it could not
-}
-
-const (
-	maxMessage = 4 << 10
-	maxFiles   = 16
-	maxBody    = 8 << 20 // a script is at most 128 KiB (MAX_ARG_STRLEN); the rest is env
-)
+// The passwd file is the last fd before the tasks files.
+var _ = [1]struct{}{}[fdSessionCgroups-firstExtra-1]
 
 type session struct {
 	conn   *net.UnixConn
@@ -145,11 +98,16 @@ type session struct {
 	inCgroup bool
 }
 
+// initBinary is the session's init: goatbench's own binary, which
+// /proc/self/exe opens also where it was replaced or removed since it
+// started. Benchmarks run goatbench's binary in place of the test's.
+var initBinary = "/proc/self/exe"
+
 // startSession starts the session's bwrap with args (which end in the
 // init's command line) and waits until the init says it is ready.
 func startSession(bin string, args []string, env []string, dir string, attr *syscall.SysProcAttr, extra []*os.File, n *netns) (*session, error) {
 	defer closeAll(extra)
-	exe, err := os.Open("/proc/self/exe") // also where the binary was replaced or removed since
+	exe, err := os.Open(initBinary)
 	if err != nil {
 		return nil, err
 	}
@@ -200,74 +158,38 @@ func startSession(bin string, args []string, env []string, dir string, attr *sys
 	return s, nil
 }
 
-func (s *session) send(m message, files ...*os.File) error {
+func (s *session) send(m pid1.Message, files ...*os.File) error {
 	return sendMessage(s.conn, m, files...)
 }
 
-func (s *session) recv() (message, []*os.File, error) {
+func (s *session) recv() (pid1.Message, []*os.File, error) {
 	return recvMessage(s.conn)
 }
 
 // sendMessage sends one message with the files it carries.
-func sendMessage(c *net.UnixConn, m message, files ...*os.File) error {
-	b, err := json.Marshal(m)
+func sendMessage(c *net.UnixConn, m pid1.Message, files ...*os.File) error {
+	b, oob, err := pid1.Encode(m, files...)
 	if err != nil {
 		return err
-	}
-	var oob []byte
-	if len(files) > 0 {
-		fds := make([]int, len(files))
-		for i, f := range files {
-			fds[i] = int(f.Fd())
-		}
-		oob = unix.UnixRights(fds...)
 	}
 	_, _, err = c.WriteMsgUnix(b, oob, nil)
 	return err
 }
 
-// recvMessage reads one message and the files it carries; a message that is
-// cut, or that is not one, is an error (its files are closed).
-func recvMessage(c *net.UnixConn) (message, []*os.File, error) {
-	buf := make([]byte, maxMessage)
-	oob := make([]byte, unix.CmsgSpace(maxFiles*4))
+// recvMessage reads one message and the files it carries (see pid1.Decode).
+func recvMessage(c *net.UnixConn) (pid1.Message, []*os.File, error) {
+	buf, oob := pid1.Buffers()
 	n, oobn, flags, _, err := c.ReadMsgUnix(buf, oob)
 	if err != nil {
-		return message{}, nil, err
+		return pid1.Message{}, nil, err
 	}
 	if n == 0 && oobn == 0 {
-		return message{}, nil, io.EOF
+		return pid1.Message{}, nil, io.EOF
 	}
-	var files []*os.File
-	if cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
-		for _, cm := range cmsgs {
-			fds, err := unix.ParseUnixRights(&cm)
-			if err != nil {
-				continue
-			}
-			for _, fd := range fds {
-				unix.CloseOnExec(fd)
-				files = append(files, os.NewFile(uintptr(fd), "passed"))
-			}
-		}
-	}
-	var m message
-	err = json.Unmarshal(buf[:n], &m)
-	if err == nil && flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
-		err = errors.New("message cut short")
-	}
-	if err != nil {
-		closeAll(files)
-		return message{}, nil, err
-	}
-	return m, files, nil
+	return pid1.Decode(buf[:n], oob[:oobn], flags)
 }
 
-func closeAll(files []*os.File) {
-	for _, f := range files {
-		f.Close()
-	}
-}
+func closeAll(files []*os.File) { pid1.CloseAll(files) }
 
 // start hands cmd (bash, its environment, directory and files) to the init.
 // What it returns waits for the init's report that the command and every
@@ -275,11 +197,11 @@ func closeAll(files []*os.File) {
 func (s *session) start(cmd *exec.Cmd) (process, error) {
 	files := []*os.File{cmd.Stdout.(*os.File), cmd.Stderr.(*os.File)}
 	files = append(files, cmd.ExtraFiles...)
-	if len(files)+1 > maxFiles {
+	if len(files)+1 > pid1.MaxFiles {
 		return nil, fmt.Errorf("sandbox: %d files for one command", len(files))
 	}
 	seq := s.seq.Add(1)
-	body, err := json.Marshal(request{Seq: seq, Args: toBytes(cmd.Args), Env: toBytes(cmd.Env), Dir: []byte(cmd.Dir)})
+	body, err := json.Marshal(pid1.Request{Seq: seq, Args: pid1.ToBytes(cmd.Args), Env: pid1.ToBytes(cmd.Env), Dir: []byte(cmd.Dir)})
 	if err != nil {
 		return nil, err
 	}
@@ -291,7 +213,7 @@ func (s *session) start(cmd *exec.Cmd) (process, error) {
 		defer w.Close()
 		_, _ = w.Write(body) // the init reads it at once; if it is gone the write fails
 	}()
-	err = s.send(message{Op: "run", Seq: seq}, append([]*os.File{r}, files...)...)
+	err = s.send(pid1.Message{Op: "run", Seq: seq}, append([]*os.File{r}, files...)...)
 	r.Close()
 	if err != nil {
 		s.broken.Store(true)
@@ -379,7 +301,7 @@ func (p *sessionProc) kill() {
 		return
 	}
 	p.killed.Store(true)
-	_ = p.s.send(message{Op: "kill", Seq: p.seq})
+	_ = p.s.send(pid1.Message{Op: "kill", Seq: p.seq})
 	// An init that does not report the end soon after goes with its
 	// session, which ends the command too.
 	time.AfterFunc(killGrace, func() {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goatbench/goatbench/internal/sandbox/pid1"
 	"github.com/stretchr/testify/require"
 )
 
@@ -586,11 +587,11 @@ func TestAStrandedForkerIsReplaced(t *testing.T) {
 		defer close(done)
 		var wg sync.WaitGroup
 		for range 4 {
-			wg.Go(func() { onForker(func() bool { return true }) })
+			wg.Go(func() { pid1.OnForker(func() bool { return true }) })
 		}
-		onForker(func() bool { return false }) // this thread is stranded for good
+		pid1.OnForker(func() bool { return false }) // this thread is stranded for good
 		wg.Wait()
-		onForker(func() bool { return true })
+		pid1.OnForker(func() bool { return true })
 	}()
 	select {
 	case <-done:
@@ -653,7 +654,7 @@ func TestTheCommandThatStartsTheSessionRunsInIt(t *testing.T) {
 	b, dir := needSession(t)
 	for i := 1; i <= sessionFrom+1; i++ {
 		res := mustRun(t, b, Command{Dir: dir, Script: `tr '\0' ' ' </proc/1/cmdline`})
-		require.Equal(t, i >= sessionFrom, strings.Contains(res.Output, sessionArg), "command %d: PID 1 is %q", i, res.Output)
+		require.Equal(t, i >= sessionFrom, strings.Contains(res.Output, pid1.Arg), "command %d: PID 1 is %q", i, res.Output)
 	}
 }
 

@@ -1,11 +1,10 @@
-package sandbox
+package pid1
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -16,15 +15,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// This file is the session's init: goatbench's own binary, run by bwrap as
-// PID 1 of the session's PID namespace (see session).
-
-// serveSession runs the session: one command at a time on goatbench's word,
+// Serve runs the session: one command at a time on goatbench's word,
 // reporting each one's end once it and everything it started are gone.
 // args: the tmpfs size of /tmp and /dev/shm, and "net" when the commands
 // need a network namespace of their own (goatbench made none for the
 // workspace).
-func serveSession(args []string) int {
+func Serve(args []string) int {
 	// Commands run as this process's uid: they must not read its memory or
 	// files (PR_SET_DUMPABLE 0: /proc/1/* is root's, ptrace is refused),
 	// nor end it by a signal. SIGKILL and SIGSTOP sent from inside its PID
@@ -34,30 +30,27 @@ func serveSession(args []string) int {
 	// the command that sent it, which goatbench then reports as killed.
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 	ignoreSignals()
-	unix.CloseOnExec(fdSessionConn)
-	unix.Close(fdSessionExe)
-	f := os.NewFile(fdSessionConn, "session")
-	c, err := net.FileConn(f)
-	f.Close()
+	unix.CloseOnExec(FdConn)
+	unix.Close(FdExe)
+	conn, err := newConn(FdConn)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "goatbench: this is goatbench's sandbox init, not a command")
 		return 2
 	}
-	conn := c.(*net.UnixConn)
-	reply := func(m message) { _ = sendMessage(conn, m) }
+	reply := func(m Message) { _ = conn.send(m) }
 	in, err := newInside(args)
 	if err != nil {
-		reply(message{Err: "sandbox init: " + err.Error()})
+		reply(Message{Err: "sandbox init: " + err.Error()})
 		return 2
 	}
-	reply(message{Ready: true})
+	reply(Message{Ready: true})
 
 	var mu sync.Mutex
 	running := uint64(0) // the command that runs, 0 when none
 	idle := make(chan struct{}, 1)
 	idle <- struct{}{}
 	for {
-		m, files, err := recvMessage(conn)
+		m, files, err := conn.recv()
 		if err != nil {
 			// goatbench closed the session, or is gone: nothing may outlive it.
 			in.killAll()
@@ -73,10 +66,10 @@ func serveSession(args []string) int {
 		case "run":
 			<-idle // the command before is gone and its /tmp replaced
 			pid, err := in.start(m.Seq, files)
-			closeAll(files)
+			CloseAll(files)
 			if err != nil {
 				idle <- struct{}{}
-				reply(message{Seq: m.Seq, Err: "start command: " + err.Error()})
+				reply(Message{Seq: m.Seq, Err: "start command: " + err.Error()})
 				continue
 			}
 			mu.Lock()
@@ -90,13 +83,13 @@ func serveSession(args []string) int {
 				in.killAll() // what it left behind
 				clearKeyrings()
 				var err error
-				onForker(func() bool { err = in.refresh(); return true })
+				OnForker(func() bool { err = in.refresh(); return true })
 				if err == nil {
 					err = in.tampered()
 				}
 				// A session that cannot be trusted with another command
 				// retires: goatbench starts a new one.
-				reply(message{Seq: seq, Status: &st, Retire: err != nil})
+				reply(Message{Seq: seq, Status: &st, Retire: err != nil})
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "sandbox init: %v\n", err)
 					os.Exit(3)
@@ -113,11 +106,11 @@ type inside struct {
 	ws      string
 	wsfd    int      // the workspace, to bind it again under a new /tmp
 	devnull *os.File // every command's stdin
-	ownNet  bool     // the commands' network namespace is the forker's own (see forker)
+	ownNet  bool     // the commands' network namespace is the forker's own (see Forker)
 	layered bool     // /tmp and /dev/shm are the forker's own tmpfs, not bwrap's
 	limits  [rlimits]unix.Rlimit
 	pidMax  []byte // the PID namespace's pid_max, which a command can write (see tampered)
-	cgroups int    // tasks files passed from fdSessionCgroups on
+	cgroups int    // tasks files passed from FdCgroups on
 }
 
 // rlimits is the number of RLIMIT_* resources (RLIMIT_RTTIME is the last).
@@ -141,11 +134,11 @@ func newInside(args []string) (*inside, error) {
 		}
 	}
 	in.pidMax, _ = os.ReadFile("/proc/sys/kernel/pid_max")
-	onForker(func() bool { err = in.setUp(); return true })
+	OnForker(func() bool { err = in.setUp(); return true })
 	return in, err
 }
 
-// setUp readies the forker thread (see onForker), the one that starts
+// setUp readies the forker thread (see OnForker), the one that starts
 // commands and mounts their /tmp: a child has its forking thread's
 // capabilities, IPC namespace and mount namespace, and those belong to a
 // thread. This thread gets:
@@ -162,8 +155,8 @@ func newInside(args []string) (*inside, error) {
 //     mount and to give each command an IPC namespace of its own.
 func (in *inside) setUp() error {
 	// Into the workspace's cgroups, this thread alone ("0" in a tasks file
-	// is the writer): each command is born there (see session.inCgroup).
-	for fd := fdSessionCgroups; fd < fdSessionCgroups+in.cgroups; fd++ {
+	// is the writer): each command is born there (see the sandbox package's session.inCgroup).
+	for fd := FdCgroups; fd < FdCgroups+in.cgroups; fd++ {
 		_, err := unix.Write(fd, []byte("0"))
 		unix.Close(fd)
 		if err != nil {
@@ -174,9 +167,9 @@ func (in *inside) setUp() error {
 	if err == nil && in.ownNet {
 		// bwrap's network namespace, like its mount namespace, is its first
 		// user namespace's, where TIME_WAIT cannot be turned off: this one
-		// is the init's, set up as netns sets up one goatbench makes.
+		// is the init's, set up as goatbench sets up one it makes for a workspace.
 		if err = unix.Unshare(unix.CLONE_NEWNET); err == nil {
-			err = setUp()
+			err = SetUpNetns()
 		}
 	}
 	if err == nil {
@@ -197,15 +190,15 @@ func (in *inside) start(seq uint64, files []*os.File) (int, error) {
 	if len(files) < 3 {
 		return 0, errors.New("a command without its files")
 	}
-	body, err := io.ReadAll(io.LimitReader(files[0], maxBody))
+	body, err := io.ReadAll(io.LimitReader(files[0], MaxBody))
 	if err != nil {
 		return 0, err
 	}
-	var r request
+	var r Request
 	if err := json.Unmarshal(body, &r); err != nil || r.Seq != seq || len(r.Args) == 0 {
 		return 0, errors.New("a request that is not one")
 	}
-	argv, dir := fromBytes(r.Args), string(r.Dir)
+	argv, dir := FromBytes(r.Args), string(r.Dir)
 	null, err := os.Open(os.DevNull) // its own: its locks and flags are not the next one's
 	if err != nil {
 		return 0, err
@@ -215,9 +208,9 @@ func (in *inside) start(seq uint64, files []*os.File) (int, error) {
 	for _, f := range files[1:] {
 		fds = append(fds, f.Fd())
 	}
-	env := append([]string{tasksVar + "=" + tasks()}, fromBytes(r.Env)...)
+	env := append([]string{TasksVar + "=" + tasks()}, FromBytes(r.Env)...)
 	var pid int
-	onForker(func() bool {
+	OnForker(func() bool {
 		pid, err = syscall.ForkExec(argv[0], argv, &syscall.ProcAttr{
 			Dir: dir, Env: env, Files: fds,
 			Sys: &syscall.SysProcAttr{Setsid: true}, // as bwrap's --new-session
@@ -272,9 +265,9 @@ func (in *inside) refresh() error {
 	if err := unix.Unshare(unix.CLONE_NEWIPC); err != nil {
 		return fmt.Errorf("IPC namespace: %w", err)
 	}
-	// A session keyring of the next command's own (see netns.start): not
+	// A session keyring of the next command's own (see the sandbox package's netns.start): not
 	// the last command's, nor goatbench's.
-	if err := freshSessionKeyring(keyQuotaWait); err != nil {
+	if err := FreshSessionKeyring(KeyQuotaWait); err != nil {
 		return err
 	}
 	for _, d := range []string{"/tmp", "/dev/shm"} {
@@ -354,11 +347,11 @@ func tasks() string {
 	return "0"
 }
 
-// tasksVar tells a command's shell how many tasks of its uid, in its user
+// TasksVar tells a command's shell how many tasks of its uid, in its user
 // namespace, are the sandbox's own (the session's init): RLIMIT_NPROC
-// counts them too, and the shell adds them to its limit (see Limits.ulimit)
+// counts them too, and the shell adds them to its limit (see the sandbox package's Limits.ulimit)
 // before it unsets the variable.
-const tasksVar = "GOATBENCH_SANDBOX_TASKS"
+const TasksVar = "GOATBENCH_SANDBOX_TASKS"
 
 // dropInheritable leaves the calling thread no ambient or inheritable
 // capability and an empty bounding set, keeping its permitted and effective

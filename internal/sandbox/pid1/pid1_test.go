@@ -1,0 +1,93 @@
+package pid1
+
+import (
+	"io"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// The init takes over early only while this package imports neither net nor
+// os/exec, whose place in Go's initialisation order comes after gRPC's and
+// the Modal SDK's (see the package comment).
+func TestImportsNothingLate(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	require.NoError(t, err)
+	deps := strings.Fields(string(out))
+	for _, late := range []string{"net", "os/exec", "net/http"} {
+		require.False(t, slices.Contains(deps, late), "pid1 imports %s", late)
+	}
+}
+
+func pair(t *testing.T) (ours *os.File, theirs *conn) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	require.NoError(t, err)
+	ours = os.NewFile(uintptr(fds[0]), "ours")
+	theirs, err = newConn(fds[1])
+	require.NoError(t, err)
+	t.Cleanup(func() { ours.Close(); theirs.f.Close() })
+	return ours, theirs
+}
+
+// A message and its files cross the connection whole, and the files come
+// close-on-exec, so that no command is handed another's.
+func TestConnCarriesFiles(t *testing.T) {
+	ours, c := pair(t)
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	b, oob, err := Encode(Message{Op: "run", Seq: 7}, w)
+	require.NoError(t, err)
+	require.NoError(t, unix.Sendmsg(int(ours.Fd()), b, oob, nil, 0))
+	w.Close()
+
+	m, files, err := c.recv()
+	require.NoError(t, err)
+	defer CloseAll(files)
+	require.Equal(t, Message{Op: "run", Seq: 7}, m)
+	require.Len(t, files, 1)
+	flags, err := unix.FcntlInt(files[0].Fd(), unix.F_GETFD, 0)
+	require.NoError(t, err)
+	require.NotZero(t, flags&unix.FD_CLOEXEC)
+	_, err = files[0].WriteString("through")
+	require.NoError(t, err)
+	files[0].Close()
+	got := make([]byte, 16)
+	n, _ := r.Read(got)
+	require.Equal(t, "through", string(got[:n]))
+
+	require.NoError(t, c.send(Message{Seq: 7, Ready: true}))
+	buf, oob2 := Buffers()
+	n, oobn, fl, _, err := unix.Recvmsg(int(ours.Fd()), buf, oob2, 0)
+	require.NoError(t, err)
+	m, _, err = Decode(buf[:n], oob2[:oobn], fl)
+	require.NoError(t, err)
+	require.Equal(t, Message{Seq: 7, Ready: true}, m)
+}
+
+// A message longer than the init reads, or one that is not JSON, is refused,
+// and the files it carried are closed; goatbench gone is the end of input.
+func TestConnRefusesWhatIsNotAMessage(t *testing.T) {
+	ours, c := pair(t)
+	// Cut where the init stops reading, it is still JSON: the cut is what
+	// refuses it.
+	big := append([]byte(`{"seq":1}`), []byte(strings.Repeat(" ", MaxMessage))...)
+	_, err := ours.Write(big)
+	require.NoError(t, err)
+	_, _, err = c.recv()
+	require.ErrorContains(t, err, "cut short")
+
+	_, err = ours.Write([]byte("not json"))
+	require.NoError(t, err)
+	_, _, err = c.recv()
+	require.Error(t, err)
+
+	ours.Close()
+	_, _, err = c.recv()
+	require.ErrorIs(t, err, io.EOF)
+}
