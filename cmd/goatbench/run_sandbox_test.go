@@ -2,7 +2,9 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -96,4 +98,36 @@ reference:
 	b, err := os.ReadFile(tr[0])
 	require.NoError(t, err)
 	require.True(t, strings.Count(string(b), "[REDACTED:HF_TOKEN]") >= 3, "tool output, file content and answer: %s", b)
+}
+
+// The sandbox session's init (package pid1) takes over from goatbench's
+// own binary before the packages a run needs and the init does not are
+// initialised: ahead of net, gRPC and the Modal SDK, whose initialisation
+// is most of the binary's start (see pid1's package comment).
+func TestSandboxInitComesEarlyInTheBinary(t *testing.T) {
+	cmd := exec.Command(buildBinary(t), "--version")
+	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Run())
+	var order []string
+	for line := range strings.Lines(stderr.String()) {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "init" {
+			order = append(order, f[1])
+		}
+	}
+	at := func(pkg string) int {
+		i := slices.Index(order, pkg)
+		require.GreaterOrEqual(t, i, 0, "%s is not initialised in goatbench", pkg)
+		return i
+	}
+	init := at("github.com/goatbench/goatbench/internal/sandbox/pid1")
+	for _, later := range []string{
+		"net",
+		"google.golang.org/grpc",
+		"github.com/modal-labs/modal-client/go/proto/modal_proto",
+		"github.com/goatbench/goatbench/internal/sandbox",
+	} {
+		require.Less(t, init, at(later), "pid1 before %s", later)
+	}
 }

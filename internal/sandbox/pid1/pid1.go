@@ -16,6 +16,7 @@
 package pid1
 
 import (
+	"errors"
 	"io"
 	"os"
 	"syscall"
@@ -45,15 +46,21 @@ func init() {
 
 // conn is the init's end of its connection to goatbench: a SOCK_SEQPACKET
 // socket the runtime's poller waits on (through the os package, since net
-// is what this package must not import), so that a goroutine waiting for
-// goatbench's next word holds no thread, and the init's one P (GOMAXPROCS=1)
-// is free for the goroutine that waits for a command's end.
+// is what this package must not import). While the init waits for
+// goatbench's next word, its one P (GOMAXPROCS=1) is then free at once for
+// the goroutine that waits for a command's end, not only once the runtime's
+// monitor takes it back from a blocked system call.
 type conn struct {
 	f   *os.File
 	raw syscall.RawConn
 }
 
+// newConn takes fd, which must be such a socket: anything else is not
+// goatbench talking, and the init goes no further.
 func newConn(fd int) (*conn, error) {
+	if t, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err != nil || t != unix.SOCK_SEQPACKET {
+		return nil, errors.New("fd 3 is not goatbench's connection")
+	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		return nil, err
 	}

@@ -3,26 +3,13 @@ package pid1
 import (
 	"io"
 	"os"
-	"os/exec"
-	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
-
-// The init takes over early only while this package imports neither net nor
-// os/exec, whose place in Go's initialisation order comes after gRPC's and
-// the Modal SDK's (see the package comment).
-func TestImportsNothingLate(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", ".").Output()
-	require.NoError(t, err)
-	deps := strings.Fields(string(out))
-	for _, late := range []string{"net", "os/exec", "net/http"} {
-		require.False(t, slices.Contains(deps, late), "pid1 imports %s", late)
-	}
-}
 
 func pair(t *testing.T) (ours *os.File, theirs *conn) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
@@ -90,4 +77,68 @@ func TestConnRefusesWhatIsNotAMessage(t *testing.T) {
 	ours.Close()
 	_, _, err = c.recv()
 	require.ErrorIs(t, err, io.EOF)
+}
+
+// Only goatbench's end of a SOCK_SEQPACKET socket pair is a connection: run
+// by hand with some other fd 3, the init says what it is and stops.
+func TestConnIsOnlyASeqpacketSocket(t *testing.T) {
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	defer w.Close()
+	_, err = newConn(int(r.Fd()))
+	require.Error(t, err)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	require.NoError(t, err)
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	_, err = newConn(fds[0])
+	require.Error(t, err)
+}
+
+// A receive that comes before goatbench's word waits for it, and a send to
+// a full queue waits until goatbench reads: neither fails with EAGAIN nor
+// spins.
+func TestConnWaits(t *testing.T) {
+	ours, c := pair(t)
+	got := make(chan Message, 1)
+	go func() {
+		m, _, err := c.recv()
+		if err != nil {
+			m.Err = err.Error()
+		}
+		got <- m
+	}()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case m := <-got:
+		t.Fatalf("received %+v before anything was sent", m)
+	default:
+	}
+	_, err := ours.Write([]byte(`{"op":"kill","seq":3}`))
+	require.NoError(t, err)
+	require.Equal(t, Message{Op: "kill", Seq: 3}, <-got)
+
+	// Fill the queue towards goatbench.
+	require.NoError(t, c.raw.Control(func(fd uintptr) {
+		for unix.Sendmsg(int(fd), []byte(`{"seq":1}`), nil, nil, unix.MSG_DONTWAIT) == nil {
+		}
+	}))
+	sent := make(chan error, 1)
+	go func() { sent <- c.send(Message{Seq: 2, Ready: true}) }()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case err := <-sent:
+		t.Fatalf("sent to a full queue: %v", err)
+	default:
+	}
+	buf := make([]byte, MaxMessage)
+	for {
+		n, err := ours.Read(buf)
+		require.NoError(t, err)
+		if string(buf[:n]) == `{"seq":2,"ready":true}` {
+			break
+		}
+	}
+	require.NoError(t, <-sent)
 }
