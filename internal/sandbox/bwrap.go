@@ -27,7 +27,7 @@ import (
 // processes, nothing of /run, /var, /srv or /mnt. When the command's shell exits,
 // every process the command left behind is killed.
 //
-// From its second command on (see sessionFrom), a workspace's commands share
+// From its first command on (see sessionFrom), a workspace's commands share
 // one such sandbox, a session (see session), where bwrap runs as the
 // workspace's uid or the caller; the sandbox is then built once per attempt,
 // and each command still gets a fresh /tmp, /dev/shm, IPC namespace and
@@ -55,6 +55,8 @@ type Bwrap struct {
 	passwd  []byte   // the host's /etc/passwd, to name that uid
 	// noUserns: as root, always use setpriv (user namespaces failed the probe).
 	noUserns bool
+	// ownBwraps: no sessions; every command has a bwrap of its own (tests).
+	ownBwraps bool
 
 	mu      sync.Mutex
 	spaces  map[string]*space
@@ -323,6 +325,9 @@ func (b *Bwrap) passwdFor(ws string, uid uint32) (*os.File, error) {
 // has. After a failed start, every command has a bwrap of its own. The
 // caller holds sp.mu.
 func (b *Bwrap) sessionFor(ctx context.Context, h how, ws string, sp *space, l Limits) *session {
+	if b.ownBwraps {
+		return nil
+	}
 	if !sp.ready() {
 		return nil // still starting, for a command that gave up on it
 	}
@@ -360,16 +365,18 @@ func (b *Bwrap) startSessionFor(h how, ws string, sp *space, l Limits) *sessionS
 }
 
 // sessionFrom is the command of a workspace, counted from 1, that starts its
-// session and runs in it. Here a session cost the machine 19 ms of CPU, most
-// of it bwrap and goatbench's binary starting as its init, where a command's
-// own bwrap costs 6.5 ms and one in a session under 1 (BenchmarkWorkspace:
-// 26 ms added for two commands, 29 for three, 35 for ten). So a workspace of
-// one command (an attempt whose only check runs a script, say) never starts
-// one, and a session pays for itself in CPU from about five commands, as an
-// agent's attempt usually has, and in time from the second: after a model's
-// turn a command's own bwrap waits 10 ms or more to join the workspace's
-// cgroups (see attemptCgroup), where one in a session is born in them.
-const sessionFrom = 2
+// session and runs in it. Here a session costs about 16 ms to start, where a
+// command's own bwrap costs 7 ms and one in a session 1 (BenchmarkWorkspace,
+// goatbench's binary as the init: 17 ms added for one command, 19 for two,
+// 21 for three, 26 for ten; from the second command on they were 7, 25, 27
+// and 33). So the first command starts it: a workspace of one command (an
+// attempt whose only command is its check, say) pays 10 ms more, and every
+// other one about 7 ms less, and an agent's attempt is rarely of one
+// command. Over the core suite's reference attempts (3.6 commands each),
+// bubblewrap added 12 ms an attempt rather than 22 (`goatbench run --suite
+// core --repeat 2 --parallel 2 --sandbox bwrap` against `--sandbox plain`);
+// over the smoke suite's (1.4 each), 8 ms a command rather than 5.
+const sessionFrom = 1
 
 // startSession starts the sandbox a workspace's commands run in (see
 // session): bwrap as for one command, with the session's init as its PID 1

@@ -49,6 +49,13 @@ func needSetpriv(t testing.TB, l Limits) *Bwrap {
 // eachBwrap runs f against each way bubblewrap sandboxes a command here.
 func eachBwrap(t *testing.T, l Limits, f func(t *testing.T, sb Sandbox)) {
 	t.Run("bwrap", func(t *testing.T) { f(t, needBwrap(t, l)) })
+	t.Run("bwrap-own", func(t *testing.T) {
+		// Every command a bwrap of its own, as when a command binds host
+		// paths or the workspace's session could not start.
+		b := needBwrap(t, l)
+		b.ownBwraps = true
+		f(t, b)
+	})
 	t.Run("bwrap-setpriv", func(t *testing.T) { f(t, needSetpriv(t, l)) })
 }
 
