@@ -90,6 +90,9 @@ func agentRun(ctx context.Context, opts agentOptions, s streams) error {
 	if err != nil {
 		return usageError("agent: %v", err)
 	}
+	if b, ok := sb.(*sandbox.Bwrap); ok {
+		defer b.Close()
+	}
 	if warning != "" {
 		fmt.Fprintln(s.Err, warning)
 	}

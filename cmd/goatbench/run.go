@@ -205,6 +205,9 @@ func runRun(ctx context.Context, o *runOptions, s streams) error {
 	if err != nil {
 		return usageError("--sandbox %s: %v", o.Sandbox, err)
 	}
+	if b, ok := sb.(*sandbox.Bwrap); ok {
+		defer b.Close() // the sessions it keeps for the next workspace
+	}
 	if warning != "" {
 		fmt.Fprintln(s.Err, warning)
 	}

@@ -62,6 +62,12 @@ type Bwrap struct {
 	spaces  map[string]*space
 	baseUID uint32
 	nextUID uint32
+	// keep: how many sessions a released workspace may leave idle for the
+	// next one (see slot); 0 keeps none. idle holds them; after Close none
+	// is kept.
+	keep   int
+	idle   []*slot
+	closed bool
 }
 
 // space is what Bwrap keeps per workspace.
@@ -77,6 +83,7 @@ type space struct {
 	starting   *sessionStart // a session on its way
 	commands   int           // commands that could have run in a session
 	sessErr    error         // why there is none, when starting it failed: each command gets its own
+	moveIn     bool          // sess is an idle one taken over (see slot): the workspace must move in first
 }
 
 // sessionStart is a session being started for a workspace.
@@ -279,6 +286,11 @@ func (b *Bwrap) prepare(ws string, sp *space, l Limits, binds []Bind) (how, erro
 		if h == viaSetpriv && b.setpriv == "" {
 			return h, fmt.Errorf("sandbox: %s needs setpriv (apt-get install util-linux)", ws)
 		}
+		if sp.cg == nil && sp.cgErr == nil && sp.sess == nil && sp.starting == nil && !b.ownBwraps && b.movable(h, ws) {
+			if sl := b.take(); sl != nil {
+				sp.uid, sp.cg, sp.net, sp.sess, sp.moveIn = sl.uid, sl.cg, sl.net, sl.sess, true
+			}
+		}
 		if err := handOver(ws, sp.uid); err != nil {
 			return h, err
 		}
@@ -330,6 +342,13 @@ func (b *Bwrap) sessionFor(ctx context.Context, h how, ws string, sp *space, l L
 	}
 	if !sp.ready() {
 		return nil // still starting, for a command that gave up on it
+	}
+	if sp.sess != nil && sp.moveIn {
+		sp.moveIn = false
+		if err := sp.sess.moveIn(ws); err != nil {
+			sp.sess.close() // an idle session that cannot take it: start another
+			sp.sess = nil
+		}
 	}
 	if sp.sess != nil && !sp.sess.alive() {
 		sp.sess.close() // it died under an earlier command: start another
@@ -383,10 +402,15 @@ const sessionFrom = 1
 // and the capabilities that init needs; the passwd file, the uid and the
 // network are the workspace's for its whole life.
 func (b *Bwrap) startSession(h how, ws string, uid uint32, n *netns, cg *attemptCgroup, l Limits) (*session, error) {
+	sent := b.movable(h, ws)
+	home, bound := ws, ws
+	if sent {
+		home, bound = "/tmp", "" // the session outlives its first workspace
+	}
 	var extra []*os.File
 	cgroups := 0 // tasks files after the passwd file
 	if b.root {
-		f, err := b.passwdFor(ws, uid)
+		f, err := b.passwdFor(home, uid)
 		if err != nil {
 			return nil, err
 		}
@@ -410,16 +434,37 @@ func (b *Bwrap) startSession(h how, ws string, uid uint32, n *netns, cg *attempt
 	if l.TmpSize > 0 {
 		tmp = strconv.FormatInt(l.TmpSize, 10)
 	}
-	args := b.args(h, ws, uid, l, ownNet, caps, "/proc/self/fd/"+strconv.Itoa(fdSessionExe), pid1.Arg, tmp, net, strconv.Itoa(cgroups))
+	mode := "bound"
+	if sent {
+		mode = "sent"
+	}
+	args := b.args(h, bound, uid, l, ownNet, caps, "/proc/self/fd/"+strconv.Itoa(fdSessionExe), pid1.Arg, tmp, net, strconv.Itoa(cgroups), mode)
 	attr := b.procAttr()
 	if h == asUID {
 		attr.Credential = credential(uid)
 	}
 	s, err := startSession(b.bin, args, append([]string{goRuntimeEnv}, Env(ws, "/tmp")...), ws, attr, extra, n)
-	if s != nil {
-		s.inCgroup = cgroups > 0
+	if err != nil {
+		return nil, err
 	}
-	return s, err
+	s.inCgroup, s.sent = cgroups > 0, sent
+	if sent {
+		if err := s.moveIn(ws); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// movable reports whether a workspace's session takes its workspace from
+// goatbench rather than from bwrap, and so can serve the next workspace once
+// this one is released (see slot): run by root (open_tree(2) needs
+// CAP_SYS_ADMIN), bwrap as the workspace's uid, the workspace under /tmp
+// (where the init lays a tmpfs of its own for every command), and Bwrap
+// keeping idle sessions at all.
+func (b *Bwrap) movable(h how, ws string) bool {
+	return b.keep > 0 && b.root && h == asUID && strings.HasPrefix(ws, "/tmp/")
 }
 
 // procAttr is how bwrap itself is started. --die-with-parent (in args) ties
@@ -470,12 +515,17 @@ func (b *Bwrap) args(h how, ws string, uid uint32, l Limits, ownNet bool, more [
 	// commands would share what they write there (/dev/fd/4 is every
 	// command's BASH_ENV). /dev/shm and /dev/pts are mounts of their own.
 	a = append(a, "--remount-ro", "/dev")
-	// bwrap creates the directories leading to the workspace; let the
-	// command's uid through them, as `cd ~` needs.
-	for d := filepath.Dir(ws); !isMountPoint(d); d = filepath.Dir(d) {
-		a = append(a, "--perms", "0755", "--dir", d)
+	if ws == "" {
+		// A session whose workspaces the init mounts (see slot).
+		a = append(a, "--remount-ro", "/", "--chdir", "/")
+	} else {
+		// bwrap creates the directories leading to the workspace; let the
+		// command's uid through them, as `cd ~` needs.
+		for d := filepath.Dir(ws); !isMountPoint(d); d = filepath.Dir(d) {
+			a = append(a, "--perms", "0755", "--dir", d)
+		}
+		a = append(a, "--bind", ws, ws, "--remount-ro", "/", "--chdir", ws)
 	}
-	a = append(a, "--bind", ws, ws, "--remount-ro", "/", "--chdir", ws)
 	a = append(append(a, more...), "--")
 	if h == viaSetpriv {
 		a = append(append(a, b.setpriv), setprivArgs(uid)...)
@@ -557,7 +607,12 @@ func (b *Bwrap) Release(dir string) error {
 	ready := sp.ready()
 	st, sess, net := sp.starting, sp.sess, sp.net
 	sp.starting, sp.sess, sp.net = nil, nil, nil
+	moveIn := sp.moveIn
 	sp.mu.Unlock()
+	if ready && sess != nil && sess.sent && !moveIn && net != nil && sess.alive() &&
+		sp.cg.emptyBut(btoi(sess.inCgroup)) && b.park(&slot{uid: sp.uid, cg: sp.cg, net: net, sess: sess}) {
+		return nil
+	}
 	end := func(sess *session) error {
 		if sess != nil {
 			// No command of the workspace is left (each one's processes
@@ -587,6 +642,114 @@ func (b *Bwrap) Release(dir string) error {
 		return nil
 	}
 	return end(sess)
+}
+
+// A slot is what a released workspace leaves for the next one: its uid,
+// cgroups, network namespace and session, idle, with no workspace in it and
+// nothing running. The next workspace (under /tmp, run by root) takes them
+// over: it is handed to the slot's uid, and its mount tree is moved into the
+// session (see session.moveIn) in place of none. So a session's start, the
+// largest part of what bubblewrap costs an attempt, is paid once per slot
+// rather than once per workspace. What a command may leave for the next in
+// a session it leaves nowhere a slot keeps: its processes are killed and
+// its /tmp, /dev/shm, IPC namespace and keyrings replaced as it ends, and a
+// session whose init a command tampered with retires. Parked, the session
+// holds no workspace: goatbench removes the last one, and no later
+// attempt's commands see it.
+type slot struct {
+	uid  uint32
+	cg   *attemptCgroup
+	net  *netns
+	sess *session
+	idle *time.Timer // ends it, if no workspace takes it over soon
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// idleFor is how long a slot waits for a workspace before it ends.
+var idleFor = 10 * time.Second
+
+// keepIdle is how many idle slots a run's Bwrap keeps (see Open): more than
+// the attempts a machine runs at once.
+const keepIdle = 32
+
+// park keeps s for the next workspace once its session holds no workspace;
+// false when it does not (the caller ends it).
+func (b *Bwrap) park(s *slot) bool {
+	b.mu.Lock()
+	full := b.closed || len(b.idle) >= b.keep
+	b.mu.Unlock()
+	if full || s.sess.moveIn("") != nil {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed || len(b.idle) >= b.keep {
+		return false
+	}
+	s.idle = time.AfterFunc(idleFor, func() {
+		if b.unpark(s) {
+			b.end(s)
+		}
+	})
+	b.idle = append(b.idle, s)
+	return true
+}
+
+// take is an idle slot whose session still works, or nil.
+func (b *Bwrap) take() *slot {
+	for {
+		b.mu.Lock()
+		if len(b.idle) == 0 {
+			b.mu.Unlock()
+			return nil
+		}
+		s := b.idle[len(b.idle)-1]
+		b.idle = b.idle[:len(b.idle)-1]
+		b.mu.Unlock()
+		s.idle.Stop()
+		if s.sess.alive() {
+			return s
+		}
+		b.end(s)
+	}
+}
+
+// unpark takes s out of the idle slots; false when it is not there.
+func (b *Bwrap) unpark(s *slot) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	i := slices.Index(b.idle, s)
+	if i < 0 {
+		return false
+	}
+	b.idle = slices.Delete(b.idle, i, i+1)
+	return true
+}
+
+// end ends an idle slot as Release ends a workspace's.
+func (b *Bwrap) end(s *slot) {
+	s.sess.close()
+	s.net.close()
+	_ = release(s.uid, s.cg)
+}
+
+// Close ends every idle slot, and keeps none after.
+func (b *Bwrap) Close() error {
+	b.mu.Lock()
+	idle := b.idle
+	b.idle, b.closed = nil, true
+	b.mu.Unlock()
+	for _, s := range idle {
+		s.idle.Stop()
+		b.end(s)
+	}
+	return nil
 }
 
 // own hands every file of the workspace to uid, so the command can change

@@ -252,13 +252,17 @@ func (cg *attemptCgroup) remove() error {
 // there (see bornIn): one small read, where listing cgroup.procs builds a
 // sorted list of pids. It is false whenever it cannot tell (no cgroup, a read
 // that failed, a process still exiting).
-func (cg *attemptCgroup) empty() bool {
+func (cg *attemptCgroup) empty() bool { return cg.emptyBut(0) }
+
+// emptyBut is empty, with threads more tasks allowed: a session's init's
+// forker thread, which is there between commands (see session.inCgroup).
+func (cg *attemptCgroup) emptyBut(threads int) bool {
 	if cg == nil || len(cg.dirs) != len(cgroupControllers) {
 		return false
 	}
-	own := 0
+	own := threads
 	if cg.fkIn.Load() {
-		own = forkerTasks
+		own += forkerTasks
 	}
 	n, err := readCount(filepath.Join(cg.dirs[1], "pids.current"))
 	return err == nil && n == own

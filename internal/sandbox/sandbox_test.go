@@ -30,6 +30,8 @@ func needBwrap(t testing.TB, l Limits) *Bwrap {
 	b, err := newBwrap(l)
 	require.NoError(t, err)
 	b.noUserns = bwrapSB.noUserns
+	b.keep = keepIdle // as Open makes it
+	t.Cleanup(func() { _ = b.Close() })
 	return b
 }
 

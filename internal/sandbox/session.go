@@ -96,6 +96,9 @@ type session struct {
 	// other threads and bwrap are not in them: the memory cgroup's OOM
 	// killer never picks them over a command.
 	inCgroup bool
+	// sent: its workspaces come from goatbench, one after another (see
+	// slot and moveIn); otherwise bwrap bound its one workspace.
+	sent bool
 }
 
 // initBinary is the session's init: goatbench's own binary, which
@@ -220,6 +223,50 @@ func (s *session) start(cmd *exec.Cmd) (process, error) {
 		return nil, fmt.Errorf("%w: %v", errSessionGone, err)
 	}
 	return &sessionProc{s: s, seq: seq}, nil
+}
+
+// moveIn makes ws the session's workspace, in place of the one before: its
+// mount tree (open_tree(2), as bwrap's --bind, nosuid and nodev) is moved
+// into the session by the init (see pid1's switchTo). An empty ws takes the
+// one before away. No command runs meanwhile (the caller holds the
+// workspace's lock, or Release has it); a session that fails to is broken.
+func (s *session) moveIn(ws string) error {
+	var files []*os.File
+	if ws != "" {
+		fd, err := unix.OpenTree(unix.AT_FDCWD, ws, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+		if err != nil {
+			return fmt.Errorf("sandbox: the workspace's mount: %w", err)
+		}
+		tree := os.NewFile(uintptr(fd), "tree")
+		defer tree.Close()
+		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+			return fmt.Errorf("sandbox: the workspace's mount: %w", err)
+		}
+		files = append(files, tree)
+	}
+	seq := s.seq.Add(1)
+	err := s.send(pid1.Message{Op: "workspace", Seq: seq, Workspace: []byte(ws)}, files...)
+	if err == nil {
+		_ = s.conn.SetReadDeadline(time.Now().Add(setupGrace))
+		var m pid1.Message
+		var got []*os.File
+		m, got, err = s.recv()
+		_ = s.conn.SetReadDeadline(time.Time{})
+		closeAll(got)
+		switch {
+		case err != nil:
+		case m.Err != "":
+			err = errors.New(m.Err)
+		case !m.Ready || m.Seq != seq:
+			err = errors.New("the workspace's sandbox replied out of turn")
+		}
+	}
+	if err != nil {
+		s.broken.Store(true)
+		return fmt.Errorf("sandbox: move the workspace into its sandbox: %w", err)
+	}
+	return nil
 }
 
 // errSessionGone is a session found dead before a command started in it:

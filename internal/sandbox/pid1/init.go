@@ -63,6 +63,19 @@ func Serve(args []string) int {
 				in.killAll()
 			}
 			mu.Unlock()
+		case "workspace":
+			<-idle // no command runs while the workspace changes
+			var err error
+			OnForker(func() bool { err = in.switchTo(string(m.Workspace), files); return true })
+			CloseAll(files)
+			if err != nil {
+				// Half switched, it cannot be trusted with a command.
+				reply(Message{Seq: m.Seq, Err: "sandbox init: " + err.Error(), Retire: true})
+				fmt.Fprintf(os.Stderr, "sandbox init: %v\n", err)
+				return 3
+			}
+			reply(Message{Seq: m.Seq, Ready: true})
+			idle <- struct{}{}
 		case "run":
 			<-idle // the command before is gone and its /tmp replaced
 			pid, err := in.start(m.Seq, files)
@@ -108,6 +121,10 @@ type inside struct {
 	devnull *os.File // every command's stdin
 	ownNet  bool     // the commands' network namespace is the forker's own (see Forker)
 	layered bool     // /tmp and /dev/shm are the forker's own tmpfs, not bwrap's
+	// sent: the workspaces come from goatbench (see switchTo), one after
+	// another; otherwise bwrap bound the session's one workspace.
+	sent    bool
+	held    string // where switchTo put the workspace in bwrap's /tmp, under the layers
 	limits  [rlimits]unix.Rlimit
 	pidMax  []byte // the PID namespace's pid_max, which a command can write (see tampered)
 	cgroups int    // tasks files passed from FdCgroups on
@@ -117,16 +134,18 @@ type inside struct {
 const rlimits = 16
 
 func newInside(args []string) (*inside, error) {
-	if len(args) != 3 {
+	if len(args) != 4 || args[3] != "bound" && args[3] != "sent" {
 		return nil, errors.New("bad arguments")
 	}
-	in := &inside{tmpSize: args[0], ownNet: args[1] == "net"}
+	in := &inside{tmpSize: args[0], ownNet: args[1] == "net", sent: args[3] == "sent", wsfd: -1}
 	var err error
 	if in.cgroups, err = strconv.Atoi(args[2]); err != nil {
 		return nil, errors.New("bad arguments")
 	}
-	if in.ws, err = os.Getwd(); err != nil { // bwrap's --chdir
-		return nil, err
+	if !in.sent {
+		if in.ws, err = os.Getwd(); err != nil { // bwrap's --chdir
+			return nil, err
+		}
 	}
 	for r := range rlimits {
 		if err := unix.Prlimit(0, r, nil, &in.limits[r]); err != nil {
@@ -172,7 +191,7 @@ func (in *inside) setUp() error {
 			err = SetUpNetns()
 		}
 	}
-	if err == nil {
+	if err == nil && !in.sent {
 		in.wsfd, err = unix.Open(in.ws, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	}
 	if err == nil {
@@ -280,7 +299,7 @@ func (in *inside) refresh() error {
 			return fmt.Errorf("mount %s: %w", d, err)
 		}
 		rel, ok := strings.CutPrefix(in.ws, d+"/")
-		if !ok {
+		if !ok || in.ws == "" {
 			continue
 		}
 		at := d
@@ -299,6 +318,75 @@ func (in *inside) refresh() error {
 	}
 	in.layered = true
 	return nil
+}
+
+// switchTo makes ws, whose mount tree is in files[0] (goatbench's
+// open_tree(2) clone of it, detached), the session's workspace in place of
+// the one before, which it unmounts; an empty ws takes the one before away
+// and puts none, for a session kept idle between two workspaces. It runs
+// on the forker thread while no command runs. The tree is moved into
+// bwrap's own /tmp, under the forker's layers, where refresh binds it again
+// in each new layer; the mounts are the init's own, so unlike bwrap's they
+// can be taken away. Only a session goatbench started without a workspace
+// (sent) switches, and only to a workspace under /tmp.
+func (in *inside) switchTo(ws string, files []*os.File) error {
+	if !in.sent {
+		return errors.New("this session's workspace is bwrap's")
+	}
+	if ws != "" && (len(files) != 1 || !underTmp(ws)) {
+		return errors.New("a workspace that is not one")
+	}
+	if in.layered {
+		for _, d := range []string{"/tmp", "/dev/shm"} {
+			if err := unix.Unmount(d, unix.MNT_DETACH); err != nil {
+				return fmt.Errorf("unmount %s: %w", d, err)
+			}
+		}
+		in.layered = false
+	}
+	if in.held != "" {
+		unix.Close(in.wsfd)
+		in.wsfd = -1
+		if err := unix.Unmount(in.held, unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("unmount the workspace before: %w", err)
+		}
+		_ = os.Remove(in.held)
+		in.held, in.ws = "", ""
+	}
+	if ws != "" {
+		at := "/tmp"
+		for part := range strings.SplitSeq(strings.TrimPrefix(ws, "/tmp/"), "/") {
+			at += "/" + part
+			if err := os.Mkdir(at, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("the workspace's place: %w", err)
+			}
+		}
+		if err := unix.MoveMount(int(files[0].Fd()), "", unix.AT_FDCWD, ws, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+			return fmt.Errorf("mount the workspace: %w", err)
+		}
+		in.held, in.ws = ws, ws
+		fd, err := unix.Open(ws, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		in.wsfd = fd
+	}
+	return in.refresh()
+}
+
+// underTmp reports whether ws is a clean path below /tmp: no empty, "." or
+// ".." part, no trailing slash.
+func underTmp(ws string) bool {
+	rel, ok := strings.CutPrefix(ws, "/tmp/")
+	if !ok {
+		return false
+	}
+	for part := range strings.SplitSeq(rel, "/") {
+		if part == "" || part == "." || part == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 // clearKeyrings empties the keyrings a command of the same uid could leave a

@@ -142,3 +142,13 @@ func TestConnWaits(t *testing.T) {
 	}
 	require.NoError(t, <-sent)
 }
+
+func TestUnderTmp(t *testing.T) {
+	for ws, want := range map[string]bool{
+		"/tmp/a": true, "/tmp/a/b": true, "/tmp/a..b": true,
+		"/tmp": false, "/tmp/": false, "/tmpx/a": false, "/var/tmp/a": false, "tmp/a": false,
+		"/tmp/a/": false, "/tmp//a": false, "/tmp/./a": false, "/tmp/../etc": false, "/tmp/a/..": false,
+	} {
+		require.Equal(t, want, underTmp(ws), ws)
+	}
+}

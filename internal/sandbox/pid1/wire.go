@@ -40,12 +40,15 @@ func FromBytes(bs [][]byte) []string {
 // Message is what goatbench and the init say to each other, one per
 // SOCK_SEQPACKET datagram.
 type Message struct {
-	Op     string `json:"op,omitempty"`     // to the init: "run" (fds: body, stdout, stderr, extra...) or "kill"
-	Seq    uint64 `json:"seq,omitempty"`    // the command a "kill" or a reply is about
-	Ready  bool   `json:"ready,omitempty"`  // from the init: set up
-	Status *int   `json:"status,omitempty"` // from the init: the command's wait status
-	Retire bool   `json:"retire,omitempty"` // from the init: the session takes no more commands
-	Err    string `json:"err,omitempty"`    // from the init: why it could not
+	Op  string `json:"op,omitempty"`  // to the init: "run" (fds: body, stdout, stderr, extra...), "kill" or "workspace" (fd: its tree)
+	Seq uint64 `json:"seq,omitempty"` // the command a "kill" or a reply is about
+	// Workspace is the path of the next workspace, for "workspace"; none
+	// puts none. Bytes, since a path need not be UTF-8.
+	Workspace []byte `json:"workspace,omitempty"`
+	Ready     bool   `json:"ready,omitempty"`  // from the init: set up
+	Status    *int   `json:"status,omitempty"` // from the init: the command's wait status
+	Retire    bool   `json:"retire,omitempty"` // from the init: the session takes no more commands
+	Err       string `json:"err,omitempty"`    // from the init: why it could not
 }
 
 const (

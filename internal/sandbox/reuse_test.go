@@ -1,0 +1,181 @@
+package sandbox
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// needSlots is a bubblewrap sandbox whose released workspaces leave their
+// sessions to the next (see slot), or a skip saying why there are none here.
+func needSlots(t *testing.T) *Bwrap {
+	t.Helper()
+	b := needBwrap(t, Limits{TmpSize: 1 << 20})
+	if !b.root || b.noUserns {
+		t.Skip("only root, with bwrap in a user namespace, moves workspaces into sessions")
+	}
+	return b
+}
+
+// used runs a first command in a fresh workspace, leaves what an attempt
+// could leave behind, and releases it; it returns the workspace and its
+// session's bwrap.
+func used(t *testing.T, b *Bwrap) (string, int) {
+	t.Helper()
+	dir := workspace(t)
+	res := mustRun(t, b, Command{Dir: dir, Script: "echo secret > mine && echo left > /tmp/left && echo left > /dev/shm/left && (sleep 60 &) && cat /proc/1/cmdline"})
+	require.Contains(t, res.Output, "goatbench-sandbox-session", "a session from the first command")
+	pid := sessionOf(t, b, dir).bwrap.Process.Pid
+	require.NoError(t, b.Release(dir))
+	return dir, pid
+}
+
+// A released workspace's session serves the next workspace, which sees
+// nothing of the one before: not its files, /tmp, /dev/shm or processes.
+func TestTheNextWorkspaceTakesOverAnIdleSession(t *testing.T) {
+	b := needSlots(t)
+	before, pid := used(t, b)
+	require.Len(t, b.idle, 1, "kept for the next workspace")
+	require.True(t, processAlive(pid))
+	require.Equal(t, "secret\n", readFile(t, filepath.Join(before, "mine")), "the workspace itself is left as it was")
+	require.Empty(t, mountsOf(t, pid, before), "an idle session holds no workspace")
+
+	dir := workspace(t)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "seeded"), []byte("by goatbench\n"), 0o644))
+	t.Cleanup(func() { _ = b.Release(dir) })
+	res := mustRun(t, b, Command{Dir: dir, Script: strings.Join([]string{
+		"pwd", "cat seeded", "echo made > made",
+		"ls " + before + " 2>&1 || true",
+		"ls -A /tmp /dev/shm",
+		"ps -e -o comm= | sort | tr '\\n' ' '; echo",
+		"ls /proc/1/root/ 2>&1 | head -1",
+	}, "; ")})
+	require.Equal(t, pid, sessionOf(t, b, dir).bwrap.Process.Pid, "the same session")
+	require.Empty(t, b.idle)
+	require.Contains(t, res.Output, dir+"\nby goatbench\n")
+	require.Contains(t, res.Output, "No such file or directory", "the workspace before is gone: %s", res.Output)
+	require.NotContains(t, res.Output, "left")
+	require.NotContains(t, res.Output, "mine")
+	require.NotContains(t, res.Output, "sleep")
+	require.Contains(t, res.Output, "Permission denied", "the init's root is not the command's to look into")
+	require.Equal(t, "made\n", readFile(t, filepath.Join(dir, "made")), "the command wrote the workspace on the host")
+	requireNosuid(t, b, dir)
+	var st syscall.Stat_t
+	require.NoError(t, syscall.Stat(filepath.Join(dir, "made"), &st))
+	require.EqualValues(t, b.space(dir).uid, st.Uid, "as the slot's uid, which the workspace was handed to")
+
+	// Released again: kept again, and Close ends it with its cgroups.
+	cg := b.space(dir).cg
+	require.NoError(t, b.Release(dir))
+	require.Len(t, b.idle, 1)
+	require.NoError(t, b.Close())
+	select {
+	case <-gone(pid):
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close left the idle session running")
+	}
+	for _, d := range cg.dirs {
+		require.NoDirExists(t, d)
+	}
+	later := workspace(t)
+	t.Cleanup(func() { _ = b.Release(later) })
+	mustRun(t, b, Command{Dir: later, Script: "true"})
+	require.NotEqual(t, pid, sessionOf(t, b, later).bwrap.Process.Pid)
+	require.NoError(t, b.Release(later))
+	require.Empty(t, b.idle, "none is kept after Close")
+}
+
+// An idle session that died is not handed on: the next workspace starts
+// its own. One left idle too long ends by itself.
+func TestADeadOrOldIdleSessionIsNotHandedOn(t *testing.T) {
+	b := needSlots(t)
+	_, pid := used(t, b)
+	require.NoError(t, syscall.Kill(-pid, syscall.SIGKILL))
+	<-gone(pid)
+	dir := workspace(t)
+	t.Cleanup(func() { _ = b.Release(dir) })
+	res := mustRun(t, b, Command{Dir: dir, Script: "pwd"})
+	require.Equal(t, dir+"\n", res.Output)
+	require.NotEqual(t, pid, sessionOf(t, b, dir).bwrap.Process.Pid)
+	require.NoError(t, b.Release(dir))
+
+	defer func(d time.Duration) { idleFor = d }(idleFor)
+	idleFor = 50 * time.Millisecond
+	_, pid = used(t, b)
+	select {
+	case <-gone(pid):
+	case <-time.After(5 * time.Second):
+		t.Fatal("an idle session outlived idleFor")
+	}
+	require.Eventually(t, func() bool { b.mu.Lock(); defer b.mu.Unlock(); return len(b.idle) == 0 }, 5*time.Second, 10*time.Millisecond)
+}
+
+// A workspace that goatbench mounted (a tmpfs of its own, as the runner
+// makes one run by root) moves into a session whole.
+func TestAMountedWorkspaceMovesIn(t *testing.T) {
+	b := needSlots(t)
+	_, pid := used(t, b)
+	dir := workspace(t)
+	mounted, err := MountWorkspace(dir, 1<<20)
+	require.NoError(t, err)
+	require.True(t, mounted)
+	t.Cleanup(func() { _ = UnmountWorkspace(dir) })
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "seeded"), []byte("on its tmpfs\n"), 0o644))
+	t.Cleanup(func() { _ = b.Release(dir) })
+	res := mustRun(t, b, Command{Dir: dir, Script: "cat seeded; head -c 2000000 /dev/zero > big; echo status=$?"})
+	require.Equal(t, pid, sessionOf(t, b, dir).bwrap.Process.Pid)
+	require.Contains(t, res.Output, "on its tmpfs")
+	require.Contains(t, res.Output, "No space left on device", "its own size: %s", res.Output)
+	requireNosuid(t, b, dir)
+}
+
+// mountsOf is the lines of every mount table in the session whose bwrap is
+// pid (its init's threads have namespaces of their own) that name path.
+func mountsOf(t *testing.T, pid int, path string) []string {
+	t.Helper()
+	var lines []string
+	tables, err := filepath.Glob("/proc/[0-9]*/task/[0-9]*/mountinfo")
+	require.NoError(t, err)
+	for _, p := range tables {
+		status, err := os.ReadFile(filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(p))), "status"))
+		if err != nil || !strings.Contains(string(status), "\nPPid:\t"+strconv.Itoa(pid)+"\n") {
+			continue // not the session's init
+		}
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		for line := range strings.Lines(string(raw)) {
+			if strings.Contains(line, " "+path+" ") {
+				lines = append(lines, line)
+			}
+		}
+	}
+	return lines
+}
+
+// requireNosuid checks that the workspace is mounted in its session as
+// bwrap's --bind mounts one: nosuid and nodev, whatever the host's mount.
+func requireNosuid(t *testing.T, b *Bwrap, dir string) {
+	t.Helper()
+	res := mustRun(t, b, Command{Dir: dir, Script: "grep -F ' " + dir + " ' /proc/self/mountinfo"})
+	require.NotEmpty(t, res.Output)
+	for line := range strings.Lines(res.Output) {
+		opts := strings.Fields(line)[5]
+		require.Contains(t, opts, "nosuid", line)
+		require.Contains(t, opts, "nodev", line)
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	return string(b)
+}
