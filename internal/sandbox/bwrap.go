@@ -77,13 +77,14 @@ type space struct {
 	searchable bool           // every directory above it lets other users through
 	cg         *attemptCgroup // nil where there is none
 	cgErr      error
-	net        *netns        // run by root: the one network namespace of its commands
-	netErr     error         // why there is none, when making it failed
-	sess       *session      // the sandbox its commands run in (see session)
-	starting   *sessionStart // a session on its way
-	commands   int           // commands that could have run in a session
-	sessErr    error         // why there is none, when starting it failed: each command gets its own
-	moveIn     bool          // sess is an idle one taken over (see slot): the workspace must move in first
+	net        *netns         // run by root: the one network namespace of its commands
+	netErr     error          // why there is none, when making it failed
+	sess       *session       // the sandbox its commands run in (see session)
+	starting   *sessionStart  // a session on its way
+	commands   int            // commands that could have run in a session
+	sessErr    error          // why there is none, when starting it failed: each command gets its own
+	moveIn     bool           // sess is an idle one taken over (see slot): the workspace must move in first
+	cgBefore   *attemptCgroup // the cgroups sess's init was in before, removed once it moved in
 }
 
 // sessionStart is a session being started for a workspace.
@@ -286,9 +287,9 @@ func (b *Bwrap) prepare(ws string, sp *space, l Limits, binds []Bind) (how, erro
 		if h == viaSetpriv && b.setpriv == "" {
 			return h, fmt.Errorf("sandbox: %s needs setpriv (apt-get install util-linux)", ws)
 		}
-		if sp.cg == nil && sp.cgErr == nil && sp.sess == nil && sp.starting == nil && !b.ownBwraps && b.movable(h, ws) {
+		if sp.cg == nil && sp.cgErr == nil && sp.sess == nil && sp.starting == nil && b.movable(h, ws) {
 			if sl := b.take(); sl != nil {
-				sp.uid, sp.cg, sp.net, sp.sess, sp.moveIn = sl.uid, sl.cg, sl.net, sl.sess, true
+				sp.uid, sp.sess, sp.moveIn, sp.cgBefore = sl.uid, sl.sess, true, sl.cg
 			}
 		}
 		if err := handOver(ws, sp.uid); err != nil {
@@ -303,8 +304,11 @@ func (b *Bwrap) prepare(ws string, sp *space, l Limits, binds []Bind) (how, erro
 	if sp.cgErr != nil {
 		return h, sp.cgErr
 	}
-	if b.root && sp.net == nil && sp.netErr == nil {
-		// Where goatbench cannot make one, bwrap makes one per command.
+	if b.root && sp.net == nil && sp.netErr == nil && !b.movable(h, ws) {
+		// Where goatbench cannot make one, bwrap makes one per command. A
+		// session that takes its workspaces from goatbench gives each a
+		// network of its own (see moveIn), and a command with a bwrap of
+		// its own there has bwrap make one.
 		sp.net, sp.netErr = makeNetns()
 	}
 	return h, nil
@@ -345,10 +349,15 @@ func (b *Bwrap) sessionFor(ctx context.Context, h how, ws string, sp *space, l L
 	}
 	if sp.sess != nil && sp.moveIn {
 		sp.moveIn = false
-		if err := sp.sess.moveIn(ws); err != nil {
+		err := sp.sess.moveIn(ws, sp.cg)
+		if err != nil {
 			sp.sess.close() // an idle session that cannot take it: start another
 			sp.sess = nil
 		}
+		// Nothing is left in them: the init's thread is in the workspace's
+		// own now, or gone with its session.
+		_ = sp.cgBefore.remove()
+		sp.cgBefore = nil
 	}
 	if sp.sess != nil && !sp.sess.alive() {
 		sp.sess.close() // it died under an earlier command: start another
@@ -405,7 +414,9 @@ func (b *Bwrap) startSession(h how, ws string, uid uint32, n *netns, cg *attempt
 	sent := b.movable(h, ws)
 	home, bound := ws, ws
 	if sent {
-		home, bound = "/tmp", "" // the session outlives its first workspace
+		// It outlives its first workspace, and each brings a network of
+		// its own (see moveIn): bwrap's is only the init's.
+		home, bound, n = "/tmp", "", nil
 	}
 	var extra []*os.File
 	cgroups := 0 // tasks files after the passwd file
@@ -449,7 +460,7 @@ func (b *Bwrap) startSession(h how, ws string, uid uint32, n *netns, cg *attempt
 	}
 	s.inCgroup, s.sent = cgroups > 0, sent
 	if sent {
-		if err := s.moveIn(ws); err != nil {
+		if err := s.moveIn(ws, nil); err != nil {
 			s.close()
 			return nil, err
 		}
@@ -464,7 +475,7 @@ func (b *Bwrap) startSession(h how, ws string, uid uint32, n *netns, cg *attempt
 // (where the init lays a tmpfs of its own for every command), and Bwrap
 // keeping idle sessions at all.
 func (b *Bwrap) movable(h how, ws string) bool {
-	return b.keep > 0 && b.root && h == asUID && strings.HasPrefix(ws, "/tmp/")
+	return b.keep > 0 && b.root && h == asUID && !b.ownBwraps && strings.HasPrefix(ws, "/tmp/")
 }
 
 // procAttr is how bwrap itself is started. --die-with-parent (in args) ties
@@ -607,11 +618,17 @@ func (b *Bwrap) Release(dir string) error {
 	ready := sp.ready()
 	st, sess, net := sp.starting, sp.sess, sp.net
 	sp.starting, sp.sess, sp.net = nil, nil, nil
-	moveIn := sp.moveIn
+	moveIn, before := sp.moveIn, sp.cgBefore
 	sp.mu.Unlock()
-	if ready && sess != nil && sess.sent && !moveIn && net != nil && sess.alive() &&
-		sp.cg.emptyBut(btoi(sess.inCgroup)) && b.park(&slot{uid: sp.uid, cg: sp.cg, net: net, sess: sess}) {
+	if ready && sess != nil && sess.sent && !moveIn && sess.alive() &&
+		sp.cg.emptyBut(btoi(sess.inCgroup)) && b.park(&slot{uid: sp.uid, cg: sp.cg, sess: sess}) {
+		net.close() // a command's own bwrap's, if any
 		return nil
+	}
+	if before != nil {
+		// A session taken over, released before it moved in: it ends
+		// below, and those it was in with it.
+		defer func() { _ = release(sp.uid, before) }()
 	}
 	end := func(sess *session) error {
 		if sess != nil {
@@ -644,11 +661,12 @@ func (b *Bwrap) Release(dir string) error {
 	return end(sess)
 }
 
-// A slot is what a released workspace leaves for the next one: its uid,
-// cgroups, network namespace and session, idle, with no workspace in it and
-// nothing running. The next workspace (under /tmp, run by root) takes them
-// over: it is handed to the slot's uid, and its mount tree is moved into the
-// session (see session.moveIn) in place of none. So a session's start, the
+// A slot is what a released workspace leaves for the next one: its uid and
+// session, idle, with no workspace in it and nothing running, and the
+// cgroups the session's init is in. The next workspace (under /tmp, run by
+// root) takes them over: it is handed to the slot's uid, and its mount tree
+// is moved into the session (see session.moveIn) in place of none, with
+// cgroups and a network namespace of its own. So a session's start, the
 // largest part of what bubblewrap costs an attempt, is paid once per slot
 // rather than once per workspace. What a command may leave for the next in
 // a session it leaves nowhere a slot keeps: its processes are killed and
@@ -658,8 +676,7 @@ func (b *Bwrap) Release(dir string) error {
 // attempt's commands see it.
 type slot struct {
 	uid  uint32
-	cg   *attemptCgroup
-	net  *netns
+	cg   *attemptCgroup // the last workspace's, where the init's forker thread still is
 	sess *session
 	idle *time.Timer // ends it, if no workspace takes it over soon
 }
@@ -684,7 +701,7 @@ func (b *Bwrap) park(s *slot) bool {
 	b.mu.Lock()
 	full := b.closed || len(b.idle) >= b.keep
 	b.mu.Unlock()
-	if full || s.sess.moveIn("") != nil {
+	if full || s.sess.moveIn("", nil) != nil {
 		return false
 	}
 	b.mu.Lock()
@@ -735,7 +752,6 @@ func (b *Bwrap) unpark(s *slot) bool {
 // end ends an idle slot as Release ends a workspace's.
 func (b *Bwrap) end(s *slot) {
 	s.sess.close()
-	s.net.close()
 	_ = release(s.uid, s.cg)
 }
 

@@ -1,7 +1,9 @@
 package sandbox
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -178,4 +180,112 @@ func readFile(t *testing.T, p string) string {
 	b, err := os.ReadFile(p)
 	require.NoError(t, err)
 	return string(b)
+}
+
+// handOn runs script a in a fresh workspace (attempt A), releases it, then
+// script bs in the next workspace (attempt B), and returns B's output and
+// whether B ran in A's session.
+func handOn(t *testing.T, b *Bwrap, a, bs string) (string, bool) {
+	t.Helper()
+	da := workspace(t)
+	mustRun(t, b, Command{Dir: da, Script: a})
+	pid := sessionOf(t, b, da).bwrap.Process.Pid
+	require.NoError(t, b.Release(da))
+	db := workspace(t)
+	t.Cleanup(func() { _ = b.Release(db) })
+	res := mustRun(t, b, Command{Dir: db, Script: bs})
+	return res.Output, sessionOf(t, b, db).bwrap.Process.Pid == pid
+}
+
+// inFlight parks sockets in flight: an SCM_RIGHTS cycle that no process
+// holds, which outlives A's processes.
+const inFlight = `python3 - <<'PY'
+import socket, array, os
+fd = os.memfd_create("pin")
+for _ in range(PIN): os.write(fd, b"\1" * (1 << 20))
+L = socket.socket(); L.bind(("127.0.0.1", 8080)); L.listen()
+U = socket.socket(socket.AF_UNIX); U.bind("\0answer-is-42"); U.listen()
+s1, s2 = socket.socketpair()
+s1.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [L.fileno(), U.fileno(), fd, s2.fileno()]))])
+s2.sendmsg([b"y"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [s1.fileno()]))])
+PY`
+
+// Sockets and memory that A leaves in flight are not B's: B has a network
+// namespace and cgroups of its own, in the same session.
+func TestWhatAnAttemptLeavesInFlightIsNotTheNextOnes(t *testing.T) {
+	b := needBwrap(t, Limits{TmpSize: 1 << 20, Memory: 256 << 20})
+	if !b.root || b.noUserns {
+		t.Skip("only root, with bwrap in a user namespace, moves workspaces into sessions")
+	}
+	out, same := handOn(t, b, strings.Replace(inFlight, "PIN", "200", 1), `grep -o '@answer.*' /proc/net/unix
+grep lo: /proc/net/dev
+python3 -c '
+import socket
+socket.socket().bind(("127.0.0.1", 8080)); print("B binds 8080")
+socket.create_connection(("127.0.0.1", 8080), timeout=2); print("a check finds port 8080 served")' 2>&1 | tail -1
+python3 -c 'x = b"\1" * (120 << 20)'; echo status=$?`)
+	require.True(t, same, "B runs in A's session")
+	require.NotContains(t, out, "answer-is-42", "A's message in a socket name")
+	require.Contains(t, out, "B binds 8080", "B's own server can listen: %s", out)
+	require.NotContains(t, out, "port 8080 served", "no check passes on A's listener")
+	require.Regexp(t, `lo:\s+0\s`, out, "loopback's counters are B's alone")
+	require.Contains(t, out, "status=0", "120 MiB under a 256 MiB cap: A's 200 MiB are not B's: %s", out)
+}
+
+// A key that A leaves in a keyring the session keeps (its user's, or the
+// persistent one), even one it made so that its owner cannot empty it, is
+// not B's: the keyrings are emptied after every command, and a session whose
+// keyrings cannot be emptied retires.
+func TestAKeyAnAttemptLeavesIsNotTheNextOnes(t *testing.T) {
+	b := needSlots(t)
+	const lib = "import ctypes; libc = ctypes.CDLL(None); libc.syscall.restype = ctypes.c_long\n"
+	const read = `python3 -c '` + lib + `
+libc.syscall(250, 22, -1, -3); libc.syscall(250, 8, -4, -3)  # the persistent keyring and @u, into @s
+for d in (b"p", b"u"):
+    k = libc.syscall(250, 10, -3, b"user", d, 0); buf = ctypes.create_string_buffer(64)
+    n = libc.syscall(250, 11, ctypes.c_long(k), buf, 64) if k > 0 else 0; print(buf.raw[:max(n, 0)])'`
+	for name, lock := range map[string]string{
+		"left":   "",
+		"locked": "libc.syscall(250, 5, -4, 0x3b3b0000)  # KEYCTL_SETPERM @u: no write for anyone",
+	} {
+		t.Run(name, func(t *testing.T) {
+			out, _ := handOn(t, b, `python3 -c '`+lib+`
+p = libc.syscall(250, 22, -1, -3)  # KEYCTL_GET_PERSISTENT, linked into @s
+libc.syscall(248, b"user", b"p", b"persistent-from-A", 17, ctypes.c_long(p))
+libc.syscall(248, b"user", b"u", b"user-ring-from-A", 16, -4)
+`+lock+`'`, read)
+			require.NotContains(t, out, "from-A")
+		})
+	}
+}
+
+// The sandbox every caller shares (Default), which no one closes, keeps no
+// idle session: one would leave its cgroups behind when goatbench exits.
+func TestTheDefaultSandboxLeavesNothingAtExit(t *testing.T) {
+	if os.Getenv("GOATBENCH_TEST_CHILD") != "" {
+		dir, err := os.MkdirTemp("", "goatbench-test-")
+		require.NoError(t, err)
+		defer os.RemoveAll(dir)
+		sb := Default()
+		_, err = sb.Run(t.Context(), Command{Dir: dir, Script: "true"})
+		require.NoError(t, err)
+		if r, ok := sb.(Releaser); ok {
+			require.NoError(t, r.Release(dir))
+		}
+		return // as goatbench validate returns
+	}
+	needSlots(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestTheDefaultSandboxLeavesNothingAtExit$")
+	cmd.Env = append(os.Environ(), "GOATBENCH_TEST_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	var left []string
+	for _, base := range cgroupBaseDirs() {
+		found, _ := filepath.Glob(filepath.Join(base, fmt.Sprintf("goatbench-%d-*", cmd.Process.Pid)))
+		left = append(left, found...)
+	}
+	for _, d := range left {
+		_ = os.Remove(d)
+	}
+	require.Empty(t, left, "cgroups of a goatbench that exited")
 }

@@ -118,7 +118,12 @@ var (
 
 // Default is the sandbox of ModeAuto with DefaultLimits, chosen once per process.
 func Default() Sandbox {
-	defaultOnce.Do(func() { defaultSB, _, _ = Open(ModeAuto, DefaultLimits) })
+	defaultOnce.Do(func() {
+		defaultSB, _, _ = Open(ModeAuto, DefaultLimits)
+		if b, ok := defaultSB.(*Bwrap); ok {
+			b.keep = 0 // no one closes it: idle sessions would leave their cgroups behind at exit
+		}
+	})
 	return defaultSB
 }
 

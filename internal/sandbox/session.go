@@ -227,23 +227,31 @@ func (s *session) start(cmd *exec.Cmd) (process, error) {
 
 // moveIn makes ws the session's workspace, in place of the one before: its
 // mount tree (open_tree(2), as bwrap's --bind, nosuid and nodev) is moved
-// into the session by the init (see pid1's switchTo). An empty ws takes the
-// one before away. No command runs meanwhile (the caller holds the
-// workspace's lock, or Release has it); a session that fails to is broken.
-func (s *session) moveIn(ws string) error {
+// into the session by the init (see pid1's switchTo), and the init's forker
+// thread joins cg, the workspace's cgroups (nil: those it is in), and a
+// new network namespace. An empty ws takes the one before away. No command
+// runs meanwhile (the caller holds the workspace's lock, or Release has
+// it); a session that fails to is broken.
+func (s *session) moveIn(ws string, cg *attemptCgroup) error {
 	var files []*os.File
+	defer func() { closeAll(files) }()
 	if ws != "" {
 		fd, err := unix.OpenTree(unix.AT_FDCWD, ws, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
 		if err != nil {
 			return fmt.Errorf("sandbox: the workspace's mount: %w", err)
 		}
-		tree := os.NewFile(uintptr(fd), "tree")
-		defer tree.Close()
+		files = append(files, os.NewFile(uintptr(fd), "tree"))
 		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
 		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
 			return fmt.Errorf("sandbox: the workspace's mount: %w", err)
 		}
-		files = append(files, tree)
+		if cg != nil && s.inCgroup {
+			tasks, err := cg.tasksFiles()
+			if err != nil {
+				return err
+			}
+			files = append(files, tasks...)
+		}
 	}
 	seq := s.seq.Add(1)
 	err := s.send(pid1.Message{Op: "workspace", Seq: seq, Workspace: []byte(ws)}, files...)

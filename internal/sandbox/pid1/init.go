@@ -94,9 +94,13 @@ func Serve(args []string) int {
 				running = 0
 				mu.Unlock()
 				in.killAll() // what it left behind
-				clearKeyrings()
 				var err error
-				OnForker(func() bool { err = in.refresh(); return true })
+				OnForker(func() bool {
+					if err = in.clearKeyrings(); err == nil {
+						err = in.refresh()
+					}
+					return true
+				})
 				if err == nil {
 					err = in.tampered()
 				}
@@ -125,6 +129,7 @@ type inside struct {
 	// another; otherwise bwrap bound the session's one workspace.
 	sent    bool
 	held    string // where switchTo put the workspace in bwrap's /tmp, under the layers
+	keys    bool   // keyrings work here (see clearKeyrings)
 	limits  [rlimits]unix.Rlimit
 	pidMax  []byte // the PID namespace's pid_max, which a command can write (see tampered)
 	cgroups int    // tasks files passed from FdCgroups on
@@ -153,6 +158,7 @@ func newInside(args []string) (*inside, error) {
 		}
 	}
 	in.pidMax, _ = os.ReadFile("/proc/sys/kernel/pid_max")
+	in.keys = keyctlWorks()
 	OnForker(func() bool { err = in.setUp(); return true })
 	return in, err
 }
@@ -183,7 +189,7 @@ func (in *inside) setUp() error {
 		}
 	}
 	err := unix.Unshare(unix.CLONE_NEWNS)
-	if err == nil && in.ownNet {
+	if err == nil && in.ownNet && !in.sent { // a sent workspace brings a network of its own (see switchTo)
 		// bwrap's network namespace, like its mount namespace, is its first
 		// user namespace's, where TIME_WAIT cannot be turned off: this one
 		// is the init's, set up as goatbench sets up one it makes for a workspace.
@@ -329,11 +335,18 @@ func (in *inside) refresh() error {
 // in each new layer; the mounts are the init's own, so unlike bwrap's they
 // can be taken away. Only a session goatbench started without a workspace
 // (sent) switches, and only to a workspace under /tmp.
+//
+// A workspace also brings what no attempt may share with the one before:
+// the forker thread joins the workspace's own cgroups (the tasks files in
+// files[1:]) and a new network namespace. A process that ends leaves nothing
+// running, but sockets passed in a message that no process received (an
+// SCM_RIGHTS cycle) outlive it, holding their ports, their abstract names
+// and the memory charged to their cgroup, such as a memfd's.
 func (in *inside) switchTo(ws string, files []*os.File) error {
 	if !in.sent {
 		return errors.New("this session's workspace is bwrap's")
 	}
-	if ws != "" && (len(files) != 1 || !underTmp(ws)) {
+	if ws != "" && (len(files) < 1 || !underTmp(ws)) {
 		return errors.New("a workspace that is not one")
 	}
 	if in.layered {
@@ -370,6 +383,17 @@ func (in *inside) switchTo(ws string, files []*os.File) error {
 			return err
 		}
 		in.wsfd = fd
+		for _, f := range files[1:] {
+			if _, err := f.Write([]byte("0")); err != nil {
+				return fmt.Errorf("join the workspace's cgroup: %w", err)
+			}
+		}
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("the workspace's network: %w", err)
+		}
+		if err := SetUpNetns(); err != nil {
+			return fmt.Errorf("the workspace's network: %w", err)
+		}
 	}
 	return in.refresh()
 }
@@ -391,13 +415,43 @@ func underTmp(ws string) bool {
 
 // clearKeyrings empties the keyrings a command of the same uid could leave a
 // key in for the next: the user, user-session and persistent keyrings belong
-// to the session's user namespace, not to a command.
-func clearKeyrings() {
-	if p, err := unix.KeyctlInt(unix.KEYCTL_GET_PERSISTENT, -1, unix.KEY_SPEC_USER_KEYRING, 0, 0); err == nil {
-		_, _ = unix.KeyctlInt(unix.KEYCTL_CLEAR, p, 0, 0, 0)
+// to the session's user namespace, not to a command. It runs on the forker
+// thread. The persistent keyring is linked into the thread's session keyring
+// first, which makes it possessed, so that its possessor's permission to
+// clear it applies (its owner has only view and read). A keyring that
+// cannot be emptied, or read back empty, is an error: a command can take
+// away even its owner's permission to change it (KEYCTL_SETPERM), and the
+// session then retires, since the next command, or the next workspace's,
+// would find in it whatever was left.
+func (in *inside) clearKeyrings() error {
+	if !in.keys {
+		return nil
 	}
-	_, _ = unix.KeyctlInt(unix.KEYCTL_CLEAR, unix.KEY_SPEC_USER_KEYRING, 0, 0, 0)
-	_, _ = unix.KeyctlInt(unix.KEYCTL_CLEAR, unix.KEY_SPEC_USER_SESSION_KEYRING, 0, 0, 0)
+	rings := []int{unix.KEY_SPEC_USER_KEYRING, unix.KEY_SPEC_USER_SESSION_KEYRING}
+	if p, err := unix.KeyctlInt(unix.KEYCTL_GET_PERSISTENT, -1, unix.KEY_SPEC_SESSION_KEYRING, 0, 0); err == nil {
+		rings = append(rings, p)
+	} else if err != unix.EOPNOTSUPP && err != unix.ENOSYS {
+		return fmt.Errorf("the persistent keyring: %w", err)
+	}
+	for _, r := range rings {
+		_, err := unix.KeyctlInt(unix.KEYCTL_CLEAR, r, 0, 0, 0)
+		var n int
+		if err == nil {
+			n, err = unix.KeyctlBuffer(unix.KEYCTL_READ, r, nil, 0)
+		}
+		if err != nil || n != 0 {
+			return fmt.Errorf("a command left a keyring (%d) that cannot be emptied: %v", r, err)
+		}
+	}
+	return nil
+}
+
+// keyctlWorks reports whether this process can use keyrings at all: not
+// where the kernel has none, or a seccomp profile refuses keyctl(2) (as
+// Docker's does), which then refuses it to every command too.
+func keyctlWorks() bool {
+	_, err := unix.KeyctlInt(unix.KEYCTL_GET_KEYRING_ID, unix.KEY_SPEC_SESSION_KEYRING, 0, 0, 0)
+	return err != unix.ENOSYS && err != unix.EPERM && err != unix.EACCES
 }
 
 // tampered says whether a command changed the init's rlimits (prlimit(2) on
