@@ -448,6 +448,10 @@ func (b *Bwrap) startSession(h how, ws string, uid uint32, n *netns, cg *attempt
 	mode := "bound"
 	if sent {
 		mode = "sent"
+		// No command may hide a socket from noSockets (pid1) in a network
+		// namespace of its own, which it can make only in a user namespace
+		// of its own.
+		caps = append(caps, "--disable-userns")
 	}
 	args := b.args(h, bound, uid, l, ownNet, caps, "/proc/self/fd/"+strconv.Itoa(fdSessionExe), pid1.Arg, tmp, net, strconv.Itoa(cgroups), mode)
 	attr := b.procAttr()

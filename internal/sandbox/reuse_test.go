@@ -210,8 +210,9 @@ s1.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [L.f
 s2.sendmsg([b"y"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [s1.fileno()]))])
 PY`
 
-// Sockets and memory that A leaves in flight are not B's: B has a network
-// namespace and cgroups of its own, in the same session.
+// Sockets and memory that A leaves in flight are not B's: a session with
+// sockets left in flight takes no other workspace (see pid1's noSockets),
+// and B has a network namespace and cgroups of its own anyway.
 func TestWhatAnAttemptLeavesInFlightIsNotTheNextOnes(t *testing.T) {
 	b := needBwrap(t, Limits{TmpSize: 1 << 20, Memory: 256 << 20})
 	if !b.root || b.noUserns {
@@ -224,7 +225,7 @@ import socket
 socket.socket().bind(("127.0.0.1", 8080)); print("B binds 8080")
 socket.create_connection(("127.0.0.1", 8080), timeout=2); print("a check finds port 8080 served")' 2>&1 | tail -1
 python3 -c 'x = b"\1" * (120 << 20)'; echo status=$?`)
-	require.True(t, same, "B runs in A's session")
+	require.False(t, same, "A's session, with sockets in flight, is not B's")
 	require.NotContains(t, out, "answer-is-42", "A's message in a socket name")
 	require.Contains(t, out, "B binds 8080", "B's own server can listen: %s", out)
 	require.NotContains(t, out, "port 8080 served", "no check passes on A's listener")
@@ -288,4 +289,74 @@ func TestTheDefaultSandboxLeavesNothingAtExit(t *testing.T) {
 		_ = os.Remove(d)
 	}
 	require.Empty(t, left, "cgroups of a goatbench that exited")
+}
+
+// pinPy defines pin(fds), which leaves fds in flight: in an SCM_RIGHTS cycle
+// no process holds, with a listening unix socket in it, which the kernel's
+// collector never frees.
+const pinPy = `
+import socket, array, os, ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+def pin(fds):
+    U = socket.socket(socket.AF_UNIX); U.bind("\0pin%d" % os.getpid()); U.listen()
+    s1, s2 = socket.socketpair()
+    for i in range(0, len(fds), 200):
+        s1.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds[i:i+200]))])
+    s1.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [U.fileno(), s2.fileno()]))])
+    s2.sendmsg([b"y"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [s1.fileno()]))])
+`
+
+func pinned(body string) string { return "python3 - <<'PY'\n" + pinPy + body + "\nPY\n" }
+
+// What A keeps in flight (a pty with a line in it, a key its file's
+// credentials hold, every inotify instance its uid may have) reaches no
+// later attempt: B gets a session, and a uid, of its own. Nor can A hide
+// its sockets from that check in a network namespace of its own.
+func TestWhatAnAttemptPinsIsNotTheNextOnes(t *testing.T) {
+	b := needSlots(t)
+	for name, tc := range map[string]struct{ a, b, leak string }{
+		"pty": {pinned(`
+m, s = os.openpty(); os.write(m, b"note-from-A\n"); os.close(s); pin([m])`),
+			`for p in /dev/pts/[0-9]*; do timeout 1 head -1 $p; done 2>&1`, "note-from-A"},
+		"key": {pinned(`
+k = libc.syscall(248, b"user", b"note", b"key-from-A", 10, -3)  # add_key to @s
+libc.syscall(250, 5, k, 0x3f3f0000)  # KEYCTL_SETPERM: possessor and user all
+pin([os.open("/dev/null", os.O_RDONLY)])`), pinned(`
+for line in open("/proc/keys"):
+    f = line.split()
+    if f[7] == "user":
+        k = int(f[0], 16); buf = ctypes.create_string_buffer(64)
+        n = libc.syscall(250, 11, ctypes.c_long(k), buf, 64)
+        print(buf.raw[:max(n, 0)])`), "key-from-A"},
+		"inotify": {pinned(`
+fds = []
+while True:
+    fd = libc.inotify_init()
+    if fd < 0: break
+    fds.append(fd)
+pin(fds)`), pinned(`
+fd = libc.inotify_init(); print("inotify", "none left" if fd < 0 else "ok")`), "none left"},
+		"nested": {`unshare -Urn sh -c 'python3 - <<PY
+` + pinPy + `
+pin([os.open("/dev/null", os.O_RDONLY)])
+PY' 2>&1; echo unshare=$?`, "true", "unshare=0"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			da := workspace(t)
+			res := mustRun(t, b, Command{Dir: da, Script: tc.a})
+			if name == "nested" {
+				require.NotContains(t, res.Output, tc.leak, "no user namespace of a command's own: %s", res.Output)
+				return
+			}
+			pid := sessionOf(t, b, da).bwrap.Process.Pid
+			uid := b.space(da).uid
+			require.NoError(t, b.Release(da))
+			db := workspace(t)
+			t.Cleanup(func() { _ = b.Release(db) })
+			out := mustRun(t, b, Command{Dir: db, Script: tc.b}).Output
+			require.NotContains(t, out, tc.leak)
+			require.NotEqual(t, pid, sessionOf(t, b, db).bwrap.Process.Pid)
+			require.NotEqual(t, uid, b.space(db).uid)
+		})
+	}
 }

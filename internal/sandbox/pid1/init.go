@@ -349,6 +349,11 @@ func (in *inside) switchTo(ws string, files []*os.File) error {
 	if ws != "" && (len(files) < 1 || !underTmp(ws)) {
 		return errors.New("a workspace that is not one")
 	}
+	if ws == "" {
+		if err := noSockets(); err != nil {
+			return err
+		}
+	}
 	if in.layered {
 		for _, d := range []string{"/tmp", "/dev/shm"} {
 			if err := unix.Unmount(d, unix.MNT_DETACH); err != nil {
@@ -396,6 +401,29 @@ func (in *inside) switchTo(ws string, files []*os.File) error {
 		}
 	}
 	return in.refresh()
+}
+
+// noSockets refuses to leave the session idle for another workspace if a
+// unix socket is left in the workspace's network namespace (the forker
+// thread's) once its commands are gone. Only one in flight can be: a socket
+// sent in a message no process received, in a cycle of such messages, which
+// the kernel's collector does not free while a listening socket is in it.
+// It holds whatever fds were sent with it, and with them what they hold: a
+// pty's master, inotify instances and pipe buffers the uid's limits count,
+// the credentials (and so the keyrings) of whoever opened them. A next
+// workspace of the same uid would find them, or find its limits used up.
+// Every fd in flight is in some unix socket's queue, and the commands can
+// make no network namespace of their own to hide one in (bwrap's
+// --disable-userns), so an empty /proc/thread-self/net/unix leaves nothing.
+func noSockets() error {
+	b, err := os.ReadFile("/proc/thread-self/net/unix")
+	if err != nil {
+		return fmt.Errorf("the workspace's sockets: %w", err)
+	}
+	if _, rest, _ := strings.Cut(string(b), "\n"); strings.TrimSpace(rest) != "" {
+		return errors.New("a command left sockets in flight: the session takes no other workspace")
+	}
+	return nil
 }
 
 // underTmp reports whether ws is a clean path below /tmp: no empty, "." or
