@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -470,6 +471,19 @@ func (b *Bwrap) startSession(h how, ws string, uid uint32, n *netns, cg *attempt
 		}
 	}
 	return s, nil
+}
+
+// keeps reports whether this bwrap can start the sessions that slots keep:
+// only root moves workspaces into sessions, and each needs bwrap's
+// --disable-userns (bubblewrap 0.8 on; see startSession), without which
+// every such session would fail to start and each command would have a
+// bwrap of its own.
+func (b *Bwrap) keeps() bool {
+	if !b.root || b.noUserns {
+		return false
+	}
+	out, _ := exec.Command(b.bin, "--help").CombinedOutput()
+	return bytes.Contains(out, []byte("--disable-userns"))
 }
 
 // movable reports whether a workspace's session takes its workspace from

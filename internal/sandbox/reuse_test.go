@@ -358,3 +358,15 @@ PY' 2>&1; echo unshare=$?`, "true", "unshare=0"},
 		})
 	}
 }
+
+// Sessions are kept only where bwrap can disable user namespaces in them
+// (bubblewrap 0.8 on); an older one keeps none, rather than fail to start
+// every session.
+func TestSessionsAreKeptOnlyWithABwrapThatCanStartThem(t *testing.T) {
+	b := needSlots(t)
+	require.True(t, b.keeps(), "this machine's bwrap")
+	old := filepath.Join(t.TempDir(), "bwrap")
+	require.NoError(t, os.WriteFile(old, []byte("#!/bin/sh\necho 'usage: bwrap [OPTIONS...] [--] COMMAND [ARGS...]'\necho '    --unshare-user  Create new user namespace'\n"), 0o755))
+	b.bin = old
+	require.False(t, b.keeps())
+}

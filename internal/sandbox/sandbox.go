@@ -98,14 +98,18 @@ func Open(mode string, l Limits) (sb Sandbox, warning string, err error) {
 		if err != nil {
 			return nil, "", err
 		}
-		b.keep = keepIdle
+		if b.keeps() {
+			b.keep = keepIdle
+		}
 		return b, "", nil
 	case ModeAuto, "":
 		b, err := NewBwrap(l)
 		if err != nil {
 			return Plain{Limits: l}, fmt.Sprintf("WARNING: %v; commands run with --sandbox plain: NOT isolated from this machine's files, processes and network", err), nil
 		}
-		b.keep = keepIdle
+		if b.keeps() {
+			b.keep = keepIdle
+		}
 		return b, "", nil
 	}
 	return nil, "", fmt.Errorf("unknown sandbox %q (use bwrap, plain or auto)", mode)
