@@ -370,3 +370,26 @@ func TestSessionsAreKeptOnlyWithABwrapThatCanStartThem(t *testing.T) {
 	b.bin = old
 	require.False(t, b.keeps())
 }
+
+// However far A drove the PID counter, B's first command gets the same PID
+// as in a new session (where pid_max is the PID namespace's own, Linux
+// 6.14 on).
+func TestThePIDCounterTellsTheNextAttemptNothing(t *testing.T) {
+	b := needSlots(t)
+	var firsts []string
+	for _, n := range []int{1500, 700} {
+		out, same := handOn(t, b, fmt.Sprintf(`python3 -c '
+import os
+while True:
+    p = os.fork()
+    if p == 0: os._exit(0)
+    os.waitpid(p, 0)
+    if p >= %d: break'; echo $$`, n), `echo $$`)
+		require.True(t, same, "B runs in A's session")
+		firsts = append(firsts, strings.TrimSpace(out))
+	}
+	require.Equal(t, firsts[0], firsts[1], "B's first PID is the same whatever A did")
+	v, err := strconv.Atoi(firsts[0])
+	require.NoError(t, err)
+	require.Less(t, v, 700, "not where A left the counter")
+}

@@ -353,6 +353,7 @@ func (in *inside) switchTo(ws string, files []*os.File) error {
 		if err := noSockets(); err != nil {
 			return err
 		}
+		in.resetPids()
 	}
 	if in.layered {
 		for _, d := range []string{"/tmp", "/dev/shm"} {
@@ -424,6 +425,24 @@ func noSockets() error {
 		return errors.New("a command left sockets in flight: the session takes no other workspace")
 	}
 	return nil
+}
+
+// resetPids sets the PID namespace's next PID back to where a new session's
+// would be, so that the next workspace learns nothing from it: a command
+// can fork until the next PID is a number of its choosing. With pid_max at
+// its least (301), one fork wraps the counter to 300, the first PID past
+// the reserved ones, and the next workspace's first command then gets 301.
+// pid_max is the namespace's own, and the init's to write, from Linux 6.14
+// on; where it is not, the counter stays as it is.
+func (in *inside) resetPids() {
+	const path = "/proc/sys/kernel/pid_max"
+	if len(in.pidMax) == 0 || os.WriteFile(path, []byte("301\n"), 0) != nil {
+		return
+	}
+	if pid, err := syscall.ForkExec("/bin/true", []string{"true"}, &syscall.ProcAttr{Env: []string{}}); err == nil {
+		_, _ = syscall.Wait4(pid, nil, 0, nil)
+	}
+	_ = os.WriteFile(path, in.pidMax, 0)
 }
 
 // underTmp reports whether ws is a clean path below /tmp: no empty, "." or
