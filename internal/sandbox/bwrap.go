@@ -409,8 +409,10 @@ const sessionFrom = 1
 
 // startSession starts the sandbox a workspace's commands run in (see
 // session): bwrap as for one command, with the session's init as its PID 1
-// and the capabilities that init needs; the passwd file, the uid and the
-// network are the workspace's for its whole life.
+// and the capabilities that init needs. The passwd file and the uid are the
+// session's for its whole life, and so is the network of one that bwrap
+// bound its workspace into; one that takes its workspaces from goatbench
+// (movable) gives each its own (see moveIn).
 func (b *Bwrap) startSession(h how, ws string, uid uint32, n *netns, cg *attemptCgroup, l Limits) (*session, error) {
 	sent := b.movable(h, ws)
 	home, bound := ws, ws
@@ -689,9 +691,11 @@ func (b *Bwrap) Release(dir string) error {
 // rather than once per workspace. What a command may leave for the next in
 // a session it leaves nowhere a slot keeps: its processes are killed and
 // its /tmp, /dev/shm, IPC namespace and keyrings replaced as it ends, and a
-// session whose init a command tampered with retires. Parked, the session
-// holds no workspace: goatbench removes the last one, and no later
-// attempt's commands see it.
+// session whose init a command tampered with, or whose keyrings cannot be
+// emptied, retires. A session is parked only once it holds no workspace,
+// no unix socket is left in its workspace's network namespace (fds in
+// flight, see pid1's noSockets), and its PID counter is set back (pid1's
+// resetPids); no later attempt's commands see the last one's workspace.
 type slot struct {
 	uid  uint32
 	cg   *attemptCgroup // the last workspace's, where the init's forker thread still is
