@@ -350,9 +350,12 @@ func (b *Bwrap) sessionFor(ctx context.Context, h how, ws string, sp *space, l L
 	}
 	if sp.sess != nil && sp.moveIn {
 		sp.moveIn = false
-		err := sp.sess.moveIn(ws, sp.cg)
+		err := sp.sess.moveIn(ctx, ws, sp.cg)
 		if err != nil {
-			sp.sess.close() // an idle session that cannot take it: start another
+			// An idle session that cannot take it, and may not hear a
+			// close: end it, and start another.
+			sp.sess.kill()
+			<-sp.sess.exited
 			sp.sess = nil
 		}
 		// Nothing is left in them: the init's thread is in the workspace's
@@ -467,7 +470,7 @@ func (b *Bwrap) startSession(h how, ws string, uid uint32, n *netns, cg *attempt
 	}
 	s.inCgroup, s.sent = cgroups > 0, sent
 	if sent {
-		if err := s.moveIn(ws, nil); err != nil {
+		if err := s.moveIn(context.Background(), ws, nil); err != nil {
 			s.close()
 			return nil, err
 		}
@@ -723,7 +726,7 @@ func (b *Bwrap) park(s *slot) bool {
 	b.mu.Lock()
 	full := b.closed || len(b.idle) >= b.keep
 	b.mu.Unlock()
-	if full || s.sess.moveIn("", nil) != nil {
+	if full || s.sess.moveIn(context.Background(), "", nil) != nil {
 		return false
 	}
 	b.mu.Lock()

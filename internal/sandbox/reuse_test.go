@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -173,6 +174,23 @@ func requireNosuid(t *testing.T, b *Bwrap, dir string) {
 		require.Contains(t, opts, "nosuid", line)
 		require.Contains(t, opts, "nodev", line)
 	}
+}
+
+// childOf is the one child of pid (bwrap's: the session's init).
+func childOf(t *testing.T, pid int) int {
+	t.Helper()
+	stats, err := filepath.Glob("/proc/[0-9]*/status")
+	require.NoError(t, err)
+	for _, p := range stats {
+		raw, err := os.ReadFile(p)
+		if err == nil && strings.Contains(string(raw), "\nPPid:\t"+strconv.Itoa(pid)+"\n") {
+			child, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			require.NoError(t, err)
+			return child
+		}
+	}
+	t.Fatalf("no child of %d", pid)
+	return 0
 }
 
 func readFile(t *testing.T, p string) string {
@@ -392,4 +410,30 @@ while True:
 	v, err := strconv.Atoi(firsts[0])
 	require.NoError(t, err)
 	require.Less(t, v, 700, "not where A left the counter")
+}
+
+// A command whose workspace moves into an idle session that does not answer
+// (its init stopped) waits no longer than its own context, and the session
+// is ended.
+func TestAStuckIdleSessionHoldsACommandNoLongerThanItsContext(t *testing.T) {
+	b := needSlots(t)
+	_, pid := used(t, b)
+	init := childOf(t, pid)
+	require.NoError(t, syscall.Kill(init, syscall.SIGSTOP))
+	t.Cleanup(func() { _ = syscall.Kill(init, syscall.SIGKILL) })
+	dir := workspace(t)
+	t.Cleanup(func() { _ = b.Release(dir) })
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := b.Run(ctx, Command{Dir: dir, Script: "true"})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Less(t, time.Since(start), 4*time.Second, "the command's own deadline, not setupGrace")
+	select {
+	case <-gone(pid):
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stuck session was left running")
+	}
+	res := mustRun(t, b, Command{Dir: dir, Script: "pwd"})
+	require.Equal(t, dir+"\n", res.Output, "the next command has a session of its own")
 }

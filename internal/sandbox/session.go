@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -231,8 +232,9 @@ func (s *session) start(cmd *exec.Cmd) (process, error) {
 // thread joins cg, the workspace's cgroups (nil: those it is in), and a
 // new network namespace. An empty ws takes the one before away. No command
 // runs meanwhile (the caller holds the workspace's lock, or Release has
-// it); a session that fails to is broken.
-func (s *session) moveIn(ws string, cg *attemptCgroup) error {
+// it); a session that fails to is broken. The wait for the init's word
+// ends with ctx, as the command whose workspace moves in would.
+func (s *session) moveIn(ctx context.Context, ws string, cg *attemptCgroup) error {
 	var files []*os.File
 	defer func() { closeAll(files) }()
 	if ws != "" {
@@ -257,6 +259,8 @@ func (s *session) moveIn(ws string, cg *attemptCgroup) error {
 	err := s.send(pid1.Message{Op: "workspace", Seq: seq, Workspace: []byte(ws)}, files...)
 	if err == nil {
 		_ = s.conn.SetReadDeadline(time.Now().Add(setupGrace))
+		stop := context.AfterFunc(ctx, func() { _ = s.conn.SetReadDeadline(time.Now()) })
+		defer stop()
 		var m pid1.Message
 		var got []*os.File
 		m, got, err = s.recv()
