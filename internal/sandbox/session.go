@@ -149,17 +149,38 @@ func startSession(bin string, args []string, env []string, dir string, attr *sys
 		close(s.exited)
 	}()
 	theirs.Close()
-	_ = s.conn.SetReadDeadline(time.Now().Add(setupGrace))
-	m, _, err := s.recv()
-	_ = s.conn.SetReadDeadline(time.Time{})
-	if err == nil && !m.Ready {
-		err = errors.New(m.Err)
-	}
-	if err != nil {
+	if err := s.awaitReady(context.Background(), 0); err != nil {
 		s.close()
 		return nil, fmt.Errorf("sandbox: start the workspace's sandbox: %v: %s", err, firstLine(s.stderr.String()))
 	}
 	return s, nil
+}
+
+// awaitReady waits, for at most setupGrace and no longer than ctx, for the
+// init to say it is ready after message seq (0: its start), and says why
+// not otherwise.
+func (s *session) awaitReady(ctx context.Context, seq uint64) error {
+	_ = s.conn.SetReadDeadline(time.Now().Add(setupGrace))
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		_ = s.conn.SetReadDeadline(time.Now())
+		close(fired)
+	})
+	m, files, err := s.recv()
+	if !stop() {
+		<-fired // its deadline, set however late, is cleared below, not left for the next read
+	}
+	_ = s.conn.SetReadDeadline(time.Time{})
+	closeAll(files)
+	switch {
+	case err != nil:
+		return err
+	case m.Err != "":
+		return errors.New(m.Err)
+	case !m.Ready || m.Seq != seq:
+		return errors.New("the workspace's sandbox replied out of turn")
+	}
+	return nil
 }
 
 func (s *session) send(m pid1.Message, files ...*os.File) error {
@@ -258,21 +279,7 @@ func (s *session) moveIn(ctx context.Context, ws string, cg *attemptCgroup) erro
 	seq := s.seq.Add(1)
 	err := s.send(pid1.Message{Op: "workspace", Seq: seq, Workspace: []byte(ws)}, files...)
 	if err == nil {
-		_ = s.conn.SetReadDeadline(time.Now().Add(setupGrace))
-		stop := context.AfterFunc(ctx, func() { _ = s.conn.SetReadDeadline(time.Now()) })
-		defer stop()
-		var m pid1.Message
-		var got []*os.File
-		m, got, err = s.recv()
-		_ = s.conn.SetReadDeadline(time.Time{})
-		closeAll(got)
-		switch {
-		case err != nil:
-		case m.Err != "":
-			err = errors.New(m.Err)
-		case !m.Ready || m.Seq != seq:
-			err = errors.New("the workspace's sandbox replied out of turn")
-		}
+		err = s.awaitReady(ctx, seq)
 	}
 	if err != nil {
 		s.broken.Store(true)
