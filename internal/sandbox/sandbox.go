@@ -90,29 +90,29 @@ const (
 // Plain when bubblewrap does not work here, and says why in warning; asking for
 // ModeBwrap where it does not work is an error.
 func Open(mode string, l Limits) (sb Sandbox, warning string, err error) {
-	switch mode {
-	case ModePlain:
+	return open(mode, l, true)
+}
+
+// open is Open; keep lets a Bwrap keep idle sessions for the next
+// workspace (see slot), for a caller that closes it.
+func open(mode string, l Limits, keep bool) (Sandbox, string, error) {
+	if mode == ModePlain {
 		return Plain{Limits: l}, "", nil
-	case ModeBwrap:
-		b, err := NewBwrap(l)
-		if err != nil {
-			return nil, "", err
-		}
-		if b.keeps() {
-			b.keep = keepIdle
-		}
-		return b, "", nil
-	case ModeAuto, "":
-		b, err := NewBwrap(l)
-		if err != nil {
-			return Plain{Limits: l}, fmt.Sprintf("WARNING: %v; commands run with --sandbox plain: NOT isolated from this machine's files, processes and network", err), nil
-		}
-		if b.keeps() {
-			b.keep = keepIdle
-		}
-		return b, "", nil
 	}
-	return nil, "", fmt.Errorf("unknown sandbox %q (use bwrap, plain or auto)", mode)
+	if mode != ModeBwrap && mode != ModeAuto && mode != "" {
+		return nil, "", fmt.Errorf("unknown sandbox %q (use bwrap, plain or auto)", mode)
+	}
+	b, err := NewBwrap(l)
+	switch {
+	case err != nil && mode == ModeBwrap:
+		return nil, "", err
+	case err != nil:
+		return Plain{Limits: l}, fmt.Sprintf("WARNING: %v; commands run with --sandbox plain: NOT isolated from this machine's files, processes and network", err), nil
+	}
+	if keep && b.keeps() {
+		b.keep = keepIdle
+	}
+	return b, "", nil
 }
 
 var (
@@ -123,10 +123,9 @@ var (
 // Default is the sandbox of ModeAuto with DefaultLimits, chosen once per process.
 func Default() Sandbox {
 	defaultOnce.Do(func() {
-		defaultSB, _, _ = Open(ModeAuto, DefaultLimits)
-		if b, ok := defaultSB.(*Bwrap); ok {
-			b.keep = 0 // no one closes it: idle sessions would leave their cgroups behind at exit
-		}
+		// No one closes it: idle sessions would leave their cgroups behind
+		// at exit.
+		defaultSB, _, _ = open(ModeAuto, DefaultLimits, false)
 	})
 	return defaultSB
 }
