@@ -143,13 +143,10 @@ func TestAMountedWorkspaceMovesIn(t *testing.T) {
 func mountsOf(t *testing.T, pid int, path string) []string {
 	t.Helper()
 	var lines []string
-	tables, err := filepath.Glob("/proc/[0-9]*/task/[0-9]*/mountinfo")
+	tables, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/[0-9]*/mountinfo", childOf(t, pid)))
 	require.NoError(t, err)
+	require.NotEmpty(t, tables)
 	for _, p := range tables {
-		status, err := os.ReadFile(filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(p))), "status"))
-		if err != nil || !strings.Contains(string(status), "\nPPid:\t"+strconv.Itoa(pid)+"\n") {
-			continue // not the session's init
-		}
 		raw, err := os.ReadFile(p)
 		if err != nil {
 			continue
