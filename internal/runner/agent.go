@@ -45,6 +45,9 @@ type loop struct {
 	lastOutput string
 	reqs       requests
 	retries    int // across all requests of the attempt, against reqs.retry.Max
+	// warm, when set, has the workspace's sandbox built; it is called as a
+	// streamed reply begins a bash call.
+	warm func()
 }
 
 // run talks to the model until it answers without a tool call or max_turns is

@@ -58,10 +58,37 @@ type Builtin struct {
 	Retry RetryPolicy
 }
 
+// runsChecks reports whether a task's checks run a command in the workspace.
+func runsChecks(t tasks.Task) bool {
+	for _, c := range t.Checks {
+		if c.Command != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // Attempt runs the chat loop until the model answers without a tool call or
 // the task's max turns are reached.
 func (b Builtin) Attempt(ctx context.Context, m Model, t tasks.Task, w sandbox.Workspace) (AgentResult, error) {
 	l := loop{reqs: requests{timeout: b.RequestTimeout, retry: b.Retry}}
+	if ww, ok := w.(interface{ Warm() }); ok {
+		// The workspace's sandbox is built while the model thinks: from the
+		// start where a check will run a command in it, else once a
+		// streamed reply begins a bash call, whose arguments take a real
+		// model longer to write than the sandbox takes to build. An
+		// attempt that never runs a command builds none.
+		warmed := false
+		l.warm = func() {
+			if !warmed {
+				warmed = true
+				ww.Warm()
+			}
+		}
+		if runsChecks(t) {
+			l.warm()
+		}
+	}
 	err := l.run(ctx, m, t, w)
 	return AgentResult{
 		Answer: l.answer, Answered: l.answered, Turns: l.turns, ToolCalls: l.toolCalls, ToolErrors: l.toolErrors,

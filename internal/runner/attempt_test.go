@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -266,6 +267,85 @@ reference:
 			require.Contains(t, got[0].Reason, tc.reason)
 			require.NotEmpty(t, got[0].Checks)
 			require.False(t, got[0].Checks[len(got[0].Checks)-1].Pass)
+		})
+	}
+}
+
+// warming is a sandbox that says when it is asked to warm a workspace and
+// when it runs a command.
+type warming struct {
+	sandbox.Plain
+	mu  sync.Mutex
+	log []string
+}
+
+func (s *warming) note(what string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.log = append(s.log, what)
+}
+
+func (s *warming) Warm(dir string) { s.note("warm " + dir) }
+
+func (s *warming) Run(ctx context.Context, c sandbox.Command) (sandbox.Result, error) {
+	s.note("run " + c.Dir)
+	return s.Plain.Run(ctx, c)
+}
+
+// The built-in agent has the sandbox warm the workspace once, while the
+// model thinks: before it first asks the model where a check will run a
+// command, else as a streamed reply begins a bash call; never where no
+// command runs, and not for a plain reply (the command follows at once).
+func TestBuiltinWarmsTheWorkspaceWhileTheModelThinks(t *testing.T) {
+	const task = `id: t1
+prompt: do it
+max_turns: 3
+timeout: 5s
+checks:
+  - %s
+reference:
+  - tool: %s
+  - answer: done
+`
+	for _, tc := range []struct {
+		name, check, call string
+		noStream          bool
+		want              []string // D is the workspace
+	}{
+		{"a command check", "command: {run: test -f ok.txt}", "bash\n    args: {command: touch ok.txt}", false,
+			[]string{"warm D", "chat", "run D", "chat", "run D"}},
+		{"a streamed bash call", "file_exists: ok.txt", "bash\n    args: {command: touch ok.txt}", false,
+			[]string{"chat", "warm D", "run D", "chat"}},
+		{"a plain bash call", "file_exists: ok.txt", "bash\n    args: {command: touch ok.txt}", true,
+			[]string{"chat", "run D", "chat"}},
+		{"no command", "file_exists: ok.txt", "write_file\n    args: {path: ok.txt, content: ok}", false,
+			[]string{"chat", "chat"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, oneTaskSuite(t, fmt.Sprintf(task, tc.check, tc.call)))
+			h.noStream = tc.noStream
+			sb := &warming{}
+			h.opts.Sandbox = sb
+			var dir string
+			h.server.Intercept = func(http.ResponseWriter, *http.Request, *openai.ChatCompletionRequest, int) bool {
+				sb.note("chat")
+				return false
+			}
+			got := h.run(t, context.Background())
+			require.Len(t, got, 1)
+			require.Equal(t, results.StatusPass, got[0].Status, got[0].Reason)
+			for _, e := range sb.log {
+				if d, ok := strings.CutPrefix(e, "run "); ok {
+					dir = d
+				} else if d, ok := strings.CutPrefix(e, "warm "); ok {
+					dir = d
+				}
+			}
+			var want []string
+			for _, e := range tc.want {
+				want = append(want, strings.Replace(e, "D", dir, 1))
+			}
+			require.Equal(t, want, sb.log)
 		})
 	}
 }

@@ -78,7 +78,7 @@ func (l *loop) chat(ctx context.Context, m Model) (openai.ChatCompletionMessage,
 	defer func() { l.requests = append(l.requests, rec) }()
 	resent := 0
 	for n := 0; ; n++ {
-		r, meta, err := send(ctx, m.Client, body, !m.NoStream, l.reqs.timeout)
+		r, meta, err := send(ctx, m.Client, body, !m.NoStream, l.reqs.timeout, l.warm)
 		rec.TTFT, rec.Total = r.ttft.Seconds(), r.total.Seconds()
 		l.count(&rec, r)
 		if err == nil {
@@ -140,8 +140,8 @@ func deadPooled(ctx context.Context, err error, meta *responseMeta) bool {
 var errRequestTimeout = errors.New("request timeout")
 
 // send makes one try, streamed or plain.
-func send(ctx context.Context, c *Client, body []byte, stream bool, timeout time.Duration) (reply, *responseMeta, error) {
-	meta := &responseMeta{started: time.Now()}
+func send(ctx context.Context, c *Client, body []byte, stream bool, timeout time.Duration, onBash func()) (reply, *responseMeta, error) {
+	meta := &responseMeta{started: time.Now(), onBash: onBash}
 	rctx := withMeta(ctx, meta)
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -293,6 +293,11 @@ func (c *Client) readStream(body io.Reader, meta *responseMeta) (reply, error) {
 		}
 		if r.ttft == 0 && a.tokens > before {
 			r.ttft = time.Since(meta.started)
+		}
+		if meta.onBash != nil && a.calling(toolBash) {
+			f := meta.onBash
+			meta.onBash = nil
+			f()
 		}
 		return nil
 	}
@@ -474,6 +479,16 @@ func (a *assembler) addCall(tc *wireToolCall) error {
 	}
 	c.args.WriteString(tc.Function.Arguments)
 	return nil
+}
+
+// calling reports whether the reply so far calls the tool name.
+func (a *assembler) calling(name string) bool {
+	for _, c := range a.calls {
+		if c.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // message is the assembled reply. A stream is complete when it gave a finish

@@ -148,6 +148,7 @@ type responseMeta struct {
 	done      bool        // a server-sent event stream carried its [DONE] marker
 	reused    bool        // the last connection used had served a request before
 	redirects int
+	onBash    func() // called once, as a streamed reply begins a bash call
 }
 
 type metaKey struct{}

@@ -22,9 +22,12 @@ const (
 	writeFileLimit = 1 << 20
 )
 
+// toolBash is the one tool that runs commands in the workspace's sandbox.
+const toolBash = "bash"
+
 // toolDefs are the four tools every attempt offers.
 var toolDefs = []openai.Tool{
-	tool("bash", "Run a bash command in the workspace directory and return its exit code and output.",
+	tool(toolBash, "Run a bash command in the workspace directory and return its exit code and output.",
 		`{"type":"object","properties":{"command":{"type":"string","description":"the bash command to run"}},"required":["command"]}`),
 	tool("read_file", "Read a text file in the workspace.",
 		`{"type":"object","properties":{"path":{"type":"string","description":"path relative to the workspace"}},"required":["path"]}`),
@@ -67,7 +70,7 @@ func runTool(ctx context.Context, w sandbox.Workspace, name, rawArgs string) (st
 		return badCall("arguments are not a JSON object: %v", err)
 	}
 	switch name {
-	case "bash":
+	case toolBash:
 		if args.Command == nil {
 			return badCall(`bash needs {"command": "..."}`)
 		}

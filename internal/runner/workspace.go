@@ -65,6 +65,17 @@ func newWorkspace(parent, name string, disk int64, t tasks.Task, sb sandbox.Sand
 	return w, nil
 }
 
+// Warm has the sandbox build the workspace's sandbox in the background,
+// where it can (sandbox.Warmer): an agent whose commands run through the
+// workspace calls it before it first asks the model, so the first command
+// does not wait for that build. An agent run as one command of its own (an
+// external agent) does not, since nothing else runs there.
+func (w *Workspace) Warm() {
+	if sw, ok := w.sb.(sandbox.Warmer); ok {
+		sw.Warm(w.Dir)
+	}
+}
+
 // Close releases the workspace and removes it unless keep is set.
 func (w *Workspace) Close(keep bool) error {
 	var err error

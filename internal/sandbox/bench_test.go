@@ -65,31 +65,43 @@ func BenchmarkCommand(b *testing.B) {
 
 // BenchmarkWorkspace measures what bubblewrap adds to a whole workspace of n
 // commands ("true"), from its first command to its release, in wall time and
-// in the machine's CPU time (see machineCPU). "bwrap" is a run's way: run by
-// root, a workspace takes over the session the one before left idle (see
-// slot), so after a run's first workspaces none starts one. "fresh" starts a
-// session for every workspace, as a run's first ones do and as every one
-// does run by anyone else. The init is goatbench's own binary, built for the
-// benchmark as the workflows build it (CGO_ENABLED=0), not the test's: how
-// soon a binary starts depends on all it links (see pid1).
+// in the machine's CPU time (see machineCPU). Each workspace is warmed, as
+// the runner's agent does (see Warmer), and its first command comes 30 ms
+// later, as after a model's first reply (the tiny llama-server's takes 80
+// ms; a real model's longer): the pause is not counted in the wall time,
+// and its CPU is. "bwrap" is a run's way: run by root, a workspace takes
+// over the session the one before left idle (see slot), so after a run's
+// first workspaces none starts one. "fresh" starts a session for every
+// workspace, as a run's first ones do and as every one does run by anyone
+// else. "cold" is "fresh" not warmed, as for a command that comes at once.
+// The init is goatbench's own binary, built for the benchmark as the
+// workflows build it (CGO_ENABLED=0), not the test's: how soon a binary
+// starts depends on all it links (see pid1).
 //
 //	go test ./internal/sandbox -run '^$' -bench Workspace -benchtime 50x
 func BenchmarkWorkspace(b *testing.B) {
 	initBinary = goatbenchBinary(b)
 	defer func() { initBinary = "/proc/self/exe" }()
-	fresh := needBwrap(b, Limits{})
-	fresh.keep = 0
+	fresh, cold := needBwrap(b, Limits{}), needBwrap(b, Limits{})
+	fresh.keep, cold.keep = 0, 0
 	modes := []struct {
 		name string
 		sb   Sandbox
-	}{{"plain", Plain{}}, {"bwrap", needBwrap(b, Limits{})}, {"fresh", fresh}}
+		warm bool
+	}{{"plain", Plain{}, false}, {"bwrap", needBwrap(b, Limits{}), true}, {"fresh", fresh, true}, {"cold", cold, false}}
+	const think = 30 * time.Millisecond
 	for _, n := range []int{1, 2, 3, 10} {
 		b.Run(fmt.Sprintf("commands=%d", n), func(b *testing.B) {
 			sums, cpus := make([]time.Duration, len(modes)), make([]time.Duration, len(modes))
 			for b.Loop() {
 				for i, m := range modes {
 					dir := workspace(b)
-					c0, start := machineCPU(b), time.Now()
+					c0 := machineCPU(b)
+					if w, ok := m.sb.(Warmer); ok && m.warm {
+						w.Warm(dir)
+					}
+					time.Sleep(think)
+					start := time.Now()
 					for range n {
 						res, err := m.sb.Run(context.Background(), Command{Dir: dir, Script: "true"})
 						if err != nil || res.ExitCode != 0 {

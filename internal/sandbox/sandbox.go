@@ -79,6 +79,16 @@ type Releaser interface {
 	Release(dir string) error
 }
 
+// Warmer is a Sandbox that can ready a workspace's sandbox ahead of its first
+// command. The runner calls Warm once it has seeded a workspace, so that
+// the sandbox is built while the model thinks of its first reply, which
+// takes longer than building it, rather than after, when the command waits
+// for it. A workspace warmed and never used costs that build and nothing
+// else; Release ends it as it ends any.
+type Warmer interface {
+	Warm(dir string)
+}
+
 // The modes Open accepts.
 const (
 	ModeAuto  = "auto" // bwrap when it works on this machine, else plain

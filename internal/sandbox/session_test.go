@@ -752,3 +752,72 @@ func TestASessionAfterASetprivCommandKeepsItsRoom(t *testing.T) {
 		Script: `for i in $(seq 30); do (while :; do kill -USR1 1 2>/dev/null; done) & done; wait`})
 	require.True(t, s.alive(), "the init died: %.120q", s.stderr.String())
 }
+
+// spaceState is what the workspace's space holds: a session, and a start on
+// its way.
+func spaceState(t *testing.T, b *Bwrap, dir string) (*session, *sessionStart, *attemptCgroup) {
+	t.Helper()
+	ws, err := b.workspace(dir)
+	require.NoError(t, err)
+	sp := b.space(ws)
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.sess, sp.starting, sp.cg
+}
+
+// Warm starts a workspace's session before its first command, and that
+// command runs in it: it waits for the start on its way rather than run in
+// a bwrap of its own beside it or start another.
+func TestWarmStartsTheSessionTheFirstCommandRunsIn(t *testing.T) {
+	t.Parallel()
+	b, dir := needSession(t)
+	b.Warm(dir)
+	sess, st, _ := spaceState(t, b, dir)
+	require.Nil(t, sess)
+	require.NotNil(t, st, "Warm left a session on its way")
+	b.Warm(dir) // a second Warm starts nothing more
+	_, again, _ := spaceState(t, b, dir)
+	require.Same(t, st, again)
+
+	res := mustRun(t, b, Command{Dir: dir, Script: `tr '\0' ' ' </proc/1/cmdline`})
+	require.Contains(t, res.Output, pid1.Arg, "the first command ran in the warmed session")
+	require.NoError(t, st.err)
+	require.Same(t, st.s, sessionOf(t, b, dir), "the warmed session is the workspace's")
+
+	b.Warm(dir) // after a command, nothing
+	s, none, _ := spaceState(t, b, dir)
+	require.Nil(t, none)
+	require.Same(t, st.s, s)
+
+	b.Warm("/usr") // no workspace: nothing, and no error to anyone
+	b.Warm(filepath.Join(dir, "missing"))
+}
+
+// A workspace warmed and released with no command run (an attempt whose
+// model answered at once) leaves nothing: the session ends once started,
+// and its cgroups go with it.
+func TestAWarmedWorkspaceReleasedUnusedLeavesNothing(t *testing.T) {
+	t.Parallel()
+	b, dir := needSession(t)
+	b.Warm(dir)
+	_, st, cg := spaceState(t, b, dir)
+	require.NotNil(t, st)
+	require.NoError(t, b.Release(dir))
+	<-st.done
+	require.NoError(t, st.err)
+	select {
+	case <-st.s.exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the session of a released workspace is still running")
+	}
+	if cg != nil {
+		require.Eventually(t, func() bool {
+			for _, d := range cg.dirs {
+				if _, err := os.Stat(d); err == nil {
+					return false
+				}
+			}
+			return true
+		}, 5*time.Second, 10*time.Millisecond, "the workspace's cgroups are removed")
+	}
+}
