@@ -349,3 +349,53 @@ reference:
 		})
 	}
 }
+
+// warmSignal is a sandbox that closes warmed when asked to warm.
+type warmSignal struct {
+	sandbox.Plain
+	once   sync.Once
+	warmed chan struct{}
+}
+
+func (s *warmSignal) Warm(string) { s.once.Do(func() { close(s.warmed) }) }
+
+// The warm comes as the stream names bash, not once the reply is whole: the
+// server here sends the call's name, then holds back its arguments and the
+// stream's end until the sandbox was asked to warm (or 2 s went by).
+func TestBuiltinWarmsAsTheStreamNamesBash(t *testing.T) {
+	h := newHarness(t, oneTaskSuite(t, `id: t1
+prompt: do it
+max_turns: 3
+timeout: 10s
+checks:
+  - file_exists: ok.txt
+reference:
+  - tool: bash
+    args: {command: touch ok.txt}
+  - answer: done
+`))
+	sb := &warmSignal{warmed: make(chan struct{})}
+	h.opts.Sandbox = sb
+	early := false
+	h.server.Intercept = func(w http.ResponseWriter, _ *http.Request, _ *openai.ChatCompletionRequest, turn int) bool {
+		if turn != 0 {
+			return false
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, `data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"bash","arguments":""}}]}}]}`+"\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-sb.warmed:
+			early = true
+		case <-time.After(2 * time.Second):
+		}
+		fmt.Fprint(w, `data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"command\":\"touch ok.txt\"}"}}]}}]}`+"\n\n")
+		fmt.Fprint(w, `data: {"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}`+"\n\n")
+		fmt.Fprint(w, "data: [DONE]\n\n")
+		return true
+	}
+	got := h.run(t, context.Background())
+	require.Len(t, got, 1)
+	require.Equal(t, results.StatusPass, got[0].Status, got[0].Reason)
+	require.True(t, early, "the sandbox was asked to warm only once the reply was whole")
+}

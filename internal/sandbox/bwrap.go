@@ -69,6 +69,8 @@ type Bwrap struct {
 	keep   int
 	idle   []*slot
 	closed bool
+	// ending: sessions of released workspaces that end once started.
+	ending sync.WaitGroup
 }
 
 // space is what Bwrap keeps per workspace.
@@ -279,12 +281,8 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 // owner's access given back), and, run by root, its cgroup and network
 // namespace made once. The caller holds sp.mu.
 func (b *Bwrap) prepare(ws string, sp *space, l Limits, binds []Bind) (how, error) {
-	h := asCaller
+	h := b.how(sp, binds)
 	if b.root {
-		h = asUID
-		if b.noUserns || !sp.searchable || !bindsSearchable(binds) {
-			h = viaSetpriv
-		}
 		if h == viaSetpriv && b.setpriv == "" {
 			return h, fmt.Errorf("sandbox: %s needs setpriv (apt-get install util-linux)", ws)
 		}
@@ -313,6 +311,18 @@ func (b *Bwrap) prepare(ws string, sp *space, l Limits, binds []Bind) (how, erro
 		sp.net, sp.netErr = makeNetns()
 	}
 	return h, nil
+}
+
+// how is the way a command of the workspace that binds binds becomes its
+// user.
+func (b *Bwrap) how(sp *space, binds []Bind) how {
+	switch {
+	case !b.root:
+		return asCaller
+	case b.noUserns || !sp.searchable || !bindsSearchable(binds):
+		return viaSetpriv
+	}
+	return asUID
 }
 
 // passwdFor is the read end of a pipe holding the host's /etc/passwd with a
@@ -392,10 +402,11 @@ func (b *Bwrap) sessionFor(ctx context.Context, h how, ws string, sp *space, l L
 
 // Warm starts the workspace's session in the background, before its first
 // command, and returns at once (see Warmer). It does nothing where the
-// workspace already has one or takes one over (run by root, an idle slot:
-// moving in costs its first command less than a start), or where its
-// commands would not run in one; whatever went wrong is the first
-// command's to report, as it would have been without Warm.
+// workspace already has one, or where its commands would not run in one;
+// nor, run by root, while a slot is idle: the first command takes that
+// over (moving in costs it less than a start), and an attempt that runs
+// none leaves it to the next. Whatever went wrong is the first command's to
+// report, as it would have been without Warm.
 func (b *Bwrap) Warm(dir string) {
 	if b.ownBwraps {
 		return
@@ -410,9 +421,12 @@ func (b *Bwrap) Warm(dir string) {
 	if sp.sess != nil || sp.starting != nil || sp.sessErr != nil || sp.commands > 0 {
 		return
 	}
+	h := b.how(sp, nil)
+	if h == viaSetpriv || b.movable(h, ws) && b.idleSlots() > 0 {
+		return
+	}
 	l := b.Limits.withDefaults()
-	h, err := b.prepare(ws, sp, l, nil)
-	if err != nil || h == viaSetpriv || sp.sess != nil {
+	if _, err := b.prepare(ws, sp, l, nil); err != nil || sp.sess != nil {
 		return
 	}
 	sp.commands++ // the command that would have started it
@@ -445,10 +459,11 @@ func (b *Bwrap) startSessionFor(h how, ws string, sp *space, l Limits) *sessionS
 // core --repeat 2 --parallel 2 --sandbox bwrap` against `--sandbox plain`);
 // over the smoke suite's (1.4 each), 8 ms a command rather than 5. Warm
 // starts it sooner still, before the first command, while the model
-// thinks: then, run by anyone but root, bubblewrap adds 2.4 ms to a
-// workspace of one command rather than 17, and 1.7, 1.3 and 1.0 ms a
-// command to ones of two, three and ten (BenchmarkWorkspace, "fresh"
-// against "cold"); the CPU the start takes is the same.
+// thinks: then, run by anyone but root, bubblewrap adds 1.9 ms to a
+// workspace of one command rather than 15.7, and 1.2, 1.0 and 0.8 ms a
+// command to ones of two, three and ten rather than 8.0, 5.8 and 2.1
+// (BenchmarkWorkspace, "fresh" against "cold"). The CPU the start takes,
+// 12 to 14 ms a workspace, is the same.
 const sessionFrom = 1
 
 // startSession starts the sandbox a workspace's commands run in (see
@@ -716,7 +731,9 @@ func (b *Bwrap) Release(dir string) error {
 		// A session still starting (for a command that came after its
 		// start) is not waited for: it is ended once started, and the rest
 		// with it.
+		b.ending.Add(1)
 		go func() {
+			defer b.ending.Done()
 			<-st.done
 			_ = end(st.s)
 		}()
@@ -784,6 +801,13 @@ func (b *Bwrap) park(s *slot) bool {
 	return true
 }
 
+// idleSlots is how many slots are idle.
+func (b *Bwrap) idleSlots() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.idle)
+}
+
 // take is an idle slot whose session still works, or nil.
 func (b *Bwrap) take() *slot {
 	for {
@@ -821,7 +845,9 @@ func (b *Bwrap) end(s *slot) {
 	_ = release(s.uid, s.cg)
 }
 
-// Close ends every idle slot, and keeps none after.
+// Close ends every idle slot, and keeps none after; it returns once the
+// sessions of workspaces released while still starting have ended too, so
+// none outlives a run and leaves its cgroups behind.
 func (b *Bwrap) Close() error {
 	b.mu.Lock()
 	idle := b.idle
@@ -831,6 +857,7 @@ func (b *Bwrap) Close() error {
 		s.idle.Stop()
 		b.end(s)
 	}
+	b.ending.Wait()
 	return nil
 }
 

@@ -794,30 +794,64 @@ func TestWarmStartsTheSessionTheFirstCommandRunsIn(t *testing.T) {
 }
 
 // A workspace warmed and released with no command run (an attempt whose
-// model answered at once) leaves nothing: the session ends once started,
-// and its cgroups go with it.
+// model answered at once) leaves nothing once the sandbox is closed, and
+// Close waits for that: a session still starting ends once started, and its
+// cgroups go with it; one that has started ends at once or, run by root, is
+// parked for the next workspace and ends with Close.
 func TestAWarmedWorkspaceReleasedUnusedLeavesNothing(t *testing.T) {
-	t.Parallel()
-	b, dir := needSession(t)
-	b.Warm(dir)
-	_, st, cg := spaceState(t, b, dir)
-	require.NotNil(t, st)
-	require.NoError(t, b.Release(dir))
-	<-st.done
-	require.NoError(t, st.err)
-	select {
-	case <-st.s.exited:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the session of a released workspace is still running")
-	}
-	if cg != nil {
-		require.Eventually(t, func() bool {
-			for _, d := range cg.dirs {
-				if _, err := os.Stat(d); err == nil {
-					return false
+	for _, started := range []bool{false, true} {
+		t.Run(fmt.Sprintf("started=%v", started), func(t *testing.T) {
+			t.Parallel()
+			b, dir := needSession(t)
+			ws, err := b.workspace(dir)
+			require.NoError(t, err)
+			parks := started && b.movable(b.how(b.space(ws), nil), ws)
+			b.Warm(dir)
+			_, st, cg := spaceState(t, b, dir)
+			require.NotNil(t, st)
+			if started {
+				<-st.done
+			}
+			require.NoError(t, b.Release(dir))
+			if parks {
+				require.Equal(t, 1, b.idleSlots(), "the unused session waits for the next workspace")
+			}
+			require.NoError(t, b.Close())
+			select {
+			case <-st.done:
+			default:
+				t.Fatal("Close returned while a released workspace's session was still starting")
+			}
+			require.NoError(t, st.err)
+			select {
+			case <-st.s.exited:
+			default:
+				t.Fatal("a released workspace's session outlived Close")
+			}
+			if cg != nil {
+				for _, d := range cg.dirs {
+					require.NoDirExists(t, d, "the workspace's cgroups are removed")
 				}
 			}
-			return true
-		}, 5*time.Second, 10*time.Millisecond, "the workspace's cgroups are removed")
+		})
 	}
+}
+
+// Run by root, Warm leaves an idle slot to the first command, which moves
+// in, rather than take it: a workspace released unused then leaves the slot
+// to the next one instead of ending its session.
+func TestWarmLeavesAnIdleSlotToTheFirstCommand(t *testing.T) {
+	t.Parallel()
+	b := needSlots(t)
+	first := workspace(t)
+	mustRun(t, b, Command{Dir: first, Script: "true"})
+	require.NoError(t, b.Release(first))
+	require.Equal(t, 1, b.idleSlots())
+	dir := workspace(t)
+	b.Warm(dir)
+	sess, st, _ := spaceState(t, b, dir)
+	require.Nil(t, sess, "Warm took no slot")
+	require.Nil(t, st, "nor started a session beside it")
+	require.NoError(t, b.Release(dir))
+	require.Equal(t, 1, b.idleSlots(), "the slot is still there for the next workspace")
 }
