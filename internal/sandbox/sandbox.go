@@ -80,11 +80,10 @@ type Releaser interface {
 }
 
 // Warmer is a Sandbox that can ready a workspace's sandbox ahead of its first
-// command. The runner calls Warm once it has seeded a workspace, so that
-// the sandbox is built while the model thinks of its first reply, which
-// takes longer than building it, rather than after, when the command waits
-// for it. A workspace warmed and never used costs that build and nothing
-// else; Release ends it as it ends any.
+// command. The built-in agent calls Warm while the model thinks (see
+// runner.Workspace.Warm), which takes longer than the build, so that the
+// first command does not wait for it. A workspace warmed and never used
+// costs that build and nothing else; Release ends it as it ends any.
 type Warmer interface {
 	Warm(dir string)
 }
