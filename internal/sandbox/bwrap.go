@@ -287,15 +287,22 @@ func (b *Bwrap) prepare(ws string, sp *space, l Limits, binds []Bind) (how, erro
 			return h, fmt.Errorf("sandbox: %s needs setpriv (apt-get install util-linux)", ws)
 		}
 		if sp.cg == nil && sp.cgErr == nil && sp.sess == nil && sp.starting == nil && b.movable(h, ws) {
-			if sl := b.take(); sl != nil {
+			if sl := b.take(ws); sl != nil {
 				sp.uid, sp.sess, sp.moveIn, sp.cgBefore = sl.uid, sl.sess, true, sl.cg
 			}
 		}
 		if err := handOver(ws, sp.uid); err != nil {
 			return h, err
 		}
-	} else if err := ownerAccess(ws); err != nil {
-		return h, err
+	} else {
+		if err := ownerAccess(ws); err != nil {
+			return h, err
+		}
+		if sp.sess == nil && sp.starting == nil && sp.sessErr == nil && sp.commands == 0 && b.movable(h, ws) {
+			if sl := b.take(ws); sl != nil {
+				sp.sess, sp.moveIn = sl.sess, true
+			}
+		}
 	}
 	if b.root && sp.cg == nil && sp.cgErr == nil {
 		sp.cg, sp.cgErr = newAttemptCgroup(l.Memory, int64(l.Processes))
@@ -377,8 +384,10 @@ func (b *Bwrap) sessionFor(ctx context.Context, h how, ws string, sp *space, l L
 		}
 		// Nothing is left in them: the init's thread is in the workspace's
 		// own now, or gone with its session.
-		_ = sp.cgBefore.remove()
-		sp.cgBefore = nil
+		if sp.cgBefore != nil {
+			_ = sp.cgBefore.remove()
+			sp.cgBefore = nil
+		}
 	}
 	if sp.sess != nil && !sp.sess.alive() {
 		sp.sess.close() // it died under an earlier command: start another
@@ -400,13 +409,13 @@ func (b *Bwrap) sessionFor(ctx context.Context, h how, ws string, sp *space, l L
 	}
 }
 
-// Warm starts the workspace's session in the background, before its first
-// command, and returns at once (see Warmer). It does nothing where the
-// workspace already has one, or where its commands would not run in one;
-// nor, run by root, while a slot is idle: the first command takes that
-// over (moving in costs it less than a start), and an attempt that runs
-// none leaves it to the next. Whatever went wrong is the first command's to
-// report, as it would have been without Warm.
+// Warm readies the workspace's session in the background, before its first
+// command, and returns at once (see Warmer): it takes over an idle slot and
+// moves the workspace in, or else starts a session. It does nothing where
+// the workspace already has one, or where its commands would not run in
+// one. A workspace released unused leaves its session idle again, as one
+// released after its commands does. Whatever went wrong is the first
+// command's to report, as it would have been without Warm.
 func (b *Bwrap) Warm(dir string) {
 	if b.ownBwraps {
 		return
@@ -422,15 +431,44 @@ func (b *Bwrap) Warm(dir string) {
 		return
 	}
 	h := b.how(sp, nil)
-	if h == viaSetpriv || b.movable(h, ws) && b.idleSlots() > 0 {
+	if h == viaSetpriv {
 		return
 	}
 	l := b.Limits.withDefaults()
-	if _, err := b.prepare(ws, sp, l, nil); err != nil || sp.sess != nil {
+	if _, err := b.prepare(ws, sp, l, nil); err != nil {
 		return
 	}
 	sp.commands++ // the command that would have started it
-	b.startSessionFor(h, ws, sp, l)
+	switch {
+	case sp.sess != nil && sp.moveIn:
+		b.moveInFor(ws, sp)
+	case sp.sess == nil:
+		b.startSessionFor(h, ws, sp, l)
+	}
+}
+
+// moveInFor moves the workspace into the idle session it took over, in the
+// background, as a session start: a command waits for it as for one. A
+// session that cannot take the workspace in is ended, and the next command
+// starts another. The caller holds sp.mu.
+func (b *Bwrap) moveInFor(ws string, sp *space) {
+	st := &sessionStart{done: make(chan struct{})}
+	sess, cg, before := sp.sess, sp.cg, sp.cgBefore
+	sp.sess, sp.moveIn, sp.cgBefore, sp.starting = nil, false, nil, st
+	go func() {
+		defer close(st.done)
+		ctx, cancel := context.WithTimeout(context.Background(), setupGrace)
+		defer cancel()
+		if err := sess.moveIn(ctx, ws, cg); err != nil {
+			sess.kill()
+			<-sess.exited
+		} else {
+			st.s = sess
+		}
+		if before != nil {
+			_ = before.remove()
+		}
+	}()
 }
 
 // startSessionFor starts the workspace's session in the background. The
@@ -463,7 +501,9 @@ func (b *Bwrap) startSessionFor(h how, ws string, sp *space, l Limits) *sessionS
 // workspace of one command rather than 15.7, and 1.2, 1.0 and 0.8 ms a
 // command to ones of two, three and ten rather than 8.0, 5.8 and 2.1
 // (BenchmarkWorkspace, "fresh" against "cold"). The CPU the start takes,
-// 12 to 14 ms a workspace, is the same.
+// 12 to 14 ms a workspace, is the same; a session handed on from one
+// workspace to the next (see slot) takes 3 to 5, and adds 2.0, 1.2, 1.0 and
+// 0.8 ms a command ("bwrap").
 const sessionFrom = 1
 
 // startSession starts the sandbox a workspace's commands run in (see
@@ -474,11 +514,17 @@ const sessionFrom = 1
 // (movable) gives each its own (see moveIn).
 func (b *Bwrap) startSession(h how, ws string, uid uint32, n *netns, cg *attemptCgroup, l Limits) (*session, error) {
 	sent := b.movable(h, ws)
-	home, bound := ws, ws
+	home, bound, parent := ws, ws, ""
 	if sent {
 		// It outlives its first workspace, and each brings a network of
-		// its own (see moveIn): bwrap's is only the init's.
+		// its own (see moveIn): bwrap's is only the init's. Run by anyone
+		// but root, bwrap binds the directory the workspaces are made in,
+		// and the init takes each from there (pid1's under mode).
 		home, bound, n = "/tmp", "", nil
+		if !b.root {
+			parent = filepath.Dir(ws)
+			bound = parent
+		}
 	}
 	var extra []*os.File
 	cgroups := 0 // tasks files after the passwd file
@@ -507,15 +553,19 @@ func (b *Bwrap) startSession(h how, ws string, uid uint32, n *netns, cg *attempt
 	if l.TmpSize > 0 {
 		tmp = strconv.FormatInt(l.TmpSize, 10)
 	}
-	mode := "bound"
+	mode := []string{"bound"}
 	if sent {
-		mode = "sent"
+		mode = []string{"sent"}
+		if parent != "" {
+			mode = []string{"under", parent}
+		}
 		// No command may hide a socket from noSockets (pid1) in a network
 		// namespace of its own, which it can make only in a user namespace
 		// of its own.
 		caps = append(caps, "--disable-userns")
 	}
-	args := b.args(h, bound, uid, l, ownNet, caps, "/proc/self/fd/"+strconv.Itoa(fdSessionExe), pid1.Arg, tmp, net, strconv.Itoa(cgroups), mode)
+	initArgs := append([]string{"/proc/self/fd/" + strconv.Itoa(fdSessionExe), pid1.Arg, tmp, net, strconv.Itoa(cgroups)}, mode...)
+	args := b.args(h, bound, uid, l, ownNet, caps, initArgs...)
 	attr := b.procAttr()
 	if h == asUID {
 		attr.Credential = credential(uid)
@@ -524,7 +574,7 @@ func (b *Bwrap) startSession(h how, ws string, uid uint32, n *netns, cg *attempt
 	if err != nil {
 		return nil, err
 	}
-	s.inCgroup, s.sent = cgroups > 0, sent
+	s.inCgroup, s.sent, s.under = cgroups > 0, sent, parent
 	if sent {
 		if err := s.moveIn(context.Background(), ws, nil); err != nil {
 			s.close()
@@ -535,12 +585,12 @@ func (b *Bwrap) startSession(h how, ws string, uid uint32, n *netns, cg *attempt
 }
 
 // keeps reports whether this bwrap can start the sessions that slots keep:
-// only root moves workspaces into sessions, and each needs bwrap's
-// --disable-userns (bubblewrap 0.8 on; see startSession), without which
-// every such session would fail to start and each command would have a
-// bwrap of its own.
+// each needs bwrap's --disable-userns (bubblewrap 0.8 on; see
+// startSession), without which every such session would fail to start and
+// each command would have a bwrap of its own; and root, in a user
+// namespace (not through setpriv).
 func (b *Bwrap) keeps() bool {
-	if !b.root || b.noUserns {
+	if b.root && b.noUserns {
 		return false
 	}
 	out, _ := exec.Command(b.bin, "--help").CombinedOutput()
@@ -549,12 +599,21 @@ func (b *Bwrap) keeps() bool {
 
 // movable reports whether a workspace's session takes its workspace from
 // goatbench rather than from bwrap, and so can serve the next workspace once
-// this one is released (see slot): run by root (open_tree(2) needs
-// CAP_SYS_ADMIN), bwrap as the workspace's uid, the workspace under /tmp
-// (where the init lays a tmpfs of its own for every command), and Bwrap
-// keeping idle sessions at all.
+// this one is released (see slot): the workspace under /tmp (where the init
+// lays a tmpfs of its own for every command), Bwrap keeping idle sessions
+// at all, and either root, with bwrap as the workspace's uid (goatbench
+// clones its mount tree, which open_tree(2) needs CAP_SYS_ADMIN for), or
+// anyone else, with the workspace in a directory of its own below /tmp
+// (bwrap binds that directory, and the session serves the workspaces made
+// in it; the runner makes a run's there).
 func (b *Bwrap) movable(h how, ws string) bool {
-	return b.keep > 0 && b.root && h == asUID && !b.ownBwraps && strings.HasPrefix(ws, "/tmp/")
+	if b.keep == 0 || b.ownBwraps || !strings.HasPrefix(ws, "/tmp/") {
+		return false
+	}
+	if b.root {
+		return h == asUID
+	}
+	return h == asCaller && strings.HasPrefix(filepath.Dir(ws), "/tmp/")
 }
 
 // procAttr is how bwrap itself is started. --die-with-parent (in args) ties
@@ -700,7 +759,7 @@ func (b *Bwrap) Release(dir string) error {
 	moveIn, before := sp.moveIn, sp.cgBefore
 	sp.mu.Unlock()
 	if ready && sess != nil && sess.sent && !moveIn && sess.alive() &&
-		sp.cg.emptyBut(btoi(sess.inCgroup)) && b.park(&slot{uid: sp.uid, cg: sp.cg, sess: sess}) {
+		(!b.root || sp.cg.emptyBut(btoi(sess.inCgroup))) && b.park(&slot{uid: sp.uid, cg: sp.cg, sess: sess}) {
 		net.close() // a command's own bwrap's, if any
 		return nil
 	}
@@ -744,9 +803,11 @@ func (b *Bwrap) Release(dir string) error {
 
 // A slot is what a released workspace leaves for the next one: its uid and
 // session, idle, with no workspace in it and nothing running, and the
-// cgroups the session's init is in. The next workspace (under /tmp, run by
-// root) takes them over: it is handed to the slot's uid, and its mount tree
-// is moved into the session (see session.moveIn) in place of none, with
+// cgroups the session's init is in. The next workspace takes them over:
+// run by root, any under /tmp, which is handed to the slot's uid; run by
+// anyone else, one made in the directory the session's bwrap bound, as a
+// run's workspaces are. Its mount tree is moved into the session (see
+// session.moveIn) in place of none, with
 // cgroups and a network namespace of its own. So a session's start, the
 // largest part of what bubblewrap costs an attempt, is paid once per slot
 // rather than once per workspace. What a command may leave for the next in
@@ -808,16 +869,31 @@ func (b *Bwrap) idleSlots() int {
 	return len(b.idle)
 }
 
-// take is an idle slot whose session still works, or nil.
-func (b *Bwrap) take() *slot {
+// serves reports whether s's session can take ws in: any workspace under
+// /tmp, run by root; one made in the session's directory otherwise.
+func (s *slot) serves(ws string) bool {
+	return s.sess.under == "" || filepath.Dir(ws) == s.sess.under
+}
+
+// idleFor reports whether a slot is idle that can take ws in.
+func (b *Bwrap) idleFor(ws string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.ContainsFunc(b.idle, func(s *slot) bool { return s.serves(ws) })
+}
+
+// take is an idle slot that can take ws in and whose session still works,
+// or nil.
+func (b *Bwrap) take(ws string) *slot {
 	for {
 		b.mu.Lock()
-		if len(b.idle) == 0 {
+		i := slices.IndexFunc(b.idle, func(s *slot) bool { return s.serves(ws) })
+		if i < 0 {
 			b.mu.Unlock()
 			return nil
 		}
-		s := b.idle[len(b.idle)-1]
-		b.idle = b.idle[:len(b.idle)-1]
+		s := b.idle[i]
+		b.idle = slices.Delete(b.idle, i, i+1)
 		b.mu.Unlock()
 		s.idle.Stop()
 		if s.sess.alive() {
@@ -842,7 +918,9 @@ func (b *Bwrap) unpark(s *slot) bool {
 // end ends an idle slot as Release ends a workspace's.
 func (b *Bwrap) end(s *slot) {
 	s.sess.close()
-	_ = release(s.uid, s.cg)
+	if b.root {
+		_ = release(s.uid, s.cg)
+	}
 }
 
 // Close ends every idle slot, and keeps none after; it returns once the

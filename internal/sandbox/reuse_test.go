@@ -20,8 +20,11 @@ import (
 func needSlots(t *testing.T) *Bwrap {
 	t.Helper()
 	b := needBwrap(t, Limits{TmpSize: 1 << 20})
-	if !b.root || b.noUserns {
-		t.Skip("only root, with bwrap in a user namespace, moves workspaces into sessions")
+	if !b.keeps() {
+		t.Skip("this bwrap keeps no sessions for the next workspace (root through setpriv, or no --disable-userns)")
+	}
+	if !b.root && !strings.HasPrefix(filepath.Dir(workspace(t)), "/tmp/") {
+		t.Skip("run by anyone but root, sessions serve workspaces in a directory of their own below /tmp: set TMPDIR to one")
 	}
 	return b
 }
@@ -69,9 +72,11 @@ func TestTheNextWorkspaceTakesOverAnIdleSession(t *testing.T) {
 	require.Contains(t, res.Output, "Permission denied", "the init's root is not the command's to look into")
 	require.Equal(t, "made\n", readFile(t, filepath.Join(dir, "made")), "the command wrote the workspace on the host")
 	requireNosuid(t, b, dir)
-	var st syscall.Stat_t
-	require.NoError(t, syscall.Stat(filepath.Join(dir, "made"), &st))
-	require.EqualValues(t, b.space(dir).uid, st.Uid, "as the slot's uid, which the workspace was handed to")
+	if b.root {
+		var st syscall.Stat_t
+		require.NoError(t, syscall.Stat(filepath.Join(dir, "made"), &st))
+		require.EqualValues(t, b.space(dir).uid, st.Uid, "as the slot's uid, which the workspace was handed to")
+	}
 
 	// Released again: kept again, and Close ends it with its cgroups.
 	cg := b.space(dir).cg
@@ -83,8 +88,10 @@ func TestTheNextWorkspaceTakesOverAnIdleSession(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close left the idle session running")
 	}
-	for _, d := range cg.dirs {
-		require.NoDirExists(t, d)
+	if cg != nil {
+		for _, d := range cg.dirs {
+			require.NoDirExists(t, d)
+		}
 	}
 	later := workspace(t)
 	t.Cleanup(func() { _ = b.Release(later) })
@@ -123,6 +130,9 @@ func TestADeadOrOldIdleSessionIsNotHandedOn(t *testing.T) {
 // makes one run by root) moves into a session whole.
 func TestAMountedWorkspaceMovesIn(t *testing.T) {
 	b := needSlots(t)
+	if !b.root {
+		t.Skip("only root mounts workspaces (MountWorkspace)")
+	}
 	_, pid := used(t, b)
 	dir := workspace(t)
 	mounted, err := MountWorkspace(dir, 1<<20)
@@ -230,8 +240,8 @@ PY`
 // and B has a network namespace and cgroups of its own anyway.
 func TestWhatAnAttemptLeavesInFlightIsNotTheNextOnes(t *testing.T) {
 	b := needBwrap(t, Limits{TmpSize: 1 << 20, Memory: 256 << 20})
-	if !b.root || b.noUserns {
-		t.Skip("only root, with bwrap in a user namespace, moves workspaces into sessions")
+	if !b.keeps() || !b.root && !strings.HasPrefix(filepath.Dir(workspace(t)), "/tmp/") {
+		t.Skip("this bwrap keeps no sessions for the next workspace here (see needSlots)")
 	}
 	out, same := handOn(t, b, strings.Replace(inFlight, "PIN", "200", 1), `grep -o '@answer.*' /proc/net/unix
 grep lo: /proc/net/dev
@@ -245,7 +255,9 @@ python3 -c 'x = b"\1" * (120 << 20)'; echo status=$?`)
 	require.Contains(t, out, "B binds 8080", "B's own server can listen: %s", out)
 	require.NotContains(t, out, "port 8080 served", "no check passes on A's listener")
 	require.Regexp(t, `lo:\s+0\s`, out, "loopback's counters are B's alone")
-	require.Contains(t, out, "status=0", "120 MiB under a 256 MiB cap: A's 200 MiB are not B's: %s", out)
+	if b.root { // only root caps memory (cgroups)
+		require.Contains(t, out, "status=0", "120 MiB under a 256 MiB cap: A's 200 MiB are not B's: %s", out)
+	}
 }
 
 // A key that A leaves in a keyring the session keeps (its user's, or the
@@ -357,6 +369,13 @@ pin([os.open("/dev/null", os.O_RDONLY)])
 PY' 2>&1; echo unshare=$?`, "true", "unshare=0"},
 	} {
 		t.Run(name, func(t *testing.T) {
+			if name == "key" && !b.root {
+				// Every attempt's commands are the caller's uid, which a
+				// key's user permission names, and keys are not
+				// namespaced: a pinned key reaches B from any session of
+				// A's, handed on or not (as it did before sessions were).
+				t.Skip("run by anyone but root, attempts share a uid, and so any key one pins")
+			}
 			da := workspace(t)
 			res := mustRun(t, b, Command{Dir: da, Script: tc.a})
 			if name == "nested" {
@@ -433,4 +452,56 @@ func TestAStuckIdleSessionHoldsACommandNoLongerThanItsContext(t *testing.T) {
 	}
 	res := mustRun(t, b, Command{Dir: dir, Script: "pwd"})
 	require.Equal(t, dir+"\n", res.Output, "the next command has a session of its own")
+}
+
+// Run by anyone but root, a session's init sees the whole directory its
+// workspaces are made in, other attempts' workspaces too; a command sees
+// its own workspace there and nothing else, in its first workspace and in
+// the next one that takes its session over.
+func TestACommandSeesNoOtherWorkspaceOfTheDirectory(t *testing.T) {
+	b := needSlots(t)
+	other := workspace(t)
+	require.NoError(t, os.WriteFile(filepath.Join(other, "theirs"), []byte("another attempt's\n"), 0o644))
+	look := "ls -A .. ; cat ../" + filepath.Base(other) + "/theirs 2>&1; cat " + other + "/theirs 2>&1"
+	first := workspace(t)
+	res := mustRun(t, b, Command{Dir: first, Script: look})
+	require.Equal(t, filepath.Base(first), strings.SplitN(res.Output, "\n", 2)[0], "%s", res.Output)
+	require.NotContains(t, res.Output, "another attempt's")
+	pid := sessionOf(t, b, first).bwrap.Process.Pid
+	require.NoError(t, b.Release(first))
+	next := workspace(t)
+	t.Cleanup(func() { _ = b.Release(next) })
+	res = mustRun(t, b, Command{Dir: next, Script: look})
+	require.Equal(t, pid, sessionOf(t, b, next).bwrap.Process.Pid, "the session was handed on")
+	require.Equal(t, filepath.Base(next), strings.SplitN(res.Output, "\n", 2)[0], "%s", res.Output)
+	require.NotContains(t, res.Output, "another attempt's")
+}
+
+// Run by anyone but root, a session serves only workspaces made in the
+// directory its bwrap bound: one made elsewhere gets a session of its own.
+func TestASessionServesOnlyItsOwnDirectory(t *testing.T) {
+	b := needSlots(t)
+	if b.root {
+		t.Skip("run by root, a session serves any workspace under /tmp")
+	}
+	in := func(parent string) string {
+		d, err := os.MkdirTemp(parent, "ws-")
+		require.NoError(t, err)
+		return d
+	}
+	p1, p2 := workspace(t), workspace(t)
+	a := in(p1)
+	mustRun(t, b, Command{Dir: a, Script: "true"})
+	pid := sessionOf(t, b, a).bwrap.Process.Pid
+	require.NoError(t, b.Release(a))
+	require.Equal(t, 1, b.idleSlots())
+	elsewhere := in(p2)
+	t.Cleanup(func() { _ = b.Release(elsewhere) })
+	mustRun(t, b, Command{Dir: elsewhere, Script: "true"})
+	require.NotEqual(t, pid, sessionOf(t, b, elsewhere).bwrap.Process.Pid, "a session of its own")
+	require.Equal(t, 1, b.idleSlots(), "the idle one waits for its own directory's")
+	same := in(p1)
+	t.Cleanup(func() { _ = b.Release(same) })
+	mustRun(t, b, Command{Dir: same, Script: "true"})
+	require.Equal(t, pid, sessionOf(t, b, same).bwrap.Process.Pid, "handed on in its own directory")
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -100,6 +101,9 @@ type session struct {
 	// sent: its workspaces come from goatbench, one after another (see
 	// slot and moveIn); otherwise bwrap bound its one workspace.
 	sent bool
+	// under: run by anyone but root, the directory bwrap bound, whose
+	// directories are the workspaces it takes in (pid1's under mode).
+	under string
 }
 
 // initBinary is the session's init: goatbench's own binary, which
@@ -249,7 +253,9 @@ func (s *session) start(cmd *exec.Cmd) (process, error) {
 
 // moveIn makes ws the session's workspace, in place of the one before: its
 // mount tree (open_tree(2), as bwrap's --bind, nosuid and nodev) is moved
-// into the session by the init (see pid1's switchTo), and the init's forker
+// into the session by the init (see pid1's switchTo), or, in a session
+// started by anyone but root (under), which can clone none, the init takes
+// ws from the directory bwrap bound, where it must be; and the init's forker
 // thread joins cg, the workspace's cgroups (nil: those it is in), and a
 // new network namespace. An empty ws takes the one before away. No command
 // runs meanwhile (the caller holds the workspace's lock, or Release has
@@ -258,7 +264,10 @@ func (s *session) start(cmd *exec.Cmd) (process, error) {
 func (s *session) moveIn(ctx context.Context, ws string, cg *attemptCgroup) error {
 	var files []*os.File
 	defer func() { closeAll(files) }()
-	if ws != "" {
+	if ws != "" && s.under != "" && filepath.Dir(ws) != s.under {
+		return fmt.Errorf("sandbox: %s is not in %s, which its sandbox serves", ws, s.under)
+	}
+	if ws != "" && s.under == "" {
 		fd, err := unix.OpenTree(unix.AT_FDCWD, ws, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
 		if err != nil {
 			return fmt.Errorf("sandbox: the workspace's mount: %w", err)

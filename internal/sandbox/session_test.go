@@ -837,21 +837,34 @@ func TestAWarmedWorkspaceReleasedUnusedLeavesNothing(t *testing.T) {
 	}
 }
 
-// Run by root, Warm leaves an idle slot to the first command, which moves
-// in, rather than take it: a workspace released unused then leaves the slot
-// to the next one instead of ending its session.
-func TestWarmLeavesAnIdleSlotToTheFirstCommand(t *testing.T) {
-	t.Parallel()
-	b := needSlots(t)
-	first := workspace(t)
-	mustRun(t, b, Command{Dir: first, Script: "true"})
-	require.NoError(t, b.Release(first))
-	require.Equal(t, 1, b.idleSlots())
-	dir := workspace(t)
-	b.Warm(dir)
-	sess, st, _ := spaceState(t, b, dir)
-	require.Nil(t, sess, "Warm took no slot")
-	require.Nil(t, st, "nor started a session beside it")
-	require.NoError(t, b.Release(dir))
-	require.Equal(t, 1, b.idleSlots(), "the slot is still there for the next workspace")
+// Warm moves the workspace into an idle slot's session in the background,
+// and the first command runs there; a workspace released unused leaves the
+// session idle again for the next.
+func TestWarmMovesTheWorkspaceIntoAnIdleSlot(t *testing.T) {
+	for _, used := range []bool{true, false} {
+		t.Run(fmt.Sprintf("used=%v", used), func(t *testing.T) {
+			t.Parallel()
+			b := needSlots(t)
+			first := workspace(t)
+			mustRun(t, b, Command{Dir: first, Script: "true"})
+			pid := sessionOf(t, b, first).bwrap.Process.Pid
+			require.NoError(t, b.Release(first))
+			require.Equal(t, 1, b.idleSlots())
+			dir := workspace(t)
+			b.Warm(dir)
+			_, st, _ := spaceState(t, b, dir)
+			require.NotNil(t, st, "the workspace is on its way in")
+			require.Zero(t, b.idleSlots(), "its slot is taken")
+			if used {
+				res := mustRun(t, b, Command{Dir: dir, Script: "pwd"})
+				require.Equal(t, dir+"\n", res.Output)
+				require.Equal(t, pid, sessionOf(t, b, dir).bwrap.Process.Pid, "the first command ran in the slot's session")
+			} else {
+				<-st.done
+			}
+			require.NoError(t, b.Release(dir))
+			require.Equal(t, 1, b.idleSlots(), "the session is idle again for the next workspace")
+			require.Same(t, st.s, b.idle[0].sess)
+		})
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -127,7 +128,11 @@ type inside struct {
 	layered bool     // /tmp and /dev/shm are the forker's own tmpfs, not bwrap's
 	// sent: the workspaces come from goatbench (see switchTo), one after
 	// another; otherwise bwrap bound the session's one workspace.
-	sent    bool
+	sent bool
+	// parent: the workspaces are the directories in this one, which bwrap
+	// bound (under mode, run by anyone but root); otherwise goatbench sends
+	// each one's mount tree.
+	parent  string
 	held    string // where switchTo put the workspace in bwrap's /tmp, under the layers
 	keys    bool   // keyrings work here (see clearKeyrings)
 	limits  [rlimits]unix.Rlimit
@@ -139,10 +144,16 @@ type inside struct {
 const rlimits = 16
 
 func newInside(args []string) (*inside, error) {
-	if len(args) != 4 || args[3] != "bound" && args[3] != "sent" {
+	switch {
+	case len(args) == 4 && (args[3] == "bound" || args[3] == "sent"):
+	case len(args) == 5 && args[3] == "under" && underTmp(args[4]):
+	default:
 		return nil, errors.New("bad arguments")
 	}
-	in := &inside{tmpSize: args[0], ownNet: args[1] == "net", sent: args[3] == "sent", wsfd: -1}
+	in := &inside{tmpSize: args[0], ownNet: args[1] == "net", sent: args[3] != "bound", wsfd: -1}
+	if args[3] == "under" {
+		in.parent = args[4]
+	}
 	var err error
 	if in.cgroups, err = strconv.Atoi(args[2]); err != nil {
 		return nil, errors.New("bad arguments")
@@ -336,6 +347,13 @@ func (in *inside) refresh() error {
 // can be taken away. Only a session goatbench started without a workspace
 // (sent) switches, and only to a workspace under /tmp.
 //
+// Run by anyone but root, goatbench can clone no mount tree of the host's.
+// There bwrap bound the directory the workspaces are made in (parent, in
+// bwrap's /tmp too, under the layers), and ws is one of its directories,
+// with no mount tree sent: refresh binds it from there in each layer. The
+// init's is the only view of that directory; a command's /tmp is a layer
+// over it, and the init cannot be read by the commands.
+//
 // A workspace also brings what no attempt may share with the one before:
 // the forker thread joins the workspace's own cgroups (the tasks files in
 // files[1:]) and a new network namespace. A process that ends leaves nothing
@@ -346,8 +364,14 @@ func (in *inside) switchTo(ws string, files []*os.File) error {
 	if !in.sent {
 		return errors.New("this session's workspace is bwrap's")
 	}
-	if ws != "" && (len(files) < 1 || !underTmp(ws)) {
+	switch {
+	case ws == "":
+	case !underTmp(ws):
 		return errors.New("a workspace that is not one")
+	case in.parent != "" && (len(files) > 0 || path.Dir(ws) != in.parent):
+		return errors.New("a workspace that is not one of this session's directory")
+	case in.parent == "" && len(files) < 1:
+		return errors.New("a workspace without its mount")
 	}
 	if ws == "" {
 		if err := noSockets(); err != nil {
@@ -363,16 +387,28 @@ func (in *inside) switchTo(ws string, files []*os.File) error {
 		}
 		in.layered = false
 	}
-	if in.held != "" {
+	if in.ws != "" {
 		unix.Close(in.wsfd)
 		in.wsfd = -1
-		if err := unix.Unmount(in.held, unix.MNT_DETACH); err != nil {
-			return fmt.Errorf("unmount the workspace before: %w", err)
+		if in.held != "" {
+			if err := unix.Unmount(in.held, unix.MNT_DETACH); err != nil {
+				return fmt.Errorf("unmount the workspace before: %w", err)
+			}
+			_ = os.Remove(in.held)
 		}
-		_ = os.Remove(in.held)
 		in.held, in.ws = "", ""
 	}
-	if ws != "" {
+	switch {
+	case ws == "":
+		return in.refresh()
+	case in.parent != "":
+		// No symlink: the directory itself, as goatbench made it.
+		fd, err := unix.Open(ws, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("the workspace: %w", err)
+		}
+		in.ws, in.wsfd = ws, fd
+	default:
 		at := "/tmp"
 		for part := range strings.SplitSeq(strings.TrimPrefix(ws, "/tmp/"), "/") {
 			at += "/" + part
@@ -394,12 +430,12 @@ func (in *inside) switchTo(ws string, files []*os.File) error {
 				return fmt.Errorf("join the workspace's cgroup: %w", err)
 			}
 		}
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			return fmt.Errorf("the workspace's network: %w", err)
-		}
-		if err := SetUpNetns(); err != nil {
-			return fmt.Errorf("the workspace's network: %w", err)
-		}
+	}
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("the workspace's network: %w", err)
+	}
+	if err := SetUpNetns(); err != nil {
+		return fmt.Errorf("the workspace's network: %w", err)
 	}
 	return in.refresh()
 }
