@@ -286,7 +286,7 @@ func (b *Bwrap) prepare(ws string, sp *space, l Limits, binds []Bind) (how, erro
 		if h == viaSetpriv && b.setpriv == "" {
 			return h, fmt.Errorf("sandbox: %s needs setpriv (apt-get install util-linux)", ws)
 		}
-		if sp.cg == nil && sp.cgErr == nil && sp.sess == nil && sp.starting == nil && b.movable(h, ws) {
+		if sp.cg == nil && sp.cgErr == nil && sp.sess == nil && sp.starting == nil && len(binds) == 0 && b.movable(h, ws) {
 			if sl := b.take(ws); sl != nil {
 				sp.uid, sp.sess, sp.moveIn, sp.cgBefore = sl.uid, sl.sess, true, sl.cg
 			}
@@ -298,7 +298,7 @@ func (b *Bwrap) prepare(ws string, sp *space, l Limits, binds []Bind) (how, erro
 		if err := ownerAccess(ws); err != nil {
 			return h, err
 		}
-		if sp.sess == nil && sp.starting == nil && sp.sessErr == nil && sp.commands == 0 && b.movable(h, ws) {
+		if sp.sess == nil && sp.starting == nil && sp.sessErr == nil && sp.commands == 0 && len(binds) == 0 && b.movable(h, ws) {
 			if sl := b.take(ws); sl != nil {
 				sp.sess, sp.moveIn = sl.sess, true
 			}
@@ -736,10 +736,11 @@ func searchable(dir string) bool {
 }
 
 // Release forgets a workspace once its attempt is over, and returns once
-// nothing of it runs: its session is ended and, run by root, whatever a
-// command run through setpriv (outside a user namespace) may have left is
-// killed and its cgroups removed. A session still starting is ended in the
-// background, once started, and the rest with it.
+// nothing of it runs: its session is left idle for the next workspace (see
+// slot) or ended and, run by root, whatever a command run through setpriv
+// (outside a user namespace) may have left is killed and its cgroups
+// removed. A session still starting, or still taking the workspace in, is
+// dealt with in the background, once there, and the rest with it.
 func (b *Bwrap) Release(dir string) error {
 	abs, err := filepath.EvalSymlinks(dir)
 	if err != nil {
@@ -758,9 +759,15 @@ func (b *Bwrap) Release(dir string) error {
 	sp.starting, sp.sess, sp.net = nil, nil, nil
 	moveIn, before := sp.moveIn, sp.cgBefore
 	sp.mu.Unlock()
-	if ready && sess != nil && sess.sent && !moveIn && sess.alive() &&
-		(!b.root || sp.cg.emptyBut(btoi(sess.inCgroup))) && b.park(&slot{uid: sp.uid, cg: sp.cg, sess: sess}) {
-		net.close() // a command's own bwrap's, if any
+	parked := func(sess *session) bool {
+		if sess != nil && sess.sent && !moveIn && sess.alive() &&
+			(!b.root || sp.cg.emptyBut(btoi(sess.inCgroup))) && b.park(&slot{uid: sp.uid, cg: sp.cg, sess: sess}) {
+			net.close() // a command's own bwrap's, if any
+			return true
+		}
+		return false
+	}
+	if ready && parked(sess) {
 		return nil
 	}
 	if before != nil {
@@ -787,14 +794,16 @@ func (b *Bwrap) Release(dir string) error {
 		return nil
 	}
 	if !ready {
-		// A session still starting (for a command that came after its
-		// start) is not waited for: it is ended once started, and the rest
-		// with it.
+		// A session still starting, or a workspace still moving in (Warm's,
+		// or one a command gave up on), is not waited for: once there, it
+		// is parked, as above, or ended, and the rest with it.
 		b.ending.Add(1)
 		go func() {
 			defer b.ending.Done()
 			<-st.done
-			_ = end(st.s)
+			if !parked(st.s) {
+				_ = end(st.s)
+			}
 		}()
 		return nil
 	}
@@ -873,13 +882,6 @@ func (b *Bwrap) idleSlots() int {
 // /tmp, run by root; one made in the session's directory otherwise.
 func (s *slot) serves(ws string) bool {
 	return s.sess.under == "" || filepath.Dir(ws) == s.sess.under
-}
-
-// idleFor reports whether a slot is idle that can take ws in.
-func (b *Bwrap) idleFor(ws string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return slices.ContainsFunc(b.idle, func(s *slot) bool { return s.serves(ws) })
 }
 
 // take is an idle slot that can take ws in and whose session still works,

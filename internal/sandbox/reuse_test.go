@@ -505,3 +505,65 @@ func TestASessionServesOnlyItsOwnDirectory(t *testing.T) {
 	mustRun(t, b, Command{Dir: same, Script: "true"})
 	require.Equal(t, pid, sessionOf(t, b, same).bwrap.Process.Pid, "handed on in its own directory")
 }
+
+// mountGap prints how far the unique ID of the command's /tmp (its layer,
+// mounted for it) is from that of / (bwrap's, mounted with the session):
+// the mounts made in between.
+const mountGap = `python3 - 2>&1 <<'PY'
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+def uid(p):
+    buf = ctypes.create_string_buffer(256)
+    assert libc.statx(-100, p.encode(), 0, 0x4000, buf) == 0, ctypes.get_errno()  # STATX_MNT_ID_UNIQUE
+    assert int.from_bytes(buf.raw[0:4], "little") & 0x4000, "no unique mount IDs here"
+    return int.from_bytes(buf.raw[0x90:0x98], "little")
+print("gap", uid("/tmp") - uid("/"))
+PY`
+
+// Each command's layers are new mounts, and unique mount IDs only grow: B
+// could count the commands A ran from how far its /tmp's ID is from that of
+// bwrap's /, had the workspace not a copy of every mount of its own.
+func TestTheMountsTellTheNextAttemptNothing(t *testing.T) {
+	b := needSlots(t)
+	gaps := map[int]string{}
+	for _, n := range []int{1, 40} {
+		a := workspace(t)
+		for range n {
+			mustRun(t, b, Command{Dir: a, Script: "true"})
+		}
+		pid := sessionOf(t, b, a).bwrap.Process.Pid
+		require.NoError(t, b.Release(a))
+		db := workspace(t)
+		t.Cleanup(func() { _ = b.Release(db) })
+		res := mustRun(t, b, Command{Dir: db, Script: mountGap})
+		if strings.Contains(res.Output, "no unique mount IDs") || strings.Contains(res.Output, "AssertionError") {
+			t.Skipf("this kernel gives no unique mount IDs: %s", res.Output)
+		}
+		require.Equal(t, pid, sessionOf(t, b, db).bwrap.Process.Pid, "handed on")
+		require.Regexp(t, `^gap \d+\n$`, res.Output)
+		gaps[n] = strings.TrimSpace(res.Output)
+		require.NoError(t, b.Release(db))
+	}
+	require.Equal(t, gaps[1], gaps[40], "A's 1 command against its 40")
+}
+
+// A workspace warmed and released at once, while it still moves into an
+// idle session, leaves that session idle again once it has moved in.
+func TestAWorkspaceReleasedWhileMovingInLeavesTheSessionIdle(t *testing.T) {
+	b := needSlots(t)
+	first := workspace(t)
+	mustRun(t, b, Command{Dir: first, Script: "true"})
+	pid := sessionOf(t, b, first).bwrap.Process.Pid
+	require.NoError(t, b.Release(first))
+	dir := workspace(t)
+	b.Warm(dir)
+	_, st, _ := spaceState(t, b, dir)
+	require.NotNil(t, st)
+	require.NoError(t, b.Release(dir))
+	<-st.done
+	require.Eventually(t, func() bool { return b.idleSlots() == 1 }, 5*time.Second, 5*time.Millisecond, "parked again")
+	next := workspace(t)
+	t.Cleanup(func() { _ = b.Release(next) })
+	mustRun(t, b, Command{Dir: next, Script: "true"})
+	require.Equal(t, pid, sessionOf(t, b, next).bwrap.Process.Pid)
+}

@@ -670,7 +670,9 @@ func TestTheCommandThatStartsTheSessionRunsInIt(t *testing.T) {
 
 // A workspace released while its session is still starting (the command
 // that started it gave up waiting: its context ended) does not wait for the
-// start, and nothing of the session or the cgroups is left once it is over.
+// start, and nothing of the session or the cgroups is left once it is over
+// and the sandbox closed (a session that can serve the next workspace is
+// kept idle for it until then).
 func TestReleaseDuringASessionStartLeavesNothing(t *testing.T) {
 	t.Parallel()
 	b, dir := needSession(t)
@@ -690,6 +692,7 @@ func TestReleaseDuringASessionStartLeavesNothing(t *testing.T) {
 	require.NoError(t, b.Release(dir))
 	<-st.done
 	require.NoError(t, st.err)
+	require.NoError(t, b.Close())
 	select {
 	case <-st.s.exited:
 	case <-time.After(5 * time.Second):

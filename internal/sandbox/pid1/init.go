@@ -398,9 +398,16 @@ func (in *inside) switchTo(ws string, files []*os.File) error {
 		}
 		in.held, in.ws = "", ""
 	}
-	switch {
-	case ws == "":
+	if ws == "" {
 		return in.refresh()
+	}
+	// A copy of every mount, each with a unique ID of its own (statx's
+	// STATX_MNT_ID_UNIQUE, which only grows), so that the workspace's
+	// commands cannot count the mounts the last workspace's commands made.
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("the workspace's mounts: %w", err)
+	}
+	switch {
 	case in.parent != "":
 		// No symlink: the directory itself, as goatbench made it.
 		fd, err := unix.Open(ws, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
