@@ -29,6 +29,17 @@ func needSlots(t *testing.T) *Bwrap {
 	return b
 }
 
+// parkOne runs a command in the workspace dir and releases it, which leaves
+// its session the one idle; it returns the session's bwrap.
+func parkOne(t *testing.T, b *Bwrap, dir string) int {
+	t.Helper()
+	mustRun(t, b, Command{Dir: dir, Script: "true"})
+	pid := sessionOf(t, b, dir).bwrap.Process.Pid
+	require.NoError(t, b.Release(dir))
+	require.Equal(t, 1, b.idleSlots(), "the session is kept for the next workspace")
+	return pid
+}
+
 // used runs a first command in a fresh workspace, leaves what an attempt
 // could leave behind, and releases it; it returns the workspace and its
 // session's bwrap.
@@ -490,11 +501,7 @@ func TestASessionServesOnlyItsOwnDirectory(t *testing.T) {
 		return d
 	}
 	p1, p2 := workspace(t), workspace(t)
-	a := in(p1)
-	mustRun(t, b, Command{Dir: a, Script: "true"})
-	pid := sessionOf(t, b, a).bwrap.Process.Pid
-	require.NoError(t, b.Release(a))
-	require.Equal(t, 1, b.idleSlots())
+	pid := parkOne(t, b, in(p1))
 	elsewhere := in(p2)
 	t.Cleanup(func() { _ = b.Release(elsewhere) })
 	mustRun(t, b, Command{Dir: elsewhere, Script: "true"})
@@ -551,10 +558,7 @@ func TestTheMountsTellTheNextAttemptNothing(t *testing.T) {
 // idle session, leaves that session idle again once it has moved in.
 func TestAWorkspaceReleasedWhileMovingInLeavesTheSessionIdle(t *testing.T) {
 	b := needSlots(t)
-	first := workspace(t)
-	mustRun(t, b, Command{Dir: first, Script: "true"})
-	pid := sessionOf(t, b, first).bwrap.Process.Pid
-	require.NoError(t, b.Release(first))
+	pid := parkOne(t, b, workspace(t))
 	dir := workspace(t)
 	b.Warm(dir)
 	_, st, _ := spaceState(t, b, dir)

@@ -36,9 +36,7 @@ func needSession(t *testing.T) (*Bwrap, string) {
 // why it has none.
 func settled(t *testing.T, b *Bwrap, dir string) (*session, error) {
 	t.Helper()
-	ws, err := b.workspace(dir)
-	require.NoError(t, err)
-	sp := b.space(ws)
+	sp := spaceOf(t, b, dir)
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	sp.settle()
@@ -760,12 +758,18 @@ func TestASessionAfterASetprivCommandKeepsItsRoom(t *testing.T) {
 // its way.
 func spaceState(t *testing.T, b *Bwrap, dir string) (*session, *sessionStart, *attemptCgroup) {
 	t.Helper()
-	ws, err := b.workspace(dir)
-	require.NoError(t, err)
-	sp := b.space(ws)
+	sp := spaceOf(t, b, dir)
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	return sp.sess, sp.starting, sp.cg
+}
+
+// spaceOf is what b keeps for the workspace dir.
+func spaceOf(t *testing.T, b *Bwrap, dir string) *space {
+	t.Helper()
+	ws, err := b.workspace(dir)
+	require.NoError(t, err)
+	return b.space(ws)
 }
 
 // Warm starts a workspace's session before its first command, and that
@@ -848,11 +852,7 @@ func TestWarmMovesTheWorkspaceIntoAnIdleSlot(t *testing.T) {
 		t.Run(fmt.Sprintf("used=%v", used), func(t *testing.T) {
 			t.Parallel()
 			b := needSlots(t)
-			first := workspace(t)
-			mustRun(t, b, Command{Dir: first, Script: "true"})
-			pid := sessionOf(t, b, first).bwrap.Process.Pid
-			require.NoError(t, b.Release(first))
-			require.Equal(t, 1, b.idleSlots())
+			pid := parkOne(t, b, workspace(t))
 			dir := workspace(t)
 			b.Warm(dir)
 			_, st, _ := spaceState(t, b, dir)
