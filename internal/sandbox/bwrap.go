@@ -286,10 +286,8 @@ func (b *Bwrap) prepare(ws string, sp *space, l Limits, binds []Bind) (how, erro
 		if h == viaSetpriv && b.setpriv == "" {
 			return h, fmt.Errorf("sandbox: %s needs setpriv (apt-get install util-linux)", ws)
 		}
-		if sp.cg == nil && sp.cgErr == nil && sp.sess == nil && sp.starting == nil && len(binds) == 0 && b.movable(h, ws) {
-			if sl := b.take(ws); sl != nil {
-				sp.uid, sp.sess, sp.moveIn, sp.cgBefore = sl.uid, sl.sess, true, sl.cg
-			}
+		if sp.cg == nil && sp.cgErr == nil { // its first command
+			b.takeSlot(h, ws, sp, binds)
 		}
 		if err := handOver(ws, sp.uid); err != nil {
 			return h, err
@@ -298,10 +296,8 @@ func (b *Bwrap) prepare(ws string, sp *space, l Limits, binds []Bind) (how, erro
 		if err := ownerAccess(ws); err != nil {
 			return h, err
 		}
-		if sp.sess == nil && sp.starting == nil && sp.sessErr == nil && sp.commands == 0 && len(binds) == 0 && b.movable(h, ws) {
-			if sl := b.take(ws); sl != nil {
-				sp.sess, sp.moveIn = sl.sess, true
-			}
+		if sp.sessErr == nil && sp.commands == 0 { // its first command
+			b.takeSlot(h, ws, sp, binds)
 		}
 	}
 	if b.root && sp.cg == nil && sp.cgErr == nil {
@@ -318,6 +314,21 @@ func (b *Bwrap) prepare(ws string, sp *space, l Limits, binds []Bind) (how, erro
 		sp.net, sp.netErr = makeNetns()
 	}
 	return h, nil
+}
+
+// takeSlot gives the workspace an idle slot's session to move into (see
+// slot), where one serves it and a command that binds binds would run in
+// it; run by root, its uid and cgroups come with it. The caller holds sp.mu.
+func (b *Bwrap) takeSlot(h how, ws string, sp *space, binds []Bind) {
+	if len(binds) > 0 || sp.sess != nil || sp.starting != nil || !b.movable(h, ws) {
+		return
+	}
+	if sl := b.take(ws); sl != nil {
+		sp.sess, sp.moveIn = sl.sess, true
+		if b.root {
+			sp.uid, sp.cgBefore = sl.uid, sl.cg
+		}
+	}
 }
 
 // how is the way a command of the workspace that binds binds becomes its
@@ -869,13 +880,6 @@ func (b *Bwrap) park(s *slot) bool {
 	})
 	b.idle = append(b.idle, s)
 	return true
-}
-
-// idleSlots is how many slots are idle.
-func (b *Bwrap) idleSlots() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.idle)
 }
 
 // serves reports whether s's session can take ws in: any workspace under

@@ -29,6 +29,13 @@ func needSlots(t *testing.T) *Bwrap {
 	return b
 }
 
+// idleSlots is how many slots are idle.
+func (b *Bwrap) idleSlots() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.idle)
+}
+
 // parkOne runs a command in the workspace dir and releases it, which leaves
 // its session the one idle; it returns the session's bwrap.
 func parkOne(t *testing.T, b *Bwrap, dir string) int {
