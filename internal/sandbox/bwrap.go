@@ -512,9 +512,9 @@ func (b *Bwrap) startSessionFor(h how, ws string, sp *space, l Limits) *sessionS
 // workspace of one command rather than 15.7, and 1.2, 1.0 and 0.8 ms a
 // command to ones of two, three and ten rather than 8.0, 5.8 and 2.1
 // (BenchmarkWorkspace, "fresh" against "cold"). The CPU the start takes,
-// 12 to 14 ms a workspace, is the same; a session handed on from one
-// workspace to the next (see slot) takes 3 to 5, and adds 2.0, 1.2, 1.0 and
-// 0.8 ms a command ("bwrap").
+// 10 to 15 ms a workspace, is the same; a session handed on from one
+// workspace to the next (see slot) takes 2 to 4, and adds 1.6, 1.2, 0.9 and
+// 0.7 ms a command ("bwrap").
 const sessionFrom = 1
 
 // startSession starts the sandbox a workspace's commands run in (see
