@@ -384,21 +384,12 @@ func (b *Bwrap) sessionFor(ctx context.Context, h how, ws string, sp *space, l L
 		}
 	}
 	if sp.sess != nil && sp.moveIn {
-		sp.moveIn = false
-		err := sp.sess.moveIn(ctx, ws, sp.cg)
-		if err != nil {
-			// An idle session that cannot take it, and may not hear a
-			// close: end it, and start another.
-			sp.sess.kill()
-			<-sp.sess.exited
-			sp.sess = nil
+		// The wait ends with this command's context, and so does a
+		// session that does not answer.
+		if !moveInto(ctx, sp.sess, ws, sp.cg, sp.cgBefore) {
+			sp.sess = nil // start another
 		}
-		// Nothing is left in them: the init's thread is in the workspace's
-		// own now, or gone with its session.
-		if sp.cgBefore != nil {
-			_ = sp.cgBefore.remove()
-			sp.cgBefore = nil
-		}
+		sp.moveIn, sp.cgBefore = false, nil
 	}
 	if sp.sess != nil && !sp.sess.alive() {
 		sp.sess.close() // it died under an earlier command: start another
@@ -470,16 +461,28 @@ func (b *Bwrap) moveInFor(ws string, sp *space) {
 		defer close(st.done)
 		ctx, cancel := context.WithTimeout(context.Background(), setupGrace)
 		defer cancel()
-		if err := sess.moveIn(ctx, ws, cg); err != nil {
-			sess.kill()
-			<-sess.exited
-		} else {
+		if moveInto(ctx, sess, ws, cg, before) {
 			st.s = sess
 		}
-		if before != nil {
-			_ = before.remove()
-		}
 	}()
+}
+
+// moveInto moves ws into sess, an idle session taken over, its wait for
+// the init bounded by ctx, and reports whether it did. A session that
+// cannot take it in, and may not hear a close, is killed. before, the
+// cgroups the init was in (nil: none), are removed either way: nothing is
+// left in them, the init's thread being in the workspace's own now, or gone
+// with its session.
+func moveInto(ctx context.Context, sess *session, ws string, cg, before *attemptCgroup) bool {
+	err := sess.moveIn(ctx, ws, cg)
+	if err != nil {
+		sess.kill()
+		<-sess.exited
+	}
+	if before != nil {
+		_ = before.remove()
+	}
+	return err == nil
 }
 
 // startSessionFor starts the workspace's session in the background. The

@@ -83,7 +83,7 @@ type Releaser interface {
 // command. The built-in agent calls Warm while the model thinks (see
 // runner.Workspace.Warm), which takes longer than the build, so that the
 // first command does not wait for it. A workspace warmed and never used
-// costs that build and nothing else; Release ends it as it ends any.
+// costs that build and nothing else; Release deals with it as with any.
 type Warmer interface {
 	Warm(dir string)
 }
