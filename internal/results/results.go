@@ -262,7 +262,10 @@ func count(n int, word string) string {
 }
 
 // Writer appends attempts to results.jsonl, one synced line each, so a killed
-// process leaves every finished attempt readable.
+// process leaves every finished attempt readable. Attempts that finish
+// together share a sync (see Append): one fsync makes durable every line
+// written before it began, so a line waits for at most the sync in progress
+// and the next, not for one sync per line ahead of it.
 //
 // Only the Writer adds to its stream. The file is read-only (0444) while it
 // is open, so a command running as the same user cannot simply append to it,
@@ -271,10 +274,15 @@ func count(n int, word string) string {
 // counts. Run by root, commands in plain mode run as another uid and cannot
 // open the file at all.
 type Writer struct {
-	mu   sync.Mutex
-	f    *os.File
-	size int64 // bytes the stream holds that this Writer wrote or found
-	cut  int64 // foreign bytes removed
+	mu      sync.Mutex // the stream's bytes: size, cut, written
+	f       *os.File
+	size    int64  // bytes the stream holds that this Writer wrote or found
+	cut     int64  // foreign bytes removed
+	written uint64 // lines written
+
+	syncMu  sync.Mutex // one sync at a time: synced, syncErr
+	synced  uint64     // lines a finished sync made durable
+	syncErr error      // the first failed sync: every later Append fails
 }
 
 // OpenWriter opens (creating if needed) the results stream of a run folder for
@@ -356,28 +364,70 @@ func repairTail(path string) error {
 	return f.Truncate(start)
 }
 
-// Append writes one attempt and syncs it to disk.
+// Append writes one attempt and returns once it is synced to disk.
 func (w *Writer) Append(a Attempt) error {
 	a.bound()
 	b, err := json.Marshal(a)
 	if err != nil {
 		return err
 	}
+	line, err := w.write(append(b, '\n'))
+	if err != nil {
+		return err
+	}
+	return w.syncTo(line)
+}
+
+// write adds one line to the stream, first cutting any bytes that appeared
+// in it without the Writer, and returns the line's number.
+func (w *Writer) write(b []byte) (uint64, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if st, err := w.f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() != w.size {
 		if err := w.f.Truncate(w.size); err != nil {
-			return err
+			return 0, err
 		}
 		w.cut += st.Size() - w.size
 	}
-	n, err := w.f.Write(append(b, '\n'))
+	n, err := w.f.Write(b)
 	w.size += int64(n)
 	if err != nil {
+		return 0, err
+	}
+	w.written++
+	return w.written, nil
+}
+
+// syncTo returns once line is durable. A sync that began after the line was
+// written covers it: while one is in progress, the lines written meanwhile
+// wait for the next, which then covers every one of them.
+//
+// A failed sync fails every Append after it. Linux reports a failed
+// writeback to one fsync only and may drop the pages (fsync(2), "Linux
+// 4.13 and later"): a later sync that succeeds says nothing of the lines
+// the failed one held, so none is called durable again.
+func (w *Writer) syncTo(line uint64) error {
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
+	if w.syncErr != nil {
+		return w.syncErr
+	}
+	if w.synced >= line {
+		return nil
+	}
+	w.mu.Lock()
+	upto := w.written // every one of them written before the sync begins
+	w.mu.Unlock()
+	if err := syncFile(w.f); err != nil {
+		w.syncErr = err
 		return err
 	}
-	return w.f.Sync()
+	w.synced = upto
+	return nil
 }
+
+// syncFile is (*os.File).Sync; tests replace it to watch or fail the syncs.
+var syncFile = (*os.File).Sync
 
 // Cut is the number of bytes that appeared in the stream without the Writer
 // and were removed.
