@@ -402,10 +402,10 @@ func (w *Writer) write(b []byte) (uint64, error) {
 // written covers it: while one is in progress, the lines written meanwhile
 // wait for the next, which then covers every one of them.
 //
-// A failed sync fails every Append after it. Linux reports a failed
-// writeback to one fsync only and may drop the pages (fsync(2), "Linux
-// 4.13 and later"): a later sync that succeeds says nothing of the lines
-// the failed one held, so none is called durable again.
+// A failed sync fails every Append after it. Linux reports a writeback
+// error once to each open file (errseq_t, since 4.13) and may already have
+// dropped the pages that failed: a later sync that succeeds says nothing of
+// the lines the failed one held, so none is called durable again.
 func (w *Writer) syncTo(line uint64) error {
 	w.syncMu.Lock()
 	defer w.syncMu.Unlock()
