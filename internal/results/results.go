@@ -299,7 +299,9 @@ func OpenWriter(dir string) (*Writer, error) {
 	if err := repairTail(path); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	f, err := openRegular(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	// Not O_APPEND: each line is written where the Writer's own bytes end
+	// (see write).
+	f, err := openRegular(path, os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -379,7 +381,15 @@ func (w *Writer) Append(a Attempt) error {
 }
 
 // write adds one line to the stream, first cutting any bytes that appeared
-// in it without the Writer, and returns the line's number.
+// in it without the Writer, and returns the line's number. The line goes
+// where the Writer's own bytes end, not at the file's end: bytes appended
+// by someone else between the cut and the write are written over (and what
+// is left of them cut by the next write), never kept before the line.
+//
+// A line that could not be written whole (a disk that filled midway) is cut
+// off again: the next line appended to its first part would make one line
+// no reader can parse, in the middle of the stream, and the whole run
+// unreadable.
 func (w *Writer) write(b []byte) (uint64, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -389,31 +399,43 @@ func (w *Writer) write(b []byte) (uint64, error) {
 		}
 		w.cut += st.Size() - w.size
 	}
-	n, err := w.f.Write(b)
-	w.size += int64(n)
+	if testHookWrite != nil {
+		testHookWrite()
+	}
+	n, err := w.f.WriteAt(b, w.size)
 	if err != nil {
+		// Whatever part was written (WriteAt does not count the part of a
+		// write that then failed). Should this fail too, the next write
+		// starts at w.size all the same, and cuts what is left.
+		_ = w.f.Truncate(w.size)
 		return 0, err
 	}
+	w.size += int64(n)
 	w.written++
 	return w.written, nil
 }
+
+// testHookWrite, in tests, runs between the cut of foreign bytes and the
+// write of a line.
+var testHookWrite func()
 
 // syncTo returns once line is durable. A sync that began after the line was
 // written covers it: while one is in progress, the lines written meanwhile
 // wait for the next, which then covers every one of them.
 //
-// A failed sync fails every Append after it. Linux reports a writeback
-// error once to each open file (errseq_t, since 4.13) and may already have
-// dropped the pages that failed: a later sync that succeeds says nothing of
-// the lines the failed one held, so none is called durable again.
+// A failed sync fails every Append after it whose line no earlier sync
+// covered. Linux reports a writeback error once to each open file
+// (errseq_t, since 4.13) and marks the pages that failed clean, never to be
+// written again: a later sync that succeeds says nothing of the lines the
+// failed one held, so none is called durable again.
 func (w *Writer) syncTo(line uint64) error {
 	w.syncMu.Lock()
 	defer w.syncMu.Unlock()
+	if w.synced >= line {
+		return nil // a sync that succeeded before any failed covers it
+	}
 	if w.syncErr != nil {
 		return w.syncErr
-	}
-	if w.synced >= line {
-		return nil
 	}
 	w.mu.Lock()
 	upto := w.written // every one of them written before the sync begins
