@@ -258,7 +258,9 @@ func warm(t *testing.T, b *Bwrap, dir string) *session {
 // outside its limits.
 func TestACommandLeavesNothingForTheNext(t *testing.T) {
 	t.Parallel()
-	b, dir := sessionReady(t)
+	b, dir := needSession(t)
+	b.keyrings = true // for the emptying of keyrings, where no filter refuses them
+	warm(t, b, dir)
 	res := mustRun(t, b, Command{Dir: dir, Script: `rm /dev/fd; ln -s /nowhere /dev/stdout; touch /dev/planted; ls -A /dev | wc -l`})
 	require.Contains(t, res.Output, "Read-only file system")
 	res, err := b.Run(context.Background(), Command{Dir: dir, Script: "echo FAIL; exit 1"})
@@ -474,7 +476,8 @@ func TestPidMaxRetiresTheSession(t *testing.T) {
 // Where goatbench has a session keyring of its own (a login's, a systemd
 // service's), no command possesses it: a key one command adds to its
 // session keyring is there for no later command, of its workspace or of
-// another, in a session or in a bwrap of its own.
+// another, in a session or in a bwrap of its own (where no filter refuses
+// keyrings to the commands: see keyless), or in plain mode.
 func TestNoCommandSharesASessionKeyring(t *testing.T) {
 	t.Parallel()
 	const put = `python3 -c '
@@ -485,7 +488,9 @@ import ctypes; libc = ctypes.CDLL(None); libc.syscall.restype = ctypes.c_long
 k = libc.syscall(250, 10, -3, b"user", b"leak", 0); buf = ctypes.create_string_buffer(64)
 n = libc.syscall(250, 11, k, buf, 64) if k >= 0 else 0; print("found", buf.raw[:max(n, 0)])'`
 	if os.Getenv("GOATBENCH_TEST_KEYRING") != "" {
-		b, dir := sessionReady(t)
+		b, dir := needSession(t)
+		b.keyrings = true // where no filter refuses them
+		warm(t, b, dir)
 		res := mustRun(t, b, Command{Dir: dir, Script: put})
 		require.Contains(t, res.Output, "added True")
 		res = mustRun(t, b, Command{Dir: dir, Script: get})
@@ -560,6 +565,7 @@ func TestAFullKeyQuotaLeavesNoKeyringBehind(t *testing.T) {
 		t.Skip("root's key quota is not its commands' (each workspace has a uid of its own)")
 	}
 	b := needBwrap(t, Limits{})
+	b.keyrings = true // where no filter refuses them (see keyless)
 	const fill = `python3 -c '
 import ctypes; libc = ctypes.CDLL(None); libc.syscall.restype = ctypes.c_long
 print("leak", libc.syscall(248, b"user", b"leak", b"from-workspace-1", 16, -3) > 0)

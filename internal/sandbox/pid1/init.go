@@ -540,7 +540,8 @@ func (in *inside) clearKeyrings() error {
 
 // keyctlWorks reports whether this process can use keyrings at all: not
 // where the kernel has none, or a seccomp profile refuses keyctl(2) (as
-// Docker's does), which then refuses it to every command too.
+// Docker's does, and goatbench's bwrap: the sandbox package's keyless),
+// which then refuses it to every command too.
 func keyctlWorks() bool {
 	_, err := unix.KeyctlInt(unix.KEYCTL_GET_KEYRING_ID, unix.KEY_SPEC_SESSION_KEYRING, 0, 0, 0)
 	return err != unix.ENOSYS && err != unix.EPERM && err != unix.EACCES
