@@ -52,4 +52,21 @@ func TestBindMustExist(t *testing.T) {
 	t.Cleanup(func() { _ = sb.Release(dir) }) // its uid and cgroup
 	_, err := sb.Run(context.Background(), Command{Dir: dir, Script: "true", Binds: []Bind{{Path: "/no/such/agent"}}})
 	require.ErrorContains(t, err, "/no/such/agent")
+	// Refused, it keeps none of the files it was to pass (the passwd file,
+	// cgroups, the seccomp filter's pipe: at least one per command). What
+	// other tests' sessions still open or close meanwhile is a few.
+	before := openFDs(t)
+	for range 50 {
+		_, err = sb.Run(context.Background(), Command{Dir: dir, Script: "true", Binds: []Bind{{Path: "/no/such/agent"}}})
+		require.Error(t, err)
+	}
+	require.Less(t, openFDs(t), before+25, "50 refused commands")
+}
+
+// openFDs is how many files this process has open.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	return len(entries)
 }

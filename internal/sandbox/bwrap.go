@@ -31,8 +31,8 @@ import (
 // From its first command on (see sessionFrom), a workspace's commands share
 // one such sandbox, a session (see session), where bwrap runs as the
 // workspace's uid or the caller; the sandbox is then built once per attempt,
-// and each command still gets a fresh /tmp, /dev/shm, IPC namespace and
-// keyrings. Otherwise each command has a bwrap of its own, whose PID
+// and each command still gets a fresh /tmp, /dev/shm and IPC namespace.
+// No command may use the kernel's keyrings (see keyless). Otherwise each command has a bwrap of its own, whose PID
 // namespace dies with its shell.
 //
 // Run by root, every workspace gets a uid of its own (high and unnamed on the
@@ -264,6 +264,7 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 		s.extra = append(s.extra, f)
 	}
 	if err := sp.cg.join(&s); err != nil {
+		closeAll(s.extra)
 		return Result{}, err
 	}
 	var keys []string
@@ -274,6 +275,7 @@ func (b *Bwrap) Run(ctx context.Context, c Command) (Result, error) {
 	args := b.args(h, ws, sp.uid, l, sp.net == nil, keys, bash(), "-c", c.Script)
 	if len(c.Binds) > 0 {
 		if args, err = b.withBinds(args, ws, c.Binds); err != nil {
+			closeAll(s.extra)
 			return Result{}, err
 		}
 	}
@@ -849,7 +851,8 @@ func (b *Bwrap) Release(dir string) error {
 // largest part of what bubblewrap costs an attempt, is paid once per slot
 // rather than once per workspace. What a command may leave for the next in
 // a session it leaves nowhere a slot keeps: its processes are killed and
-// its /tmp, /dev/shm, IPC namespace and keyrings replaced as it ends, and a
+// its /tmp, /dev/shm and IPC namespace replaced as it ends (and, where no
+// filter refuses it keyrings, see keyless, its keyrings emptied), and a
 // session whose init a command tampered with, or whose keyrings cannot be
 // emptied, retires. A session is parked only once it holds no workspace,
 // no unix socket is left in its workspace's network namespace (fds in

@@ -19,6 +19,13 @@ for name, n, args in (("add_key", nr[0], (b"user", b"note", b"from-a-command", 1
                       ("keyctl", nr[2], (0, -3, 0))):  # KEYCTL_GET_KEYRING_ID @s
     r = libc.syscall(n, *args)
     print(name, r, os.strerror(ctypes.get_errno()) if r < 0 else "ok")
+# FS_IOC_GET_ENCRYPTION_KEY_STATUS, and FS_IOC_GETFLAGS, on the workspace:
+# the kernel says EOPNOTSUPP or ENOTTY to the first here (no fscrypt), the
+# filter EPERM.
+fd = os.open(".", os.O_RDONLY); buf = ctypes.create_string_buffer(128)
+for name, req in (("fscrypt", 0xc080661a), ("getflags", 0x80086601)):
+    r = libc.ioctl(fd, ctypes.c_ulong(req), buf)
+    print(name, r, os.strerror(ctypes.get_errno()) if r < 0 else "ok")
 PY`
 
 // No command in a bwrap sandbox can reach the kernel's keyrings, which are
@@ -35,9 +42,10 @@ func TestNoCommandReachesTheKeyrings(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			out := mustRun(t, b, c).Output
-			for _, call := range []string{"add_key", "request_key", "keyctl"} {
+			for _, call := range []string{"add_key", "request_key", "keyctl", "fscrypt"} {
 				require.Contains(t, out, call+" -1 Operation not permitted", out)
 			}
+			require.NotContains(t, out, "getflags -1 Operation not permitted", "other ioctls go through")
 		})
 	}
 	// A session's commands still run, one after another, without keyrings.
@@ -52,26 +60,40 @@ func TestNoCommandReachesTheKeyrings(t *testing.T) {
 func TestTheKeylessFilterRefusesOnlyKeyrings(t *testing.T) {
 	for goarch, archs := range keySyscalls {
 		prog := keylessFilter(goarch)
+		const deny, allow = uint32(unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)), uint32(unix.SECCOMP_RET_ALLOW)
 		for _, a := range archs {
 			for _, nr := range a.nrs {
-				require.Equal(t, uint32(unix.SECCOMP_RET_ERRNO|uint32(unix.EPERM)), runFilter(t, prog, a.arch, nr), "%s %#x %d", goarch, a.arch, nr)
+				require.Equal(t, deny, runFilter(t, prog, a.arch, nr, 0), "%s %#x %d", goarch, a.arch, nr)
 				if a.x32 {
-					require.Equal(t, uint32(unix.SECCOMP_RET_ERRNO|uint32(unix.EPERM)), runFilter(t, prog, a.arch, nr|0x40000000), "x32 %d", nr)
+					require.Equal(t, deny, runFilter(t, prog, a.arch, nr|0x40000000, 0), "x32 %d", nr)
 				}
 			}
 			for _, nr := range []uint32{0, 1, 59, 247, 251, a.nrs[0] - 1, a.nrs[2] + 1} {
-				require.Equal(t, uint32(unix.SECCOMP_RET_ALLOW), runFilter(t, prog, a.arch, nr), "%s %#x %d", goarch, a.arch, nr)
+				require.Equal(t, allow, runFilter(t, prog, a.arch, nr, 0xc080661a), "%s %#x %d", goarch, a.arch, nr)
+			}
+			for _, nr := range a.ioctl {
+				// fscrypt's add, remove, remove for all users and status,
+				// whatever the size and direction bits or the upper half.
+				for _, req := range []uint64{0xc0506617, 0xc0406618, 0xc0406619, 0xc080661a, 0x6617, 0xffffffff_0000661a} {
+					require.Equal(t, deny, runFilter(t, prog, a.arch, nr, req), "%s ioctl %#x", goarch, req)
+				}
+				// Its neighbours ('f' 22 and 27), FS_IOC_GETFLAGS, TCGETS.
+				for _, req := range []uint64{0xc0096616, 0x8010661b, 0x80086601, 0x5401, 0x661a0000} {
+					require.Equal(t, allow, runFilter(t, prog, a.arch, nr, req), "%s ioctl %#x", goarch, req)
+				}
 			}
 		}
-		// Another architecture's keyctl number is some other call there.
-		require.Equal(t, uint32(unix.SECCOMP_RET_ALLOW), runFilter(t, prog, 0x12345678, archs[0].nrs[2]))
+		// Another architecture's keyctl or ioctl number is some other call
+		// there.
+		require.Equal(t, allow, runFilter(t, prog, 0x12345678, archs[0].nrs[2], 0))
+		require.Equal(t, allow, runFilter(t, prog, 0x12345678, archs[0].ioctl[0], 0xc080661a))
 	}
 	require.Nil(t, keylessFilter("riscv64"), "numbers it does not know are not guessed")
 }
 
-// runFilter runs a classic BPF seccomp program over (arch, nr), with the
-// instructions keylessFilter uses.
-func runFilter(t *testing.T, prog []unix.SockFilter, arch, nr uint32) uint32 {
+// runFilter runs a classic BPF seccomp program over (arch, nr, second
+// argument), with the instructions keylessFilter uses.
+func runFilter(t *testing.T, prog []unix.SockFilter, arch, nr uint32, arg1 uint64) uint32 {
 	t.Helper()
 	var acc uint32
 	for pc := 0; pc < len(prog); pc++ {
@@ -83,6 +105,8 @@ func runFilter(t *testing.T, prog []unix.SockFilter, arch, nr uint32) uint32 {
 				acc = nr
 			case 4:
 				acc = arch
+			case 24: // the low half of args[1], little-endian
+				acc = uint32(arg1)
 			default:
 				t.Fatalf("load of offset %d", f.K)
 			}
@@ -90,6 +114,18 @@ func runFilter(t *testing.T, prog []unix.SockFilter, arch, nr uint32) uint32 {
 			acc &= f.K
 		case unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K:
 			if acc == f.K {
+				pc += int(f.Jt)
+			} else {
+				pc += int(f.Jf)
+			}
+		case unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K:
+			if acc >= f.K {
+				pc += int(f.Jt)
+			} else {
+				pc += int(f.Jf)
+			}
+		case unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K:
+			if acc > f.K {
 				pc += int(f.Jt)
 			} else {
 				pc += int(f.Jf)

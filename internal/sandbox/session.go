@@ -31,8 +31,9 @@ import (
 //   - nothing it started outlives it: once its shell exits, the init kills
 //     every other process of the session's PID namespace before it reports
 //     the end;
-//   - a fresh, size-limited /tmp and /dev/shm, its own IPC namespace, empty
-//     keyrings and its own stdin;
+//   - a fresh, size-limited /tmp and /dev/shm, its own IPC namespace, its
+//     own stdin, and no keyrings (see keyless; where none refuses them,
+//     empty ones);
 //   - no capability in any set.
 //
 // The workspace, the read-only system and /dev, the uid, the hostname and
