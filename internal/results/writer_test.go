@@ -92,45 +92,41 @@ func assertNoError(t *testing.T, err error) bool {
 	return true
 }
 
-// Linux reports a failed writeback to one fsync only: a sync that succeeds
-// after it proves nothing of the lines the failed one held, so every Append
-// after a failure fails too.
-func TestAFailedSyncFailsEveryAppendAfterIt(t *testing.T) {
-	broken := errors.New("input/output error")
-	n := 0
+// failSecondSync gives a Writer whose second sync fails with broken; n
+// counts the syncs.
+func failSecondSync(t *testing.T) (w *Writer, broken error, n *int) {
+	t.Helper()
+	broken, n = errors.New("input/output error"), new(int)
 	watchSyncs(t, func(f *os.File) error {
-		n++
-		if n == 2 {
+		*n++
+		if *n == 2 {
 			return broken
 		}
 		return f.Sync()
 	})
 	w, err := OpenWriter(t.TempDir())
 	require.NoError(t, err)
-	defer w.Close()
+	t.Cleanup(func() { w.Close() })
+	return w, broken, n
+}
+
+// Linux reports a writeback error once to each open file and marks the
+// failed pages clean: a sync that succeeds after it proves nothing of the
+// lines the failed one held, so every Append after a failure fails too.
+func TestAFailedSyncFailsEveryAppendAfterIt(t *testing.T) {
+	w, broken, n := failSecondSync(t)
 	require.NoError(t, w.Append(Attempt{Model: "m", Task: "a", Status: StatusPass}))
 	require.ErrorIs(t, w.Append(Attempt{Model: "m", Task: "b", Status: StatusPass}), broken)
 	for _, task := range []string{"c", "d"} {
 		require.ErrorIs(t, w.Append(Attempt{Model: "m", Task: task, Status: StatusPass}), broken, "the disk lost what the failed sync held")
 	}
-	require.Equal(t, 2, n, "no sync after the failure is taken for proof")
+	require.Equal(t, 2, *n, "no sync after the failure is taken for proof")
 }
 
 // A sync that failed says nothing of lines an earlier one made durable: an
 // attempt whose line that sync covered is recorded, whenever it asks.
 func TestALineAnEarlierSyncCoveredStaysRecordedAfterAFailure(t *testing.T) {
-	broken := errors.New("input/output error")
-	n := 0
-	watchSyncs(t, func(f *os.File) error {
-		n++
-		if n == 2 {
-			return broken
-		}
-		return f.Sync()
-	})
-	w, err := OpenWriter(t.TempDir())
-	require.NoError(t, err)
-	defer w.Close()
+	w, broken, _ := failSecondSync(t)
 	// Written, and its Append not yet at the sync when the next one syncs.
 	first, err := w.write([]byte(`{"model":"m","task":"a","repeat":0,"status":"pass"}` + "\n"))
 	require.NoError(t, err)
