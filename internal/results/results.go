@@ -282,7 +282,7 @@ type Writer struct {
 
 	syncMu  sync.Mutex // one sync at a time: synced, syncErr
 	synced  uint64     // lines a finished sync made durable
-	syncErr error      // the first failed sync: every later Append fails
+	syncErr error      // the first failed sync, for every line no earlier one covered
 }
 
 // OpenWriter opens (creating if needed) the results stream of a run folder for

@@ -32,8 +32,8 @@ import (
 // one such sandbox, a session (see session), where bwrap runs as the
 // workspace's uid or the caller; the sandbox is then built once per attempt,
 // and each command still gets a fresh /tmp, /dev/shm and IPC namespace.
-// No command may use the kernel's keyrings (see keyless). Otherwise each command has a bwrap of its own, whose PID
-// namespace dies with its shell.
+// No command may use the kernel's keyrings (see keyless). Otherwise each
+// command has a bwrap of its own, whose PID namespace dies with its shell.
 //
 // Run by root, every workspace gets a uid of its own (high and unnamed on the
 // host) and its commands run as that uid with no capabilities: they cannot

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -118,15 +119,9 @@ func keylessFilter(goarch string) []unix.SockFilter {
 // reads the program from the fd and applies it just before it runs the
 // command (bubblewrap's --seccomp FD, in bwrap(1)).
 func (b *Bwrap) keyless(extra []*os.File) ([]*os.File, []string, error) {
-	prog := keylessFilter(runtime.GOARCH)
-	if prog == nil || b.keyrings {
+	code := keylessCode()
+	if code == nil || b.keyrings {
 		return extra, nil, nil
-	}
-	code := make([]byte, 0, 8*len(prog))
-	for _, f := range prog {
-		code = binary.NativeEndian.AppendUint16(code, f.Code)
-		code = append(code, f.Jt, f.Jf)
-		code = binary.NativeEndian.AppendUint32(code, f.K)
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -143,3 +138,18 @@ func (b *Bwrap) keyless(extra []*os.File) ([]*os.File, []string, error) {
 	fd := firstExtra + len(extra)
 	return append(extra, r), []string{"--seccomp", strconv.Itoa(fd)}, nil
 }
+
+// keylessCode is this machine's filter as bwrap reads it, made once.
+var keylessCode = sync.OnceValue(func() []byte {
+	prog := keylessFilter(runtime.GOARCH)
+	if prog == nil {
+		return nil
+	}
+	code := make([]byte, 0, 8*len(prog))
+	for _, f := range prog {
+		code = binary.NativeEndian.AppendUint16(code, f.Code)
+		code = append(code, f.Jt, f.Jf)
+		code = binary.NativeEndian.AppendUint32(code, f.K)
+	}
+	return code
+})
