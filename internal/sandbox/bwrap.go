@@ -684,6 +684,16 @@ func (b *Bwrap) args(h how, ws string, uid uint32, l Limits, ownNet bool, more [
 		a = append(a, "--perms", "0644", "--ro-bind-data", strconv.Itoa(firstExtra), "/etc/passwd")
 	}
 	a = append(a, "--proc", "/proc", "--dev", "/dev")
+	// /proc/keys lists the keys its reader's uid may view, the caller's own
+	// among them when run by anyone but root, and /proc/key-users every
+	// uid's key count: unreadable, as Docker masks them (moby/moby,
+	// oci/defaults.go, MaskedPaths). The host's /dev/null, bound nodev,
+	// opens for no one.
+	for _, f := range []string{"/proc/keys", "/proc/key-users"} {
+		if _, err := os.Stat(f); err == nil {
+			a = append(a, "--ro-bind", "/dev/null", f)
+		}
+	}
 	for _, dir := range []string{"/tmp", "/dev/shm"} {
 		if l.TmpSize > 0 {
 			a = append(a, "--size", strconv.FormatInt(l.TmpSize, 10))

@@ -41,11 +41,18 @@ func TestNoCommandReachesTheKeyrings(t *testing.T) {
 		"own bwrap": {Script: keyCalls, Binds: []Bind{{Path: "/usr/share"}}},
 	} {
 		t.Run(name, func(t *testing.T) {
+			c.Dir = workspace(t)
 			out := mustRun(t, b, c).Output
 			for _, call := range []string{"add_key", "request_key", "keyctl", "fscrypt"} {
 				require.Contains(t, out, call+" -1 Operation not permitted", out)
 			}
 			require.NotContains(t, out, "getflags -1 Operation not permitted", "other ioctls go through")
+			// Nor can it list the keys its uid may view, or every uid's
+			// key count.
+			out = mustRun(t, b, Command{Dir: c.Dir, Script: "cat /proc/keys /proc/key-users; echo cat=$?", Binds: c.Binds}).Output
+			require.Contains(t, out, "/proc/keys: Permission denied", out)
+			require.Contains(t, out, "/proc/key-users: Permission denied", out)
+			require.NotContains(t, out, "keyring", out)
 		})
 	}
 	// A session's commands still run, one after another, without keyrings.
