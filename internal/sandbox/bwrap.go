@@ -686,9 +686,10 @@ func (b *Bwrap) args(h how, ws string, uid uint32, l Limits, ownNet bool, more [
 	a = append(a, "--proc", "/proc", "--dev", "/dev")
 	// /proc/keys lists the keys its reader's uid may view, the caller's own
 	// among them when run by anyone but root, and /proc/key-users every
-	// uid's key count: unreadable, as Docker masks them (moby/moby,
-	// oci/defaults.go, MaskedPaths). The host's /dev/null, bound nodev,
-	// opens for no one.
+	// uid's key count: both unreadable. Docker masks /proc/keys (its
+	// default MaskedPaths, as docker inspect shows them); /proc/key-users
+	// goes with it here. The host's /dev/null, bound nodev, opens for no
+	// one.
 	for _, f := range []string{"/proc/keys", "/proc/key-users"} {
 		if _, err := os.Stat(f); err == nil {
 			a = append(a, "--ro-bind", "/dev/null", f)
