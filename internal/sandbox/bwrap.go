@@ -358,16 +358,12 @@ func (b *Bwrap) how(sp *space, binds []Bind) how {
 // name for the workspace's uid: whoami, getpass and the like fail on a uid
 // without one. bwrap shows it at /etc/passwd (fd firstExtra).
 func (b *Bwrap) passwdFor(ws string, uid uint32) (*os.File, error) {
-	r, w, err := os.Pipe()
+	u := strconv.FormatUint(uint64(uid), 10)
+	data := fmt.Appendf(slices.Clip(b.passwd), "goatbench:x:%s:%s:goatbench:%s:%s\n", u, u, ws, bash())
+	r, err := dataPipe(data)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	go func() {
-		defer w.Close()
-		u := strconv.FormatUint(uint64(uid), 10)
-		_, _ = w.Write(b.passwd)
-		_, _ = fmt.Fprintf(w, "goatbench:x:%s:%s:goatbench:%s:%s\n", u, u, ws, bash())
-	}()
 	return r, nil
 }
 
@@ -684,17 +680,7 @@ func (b *Bwrap) args(h how, ws string, uid uint32, l Limits, ownNet bool, more [
 		a = append(a, "--perms", "0644", "--ro-bind-data", strconv.Itoa(firstExtra), "/etc/passwd")
 	}
 	a = append(a, "--proc", "/proc", "--dev", "/dev")
-	// /proc/keys lists the keys its reader's uid may view, the caller's own
-	// among them when run by anyone but root, and /proc/key-users every
-	// uid's key count: both unreadable. Docker masks /proc/keys (its
-	// default MaskedPaths, as docker inspect shows them); /proc/key-users
-	// goes with it here. The host's /dev/null, bound nodev, opens for no
-	// one.
-	for _, f := range []string{"/proc/keys", "/proc/key-users"} {
-		if _, err := os.Stat(f); err == nil {
-			a = append(a, "--ro-bind", "/dev/null", f)
-		}
-	}
+	a = append(a, procMasks()...)
 	for _, dir := range []string{"/tmp", "/dev/shm"} {
 		if l.TmpSize > 0 {
 			a = append(a, "--size", strconv.FormatInt(l.TmpSize, 10))
@@ -722,6 +708,22 @@ func (b *Bwrap) args(h how, ws string, uid uint32, l Limits, ownNet bool, more [
 	}
 	return append(a, command...)
 }
+
+// procMasks makes /proc/keys, which lists the keys its reader's uid may
+// view (the caller's own among them when run by anyone but root), and
+// /proc/key-users, every uid's key count, unreadable: the host's /dev/null,
+// bound nodev, opens for no one. Docker masks /proc/keys (its default
+// MaskedPaths, as docker inspect shows them); /proc/key-users goes with it
+// here. Only those the kernel has are masked, looked for once.
+var procMasks = sync.OnceValue(func() []string {
+	var a []string
+	for _, f := range []string{"/proc/keys", "/proc/key-users"} {
+		if _, err := os.Stat(f); err == nil {
+			a = append(a, "--ro-bind", "/dev/null", f)
+		}
+	}
+	return a
+})
 
 // isMountPoint reports whether bwrap mounts d itself (so it needs no --dir).
 func isMountPoint(d string) bool {

@@ -545,3 +545,18 @@ func drain(r *os.File, buf []byte, keep func(int)) {
 		}
 	})
 }
+
+// dataPipe is the read end of a pipe that data is written to and closed
+// behind, in the background: what a process given it reads to its end, be
+// it larger than the pipe holds. If the reader goes away, the write fails.
+func dataPipe(data []byte) (*os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		defer w.Close()
+		_, _ = w.Write(data)
+	}()
+	return r, nil
+}

@@ -123,16 +123,8 @@ func (b *Bwrap) keyless(extra []*os.File) ([]*os.File, []string, error) {
 	if code == nil || b.keyrings {
 		return extra, nil, nil
 	}
-	r, w, err := os.Pipe()
+	r, err := dataPipe(code) // short of it, bwrap refuses to start
 	if err != nil {
-		return extra, nil, fmt.Errorf("sandbox: seccomp filter: %w", err)
-	}
-	_, err = w.Write(code) // a few hundred bytes: within any pipe's buffer
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		r.Close()
 		return extra, nil, fmt.Errorf("sandbox: seccomp filter: %w", err)
 	}
 	fd := firstExtra + len(extra)

@@ -235,14 +235,10 @@ func (s *session) start(cmd *exec.Cmd) (process, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, w, err := os.Pipe()
+	r, err := dataPipe(body) // the init reads it at once
 	if err != nil {
 		return nil, err
 	}
-	go func() {
-		defer w.Close()
-		_, _ = w.Write(body) // the init reads it at once; if it is gone the write fails
-	}()
 	err = s.send(pid1.Message{Op: "run", Seq: seq}, append([]*os.File{r}, files...)...)
 	r.Close()
 	if err != nil {
