@@ -547,12 +547,25 @@ func drain(r *os.File, buf []byte, keep func(int)) {
 }
 
 // dataPipe is the read end of a pipe that data is written to and closed
-// behind, in the background: what a process given it reads to its end, be
-// it larger than the pipe holds. If the reader goes away, the write fails.
+// behind: what a process given it reads to its end. Data no larger than a
+// pipe holds at the least (a page) is written at once, and the pipe's
+// write end is closed before dataPipe returns; more is written in the
+// background, and if the reader goes away, that write fails.
 func dataPipe(data []byte) (*os.File, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
+	}
+	if len(data) <= os.Getpagesize() {
+		_, err = w.Write(data)
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		return r, nil
 	}
 	go func() {
 		defer w.Close()
