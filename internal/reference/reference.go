@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -118,8 +119,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	nth := s.requests.Add(1)
-	var req openai.ChatCompletionRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 32<<20)).Decode(&req); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 32<<20))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "read the body: "+err.Error())
+		return
+	}
+	req, err := s.decode(body)
+	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error())
 		return
 	}
@@ -159,6 +165,51 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		sh.CutAfter = 1
 	}
 	WriteReply(w, &req, msg, sh)
+}
+
+// decode reads a chat completion request. Answering needs only the model,
+// the stream options and each message's role, text and tool call ids, so
+// only those are decoded, unless an Intercept wants the whole request or a
+// message's content is not plain text (an array of parts): then go-openai
+// decodes it all. Its message decoder parses every message twice and its
+// tool schemas are a tree of reflection; in a smoke run that was a fifth of
+// this server's CPU.
+func (s *Server) decode(body []byte) (openai.ChatCompletionRequest, error) {
+	var req openai.ChatCompletionRequest
+	var lean struct {
+		Model         string                `json:"model"`
+		Stream        bool                  `json:"stream"`
+		StreamOptions *openai.StreamOptions `json:"stream_options"`
+		Messages      []struct {
+			Role      string          `json:"role"`
+			Content   json.RawMessage `json:"content"`
+			ToolCalls []struct {
+				ID       string `json:"id"`
+				Function struct {
+					Arguments string `json:"arguments"`
+				} `json:"function"`
+			} `json:"tool_calls"`
+			ToolCallID string `json:"tool_call_id"`
+		} `json:"messages"`
+	}
+	if s.Intercept != nil || json.Unmarshal(body, &lean) != nil {
+		err := json.Unmarshal(body, &req)
+		return req, err
+	}
+	req.Model, req.Stream, req.StreamOptions = lean.Model, lean.Stream, lean.StreamOptions
+	req.Messages = make([]openai.ChatCompletionMessage, len(lean.Messages))
+	for i, m := range lean.Messages {
+		msg := openai.ChatCompletionMessage{Role: m.Role, ToolCallID: m.ToolCallID}
+		if len(m.Content) > 0 && json.Unmarshal(m.Content, &msg.Content) != nil { // null leaves it ""
+			err := json.Unmarshal(body, &req)
+			return req, err
+		}
+		for _, tc := range m.ToolCalls {
+			msg.ToolCalls = append(msg.ToolCalls, openai.ToolCall{ID: tc.ID, Function: openai.FunctionCall{Arguments: tc.Function.Arguments}})
+		}
+		req.Messages[i] = msg
+	}
+	return req, nil
 }
 
 // resultParam names a held reply in its result URL, as Modal's does.
@@ -325,7 +376,6 @@ func stream(w http.ResponseWriter, req *openai.ChatCompletionRequest, msg openai
 	if frag <= 0 {
 		frag = 8
 	}
-	id := fmt.Sprintf("chatcmpl-%d", time.Now().UnixNano())
 	events := 0
 	// The first event goes out at once, so a client sees the stream begin;
 	// the rest leave as the writer's buffer fills and when the handler
@@ -343,56 +393,110 @@ func stream(w http.ResponseWriter, req *openai.ChatCompletionRequest, msg openai
 			panic(http.ErrAbortHandler)
 		}
 		events++
-		fmt.Fprintf(w, "data: %s\n\n", b)
+		_, _ = w.Write(b)
 		if flusher != nil && events == 1 {
 			flusher.Flush()
 		}
 	}
-	send := func(delta openai.ChatCompletionStreamChoiceDelta, fr openai.FinishReason, u *openai.Usage) {
-		chunk := openai.ChatCompletionStreamResponse{ID: id, Object: "chat.completion.chunk", Created: time.Now().Unix(), Model: req.Model, Usage: u}
-		if u == nil {
-			chunk.Choices = []openai.ChatCompletionStreamChoice{{Index: 0, Delta: delta, FinishReason: fr}}
-		} else {
-			chunk.Choices = []openai.ChatCompletionStreamChoice{}
+	c := chunk{ID: fmt.Sprintf("chatcmpl-%d", time.Now().UnixNano()), Object: "chat.completion.chunk", Created: time.Now().Unix(), Model: req.Model}
+	var buf []byte
+	send := func(d chunkDelta, fr openai.FinishReason) {
+		ch := chunkChoice{Delta: d}
+		if fr != "" {
+			s := string(fr)
+			ch.FinishReason = &s
 		}
-		b, _ := json.Marshal(chunk)
-		if u != nil && sh.CostUSD > 0 {
-			// go-openai's Usage has no cost field: add LiteLLM's.
-			b, _ = json.Marshal(withCost{chunk, usageWithCost{*u, sh.CostUSD}})
-		}
-		emit(b)
+		c.Choices = append(c.Choices[:0], ch)
+		buf = c.event(buf[:0])
+		emit(buf)
 	}
-	send(openai.ChatCompletionStreamChoiceDelta{Role: openai.ChatMessageRoleAssistant}, "", nil)
+	empty := ""
+	send(chunkDelta{Role: openai.ChatMessageRoleAssistant, Content: &empty}, "")
 	for _, part := range pieces(msg.Content, frag) {
-		send(openai.ChatCompletionStreamChoiceDelta{Content: part}, "", nil)
+		send(chunkDelta{Content: &part}, "")
 	}
 	for i, tc := range msg.ToolCalls {
-		idx := i
-		send(openai.ChatCompletionStreamChoiceDelta{ToolCalls: []openai.ToolCall{{Index: &idx, ID: tc.ID, Type: tc.Type, Function: openai.FunctionCall{Name: tc.Function.Name}}}}, "", nil)
+		send(chunkDelta{ToolCalls: []chunkToolCall{{Index: i, ID: tc.ID, Type: string(tc.Type), Function: chunkFunction{Name: tc.Function.Name}}}}, "")
 		for _, part := range pieces(tc.Function.Arguments, frag) {
-			send(openai.ChatCompletionStreamChoiceDelta{ToolCalls: []openai.ToolCall{{Index: &idx, Function: openai.FunctionCall{Arguments: part}}}}, "", nil)
+			send(chunkDelta{ToolCalls: []chunkToolCall{{Index: i, Function: chunkFunction{Arguments: part}}}}, "")
 		}
 	}
 	if finish != "" {
-		send(openai.ChatCompletionStreamChoiceDelta{}, finish, nil)
+		send(chunkDelta{}, finish)
 	}
 	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
-		send(openai.ChatCompletionStreamChoiceDelta{}, "", &usage)
+		c.Choices = c.Choices[:0]
+		c.Usage = &chunkUsage{PromptTokens: usage.PromptTokens, CompletionTokens: usage.CompletionTokens, TotalTokens: usage.TotalTokens}
+		if sh.CostUSD > 0 {
+			cost := sh.CostUSD // go-openai's Usage has no cost field: LiteLLM's
+			c.Usage.Cost = &cost
+		}
+		buf = c.event(buf[:0])
+		emit(buf)
 	}
 	if !sh.NoDone {
-		emit([]byte("[DONE]"))
+		emit([]byte("data: [DONE]\n\n"))
 	}
 }
 
-// withCost is a usage chunk with LiteLLM's usage.cost.
-type withCost struct {
-	openai.ChatCompletionStreamResponse
-	Usage usageWithCost `json:"usage"`
+// chunk is one streamed chunk as vLLM writes it: pydantic models dumped with
+// exclude_unset (vllm-project/vllm, vllm/entrypoints/openai/serving_chat.py,
+// chat_completion_stream_generator: chunk.model_dump_json(exclude_unset=True)).
+// So a field appears only where vLLM sets it: the first delta is the role
+// with an empty content; a tool call's first delta has its index, id, type
+// and name, and the rest only the index and a piece of the arguments
+// (vllm/entrypoints/openai/tool_parsers/hermes_tool_parser.py:
+// DeltaToolCall(index=..., function=DeltaFunctionCall(arguments=...)));
+// logprobs and finish_reason are null until the end; the usage chunk has no
+// choices.
+type chunk struct {
+	ID      string        `json:"id"`
+	Object  string        `json:"object"`
+	Created int64         `json:"created"`
+	Model   string        `json:"model"`
+	Choices []chunkChoice `json:"choices"`
+	Usage   *chunkUsage   `json:"usage,omitempty"`
 }
 
-type usageWithCost struct {
-	openai.Usage
-	Cost float64 `json:"cost"`
+type chunkChoice struct {
+	Index        int        `json:"index"`
+	Delta        chunkDelta `json:"delta"`
+	Logprobs     *struct{}  `json:"logprobs"`
+	FinishReason *string    `json:"finish_reason"`
+}
+
+type chunkDelta struct {
+	Role      string          `json:"role,omitempty"`
+	Content   *string         `json:"content,omitempty"`
+	ToolCalls []chunkToolCall `json:"tool_calls,omitempty"`
+}
+
+type chunkToolCall struct {
+	Index    int           `json:"index"`
+	ID       string        `json:"id,omitempty"`
+	Type     string        `json:"type,omitempty"`
+	Function chunkFunction `json:"function"`
+}
+
+type chunkFunction struct {
+	Name      string `json:"name,omitempty"`
+	Arguments string `json:"arguments,omitempty"`
+}
+
+// chunkUsage is vLLM's UsageInfo, with LiteLLM's cost when charged.
+type chunkUsage struct {
+	PromptTokens     int      `json:"prompt_tokens"`
+	TotalTokens      int      `json:"total_tokens"`
+	CompletionTokens int      `json:"completion_tokens"`
+	Cost             *float64 `json:"cost,omitempty"`
+}
+
+// event appends c as one server-sent event to b.
+func (c *chunk) event(b []byte) []byte {
+	j, _ := json.Marshal(c)
+	b = append(b, "data: "...)
+	b = append(b, j...)
+	return append(b, "\n\n"...)
 }
 
 // pieces splits s into chunks of n runes, never inside a UTF-8 sequence.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -232,5 +233,103 @@ func TestCostLikeLiteLLM(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(strings.TrimPrefix(events[len(events)-2], "data: ")), &last))
 		require.Equal(t, 0.125, last.Usage.Cost)
 		require.NotContains(t, strings.Join(events[:len(events)-2], ""), `"cost"`, "only the final usage chunk has it")
+	}
+}
+
+// A stream's chunks carry what vLLM's carry and nothing else: it dumps them
+// with exclude_unset (vllm/entrypoints/openai/serving_chat.py), so a tool
+// call's argument deltas have no id and no type, and there is no Azure-style
+// content_filter_results.
+func TestStreamChunksAreShapedLikeVLLMs(t *testing.T) {
+	suite, err := tasks.Load("smoke")
+	require.NoError(t, err)
+	ct := task(suite, "code-fix")
+	srv := httptest.NewServer(New(suite))
+	defer srv.Close()
+	body := `{"model":"reference","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":` + jsonString(ct.Prompt) + `}]}`
+	resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	events := strings.Split(strings.TrimSpace(string(raw)), "\n\n")
+	require.Greater(t, len(events), 5)
+	var chunks []map[string]any
+	for _, e := range events[:len(events)-1] {
+		var c map[string]any
+		require.NoError(t, json.Unmarshal([]byte(strings.TrimPrefix(e, "data: ")), &c), e)
+		require.Equal(t, "chat.completion.chunk", c["object"])
+		chunks = append(chunks, c)
+	}
+	require.Equal(t, "data: [DONE]", events[len(events)-1])
+	choice := func(c map[string]any) map[string]any { return c["choices"].([]any)[0].(map[string]any) }
+	first := choice(chunks[0])
+	require.Equal(t, map[string]any{"role": "assistant", "content": ""}, first["delta"])
+	require.Contains(t, first, "logprobs")
+	require.Nil(t, first["finish_reason"])
+	name := choice(chunks[1])["delta"].(map[string]any)["tool_calls"].([]any)[0].(map[string]any)
+	require.Equal(t, "function", name["type"])
+	require.NotEmpty(t, name["id"])
+	args := ""
+	for _, c := range chunks[2 : len(chunks)-2] {
+		tc := choice(c)["delta"].(map[string]any)["tool_calls"].([]any)[0].(map[string]any)
+		require.Equal(t, []string{"function", "index"}, sortedKeys(tc), "an argument delta is its index and its piece")
+		args += tc["function"].(map[string]any)["arguments"].(string)
+	}
+	require.JSONEq(t, ct.Reference[0].ArgsJSON(), args)
+	require.Equal(t, "tool_calls", choice(chunks[len(chunks)-2])["finish_reason"])
+	usage := chunks[len(chunks)-1]
+	require.Empty(t, usage["choices"])
+	require.Contains(t, usage["usage"], "completion_tokens")
+	require.NotContains(t, string(raw), "content_filter_results")
+}
+
+func sortedKeys(m map[string]any) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// The server reads only what it answers from, and what it reads is what
+// go-openai's full decoding reads; a body it cannot read that way (content
+// as parts) it hands to go-openai whole.
+func TestTheLeanDecodingReadsWhatTheFullOneDoes(t *testing.T) {
+	s := New(tasks.Suite{})
+	args := `{"command":"ls \"a b\"\n"}`
+	for _, body := range []string{
+		`{"model":"m","stream":true,"stream_options":{"include_usage":true},"temperature":0,"tools":[{"type":"function","function":{"name":"bash","parameters":{"type":"object","properties":{"command":{"type":"string"}}}}}],` +
+			`"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"Fix it: \u00e9\t\"q\""},` +
+			`{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"bash","arguments":` + jsonString(args) + `}}]},` +
+			`{"role":"tool","tool_call_id":"call_1","content":"ok"},{"role":"assistant","reasoning_content":"hm"}]}`,
+		`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"parts"}]}]}`,
+		`{"messages":[]}`,
+	} {
+		lean, err := s.decode([]byte(body))
+		require.NoError(t, err, body)
+		var full openai.ChatCompletionRequest
+		require.NoError(t, json.Unmarshal([]byte(body), &full))
+		require.Equal(t, full.Model, lean.Model)
+		require.Equal(t, full.Stream, lean.Stream)
+		require.Equal(t, full.StreamOptions, lean.StreamOptions)
+		require.Len(t, lean.Messages, len(full.Messages))
+		for i, m := range full.Messages {
+			l := lean.Messages[i]
+			require.Equal(t, m.Role, l.Role)
+			require.Equal(t, m.Content, l.Content)
+			require.Equal(t, m.MultiContent, l.MultiContent)
+			require.Equal(t, m.ToolCallID, l.ToolCallID)
+			require.Len(t, l.ToolCalls, len(m.ToolCalls))
+			for j, tc := range m.ToolCalls {
+				require.Equal(t, tc.ID, l.ToolCalls[j].ID)
+				require.Equal(t, tc.Function.Arguments, l.ToolCalls[j].Function.Arguments)
+			}
+		}
+	}
+	for _, bad := range []string{`{not json`, `{"messages":[{"role":1}]}`, `{"messages":{}}`} {
+		_, err := s.decode([]byte(bad))
+		require.Error(t, err, bad)
 	}
 }
