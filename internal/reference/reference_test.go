@@ -293,9 +293,9 @@ func sortedKeys(m map[string]any) []string {
 	return ks
 }
 
-// The server reads only what it answers from, and what it reads is what
-// go-openai's full decoding reads; a body it cannot read that way (content
-// as parts) it hands to go-openai whole.
+// The server reads only what it answers from, and of a well-typed body it
+// reads what go-openai's full decoding reads; a body it cannot read that way
+// (content as parts) it hands to go-openai whole.
 func TestTheLeanDecodingReadsWhatTheFullOneDoes(t *testing.T) {
 	s := New(tasks.Suite{})
 	args := `{"command":"ls \"a b\"\n"}`
@@ -306,6 +306,8 @@ func TestTheLeanDecodingReadsWhatTheFullOneDoes(t *testing.T) {
 			`{"role":"tool","tool_call_id":"call_1","content":"ok"},{"role":"assistant","reasoning_content":"hm"}]}`,
 		`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"parts"}]}]}`,
 		`{"messages":[]}`,
+		// A second key replaces the first whole.
+		`{"messages":[{"role":"user","content":"P"},{"role":"assistant","tool_calls":[{"id":"c1"}]}],"messages":[{"role":"user"},{"role":"assistant"}]}`,
 	} {
 		lean, err := s.decode([]byte(body))
 		require.NoError(t, err, body)
@@ -332,4 +334,24 @@ func TestTheLeanDecodingReadsWhatTheFullOneDoes(t *testing.T) {
 		_, err := s.decode([]byte(bad))
 		require.Error(t, err, bad)
 	}
+}
+
+// As a stream decoder does, the server reads a body's first JSON value and
+// not what follows it.
+func TestTheBodysFirstValueIsTheRequest(t *testing.T) {
+	suite, err := tasks.Load("smoke")
+	require.NoError(t, err)
+	srv := httptest.NewServer(New(suite))
+	defer srv.Close()
+	body := `{"model":"reference","messages":[{"role":"user","content":` + jsonString(suite.Tasks[0].Prompt) + `}]} {"x":1}`
+	resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	resp, err = http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(""))
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Contains(t, string(b), "invalid JSON body")
 }
