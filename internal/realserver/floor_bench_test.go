@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -325,6 +326,53 @@ func beyondServer(log []*exchange) time.Duration {
 	return d[len(d)/2]
 }
 
+// meanBeyond is the mean of what beyondServer takes the median of.
+func meanBeyond(log []*exchange) time.Duration {
+	if len(log) == 0 {
+		return 0
+	}
+	var sum time.Duration
+	for _, x := range log {
+		sum += x.latency - x.timings.compute()
+	}
+	return sum / time.Duration(len(log))
+}
+
+// medianSpread is the half-width, in ms, of a 95% bootstrap interval for
+// beyondServer(a) - beyondServer(b): what the difference of two medians of
+// a few hundred requests can tell apart. At --parallel 4 a request's time
+// beyond the server's computing spreads over tens of milliseconds (waiting
+// for the step the server's other slots are in, templating, tokenizing), so
+// its median moves by about a millisecond from one sample to the next.
+func medianSpread(a, b []*exchange) float64 {
+	if len(a) == 0 || len(b) == 0 {
+		return 0
+	}
+	beyond := func(log []*exchange) []time.Duration {
+		d := make([]time.Duration, len(log))
+		for i, x := range log {
+			d[i] = x.latency - x.timings.compute()
+		}
+		return d
+	}
+	da, db := beyond(a), beyond(b)
+	rng := rand.New(rand.NewPCG(1, 2))
+	median := func(d []time.Duration, buf []time.Duration) time.Duration {
+		for i := range buf {
+			buf[i] = d[rng.IntN(len(d))]
+		}
+		slices.Sort(buf)
+		return buf[len(buf)/2]
+	}
+	ba, bb := make([]time.Duration, len(da)), make([]time.Duration, len(db))
+	diffs := make([]float64, 1000)
+	for i := range diffs {
+		diffs[i] = float64(median(da, ba)-median(db, bb)) / 1e6
+	}
+	slices.Sort(diffs)
+	return (diffs[975] - diffs[25]) / 2
+}
+
 func (t serverTimings) compute() time.Duration {
 	return time.Duration((t.PromptMS + t.PredMS) * float64(time.Millisecond))
 }
@@ -342,7 +390,9 @@ func (t serverTimings) compute() time.Duration {
 //
 //   - p50-over-paced-floor-ms: the same against a floor that keeps
 //     goatbench's pace (see pacedFloorArm), which leaves the harness's own
-//     cost, not the arrival pattern's;
+//     cost, not the arrival pattern's; -ci95-ms beside it is how far that
+//     figure can be trusted (see medianSpread), and mean-over-paced-floor-ms
+//     is the same difference in means;
 //
 //   - wall-over-floor-ms/req: wall time over the floor's, which also holds
 //     the workspaces, tool calls and checks goatbench makes and the floor
@@ -359,7 +409,9 @@ func (t serverTimings) compute() time.Duration {
 //
 //   - retries.
 //
-//     go test ./internal/realserver -run '^$' -bench StreamingVersusFloor -benchtime 1x
+// GOATBENCH_BENCH_PARALLEL=1 runs every arm one request at a time.
+//
+//	go test ./internal/realserver -run '^$' -bench StreamingVersusFloor -benchtime 1x
 func BenchmarkStreamingVersusFloor(b *testing.B) {
 	if server == nil {
 		b.Skip("llama-server kit not found: " + skipWhy)
@@ -369,6 +421,10 @@ func BenchmarkStreamingVersusFloor(b *testing.B) {
 		n = v // a shorter run while working on the harness
 	}
 	suite := twoTurnSuite(b, n)
+	par := 4
+	if v, _ := strconv.Atoi(os.Getenv("GOATBENCH_BENCH_PARALLEL")); v > 0 {
+		par = v // 1: no request waits behind another's batch step or bookkeeping
+	}
 	const chunks = 4
 	arms := map[string]*arm{}
 	for _, m := range []string{"stream", "plain"} {
@@ -391,10 +447,10 @@ func BenchmarkStreamingVersusFloor(b *testing.B) {
 			}
 			round++
 			for _, m := range modes {
-				g := goatbenchArm(b, part, m == "plain", 4)
+				g := goatbenchArm(b, part, m == "plain", par)
 				arms[m].add(g)
-				arms["floor-"+m].add(floorArm(b, g.log, 4))
-				arms["paced-"+m].add(pacedFloorArm(b, g.log, 4))
+				arms["floor-"+m].add(floorArm(b, g.log, par))
+				arms["paced-"+m].add(pacedFloorArm(b, g.log, par))
 			}
 		}
 	}
@@ -409,6 +465,8 @@ func BenchmarkStreamingVersusFloor(b *testing.B) {
 		}
 		b.ReportMetric(float64(beyondServer(g.log)-beyondServer(f.log))/1e6, m+"-p50-over-floor-ms")
 		b.ReportMetric(float64(beyondServer(g.log)-beyondServer(arms["paced-"+m].log))/1e6, m+"-p50-over-paced-floor-ms")
+		b.ReportMetric(medianSpread(g.log, arms["paced-"+m].log), m+"-p50-over-paced-floor-ci95-ms")
+		b.ReportMetric(float64(meanBeyond(g.log)-meanBeyond(arms["paced-"+m].log))/1e6, m+"-mean-over-paced-floor-ms")
 		b.ReportMetric(per(g.wall, g.requests)-per(f.wall, f.requests), m+"-wall-over-floor-ms/req")
 		b.ReportMetric(per(g.cpu, g.requests), m+"-harness-cpu-ms/req")
 		b.ReportMetric(per(f.cpu, f.requests), m+"-floor-cpu-ms/req")
