@@ -318,12 +318,18 @@ func beyondServer(log []*exchange) time.Duration {
 	if len(log) == 0 {
 		return 0
 	}
-	d := make([]time.Duration, 0, len(log))
-	for _, x := range log {
-		d = append(d, x.latency-x.timings.compute())
-	}
+	d := beyondEach(log)
 	slices.Sort(d)
 	return d[len(d)/2]
+}
+
+// beyondEach is each request's latency minus the server's computing.
+func beyondEach(log []*exchange) []time.Duration {
+	d := make([]time.Duration, len(log))
+	for i, x := range log {
+		d[i] = x.latency - x.timings.compute()
+	}
+	return d
 }
 
 // meanBeyond is the mean of what beyondServer takes the median of.
@@ -332,8 +338,8 @@ func meanBeyond(log []*exchange) time.Duration {
 		return 0
 	}
 	var sum time.Duration
-	for _, x := range log {
-		sum += x.latency - x.timings.compute()
+	for _, d := range beyondEach(log) {
+		sum += d
 	}
 	return sum / time.Duration(len(log))
 }
@@ -348,14 +354,7 @@ func medianSpread(a, b []*exchange) float64 {
 	if len(a) == 0 || len(b) == 0 {
 		return 0
 	}
-	beyond := func(log []*exchange) []time.Duration {
-		d := make([]time.Duration, len(log))
-		for i, x := range log {
-			d[i] = x.latency - x.timings.compute()
-		}
-		return d
-	}
-	da, db := beyond(a), beyond(b)
+	da, db := beyondEach(a), beyondEach(b)
 	rng := rand.New(rand.NewPCG(1, 2))
 	median := func(d []time.Duration, buf []time.Duration) time.Duration {
 		for i := range buf {

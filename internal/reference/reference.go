@@ -185,17 +185,19 @@ func (s *Server) decode(body []byte) (openai.ChatCompletionRequest, error) {
 		StreamOptions *openai.StreamOptions `json:"stream_options"`
 		Messages      leanMessages          `json:"messages"`
 	}
-	if s.Intercept != nil || json.Unmarshal(body, &lean) != nil {
+	full := func() (openai.ChatCompletionRequest, error) {
 		err := json.Unmarshal(body, &req)
 		return req, err
+	}
+	if s.Intercept != nil || json.Unmarshal(body, &lean) != nil {
+		return full()
 	}
 	req.Model, req.Stream, req.StreamOptions = lean.Model, lean.Stream, lean.StreamOptions
 	req.Messages = make([]openai.ChatCompletionMessage, len(lean.Messages))
 	for i, m := range lean.Messages {
 		msg := openai.ChatCompletionMessage{Role: m.Role, ToolCallID: m.ToolCallID}
 		if len(m.Content) > 0 && json.Unmarshal(m.Content, &msg.Content) != nil { // null leaves it ""
-			err := json.Unmarshal(body, &req)
-			return req, err
+			return full()
 		}
 		for _, tc := range m.ToolCalls {
 			msg.ToolCalls = append(msg.ToolCalls, openai.ToolCall{ID: tc.ID, Function: openai.FunctionCall{Arguments: tc.Function.Arguments}})
@@ -445,7 +447,7 @@ func stream(w http.ResponseWriter, req *openai.ChatCompletionRequest, msg openai
 		c.Choices = c.Choices[:0]
 		c.Usage = &chunkUsage{PromptTokens: usage.PromptTokens, CompletionTokens: usage.CompletionTokens, TotalTokens: usage.TotalTokens}
 		if sh.CostUSD > 0 {
-			cost := sh.CostUSD // go-openai's Usage has no cost field: LiteLLM's
+			cost := sh.CostUSD // LiteLLM's usage.cost (see Server.CostUSD)
 			c.Usage.Cost = &cost
 		}
 		buf = c.event(buf[:0])
