@@ -536,23 +536,28 @@ PY`
 // bwrap's /, had the workspace not a copy of every mount of its own (the
 // gap grew by about 4 a command). The IDs are the machine's: a mount made
 // elsewhere while B's copies are made (another package's tests mount
-// workspaces) widens one gap by one or two, so the two are measured again,
-// up to three times, until they agree.
+// workspaces) can only widen a gap, never narrow it, so each gap is
+// measured up to five times and its smallest is kept, until the two agree.
 func TestTheMountsTellTheNextAttemptNothing(t *testing.T) {
 	b := needSlots(t)
-	var gaps map[int]string
-	for range 3 {
-		if gaps = mountGaps(t, b); gaps[1] == gaps[40] {
+	least := map[int]int{}
+	for range 5 {
+		for n, g := range mountGaps(t, b) {
+			if l, ok := least[n]; !ok || g < l {
+				least[n] = g
+			}
+		}
+		if least[1] == least[40] {
 			break
 		}
 	}
-	require.Equal(t, gaps[1], gaps[40], "A's 1 command against its 40")
+	require.Equal(t, least[1], least[40], "the gap after A's 1 command against that after its 40")
 }
 
 // mountGaps is B's mountGap after an A of 1 command and after one of 40.
-func mountGaps(t *testing.T, b *Bwrap) map[int]string {
+func mountGaps(t *testing.T, b *Bwrap) map[int]int {
 	t.Helper()
-	gaps := map[int]string{}
+	gaps := map[int]int{}
 	for _, n := range []int{1, 40} {
 		a := workspace(t)
 		for range n {
@@ -568,7 +573,9 @@ func mountGaps(t *testing.T, b *Bwrap) map[int]string {
 		}
 		require.Equal(t, pid, sessionOf(t, b, db).bwrap.Process.Pid, "handed on")
 		require.Regexp(t, `^gap \d+\n$`, res.Output)
-		gaps[n] = strings.TrimSpace(res.Output)
+		g, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(res.Output), "gap "))
+		require.NoError(t, err)
+		gaps[n] = g
 		require.NoError(t, b.Release(db))
 	}
 	return gaps
