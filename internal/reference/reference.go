@@ -362,11 +362,7 @@ func WriteReply(w http.ResponseWriter, req *openai.ChatCompletionRequest, msg op
 		stream(w, req, msg, finish, usage, sh)
 		return
 	}
-	b, _ := json.Marshal(openai.ChatCompletionResponse{
-		ID: fmt.Sprintf("chatcmpl-%d", time.Now().UnixNano()), Object: "chat.completion", Created: time.Now().Unix(), Model: req.Model,
-		Choices: []openai.ChatCompletionChoice{{Index: 0, Message: msg, FinishReason: finish}},
-		Usage:   usage,
-	})
+	b, _ := json.Marshal(wholeReply(req.Model, msg, finish, usage))
 	w.Header().Set("Content-Type", "application/json")
 	if sh.CostUSD > 0 {
 		w.Header().Set("x-litellm-response-cost", fmt.Sprint(sh.CostUSD))
@@ -382,6 +378,94 @@ func WriteReply(w http.ResponseWriter, req *openai.ChatCompletionRequest, msg op
 	}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// whole is an unstreamed reply as vLLM writes it: its ChatCompletionResponse
+// dumped in full, so every field it does not set is there as null
+// (vllm-project/vllm, vllm/entrypoints/openai/api_server.py,
+// create_chat_completion: JSONResponse(content=generator.model_dump()); the
+// fields are those of ChatCompletionResponse, ChatCompletionResponseChoice,
+// ChatMessage and UsageInfo in vllm/entrypoints/openai/protocol.py at
+// 0052bed; later releases add more nullable fields, which a client ignores
+// as it ignores these). A message that calls tools has null content when
+// the model wrote nothing before the call (tool_parsers/hermes_tool_parser.py,
+// extract_tool_calls: content=content if content else None; serving_chat.py,
+// chat_completion_full_generator), and one that calls none has
+// "tool_calls": [] (ChatMessage's default_factory=list), not no key.
+type whole struct {
+	ID                string        `json:"id"`
+	Object            string        `json:"object"`
+	Created           int64         `json:"created"`
+	Model             string        `json:"model"`
+	Choices           []wholeChoice `json:"choices"`
+	ServiceTier       *string       `json:"service_tier"`
+	SystemFingerprint *string       `json:"system_fingerprint"`
+	Usage             wholeUsage    `json:"usage"`
+	PromptLogprobs    *struct{}     `json:"prompt_logprobs"`
+	KVTransferParams  *struct{}     `json:"kv_transfer_params"`
+}
+
+type wholeChoice struct {
+	Index        int          `json:"index"`
+	Message      wholeMessage `json:"message"`
+	Logprobs     *struct{}    `json:"logprobs"`
+	FinishReason *string      `json:"finish_reason"`
+	StopReason   *string      `json:"stop_reason"`
+}
+
+type wholeMessage struct {
+	Role             string          `json:"role"`
+	Content          *string         `json:"content"`
+	Refusal          *string         `json:"refusal"`
+	Annotations      *struct{}       `json:"annotations"`
+	Audio            *struct{}       `json:"audio"`
+	FunctionCall     *struct{}       `json:"function_call"`
+	ToolCalls        []wholeToolCall `json:"tool_calls"`
+	ReasoningContent *string         `json:"reasoning_content"`
+}
+
+type wholeToolCall struct {
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+type wholeUsage struct {
+	PromptTokens        int       `json:"prompt_tokens"`
+	TotalTokens         int       `json:"total_tokens"`
+	CompletionTokens    int       `json:"completion_tokens"`
+	PromptTokensDetails *struct{} `json:"prompt_tokens_details"`
+}
+
+func wholeReply(model string, msg openai.ChatCompletionMessage, finish openai.FinishReason, usage openai.Usage) whole {
+	m := wholeMessage{Role: msg.Role, ToolCalls: []wholeToolCall{}}
+	if msg.Content != "" || len(msg.ToolCalls) == 0 {
+		m.Content = &msg.Content
+	}
+	if msg.ReasoningContent != "" {
+		m.ReasoningContent = &msg.ReasoningContent
+	}
+	for _, tc := range msg.ToolCalls {
+		w := wholeToolCall{ID: tc.ID, Type: string(tc.Type)}
+		if w.Type == "" {
+			w.Type = string(openai.ToolTypeFunction)
+		}
+		w.Function.Name, w.Function.Arguments = tc.Function.Name, tc.Function.Arguments
+		m.ToolCalls = append(m.ToolCalls, w)
+	}
+	ch := wholeChoice{Message: m}
+	if finish != "" {
+		f := string(finish)
+		ch.FinishReason = &f
+	}
+	return whole{
+		ID: fmt.Sprintf("chatcmpl-%d", time.Now().UnixNano()), Object: "chat.completion", Created: time.Now().Unix(), Model: model,
+		Choices: []wholeChoice{ch},
+		Usage:   wholeUsage{PromptTokens: usage.PromptTokens, TotalTokens: usage.TotalTokens, CompletionTokens: usage.CompletionTokens},
+	}
 }
 
 // stream writes the answer as server-sent events, the way vLLM does: the role,

@@ -355,3 +355,55 @@ func TestTheBodysFirstValueIsTheRequest(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	require.Contains(t, string(b), "invalid JSON body")
 }
+
+// An unstreamed reply is vLLM's ChatCompletionResponse dumped whole: every
+// field present, the unset ones null; a tool call's message has null content
+// and an answer's has "tool_calls": [] (see whole).
+func TestPlainRepliesAreShapedLikeVLLMs(t *testing.T) {
+	suite, err := tasks.Load("smoke")
+	require.NoError(t, err)
+	ft := task(suite, "file-create")
+	srv := httptest.NewServer(New(suite))
+	defer srv.Close()
+	msgs := []openai.ChatCompletionMessage{{Role: "user", Content: ft.Prompt}}
+	var sawCall, sawAnswer bool
+	for _, step := range ft.Reference {
+		body, err := json.Marshal(openai.ChatCompletionRequest{Model: ModelID, Messages: msgs})
+		require.NoError(t, err)
+		resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(string(body)))
+		require.NoError(t, err)
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.NotContains(t, string(raw), "content_filter_results")
+		var top map[string]any
+		require.NoError(t, json.Unmarshal(raw, &top))
+		require.Equal(t, []string{"choices", "created", "id", "kv_transfer_params", "model", "object", "prompt_logprobs", "service_tier", "system_fingerprint", "usage"}, sortedKeys(top))
+		require.Equal(t, "chat.completion", top["object"])
+		require.Equal(t, []string{"completion_tokens", "prompt_tokens", "prompt_tokens_details", "total_tokens"}, sortedKeys(top["usage"].(map[string]any)))
+		choice := top["choices"].([]any)[0].(map[string]any)
+		require.Equal(t, []string{"finish_reason", "index", "logprobs", "message", "stop_reason"}, sortedKeys(choice))
+		msg := choice["message"].(map[string]any)
+		require.Equal(t, []string{"annotations", "audio", "content", "function_call", "reasoning_content", "refusal", "role", "tool_calls"}, sortedKeys(msg))
+		require.Nil(t, msg["refusal"])
+		var r openai.ChatCompletionResponse
+		require.NoError(t, json.Unmarshal(raw, &r))
+		m := r.Choices[0].Message
+		if step.Tool == "" {
+			require.Equal(t, []any{}, msg["tool_calls"], "an answer's tool_calls is an empty list")
+			require.Equal(t, step.Answer, msg["content"])
+			require.Equal(t, "stop", choice["finish_reason"])
+			sawAnswer = true
+			break
+		}
+		require.Nil(t, msg["content"], "a tool call's content is null")
+		require.Equal(t, "tool_calls", choice["finish_reason"])
+		call := msg["tool_calls"].([]any)[0].(map[string]any)
+		require.Equal(t, []string{"function", "id", "type"}, sortedKeys(call))
+		require.Equal(t, step.Tool, m.ToolCalls[0].Function.Name)
+		require.JSONEq(t, step.ArgsJSON(), m.ToolCalls[0].Function.Arguments)
+		sawCall = true
+		msgs = append(msgs, m, openai.ChatCompletionMessage{Role: "tool", ToolCallID: m.ToolCalls[0].ID, Content: "ok"})
+	}
+	require.True(t, sawCall && sawAnswer, "the task has a tool call and an answer")
+}

@@ -27,6 +27,9 @@ func decodeReplySeeds(t testing.TB) []string {
 		`{"usage":{"cost":"0.1"}}`,
 		`{"choices":[{"index":0,"finish_reason":"stop","delta":{}}],"usage":{"prompt_tokens":1.5}}`,
 		`{"choices":[{"index":0,"delta":{"content":"a"}}]}{`,
+		// vLLM's unstreamed replies, model_dump() whole (see internal/reference, whole).
+		`{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":null,"refusal":null,"annotations":null,"audio":null,"function_call":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"bash","arguments":"{\"command\":\"ls\"}"}}],"reasoning_content":null},"logprobs":null,"finish_reason":"tool_calls","stop_reason":null}],"service_tier":null,"system_fingerprint":null,"usage":{"prompt_tokens":9,"total_tokens":12,"completion_tokens":3,"prompt_tokens_details":null},"prompt_logprobs":null,"kv_transfer_params":null}`,
+		`{"id":"chatcmpl-2","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"done","refusal":null,"annotations":null,"audio":null,"function_call":null,"tool_calls":[],"reasoning_content":null},"logprobs":null,"finish_reason":"stop","stop_reason":null}],"service_tier":null,"system_fingerprint":null,"usage":{"prompt_tokens":9,"total_tokens":12,"completion_tokens":3,"prompt_tokens_details":null},"prompt_logprobs":null,"kv_transfer_params":null}`,
 	}
 	for _, f := range []string{"testdata/llama-server/stream-tool-call.sse", "testdata/llama-server/plain-tool-call.json"} {
 		b, err := os.ReadFile(f)
