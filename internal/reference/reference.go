@@ -386,8 +386,10 @@ func WriteReply(w http.ResponseWriter, req *openai.ChatCompletionRequest, msg op
 // create_chat_completion: JSONResponse(content=generator.model_dump()); the
 // fields are those of ChatCompletionResponse, ChatCompletionResponseChoice,
 // ChatMessage and UsageInfo in vllm/entrypoints/openai/protocol.py at
-// 0052bed; later releases add more nullable fields, which a client ignores
-// as it ignores these). A message that calls tools has null content when
+// 0052bed, with what 0.13 adds: the reasoning under its new name, reasoning,
+// and the old one beside it (vllm-project/vllm#27752; docs.vllm.ai,
+// features/reasoning_outputs), and choices[].token_ids and
+// prompt_token_ids, null unless asked for). A message that calls tools has null content when
 // the model wrote nothing before the call (tool_parsers/hermes_tool_parser.py,
 // extract_tool_calls: content=content if content else None; serving_chat.py,
 // chat_completion_full_generator), and one that calls none has
@@ -402,6 +404,7 @@ type whole struct {
 	SystemFingerprint *string       `json:"system_fingerprint"`
 	Usage             wholeUsage    `json:"usage"`
 	PromptLogprobs    *struct{}     `json:"prompt_logprobs"`
+	PromptTokenIDs    *struct{}     `json:"prompt_token_ids"`
 	KVTransferParams  *struct{}     `json:"kv_transfer_params"`
 }
 
@@ -411,6 +414,7 @@ type wholeChoice struct {
 	Logprobs     *struct{}    `json:"logprobs"`
 	FinishReason *string      `json:"finish_reason"`
 	StopReason   *string      `json:"stop_reason"`
+	TokenIDs     *struct{}    `json:"token_ids"`
 }
 
 type wholeMessage struct {
@@ -421,6 +425,7 @@ type wholeMessage struct {
 	Audio            *struct{}       `json:"audio"`
 	FunctionCall     *struct{}       `json:"function_call"`
 	ToolCalls        []wholeToolCall `json:"tool_calls"`
+	Reasoning        *string         `json:"reasoning"`
 	ReasoningContent *string         `json:"reasoning_content"`
 }
 
@@ -446,7 +451,7 @@ func wholeReply(model string, msg openai.ChatCompletionMessage, finish openai.Fi
 		m.Content = &msg.Content
 	}
 	if msg.ReasoningContent != "" {
-		m.ReasoningContent = &msg.ReasoningContent
+		m.Reasoning, m.ReasoningContent = &msg.ReasoningContent, &msg.ReasoningContent
 	}
 	for _, tc := range msg.ToolCalls {
 		w := wholeToolCall{ID: tc.ID, Type: string(tc.Type)}

@@ -378,13 +378,13 @@ func TestPlainRepliesAreShapedLikeVLLMs(t *testing.T) {
 		require.NotContains(t, string(raw), "content_filter_results")
 		var top map[string]any
 		require.NoError(t, json.Unmarshal(raw, &top))
-		require.Equal(t, []string{"choices", "created", "id", "kv_transfer_params", "model", "object", "prompt_logprobs", "service_tier", "system_fingerprint", "usage"}, sortedKeys(top))
+		require.Equal(t, []string{"choices", "created", "id", "kv_transfer_params", "model", "object", "prompt_logprobs", "prompt_token_ids", "service_tier", "system_fingerprint", "usage"}, sortedKeys(top))
 		require.Equal(t, "chat.completion", top["object"])
 		require.Equal(t, []string{"completion_tokens", "prompt_tokens", "prompt_tokens_details", "total_tokens"}, sortedKeys(top["usage"].(map[string]any)))
 		choice := top["choices"].([]any)[0].(map[string]any)
-		require.Equal(t, []string{"finish_reason", "index", "logprobs", "message", "stop_reason"}, sortedKeys(choice))
+		require.Equal(t, []string{"finish_reason", "index", "logprobs", "message", "stop_reason", "token_ids"}, sortedKeys(choice))
 		msg := choice["message"].(map[string]any)
-		require.Equal(t, []string{"annotations", "audio", "content", "function_call", "reasoning_content", "refusal", "role", "tool_calls"}, sortedKeys(msg))
+		require.Equal(t, []string{"annotations", "audio", "content", "function_call", "reasoning", "reasoning_content", "refusal", "role", "tool_calls"}, sortedKeys(msg))
 		require.Nil(t, msg["refusal"])
 		var r openai.ChatCompletionResponse
 		require.NoError(t, json.Unmarshal(raw, &r))
@@ -406,4 +406,26 @@ func TestPlainRepliesAreShapedLikeVLLMs(t *testing.T) {
 		msgs = append(msgs, m, openai.ChatCompletionMessage{Role: "tool", ToolCallID: m.ToolCalls[0].ID, Content: "ok"})
 	}
 	require.True(t, sawCall && sawAnswer, "the task has a tool call and an answer")
+}
+
+// A reply's reasoning is under both of vLLM 0.13's names, and null when
+// there is none.
+func TestAPlainReplysReasoningHasBothNames(t *testing.T) {
+	for _, r := range []string{"", "thought"} {
+		b, err := json.Marshal(wholeReply("m", openai.ChatCompletionMessage{Role: "assistant", Content: "a", ReasoningContent: r}, openai.FinishReasonStop, openai.Usage{}))
+		require.NoError(t, err)
+		var top struct {
+			Choices []struct{ Message map[string]any }
+		}
+		require.NoError(t, json.Unmarshal(b, &top))
+		m := top.Choices[0].Message
+		require.Contains(t, m, "reasoning")
+		require.Contains(t, m, "reasoning_content")
+		want := any(nil)
+		if r != "" {
+			want = r
+		}
+		require.Equal(t, want, m["reasoning"])
+		require.Equal(t, want, m["reasoning_content"])
+	}
 }

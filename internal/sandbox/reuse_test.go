@@ -517,10 +517,10 @@ func TestASessionServesOnlyItsOwnDirectory(t *testing.T) {
 	require.Equal(t, pid, sessionOf(t, b, same).bwrap.Process.Pid, "handed on in its own directory")
 }
 
-// mountGap prints how far the unique ID of the command's /tmp (its layer,
-// mounted for it) is from that of / (bwrap's, mounted with the session):
-// the mounts made in between.
-const mountGap = `python3 - 2>&1 <<'PY'
+// mountIDs prints the unique IDs of the command's / (bwrap's, mounted with
+// the session, or the workspace's own copy of it) and of its /tmp (its
+// layer, mounted for it): "<root> <tmp>".
+const mountIDs = `python3 - 2>&1 <<'PY'
 import ctypes
 libc = ctypes.CDLL(None, use_errno=True)
 def uid(p):
@@ -528,20 +528,22 @@ def uid(p):
     assert libc.statx(-100, p.encode(), 0, 0x4000, buf) == 0, ctypes.get_errno()  # STATX_MNT_ID_UNIQUE
     assert int.from_bytes(buf.raw[0:4], "little") & 0x4000, "no unique mount IDs here"
     return int.from_bytes(buf.raw[0x90:0x98], "little")
-print("gap", uid("/tmp") - uid("/"))
+print(uid("/"), uid("/tmp"))
 PY`
 
 // Each command's layers are new mounts, and unique mount IDs only grow: B
 // could count the commands A ran from how far its /tmp's ID is from that of
-// bwrap's /, had the workspace not a copy of every mount of its own (the
-// gap grew by about 4 a command). The IDs are the machine's: a mount made
-// elsewhere while B's copies are made (another package's tests mount
-// workspaces) can only widen a gap, never narrow it, so each gap is
-// measured up to five times and its smallest is kept, until the two agree.
+// its /, had the workspace not a copy of every mount of its own (the gap
+// grew by about 4 a command). So B's / must be newer than every mount A's
+// commands had, and the gap must not depend on how many A ran. The IDs are
+// the machine's: a mount made elsewhere while B's copies are made (another
+// package's tests mount workspaces) can only widen a gap, never narrow it,
+// so each gap is measured up to eight times and its smallest is kept, until
+// the two agree.
 func TestTheMountsTellTheNextAttemptNothing(t *testing.T) {
 	b := needSlots(t)
-	least := map[int]int{}
-	for range 5 {
+	least := map[int]int64{}
+	for range 8 {
 		for n, g := range mountGaps(t, b) {
 			if l, ok := least[n]; !ok || g < l {
 				least[n] = g
@@ -554,28 +556,34 @@ func TestTheMountsTellTheNextAttemptNothing(t *testing.T) {
 	require.Equal(t, least[1], least[40], "the gap after A's 1 command against that after its 40")
 }
 
-// mountGaps is B's mountGap after an A of 1 command and after one of 40.
-func mountGaps(t *testing.T, b *Bwrap) map[int]int {
+// mountGaps is B's gap between its / and its /tmp after an A of 1 command
+// and after one of 40, each checked to have a / newer than A's last /tmp.
+func mountGaps(t *testing.T, b *Bwrap) map[int]int64 {
 	t.Helper()
-	gaps := map[int]int{}
+	ids := func(dir string) (root, tmp int64) {
+		res := mustRun(t, b, Command{Dir: dir, Script: mountIDs})
+		if strings.Contains(res.Output, "no unique mount IDs") || strings.Contains(res.Output, "AssertionError") {
+			t.Skipf("this kernel gives no unique mount IDs: %s", res.Output)
+		}
+		_, err := fmt.Sscanf(res.Output, "%d %d\n", &root, &tmp)
+		require.NoError(t, err, "%q", res.Output)
+		return root, tmp
+	}
+	gaps := map[int]int64{}
 	for _, n := range []int{1, 40} {
 		a := workspace(t)
-		for range n {
+		for range n - 1 {
 			mustRun(t, b, Command{Dir: a, Script: "true"})
 		}
+		_, aTmp := ids(a)
 		pid := sessionOf(t, b, a).bwrap.Process.Pid
 		require.NoError(t, b.Release(a))
 		db := workspace(t)
 		t.Cleanup(func() { _ = b.Release(db) })
-		res := mustRun(t, b, Command{Dir: db, Script: mountGap})
-		if strings.Contains(res.Output, "no unique mount IDs") || strings.Contains(res.Output, "AssertionError") {
-			t.Skipf("this kernel gives no unique mount IDs: %s", res.Output)
-		}
+		root, tmp := ids(db)
 		require.Equal(t, pid, sessionOf(t, b, db).bwrap.Process.Pid, "handed on")
-		require.Regexp(t, `^gap \d+\n$`, res.Output)
-		g, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(res.Output), "gap "))
-		require.NoError(t, err)
-		gaps[n] = g
+		require.Greater(t, root, aTmp, "B's / is a copy made after A's last command, not the session's own")
+		gaps[n] = tmp - root
 		require.NoError(t, b.Release(db))
 	}
 	return gaps
