@@ -388,8 +388,8 @@ func WriteReply(w http.ResponseWriter, req *openai.ChatCompletionRequest, msg op
 // ChatMessage and UsageInfo in vllm/entrypoints/openai/protocol.py at
 // 0052bed, with what 0.13 adds: the reasoning under its new name, reasoning,
 // and the old one beside it (vllm-project/vllm#27752; docs.vllm.ai,
-// features/reasoning_outputs), and choices[].token_ids and
-// prompt_token_ids, null unless asked for). A message that calls tools has null content when
+// features/reasoning_outputs), and choices[].token_ids and prompt_token_ids,
+// null unless asked for). A message that calls tools has null content when
 // the model wrote nothing before the call (tool_parsers/hermes_tool_parser.py,
 // extract_tool_calls: content=content if content else None; serving_chat.py,
 // chat_completion_full_generator), and one that calls none has
@@ -466,8 +466,9 @@ func wholeReply(model string, msg openai.ChatCompletionMessage, finish openai.Fi
 		f := string(finish)
 		ch.FinishReason = &f
 	}
+	now := time.Now()
 	return whole{
-		ID: fmt.Sprintf("chatcmpl-%d", time.Now().UnixNano()), Object: "chat.completion", Created: time.Now().Unix(), Model: model,
+		ID: fmt.Sprintf("chatcmpl-%d", now.UnixNano()), Object: "chat.completion", Created: now.Unix(), Model: model,
 		Choices: []wholeChoice{ch},
 		Usage:   wholeUsage{PromptTokens: usage.PromptTokens, TotalTokens: usage.TotalTokens, CompletionTokens: usage.CompletionTokens},
 	}

@@ -19,13 +19,31 @@ import (
 
 func client(t *testing.T) (*openai.Client, tasks.Suite) {
 	t.Helper()
+	url, suite := serve(t)
+	cfg := openai.DefaultConfig("")
+	cfg.BaseURL = url + "/v1"
+	return openai.NewClientWithConfig(cfg), suite
+}
+
+// serve starts a reference server for the smoke suite, stopped with the test.
+func serve(t *testing.T) (string, tasks.Suite) {
+	t.Helper()
 	suite, err := tasks.Load("smoke")
 	require.NoError(t, err)
 	srv := httptest.NewServer(New(suite))
 	t.Cleanup(srv.Close)
-	cfg := openai.DefaultConfig("")
-	cfg.BaseURL = srv.URL + "/v1"
-	return openai.NewClientWithConfig(cfg), suite
+	return srv.URL, suite
+}
+
+// post sends body to the server's chat completions and reads the reply whole.
+func post(t *testing.T, url, body string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Post(url+"/v1/chat/completions", "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, raw
 }
 
 func task(s tasks.Suite, id string) tasks.Task {
@@ -100,14 +118,9 @@ func TestRejectsWhatARealServerWould(t *testing.T) {
 	require.ErrorAs(t, err, &apiErr)
 	require.Equal(t, 400, apiErr.HTTPStatusCode)
 
-	suite, _ := tasks.Load("smoke")
-	srv := httptest.NewServer(New(suite))
-	defer srv.Close()
-	resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader("{not json"))
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, 400, resp.StatusCode)
-	body, _ := io.ReadAll(resp.Body)
+	url, _ := serve(t)
+	status, body := post(t, url, "{not json")
+	require.Equal(t, 400, status)
 	require.Contains(t, string(body), `"type":"invalid_request_error"`)
 
 	models, err := c.ListModels(context.Background())
@@ -241,17 +254,9 @@ func TestCostLikeLiteLLM(t *testing.T) {
 // call's argument deltas have no id and no type, and there is no Azure-style
 // content_filter_results.
 func TestStreamChunksAreShapedLikeVLLMs(t *testing.T) {
-	suite, err := tasks.Load("smoke")
-	require.NoError(t, err)
+	url, suite := serve(t)
 	ct := task(suite, "code-fix")
-	srv := httptest.NewServer(New(suite))
-	defer srv.Close()
-	body := `{"model":"reference","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":` + jsonString(ct.Prompt) + `}]}`
-	resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(body))
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
+	_, raw := post(t, url, `{"model":"reference","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":`+jsonString(ct.Prompt)+`}]}`)
 	events := strings.Split(strings.TrimSpace(string(raw)), "\n\n")
 	require.Greater(t, len(events), 5)
 	var chunks []map[string]any
@@ -339,20 +344,11 @@ func TestTheLeanDecodingReadsWhatTheFullOneDoes(t *testing.T) {
 // As a stream decoder does, the server reads a body's first JSON value and
 // not what follows it.
 func TestTheBodysFirstValueIsTheRequest(t *testing.T) {
-	suite, err := tasks.Load("smoke")
-	require.NoError(t, err)
-	srv := httptest.NewServer(New(suite))
-	defer srv.Close()
-	body := `{"model":"reference","messages":[{"role":"user","content":` + jsonString(suite.Tasks[0].Prompt) + `}]} {"x":1}`
-	resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(body))
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	resp, err = http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(""))
-	require.NoError(t, err)
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	url, suite := serve(t)
+	status, _ := post(t, url, `{"model":"reference","messages":[{"role":"user","content":`+jsonString(suite.Tasks[0].Prompt)+`}]} {"x":1}`)
+	require.Equal(t, http.StatusOK, status)
+	status, b := post(t, url, "")
+	require.Equal(t, http.StatusBadRequest, status)
 	require.Contains(t, string(b), "invalid JSON body")
 }
 
@@ -360,21 +356,15 @@ func TestTheBodysFirstValueIsTheRequest(t *testing.T) {
 // field present, the unset ones null; a tool call's message has null content
 // and an answer's has "tool_calls": [] (see whole).
 func TestPlainRepliesAreShapedLikeVLLMs(t *testing.T) {
-	suite, err := tasks.Load("smoke")
-	require.NoError(t, err)
+	url, suite := serve(t)
 	ft := task(suite, "file-create")
-	srv := httptest.NewServer(New(suite))
-	defer srv.Close()
 	msgs := []openai.ChatCompletionMessage{{Role: "user", Content: ft.Prompt}}
 	var sawCall, sawAnswer bool
 	for _, step := range ft.Reference {
 		body, err := json.Marshal(openai.ChatCompletionRequest{Model: ModelID, Messages: msgs})
 		require.NoError(t, err)
-		resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(string(body)))
-		require.NoError(t, err)
-		raw, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		require.NoError(t, err)
+		status, raw := post(t, url, string(body))
+		require.Equal(t, http.StatusOK, status, "%s", raw)
 		require.NotContains(t, string(raw), "content_filter_results")
 		var top map[string]any
 		require.NoError(t, json.Unmarshal(raw, &top))

@@ -565,6 +565,7 @@ func mountGaps(t *testing.T, b *Bwrap) map[int]int64 {
 		if strings.Contains(res.Output, "no unique mount IDs") || strings.Contains(res.Output, "AssertionError") {
 			t.Skipf("this kernel gives no unique mount IDs: %s", res.Output)
 		}
+		require.Regexp(t, `^\d+ \d+\n$`, res.Output)
 		_, err := fmt.Sscanf(res.Output, "%d %d\n", &root, &tmp)
 		require.NoError(t, err, "%q", res.Output)
 		return root, tmp
