@@ -380,6 +380,20 @@ func WriteReply(w http.ResponseWriter, req *openai.ChatCompletionRequest, msg op
 	_, _ = w.Write(append(b, '\n'))
 }
 
+// header opens every reply and every chunk, vLLM's and OpenAI's alike: its
+// id, its object type, when it was made and the model.
+type header struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	Model   string `json:"model"`
+}
+
+func newHeader(object, model string) header {
+	now := time.Now()
+	return header{ID: fmt.Sprintf("chatcmpl-%d", now.UnixNano()), Object: object, Created: now.Unix(), Model: model}
+}
+
 // whole is an unstreamed reply as vLLM writes it: its ChatCompletionResponse
 // dumped in full, so every field it does not set is there as null
 // (vllm-project/vllm, vllm/entrypoints/openai/api_server.py,
@@ -395,10 +409,7 @@ func WriteReply(w http.ResponseWriter, req *openai.ChatCompletionRequest, msg op
 // chat_completion_full_generator), and one that calls none has
 // "tool_calls": [] (ChatMessage's default_factory=list), not no key.
 type whole struct {
-	ID                string        `json:"id"`
-	Object            string        `json:"object"`
-	Created           int64         `json:"created"`
-	Model             string        `json:"model"`
+	header
 	Choices           []wholeChoice `json:"choices"`
 	ServiceTier       *string       `json:"service_tier"`
 	SystemFingerprint *string       `json:"system_fingerprint"`
@@ -466,9 +477,8 @@ func wholeReply(model string, msg openai.ChatCompletionMessage, finish openai.Fi
 		f := string(finish)
 		ch.FinishReason = &f
 	}
-	now := time.Now()
 	return whole{
-		ID: fmt.Sprintf("chatcmpl-%d", now.UnixNano()), Object: "chat.completion", Created: now.Unix(), Model: model,
+		header:  newHeader("chat.completion", model),
 		Choices: []wholeChoice{ch},
 		Usage:   wholeUsage{PromptTokens: usage.PromptTokens, TotalTokens: usage.TotalTokens, CompletionTokens: usage.CompletionTokens},
 	}
@@ -507,7 +517,7 @@ func stream(w http.ResponseWriter, req *openai.ChatCompletionRequest, msg openai
 			flusher.Flush()
 		}
 	}
-	c := chunk{ID: fmt.Sprintf("chatcmpl-%d", time.Now().UnixNano()), Object: "chat.completion.chunk", Created: time.Now().Unix(), Model: req.Model}
+	c := chunk{header: newHeader("chat.completion.chunk", req.Model)}
 	var buf []byte
 	send := func(d chunkDelta, fr openai.FinishReason) {
 		ch := chunkChoice{Delta: d}
@@ -560,10 +570,7 @@ func stream(w http.ResponseWriter, req *openai.ChatCompletionRequest, msg openai
 // choices. Fields vLLM sets to null that no client reads (the finish chunk's
 // stop_reason, token_ids) are left out.
 type chunk struct {
-	ID      string        `json:"id"`
-	Object  string        `json:"object"`
-	Created int64         `json:"created"`
-	Model   string        `json:"model"`
+	header
 	Choices []chunkChoice `json:"choices"`
 	Usage   *chunkUsage   `json:"usage,omitempty"`
 }
