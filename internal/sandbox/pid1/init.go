@@ -137,6 +137,7 @@ type inside struct {
 	keys    bool   // keyrings work here (see clearKeyrings)
 	limits  [rlimits]unix.Rlimit
 	pidMax  []byte // the PID namespace's pid_max, which a command can write (see tampered)
+	pidsDue bool   // the next command's fork resets the PID counter first (see resetPids)
 	cgroups int    // tasks files passed from FdCgroups on
 }
 
@@ -247,6 +248,10 @@ func (in *inside) start(seq uint64, files []*os.File) (int, error) {
 	env := append([]string{TasksVar + "=" + tasks()}, FromBytes(r.Env)...)
 	var pid int
 	OnForker(func() bool {
+		if in.pidsDue {
+			in.pidsDue = false
+			in.resetPids()
+		}
 		pid, err = syscall.ForkExec(argv[0], argv, &syscall.ProcAttr{
 			Dir: dir, Env: env, Files: fds,
 			Sys: &syscall.SysProcAttr{Setsid: true}, // as bwrap's --new-session
@@ -377,7 +382,7 @@ func (in *inside) switchTo(ws string, files []*os.File) error {
 		if err := noSockets(); err != nil {
 			return err
 		}
-		in.resetPids()
+		in.pidsDue = true
 	}
 	if in.layered {
 		for _, d := range []string{"/tmp", "/dev/shm"} {
@@ -476,7 +481,12 @@ func noSockets() error {
 // its least (301), one fork wraps the counter to 300, the first PID past
 // the reserved ones, and the next workspace's first command then gets 301.
 // pid_max is the namespace's own, and the init's to write, from Linux 6.14
-// on; where it is not, the counter stays as it is.
+// on; where it is not, the counter stays as it is. It runs just before the
+// next workspace's first command is forked, not when the last workspace
+// leaves: every thread the init's runtime starts takes a PID too, and moving
+// the next workspace in (its mounts, its cgroups) blocks in syscalls long
+// enough for the runtime to start one, which took 301 and gave the command
+// 302.
 func (in *inside) resetPids() {
 	const path = "/proc/sys/kernel/pid_max"
 	if len(in.pidMax) == 0 || os.WriteFile(path, []byte("301\n"), 0) != nil {
