@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,12 +30,16 @@ import (
 // exchange is one request as a client saw it: its body, when it was sent
 // (from the arm's start), how long until the reply was read and closed, and
 // the work llama-server says it did for it (the "timings" object it puts in
-// a plain reply and in a stream's last chunk).
+// a plain reply and in a stream's last chunk). wrote and last split the
+// latency: until the request was written, and until the read that returned
+// the reply's last bytes; what comes before the one and after the other is
+// the client's own.
 type exchange struct {
-	body    []byte
-	at      time.Duration
-	latency time.Duration
-	timings serverTimings
+	body        []byte
+	at          time.Duration
+	latency     time.Duration
+	wrote, last time.Duration
+	timings     serverTimings
 }
 
 type serverTimings struct {
@@ -68,6 +73,10 @@ type recorder struct {
 func (c *recorder) RoundTrip(r *http.Request) (*http.Response, error) {
 	x := &exchange{at: time.Since(c.start)}
 	begun := time.Now()
+	// Merged with the client's own trace, if it has one (httptrace.WithClientTrace).
+	r = r.WithContext(httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) { x.wrote = time.Since(begun) },
+	}))
 	if r.Body != nil {
 		b, err := io.ReadAll(r.Body)
 		r.Body.Close()
@@ -81,7 +90,7 @@ func (c *recorder) RoundTrip(r *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp.Body = &tailBody{ReadCloser: resp.Body, done: func(tail []byte) {
+	resp.Body = &tailBody{ReadCloser: resp.Body, begun: begun, last: &x.last, done: func(tail []byte) {
 		x.latency, x.timings = time.Since(begun), lastTimings(tail)
 		c.mu.Lock()
 		c.log = append(c.log, x)
@@ -92,12 +101,17 @@ func (c *recorder) RoundTrip(r *http.Request) (*http.Response, error) {
 
 type tailBody struct {
 	io.ReadCloser
-	tail []byte
-	done func([]byte)
+	tail  []byte
+	begun time.Time
+	last  *time.Duration // when a read last returned bytes
+	done  func([]byte)
 }
 
 func (t *tailBody) Read(p []byte) (int, error) {
 	n, err := t.ReadCloser.Read(p)
+	if n > 0 {
+		*t.last = time.Since(t.begun)
+	}
 	t.tail = append(t.tail, p[:n]...)
 	if len(t.tail) > 4<<10 {
 		t.tail = append(t.tail[:0], t.tail[len(t.tail)-2<<10:]...)
@@ -119,6 +133,26 @@ func pooled() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 64
 	return t
+}
+
+// busy is the machine's CPU time spent outside idle and I/O wait, from
+// /proc/stat's first line (proc(5): user nice system idle iowait irq
+// softirq steal, in USER_HZ).
+func busy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	var t int64
+	for i, v := range strings.Fields(line)[1:] {
+		if i == 3 || i == 4 || i > 7 { // idle, iowait; guest time is in user already
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		t += n
+	}
+	return time.Duration(t) * 10 * time.Millisecond
 }
 
 // cpu is this process's user+system CPU time.
@@ -144,6 +178,7 @@ func serverCPU(pid int) time.Duration {
 type arm struct {
 	requests       int
 	wall, cpu, srv time.Duration
+	machine        time.Duration // the whole machine's busy CPU
 	retries        int
 	promptN, cache int
 	log            []*exchange
@@ -154,6 +189,7 @@ func (a *arm) add(o arm) {
 	a.wall += o.wall
 	a.cpu += o.cpu
 	a.srv += o.srv
+	a.machine += o.machine
 	a.retries += o.retries
 	a.promptN += o.promptN
 	a.cache += o.cache
@@ -197,11 +233,11 @@ func goatbenchArm(b *testing.B, suite tasks.Suite, noStream bool, parallel int) 
 	dir := b.TempDir()
 	r, err := runner.New(suite, runner.Options{RunID: "bench", RunDir: dir, Parallel: parallel, Repeat: 1, Retry: runner.DefaultRetry})
 	require.NoError(b, err)
-	c0, s0 := cpu(), serverCPU(server.PID)
+	c0, s0, m0 := cpu(), serverCPU(server.PID), busy()
 	rec.start = time.Now()
 	require.NoError(b, r.RunModel(context.Background(), runner.Model{Name: "tiny", ModelID: "tiny-random",
 		Client: runner.NewClient(server.URL, "", runner.WithTransport(rec)), NoStream: noStream}))
-	a := arm{wall: time.Since(rec.start), cpu: cpu() - c0, srv: serverCPU(server.PID) - s0}
+	a := arm{wall: time.Since(rec.start), cpu: cpu() - c0, srv: serverCPU(server.PID) - s0, machine: busy() - m0}
 	require.NoError(b, r.Close())
 	attempts, _, err := results.ReadAttempts(dir)
 	require.NoError(b, err)
@@ -271,7 +307,7 @@ func replayArm(b *testing.B, seqs [][]*exchange, parallel int) arm {
 	hc := &http.Client{Transport: rec}
 	g, ctx := errgroup.WithContext(context.Background())
 	g.SetLimit(parallel)
-	c0, s0 := cpu(), serverCPU(server.PID)
+	c0, s0, m0 := cpu(), serverCPU(server.PID), busy()
 	rec.start = time.Now()
 	for _, xs := range seqs {
 		g.Go(func() error {
@@ -282,14 +318,32 @@ func replayArm(b *testing.B, seqs [][]*exchange, parallel int) arm {
 				if err := replay(ctx, hc, x.body); err != nil {
 					return err
 				}
+				spin(floorWork)
 			}
 			return nil
 		})
 	}
 	require.NoError(b, g.Wait())
-	a := arm{wall: time.Since(rec.start), cpu: cpu() - c0, srv: serverCPU(server.PID) - s0}
+	a := arm{wall: time.Since(rec.start), cpu: cpu() - c0, srv: serverCPU(server.PID) - s0, machine: busy() - m0}
 	a.tally(b, rec.log)
 	return a
+}
+
+// floorWork is how long the floors keep a core busy after each reply
+// (GOATBENCH_BENCH_FLOOR_WORK, in microseconds; none unless set): set to
+// harness-cpu-ms/req less floor-cpu-ms/req, it gives the floor goatbench's
+// CPU without its work, so what goatbench's bookkeeping on the cores
+// llama-server computes on costs the server's steps can be told from the
+// rest.
+var floorWork = func() time.Duration {
+	us, _ := strconv.Atoi(os.Getenv("GOATBENCH_BENCH_FLOOR_WORK"))
+	return time.Duration(us) * time.Microsecond
+}()
+
+// spin keeps its thread busy for d.
+func spin(d time.Duration) {
+	for t0 := time.Now(); time.Since(t0) < d; {
+	}
 }
 
 // replay sends one body and reads the reply to its end.
@@ -309,54 +363,73 @@ func replay(ctx context.Context, hc *http.Client, body []byte) error {
 	return err
 }
 
-// beyondServer is the median, over requests, of a client's latency minus the
-// time the server says it spent computing the reply: what HTTP, templating,
-// tokenizing and the client itself add. Set against the same figure for a
-// bare client sending the same bodies, it is the harness's own cost per
-// request, whatever the load did to the computing.
-func beyondServer(log []*exchange) time.Duration {
-	if len(log) == 0 {
-		return 0
-	}
-	d := beyondEach(log)
-	slices.Sort(d)
-	return d[len(d)/2]
-}
+// measure is one figure of one exchange.
+type measure func(*exchange) time.Duration
 
-// beyondEach is each request's latency minus the server's computing.
-func beyondEach(log []*exchange) []time.Duration {
+// beyond is a request's latency minus the time the server says it spent
+// computing the reply: what HTTP, waiting for the step the server's other
+// slots are in, templating, tokenizing and the client itself add. Set
+// against the same figure for a bare client sending the same bodies, it is
+// what goatbench's requests cost beyond the floor's, whatever the load did
+// to the computing.
+func beyond(x *exchange) time.Duration { return x.latency - x.timings.compute() }
+
+// own is the client's own part of a request's latency: until the request
+// was written, and from the read that returned the reply's last bytes to
+// the reply's close. What lies between is the network's and the server's,
+// and the client's reading of a stream's events as they come: that is in
+// own only if the client falls behind the server, which would delay the
+// read of the last bytes, and a streamed event costs goatbench tens of
+// microseconds of CPU where they come milliseconds apart.
+func own(x *exchange) time.Duration { return x.wrote + x.latency - x.last }
+
+// each is f of every exchange.
+func each(log []*exchange, f measure) []time.Duration {
 	d := make([]time.Duration, len(log))
 	for i, x := range log {
-		d[i] = x.latency - x.timings.compute()
+		d[i] = f(x)
 	}
 	return d
 }
 
-// meanBeyond is the mean of what beyondServer takes the median of.
-func meanBeyond(log []*exchange) time.Duration {
+// median is f's median over the exchanges.
+func median(log []*exchange, f measure) time.Duration {
+	if len(log) == 0 {
+		return 0
+	}
+	d := each(log, f)
+	slices.Sort(d)
+	return d[len(d)/2]
+}
+
+// mean is f's mean over the exchanges.
+func mean(log []*exchange, f measure) time.Duration {
 	if len(log) == 0 {
 		return 0
 	}
 	var sum time.Duration
-	for _, d := range beyondEach(log) {
+	for _, d := range each(log, f) {
 		sum += d
 	}
 	return sum / time.Duration(len(log))
 }
 
 // medianSpread is the half-width, in ms, of a 95% bootstrap interval for
-// beyondServer(a) - beyondServer(b): what the difference of two medians of
-// a few hundred requests can tell apart. At --parallel 4 a request's time
-// beyond the server's computing spreads over tens of milliseconds (waiting
-// for the step the server's other slots are in, templating, tokenizing), so
-// its median moves by about a millisecond from one sample to the next.
-func medianSpread(a, b []*exchange) float64 {
+// median(a, f) - median(b, f): what the difference of two medians of a few
+// hundred requests can tell apart. At --parallel 4 a request's time beyond
+// the server's computing spreads over tens of milliseconds (waiting for the
+// step the server's other slots are in, templating, tokenizing), so its
+// median moves by about a millisecond from one sample to the next. The
+// interval takes requests as independent, which those of one run are not
+// (they share the server's state), so the figure moves between runs by more
+// than it says.
+func medianSpread(a, b []*exchange, f measure) float64 {
 	if len(a) == 0 || len(b) == 0 {
 		return 0
 	}
-	da, db := beyondEach(a), beyondEach(b)
+	da, db := each(a, f), each(b, f)
 	rng := rand.New(rand.NewPCG(1, 2))
-	median := func(d []time.Duration, buf []time.Duration) time.Duration {
+	resampled := func(d []time.Duration, buf []time.Duration) time.Duration {
 		for i := range buf {
 			buf[i] = d[rng.IntN(len(d))]
 		}
@@ -366,7 +439,7 @@ func medianSpread(a, b []*exchange) float64 {
 	ba, bb := make([]time.Duration, len(da)), make([]time.Duration, len(db))
 	diffs := make([]float64, 1000)
 	for i := range diffs {
-		diffs[i] = float64(median(da, ba)-median(db, bb)) / 1e6
+		diffs[i] = float64(resampled(da, ba)-resampled(db, bb)) / 1e6
 	}
 	slices.Sort(diffs)
 	return (diffs[975] - diffs[25]) / 2
@@ -388,16 +461,27 @@ func (t serverTimings) compute() time.Duration {
 //     computing time (its "timings"), goatbench's less the floor's;
 //
 //   - p50-over-paced-floor-ms: the same against a floor that keeps
-//     goatbench's pace (see pacedFloorArm), which leaves the harness's own
-//     cost, not the arrival pattern's; -ci95-ms beside it is how far that
-//     figure can be trusted (see medianSpread), and mean-over-paced-floor-ms
-//     is the same difference in means;
+//     goatbench's pace (see pacedFloorArm), which takes the arrival
+//     pattern's cost out but not what goatbench's CPU, spent on the cores
+//     the server computes on, costs the server's steps (see floorWork);
+//     -ci95-ms beside it is how far that figure can be trusted (see
+//     medianSpread), and mean-over-paced-floor-ms is the same difference in
+//     means;
+//
+//   - own-p50-ms: the median of the client's own part of a request's
+//     latency (see own), goatbench's and the paced floor's beside it, and
+//     the difference with its -ci95-ms. What the p50s over the floors hold
+//     beyond it is the server's: how long a request waited for the step the
+//     server's other slots were in moves by milliseconds from run to run;
 //
 //   - wall-over-floor-ms/req: wall time over the floor's, which also holds
 //     the workspaces, tool calls and checks goatbench makes and the floor
 //     does not;
 //
-//   - harness-cpu-ms/req and floor-cpu-ms/req;
+//   - harness-cpu-ms/req and floor-cpu-ms/req, and other-cpu-ms/req: the
+//     machine's CPU beyond this process and the server's, in which the
+//     sandbox's own processes (the session's init moving workspaces in and
+//     out) would show, beside the paced floor's;
 //
 //   - server-cpu-ms/req (llama-server's CPU over the arm, which includes its
 //     threads' polling while idle) and server-compute-ms/req (what the server
@@ -408,7 +492,8 @@ func (t serverTimings) compute() time.Duration {
 //
 //   - retries.
 //
-// GOATBENCH_BENCH_PARALLEL=1 runs every arm one request at a time.
+// GOATBENCH_BENCH_PARALLEL=1 runs every arm one request at a time, and
+// GOATBENCH_BENCH_FLOOR_WORK gives the floors CPU work (see floorWork).
 //
 //	go test ./internal/realserver -run '^$' -bench StreamingVersusFloor -benchtime 1x
 func BenchmarkStreamingVersusFloor(b *testing.B) {
@@ -462,13 +547,21 @@ func BenchmarkStreamingVersusFloor(b *testing.B) {
 			}
 			return d
 		}
-		b.ReportMetric(float64(beyondServer(g.log)-beyondServer(f.log))/1e6, m+"-p50-over-floor-ms")
-		b.ReportMetric(float64(beyondServer(g.log)-beyondServer(arms["paced-"+m].log))/1e6, m+"-p50-over-paced-floor-ms")
-		b.ReportMetric(medianSpread(g.log, arms["paced-"+m].log), m+"-p50-over-paced-floor-ci95-ms")
-		b.ReportMetric(float64(meanBeyond(g.log)-meanBeyond(arms["paced-"+m].log))/1e6, m+"-mean-over-paced-floor-ms")
+		p := arms["paced-"+m]
+		ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
+		b.ReportMetric(ms(median(g.log, beyond)-median(f.log, beyond)), m+"-p50-over-floor-ms")
+		b.ReportMetric(ms(median(g.log, beyond)-median(p.log, beyond)), m+"-p50-over-paced-floor-ms")
+		b.ReportMetric(medianSpread(g.log, p.log, beyond), m+"-p50-over-paced-floor-ci95-ms")
+		b.ReportMetric(ms(mean(g.log, beyond)-mean(p.log, beyond)), m+"-mean-over-paced-floor-ms")
+		b.ReportMetric(ms(median(g.log, own)), m+"-own-p50-ms")
+		b.ReportMetric(ms(median(p.log, own)), m+"-floor-own-p50-ms")
+		b.ReportMetric(ms(median(g.log, own)-median(p.log, own)), m+"-own-p50-over-floor-ms")
+		b.ReportMetric(medianSpread(g.log, p.log, own), m+"-own-p50-over-floor-ci95-ms")
 		b.ReportMetric(per(g.wall, g.requests)-per(f.wall, f.requests), m+"-wall-over-floor-ms/req")
 		b.ReportMetric(per(g.cpu, g.requests), m+"-harness-cpu-ms/req")
 		b.ReportMetric(per(f.cpu, f.requests), m+"-floor-cpu-ms/req")
+		b.ReportMetric(per(g.machine-g.srv-g.cpu, g.requests), m+"-other-cpu-ms/req")
+		b.ReportMetric(per(p.machine-p.srv-p.cpu, p.requests), m+"-floor-other-cpu-ms/req")
 		b.ReportMetric(per(g.srv, g.requests), m+"-server-cpu-ms/req")
 		b.ReportMetric(per(f.srv, f.requests), m+"-floor-server-cpu-ms/req")
 		b.ReportMetric(per(computed(g), g.requests), m+"-server-compute-ms/req")

@@ -43,7 +43,7 @@ func BenchmarkHarnessOverhead(b *testing.B) {
 		slices.Reverse(modes)
 	}
 	for _, m := range []string{"stream", "plain"} {
-		g, f := beyondServer(arms[m].log), beyondServer(arms["floor-"+m].log)
+		g, f := median(arms[m].log, beyond), median(arms["floor-"+m].log, beyond)
 		b.ReportMetric(float64(g-f)/float64(time.Millisecond), m+"-p50-over-floor-ms")
 		b.ReportMetric(float64(g)/float64(time.Millisecond), m+"-p50-beyond-server-ms")
 	}
