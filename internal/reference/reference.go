@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -647,9 +648,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// writeError answers in the shape LiteLLM and vLLM use.
+// writeError answers as the LiteLLM proxy, which goatbench talks to, does:
+// {"error": {message, type, param, code}} with the HTTP status as a string
+// in code (BerriAI/litellm litellm/proxy/_types.py, ProxyException:
+// "self.code = str(code)" and to_dict). vLLM's own ErrorInfo has an integer
+// code (vllm/entrypoints/openai/protocol.py), and so does llama-server;
+// the client reads either.
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]any{"error": map[string]any{
-		"message": msg, "type": "invalid_request_error", "code": fmt.Sprint(status),
+		"message": msg, "type": "invalid_request_error", "param": nil, "code": strconv.Itoa(status),
 	}})
 }

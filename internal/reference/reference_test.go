@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -121,7 +122,16 @@ func TestRejectsWhatARealServerWould(t *testing.T) {
 	url, _ := serve(t)
 	status, body := post(t, url, "{not json")
 	require.Equal(t, 400, status)
-	require.Contains(t, string(body), `"type":"invalid_request_error"`)
+	// The LiteLLM proxy's shape (ProxyException.to_dict): every key, and the
+	// status as a string.
+	var e struct {
+		Error map[string]json.RawMessage `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal(body, &e), "%s", body)
+	require.ElementsMatch(t, []string{"message", "type", "param", "code"}, slices.Collect(maps.Keys(e.Error)), "%s", body)
+	require.JSONEq(t, `"invalid_request_error"`, string(e.Error["type"]))
+	require.JSONEq(t, `null`, string(e.Error["param"]))
+	require.JSONEq(t, `"400"`, string(e.Error["code"]))
 
 	models, err := c.ListModels(context.Background())
 	require.NoError(t, err)
