@@ -2,15 +2,19 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sashabaranov/go-openai"
 	"github.com/stretchr/testify/require"
 
 	"github.com/goatbench/goatbench/bench/tasks"
@@ -168,6 +172,7 @@ func TestAttacksThroughTheRunner(t *testing.T) {
 	stolen := "  - file_contains: {path: stolen.txt, text: stolen}\n"
 	pwned := func(p string) string { return fmt.Sprintf("  - command: {run: %q}\n", "grep -q pwned "+p) }
 
+	var runDir string
 	attempts := attackRun(t, sb, root, map[string]attack{
 		"read-home": {attackTask("read-home", "30s",
 			bash("cat ~/.modal.toml "+filepath.Join(home, ".modal.toml")+" > stolen.txt"), stolen), fail, results.ClassChecksFailed},
@@ -199,7 +204,8 @@ try:
 except BlockingIOError:
     pass
 open("forked.txt", "w").write(str(n))'`), "  - file_contains: {path: forked.txt, text: \"1000\"}\n"), fail, results.ClassChecksFailed},
-		"print-forever": {attackTask("print-forever", "3s", bash("yes flood"), "  - file_exists: never\n"), timeout, results.ClassTimeout},
+		"print-forever": printForever,
+		"print-a-lot":   printALot,
 		"allocate-forever": {attackTask("allocate-forever", "60s",
 			bash(`python3 -c 'x = [bytearray(1 << 30) for _ in range(16)]' && touch allocated`), "  - file_exists: allocated\n"), fail, results.ClassChecksFailed},
 		"daemon": {attackTask("daemon", "30s",
@@ -207,7 +213,7 @@ open("forked.txt", "w").write(str(n))'`), "  - file_contains: {path: forked.txt,
 			fmt.Sprintf("  - command: {run: %q}\n", "pgrep -f [g]"+bg[1:])), fail, results.ClassChecksFailed},
 		"sleep-past-timeout": {attackTask("sleep-past-timeout", "2s", bash("sleep 600"), "  - file_exists: never\n"), timeout, results.ClassTimeout},
 		"deep-names":         deepNames,
-	})
+	}, func(h *harness) { runDir = h.opts.RunDir })
 
 	for _, p := range []string{dotdot, abs, link} {
 		b, err := os.ReadFile(p)
@@ -227,7 +233,40 @@ open("forked.txt", "w").write(str(n))'`), "  - file_contains: {path: forked.txt,
 	requireGone(t, bg)
 	requireGone(t, bomb)
 	require.NoFileExists(t, flag)
-	require.Less(t, len(attempts["print-forever"].LastToolOutput), 1000, "an endless output costs a capped tool message")
+	requireCappedOutput(t, runDir, attempts["print-a-lot"])
+}
+
+// printForever prints until the attempt's timeout ends it, which it does,
+// output and all; no tool message comes of it, since the call never
+// returned.
+var printForever = attack{attackTask("print-forever", "2s", bash("yes flood"), "  - file_exists: never\n"), timeout, results.ClassTimeout}
+
+// printALot prints 200 MB, too much to hold, and ends: the model gets the
+// first toolOutputCap bytes and the count of the rest.
+var printALot = attack{attackTask("print-a-lot", "60s", bash("yes flood | head -c 200000000"), "  - file_exists: never\n"), fail, results.ClassChecksFailed}
+
+// requireCappedOutput reads printALot's tool message from its transcript.
+func requireCappedOutput(t *testing.T, runDir string, a results.Attempt) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(runDir, a.Transcript))
+	require.NoError(t, err)
+	var tr struct {
+		Messages []openai.ChatCompletionMessage `json:"messages"`
+	}
+	require.NoError(t, json.Unmarshal(b, &tr))
+	var out string
+	for _, m := range tr.Messages {
+		if m.Role == openai.ChatMessageRoleTool {
+			out = m.Content
+		}
+	}
+	require.True(t, strings.HasPrefix(out, "flood\nflood\n"), "%.100q", out)
+	require.Less(t, len(out), toolOutputCap+200, "a capped tool message")
+	m := regexp.MustCompile(`\[\.\.\. (\d+) more bytes of output dropped \.\.\.\]\n\[exit code 0\]$`).FindStringSubmatch(out)
+	require.NotNil(t, m, "%q", out[max(0, len(out)-200):])
+	dropped, err := strconv.Atoi(m[1])
+	require.NoError(t, err)
+	require.Greater(t, dropped, 100_000_000, "the rest is counted, not held")
 }
 
 // Plain mode isolates nothing, but its limits hold: the same attacks on
@@ -236,7 +275,8 @@ func TestLimitAttacksThroughTheRunnerInPlainMode(t *testing.T) {
 	t.Parallel() // waits on limits and timeouts
 	bg := marker("plain-bg")
 	attacks := map[string]attack{
-		"print-forever": {attackTask("print-forever", "3s", bash("yes flood"), "  - file_exists: never\n"), timeout, results.ClassTimeout},
+		"print-forever": printForever,
+		"print-a-lot":   printALot,
 		"allocate-forever": {attackTask("allocate-forever", "60s",
 			bash(`python3 -c 'x = [bytearray(1 << 30) for _ in range(16)]' && touch allocated`), "  - file_exists: allocated\n"), fail, results.ClassChecksFailed},
 		"big-file": {attackTask("big-file", "60s",
@@ -246,8 +286,11 @@ func TestLimitAttacksThroughTheRunnerInPlainMode(t *testing.T) {
 		"sleep-past-timeout": {attackTask("sleep-past-timeout", "2s", bash("sleep 600"), "  - file_exists: never\n"), timeout, results.ClassTimeout},
 		"deep-names":         deepNames,
 	}
-	attackRun(t, sandbox.Plain{Limits: sandbox.Limits{FileSize: 10 << 20}}, searchableDir(t), attacks)
+	var runDir string
+	attempts := attackRun(t, sandbox.Plain{Limits: sandbox.Limits{FileSize: 10 << 20}}, searchableDir(t), attacks,
+		func(h *harness) { runDir = h.opts.RunDir })
 	requireGone(t, bg)
+	requireCappedOutput(t, runDir, attempts["print-a-lot"])
 }
 
 // Plain mode run by root: the commands run as a uid of the attempt's own, so
