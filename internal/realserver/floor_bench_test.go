@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -31,15 +32,20 @@ import (
 // (from the arm's start), how long until the reply was read and closed, and
 // the work llama-server says it did for it (the "timings" object it puts in
 // a plain reply and in a stream's last chunk). wrote and last split the
-// latency: until the request was written, and until the read that returned
-// the reply's last bytes; what comes before the one and after the other is
-// the client's own.
+// latency: until the transport reported the request written (atomic: the
+// transport's writing goroutine sets it), and until the read that returned
+// the reply's last bytes or its end; what comes before the one and after
+// the other is the client's own. writes counts the tries the transport
+// wrote: more than one is a resend after a pooled connection the server
+// had closed, and wrote then holds the failed try and the new dial.
 type exchange struct {
-	body        []byte
-	at          time.Duration
-	latency     time.Duration
-	wrote, last time.Duration
-	timings     serverTimings
+	body    []byte
+	at      time.Duration
+	latency time.Duration
+	wrote   atomic.Int64 // nanoseconds
+	writes  atomic.Int32
+	last    time.Duration
+	timings serverTimings
 }
 
 type serverTimings struct {
@@ -75,7 +81,10 @@ func (c *recorder) RoundTrip(r *http.Request) (*http.Response, error) {
 	begun := time.Now()
 	// Merged with the client's own trace, if it has one (httptrace.WithClientTrace).
 	r = r.WithContext(httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{
-		WroteRequest: func(httptrace.WroteRequestInfo) { x.wrote = time.Since(begun) },
+		WroteRequest: func(httptrace.WroteRequestInfo) {
+			x.wrote.Store(int64(time.Since(begun)))
+			x.writes.Add(1)
+		},
 	}))
 	if r.Body != nil {
 		b, err := io.ReadAll(r.Body)
@@ -103,13 +112,15 @@ type tailBody struct {
 	io.ReadCloser
 	tail  []byte
 	begun time.Time
-	last  *time.Duration // when a read last returned bytes
+	last  *time.Duration // when a read last returned bytes, or the end
 	done  func([]byte)
 }
 
 func (t *tailBody) Read(p []byte) (int, error) {
 	n, err := t.ReadCloser.Read(p)
-	if n > 0 {
+	// The end counts: a stream's last bytes on the wire are its chunked
+	// encoding's terminator, which carries none of the body's.
+	if n > 0 || err == io.EOF {
 		*t.last = time.Since(t.begun)
 	}
 	t.tail = append(t.tail, p[:n]...)
@@ -135,18 +146,20 @@ func pooled() *http.Transport {
 	return t
 }
 
-// busy is the machine's CPU time spent outside idle and I/O wait, from
-// /proc/stat's first line (proc(5): user nice system idle iowait irq
-// softirq steal, in USER_HZ).
-func busy() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
+// busy is the CPU time this machine's own work took, from /proc/stat's
+// first line (proc(5): user nice system idle iowait irq softirq steal guest
+// guest_nice, in USER_HZ): all but idle, I/O wait and steal. Its 10 ms ticks
+// against getrusage's finer clock leave the difference a tenth or two of a
+// millisecond per request either way at 50 tasks a chunk.
+func busy(b testing.TB) time.Duration {
+	stat, err := os.ReadFile("/proc/stat")
+	require.NoError(b, err)
+	line, _, _ := strings.Cut(string(stat), "\n")
 	var t int64
 	for i, v := range strings.Fields(line)[1:] {
-		if i == 3 || i == 4 || i > 7 { // idle, iowait; guest time is in user already
+		// idle, iowait, steal (the hypervisor's, given to other guests);
+		// guest time is in user and nice already
+		if i == 3 || i == 4 || i >= 7 {
 			continue
 		}
 		n, _ := strconv.ParseInt(v, 10, 64)
@@ -233,11 +246,11 @@ func goatbenchArm(b *testing.B, suite tasks.Suite, noStream bool, parallel int) 
 	dir := b.TempDir()
 	r, err := runner.New(suite, runner.Options{RunID: "bench", RunDir: dir, Parallel: parallel, Repeat: 1, Retry: runner.DefaultRetry})
 	require.NoError(b, err)
-	c0, s0, m0 := cpu(), serverCPU(server.PID), busy()
+	c0, s0, m0 := cpu(), serverCPU(server.PID), busy(b)
 	rec.start = time.Now()
 	require.NoError(b, r.RunModel(context.Background(), runner.Model{Name: "tiny", ModelID: "tiny-random",
 		Client: runner.NewClient(server.URL, "", runner.WithTransport(rec)), NoStream: noStream}))
-	a := arm{wall: time.Since(rec.start), cpu: cpu() - c0, srv: serverCPU(server.PID) - s0, machine: busy() - m0}
+	a := arm{wall: time.Since(rec.start), cpu: cpu() - c0, srv: serverCPU(server.PID) - s0, machine: busy(b) - m0}
 	require.NoError(b, r.Close())
 	attempts, _, err := results.ReadAttempts(dir)
 	require.NoError(b, err)
@@ -307,34 +320,37 @@ func replayArm(b *testing.B, seqs [][]*exchange, parallel int) arm {
 	hc := &http.Client{Transport: rec}
 	g, ctx := errgroup.WithContext(context.Background())
 	g.SetLimit(parallel)
-	c0, s0, m0 := cpu(), serverCPU(server.PID), busy()
+	c0, s0, m0 := cpu(), serverCPU(server.PID), busy(b)
 	rec.start = time.Now()
 	for _, xs := range seqs {
 		g.Go(func() error {
+			var replied time.Time
 			for i, x := range xs {
 				if i > 0 {
-					time.Sleep(x.at - (xs[i-1].at + xs[i-1].latency))
+					time.Sleep(x.at - (xs[i-1].at + xs[i-1].latency) - time.Since(replied))
 				}
 				if err := replay(ctx, hc, x.body); err != nil {
 					return err
 				}
-				spin(floorWork)
+				replied = time.Now()
+				spin(floorWork) // within the gap goatbench left, not beside it
 			}
 			return nil
 		})
 	}
 	require.NoError(b, g.Wait())
-	a := arm{wall: time.Since(rec.start), cpu: cpu() - c0, srv: serverCPU(server.PID) - s0, machine: busy() - m0}
+	a := arm{wall: time.Since(rec.start), cpu: cpu() - c0, srv: serverCPU(server.PID) - s0, machine: busy(b) - m0}
 	a.tally(b, rec.log)
 	return a
 }
 
 // floorWork is how long the floors keep a core busy after each reply
-// (GOATBENCH_BENCH_FLOOR_WORK, in microseconds; none unless set): set to
-// harness-cpu-ms/req less floor-cpu-ms/req, it gives the floor goatbench's
-// CPU without its work, so what goatbench's bookkeeping on the cores
-// llama-server computes on costs the server's steps can be told from the
-// rest.
+// (GOATBENCH_BENCH_FLOOR_WORK, in microseconds; none unless set), within
+// the paced floor's gap before the task's next request. Set to 1000 times
+// harness-cpu-ms/req less floor-cpu-ms/req of a run without it, it gives
+// the floors goatbench's CPU without its work (floor-cpu-ms/req then holds
+// the spinning), so what goatbench's bookkeeping on the cores llama-server
+// computes on costs the server's steps can be told from the rest.
 var floorWork = func() time.Duration {
 	us, _ := strconv.Atoi(os.Getenv("GOATBENCH_BENCH_FLOOR_WORK"))
 	return time.Duration(us) * time.Microsecond
@@ -374,14 +390,29 @@ type measure func(*exchange) time.Duration
 // to the computing.
 func beyond(x *exchange) time.Duration { return x.latency - x.timings.compute() }
 
-// own is the client's own part of a request's latency: until the request
-// was written, and from the read that returned the reply's last bytes to
-// the reply's close. What lies between is the network's and the server's,
-// and the client's reading of a stream's events as they come: that is in
-// own only if the client falls behind the server, which would delay the
-// read of the last bytes, and a streamed event costs goatbench tens of
-// microseconds of CPU where they come milliseconds apart.
-func own(x *exchange) time.Duration { return x.wrote + x.latency - x.last }
+// own is the client's own part of a request's latency: until the transport
+// reported the request written (a resend's failed try and new dial
+// included: see resent), and from the read that returned the reply's end
+// to the reply's close. What lies between is the network's and the
+// server's, and the client's reading of a stream's events as they come:
+// that is in own only if the client falls behind the server, which would
+// delay the read of the end, and a streamed event costs goatbench tens of
+// microseconds of CPU where they come milliseconds apart. What the client
+// does between the last event and its read of the end is in own only when
+// the end had come by then; the rest of it overlapped the wait for the
+// server's last write, and cost no latency.
+func own(x *exchange) time.Duration { return time.Duration(x.wrote.Load()) + x.latency - x.last }
+
+// resent is the share of the exchanges the transport wrote more than once.
+func resent(log []*exchange) float64 {
+	n := 0
+	for _, x := range log {
+		if x.writes.Load() > 1 {
+			n++
+		}
+	}
+	return float64(n) / float64(max(1, len(log)))
+}
 
 // each is f of every exchange.
 func each(log []*exchange, f measure) []time.Duration {
@@ -469,10 +500,12 @@ func (t serverTimings) compute() time.Duration {
 //     means;
 //
 //   - own-p50-ms: the median of the client's own part of a request's
-//     latency (see own), goatbench's and the paced floor's beside it, and
-//     the difference with its -ci95-ms. What the p50s over the floors hold
-//     beyond it is the server's: how long a request waited for the step the
-//     server's other slots were in moves by milliseconds from run to run;
+//     latency (see own), the paced floor's beside it, and the difference
+//     with its -ci95-ms; resent/req beside them is the share of requests
+//     sent again after a pooled connection the server had closed, whose
+//     own holds a new dial. What the p50s over the floors hold beyond own
+//     is the server's: how long a request waited for the step the server's
+//     other slots were in moves by milliseconds from run to run;
 //
 //   - wall-over-floor-ms/req: wall time over the floor's, which also holds
 //     the workspaces, tool calls and checks goatbench makes and the floor
@@ -554,14 +587,16 @@ func BenchmarkStreamingVersusFloor(b *testing.B) {
 		b.ReportMetric(medianSpread(g.log, p.log, beyond), m+"-p50-over-paced-floor-ci95-ms")
 		b.ReportMetric(ms(mean(g.log, beyond)-mean(p.log, beyond)), m+"-mean-over-paced-floor-ms")
 		b.ReportMetric(ms(median(g.log, own)), m+"-own-p50-ms")
-		b.ReportMetric(ms(median(p.log, own)), m+"-floor-own-p50-ms")
-		b.ReportMetric(ms(median(g.log, own)-median(p.log, own)), m+"-own-p50-over-floor-ms")
-		b.ReportMetric(medianSpread(g.log, p.log, own), m+"-own-p50-over-floor-ci95-ms")
+		b.ReportMetric(ms(median(p.log, own)), m+"-paced-floor-own-p50-ms")
+		b.ReportMetric(ms(median(g.log, own)-median(p.log, own)), m+"-own-p50-over-paced-floor-ms")
+		b.ReportMetric(medianSpread(g.log, p.log, own), m+"-own-p50-over-paced-floor-ci95-ms")
+		b.ReportMetric(resent(g.log), m+"-resent/req")
+		b.ReportMetric(resent(p.log), m+"-paced-floor-resent/req")
 		b.ReportMetric(per(g.wall, g.requests)-per(f.wall, f.requests), m+"-wall-over-floor-ms/req")
 		b.ReportMetric(per(g.cpu, g.requests), m+"-harness-cpu-ms/req")
 		b.ReportMetric(per(f.cpu, f.requests), m+"-floor-cpu-ms/req")
 		b.ReportMetric(per(g.machine-g.srv-g.cpu, g.requests), m+"-other-cpu-ms/req")
-		b.ReportMetric(per(p.machine-p.srv-p.cpu, p.requests), m+"-floor-other-cpu-ms/req")
+		b.ReportMetric(per(p.machine-p.srv-p.cpu, p.requests), m+"-paced-floor-other-cpu-ms/req")
 		b.ReportMetric(per(g.srv, g.requests), m+"-server-cpu-ms/req")
 		b.ReportMetric(per(f.srv, f.requests), m+"-floor-server-cpu-ms/req")
 		b.ReportMetric(per(computed(g), g.requests), m+"-server-compute-ms/req")

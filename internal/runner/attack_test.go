@@ -242,7 +242,8 @@ open("forked.txt", "w").write(str(n))'`), "  - file_contains: {path: forked.txt,
 var printForever = attack{attackTask("print-forever", "2s", bash("yes flood"), "  - file_exists: never\n"), timeout, results.ClassTimeout}
 
 // printALot prints 200 MB, too much to hold, and ends: the model gets the
-// first toolOutputCap bytes and the count of the rest.
+// first toolOutputCap bytes, with what the sandbox kept beyond them counted
+// in one marker and what it dropped in another.
 var printALot = attack{attackTask("print-a-lot", "60s", bash("yes flood | head -c 200000000"), "  - file_exists: never\n"), fail, results.ClassChecksFailed}
 
 // requireCappedOutput reads printALot's tool message from its transcript.
