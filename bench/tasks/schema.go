@@ -1,7 +1,9 @@
 package tasks
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"regexp"
 	"slices"
@@ -81,6 +83,9 @@ func lintNode(file string, n *yaml.Node, t reflect.Type, field string, seen map[
 			return bad("must be a duration such as 90s or 5m, not %s", describe(n))
 		}
 		if _, err := time.ParseDuration(n.Value); err != nil {
+			if wellFormed.MatchString(n.Value) {
+				return bad("%q is too long for a duration (at most %s)", n.Value, time.Duration(math.MaxInt64).Truncate(time.Hour))
+			}
 			return bad("%q is not a duration (use %s)", n.Value, durationHint(n.Value))
 		}
 		return nil
@@ -115,6 +120,9 @@ func lintNode(file string, n *yaml.Node, t reflect.Type, field string, seen map[
 		}
 	case reflect.Int:
 		if _, err := strconv.Atoi(n.Value); n.Kind != yaml.ScalarNode || err != nil {
+			if errors.Is(err, strconv.ErrRange) {
+				return bad("%s is too large a number", describe(n))
+			}
 			return bad("%s is not a whole number", describe(n))
 		}
 	case reflect.Uint32: // setup file modes
@@ -128,6 +136,10 @@ func lintNode(file string, n *yaml.Node, t reflect.Type, field string, seen map[
 var spelled = regexp.MustCompile(`^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*$`)
 
 // durationHint turns "5 minutes" into "5m": the fix for the common mistake.
+// wellFormed is a duration as time.ParseDuration reads it, which it
+// refuses only when it is too long.
+var wellFormed = regexp.MustCompile(`^[-+]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`)
+
 func durationHint(v string) string {
 	if m := spelled.FindStringSubmatch(v); m != nil {
 		unit := strings.ToLower(m[2])

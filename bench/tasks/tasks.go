@@ -124,6 +124,8 @@ type Suite struct {
 const (
 	DefaultMaxTurns = 10
 	DefaultTimeout  = 5 * time.Minute
+	// MinTimeout is the shortest timeout a task may set.
+	MinTimeout = time.Second
 )
 
 // Tools are the tools a task's reference solution may call; the agent offers the same.
@@ -240,7 +242,7 @@ func load(name string, fsys fs.FS, shown string) (Suite, error) {
 	files = append(files, yml...)
 	sort.Strings(files)
 	if len(files) == 0 {
-		return Suite{}, fmt.Errorf("suite %s has no task files (*.yaml)", shown)
+		return Suite{}, fmt.Errorf("suite %s has no task files (*.yaml or *.yml)", shown)
 	}
 	h := sha256.New()
 	s := Suite{Name: name}
@@ -268,6 +270,9 @@ func load(name string, fsys fs.FS, shown string) (Suite, error) {
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+
+// MaxIDLength is the longest task id.
+const MaxIDLength = 128
 
 // Parse decodes and validates one task file. Errors name the file and line.
 func Parse(file string, data []byte) (Task, error) {
@@ -303,6 +308,11 @@ func Parse(file string, data []byte) (Task, error) {
 	if t.ID == "" {
 		return Task{}, fail("id", "task has no id")
 	}
+	if len(t.ID) > MaxIDLength {
+		// It names the attempt's workspace folder and its transcript file,
+		// which a file system caps at 255 bytes.
+		return Task{}, fail("id", "task id %.40q... is %d characters long (at most %d)", t.ID, len(t.ID), MaxIDLength)
+	}
 	if !idPattern.MatchString(t.ID) {
 		return Task{}, fail("id", "task id %q must be lower-case letters, digits, '.', '_' or '-'", t.ID)
 	}
@@ -311,6 +321,11 @@ func Parse(file string, data []byte) (Task, error) {
 	}
 	if t.MaxTurns < 0 || t.Timeout < 0 {
 		return Task{}, fail("max_turns", "task %s: max_turns and timeout must not be negative", t.ID)
+	}
+	if t.Timeout > 0 && t.Timeout < MinTimeout {
+		// Shorter, the attempt ends before the model's first reply could
+		// come, and that would read as the server's failure.
+		return Task{}, fail("timeout", "task %s: timeout %s is too short for an attempt (at least %s)", t.ID, t.Timeout, MinTimeout)
 	}
 	if t.MaxTurns == 0 {
 		t.MaxTurns = DefaultMaxTurns

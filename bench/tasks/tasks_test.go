@@ -3,6 +3,7 @@ package tasks
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,6 +77,11 @@ func TestParseErrorsInTaskTerms(t *testing.T) {
 		{"bare seconds", "id: t1\nprompt: hi\ntimeout: 300\n" + tail, `timeout: "300" is not a duration (use 300s for seconds)`},
 		{"check timeout", "id: t1\nprompt: hi\nchecks: [{command: {run: ls, timeout: 2 secs}}]\nreference: [{answer: x}]\n", `t.yaml:3: timeout: "2 secs" is not a duration (use 2s)`},
 		{"turns as text", "id: t1\nprompt: hi\nmax_turns: lots\n" + tail, `t.yaml:3: max_turns: "lots" is not a whole number`},
+		{"duration too long", "id: t1\nprompt: hi\ntimeout: 9999999h\n" + tail, `t.yaml:3: timeout: "9999999h" is too long for a duration (at most 2562047h0m0s)`},
+		{"unit alone", "id: t1\nprompt: hi\ntimeout: h\n" + tail, `timeout: "h" is not a duration`},
+		{"turns too many", "id: t1\nprompt: hi\nmax_turns: 99999999999999999999\n" + tail, `t.yaml:3: max_turns: "99999999999999999999" is too large a number`},
+		{"timeout too short", "id: t1\nprompt: hi\ntimeout: 1ns\n" + tail, `t.yaml:3: task t1: timeout 1ns is too short for an attempt (at least 1s)`},
+		{"id too long", "id: " + strings.Repeat("a", 129) + "\nprompt: hi\n" + tail, `t.yaml:1: task id "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"... is 129 characters long (at most 128)`},
 		{"prompt as list", "id: t1\nprompt: [a, b]\n" + tail, "t.yaml:2: prompt: must be text, not a list"},
 		{"checks as mapping", "id: t1\nprompt: hi\nchecks: {answer_contains: x}\nreference: [{answer: x}]\n", "t.yaml:3: checks: must be a list, not a mapping"},
 		{"args as list", "id: t1\nprompt: hi\nchecks: [{answer_contains: x}]\nreference: [{tool: bash, args: [ls]}, {answer: x}]\n", "args: must be a mapping of argument names to values, not a list"},

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -76,7 +77,7 @@ reports pass rate, latency and cost.`,
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError("%v%s (see '%s --help')", err, flagSuggestion(c, err), c.CommandPath())
+		return usageError("%s%s (see '%s --help')", plainFlagError(err.Error()), flagSuggestion(c, err), c.CommandPath())
 	})
 	root.Version = buildVersion(version, debug.ReadBuildInfo)
 	root.SetVersionTemplate("goatbench {{.Version}}\n")
@@ -143,6 +144,27 @@ func buildVersion(set string, info func() (*debug.BuildInfo, bool)) string {
 		v += "-dirty"
 	}
 	return v
+}
+
+// strconvFlagError is pflag's message for a value strconv refused:
+// invalid argument "abc" for "--parallel" flag: strconv.ParseInt: parsing "abc": invalid syntax.
+var strconvFlagError = regexp.MustCompile(`^(invalid argument .* flag): strconv\.Parse(\w+): parsing .*: (invalid syntax|value out of range)$`)
+
+// plainFlagError says what a flag's value must be rather than which Go
+// function refused it.
+func plainFlagError(msg string) string {
+	m := strconvFlagError.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	want := map[string]string{"Int": "a whole number", "Uint": "a whole number, 0 or more", "Float": "a number", "Bool": "true or false"}[m[2]]
+	switch {
+	case m[3] == "value out of range":
+		return m[1] + ": out of range"
+	case want != "":
+		return m[1] + ": must be " + want
+	}
+	return msg
 }
 
 // flagSuggestion is " (did you mean --models?)" for a misspelt flag, or "".

@@ -92,6 +92,27 @@ func TestSuggestionsForMisspellings(t *testing.T) {
 	require.NotContains(t, stderr, "did you mean", "no far-fetched guess")
 }
 
+// A flag's value that is no number says what it must be, not which Go
+// function refused it.
+func TestBadFlagValuesSayWhatTheyMustBe(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--parallel", "abc"}, `invalid argument "abc" for "--parallel" flag: must be a whole number (see 'goatbench run --help')`},
+		{[]string{"run", "--repeat", "1.5"}, `invalid argument "1.5" for "--repeat" flag: must be a whole number`},
+		{[]string{"run", "--parallel", "99999999999999999999"}, `for "--parallel" flag: out of range`},
+		{[]string{"run", "--temperature", "warm"}, `invalid argument "warm" for "--temperature" flag: must be a number`},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, _, stderr := goatbench(t, append(tc.args, "--out", t.TempDir())...)
+			require.Equal(t, exitUsage, code)
+			require.Contains(t, stderr, tc.want)
+			require.NotContains(t, stderr, "strconv")
+		})
+	}
+}
+
 // An endpoint that cannot be reached before the run starts is a usage
 // error, exit 2, and the README says so beside the exit codes.
 func TestUnreachableBaseURLAgreesWithTheREADME(t *testing.T) {

@@ -67,7 +67,7 @@ func runValidate(ctx context.Context, name, dir string, tiers, tags []string, s 
 		t := byID[v.Task]
 		ref := word(v.ReferencePasses, "passes", "FAILS")
 		if v.Err != nil {
-			ref = "ERROR: " + oneLine(v.Err.Error())
+			ref = "ERROR: " + truncateText(oneLine(v.Err.Error()), 70)
 		} else if !v.ReferencePasses {
 			for _, c := range v.ReferenceChecks {
 				if !c.Pass {
@@ -93,7 +93,7 @@ func runValidate(ctx context.Context, name, dir string, tiers, tags []string, s 
 			wrongCell = fmt.Sprintf("%d/%d fail", caught, wrong)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", safetext.Line(v.Task), t.TierOf(), len(t.Checks), safetext.Line(ref),
-			word(v.NothingFails, "fails", "PASSES"), word(v.EchoFails, "fails", "PASSES"), wrongCell, word(v.Sound(), "yes", "NO"))
+			tryCell(v, 0, v.NothingFails), tryCell(v, 1, v.EchoFails), wrongCell, word(v.Sound(), "yes", "NO"))
 		details = append(details, validateDetail(t, v))
 	}
 	if err := tw.Flush(); err != nil {
@@ -108,6 +108,16 @@ func runValidate(ctx context.Context, name, dir string, tiers, tags []string, s 
 	}
 	fmt.Fprintf(s.Err, "suite %s: all %d tasks are sound\n", safetext.Line(suite.Name), len(suite.Tasks))
 	return nil
+}
+
+// tryCell is the table's word for scripted attempt i (0: doing nothing, 1:
+// echoing the prompt): whether it fails as it must, or could not be run at
+// all, which the details below the table then say why.
+func tryCell(v runner.Soundness, i int, fails bool) string {
+	if i < len(v.Tries) && v.Tries[i].Err != nil {
+		return "ERROR"
+	}
+	return word(fails, "fails", "PASSES")
 }
 
 // validateDetail says which checks each scripted attempt failed, and names

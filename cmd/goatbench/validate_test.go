@@ -1,11 +1,14 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/goatbench/goatbench/internal/runner"
 )
 
 func TestValidateReportsWrongSolutionsAndDeadChecks(t *testing.T) {
@@ -51,4 +54,17 @@ wrong:
 	code, out, errOut = run(t, "", "validate", "--tasks-dir", dir, "--tier", "code")
 	require.Equal(t, exitUsage, code, out)
 	require.Contains(t, errOut, "--tier code: no task of suite")
+}
+
+// A scripted attempt that could not be run shows as ERROR in the table,
+// never as PASSES: its Fails flag is false because it never ran.
+func TestValidateTableSaysErrorForAnAttemptThatCouldNotRun(t *testing.T) {
+	v := runner.Soundness{
+		Tries:     []runner.Try{{Name: "do nothing", Err: errors.New("workspace: mkdir: no space left on device")}, {Name: "echo prompt", Failed: []int{0}}},
+		EchoFails: true,
+	}
+	require.Equal(t, "ERROR", tryCell(v, 0, v.NothingFails))
+	require.Equal(t, "fails", tryCell(v, 1, v.EchoFails))
+	v.Tries[0].Err = nil
+	require.Equal(t, "PASSES", tryCell(v, 0, v.NothingFails), "ran and failed no check")
 }

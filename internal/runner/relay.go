@@ -71,7 +71,7 @@ func (p RetryPolicy) next(ctx context.Context, n int, err error, meta *responseM
 	wait := p.backoff(n, after)
 	if *used >= p.Max {
 		if p.Max > 0 {
-			err = gaveUpError{err, fmt.Sprintf("gave up after %d retries", *used)}
+			err = gaveUpError{err, fmt.Sprintf("gave up after %d %s", *used, map[bool]string{true: "retry", false: "retries"}[*used == 1])}
 		}
 		return 0, false, err
 	}

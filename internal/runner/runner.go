@@ -217,7 +217,10 @@ func (r *Runner) workspace(ctx context.Context, m Model, j job) (sandbox.Workspa
 	case disk == 0:
 		disk = sandbox.DefaultWorkspaceDisk
 	}
-	w, err := newWorkspace(r.work.dir, fmt.Sprintf("%s-%s-r%d-", unsafeName.ReplaceAllString(m.Name, "_"), j.task.ID, j.repeat), disk, j.task, r.opts.Sandbox)
+	// The folder's name is for people looking at the work root; cut, each
+	// part keeps it within a file name's 255 bytes whatever the names.
+	name := fmt.Sprintf("%.64s-%.128s-r%d-", unsafeName.ReplaceAllString(m.Name, "_"), j.task.ID, j.repeat)
+	w, err := newWorkspace(r.work.dir, name, disk, j.task, r.opts.Sandbox)
 	if err != nil {
 		return nil, err // not a typed nil in the interface
 	}

@@ -146,6 +146,14 @@ func oneTaskSuite(t testing.TB, y string) tasks.Suite {
 	return tasks.Suite{Name: "one", Tasks: []tasks.Task{mustTask(t, y)}}
 }
 
+// shortTimeout is oneTask with a timeout shorter than a task file may set
+// (tasks.MinTimeout), for tests that wait for it.
+func shortTimeout(t testing.TB, d time.Duration) tasks.Suite {
+	s := oneTaskSuite(t, oneTask)
+	s.Tasks[0].Timeout = d
+	return s
+}
+
 // writeReply answers req with msg, streamed when req asks for it.
 func writeReply(w http.ResponseWriter, req *openai.ChatCompletionRequest, msg openai.ChatCompletionMessage) {
 	reference.WriteReply(w, req, msg, reference.Shape{})
@@ -274,7 +282,7 @@ func TestServerMisbehaviour(t *testing.T) {
 // went to the model's generation.
 func TestAttemptTimeout(t *testing.T) {
 	bothModes(t, func(t *testing.T, h *harness) {
-		h.suite = oneTaskSuite(t, strings.Replace(oneTask, "timeout: 5s", "timeout: 200ms", 1))
+		h.suite = shortTimeout(t, 200*time.Millisecond)
 		h.server.Intercept = func(w http.ResponseWriter, r *http.Request, req *openai.ChatCompletionRequest, _ int) bool {
 			if req.Stream {
 				w.Header().Set("Content-Type", "text/event-stream")
@@ -301,7 +309,7 @@ func TestAttemptTimeout(t *testing.T) {
 // timeout, whichever mode.
 func TestServerThatNeverAnswers(t *testing.T) {
 	bothModes(t, func(t *testing.T, h *harness) {
-		h.suite = oneTaskSuite(t, strings.Replace(oneTask, "timeout: 5s", "timeout: 200ms", 1))
+		h.suite = shortTimeout(t, 200*time.Millisecond)
 		h.server.Latency = 10 * time.Second
 		h.opts.RequestTimeout = time.Minute // longer than the task: the attempt's timeout comes first
 		start := time.Now()
@@ -431,4 +439,17 @@ func TestCoreSuiteIsSound(t *testing.T) {
 	for _, v := range Validate(context.Background(), s, nil, t.TempDir()) {
 		require.True(t, v.Sound(), "%s: %+v", v.Task, v)
 	}
+}
+
+// A task id near a file name's length (a suite built in code, not read from
+// a file, which caps ids at tasks.MaxIDLength) still gets its workspace:
+// the folder's name is cut, and the attempt is judged, not failed as the
+// server's.
+func TestALongTaskIDStillGetsAWorkspace(t *testing.T) {
+	s := oneTaskSuite(t, oneTask)
+	s.Tasks[0].ID = strings.Repeat("a", 240)
+	h := newHarness(t, s)
+	a := h.run(t, context.Background())
+	require.Len(t, a, 1)
+	require.Equal(t, results.StatusPass, a[0].Status, "%s: %s", a[0].FailureClass, a[0].Reason)
 }
