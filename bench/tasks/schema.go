@@ -135,11 +135,11 @@ func lintNode(file string, n *yaml.Node, t reflect.Type, field string, seen map[
 
 var spelled = regexp.MustCompile(`^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*$`)
 
-// durationHint turns "5 minutes" into "5m": the fix for the common mistake.
 // wellFormed is a duration as time.ParseDuration reads it, which it
 // refuses only when it is too long.
 var wellFormed = regexp.MustCompile(`^[-+]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`)
 
+// durationHint turns "5 minutes" into "5m": the fix for the common mistake.
 func durationHint(v string) string {
 	if m := spelled.FindStringSubmatch(v); m != nil {
 		unit := strings.ToLower(m[2])

@@ -308,13 +308,13 @@ func Parse(file string, data []byte) (Task, error) {
 	if t.ID == "" {
 		return Task{}, fail("id", "task has no id")
 	}
-	if len(t.ID) > MaxIDLength {
+	if !idPattern.MatchString(t.ID) {
+		return Task{}, fail("id", "task id %q must be lower-case letters, digits, '.', '_' or '-'", t.ID)
+	}
+	if len(t.ID) > MaxIDLength { // ASCII by now: bytes are characters
 		// It names the attempt's workspace folder and its transcript file,
 		// which a file system caps at 255 bytes.
 		return Task{}, fail("id", "task id %.40q... is %d characters long (at most %d)", t.ID, len(t.ID), MaxIDLength)
-	}
-	if !idPattern.MatchString(t.ID) {
-		return Task{}, fail("id", "task id %q must be lower-case letters, digits, '.', '_' or '-'", t.ID)
 	}
 	if strings.TrimSpace(t.Prompt) == "" {
 		return Task{}, fail("prompt", "task %s has no prompt", t.ID)

@@ -212,25 +212,21 @@ func BenchmarkSmokeVersusFloor(b *testing.B) {
 }
 
 // selfTime is the user and system time of this process alone.
-func selfTime() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func selfTime() time.Duration { return rusage(syscall.RUSAGE_SELF) }
 
 // cpuTime is the user and system time of this process and of every child
 // it has waited for.
 func cpuTime() time.Duration {
-	var total time.Duration
-	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
-		var ru syscall.Rusage
-		if syscall.Getrusage(who, &ru) == nil {
-			total += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-		}
+	return rusage(syscall.RUSAGE_SELF) + rusage(syscall.RUSAGE_CHILDREN)
+}
+
+// rusage is who's user and system time, or 0 where it cannot be read.
+func rusage(who int) time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(who, &ru) != nil {
+		return 0
 	}
-	return total
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // median is the middle value of xs (the mean of the two middle ones when

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sashabaranov/go-openai"
 
+	"github.com/goatbench/goatbench/internal/progress"
 	"github.com/goatbench/goatbench/internal/redact"
 	"github.com/goatbench/goatbench/internal/results"
 )
@@ -71,7 +72,7 @@ func (p RetryPolicy) next(ctx context.Context, n int, err error, meta *responseM
 	wait := p.backoff(n, after)
 	if *used >= p.Max {
 		if p.Max > 0 {
-			err = gaveUpError{err, fmt.Sprintf("gave up after %d %s", *used, map[bool]string{true: "retry", false: "retries"}[*used == 1])}
+			err = gaveUpError{err, "gave up after " + progress.Plural(*used, "retry")}
 		}
 		return 0, false, err
 	}

@@ -217,9 +217,10 @@ func (r *Runner) workspace(ctx context.Context, m Model, j job) (sandbox.Workspa
 	case disk == 0:
 		disk = sandbox.DefaultWorkspaceDisk
 	}
-	// The folder's name is for people looking at the work root; cut, each
-	// part keeps it within a file name's 255 bytes whatever the names.
-	name := fmt.Sprintf("%.64s-%.128s-r%d-", unsafeName.ReplaceAllString(m.Name, "_"), j.task.ID, j.repeat)
+	// The folder's name is for people looking at the work root. Both parts
+	// are ASCII (the model's name made safe, a task id as Parse allows), and
+	// cut they keep it within a file name's 255 bytes.
+	name := fmt.Sprintf("%.64s-%.*s-r%d-", unsafeName.ReplaceAllString(m.Name, "_"), tasks.MaxIDLength, j.task.ID, j.repeat)
 	w, err := newWorkspace(r.work.dir, name, disk, j.task, r.opts.Sandbox)
 	if err != nil {
 		return nil, err // not a typed nil in the interface
