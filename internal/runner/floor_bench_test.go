@@ -83,7 +83,7 @@ func floorAttempt(ctx context.Context, root string, t tasks.Task) error {
 // root: a uid of its own, the workspace's memory and pids cgroup, rlimits).
 // What goatbench spends beyond it is the harness's own work.
 func isolatedFloorAttempt(ctx context.Context, root string, t tasks.Task) error {
-	ws, err := newWorkspace(root, "floor-", sandbox.DefaultWorkspaceDisk, t, sandbox.Plain{})
+	ws, err := newWorkspace(root, "floor-", sandbox.DefaultWorkspaceDisk, nil, t, sandbox.Plain{})
 	if err != nil {
 		return err
 	}

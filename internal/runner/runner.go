@@ -221,7 +221,7 @@ func (r *Runner) workspace(ctx context.Context, m Model, j job) (sandbox.Workspa
 	// are ASCII (the model's name made safe, a task id as Parse allows), and
 	// cut they keep it within a file name's 255 bytes.
 	name := fmt.Sprintf("%.64s-%.*s-r%d-", unsafeName.ReplaceAllString(m.Name, "_"), tasks.MaxIDLength, j.task.ID, j.repeat)
-	w, err := newWorkspace(r.work.dir, name, disk, j.task, r.opts.Sandbox)
+	w, err := newWorkspace(r.work.dir, name, disk, &r.work.free, j.task, r.opts.Sandbox)
 	if err != nil {
 		return nil, err // not a typed nil in the interface
 	}

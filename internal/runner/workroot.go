@@ -7,11 +7,14 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/goatbench/goatbench/internal/results"
 	"github.com/goatbench/goatbench/internal/sandbox"
+	"golang.org/x/sys/unix"
 )
 
 // WorkDirName is the one directory, under the work root, that holds every
@@ -31,6 +34,7 @@ var testHookRunDirMade func()
 type workDir struct {
 	top, dir string
 	lock     *results.Lock
+	free     mountPoints
 }
 
 // openWorkDir prepares a run's workspace directory under root (the system
@@ -260,4 +264,111 @@ func removeTree(dir string) error {
 	}
 	_ = sandbox.MakeRemovable(dir)
 	return os.RemoveAll(dir)
+}
+
+// mountPoints keeps the emptied directories of a run's finished tmpfs
+// workspaces, for the next ones to be mounted on. On a busy ext4 disk making
+// a directory costs about 0.6 ms of CPU (the inode allocator steps over
+// every inode deleted in the last half minute, and a run deletes one per
+// attempt); renaming one costs 17 µs. Each is renamed after its attempt as
+// it is taken, so the work root still names every workspace, and kept
+// under freeDirPrefix in between; the run's end and the leftover cleanup
+// remove them with the rest of the run's directory.
+type mountPoints struct {
+	mu   sync.Mutex
+	free []string
+}
+
+// freeDirPrefix names an emptied mount point waiting for its next workspace.
+const freeDirPrefix = ".free-"
+
+// maxFreeMountPoints bounds the directories kept: a run never has more
+// workspaces at once than its parallelism.
+const maxFreeMountPoints = 256
+
+// make is a new directory in parent named name and a random suffix
+// (os.MkdirTemp's), one kept when there is one.
+func (p *mountPoints) make(parent, name string) (string, error) {
+	if p != nil {
+		p.mu.Lock()
+		var dir string
+		if n := len(p.free); n > 0 {
+			dir, p.free = p.free[n-1], p.free[:n-1]
+		}
+		p.mu.Unlock()
+		for range 10 {
+			if dir == "" {
+				break
+			}
+			to := filepath.Join(parent, name+strconv.FormatUint(uint64(rand.Uint32()), 10))
+			// No replacing: rename(2) would put it in place of an empty
+			// directory of that name.
+			err := unix.Renameat2(unix.AT_FDCWD, dir, unix.AT_FDCWD, to, unix.RENAME_NOREPLACE)
+			if err == nil {
+				return to, nil
+			}
+			if !errors.Is(err, fs.ErrExist) {
+				break
+			}
+		}
+	}
+	return os.MkdirTemp(parent, name)
+}
+
+// keep takes back dir, the mount point of a workspace that was just
+// unmounted, when it is what make gave: a real directory of this user's,
+// empty, that nobody else can enter (nothing the commands did reached it:
+// they wrote to the tmpfs above it). It reports whether it kept it; a
+// directory it did not keep is the caller's to remove.
+func (p *mountPoints) keep(dir string) bool {
+	if p == nil {
+		return false
+	}
+	p.mu.Lock()
+	full := len(p.free) >= maxFreeMountPoints
+	p.mu.Unlock()
+	if full || !emptyPrivateDir(dir) {
+		return false
+	}
+	to := filepath.Join(filepath.Dir(dir), freeDirPrefix+strconv.FormatUint(rand.Uint64(), 36))
+	if unix.Renameat2(unix.AT_FDCWD, dir, unix.AT_FDCWD, to, unix.RENAME_NOREPLACE) != nil {
+		return false
+	}
+	p.mu.Lock()
+	p.free = append(p.free, to)
+	p.mu.Unlock()
+	return true
+}
+
+// emptyPrivateDir reports whether dir is a directory of this user's (not a
+// symlink, nor a mount point still), mode 0700, with nothing in it.
+func emptyPrivateDir(dir string) bool {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || int(st.Uid) != os.Geteuid() || st.Mode&0o7777 != 0o700 {
+		return false
+	}
+	var up unix.Stat_t
+	if unix.Stat(filepath.Dir(dir), &up) != nil || up.Dev != st.Dev {
+		return false
+	}
+	var buf [256]byte
+	for {
+		n, err := unix.Getdents(fd, buf[:])
+		if err != nil {
+			return false
+		}
+		if n == 0 {
+			return true
+		}
+		// Only "." and ".." may be there.
+		_, _, names := unix.ParseDirent(buf[:n], -1, nil)
+		if len(names) > 0 {
+			return false
+		}
+	}
 }

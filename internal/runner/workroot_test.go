@@ -243,3 +243,94 @@ func TestAWorkRootSomeoneElseMadeIsRefused(t *testing.T) {
 	require.Equal(t, "goatbench-work", topName(0))
 	require.Equal(t, "goatbench-work-1000", topName(1000), "each user has a folder of their own")
 }
+
+// A finished tmpfs workspace's emptied mount point is the next one's, under
+// the next attempt's name: making a directory on a busy disk costs far more
+// than renaming one. What an attempt wrote (a file, a folder left read-only,
+// a process still running) went to its tmpfs and is gone with it; the
+// directory kept is empty and root's.
+func TestAFinishedWorkspacesMountPointIsTheNextOnes(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the workspace is a tmpfs, mounted by root")
+	}
+	h := newHarness(t, oneTaskSuite(t, attackTask("litter", "10s",
+		bash("mkdir -p keep/deep && echo x > keep/deep/f && chmod 500 keep && (sleep 30 &) && echo done"),
+		"  - file_exists: keep\n")))
+	h.opts.WorkRoot, h.opts.Sandbox, h.opts.Parallel, h.opts.Repeat = searchableDir(t), sandbox.Plain{}, 1, 3
+	var seen []uint64 // the kept mount point's inode after each attempt
+	h.opts.OnAttempt = func(results.Attempt) {
+		dir := filepath.Join(h.opts.WorkRoot, topName(0), h.opts.RunID)
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		for _, e := range entries {
+			if !strings.HasPrefix(e.Name(), freeDirPrefix) {
+				continue
+			}
+			var st syscall.Stat_t
+			require.NoError(t, syscall.Lstat(filepath.Join(dir, e.Name()), &st))
+			require.Equal(t, uint32(syscall.S_IFDIR|0o700), st.Mode, "a private directory")
+			require.Zero(t, st.Uid, "root's, not the workspace uid's")
+			inside, err := os.ReadDir(filepath.Join(dir, e.Name()))
+			require.NoError(t, err)
+			require.Empty(t, inside, "nothing of the attempt")
+			seen = append(seen, st.Ino)
+		}
+	}
+	got := h.run(t, context.Background())
+	require.Len(t, got, 3)
+	for _, a := range got {
+		require.Equal(t, results.StatusPass, a.Status, a.Reason)
+	}
+	require.Len(t, seen, 3, "one kept directory after each attempt")
+	require.Equal(t, []uint64{seen[0], seen[0], seen[0]}, seen, "each attempt took the one the last left")
+}
+
+// Only an empty private directory of goatbench's own is kept for the next
+// workspace: anything else is left to be removed.
+func TestOnlyAnEmptyPrivateMountPointIsKept(t *testing.T) {
+	parent := t.TempDir()
+	var p mountPoints
+	mk := func(name string, mode os.FileMode) string {
+		d := filepath.Join(parent, name)
+		require.NoError(t, os.Mkdir(d, 0o700))
+		require.NoError(t, os.Chmod(d, mode))
+		return d
+	}
+	full := mk("full", 0o700)
+	require.NoError(t, os.WriteFile(filepath.Join(full, "f"), nil, 0o644))
+	open := mk("open", 0o755)
+	link := filepath.Join(parent, "link")
+	require.NoError(t, os.Symlink(mk("target", 0o700), link))
+	for _, d := range []string{full, open, link, filepath.Join(parent, "missing")} {
+		require.False(t, p.keep(d), d)
+	}
+	if os.Geteuid() == 0 {
+		still := mk("still-mounted", 0o700)
+		mounted, err := sandbox.MountWorkspace(still, 1<<20)
+		require.NoError(t, err)
+		require.True(t, mounted)
+		t.Cleanup(func() { _ = sandbox.UnmountWorkspace(still) })
+		require.False(t, p.keep(still), "a tmpfs still there is no emptied mount point")
+	}
+	require.Empty(t, p.free)
+	for _, d := range []string{full, open, link} {
+		_, err := os.Lstat(d)
+		require.NoError(t, err, "left where it was")
+	}
+
+	empty := mk("empty", 0o700)
+	var st syscall.Stat_t
+	require.NoError(t, syscall.Stat(empty, &st))
+	require.True(t, p.keep(empty))
+	require.NoDirExists(t, empty, "moved aside")
+	got, err := p.make(parent, "next-")
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(filepath.Base(got), "next-"), got)
+	var st2 syscall.Stat_t
+	require.NoError(t, syscall.Stat(got, &st2))
+	require.Equal(t, st.Ino, st2.Ino, "the same directory, renamed")
+	again, err := p.make(parent, "next-")
+	require.NoError(t, err)
+	require.NotEqual(t, got, again, "none left: a new one")
+	require.DirExists(t, again)
+}

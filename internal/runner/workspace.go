@@ -20,23 +20,29 @@ import (
 // Workspace is one attempt's private directory. Every file access goes through
 // an os.Root, so `../`, absolute paths and symlinks pointing outside are refused.
 type Workspace struct {
-	Dir   string
-	root  *os.Root
-	sb    sandbox.Sandbox
-	setup map[string][]byte // seeded content, for file_unchanged checks
-	tmpfs bool              // a size-capped tmpfs (sandbox.MountWorkspace)
+	Dir    string
+	root   *os.Root
+	sb     sandbox.Sandbox
+	setup  map[string][]byte // seeded content, for file_unchanged checks
+	tmpfs  bool              // a size-capped tmpfs (sandbox.MountWorkspace)
+	points *mountPoints      // where its emptied mount point goes back; nil: removed
 }
 
 // NewWorkspace creates a fresh directory under parent (the system temp dir when
 // empty) and seeds it with the task's setup files.
 func NewWorkspace(parent string, t tasks.Task, sb sandbox.Sandbox) (*Workspace, error) {
-	return newWorkspace(parent, "goatbench-"+t.ID+"-", 0, t, sb)
+	return newWorkspace(parent, "goatbench-"+t.ID+"-", 0, nil, t, sb)
 }
 
 // newWorkspace is NewWorkspace with the directory's name (before a random
-// suffix) given: a run names each after its attempt.
-func newWorkspace(parent, name string, disk int64, t tasks.Task, sb sandbox.Sandbox) (*Workspace, error) {
-	dir, err := os.MkdirTemp(parent, name)
+// suffix) given, a run names each after its attempt, and the mount points
+// a tmpfs workspace may take its directory from and give it back to (nil:
+// none).
+func newWorkspace(parent, name string, disk int64, points *mountPoints, t tasks.Task, sb sandbox.Sandbox) (*Workspace, error) {
+	if disk <= 0 {
+		points = nil
+	}
+	dir, err := points.make(parent, name)
 	if err != nil {
 		return nil, fmt.Errorf("workspace: %w", err)
 	}
@@ -50,7 +56,10 @@ func newWorkspace(parent, name string, disk int64, t tasks.Task, sb sandbox.Sand
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("workspace: %w", err)
 	}
-	w := &Workspace{Dir: dir, root: root, sb: sb, setup: map[string][]byte{}, tmpfs: mounted}
+	if !mounted {
+		points = nil
+	}
+	w := &Workspace{Dir: dir, root: root, sb: sb, setup: map[string][]byte{}, tmpfs: mounted, points: points}
 	for _, f := range t.Setup {
 		mode := fs.FileMode(f.Mode)
 		if mode == 0 {
@@ -85,7 +94,11 @@ func (w *Workspace) Close(keep bool) error {
 	err = errors.Join(err, w.root.Close())
 	if !keep {
 		if w.tmpfs {
-			err = errors.Join(err, sandbox.UnmountWorkspace(w.Dir))
+			uerr := sandbox.UnmountWorkspace(w.Dir)
+			if err == nil && uerr == nil && w.points.keep(w.Dir) {
+				return nil
+			}
+			err = errors.Join(err, uerr)
 		}
 		// Commands may have left read-only directories behind, and trees
 		// deeper than a path can name: both are removed all the same.
