@@ -80,13 +80,21 @@ func WriteInside(dir, rel string, data []byte) error {
 		return err
 	}
 	defer root.Close()
-	if err := root.MkdirAll(filepath.Dir(rel), 0o755); err != nil {
-		return err
+	// A new file first: what is usually so, in one call. Its folder is made
+	// when it is missing, whatever is in its place is removed when there is
+	// one.
+	create := func() (*os.File, error) { return root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644) }
+	f, err := create()
+	if errors.Is(err, os.ErrNotExist) {
+		if err = root.MkdirAll(filepath.Dir(rel), 0o755); err == nil {
+			f, err = create()
+		}
 	}
-	if err := root.Remove(rel); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+	if errors.Is(err, os.ErrExist) {
+		if err = root.Remove(rel); err == nil {
+			f, err = create()
+		}
 	}
-	f, err := root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,13 @@ func TestRunFolderFilesStayInside(t *testing.T) {
 		require.NoError(t, WriteInside(dir, "transcripts/out.json", []byte("new")))
 		require.NoError(t, WriteInside(dir, "transcripts/fifo.json", []byte("new")))
 		require.Error(t, WriteInside(dir, "transcripts/m/x.json", []byte("new")), "a folder leading out")
+		// Its folders made, and written over the second time.
+		for _, data := range []string{"first", "second"} {
+			require.NoError(t, WriteInside(dir, "transcripts/new/deep/x.json", []byte(data)))
+			b, err := ReadInside(dir, "transcripts/new/deep/x.json", 1<<20)
+			require.NoError(t, err)
+			require.Equal(t, data, string(b))
+		}
 	}()
 	select {
 	case <-done:
