@@ -63,10 +63,10 @@ so that it can be benchmarked as an external agent itself:
 	f := cmd.Flags()
 	f.StringVar(&opts.BaseURL, "base-url", os.Getenv("OPENAI_BASE_URL"), "OpenAI-compatible endpoint, ending in /v1 (OPENAI_BASE_URL)")
 	f.StringVar(&opts.Model, "model", os.Getenv("OPENAI_MODEL"), "the model of every request (OPENAI_MODEL)")
-	f.IntVar(&opts.MaxTurns, "max-turns", 20, "model turns before giving up")
+	intFlag(f, &opts.MaxTurns, "max-turns", 20, "model turns before giving up")
 	f.BoolVar(&opts.NoStream, "no-stream", false, "plain requests instead of streamed ones")
 	f.StringVar(&opts.Sandbox, "sandbox", sandbox.ModePlain, "isolation of the model's commands: plain (the default: goatbench already sandboxes the agent), bwrap or auto")
-	f.IntVar(&opts.MaxRetries, "max-retries", 0, "retries of failed requests (goatbench's proxy already retries)")
+	intFlag(f, &opts.MaxRetries, "max-retries", 0, "retries of failed requests (goatbench's proxy already retries)")
 	f.DurationVar(&opts.RequestTimeout, "request-timeout", 0, "limit on each request (0: none)")
 	opts.APIKey = os.Getenv("OPENAI_API_KEY")
 	return cmd

@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -166,6 +167,28 @@ func plainFlagError(msg string) string {
 	}
 	return msg
 }
+
+// intFlag defines an int flag read in base 10 only. pflag's own reads its
+// value as Go source would: --parallel 010 ran 8 attempts at once, 0x10 ran
+// 16, and 09 was refused as "no whole number".
+func intFlag(f *pflag.FlagSet, p *int, name string, value int, usage string) {
+	*p = value
+	f.Var((*decimalInt)(p), name, usage)
+}
+
+type decimalInt int
+
+func (d *decimalInt) Set(s string) error {
+	v, err := strconv.ParseInt(s, 10, strconv.IntSize) // its errors read as plainFlagError expects
+	if err != nil {
+		return err
+	}
+	*d = decimalInt(v)
+	return nil
+}
+
+func (d *decimalInt) String() string { return strconv.Itoa(int(*d)) }
+func (d *decimalInt) Type() string   { return "int" }
 
 // flagSuggestion is " (did you mean --models?)" for a misspelt flag, or "".
 func flagSuggestion(c *cobra.Command, err error) string {

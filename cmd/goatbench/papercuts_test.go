@@ -92,6 +92,24 @@ func TestSuggestionsForMisspellings(t *testing.T) {
 	require.NotContains(t, stderr, "did you mean", "no far-fetched guess")
 }
 
+// A whole number is read in base 10, leading zeros and all: not as octal.
+func TestAWholeNumberFlagIsDecimal(t *testing.T) {
+	for arg, want := range map[string]string{"010": `"parallel": 10`, "09": `"parallel": 9`, "+3": `"parallel": 3`} {
+		out := t.TempDir()
+		code, _, stderr := goatbench(t, "run", "--models", "reference", "--suite", "smoke", "--parallel", arg, "--out", out)
+		require.Equal(t, 0, code, stderr)
+		runs, err := filepath.Glob(filepath.Join(out, "*", "run.json"))
+		require.NoError(t, err)
+		require.Len(t, runs, 1)
+		b, err := os.ReadFile(runs[0])
+		require.NoError(t, err)
+		require.Contains(t, string(b), want, arg)
+	}
+	_, stdout, _ := goatbench(t, "run", "--help")
+	require.Contains(t, stdout, "--parallel int", "the help names its type")
+	require.Contains(t, stdout, "(default 4)")
+}
+
 // A flag's value that is no number says what it must be, not which Go
 // function refused it.
 func TestBadFlagValuesSayWhatTheyMustBe(t *testing.T) {
@@ -103,6 +121,8 @@ func TestBadFlagValuesSayWhatTheyMustBe(t *testing.T) {
 		{[]string{"run", "--repeat", "1.5"}, `invalid argument "1.5" for "--repeat" flag: must be a whole number`},
 		{[]string{"run", "--parallel", "99999999999999999999"}, `for "--parallel" flag: out of range`},
 		{[]string{"run", "--temperature", "warm"}, `invalid argument "warm" for "--temperature" flag: must be a number`},
+		{[]string{"run", "--parallel", "0x8"}, `invalid argument "0x8" for "--parallel" flag: must be a whole number`},
+		{[]string{"agent", "--max-turns", "1_0"}, `invalid argument "1_0" for "--max-turns" flag: must be a whole number`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			code, _, stderr := goatbench(t, append(tc.args, "--out", t.TempDir())...)
