@@ -86,14 +86,16 @@ func WriteInside(dir, rel string, data []byte) error {
 	create := func() (*os.File, error) { return root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644) }
 	f, err := create()
 	if errors.Is(err, os.ErrNotExist) {
-		if err = root.MkdirAll(filepath.Dir(rel), 0o755); err == nil {
-			f, err = create()
+		if err := root.MkdirAll(filepath.Dir(rel), 0o755); err != nil {
+			return err
 		}
+		f, err = create()
 	}
 	if errors.Is(err, os.ErrExist) {
-		if err = root.Remove(rel); err == nil {
-			f, err = create()
+		if err := root.Remove(rel); err != nil {
+			return err
 		}
+		f, err = create()
 	}
 	if err != nil {
 		return err
