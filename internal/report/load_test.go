@@ -125,6 +125,19 @@ func TestLoadWithoutManifest(t *testing.T) {
 	}
 }
 
+// A run.json without a run id (made by hand, or by another tool) takes the
+// attempts' one: the report's header does not say "run " and nothing.
+func TestLoadManifestWithoutARunID(t *testing.T) {
+	dir := runDir(t, []byte(strings.Join(fixtureLines(t), "")), false)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "run.json"), []byte("{}"), 0o644))
+	r, err := Load(dir)
+	require.NoError(t, err)
+	require.Equal(t, "20250601-020000-c0ffee", r.Manifest.RunID)
+	var term strings.Builder
+	require.NoError(t, r.Terminal(&term, false))
+	require.Contains(t, term.String(), "run 20250601-020000-c0ffee")
+}
+
 func TestLoadDuplicateAttemptKeepsTheLast(t *testing.T) {
 	lines := fixtureLines(t)
 	// The first line is a pass; record the same attempt again as a failure.

@@ -87,6 +87,9 @@ func Load(dir string) (*Run, error) {
 		warnings = append(warnings, fmt.Sprintf("%s: no %s; prices, cold starts and run times are unknown", dir, results.ManifestFile))
 		man = results.Manifest{RunID: attempts[0].RunID}
 	}
+	if man.RunID == "" {
+		man.RunID = attempts[0].RunID // a manifest without one (hand-made, or cut short)
+	}
 	r := New(man, attempts, warnings)
 	r.Dir = dir
 	return r, nil
