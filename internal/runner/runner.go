@@ -4,6 +4,8 @@ package runner
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -321,10 +323,23 @@ func verdict(checks []results.Check, l AgentResult) (results.Status, string, str
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
+// folderName is a model's name made safe as one folder's: a name longer
+// than a file name may be (--model-name takes any) is cut, and the cut one
+// ends in a hash of the whole, so two names alike in their first 100 bytes
+// still have folders of their own.
+func folderName(model string) string {
+	name := unsafeName.ReplaceAllString(model, "_")
+	if len(name) <= 128 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(model))
+	return name[:100] + "-" + hex.EncodeToString(sum[:8])
+}
+
 // writeTranscript stores every message of the attempt; it returns the path
 // relative to the run folder, or "" when it could not be written.
 func (r *Runner) writeTranscript(model string, j job, msgs []openai.ChatCompletionMessage, a *results.Attempt) string {
-	rel := filepath.Join(results.TranscriptsDir, unsafeName.ReplaceAllString(model, "_"),
+	rel := filepath.Join(results.TranscriptsDir, folderName(model),
 		fmt.Sprintf("%s-r%d.json", j.task.ID, j.repeat))
 	b, err := json.MarshalIndent(struct {
 		Model    string                         `json:"model"`

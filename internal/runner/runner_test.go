@@ -43,6 +43,7 @@ type harness struct {
 	opts       Options
 	noStream   bool
 	clientOpts []ClientOption
+	model      string // the model's name; "" is "m"
 
 	mu    sync.Mutex
 	waits []time.Duration
@@ -74,7 +75,11 @@ func (h *harness) run(t testing.TB, ctx context.Context) []results.Attempt {
 	r, err := New(h.suite, h.opts)
 	require.NoError(t, err)
 	temp := float32(0.3)
-	m := Model{Name: "m", ModelID: reference.ModelID, Client: NewClient(srv.URL+"/v1", "", h.clientOpts...), Temperature: &temp, ToolChoice: "auto", NoStream: h.noStream}
+	name := h.model
+	if name == "" {
+		name = "m"
+	}
+	m := Model{Name: name, ModelID: reference.ModelID, Client: NewClient(srv.URL+"/v1", "", h.clientOpts...), Temperature: &temp, ToolChoice: "auto", NoStream: h.noStream}
 	require.NoError(t, r.RunModel(ctx, m))
 	require.NoError(t, r.Close())
 	got, warnings, err := results.ReadAttempts(h.opts.RunDir)
@@ -107,6 +112,27 @@ func TestSmokeAgainstReferencePasses(t *testing.T) {
 	for _, s := range seen {
 		require.Equal(t, "0.3/auto/4", s, "local-model defaults reach every request")
 	}
+}
+
+// A model's name as long as --model-name takes (longer than a file name may
+// be) still names its transcripts' folder, cut, and names that differ only
+// past the cut have folders of their own.
+func TestALongModelNameKeepsItsTranscripts(t *testing.T) {
+	long := "org/" + strings.Repeat("a", 300)
+	folders := map[string]bool{}
+	for _, name := range []string{long + "-one", long + "-two"} {
+		h := newHarness(t, oneTaskSuite(t, oneTask))
+		h.model = name
+		got := h.run(t, context.Background())
+		require.Len(t, got, 1)
+		require.NotEmpty(t, got[0].Transcript, "the transcript was written")
+		require.FileExists(t, filepath.Join(h.opts.RunDir, got[0].Transcript))
+		folder := filepath.Base(filepath.Dir(got[0].Transcript))
+		require.LessOrEqual(t, len(folder), 128)
+		require.True(t, strings.HasPrefix(folder, "org_aaa"), folder)
+		folders[folder] = true
+	}
+	require.Len(t, folders, 2)
 }
 
 func TestRepeatsAndTranscripts(t *testing.T) {
