@@ -268,12 +268,11 @@ func removeTree(dir string) error {
 
 // mountPoints keeps the emptied directories of a run's finished tmpfs
 // workspaces, for the next ones to be mounted on. On a busy ext4 disk making
-// a directory costs about 0.6 ms of CPU (the inode allocator steps over
-// every inode deleted in the last half minute, and a run deletes one per
-// attempt); renaming one costs 17 µs. Each is renamed after its attempt as
-// it is taken, so the work root still names every workspace, and kept
-// under freeDirPrefix in between; the run's end and the leftover cleanup
-// remove them with the rest of the run's directory.
+// a directory cost 0.6 ms of CPU here (the inode allocator steps over each
+// inode deleted in the last half minute), renaming one 17 µs. Each is
+// renamed after its attempt as it is taken, so the work root still names
+// every workspace, and kept under freeDirPrefix in between; the run's end
+// and the leftover cleanup remove them with the rest of the run's directory.
 type mountPoints struct {
 	mu   sync.Mutex
 	free []string
@@ -289,17 +288,8 @@ const maxFreeMountPoints = 256
 // make is a new directory in parent named name and a random suffix
 // (os.MkdirTemp's), one kept when there is one.
 func (p *mountPoints) make(parent, name string) (string, error) {
-	if p != nil {
-		p.mu.Lock()
-		var dir string
-		if n := len(p.free); n > 0 {
-			dir, p.free = p.free[n-1], p.free[:n-1]
-		}
-		p.mu.Unlock()
+	if dir := p.take(); dir != "" {
 		for range 10 {
-			if dir == "" {
-				break
-			}
 			to := filepath.Join(parent, name+strconv.FormatUint(uint64(rand.Uint32()), 10))
 			// No replacing: rename(2) would put it in place of an empty
 			// directory of that name.
@@ -308,11 +298,27 @@ func (p *mountPoints) make(parent, name string) (string, error) {
 				return to, nil
 			}
 			if !errors.Is(err, fs.ErrExist) {
-				break
+				break // left for the run's end to remove
 			}
 		}
 	}
 	return os.MkdirTemp(parent, name)
+}
+
+// take is a kept directory, or "" when there is none.
+func (p *mountPoints) take() string {
+	if p == nil {
+		return ""
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.free)
+	if n == 0 {
+		return ""
+	}
+	dir := p.free[n-1]
+	p.free = p.free[:n-1]
+	return dir
 }
 
 // keep takes back dir, the mount point of a workspace that was just
