@@ -174,7 +174,7 @@ func LoadDir(dir string) (Suite, error) {
 
 // MaxFileSize is the largest task file accepted; the biggest real ones,
 // setup files included, are a few kilobytes.
-const MaxFileSize = 4 << 20
+const MaxFileSize = yamlbound.MaxFileSize
 
 // diskFS reads a tasks dir without trusting it: a symlink leading out of the
 // folder (to /dev/zero, or to /etc/shadow) is refused by os.Root, a FIFO or a
@@ -196,7 +196,7 @@ func (d diskFS) Open(name string) (fs.File, error) {
 	case st.IsDir():
 		return f, nil
 	case !st.Mode().IsRegular():
-		err = fmt.Errorf("%s: not a regular file (%s)", name, kind(st.Mode()))
+		err = fmt.Errorf("%s: not a regular file (%s)", name, yamlbound.Kind(st.Mode()))
 	case st.Size() > MaxFileSize:
 		err = fmt.Errorf("%s: %d bytes, bigger than a task file may be (%d)", name, st.Size(), MaxFileSize)
 	}
@@ -205,18 +205,6 @@ func (d diskFS) Open(name string) (fs.File, error) {
 		return nil, err
 	}
 	return f, nil
-}
-
-func kind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	}
-	return "mode " + m.Type().String()
 }
 
 // ReadFile reads at most MaxFileSize bytes, even of a file growing as it is read.

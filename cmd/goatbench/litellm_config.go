@@ -13,6 +13,7 @@ import (
 
 	"github.com/goatbench/goatbench/internal/deploy"
 	"github.com/goatbench/goatbench/internal/models"
+	"github.com/goatbench/goatbench/internal/yamlbound"
 )
 
 type litellmConfigOptions struct {
@@ -95,9 +96,9 @@ func litellmConfigRun(ctx context.Context, opts litellmConfigOptions, s streams)
 		return err
 	}
 
-	src, err := os.ReadFile(opts.Merge)
+	src, err := yamlbound.ReadFile(opts.Merge)
 	if err != nil {
-		return usageError("--merge: %v", err)
+		return usageError("--merge %s: %v", opts.Merge, err)
 	}
 	out, rep, err := models.MergeLiteLLM(src, entries)
 	if err != nil {

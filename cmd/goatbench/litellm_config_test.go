@@ -162,7 +162,8 @@ func TestLitellmConfigErrors(t *testing.T) {
 	}{
 		{"no workspace", []string{"litellm-config"}, "--workspace is required"},
 		{"bad workspace", []string{"litellm-config", "--workspace", "Phare_Goat"}, "--workspace: workspace \"Phare_Goat\""},
-		{"merge target missing", []string{"litellm-config", "--workspace", "ws", "--merge", filepath.Join(t.TempDir(), "none.yaml")}, "--merge: open"},
+		{"merge target missing", []string{"litellm-config", "--workspace", "ws", "--merge", filepath.Join(t.TempDir(), "none.yaml")}, "none.yaml: no such file or directory"},
+		{"merge target a device", []string{"litellm-config", "--workspace", "ws", "--merge", "/dev/zero"}, "--merge /dev/zero: not a regular file (a device)"},
 		{"merge target not YAML", []string{"litellm-config", "--workspace", "ws", "--merge", notYAML}, "not valid YAML"},
 		{"unknown flag", []string{"litellm-config", "--workspaces", "ws"}, "unknown flag: --workspaces"},
 	}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -18,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/goatbench/goatbench/internal/redact"
+	"github.com/goatbench/goatbench/internal/yamlbound"
 )
 
 // Builtin names goatbench's own loop, the default agent; no entry may take it.
@@ -163,7 +163,7 @@ func ParseConfigs(file string, data []byte) (map[string]Config, error) {
 
 // LoadConfigs reads the agents of a goatbench.yaml; a missing file has none.
 func LoadConfigs(path string) (map[string]Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlbound.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[string]Config{}, nil
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -83,7 +82,7 @@ func (e *UnknownModelError) Error() string {
 // new key is added at the end. Every error is one line.
 func Load(overridePath string) (*Registry, error) {
 	layers := []layer{{name: EmbeddedName, data: embeddedYAML}}
-	data, err := os.ReadFile(OverrideFile)
+	data, err := yamlbound.ReadFile(OverrideFile)
 	switch {
 	case err == nil:
 		layers = append(layers, layer{name: OverrideFile, data: data})
@@ -91,7 +90,7 @@ func Load(overridePath string) (*Registry, error) {
 		return nil, fmt.Errorf("read %s: %w", OverrideFile, err)
 	}
 	if overridePath != "" {
-		data, err := os.ReadFile(overridePath)
+		data, err := yamlbound.ReadFile(overridePath)
 		if err != nil {
 			return nil, fmt.Errorf("read registry %s: %w", overridePath, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -402,6 +403,25 @@ func TestOverrideWithoutWorkdirFile(t *testing.T) {
 	r, err = Load(empty)
 	require.NoError(t, err)
 	require.Len(t, r.All(), 10)
+}
+
+// A registry named by --registry, or a goatbench.yaml in the working
+// directory, that is a FIFO or a device is refused at once: read, it blocked
+// for ever, or /dev/zero filled the memory.
+func TestLoadRefusesARegistryThatIsNoFile(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo.yaml")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o644))
+	for path, want := range map[string]string{
+		fifo:        "read registry " + fifo + ": not a regular file (a FIFO)",
+		"/dev/zero": "read registry /dev/zero: not a regular file (a device)",
+	} {
+		_, err := Load(path)
+		require.EqualError(t, err, want)
+	}
+	t.Chdir(t.TempDir())
+	require.NoError(t, syscall.Mkfifo(OverrideFile, 0o644))
+	_, err := Load("")
+	require.EqualError(t, err, "read "+OverrideFile+": not a regular file (a FIFO)")
 }
 
 func TestLoadErrors(t *testing.T) {
