@@ -42,7 +42,9 @@ exact test, per task and per model over the tasks both runs scored (with one
 repeat on each side, a task that passed in base and failed in head); a model
 head could not deploy or warm; or a model whose p50 attempt latency, over the
 tasks both runs have, rose more than --latency-threshold percent and by at
-least --latency-floor seconds. A drop that chance explains is shown as noise.
+least --latency-floor seconds. A drop that chance explains is shown as noise;
+a task head planned and never ran (the run stopped early) as "not run", with
+no verdict.
 With many tasks, --correction holm keeps the chance of flagging any unchanged
 task of a model below --alpha (Holm's step-down method).
 With --fail-on-regression the command exits 1 when there is a regression.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -106,4 +107,58 @@ func TestCompareFormats(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &doc))
 	require.Equal(t, 1, doc.Regressions)
 	require.Len(t, doc.Tasks, 11)
+}
+
+// The tasks a head run never ran because it stopped early (Ctrl-C, a crash,
+// --max-duration) are "not run", with no verdict, and the model's verdict
+// says how many attempts: not "removed", as tasks dropped from the suite
+// are. The stopped run's own exit code is what fails a job.
+func TestCompareSaysWhatAStoppedHeadNeverRan(t *testing.T) {
+	run := func() string {
+		out := t.TempDir()
+		code, _, stderr := goatbench(t, "run", "--models", "reference", "--suite", "smoke", "--out", out)
+		require.Equal(t, exitOK, code, stderr)
+		dirs, err := filepath.Glob(filepath.Join(out, "*"))
+		require.NoError(t, err)
+		require.Len(t, dirs, 1)
+		return dirs[0]
+	}
+	base, head := run(), run()
+	code, stdout, _ := goatbench(t, "compare", base, head, "--fail-on-regression")
+	require.Equal(t, exitOK, code, "two whole runs: %s", stdout)
+
+	// Head as a run stopped after its first three attempts leaves it.
+	path := filepath.Join(head, "results.jsonl")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	lines := strings.SplitAfter(string(b), "\n")
+	require.Len(t, lines, 6, "five attempts and the end")
+	var gone []string
+	for _, l := range lines[3:5] {
+		var a struct{ Task string }
+		require.NoError(t, json.Unmarshal([]byte(l), &a))
+		gone = append(gone, a.Task)
+	}
+	require.NoError(t, os.WriteFile(path, []byte(strings.Join(lines[:3], "")), 0o644))
+
+	code, stdout, _ = goatbench(t, "compare", base, head, "--fail-on-regression")
+	require.Equal(t, exitOK, code, stdout)
+	require.Contains(t, stdout, "0 regressions")
+	require.Contains(t, stdout, "1 model with attempts head never ran (no verdict)")
+	require.Contains(t, stdout, "2 attempts not run in head")
+	require.NotContains(t, stdout, "removed")
+	for _, task := range gone {
+		require.Regexp(t, task+` +│ +1/1 │ +0/0 │ +— │ not run `, stdout)
+	}
+
+	code, stdout, _ = goatbench(t, "compare", base, head, "--format", "json")
+	require.Equal(t, exitOK, code)
+	var c struct {
+		Models []struct {
+			HeadNotRun int `json:"head_not_run"`
+		} `json:"models"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &c))
+	require.Len(t, c.Models, 1)
+	require.Equal(t, 2, c.Models[0].HeadNotRun)
 }

@@ -87,6 +87,7 @@ const (
 	ChangeNoVerdict    Change = "no verdict"    // only infrastructure errors on one side
 	ChangeAdded        Change = "added"         // only in head
 	ChangeRemoved      Change = "removed"       // only in base
+	ChangeNotRun       Change = "not run"       // in base; head planned it, but stopped before it recorded a result
 )
 
 // TaskDelta compares one model on one task.
@@ -144,6 +145,11 @@ type ModelDelta struct {
 	// warm-up failed, or every attempt that ran ended in an infrastructure
 	// error. It is a regression whatever the numbers say.
 	Unavailable string `json:"unavailable,omitempty"`
+	// HeadNotRun counts the attempts, on tasks base scored, that head
+	// planned and never recorded: it stopped early (Ctrl-C, --max-duration,
+	// a crash). They have no verdict, as an infrastructure error has none;
+	// the stopped run's own exit code is what fails a job.
+	HeadNotRun int `json:"head_not_run,omitempty"`
 	// Why names what changed between base and head for a model that got
 	// worse: failure classes, the served spec, the suite, the agent.
 	Why []string `json:"why,omitempty"`
@@ -207,10 +213,20 @@ func Compare(base, head *Run, opts CompareOptions) Comparison {
 		first := len(c.Tasks) // this model's deltas are appended together
 		for _, task := range tasks {
 			bc, hc := base.Cell(name, task), head.Cell(name, task)
+			// What base scored and head planned but never recorded, in part
+			// or whole: a run stopped early. What base did not have is
+			// nothing to compare, whatever head did with it.
+			planned := head.cell(name, task)
+			if bc != nil && planned != nil {
+				md.HeadNotRun += planned.NotRun
+			}
 			if bc == nil && hc == nil {
 				continue
 			}
 			td := compareCell(name, task, bc, hc, c.Alpha)
+			if hc == nil && planned != nil {
+				td.Change = ChangeNotRun
+			}
 			if bc != nil && hc != nil {
 				c.Shared++
 				baseLat = append(baseLat, latencies(bc.Attempts)...)
@@ -460,6 +476,9 @@ func (c Comparison) headline() string {
 	if n := c.countModels(func(m ModelDelta) bool { return strings.HasPrefix(m.Unavailable, unavailableDeploy) }); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d %s", n, unavailableDeploy))
 	}
+	if n := c.countModels(func(m ModelDelta) bool { return m.HeadNotRun > 0 }); n > 0 {
+		parts = append(parts, nWords(n, "model with attempts head never ran (no verdict)", "models with attempts head never ran (no verdict)"))
+	}
 	if n := c.countModels(func(m ModelDelta) bool { return strings.HasPrefix(m.Unavailable, unavailableErrors) }); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d with nothing but infrastructure errors", n))
 	}
@@ -503,8 +522,12 @@ func (c Comparison) modelRows(wide bool) [][]string {
 			verdict = append(verdict, unavailableDeploy)
 		case m.Unavailable != "":
 			verdict = append(verdict, "no verdict: infrastructure errors")
+		case m.InHead && m.HeadPassRate == nil && m.HeadNotRun > 0:
+			verdict = append(verdict, "no verdict in head: "+plural(m.HeadNotRun, "attempt")+" not run")
 		case m.InHead && m.HeadPassRate == nil:
 			verdict = append(verdict, "no verdict in head")
+		case m.HeadNotRun > 0:
+			verdict = append(verdict, plural(m.HeadNotRun, "attempt")+" not run in head")
 		}
 		if m.PassRegression {
 			verdict = append(verdict, "pass rate fell")
@@ -541,7 +564,7 @@ var compareTaskHeads = []string{"model", "task", "base", "head", "p", "change", 
 
 // changeRank puts what needs attention first in the task table.
 var changeRank = map[Change]int{ChangeNewlyFailing: 0, ChangeWorse: 1, ChangeStillFailing: 2, ChangeNoVerdict: 3,
-	ChangeNewlyPassing: 4, ChangeAdded: 5, ChangeRemoved: 6, ChangePassing: 7}
+	ChangeNotRun: 4, ChangeNewlyPassing: 5, ChangeAdded: 6, ChangeRemoved: 7, ChangePassing: 8}
 
 // taskRows lists every (model, task) that did not simply pass both times,
 // regressions first.

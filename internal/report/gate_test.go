@@ -264,5 +264,8 @@ func TestGateFailsOnAModelOfNothingButErrors(t *testing.T) {
 
 	c = Compare(New(base, bas, nil), New(stopped, nil, nil), CompareOptions{})
 	require.Zero(t, c.Regressions())
-	require.Equal(t, "no verdict in head", c.modelRows(false)[0][8])
+	require.Equal(t, "no verdict in head: 4 attempts not run", c.modelRows(false)[0][8])
+	for _, td := range c.Tasks {
+		require.Equal(t, ChangeNotRun, td.Change, "%s: head planned it, not removed it", td.Task)
+	}
 }
