@@ -172,6 +172,29 @@ func LoadDir(dir string) (Suite, error) {
 	return load(filepath.Base(filepath.Clean(dir)), diskFS{root}, dir)
 }
 
+// setupFitsTogether refuses setup files that cannot all be made: one path
+// twice, or a file where another needs a folder (f and f/g). Refused here,
+// every attempt would have failed to seed its workspace, goatbench's error
+// for the task file's mistake.
+func setupFitsTogether(files []File) error {
+	at := map[string]int{}
+	for i, f := range files {
+		p := path.Clean(f.Path)
+		if j, ok := at[p]; ok {
+			return fmt.Errorf("setup files %d and %d are both %q", j+1, i+1, p)
+		}
+		at[p] = i
+	}
+	for i, f := range files {
+		for d := path.Dir(path.Clean(f.Path)); d != "." && d != "/"; d = path.Dir(d) {
+			if j, ok := at[d]; ok {
+				return fmt.Errorf("setup file %d (%q) is inside setup file %d (%q), which is a file, not a folder", i+1, f.Path, j+1, files[j].Path)
+			}
+		}
+	}
+	return nil
+}
+
 // MaxFileSize is the largest task file accepted; the biggest real ones,
 // setup files included, are a few kilobytes.
 const MaxFileSize = yamlbound.MaxFileSize
@@ -328,6 +351,9 @@ func Parse(file string, data []byte) (Task, error) {
 		if f.Mode > 0o777 {
 			return Task{}, fail("setup", "task %s: setup file %d: mode %o is not a permission (0 to 0777)", t.ID, i+1, f.Mode)
 		}
+	}
+	if err := setupFitsTogether(t.Setup); err != nil {
+		return Task{}, fail("setup", "task %s: %v", t.ID, err)
 	}
 	if err := t.Sandbox.validate(); err != nil {
 		return Task{}, fail("sandbox", "task %s: %v", t.ID, err)
