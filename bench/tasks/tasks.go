@@ -291,8 +291,7 @@ func Parse(file string, data []byte) (Task, error) {
 		return Task{}, fmt.Errorf("%s:1: the task file is empty", file)
 	}
 	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&doc); err != nil {
+	if err := yamlbound.Single(data, &doc); err != nil {
 		return Task{}, yamlError(file, err)
 	}
 	if err := yamlbound.Check(&doc, 0); err != nil {

@@ -45,6 +45,7 @@ func TestParseErrors(t *testing.T) {
 		{"two kinds in one check", "id: t1\nprompt: hi\nchecks: [{answer_contains: x, file_exists: y}]\nreference: [{answer: x}]\n", "t.yaml:3: task t1: check 1: set exactly one"},
 		{"bad regexp", "id: t1\nprompt: hi\nchecks: [{answer_matches: '('}]\nreference: [{answer: x}]\n", "answer_matches: error parsing regexp"},
 		{"escaping setup path", "id: t1\nprompt: hi\nsetup: [{path: ../x, content: y}]\nchecks: [{answer_contains: x}]\nreference: [{answer: x}]\n", "t.yaml:3: task t1: setup file 1: path \"../x\" must be relative"},
+		{"two tasks in one file", "id: t1\nprompt: hi\nchecks: [{answer_contains: x}]\nreference: [{answer: x}]\n---\nid: t2\n", "t.yaml:6: a second YAML document (after ---); a file holds one"},
 		{"a setup file inside another", "id: t1\nprompt: hi\nsetup: [{path: f, content: y}, {path: f/g, content: z}]\nchecks: [{answer_contains: x}]\nreference: [{answer: x}]\n", "t.yaml:3: task t1: setup file 2 (\"f/g\") is inside setup file 1 (\"f\"), which is a file, not a folder"},
 		{"a setup file given twice", "id: t1\nprompt: hi\nsetup: [{path: d/f, content: y}, {path: ./d//f, content: z}]\nchecks: [{answer_contains: x}]\nreference: [{answer: x}]\n", "t.yaml:3: task t1: setup files 1 and 2 are both \"d/f\""},
 		{"absolute check path", "id: t1\nprompt: hi\nchecks: [{file_exists: /etc/passwd}]\nreference: [{answer: x}]\n", "must be relative"},

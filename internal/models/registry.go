@@ -140,7 +140,7 @@ var keyPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$`)
 
 func (b *builder) apply(l layer) error {
 	var doc yaml.Node
-	if err := yaml.Unmarshal(l.data, &doc); err != nil {
+	if err := yamlbound.Single(l.data, &doc); err != nil {
 		return &ConfigError{File: l.name, Msg: "not valid YAML: " + yamlErrText(err)}
 	}
 	if err := yamlbound.Check(&doc, 0); err != nil {

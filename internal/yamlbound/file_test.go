@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 )
 
 // What is named where a YAML file belongs is read only when it is a regular
@@ -40,4 +41,28 @@ func TestReadFileRefusesWhatIsNoYAMLFile(t *testing.T) {
 	b, err := ReadFile(ok)
 	require.NoError(t, err)
 	require.Equal(t, "models: []\n", string(b))
+}
+
+// A file of two documents is refused, naming where the second starts: it
+// would be dropped without a word. A --- that opens the file, or ends it
+// with nothing after, drops nothing.
+func TestSingleRefusesASecondDocument(t *testing.T) {
+	for data, want := range map[string]string{
+		"a: 1\n---\nb: 2\n":           "line 3: a second YAML document (after ---); a file holds one",
+		"---\na: 1\n---\n---\nb: 2\n": "line 5: a second YAML document (after ---); a file holds one",
+		"---\na: 1\n":                 "",
+		"a: 1\n---\n":                 "",
+		"":                            "",
+	} {
+		var n yaml.Node
+		err := Single([]byte(data), &n)
+		if want == "" {
+			require.NoError(t, err, "%q", data)
+			continue
+		}
+		require.EqualError(t, err, want, "%q", data)
+	}
+	var n yaml.Node
+	require.NoError(t, Single([]byte("a: 1\n"), &n))
+	require.Equal(t, "a", n.Content[0].Content[0].Value, "the one document is decoded")
 }

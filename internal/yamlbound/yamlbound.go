@@ -5,7 +5,10 @@
 package yamlbound
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -82,4 +85,29 @@ func aliasLine(n *yaml.Node) int {
 		}
 	}
 	return 0
+}
+
+// Single decodes data's one document into n, and refuses a file holding
+// more: a second document (after ---) would be dropped without a word.
+func Single(data []byte, n *yaml.Node) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(n); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // no document at all: an empty file
+		}
+		return err
+	}
+	for {
+		var next yaml.Node
+		switch err := dec.Decode(&next); {
+		case errors.Is(err, io.EOF):
+			return nil
+		case err != nil:
+			return err
+		}
+		// A --- with nothing after it drops nothing.
+		if c := next.Content; len(c) > 0 && c[0].Tag != "!!null" {
+			return fmt.Errorf("line %d: a second YAML document (after ---); a file holds one", c[0].Line)
+		}
+	}
 }
