@@ -393,6 +393,23 @@ reference: [{tool: write_file, args: {path: y, content: "1"}}, {answer: done}]
 	require.False(t, got[3].Sound())
 }
 
+// A reference slower than its task's timeout is no sound task: in a run
+// every attempt, the model's as the reference's, would time out.
+func TestValidateHoldsTheReferenceToTheTasksTimeout(t *testing.T) {
+	slow := mustTask(t, `id: slow
+prompt: make done
+timeout: 1s
+checks: [{file_exists: done}]
+reference: [{tool: bash, args: {command: "sleep 20; touch done"}}, {answer: ok}]
+`)
+	start := time.Now()
+	got := Validate(context.Background(), tasks.Suite{Tasks: []tasks.Task{slow}}, nil, t.TempDir())
+	require.Less(t, time.Since(start), 10*time.Second, "stopped at the timeout, not at the end of the sleep")
+	require.False(t, got[0].Sound())
+	require.False(t, got[0].ReferencePasses)
+	require.EqualError(t, got[0].Err, "step 1 (bash) was still running when the task's timeout (1s) ran out")
+}
+
 func TestSmokeSuiteIsSound(t *testing.T) {
 	for _, v := range Validate(context.Background(), smoke(t), nil, t.TempDir()) {
 		require.True(t, v.Sound(), "%s: %+v", v.Task, v)

@@ -138,8 +138,15 @@ func judge(ctx context.Context, t tasks.Task, sb sandbox.Sandbox, workRoot strin
 		return nil, err
 	}
 	defer ws.Close(false)
+	// The steps have the task's time, as a model's turns have in a run: a
+	// reference slower than that would time out every attempt.
+	sctx, cancel := context.WithTimeoutCause(ctx, t.Timeout, errAttemptTimeout)
+	defer cancel()
 	for i, st := range steps {
-		if _, err := callTool(ctx, ws, st.Tool, st.ArgsJSON()); err != nil {
+		if _, err := callTool(sctx, ws, st.Tool, st.ArgsJSON()); err != nil {
+			if errors.Is(context.Cause(sctx), errAttemptTimeout) && ctx.Err() == nil {
+				return nil, fmt.Errorf("step %d (%s) was still running when the task's timeout (%s) ran out", i+1, st.Tool, t.Timeout)
+			}
 			return nil, fmt.Errorf("step %d (%s): %w", i+1, st.Tool, err)
 		}
 	}
