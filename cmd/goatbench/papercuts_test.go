@@ -182,3 +182,21 @@ func TestFlagPlaceholdersAreOneWord(t *testing.T) {
 	}
 	walk(newRootCmd(streams{Out: io.Discard, Err: io.Discard}))
 }
+
+// The reference model knows a task by its prompt: a suite where two share
+// one is refused before anything runs, rather than one of them answered
+// with the other's reference and failed.
+func TestTheReferenceModelRefusesTasksSharingAPrompt(t *testing.T) {
+	dir := t.TempDir()
+	for _, id := range []string{"alpha", "beta"} {
+		task := "id: " + id + "\nprompt: Answer with the code word.\nchecks: [{answer_contains: " + id + "}]\nreference: [{answer: " + id + "}]\n"
+		require.NoError(t, os.WriteFile(filepath.Join(dir, id+".yaml"), []byte(task), 0o644))
+	}
+	out := t.TempDir()
+	code, _, stderr := goatbench(t, "run", "--models", "reference", "--tasks-dir", dir, "--out", out)
+	require.Equal(t, exitUsage, code)
+	require.Equal(t, "goatbench: the reference model tells tasks apart by their prompt, and tasks alpha and beta share one: give each its own\n", stderr)
+	entries, err := os.ReadDir(out)
+	require.NoError(t, err)
+	require.Empty(t, entries, "nothing written")
+}

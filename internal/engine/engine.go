@@ -147,6 +147,9 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	defer stopSrv()
 	for i := range p.Targets {
 		if p.Targets[i].Name == reference.ModelID {
+			if a, b := reference.SharedPrompt(p.Suite); a != "" {
+				return Outcome{}, configError("the reference model tells tasks apart by their prompt, and tasks %s and %s share one: give each its own", a, b)
+			}
 			url, err := reference.New(p.Suite).Start(srvCtx)
 			if err != nil {
 				return Outcome{}, err

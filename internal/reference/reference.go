@@ -74,6 +74,21 @@ func New(suite tasks.Suite) *Server {
 	return s
 }
 
+// SharedPrompt names two tasks of suite whose prompts are the same, "" and
+// "" when there are none: the reference model tells tasks apart by their
+// prompt alone, so it would answer one of them with the other's reference.
+func SharedPrompt(suite tasks.Suite) (string, string) {
+	seen := make(map[string]string, len(suite.Tasks))
+	for _, t := range suite.Tasks {
+		p := strings.TrimSpace(t.Prompt)
+		if first, ok := seen[p]; ok {
+			return first, t.ID
+		}
+		seen[p] = t.ID
+	}
+	return "", ""
+}
+
 // Requests is the number of chat completion requests served.
 func (s *Server) Requests() int64 { return s.requests.Load() }
 
