@@ -179,6 +179,24 @@ reference: [{tool: write_file, args: {path: ok.txt, content: ok}}, {answer: done
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, stderr, "--retry-errors needs --resume")
 	require.Len(t, readAll(t, dir), 1, "refusals write nothing")
+
+	// A run.json without what a resume takes from it says so, not that a
+	// flag nobody gave is wrong.
+	man, err := os.ReadFile(filepath.Join(dir, "run.json"))
+	require.NoError(t, err)
+	for body, want := range map[string]string{
+		"{}":                           "its run.json has no run id; start a new run",
+		"null":                         "its run.json has no run id; start a new run",
+		`{"run_id": "x", "repeat": 0}`: "its run.json names no repeat count, tasks or models; start a new run",
+	} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "run.json"), []byte(body), 0o644))
+		code, _, stderr = goatbench(t, "run", "--resume", dir)
+		require.Equal(t, exitUsage, code, body)
+		require.Contains(t, stderr, want, body)
+		require.NotContains(t, stderr, "--repeat", body)
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "run.json"), man, 0o644))
+	require.Len(t, readAll(t, dir), 1, "refusals write nothing")
 }
 
 // heldServer is a reference server that answers only the bash-command task;

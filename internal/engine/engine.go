@@ -147,7 +147,10 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 	defer stopSrv()
 	for i := range p.Targets {
 		if p.Targets[i].Name == reference.ModelID {
-			if a, b := reference.SharedPrompt(p.Suite); a != "" {
+			// The built-in loop sends the task's prompt as it is; an
+			// external agent says what it likes, and the reference answers
+			// what it recognises.
+			if a, b := reference.SharedPrompt(p.Suite); a != "" && p.Agent == nil {
 				return Outcome{}, configError("the reference model tells tasks apart by their prompt, and tasks %s and %s share one: give each its own", a, b)
 			}
 			url, err := reference.New(p.Suite).Start(srvCtx)

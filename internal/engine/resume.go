@@ -35,6 +35,14 @@ func OpenPrevious(dir string) (*Previous, []string, error) {
 	if err != nil {
 		return nil, nil, configError("cannot resume %s: not a run folder (%v)", dir, err)
 	}
+	// What a resume takes from it; a run.json without them (cut short, or
+	// made by hand) would surface as a flag the user never gave.
+	switch {
+	case man.RunID == "":
+		return nil, nil, configError("cannot resume %s: its %s has no run id; start a new run", dir, results.ManifestFile)
+	case man.Repeat < 1 || len(man.Tasks) == 0 || len(man.Models) == 0:
+		return nil, nil, configError("cannot resume %s: its %s names no repeat count, tasks or models; start a new run", dir, results.ManifestFile)
+	}
 	lock, err := results.LockDir(dir)
 	if err != nil {
 		return nil, nil, configError("%v", err)
