@@ -314,6 +314,11 @@ func Comparable(base, head *Run) error {
 		return fmt.Errorf("base and head ran different suites (%s, %s) and share no task: nothing to compare",
 			suiteText(base.Manifest), suiteText(head.Manifest))
 	}
+	for i, r := range []*Run{base, head} {
+		if !finishedAny(r) {
+			return fmt.Errorf("%s holds no finished attempt (its run stopped before the first one ended): nothing to compare", []string{"base", "head"}[i])
+		}
+	}
 	for _, m := range base.models {
 		for _, t := range shared {
 			if base.Cell(m.Model, t) != nil && head.Cell(m.Model, t) != nil {
@@ -323,6 +328,18 @@ func Comparable(base, head *Run) error {
 	}
 	return fmt.Errorf("base and head share no model on a common task (base: %s; head: %s): nothing to compare",
 		strings.Join(modelNames(base), ", "), strings.Join(modelNames(head), ", "))
+}
+
+// finishedAny reports whether r recorded any attempt.
+func finishedAny(r *Run) bool {
+	for _, m := range r.models {
+		for _, t := range r.tasks {
+			if r.Cell(m.Model, t) != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func suiteText(m results.Manifest) string {

@@ -170,6 +170,13 @@ func TestComparableRefusesRunsWithNothingShared(t *testing.T) {
 	otherModel := New(results.Manifest{RunID: "d", SuiteHash: "aaaa", Tasks: []string{"t00"}},
 		[]results.Attempt{{RunID: "d", Model: "n", Task: "t00", Status: results.StatusPass}}, nil)
 	require.EqualError(t, Comparable(smoke, otherModel), "base and head share no model on a common task (base: m; head: n): nothing to compare")
+
+	// A run stopped before its first attempt ended has the same model and
+	// tasks, and nothing to compare: it says which side, and why.
+	stopped := New(results.Manifest{RunID: "e", SuiteHash: "aaaa", Tasks: []string{"t00", "t01"}, Repeat: 1,
+		Models: []results.ModelInfo{{Name: "m"}}}, nil, nil)
+	require.EqualError(t, Comparable(smoke, stopped), "head holds no finished attempt (its run stopped before the first one ended): nothing to compare")
+	require.EqualError(t, Comparable(stopped, stopped), "base holds no finished attempt (its run stopped before the first one ended): nothing to compare")
 }
 
 func TestCompareWarnsOnPartialOverlap(t *testing.T) {
