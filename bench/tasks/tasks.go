@@ -415,6 +415,10 @@ func (c Check) validate(t Task) error {
 		if c.Command.Timeout < 0 {
 			return errors.New("command timeout must not be negative")
 		}
+		if c.Command.ExitCode < 0 || c.Command.ExitCode > 255 {
+			// A process's exit status is one byte: the check could never pass.
+			return fmt.Errorf("command exit_code %d is no exit status (0 to 255)", c.Command.ExitCode)
+		}
 		// Checks run after the attempt; one the task cannot afford would
 		// hold the run long past what its author allowed.
 		if c.Command.Timeout > t.Timeout {

@@ -50,6 +50,7 @@ func TestParseErrors(t *testing.T) {
 		{"a setup file given twice", "id: t1\nprompt: hi\nsetup: [{path: d/f, content: y}, {path: ./d//f, content: z}]\nchecks: [{answer_contains: x}]\nreference: [{answer: x}]\n", "t.yaml:3: task t1: setup files 1 and 2 are both \"d/f\""},
 		{"absolute check path", "id: t1\nprompt: hi\nchecks: [{file_exists: /etc/passwd}]\nreference: [{answer: x}]\n", "must be relative"},
 		{"unchanged not seeded", "id: t1\nprompt: hi\nchecks: [{file_unchanged: a.py}]\nreference: [{answer: x}]\n", "a.py is not a setup file"},
+		{"exit code no process can give", "id: t1\nprompt: hi\nchecks: [{command: {run: 'exit 3', exit_code: 259}}]\nreference: [{answer: x}]\n", "check 1: command exit_code 259 is no exit status (0 to 255)"},
 		{"command without run", "id: t1\nprompt: hi\nchecks: [{command: {exit_code: 0}}]\nreference: [{answer: x}]\n", "command needs run"},
 		{"no reference", "id: t1\nprompt: hi\nchecks: [{answer_contains: x}]\n", "has no reference solution"},
 		{"unknown tool", "id: t1\nprompt: hi\nchecks: [{answer_contains: x}]\nreference: [{tool: rm}, {answer: x}]\n", "unknown tool \"rm\""},

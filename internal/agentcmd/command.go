@@ -49,7 +49,7 @@ func split(command string) (first, rest string, err error) {
 	}
 	first, rest = command[:i], command[i:]
 	if first == "" || strings.ContainsAny(first, "'\"`$\\;&|<>(){}*?[]~=#!") {
-		return "", "", fmt.Errorf("the first word %q must be the agent's executable, a name on PATH or a path", first)
+		return "", "", fmt.Errorf("the first word %q must be the agent's executable, a name on PATH or a path, as a plain word: no quotes, variables or other shell syntax", first)
 	}
 	return first, rest, nil
 }

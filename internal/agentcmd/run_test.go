@@ -209,6 +209,7 @@ func TestPrepareRefusesMissingExecutable(t *testing.T) {
 		{"no-such-agent-xyz --prompt {prompt}", "no-such-agent-xyz not found on PATH"},
 		{"/no/such/agent run", "/no/such/agent is not an executable file"},
 		{"$AGENT run", "must be the agent's executable"},
+		{"'unterminated", `the first word "'unterminated" must be the agent's executable, a name on PATH or a path, as a plain word: no quotes`},
 	} {
 		_, err := Prepare(Config{Name: "x", Command: c.command})
 		require.ErrorContains(t, err, c.want)
