@@ -253,6 +253,9 @@ func load(name string, fsys fs.FS, shown string) (Suite, error) {
 	files = append(files, yml...)
 	sort.Strings(files)
 	if len(files) == 0 {
+		if nested, _ := fs.Glob(fsys, "*/*.y*ml"); len(nested) > 0 {
+			return Suite{}, fmt.Errorf("suite %s has no task files (*.yaml or *.yml) of its own (folders in it are not read); %s has some", shown, filepath.Join(shown, path.Dir(nested[0])))
+		}
 		return Suite{}, fmt.Errorf("suite %s has no task files (*.yaml or *.yml)", shown)
 	}
 	h := sha256.New()

@@ -152,6 +152,13 @@ func TestLoadDir(t *testing.T) {
 	require.ErrorContains(t, err, "tasks dir")
 	_, err = LoadDir(t.TempDir())
 	require.ErrorContains(t, err, "has no task files")
+
+	// Task files one folder down are not read: the error says where they are.
+	top := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(top, "mine"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(top, "mine", "a.yaml"), []byte(good), 0o644))
+	_, err = LoadDir(top)
+	require.EqualError(t, err, "suite "+top+" has no task files (*.yaml or *.yml) of its own (folders in it are not read); "+filepath.Join(top, "mine")+" has some")
 }
 
 func TestDurations(t *testing.T) {
