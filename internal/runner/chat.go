@@ -108,7 +108,7 @@ func (l *loop) chat(ctx context.Context, m Model) (openai.ChatCompletionMessage,
 
 // count adds a reply's tokens and cost to the request and the attempt.
 func (l *loop) count(rec *results.Request, r reply) {
-	rec.TokensIn, rec.TokensOut = r.usage.PromptTokens, r.usage.CompletionTokens
+	rec.TokensIn, rec.TokensOut = int(r.usage.PromptTokens), int(r.usage.CompletionTokens)
 	rec.CostUSD = r.cost
 	switch gen := r.total - r.ttft; {
 	case rec.Stream && r.ttft > 0 && gen > 0 && rec.TokensOut > 1:

@@ -3,8 +3,10 @@ package runner
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -56,6 +58,33 @@ func TestAnUnusableChargeIsNone(t *testing.T) {
 		require.NoError(t, decodeReply([]byte(`{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"cost":`+c+`}}`), &w), c)
 		require.NotNil(t, w.Usage, c)
 		require.Nil(t, w.Usage.Cost, c)
-		require.Equal(t, 4, w.Usage.CompletionTokens, c)
+		require.EqualValues(t, 4, w.Usage.CompletionTokens, c)
 	}
+}
+
+// A token count that is no count (negative, not whole, past int64 or any
+// context) is dropped and the reply stands, as an unusable charge is: a
+// server's tally once made -9e18 tokens/s in the summary, or, too big for
+// an int, turned valid JSON into "not JSON" and the attempt into an error.
+// The scanner and encoding/json (its fallback) read it alike.
+func TestAnUnusableTokenCountIsNone(t *testing.T) {
+	for _, n := range []string{"-5", "-9223372036854775808", "1000000000000000000000000000000", "2.5", "1e3", "17179869185"} {
+		body := []byte(`{"choices":[],"usage":{"prompt_tokens":` + n + `,"completion_tokens":4}}`)
+		var w, std wireReply
+		require.NoError(t, decodeReply(body, &w), n)
+		require.NotNil(t, w.Usage, n)
+		require.Zero(t, w.Usage.PromptTokens, n)
+		require.EqualValues(t, 4, w.Usage.CompletionTokens, n)
+		require.NoError(t, json.Unmarshal(body, &std), n)
+		require.Equal(t, w.Usage, std.Usage, n)
+	}
+	var r reply
+	r.take(&wireUsage{PromptTokens: 7, CompletionTokens: 3})
+	require.Equal(t, wireUsage{PromptTokens: 7, CompletionTokens: 3}, r.usage)
+
+	// An external agent's relayed usage is held to the same rule.
+	var rec results.Request
+	Measure(&rec, Usage{PromptTokens: -5, CompletionTokens: 3}, nil, 0, time.Second)
+	require.Zero(t, rec.TokensIn)
+	require.Equal(t, 3, rec.TokensOut)
 }

@@ -171,6 +171,16 @@ func (s *scanner) integer(dst *int) bool {
 	return err == nil
 }
 
+// tokens reads a token count as tokenCount's UnmarshalJSON does.
+func (s *scanner) tokens(dst *tokenCount) bool {
+	t, ok := s.number()
+	if !ok || t == nil {
+		return ok
+	}
+	*dst = countOf(string(t))
+	return true
+}
+
 // skip passes over one value of any kind, checking it as it goes.
 func (s *scanner) skip() bool {
 	switch c := s.peek(); c {
@@ -400,9 +410,9 @@ func (s *scanner) usage(u *wireUsage) bool {
 	return s.object(func(key []byte) bool {
 		switch string(key) {
 		case "prompt_tokens":
-			return s.integer(&u.PromptTokens)
+			return s.tokens(&u.PromptTokens)
 		case "completion_tokens":
-			return s.integer(&u.CompletionTokens)
+			return s.tokens(&u.CompletionTokens)
 		case "cost":
 			t, ok := s.number()
 			if !ok || t == nil {

@@ -209,7 +209,7 @@ func (x *Assembler) Add(payload []byte) (Chunk, error) {
 
 // Usage is what the stream's chunks reported it used.
 func (x *Assembler) Usage() Usage {
-	return Usage{PromptTokens: x.r.usage.PromptTokens, CompletionTokens: x.r.usage.CompletionTokens, Cost: x.r.cost}
+	return Usage{PromptTokens: int(x.r.usage.PromptTokens), CompletionTokens: int(x.r.usage.CompletionTokens), Cost: x.r.cost}
 }
 
 // Message is the assembled reply; done says the stream carried [DONE].
@@ -229,7 +229,7 @@ type Usage struct {
 // its own.
 func Measure(rec *results.Request, u Usage, header http.Header, ttft, total time.Duration) {
 	rec.TTFT, rec.Total = ttft.Seconds(), total.Seconds()
-	r := reply{usage: wireUsage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}, cost: u.Cost, ttft: ttft, total: total}
+	r := reply{usage: wireUsage{PromptTokens: tokenCountOf(int64(u.PromptTokens)), CompletionTokens: tokenCountOf(int64(u.CompletionTokens))}, cost: u.Cost, ttft: ttft, total: total}
 	r.chargedBy(header)
 	var l loop
 	l.count(rec, r)

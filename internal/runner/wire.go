@@ -2,6 +2,7 @@ package runner
 
 import (
 	"encoding/json"
+	"strconv"
 
 	"github.com/sashabaranov/go-openai"
 )
@@ -55,9 +56,46 @@ func wireMessages(msgs []openai.ChatCompletionMessage) []wireMessage {
 // litellm.include_cost_in_streaming_usage is on: litellm_settings in the
 // proxy's config).
 type wireUsage struct {
-	PromptTokens     int      `json:"prompt_tokens"`
-	CompletionTokens int      `json:"completion_tokens"`
-	Cost             *float64 `json:"cost,omitempty"`
+	PromptTokens     tokenCount `json:"prompt_tokens"`
+	CompletionTokens tokenCount `json:"completion_tokens"`
+	Cost             *float64   `json:"cost,omitempty"`
+}
+
+// tokenCount is a usage count. A number that is no count (negative, not
+// whole, past maxTokens or int64) is dropped and the reply stands, as a cost
+// too large is: the reply's content is the model's, its usage only a tally,
+// and summed into a run's totals a wild one wraps them round. The scanner
+// (scanner.tokens) reads it the same way.
+type tokenCount int
+
+// maxTokens is the largest token count taken from a reply: a thousand
+// times the longest context any served model has.
+const maxTokens = 1 << 34
+
+func (n *tokenCount) UnmarshalJSON(b []byte) error {
+	var f json.Number
+	if err := json.Unmarshal(b, &f); err != nil || f == "" {
+		return err // null leaves it be; a string or object is no number
+	}
+	*n = countOf(string(f))
+	return nil
+}
+
+// countOf is the count a JSON number gives, 0 when it is no count.
+func countOf(t string) tokenCount {
+	v, err := strconv.ParseInt(t, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return tokenCountOf(v)
+}
+
+// tokenCountOf is v as a count, 0 when it is none.
+func tokenCountOf(v int64) tokenCount {
+	if v < 0 || v > maxTokens {
+		return 0
+	}
+	return tokenCount(v)
 }
 
 // wireToolCall is a tool call, whole in a plain reply or a fragment in a stream.
