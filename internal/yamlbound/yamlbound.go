@@ -1,7 +1,10 @@
-// Package yamlbound refuses YAML documents whose aliases (and the merge keys
-// that use them) would expand into more nodes than any real file holds: a
-// kilobyte of `*a` nested a few levels deep names billions of nodes, and any
-// decoder that expands them hangs or runs out of memory.
+// Package yamlbound bounds the YAML goatbench reads from files it is given
+// (tasks, registries, agent configs): a file that is no regular file or too
+// big (ReadFile), more than one document (Single), and documents whose
+// aliases (and the merge keys that use them) would expand into more nodes
+// than any real file holds (Check): a kilobyte of `*a` nested a few levels
+// deep names billions of nodes, and any decoder that expands them hangs or
+// runs out of memory.
 package yamlbound
 
 import (
