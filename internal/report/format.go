@@ -233,7 +233,7 @@ func (r *Run) elapsed() time.Duration {
 	m := r.Manifest
 	resumed := sittings(m)
 	if len(resumed) == 0 {
-		return m.Ended.Sub(m.Started)
+		return max(m.Ended.Sub(m.Started), 0) // an end before the start is no time
 	}
 	starts := append([]time.Time{m.Started}, resumed...)
 	ends := make([]time.Time, len(starts))
@@ -245,16 +245,16 @@ func (r *Run) elapsed() time.Duration {
 	end(*m.Ended)               // a resume with nothing left to run keeps the end before it
 	for _, a := range r.lines { // every line: see New
 		if !a.Started.IsZero() && !(notRun(a) && a.WallSeconds == 0) {
-			end(a.Started.Add(time.Duration(a.WallSeconds * float64(time.Second))))
+			end(a.Started.Add(seconds(a.WallSeconds)))
 		}
 	}
-	var d time.Duration
+	var d float64 // seconds: a Duration sum can wrap round
 	for k, s := range starts {
 		if ends[k].After(s) {
-			d += ends[k].Sub(s)
+			d += ends[k].Sub(s).Seconds()
 		}
 	}
-	return d
+	return seconds(d)
 }
 
 // took prints a run's duration: tenths of a second while it is short, so a

@@ -7,8 +7,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/goatbench/goatbench/internal/results"
 )
 
 // runDir makes a run folder holding the given results.jsonl (nil: no file)
@@ -168,4 +171,28 @@ func TestLoadRefusesMoreCellsThanARunHolds(t *testing.T) {
 	long.WriteString("\"}\n")
 	_, err = Load(runDir(t, []byte(long.String()), false))
 	require.ErrorContains(t, err, "results.jsonl:1: a line over 16 MiB")
+}
+
+// Attempts of absurd length (a hand-edited wall_s of 1e10 s, past what a
+// Duration holds) make a long wall time, never a negative one: converted
+// as they were, they wrapped round to -9223372036.6 s.
+func TestAnAbsurdWallTimeIsNoNegativeOne(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var as []results.Attempt
+	for i := range 10 {
+		as = append(as, results.Attempt{RunID: "r", Model: "m", Task: "t", Repeat: i, Status: results.StatusPass, Started: start, WallSeconds: 1e10})
+	}
+	ended := start.Add(time.Hour)
+	r := New(results.Manifest{RunID: "r", Tasks: []string{"t"}, Repeat: 10, Models: []results.ModelInfo{{Name: "m"}}, Started: start, Ended: &ended}, as, nil)
+	s := r.Models()
+	require.Len(t, s, 1)
+	require.Greater(t, s[0].WallSeconds, 9e9, "as long as a Duration holds")
+	var term strings.Builder
+	require.NoError(t, r.Terminal(&term, false))
+	require.NotContains(t, term.String(), "-9223372036")
+
+	// A run.json whose end is before its start took no time, not minus a century.
+	backwards := start.AddDate(-126, 0, 0)
+	r = New(results.Manifest{RunID: "r", Tasks: []string{"t"}, Repeat: 10, Models: []results.ModelInfo{{Name: "m"}}, Started: start, Ended: &backwards}, as, nil)
+	require.Zero(t, r.elapsed())
 }

@@ -219,7 +219,7 @@ func wallSpan(as []results.Attempt, resumed []time.Time) float64 {
 		}
 		timed = true
 		k := sitting(a.Started, resumed)
-		end := a.Started.Add(time.Duration(a.WallSeconds * float64(time.Second)))
+		end := a.Started.Add(seconds(a.WallSeconds))
 		if first[k].IsZero() || a.Started.Before(first[k]) {
 			first[k] = a.Started
 		}
@@ -237,13 +237,23 @@ func wallSpan(as []results.Attempt, resumed []time.Time) float64 {
 		}
 		return sum
 	}
-	var span time.Duration
+	var span float64 // seconds: a Duration sum can wrap round
 	for k := range first {
 		if !first[k].IsZero() {
-			span += last[k].Sub(first[k])
+			span += last[k].Sub(first[k]).Seconds() // Sub saturates
 		}
 	}
-	return span.Seconds()
+	return span
+}
+
+// seconds is s seconds as a Duration, the longest one for more than it holds
+// (292 years): converted, a bigger float is no number a Duration can be, and
+// came out negative.
+func seconds(s float64) time.Duration {
+	if s >= float64(math.MaxInt64)/float64(time.Second) {
+		return math.MaxInt64
+	}
+	return time.Duration(s * float64(time.Second))
 }
 
 // sitting is which of a run's sittings a time falls in: 0 before its first

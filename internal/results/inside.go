@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -43,6 +44,9 @@ func OpenInside(dir, rel string) (*os.File, error) {
 	defer root.Close()
 	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) && !filepath.IsAbs(pe.Path) {
+			pe.Path = filepath.Join(dir, pe.Path) // which run folder's, among many
+		}
 		return nil, err
 	}
 	st, err := f.Stat()

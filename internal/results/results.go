@@ -216,6 +216,12 @@ func ReadManifest(dir string) (Manifest, error) {
 	if m.Parallel < 0 {
 		return m, fmt.Errorf("%s: parallel %d is below 0", filepath.Join(dir, ManifestFile), m.Parallel)
 	}
+	for i := range m.Models {
+		mi := &m.Models[i]
+		for _, v := range []*float64{&mi.PricePerHour, &mi.ColdStartSeconds, &mi.HeldSeconds} {
+			boundFigure(v) // as an attempt's: priced, they would make +Inf dollars
+		}
+	}
 	return m, nil
 }
 
@@ -581,23 +587,42 @@ func readLine(br *bufio.Reader, limit int) ([]byte, error) {
 // make the line, or summary.json, impossible to write.
 const maxFigure = 1e12
 
-// bound makes every figure of the attempt a number from 0 to maxFigure: NaN,
-// and what is below 0, is 0 (unknown).
+// bound makes every figure of the attempt a number from 0 to maxFigure, and
+// every count one from 0 to maxCount: NaN, and what is below 0, is 0
+// (unknown).
 func (a *Attempt) bound() {
-	b := func(v *float64) {
-		switch {
-		case !(*v >= 0): // NaN too
-			*v = 0
-		case *v > maxFigure:
-			*v = maxFigure
-		}
+	b := boundFigure
+	n := func(v *int) {
+		*v = min(max(*v, 0), maxCount)
 	}
 	b(&a.WallSeconds)
 	b(&a.CostUSD)
+	for _, v := range []*int{&a.Turns, &a.ToolCalls, &a.ToolErrors, &a.TokensIn, &a.TokensOut, &a.Retries} {
+		n(v)
+	}
 	for i := range a.Requests {
 		q := &a.Requests[i]
 		for _, v := range []*float64{&q.TTFT, &q.Total, &q.TokensPerSec, &q.RetryWait, &q.CostUSD} {
 			b(v)
 		}
+		for _, v := range []*int{&q.TokensIn, &q.TokensOut, &q.Retries} {
+			n(v)
+		}
 	}
 }
+
+// boundFigure makes *v a number from 0 to maxFigure: NaN, and what is below
+// 0, is 0 (unknown).
+func boundFigure(v *float64) {
+	switch {
+	case !(*v >= 0): // NaN too
+		*v = 0
+	case *v > maxFigure:
+		*v = maxFigure
+	}
+}
+
+// maxCount bounds every count of an attempt (tokens, turns, retries) as
+// maxFigure bounds its figures: a negative one is 0, and summed over the most
+// lines a results file may hold (MaxLines) none can wrap an int64 round.
+const maxCount = 1 << 36

@@ -196,6 +196,42 @@ func TestFiguresAreBounded(t *testing.T) {
 	require.Equal(t, maxFigure, got[1].CostUSD)
 }
 
+// Counts are bounded as figures are: a negative one (a server's tally, a
+// hand-edited line) is 0, and a huge one cannot wrap a run's totals round
+// when summed over every line a results file may hold.
+func TestCountsAreBounded(t *testing.T) {
+	a := Attempt{Turns: -3, ToolCalls: math.MaxInt64, ToolErrors: -1, TokensIn: math.MinInt64, TokensOut: 5, Retries: math.MaxInt64,
+		Requests: []Request{{TokensIn: -9, TokensOut: math.MaxInt64, Retries: -2}}}
+	a.bound()
+	require.Equal(t, []int{0, maxCount, 0, 0, 5, maxCount}, []int{a.Turns, a.ToolCalls, a.ToolErrors, a.TokensIn, a.TokensOut, a.Retries})
+	require.Equal(t, []int{0, maxCount, 0}, []int{a.Requests[0].TokensIn, a.Requests[0].TokensOut, a.Requests[0].Retries})
+	require.Less(t, float64(maxCount)*MaxLines, float64(math.MaxInt64))
+}
+
+// run.json's figures are bounded as an attempt's are: a price or time of
+// 1e308 made +Inf dollars, which no JSON report can write, and a negative
+// cold start read as a time.
+func TestManifestFiguresAreBounded(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ManifestFile), []byte(`{"run_id":"r","tasks":["a"],"repeat":1,`+
+		`"models":[{"name":"m","price_per_hour":1e308,"held_s":1e308,"cold_start_s":-7}]}`), 0o644))
+	m, err := ReadManifest(dir)
+	require.NoError(t, err)
+	require.Equal(t, maxFigure, m.Models[0].PricePerHour)
+	require.Equal(t, maxFigure, m.Models[0].HeldSeconds)
+	require.Zero(t, m.Models[0].ColdStartSeconds)
+}
+
+// A run folder's file that cannot be opened is named with its folder: a
+// history of hundreds of runs said only "openat run.json: path escapes
+// from parent".
+func TestAnUnreadableRunFileNamesItsFolder(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.Symlink("/dev/zero", filepath.Join(dir, ManifestFile)))
+	_, err := ReadManifest(dir)
+	require.ErrorContains(t, err, filepath.Join(dir, ManifestFile)+": path escapes from parent")
+}
+
 // BenchmarkRepairTail repairs a results.jsonl whose last line is a torn
 // line of 20 MB: reading it back once, not once per block.
 //
