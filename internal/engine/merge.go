@@ -270,7 +270,14 @@ func writeMerged(out string, man results.Manifest, dirOf map[string]string, atte
 		if a.Transcript == "" {
 			continue
 		}
-		if err := copyTranscript(dirOf[a.Key()], a.Transcript, filepath.Join(tmp, a.Transcript)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		err := copyTranscript(dirOf[a.Key()], a.Transcript, filepath.Join(tmp, a.Transcript))
+		var bad badTranscript
+		switch {
+		case err == nil || errors.Is(err, os.ErrNotExist):
+		case errors.As(err, &bad):
+			// The shard folder's doing, as a line out of its shard is.
+			return configError("%s: %s %s #%d: transcript %q: %v", dirOf[a.Key()], a.Model, a.Task, a.Repeat, a.Transcript, bad.err)
+		default:
 			return fmt.Errorf("copy transcript: %w", err)
 		}
 	}
@@ -301,16 +308,25 @@ func writeMerged(out string, man results.Manifest, dirOf map[string]string, atte
 	return nil
 }
 
+// badTranscript is a shard folder's transcript that is no transcript: not a
+// regular file of the folder, or too large.
+type badTranscript struct{ err error }
+
+func (b badTranscript) Error() string { return b.err.Error() }
+
 // copyTranscript copies the transcript rel of the shard folder dir to to: a
 // regular file inside that folder, of at most results.MaxTranscript bytes.
 func copyTranscript(dir, rel, to string) error {
 	src, err := results.OpenInside(dir, rel)
-	if err != nil {
+	if errors.Is(err, os.ErrNotExist) {
 		return err
+	}
+	if err != nil {
+		return badTranscript{err} // a FIFO, a link out of the folder
 	}
 	defer src.Close()
 	if st, err := src.Stat(); err == nil && st.Size() > results.MaxTranscript {
-		return fmt.Errorf("%s: larger than %d bytes", filepath.Join(dir, rel), results.MaxTranscript)
+		return badTranscript{fmt.Errorf("larger than %d bytes", results.MaxTranscript)}
 	}
 	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
 		return err

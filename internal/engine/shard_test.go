@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -364,7 +365,7 @@ func TestAFailedMergeLeavesNothing(t *testing.T) {
 	parent := t.TempDir()
 	out := filepath.Join(parent, "merged")
 	_, err = Merge(shards, out)
-	require.ErrorContains(t, err, "copy transcript")
+	require.ErrorContains(t, err, "not a regular file")
 	entries, err := os.ReadDir(parent)
 	require.NoError(t, err)
 	require.Empty(t, entries, "no merged folder, no half-written one")
@@ -395,6 +396,19 @@ func TestMergeCopiesNoTranscriptFromOutsideItsShard(t *testing.T) {
 	require.NoError(t, os.Symlink(secret, transcript))
 	out := filepath.Join(t.TempDir(), "merged")
 	_, err = Merge(shards, out)
-	require.ErrorContains(t, err, "copy transcript")
+	// The shard folder's doing: refused as bad input (exit 2), naming the
+	// attempt, not an infrastructure failure.
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	require.ErrorContains(t, err, shards[0]+": "+as[0].Model+" "+as[0].Task+" #")
+	require.ErrorContains(t, err, "path escapes from parent")
+	require.NoDirExists(t, out)
+
+	// A FIFO in its place is refused the same way, without blocking.
+	require.NoError(t, os.Remove(transcript))
+	require.NoError(t, syscall.Mkfifo(transcript, 0o644))
+	_, err = Merge(shards, out)
+	require.ErrorAs(t, err, &ce)
+	require.ErrorContains(t, err, "not a regular file")
 	require.NoDirExists(t, out)
 }
