@@ -547,6 +547,9 @@ func decode(r io.Reader, path string) ([]Attempt, []string, error) {
 			// none would be counted differently by each.
 			return out, warnings, fmt.Errorf("%s:%d: status %q is not pass, fail, error or timeout", path, line, a.Status)
 		}
+		if a.Repeat < 0 {
+			return out, warnings, fmt.Errorf("%s:%d: repeat %d is below 0", path, line, a.Repeat)
+		}
 		a.bound()
 		out = append(out, a)
 	}
@@ -557,7 +560,7 @@ func decode(r io.Reader, path string) ([]Attempt, []string, error) {
 // writes at most a few lines per attempt (a cancelled one, its resume's).
 const (
 	MaxLine  = 16 << 20
-	MaxLines = 100 * MaxAttempts
+	MaxLines = 10 * MaxAttempts
 )
 
 var errLongLine = errors.New("line too long")

@@ -263,3 +263,13 @@ func TestAnUnknownStatusIsRefused(t *testing.T) {
 		require.ErrorContains(t, err, `results.jsonl:2: status "`+st+`" is not pass, fail, error or timeout`)
 	}
 }
+
+// A line of a negative repeat is refused: no run writes one, and the
+// reports counted it as an attempt beyond those run.json planned.
+func TestANegativeRepeatIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	body := `{"task":"a","status":"pass","repeat":0}` + "\n" + `{"task":"a","status":"pass","repeat":-1}` + "\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, AttemptsFile), []byte(body), 0o644))
+	_, _, err := ReadAttempts(dir)
+	require.ErrorContains(t, err, "results.jsonl:2: repeat -1 is below 0")
+}
