@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // The files WriteFiles puts into a run folder.
@@ -78,10 +79,20 @@ func writeAtomic(path string, write func(io.Writer) error) error {
 	return nil
 }
 
+// appendFile appends b and a newline to the regular file path: a FIFO with
+// no reader there would block the write for ever (GitHub's job summary is a
+// file, so anything else is refused).
 func appendFile(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return fmt.Errorf("%s: not a regular file", path)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_NONBLOCK, 0o644)
 	if err != nil {
 		return err
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return fmt.Errorf("%s: not a regular file", path)
 	}
 	_, err = f.Write(append(append([]byte{}, b...), '\n'))
 	return errors.Join(err, f.Close())

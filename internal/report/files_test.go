@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -64,6 +66,24 @@ func TestWriteFilesWithoutStepSummary(t *testing.T) {
 	t.Setenv(StepSummaryEnv, "")
 	require.NoError(t, WriteFiles(dir))
 	require.FileExists(t, filepath.Join(dir, JUnitFile))
+}
+
+// A job summary that is a FIFO nobody reads is refused at once, the run's
+// own reports written all the same: the append blocked for ever.
+func TestWriteFilesRefusesAStepSummaryThatIsNoFile(t *testing.T) {
+	dir := copyRun(t, "run")
+	fifo := filepath.Join(t.TempDir(), "summary")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o644))
+	t.Setenv(StepSummaryEnv, fifo)
+	done := make(chan error, 1)
+	go func() { done <- WriteFiles(dir) }()
+	select {
+	case err := <-done:
+		require.ErrorContains(t, err, "job summary: "+fifo+": not a regular file")
+		require.FileExists(t, filepath.Join(dir, MarkdownFile))
+	case <-time.After(10 * time.Second):
+		t.Fatal("blocked on the FIFO")
+	}
 }
 
 func TestWriteFilesOnBadRunSaysWhy(t *testing.T) {
