@@ -184,8 +184,8 @@ func summarize(info results.ModelInfo, as []results.Attempt, resumed []time.Time
 		sort.Float64s(ttft)
 		s.TTFTP50 = ptr(percentile(ttft, 50))
 	}
-	if reqTime > 0 {
-		s.TokensPerSecond = ptr(outTok / reqTime)
+	if r := outTok / reqTime; reqTime > 0 && !math.IsInf(r, 0) { // a denormal time makes +Inf, which no JSON holds
+		s.TokensPerSecond = ptr(r)
 	}
 	if turnsN > 0 {
 		s.MeanTurns = ptr(float64(turns) / float64(turnsN))
