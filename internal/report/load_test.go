@@ -1,6 +1,7 @@
 package report
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -195,4 +196,17 @@ func TestAnAbsurdWallTimeIsNoNegativeOne(t *testing.T) {
 	backwards := start.AddDate(-126, 0, 0)
 	r = New(results.Manifest{RunID: "r", Tasks: []string{"t"}, Repeat: 10, Models: []results.ModelInfo{{Name: "m"}}, Started: start, Ended: &backwards}, as, nil)
 	require.Zero(t, r.elapsed())
+}
+
+// Tokens over a request time too small to divide by (a hand-edited 5e-324 s)
+// is no rate: as +Inf, summary.json could not be written at all.
+func TestATokenRateOverNoTimeIsNone(t *testing.T) {
+	a := results.Attempt{RunID: "r", Model: "m", Task: "t", Status: results.StatusPass,
+		Requests: []results.Request{{Total: 5e-324, TokensOut: 1 << 30}}}
+	r := New(results.Manifest{RunID: "r", Tasks: []string{"t"}, Repeat: 1, Models: []results.ModelInfo{{Name: "m"}}}, []results.Attempt{a}, nil)
+	s := r.Models()
+	require.Len(t, s, 1)
+	require.Nil(t, s[0].TokensPerSecond)
+	_, err := json.Marshal(r.Summary())
+	require.NoError(t, err)
 }
