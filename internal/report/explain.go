@@ -315,7 +315,7 @@ func Comparable(base, head *Run) error {
 			suiteText(base.Manifest), suiteText(head.Manifest))
 	}
 	for i, r := range []*Run{base, head} {
-		if !finishedAny(r) {
+		if t := r.Totals(); t.Scored()+t.Errors == 0 {
 			return fmt.Errorf("%s holds no finished attempt (its run stopped before the first one ended): nothing to compare", []string{"base", "head"}[i])
 		}
 	}
@@ -328,18 +328,6 @@ func Comparable(base, head *Run) error {
 	}
 	return fmt.Errorf("base and head share no model on a common task (base: %s; head: %s): nothing to compare",
 		strings.Join(modelNames(base), ", "), strings.Join(modelNames(head), ", "))
-}
-
-// finishedAny reports whether r recorded any attempt.
-func finishedAny(r *Run) bool {
-	for _, m := range r.models {
-		for _, t := range r.tasks {
-			if r.Cell(m.Model, t) != nil {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func suiteText(m results.Manifest) string {
