@@ -11,6 +11,7 @@ import (
 	"net/http/httptrace"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -46,6 +48,8 @@ type exchange struct {
 	writes  atomic.Int32
 	last    time.Duration
 	timings serverTimings
+	events  int // blank lines ending an event-stream event, [DONE]'s too
+	reads   int // reads of the reply that returned bytes
 }
 
 type serverTimings struct {
@@ -99,7 +103,7 @@ func (c *recorder) RoundTrip(r *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp.Body = &tailBody{ReadCloser: resp.Body, begun: begun, last: &x.last, done: func(tail []byte) {
+	resp.Body = &tailBody{ReadCloser: resp.Body, begun: begun, last: &x.last, x: x, done: func(tail []byte) {
 		x.latency, x.timings = time.Since(begun), lastTimings(tail)
 		c.mu.Lock()
 		c.log = append(c.log, x)
@@ -113,6 +117,7 @@ type tailBody struct {
 	tail  []byte
 	begun time.Time
 	last  *time.Duration // when a read last returned bytes, or the end
+	x     *exchange      // its events and reads are counted here
 	done  func([]byte)
 }
 
@@ -122,6 +127,15 @@ func (t *tailBody) Read(p []byte) (int, error) {
 	// encoding's terminator, which carries none of the body's.
 	if n > 0 || err == io.EOF {
 		*t.last = time.Since(t.begun)
+	}
+	if n > 0 {
+		t.x.reads++
+		// An event ends at a blank line; llama-server ends its lines with
+		// "\n". A "\n\n" split between two reads counts once.
+		t.x.events += bytes.Count(p[:n], []byte("\n\n"))
+		if len(t.tail) > 0 && t.tail[len(t.tail)-1] == '\n' && p[0] == '\n' {
+			t.x.events++
+		}
 	}
 	t.tail = append(t.tail, p[:n]...)
 	if len(t.tail) > 4<<10 {
@@ -237,6 +251,25 @@ func twoTurnSuite(b *testing.B, n int) tasks.Suite {
 	require.NoError(b, err)
 	require.Len(b, s.Tasks, n)
 	return s
+}
+
+// profile starts a CPU profile named prefix-name.pprof when
+// GOATBENCH_BENCH_CPUPROFILE gives a prefix, and returns what stops it.
+func profile(b *testing.B, name string) (stop func()) {
+	prefix := os.Getenv("GOATBENCH_BENCH_CPUPROFILE")
+	if prefix == "" {
+		return func() {}
+	}
+	f, err := os.Create(prefix + "-" + name + ".pprof")
+	require.NoError(b, err)
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatalf("GOATBENCH_BENCH_CPUPROFILE: %v (go test's -cpuprofile profiles the whole benchmark; use one or the other)", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		require.NoError(b, f.Close())
+	}
 }
 
 // goatbenchArm runs a suite through the runner, over goatbench's own
@@ -523,7 +556,20 @@ func (t serverTimings) compute() time.Duration {
 //   - prompt-tokens/req: the prompt tokens the server evaluated rather than
 //     took from a slot's cache, beside the floor's;
 //
-//   - retries.
+//   - retries;
+//
+//   - stream-events/req, stream-reads/req and
+//     stream-over-plain-cpu-us/event, goatbench's and the floor's: the
+//     events in a streamed reply, the reads of it that returned bytes, and
+//     what a streamed request's CPU over a plain one comes to per event
+//     (with the connection each streamed request dials here: llama-server
+//     closes it after a stream).
+//
+// GOATBENCH_BENCH_CPUPROFILE=prefix writes a CPU profile (pprof) of each
+// goatbench run, prefix-stream-N.pprof and prefix-plain-N.pprof, the floors
+// left out; go tool pprof takes a mode's files together:
+//
+//	go tool pprof -top prefix-stream-*.pprof
 //
 // GOATBENCH_BENCH_PARALLEL=1 runs every arm one request at a time, and
 // GOATBENCH_BENCH_FLOOR_WORK gives the floors CPU work (see floorWork).
@@ -564,7 +610,9 @@ func BenchmarkStreamingVersusFloor(b *testing.B) {
 			}
 			round++
 			for _, m := range modes {
+				stop := profile(b, fmt.Sprintf("%s-%d", m, round))
 				g := goatbenchArm(b, part, m == "plain", par)
+				stop()
 				arms[m].add(g)
 				arms["floor-"+m].add(floorArm(b, g.log, par))
 				arms["paced-"+m].add(pacedFloorArm(b, g.log, par))
@@ -606,4 +654,42 @@ func BenchmarkStreamingVersusFloor(b *testing.B) {
 		b.ReportMetric(float64(g.retries), m+"-retries")
 	}
 	b.ReportMetric(per(arms["stream"].cpu, arms["stream"].requests)/per(arms["plain"].cpu, arms["plain"].requests), "stream/plain-cpu")
+	// What streaming adds is paid per event: the CPU a streamed request
+	// costs over a plain one, over the events a streamed reply holds, for
+	// goatbench and for the bare client replaying its bodies back to back.
+	for _, p := range []string{"", "floor-"} {
+		s, q := arms[p+"stream"], arms[p+"plain"]
+		events, reads := 0, 0
+		for _, x := range s.log {
+			events += x.events
+			reads += x.reads
+		}
+		if events == 0 {
+			continue
+		}
+		perEvent := (per(s.cpu, s.requests) - per(q.cpu, q.requests)) * 1000 / (float64(events) / float64(s.requests))
+		b.ReportMetric(float64(events)/float64(s.requests), p+"stream-events/req")
+		b.ReportMetric(float64(reads)/float64(s.requests), p+"stream-reads/req")
+		b.ReportMetric(perEvent, p+"stream-over-plain-cpu-us/event")
+	}
+}
+
+// TestTailBodyCountsEvents checks the streaming benchmark's counts on a
+// stream read a byte at a time, where every blank line ending an event is
+// split between two reads.
+func TestTailBodyCountsEvents(t *testing.T) {
+	stream := "data: {\"a\":1}\n\ndata: {\"a\":2}\n\ndata: [DONE]\n\n"
+	x := &exchange{}
+	body := &tailBody{ReadCloser: io.NopCloser(iotest.OneByteReader(strings.NewReader(stream))), begun: time.Now(), last: &x.last, x: x}
+	_, err := io.Copy(io.Discard, body)
+	require.NoError(t, err)
+	require.Equal(t, 3, x.events)
+	require.Equal(t, len(stream), x.reads)
+
+	x = &exchange{}
+	body = &tailBody{ReadCloser: io.NopCloser(strings.NewReader(stream)), begun: time.Now(), last: &x.last, x: x}
+	_, err = io.Copy(io.Discard, body)
+	require.NoError(t, err)
+	require.Equal(t, 3, x.events, "the same stream in one read")
+	require.Equal(t, 1, x.reads)
 }
