@@ -120,8 +120,10 @@ func TestGPTOSSSettings(t *testing.T) {
 		require.True(t, ok)
 		require.GreaterOrEqual(t, size, MaxConcurrentRequests*(1+speculativeTokens(s.VLLM.SpeculativeConfig)))
 		require.Equal(t, "1", s.Env["VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8"])
-		require.Equal(t, JSONObject{"pass_config": map[string]any{"fuse_allreduce_rms": true, "eliminate_noops": true}},
-			s.VLLM.CompilationConfig)
+		// The recipe's compilation passes are Blackwell's and "not supported on Hopper architecture
+		// yet" (vllm-project/recipes 86840f5 OpenAI/GPT-OSS.md); its Hopper configs set none.
+		require.Equal(t, "H100!", s.GPU.Type)
+		require.Nil(t, s.VLLM.CompilationConfig)
 		require.Equal(t, "eagle3", s.VLLM.SpeculativeConfig["method"])
 		require.False(t, s.VLLM.EnforceEager)
 	}
@@ -277,7 +279,7 @@ func TestSpecJSONContract(t *testing.T) {
 			"speculative_config": map[string]any{
 				"model": "RedHatAI/gpt-oss-20b-speculator.eagle3", "num_speculative_tokens": 7.0, "method": "eagle3",
 			},
-			"compilation_config":     map[string]any{"pass_config": map[string]any{"fuse_allreduce_rms": true, "eliminate_noops": true}},
+			"compilation_config":     nil,
 			"stream_interval":        20.0,
 			"max_num_batched_tokens": 8192.0,
 			"extra_args":             []any{"--async-scheduling", "--max-cudagraph-capture-size", "256"},
