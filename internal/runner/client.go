@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -25,26 +26,41 @@ type clientConfig struct {
 	transport      http.RoundTripper
 }
 
-// WithHeaders sends headers with every request, e.g. the Modal-Key and
-// Modal-Secret of a proxy auth token when calling a Modal web endpoint
-// directly. Go keeps them on redirects to the same host, where Modal sends
-// held requests.
+// WithHeaders sends headers with every request to the client's own host,
+// e.g. the Modal-Key and Modal-Secret of a proxy auth token when calling a
+// Modal web endpoint directly, and with the redirects Modal sends a held
+// request to there (https://modal.com/docs/guide/webhook-timeouts: a 303 to
+// the same endpoint). A redirect to any other host gets none of them, as Go
+// drops Authorization there.
 func WithHeaders(h map[string]string) ClientOption {
 	return func(c *clientConfig) { c.headers = h }
 }
 
-// headerTransport adds fixed headers to every request.
+// headerTransport adds fixed headers to every request for host.
 type headerTransport struct {
 	base    http.RoundTripper
+	host    string // scheme://host[:port] of the client's base URL
 	headers map[string]string
 }
 
 func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme+"://"+r.URL.Host != h.host {
+		return h.base.RoundTrip(r)
+	}
 	r = r.Clone(r.Context())
 	for k, v := range h.headers {
 		r.Header.Set(k, v)
 	}
 	return h.base.RoundTrip(r)
+}
+
+// origin is scheme://host[:port] of a URL, "" when it has none.
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // WithTransport sends the client's requests through rt instead of its own
@@ -107,7 +123,7 @@ func NewClient(baseURL, apiKey string, opts ...ClientOption) *Client {
 		rt = NewTransport()
 	}
 	if len(cc.headers) > 0 {
-		rt = headerTransport{rt, cc.headers}
+		rt = headerTransport{base: rt, host: origin(baseURL), headers: cc.headers}
 	}
 	hc := &http.Client{
 		Transport:     rt,
