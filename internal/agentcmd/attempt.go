@@ -93,8 +93,12 @@ func (x External) Attempt(ctx context.Context, m runner.Model, t tasks.Task, w s
 		// fail the task: that is the infrastructure's error, as it is for
 		// the built-in loop.
 		if st, class, reason, ok := serverFailure(out.Requests); ok {
+			after := "the model's server failed"
+			if class == results.ClassOversizedReply {
+				after = "the model's reply went over a limit"
+			}
 			return res, &runner.AttemptError{Status: st, Class: class,
-				Reason: fmt.Sprintf("the agent exited %d after the model's server failed: %s", out.ExitCode, reason)}
+				Reason: fmt.Sprintf("the agent exited %d after %s: %s", out.ExitCode, after, reason)}
 		}
 	}
 	return res, nil
@@ -136,6 +140,9 @@ func serverFailure(reqs []results.Request) (results.Status, string, string, bool
 	switch {
 	case e == "", strings.HasPrefix(e, "the agent's"):
 		return "", "", "", false
+	case runner.Oversized(e):
+		// The model's reply, as for the built-in loop.
+		return results.StatusFail, results.ClassOversizedReply, e, true
 	case strings.HasPrefix(e, "HTTP 429"):
 		return results.StatusError, results.ClassRateLimited, e, true
 	case clientError.MatchString(e):

@@ -27,6 +27,8 @@ func TestServerFailure(t *testing.T) {
 		{[]string{"HTTP 422: bad tool schema, not HTTP 500"}, ""},
 		{[]string{"the agent's request is not a JSON object"}, ""},
 		{[]string{"HTTP 503: down", ""}, ""}, // it recovered; its last request answered
+		{[]string{"the agent's connection closed before the reply was complete (context canceled)"}, ""},
+		{[]string{"oversized reply: one stream event is over the 1048576-byte limit"}, results.ClassOversizedReply},
 	}
 	for _, c := range cases {
 		var reqs []results.Request
@@ -36,7 +38,9 @@ func TestServerFailure(t *testing.T) {
 		st, class, reason, ok := serverFailure(reqs)
 		require.Equal(t, c.class != "", ok, c.errs)
 		require.Equal(t, c.class, class, c.errs)
-		if ok {
+		if ok && class == results.ClassOversizedReply {
+			require.Equal(t, results.StatusFail, st, "the model's reply, not the server's failure")
+		} else if ok {
 			require.Equal(t, results.StatusError, st)
 			require.Equal(t, c.errs[len(c.errs)-1], reason)
 		}

@@ -268,7 +268,14 @@ func (p *Proxy) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var stream bool
-	_ = json.Unmarshal(req["stream"], &stream)
+	if v, ok := req["stream"]; ok && !isNull(v) && json.Unmarshal(v, &stream) != nil {
+		// A server may read "true" as true and stream a reply the proxy
+		// would take for a plain one: refused, as OpenAI's API refuses it.
+		rec.Error = "the agent's request has a \"stream\" that is neither true nor false"
+		p.record(rec, nil, nil)
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "", rec.Error)
+		return
+	}
 	rec.Stream = stream
 	var model string
 	_ = json.Unmarshal(req["model"], &model)
@@ -302,13 +309,15 @@ func (p *Proxy) chat(w http.ResponseWriter, r *http.Request) {
 			rec.Error = err.Error()
 		}
 		rec.Total = time.Since(rel.Started).Seconds()
+		agentGone(r, &rec)
 		p.record(rec, msgs, nil)
 		writeError(w, http.StatusBadGateway, "api_connection_error", "", "goatbench could not reach the model: "+rec.Error)
 		return
 	}
 	resp := rel.Resp
 	defer resp.Body.Close()
-	copyHeader(w.Header(), resp.Header)
+	copyHeader(w.Header(), resp.Header, p.cfg.Relay.Redact)
+	limits := p.cfg.Relay.Limits()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		rec.Total = time.Since(rel.Started).Seconds()
 		w.Header().Del("Content-Length") // the body may have had a key redacted
@@ -319,12 +328,23 @@ func (p *Proxy) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	var reply *openai.ChatCompletionMessage
 	if stream && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		reply = p.copyStream(w, resp, rel.Started, hideUsage, &rec)
+		reply = p.copyStream(w, resp, rel.Started, hideUsage, limits, &rec)
 	} else {
 		rec.Stream = false
-		reply = p.copyPlain(w, resp, rel.Started, &rec)
+		reply = p.copyPlain(w, resp, rel.Started, limits, &rec)
 	}
+	agentGone(r, &rec)
 	p.record(rec, msgs, reply)
+}
+
+// agentGone puts a request that broke because the agent hung up (its
+// request's context ended: the agent closed the connection, or the attempt
+// ended) down to the agent: what the agent did is the model's result, never
+// the server's error.
+func agentGone(r *http.Request, rec *results.Request) {
+	if rec.Error != "" && r.Context().Err() != nil && !strings.HasPrefix(rec.Error, "the agent's") {
+		rec.Error = "the agent's connection closed before the reply was complete (" + rec.Error + ")"
+	}
 }
 
 func (p *Proxy) ownModel(name string) bool {
@@ -396,9 +416,19 @@ func (u usage) measured() runner.Usage {
 // smaller.
 const maxReply = 64 << 20
 
-func (p *Proxy) copyPlain(w http.ResponseWriter, resp *http.Response, started time.Time, rec *results.Request) *openai.ChatCompletionMessage {
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
+func (p *Proxy) copyPlain(w http.ResponseWriter, resp *http.Response, started time.Time, limits runner.Limits, rec *results.Request) *openai.ChatCompletionMessage {
+	limit := int64(maxReply)
+	if limits.Body > 0 {
+		limit = limits.Body
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	total := time.Since(started)
+	if err == nil && int64(len(body)) > limit {
+		rec.Total = total.Seconds()
+		rec.Error = runner.OversizedError("the reply body", limit).Error()
+		w.WriteHeader(http.StatusBadGateway)
+		return nil
+	}
 	if err != nil {
 		rec.Total = total.Seconds()
 		rec.Error = "the reply broke before it was complete: " + err.Error()
@@ -427,24 +457,40 @@ func (p *Proxy) copyPlain(w http.ResponseWriter, resp *http.Response, started ti
 
 // copyStream passes a server-sent event stream on line by line, flushing at
 // the end of every event, and measures it as the loop measures its own.
-func (p *Proxy) copyStream(w http.ResponseWriter, resp *http.Response, started time.Time, hideUsage bool, rec *results.Request) *openai.ChatCompletionMessage {
+func (p *Proxy) copyStream(w http.ResponseWriter, resp *http.Response, started time.Time, hideUsage bool, limits runner.Limits, rec *results.Request) *openai.ChatCompletionMessage {
 	w.Header().Del("Content-Length")
 	w.WriteHeader(resp.StatusCode)
 	fl, _ := w.(http.Flusher)
 	br := bufio.NewReaderSize(resp.Body, 32<<10)
 	var (
-		asm      runner.Assembler
+		asm      = runner.NewAssembler(limits)
 		ttft     time.Duration
 		done     bool
 		skipNext bool
 		readErr  error
+		over     error // the reply went over a limit: it ends there
+		long     []byte
+		total    int64
 	)
 	for {
 		line, err := br.ReadSlice('\n')
+		total += int64(len(line))
+		if limits.Body > 0 && total > limits.Body {
+			over = runner.OversizedError("the stream", limits.Body)
+			break
+		}
 		if errors.Is(err, bufio.ErrBufferFull) {
-			// A line longer than the buffer: read the rest of it.
-			rest, err2 := br.ReadBytes('\n')
-			line, err = append(append([]byte(nil), line...), rest...), err2
+			// A line longer than the buffer: gathered, up to an event's limit.
+			if limits.Event > 0 && len(long)+len(line) > limits.Event {
+				over = runner.OversizedError("one stream event", int64(limits.Event))
+				break
+			}
+			long = append(long, line...)
+			continue
+		}
+		if len(long) > 0 {
+			line = append(long, line...)
+			long = long[:0]
 		}
 		if len(line) > 0 {
 			forward := true
@@ -459,6 +505,9 @@ func (p *Proxy) copyStream(w http.ResponseWriter, resp *http.Response, started t
 					break
 				}
 				chunk, err := asm.Add(payload)
+				if runner.Oversized(errString(err)) {
+					over = err
+				}
 				if err != nil {
 					break
 				}
@@ -468,6 +517,9 @@ func (p *Proxy) copyStream(w http.ResponseWriter, resp *http.Response, started t
 				if hideUsage && chunk.UsageOnly {
 					forward, skipNext = false, true
 				}
+			}
+			if over != nil {
+				break // nothing of a reply over a limit goes on
 			}
 			if forward {
 				if _, werr := w.Write(line); werr != nil {
@@ -494,6 +546,11 @@ func (p *Proxy) copyStream(w http.ResponseWriter, resp *http.Response, started t
 		fl.Flush()
 	}
 	runner.Measure(rec, asm.Usage(), resp.Header, ttft, time.Since(started))
+	if over != nil {
+		// Neither kept nor written to the transcript, as the loop does.
+		rec.Error = over.Error()
+		return nil
+	}
 	msg, err := asm.Message(done)
 	switch {
 	case readErr != nil:
@@ -507,16 +564,30 @@ func (p *Proxy) copyStream(w http.ResponseWriter, resp *http.Response, started t
 	return &msg
 }
 
-// hopHeaders are not passed on (RFC 9110, section 7.6.1).
-var hopHeaders = map[string]bool{"Connection": true, "Keep-Alive": true, "Proxy-Connection": true,
-	"Transfer-Encoding": true, "Te": true, "Trailer": true, "Upgrade": true}
+// passedHeaders are the reply headers an agent gets: what its client reads
+// of a chat completion (the body's type, when to retry, the request's id,
+// rate limits). No other header of the model's server reaches it: a server
+// may echo back what it was sent, the real key among them.
+var passedHeaders = map[string]bool{"Content-Type": true, "Retry-After": true, "Retry-After-Ms": true,
+	"X-Request-Id": true, "Openai-Processing-Ms": true}
 
-func copyHeader(dst, src http.Header) {
+func copyHeader(dst, src http.Header, redact func(string) string) {
 	for k, vs := range src {
-		if !hopHeaders[http.CanonicalHeaderKey(k)] {
-			dst[k] = append([]string(nil), vs...)
+		k = http.CanonicalHeaderKey(k)
+		if !passedHeaders[k] && !strings.HasPrefix(k, "X-Ratelimit-") {
+			continue
+		}
+		for _, v := range vs {
+			dst.Add(k, redact(v))
 		}
 	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -46,6 +46,7 @@ type fixture struct {
 	seen  *seen
 	proxy *Proxy
 	url   string // the proxy's base URL
+	upURL string // the upstream server's
 	suite tasks.Suite
 	t     *testing.T
 }
@@ -79,6 +80,7 @@ func start(t *testing.T, cfg Config, fault func(w http.ResponseWriter, n int, re
 		f.ref.ServeHTTP(w, r)
 	}))
 	t.Cleanup(up.Close)
+	f.upURL = up.URL
 	if cfg.Model == "" {
 		cfg.Model = reference.ModelID
 	}
@@ -408,4 +410,145 @@ func TestProxyRecordsACutStream(t *testing.T) {
 	r := f.requests()[0]
 	require.Contains(t, r.Error, "the stream broke before the reply was complete")
 	require.Zero(t, r.Retries, "a reply that began is never retried, as in the loop")
+}
+
+// A reply relayed to an agent is held to the client's limits, as the loop's
+// own are: a line with no end, an endless stream and a plain reply over the
+// limit each end at it, recorded as an oversized reply and not kept, and
+// the proxy holds no more than the limit meanwhile.
+func TestProxyHoldsARelayedReplyToTheLimits(t *testing.T) {
+	limits := runner.Limits{Body: 256 << 10, Event: 16 << 10, Arguments: 16 << 10, ToolCalls: 8}
+	chunk := `data: {"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"a"}}]}` + "\n\n"
+	cases := map[string]struct {
+		stream bool
+		reply  func(w http.ResponseWriter)
+		want   string
+	}{
+		"a line with no end": {true, func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			line := bytes.Repeat([]byte("A"), 4<<10)
+			for range 1 << 12 { // 16 MiB, unless the proxy hangs up first
+				if _, err := w.Write(line); err != nil {
+					return
+				}
+			}
+		}, "one stream event is over the 16384-byte limit"},
+		"an endless stream": {true, func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			for range 1 << 17 {
+				if _, err := io.WriteString(w, chunk); err != nil {
+					return
+				}
+			}
+		}, "the stream is over the 262144-byte limit"},
+		"a plain reply": {false, func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"choices":[{"message":{"role":"assistant","content":"`+strings.Repeat("a", 300<<10)+`"}}]}`)
+		}, "the reply body is over the 262144-byte limit"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			f := start(t, Config{}, func(w http.ResponseWriter, n int, req *openai.ChatCompletionRequest) bool {
+				c.reply(w)
+				return true
+			})
+			f.proxy.cfg.Relay = runner.NewRelay(runner.NewClient(f.upURL+"/v1", realKey, runner.LimitReplies(limits)), 0, runner.RetryPolicy{})
+			resp := postJSON(t, f, f.firstRequest("file-create", c.stream))
+			require.Less(t, resp.StatusCode, 600)
+			recs := f.requests()
+			require.Len(t, recs, 1)
+			require.True(t, runner.Oversized(recs[0].Error), recs[0].Error)
+			require.Contains(t, recs[0].Error, c.want)
+			for _, m := range f.proxy.Messages() {
+				require.NotEqual(t, openai.ChatMessageRoleAssistant, m.Role, "nothing of a reply over a limit is kept")
+			}
+		})
+	}
+}
+
+// An agent that hangs up on a reply it asked for did so itself: its
+// request's error is the agent's, which never makes its attempt the
+// server's error (see agentcmd's serverFailure).
+func TestProxyAnAgentThatHangsUpIsTheAgents(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	f := start(t, Config{}, func(w http.ResponseWriter, n int, req *openai.ChatCompletionRequest) bool {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, `data: {"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Do"}}]}`+"\n\n")
+		w.(http.Flusher).Flush()
+		select { // a slow model: the rest never comes while the agent waits
+		case <-release:
+		case <-time.After(10 * time.Second):
+		}
+		return true
+	})
+	b, err := json.Marshal(f.firstRequest("file-create", true))
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodPost, f.url+"/chat/completions", bytes.NewReader(b))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+f.proxy.Key())
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	first := make([]byte, 16)
+	_, err = io.ReadFull(resp.Body, first)
+	require.NoError(t, err)
+	resp.Body.Close() // and hangs up
+	recs := f.requests()
+	require.Len(t, recs, 1)
+	require.True(t, strings.HasPrefix(recs[0].Error, "the agent's"), recs[0].Error)
+}
+
+// "stream" must be a JSON bool: a server may read the string "true" as true
+// and stream a reply the proxy would take for a plain one.
+func TestProxyRefusesAStreamThatIsNoBool(t *testing.T) {
+	f := start(t, Config{}, nil)
+	b, err := json.Marshal(f.firstRequest("file-create", false))
+	require.NoError(t, err)
+	var req map[string]any
+	require.NoError(t, json.Unmarshal(b, &req))
+	req["stream"] = "true"
+	b, err = json.Marshal(req)
+	require.NoError(t, err)
+	resp := post(t, f.url+"/chat/completions", f.proxy.Key(), string(b))
+	require.Equal(t, 400, resp.StatusCode)
+	recs := f.requests()
+	require.Len(t, recs, 1)
+	require.True(t, strings.HasPrefix(recs[0].Error, "the agent's"), recs[0].Error)
+	require.Zero(t, f.seen.calls, "nothing went upstream")
+}
+
+// Of the model server's reply headers the agent gets only those its client
+// reads, their values redacted: a server may echo back what it was sent.
+func TestProxyPassesOnlyTheHeadersAnAgentReads(t *testing.T) {
+	f := start(t, Config{}, func(w http.ResponseWriter, n int, req *openai.ChatCompletionRequest) bool {
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("X-Echo", "Bearer "+realKey)
+		h.Set("Www-Authenticate", `Bearer realm="`+realKey+`"`)
+		h.Set("X-Request-Id", "req-"+realKey)
+		h.Set("Retry-After", "1")
+		h.Set("X-Ratelimit-Remaining-Requests", "5")
+		_, _ = io.WriteString(w, `{"choices":[{"message":{"role":"assistant","content":"Done."}}]}`)
+		return true
+	})
+	b, err := json.Marshal(f.firstRequest("file-create", false))
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodPost, f.url+"/chat/completions", bytes.NewReader(b))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+f.proxy.Key())
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	for k, vs := range resp.Header {
+		for _, v := range vs {
+			require.NotContains(t, v, realKey, k)
+		}
+	}
+	require.Empty(t, resp.Header.Get("X-Echo"))
+	require.Empty(t, resp.Header.Get("Www-Authenticate"))
+	require.Equal(t, "1", resp.Header.Get("Retry-After"))
+	require.Equal(t, "5", resp.Header.Get("X-Ratelimit-Remaining-Requests"))
+	require.True(t, strings.HasPrefix(resp.Header.Get("X-Request-Id"), "req-"))
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +28,7 @@ type Relay struct {
 	apiKey string
 	client *http.Client
 	reqs   requests
+	limits Limits // the client's caps on a reply, for whoever reads one
 
 	mu      sync.Mutex
 	retries int // across all requests of the attempt, against reqs.retry.Max
@@ -42,7 +44,31 @@ func NewRelay(c *Client, timeout time.Duration, retry RetryPolicy) *Relay {
 		apiKey: c.apiKey,
 		client: &http.Client{Transport: recorder{c.http.Transport}, CheckRedirect: c.http.CheckRedirect},
 		reqs:   requests{timeout: timeout, retry: retry},
+		limits: c.limits,
 	}
+}
+
+// Redact takes out of s the key the relay sends and every secret of this
+// process, for what of a reply goes back to the agent.
+func (r *Relay) Redact(s string) string {
+	if r.apiKey != "" {
+		s = strings.ReplaceAll(s, r.apiKey, "[REDACTED]")
+	}
+	return redact.String(s)
+}
+
+// Limits are the caps the client puts on one reply (see LimitReplies): a
+// reply relayed to an agent is held to them as the loop's own are.
+func (r *Relay) Limits() Limits { return r.limits }
+
+// Oversized reports whether a request's recorded error is a reply over one
+// of the limits: the model's doing (fail, oversized_reply), as in the loop.
+func Oversized(reason string) bool { return strings.HasPrefix(reason, oversizedPrefix) }
+
+// OversizedError is the error of a reply over limit, in the loop's words:
+// what is over it ("one stream event", "the stream"), and the limit in bytes.
+func OversizedError(what string, limit int64) error {
+	return oversizeError{what: what, limit: int(limit)}
 }
 
 // Relayed is the outcome of one relayed request.
@@ -187,6 +213,10 @@ type Assembler struct {
 	a assembler
 	r reply
 }
+
+// NewAssembler is an Assembler holding the reply to l, as the loop's is
+// (text, tool calls, arguments); Add's error then says which is over.
+func NewAssembler(l Limits) *Assembler { return &Assembler{a: assembler{limits: l}} }
 
 // Chunk is what one stream event carried.
 type Chunk struct {

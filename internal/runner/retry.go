@@ -99,10 +99,13 @@ type oversizeError struct {
 
 func (e oversizeError) Error() string {
 	if e.count {
-		return fmt.Sprintf("oversized reply: more than %d %s", e.limit, e.what)
+		return fmt.Sprintf(oversizedPrefix+"more than %d %s", e.limit, e.what)
 	}
-	return fmt.Sprintf("oversized reply: %s is over the %d-byte limit", e.what, e.limit)
+	return fmt.Sprintf(oversizedPrefix+"%s is over the %d-byte limit", e.what, e.limit)
 }
+
+// oversizedPrefix opens every oversizeError's text (see Oversized).
+const oversizedPrefix = "oversized reply: "
 
 // failureOf finds the HTTP error reply in err, if there is one.
 func failureOf(err error) (failure, bool) {
