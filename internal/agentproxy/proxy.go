@@ -40,6 +40,11 @@ type Config struct {
 	RespectAgentParams bool
 	// MaxBody bounds a request body; 0 means 32 MiB.
 	MaxBody int64
+	// MaxKept bounds the bytes of messages the attempt's record keeps; 0
+	// means 64 MiB. An agent that sends one large conversation after
+	// another, each unlike the last, would have them all kept, and written
+	// to the transcript.
+	MaxKept int64
 }
 
 // Proxy serves one attempt's agent. Its zero value is not usable; see New.
@@ -47,9 +52,13 @@ type Proxy struct {
 	cfg Config
 	key string
 
+	slots chan struct{} // chat requests in flight (see MaxConcurrent)
+
 	mu       sync.Mutex
 	requests []results.Request
 	messages []openai.ChatCompletionMessage
+	kept     int64             // bytes of messages kept (see MaxKept)
+	dropped  bool              // and some were not
 	seen     []json.RawMessage // the messages of the last request, all in messages
 	replied  bool              // and its reply came after them
 	srv      *http.Server
@@ -66,11 +75,14 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 32 << 20
 	}
+	if cfg.MaxKept <= 0 {
+		cfg.MaxKept = 64 << 20
+	}
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, fmt.Errorf("agent proxy: %w", err)
 	}
-	return &Proxy{cfg: cfg, key: "goatbench-attempt-" + hex.EncodeToString(b[:])}, nil
+	return &Proxy{cfg: cfg, key: "goatbench-attempt-" + hex.EncodeToString(b[:]), slots: make(chan struct{}, MaxConcurrent)}, nil
 }
 
 // Key is the dummy key the agent gets as OPENAI_API_KEY. It opens this proxy
@@ -169,7 +181,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "/models" && r.Method == http.MethodGet:
 		p.models(w)
 	case path == "/chat/completions" && r.Method == http.MethodPost:
-		p.chat(w, r)
+		select {
+		case p.slots <- struct{}{}:
+			defer func() { <-p.slots }()
+			p.chat(w, r)
+		default:
+			rec := results.Request{Error: fmt.Sprintf("the agent's request was refused: more than %d at once", MaxConcurrent)}
+			p.record(rec, nil, nil)
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusTooManyRequests, "rate_limit_error", "", rec.Error)
+		}
 	case path == "/models" || path == "/chat/completions":
 		writeError(w, http.StatusMethodNotAllowed, "invalid_request_error", "", "method not allowed")
 	default:
@@ -197,13 +218,19 @@ func (p *Proxy) models(w http.ResponseWriter) {
 }
 
 // record appends one request's record, and its exchange to the transcript.
+// MaxConcurrent is how many chat requests of one agent are relayed at once;
+// one more is refused (429) until one ends. Each may hold a request body of
+// up to MaxBody and its reply.
+const MaxConcurrent = 8
+
 func (p *Proxy) record(rec results.Request, msgs []json.RawMessage, reply *openai.ChatCompletionMessage) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.requests = append(p.requests, rec)
-	if msgs == nil {
+	if msgs == nil || p.dropped {
 		return
 	}
+
 	// An agent resends the whole conversation each turn: keep what is new
 	// since its last request, less its copy of the reply already kept, unless
 	// it started over.
@@ -214,6 +241,23 @@ func (p *Proxy) record(rec results.Request, msgs []json.RawMessage, reply *opena
 			start++
 		}
 	}
+	size := int64(0)
+	for _, raw := range msgs[start:] {
+		size += int64(len(raw))
+	}
+	if reply != nil {
+		size += int64(len(reply.Content) + len(reply.ReasoningContent))
+		for _, tc := range reply.ToolCalls {
+			size += int64(len(tc.Function.Arguments))
+		}
+	}
+	if p.kept+size > p.cfg.MaxKept {
+		p.dropped = true
+		p.messages = append(p.messages, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleSystem, Name: "goatbench",
+			Content: fmt.Sprintf("the agent's later messages are not recorded: they are past the %d bytes an attempt's record keeps", p.cfg.MaxKept)})
+		return
+	}
+	p.kept += size
 	for _, raw := range msgs[start:] {
 		var m openai.ChatCompletionMessage
 		if json.Unmarshal(raw, &m) != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -551,4 +552,89 @@ func TestProxyPassesOnlyTheHeadersAnAgentReads(t *testing.T) {
 	require.Equal(t, "1", resp.Header.Get("Retry-After"))
 	require.Equal(t, "5", resp.Header.Get("X-Ratelimit-Remaining-Requests"))
 	require.True(t, strings.HasPrefix(resp.Header.Get("X-Request-Id"), "req-"))
+}
+
+// An agent that sends one large conversation after another, each unlike
+// the last, has them kept up to MaxKept, then one note that the rest is not.
+func TestProxyKeepsAnAttemptsMessagesToACap(t *testing.T) {
+	const maxKept = 1 << 20
+	f := start(t, Config{MaxKept: maxKept}, func(w http.ResponseWriter, n int, req *openai.ChatCompletionRequest) bool {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"choices":[{"message":{"role":"assistant","content":"Done."}}]}`)
+		return true
+	})
+	big := strings.Repeat("x", 100<<10)
+	sent, requests := 0, 0
+	for i := 0; sent <= 2*maxKept; i++ {
+		req := f.firstRequest("file-create", false)
+		req.Messages = append(req.Messages, openai.ChatCompletionMessage{Role: "user", Content: fmt.Sprintf("%d %s", i, big)})
+		resp := postJSON(t, f, req)
+		require.Equal(t, 200, resp.StatusCode)
+		sent += len(big)
+		requests++
+	}
+	msgs := f.messages()
+	kept := 0
+	for _, m := range msgs {
+		kept += len(m.Content)
+	}
+	require.LessOrEqual(t, kept, maxKept+1024)
+	require.Greater(t, kept, maxKept/2)
+	last := msgs[len(msgs)-1]
+	require.Equal(t, "goatbench", last.Name)
+	require.Contains(t, last.Content, "not recorded")
+	require.Len(t, f.proxy.Requests(), requests, "every request is still recorded")
+
+	// A conversation resent whole each turn counts once.
+	g := start(t, Config{MaxKept: maxKept}, func(w http.ResponseWriter, n int, req *openai.ChatCompletionRequest) bool {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"choices":[{"message":{"role":"assistant","content":"Done."}}]}`)
+		return true
+	})
+	req := g.firstRequest("file-create", false)
+	for i := range 20 {
+		req.Messages = append(req.Messages, openai.ChatCompletionMessage{Role: "user", Content: fmt.Sprintf("%d %s", i, big[:40<<10])})
+		resp := postJSON(t, g, req)
+		require.Equal(t, 200, resp.StatusCode)
+		req.Messages = append(req.Messages, g.proxy.Messages()[len(g.proxy.Messages())-1])
+	}
+	for _, m := range g.messages() {
+		require.NotEqual(t, "goatbench", m.Name, "20 turns of 40 KiB are under the cap, however often resent")
+	}
+}
+
+// More than MaxConcurrent chat requests at once: the one over is refused
+// with a 429 and recorded as the agent's, and the others are served.
+func TestProxyServesSoManyRequestsAtOnce(t *testing.T) {
+	release := make(chan struct{})
+	var arrived sync.WaitGroup
+	arrived.Add(MaxConcurrent)
+	f := start(t, Config{}, func(w http.ResponseWriter, n int, req *openai.ChatCompletionRequest) bool {
+		arrived.Done()
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"choices":[{"message":{"role":"assistant","content":"Done."}}]}`)
+		return true
+	})
+	codes := make(chan int, MaxConcurrent)
+	for range MaxConcurrent {
+		go func() { codes <- postJSON(t, f, f.firstRequest("file-create", false)).StatusCode }()
+	}
+	arrived.Wait() // all of them upstream, each holding a slot
+	resp := postJSON(t, f, f.firstRequest("file-create", false))
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	close(release)
+	for range MaxConcurrent {
+		require.Equal(t, 200, <-codes)
+	}
+	recs := f.requests()
+	require.Len(t, recs, MaxConcurrent+1)
+	refused := 0
+	for _, r := range recs {
+		if r.Error != "" {
+			refused++
+			require.True(t, strings.HasPrefix(r.Error, "the agent's"), r.Error)
+		}
+	}
+	require.Equal(t, 1, refused)
 }
