@@ -5,8 +5,11 @@
 package redact
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -60,23 +63,57 @@ func New(secrets map[string]string) *Redactor {
 		}
 		return list[i].name < list[j].name
 	})
-	var pairs []string
+	type pair struct{ form, mark string }
+	var pairs []pair
 	var key strings.Builder
 	seen := map[string]bool{}
 	for _, s := range list {
 		key.WriteString(s.name + "\x00" + s.value + "\x00")
 		mark := "[REDACTED:" + s.name + "]"
-		// The value as written in JSON too (transcripts, results): quotes,
-		// backslashes, control characters and <>& are escaped there.
-		for _, form := range []string{s.value, jsonForm(s.value)} {
+		for _, form := range forms(s.value) {
 			if !seen[form] {
 				seen[form] = true
-				pairs = append(pairs, form, mark)
+				pairs = append(pairs, pair{form, mark})
 			}
 		}
 	}
-	return &Redactor{r: strings.NewReplacer(pairs...), key: key.String()}
+	// The longest form first: where two match at one place (a value and
+	// the start of its base64), the whole one is replaced.
+	sort.SliceStable(pairs, func(i, j int) bool { return len(pairs[i].form) > len(pairs[j].form) })
+	args := make([]string, 0, 2*len(pairs))
+	for _, p := range pairs {
+		args = append(args, p.form, p.mark)
+	}
+	return &Redactor{r: strings.NewReplacer(args...), key: key.String()}
 }
+
+// forms are the ways a secret can be written that are replaced: as it is;
+// as written in JSON (transcripts, results: quotes, backslashes, control
+// characters and <>& escaped); hex in either case; URL-encoded; and in
+// base64, standard and URL-safe, padded or not, from wherever it starts in
+// the encoded text. A secret inside base64 is encoded with its neighbours'
+// bytes at its edges, so what is replaced is the part its own bytes alone
+// decide, from each of the three places it can start in a 3-byte group:
+// at most two bytes at either end of it stay, and the rest is unreadable.
+func forms(v string) []string {
+	out := []string{v, jsonForm(v), hex.EncodeToString([]byte(v)), strings.ToUpper(hex.EncodeToString([]byte(v))),
+		url.QueryEscape(v), url.PathEscape(v)}
+	for skip := range 3 {
+		// Starting skip bytes into the secret, the groups that follow are
+		// whole; (3-skip)%3 bytes before it share the group it starts in.
+		b := []byte(v)[(3-skip)%3:]
+		b = b[:len(b)/3*3]
+		if len(b) < minEncoded {
+			continue
+		}
+		out = append(out, base64.StdEncoding.EncodeToString(b), base64.URLEncoding.EncodeToString(b))
+	}
+	return out
+}
+
+// minEncoded is the fewest bytes of a secret whose base64 is replaced: 12
+// characters, which ordinary text does not hold by chance.
+const minEncoded = 9
 
 func jsonForm(s string) string {
 	b, _ := json.Marshal(s) // a string always marshals

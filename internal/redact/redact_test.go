@@ -2,8 +2,13 @@ package redact
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -77,4 +82,45 @@ func BenchmarkCurrent(b *testing.B) {
 	for b.Loop() {
 		_ = Bytes(out)
 	}
+}
+
+// A secret written in hex, URL-encoded or inside base64 (standard or
+// URL-safe, padded or not, starting anywhere in a 3-byte group) is made
+// unreadable: nothing decoded from what is left holds its middle.
+func TestRedactorEncodedForms(t *testing.T) {
+	const secret = "sk-secretsecret-OPENAI-1234567890"
+	r := New(map[string]string{"OPENAI_API_KEY": secret})
+	middle := secret[2 : len(secret)-2]
+	for lead := range 3 {
+		text := strings.Repeat("x", lead) + secret + "!?"
+		for name, enc := range map[string]*base64.Encoding{"std": base64.StdEncoding, "url": base64.URLEncoding,
+			"raw": base64.RawStdEncoding, "rawurl": base64.RawURLEncoding} {
+			out := r.String("header " + enc.EncodeToString([]byte(text)) + " trailer")
+			require.Contains(t, out, "[REDACTED:OPENAI_API_KEY]", "%s, %d bytes before", name, lead)
+			for _, run := range regexp.MustCompile(`[A-Za-z0-9+/_-]{4,}`).FindAllString(out, -1) {
+				for skip := range 4 {
+					if len(run) < skip+4 {
+						continue
+					}
+					part := run[skip:]
+					part = part[:len(part)/4*4]
+					for _, e := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+						if b, err := e.DecodeString(part); err == nil {
+							require.NotContains(t, string(b), middle, "%s, %d bytes before: %q", name, lead, out)
+						}
+					}
+				}
+			}
+		}
+		hexed := hex.EncodeToString([]byte(text))
+		for _, h := range []string{hexed, strings.ToUpper(hexed)} {
+			require.NotContains(t, r.String(h), hex.EncodeToString([]byte(middle))[:8])
+			require.NotContains(t, strings.ToLower(r.String(h)), hex.EncodeToString([]byte(middle)))
+		}
+	}
+	require.Equal(t, "q=[REDACTED:OPENAI_API_KEY]&x=1", r.String("q="+url.QueryEscape(secret)+"&x=1"))
+	require.Equal(t, "a/[REDACTED:OPENAI_API_KEY]", r.String("a/"+url.PathEscape(secret)))
+	// Ordinary text, and the secret's plain and JSON forms, as before.
+	require.Equal(t, "nothing here", r.String("nothing here"))
+	require.Equal(t, `"[REDACTED:OPENAI_API_KEY]"`, r.String(`"`+secret+`"`))
 }
