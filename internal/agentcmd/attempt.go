@@ -86,7 +86,7 @@ func (x External) Attempt(ctx context.Context, m runner.Model, t tasks.Task, w s
 		return res, &runner.AttemptError{Status: results.StatusError, Class: results.ClassServerError, Reason: err.Error()}
 	case out.TimedOut:
 		return res, &runner.AttemptError{Status: results.StatusTimeout, Class: results.ClassTimeout,
-			Reason: fmt.Sprintf("the agent was stopped at its timeout after %s", out.Duration.Round(time.Second))}
+			Reason: timedOut(out)}
 	}
 	if out.ExitCode != 0 {
 		// An agent that gave up because the model's server failed did not
@@ -102,6 +102,15 @@ func (x External) Attempt(ctx context.Context, m runner.Model, t tasks.Task, w s
 		}
 	}
 	return res, nil
+}
+
+// timedOut says an agent was stopped at its timeout, and when it ended: at
+// the timeout it is asked to stop, and killed after a grace.
+func timedOut(out Outcome) string {
+	if out.Timeout <= 0 {
+		return fmt.Sprintf("the agent was stopped at its timeout; it ended after %s", out.Duration.Round(time.Second))
+	}
+	return fmt.Sprintf("the agent was stopped at its %s timeout; it ended after %s", out.Timeout, out.Duration.Round(time.Second))
 }
 
 // result is what the runner records of an outcome. The agent itself is the

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -65,4 +66,11 @@ func TestAnAnswerFileTheAgentReplacedIsNoAnswer(t *testing.T) {
 			require.Empty(t, got)
 		})
 	}
+}
+
+// A timed-out agent's reason names the timeout it ran under, which its end
+// (after the grace) is not.
+func TestTimedOutNamesTheTimeout(t *testing.T) {
+	got := timedOut(Outcome{TimedOut: true, Timeout: 5 * time.Second, Duration: 10*time.Second + 200*time.Millisecond})
+	require.Equal(t, "the agent was stopped at its 5s timeout; it ended after 10s", got)
 }

@@ -50,8 +50,9 @@ type Attempt struct {
 // Outcome is what the agent did. Whether that was the task is for the checks.
 type Outcome struct {
 	Answer        string
-	ExitCode      int  // the agent's; 124 at the timeout
-	TimedOut      bool // stopped at its timeout
+	ExitCode      int           // the agent's; 124 at the timeout
+	TimedOut      bool          // stopped at its timeout
+	Timeout       time.Duration // the timeout it ran under (the agent's own, or the task's)
 	Stderr        string
 	StdoutDropped int64 // stdout bytes past AnswerCap
 	Duration      time.Duration
@@ -190,7 +191,7 @@ func Run(ctx context.Context, a Attempt) (Outcome, error) {
 	_ = proxy.Close() // every request recorded before they are read
 	out := Outcome{
 		ExitCode: res.ExitCode, Stderr: res.Output, StdoutDropped: res.StdoutDropped, Duration: res.Duration,
-		Requests: proxy.Requests(), Messages: proxy.Messages(),
+		Timeout: timeout, Requests: proxy.Requests(), Messages: proxy.Messages(),
 	}
 	out.TimedOut = res.TimedOut || res.ExitCode == 124 && res.Duration >= timeout
 	if err != nil {
