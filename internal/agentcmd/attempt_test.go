@@ -29,6 +29,7 @@ func TestServerFailure(t *testing.T) {
 		{[]string{"the agent's request is not a JSON object"}, ""},
 		{[]string{"HTTP 503: down", ""}, ""}, // it recovered; its last request answered
 		{[]string{"the agent's connection closed before the reply was complete (context canceled)"}, ""},
+		{[]string{"the model's server sent nothing for 31s, and the agent hung up (context canceled)"}, results.ClassServerError},
 		{[]string{"oversized reply: one stream event is over the 1048576-byte limit"}, results.ClassOversizedReply},
 	}
 	for _, c := range cases {

@@ -353,7 +353,9 @@ func (p *Proxy) chat(w http.ResponseWriter, r *http.Request) {
 			rec.Error = err.Error()
 		}
 		rec.Total = time.Since(rel.Started).Seconds()
-		agentGone(r, &rec)
+		if rec.Retries == 0 { // else the server had failed already: its error stands
+			agentGone(r, &rec, rel.Started)
+		}
 		p.record(rec, msgs, nil)
 		writeError(w, http.StatusBadGateway, "api_connection_error", "", "goatbench could not reach the model: "+rec.Error)
 		return
@@ -371,25 +373,39 @@ func (p *Proxy) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var reply *openai.ChatCompletionMessage
+	heard := time.Now() // the server's last bytes
 	if stream && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		reply = p.copyStream(w, resp, rel.Started, hideUsage, limits, &rec)
+		reply = p.copyStream(w, resp, rel.Started, hideUsage, limits, &rec, &heard)
 	} else {
 		rec.Stream = false
 		reply = p.copyPlain(w, resp, rel.Started, limits, &rec)
 	}
-	agentGone(r, &rec)
+	agentGone(r, &rec, heard)
 	p.record(rec, msgs, reply)
 }
 
 // agentGone puts a request that broke because the agent hung up (its
 // request's context ended: the agent closed the connection, or the attempt
-// ended) down to the agent: what the agent did is the model's result, never
-// the server's error.
-func agentGone(r *http.Request, rec *results.Request) {
-	if rec.Error != "" && r.Context().Err() != nil && !strings.HasPrefix(rec.Error, "the agent's") {
-		rec.Error = "the agent's connection closed before the reply was complete (" + rec.Error + ")"
+// ended) down to the agent, since what the agent did is the model's result,
+// never the server's error: unless the server had then been silent for
+// serverSilence, when the agent gave up on a server that failed to answer,
+// and the error stays the server's.
+func agentGone(r *http.Request, rec *results.Request, heard time.Time) {
+	if rec.Error == "" || r.Context().Err() == nil || strings.HasPrefix(rec.Error, "the agent's") {
+		return
 	}
+	if silent := time.Since(heard); silent >= serverSilence {
+		rec.Error = fmt.Sprintf("the model's server sent nothing for %s, and the agent hung up (%s)", silent.Round(time.Second), rec.Error)
+		return
+	}
+	rec.Error = "the agent's connection closed before the reply was complete (" + rec.Error + ")"
 }
+
+// serverSilence is how long a server that has sent nothing has failed to
+// answer, whatever the agent then does: far more than a healthy server's
+// time to its first token or between two, far less than an agent's own
+// timeouts. A variable for tests.
+var serverSilence = 30 * time.Second
 
 func (p *Proxy) ownModel(name string) bool {
 	if name == p.cfg.Model {
@@ -501,7 +517,7 @@ func (p *Proxy) copyPlain(w http.ResponseWriter, resp *http.Response, started ti
 
 // copyStream passes a server-sent event stream on line by line, flushing at
 // the end of every event, and measures it as the loop measures its own.
-func (p *Proxy) copyStream(w http.ResponseWriter, resp *http.Response, started time.Time, hideUsage bool, limits runner.Limits, rec *results.Request) *openai.ChatCompletionMessage {
+func (p *Proxy) copyStream(w http.ResponseWriter, resp *http.Response, started time.Time, hideUsage bool, limits runner.Limits, rec *results.Request, heard *time.Time) *openai.ChatCompletionMessage {
 	w.Header().Del("Content-Length")
 	w.WriteHeader(resp.StatusCode)
 	fl, _ := w.(http.Flusher)
@@ -518,6 +534,9 @@ func (p *Proxy) copyStream(w http.ResponseWriter, resp *http.Response, started t
 	)
 	for {
 		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			*heard = time.Now()
+		}
 		total += int64(len(line))
 		if limits.Body > 0 && total > limits.Body {
 			over = runner.OversizedError("the stream", limits.Body)

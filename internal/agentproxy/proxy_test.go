@@ -499,6 +499,46 @@ func TestProxyAnAgentThatHangsUpIsTheAgents(t *testing.T) {
 	require.True(t, strings.HasPrefix(recs[0].Error, "the agent's"), recs[0].Error)
 }
 
+// An agent that gives up on a server silent for serverSilence gave up on a
+// server that failed to answer: that stays the server's error, before the
+// reply began and within it.
+func TestProxyAnAgentGivingUpOnASilentServerIsTheServers(t *testing.T) {
+	defer func(d time.Duration) { serverSilence = d }(serverSilence)
+	serverSilence = 100 * time.Millisecond
+	for _, begun := range []bool{false, true} {
+		t.Run(map[bool]string{false: "no reply", true: "mid-stream"}[begun], func(t *testing.T) {
+			release := make(chan struct{})
+			defer close(release)
+			f := start(t, Config{}, func(w http.ResponseWriter, n int, req *openai.ChatCompletionRequest) bool {
+				if begun {
+					w.Header().Set("Content-Type", "text/event-stream")
+					_, _ = io.WriteString(w, `data: {"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":"Do"}}]}`+"\n\n")
+					w.(http.Flusher).Flush()
+				}
+				select {
+				case <-release:
+				case <-time.After(10 * time.Second):
+				}
+				return true
+			})
+			b, err := json.Marshal(f.firstRequest("file-create", true))
+			require.NoError(t, err)
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond) // the agent's own timeout
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.url+"/chat/completions", bytes.NewReader(b))
+			require.NoError(t, err)
+			req.Header.Set("Authorization", "Bearer "+f.proxy.Key())
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			recs := f.requests()
+			require.Len(t, recs, 1)
+			require.True(t, strings.HasPrefix(recs[0].Error, "the model's server sent nothing for"), recs[0].Error)
+		})
+	}
+}
+
 // "stream" must be a JSON bool: a server may read the string "true" as true
 // and stream a reply the proxy would take for a plain one.
 func TestProxyRefusesAStreamThatIsNoBool(t *testing.T) {
