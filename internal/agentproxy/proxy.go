@@ -226,7 +226,11 @@ const MaxConcurrent = 8
 func (p *Proxy) record(rec results.Request, msgs []json.RawMessage, reply *openai.ChatCompletionMessage) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.requests = append(p.requests, rec)
+	if n := len(p.requests); n < results.MaxRequests {
+		p.requests = append(p.requests, rec)
+	} else { // as an attempt's line would list them: kept bounded
+		results.FoldRequest(&p.requests[n-1], rec)
+	}
 	if msgs == nil || p.dropped {
 		return
 	}

@@ -678,3 +678,26 @@ func TestProxyServesSoManyRequestsAtOnce(t *testing.T) {
 	}
 	require.Equal(t, 1, refused)
 }
+
+// An agent's requests past what an attempt's line lists are summed into the
+// last record, not kept one by one: a hostile agent's stream of refused
+// requests grew the proxy, and then the attempt's line past what a reader
+// of results.jsonl takes.
+func TestProxyKeepsSoManyRequestRecords(t *testing.T) {
+	f := start(t, Config{}, nil)
+	const n = results.MaxRequests + 100
+	for i := range n {
+		resp := post(t, f.url+"/chat/completions", f.proxy.Key(), fmt.Sprintf("not json %d", i))
+		require.Equal(t, 400, resp.StatusCode)
+	}
+	b, err := json.Marshal(f.firstRequest("file-create", false))
+	require.NoError(t, err)
+	resp := post(t, f.url+"/chat/completions", f.proxy.Key(), string(b))
+	require.Equal(t, 200, resp.StatusCode)
+	recs := f.requests()
+	require.Equal(t, results.MaxRequests, len(recs))
+	last := recs[len(recs)-1]
+	require.Equal(t, n+1-results.MaxRequests, last.More)
+	require.Empty(t, last.Error, "the record ends as the last request did")
+	require.Positive(t, last.TokensIn, "the relayed request's tokens are summed in")
+}

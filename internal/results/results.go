@@ -77,6 +77,45 @@ type Request struct {
 	Retried      []string `json:"retried,omitempty"`      // why each retry happened, one line each
 	Error        string   `json:"error,omitempty"`        // the failure that ended the request, if it failed
 	CostUSD      float64  `json:"cost_usd,omitempty"`     // from x-litellm-response-cost when present
+	// More is how many later requests this record also stands for, past
+	// the MaxRequests a line lists (FoldRequest).
+	More int `json:"more,omitempty"`
+}
+
+// MaxRequests is how many of an attempt's requests its line lists one by
+// one. An agent may make any number (a hostile one, thousands of refused
+// requests a second, or a task's max_turns in the millions), and a line past
+// MaxLine would make the whole results file unreadable: the requests past
+// these are summed into the last one listed.
+const MaxRequests = 500
+
+// FoldRequest sums r into *into, the last record an attempt lists: its
+// times, tokens, retries and cost are added to those of *into, and its error
+// and why it was retried replace theirs, so the record ends as the last
+// request did. Its time to first token and token rate are *into's own.
+func FoldRequest(into *Request, r Request) {
+	into.More += 1 + r.More
+	into.Total += r.Total
+	into.TokensIn += r.TokensIn
+	into.TokensOut += r.TokensOut
+	into.Retries += r.Retries
+	into.RetryWait += r.RetryWait
+	into.CostUSD += r.CostUSD
+	into.Retried, into.Error = r.Retried, r.Error
+}
+
+// foldRequests cuts reqs to MaxRequests, summing the rest into the last.
+func foldRequests(reqs []Request) []Request {
+	if len(reqs) <= MaxRequests {
+		return reqs
+	}
+	kept := append([]Request(nil), reqs[:MaxRequests]...) // the caller's stay as they were
+	last := kept[MaxRequests-1]
+	for _, r := range reqs[MaxRequests:] {
+		FoldRequest(&last, r)
+	}
+	kept[MaxRequests-1] = last
+	return kept
 }
 
 // Check is the verdict of one task check.
@@ -379,6 +418,10 @@ func (w *Writer) Append(a Attempt) error {
 	if err != nil {
 		return err
 	}
+	if len(b) >= MaxLine {
+		// Never written: every reader would refuse the whole file.
+		return fmt.Errorf("results: the attempt %s/%s is %d bytes, over the %d MiB of a line a reader takes", a.Model, a.Task, len(b), MaxLine>>20)
+	}
 	line, err := w.write(append(b, '\n'))
 	if err != nil {
 		return err
@@ -603,14 +646,20 @@ func (a *Attempt) bound() {
 	for _, v := range []*int{&a.Turns, &a.ToolCalls, &a.ToolErrors, &a.TokensIn, &a.TokensOut, &a.Retries} {
 		n(v)
 	}
-	for i := range a.Requests {
-		q := &a.Requests[i]
+	bq := func(q *Request) {
 		for _, v := range []*float64{&q.TTFT, &q.Total, &q.TokensPerSec, &q.RetryWait, &q.CostUSD} {
 			b(v)
 		}
-		for _, v := range []*int{&q.TokensIn, &q.TokensOut, &q.Retries} {
+		for _, v := range []*int{&q.TokensIn, &q.TokensOut, &q.Retries, &q.More} {
 			n(v)
 		}
+	}
+	for i := range a.Requests {
+		bq(&a.Requests[i])
+	}
+	if len(a.Requests) > MaxRequests {
+		a.Requests = foldRequests(a.Requests)
+		bq(&a.Requests[MaxRequests-1]) // the sum of what was bounded
 	}
 }
 

@@ -2,6 +2,7 @@ package results
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -272,4 +273,65 @@ func TestANegativeRepeatIsRefused(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, AttemptsFile), []byte(body), 0o644))
 	_, _, err := ReadAttempts(dir)
 	require.ErrorContains(t, err, "results.jsonl:2: repeat -1 is below 0")
+}
+
+// An attempt of more requests than a line lists keeps the first ones and
+// sums the rest into the last: before, a hostile agent's 200,000 refused
+// requests made a 100 MB line, and every reader refused the whole run.
+func TestAnAttemptOfCountlessRequestsStaysReadable(t *testing.T) {
+	const n = 10_000
+	why := strings.Repeat("<", 100) // JSON writes each as \u003c
+	reqs := make([]Request, n)
+	for i := range reqs {
+		reqs[i] = Request{Total: 0.001, TokensIn: 2, TokensOut: 1, Retries: 1, RetryWait: 0.5, CostUSD: 0.25,
+			Error: why, Retried: []string{why, why, why, why, why, why}}
+	}
+	reqs[n-1].Error = "the last one's"
+	raw, err := json.Marshal(Attempt{Requests: reqs})
+	require.NoError(t, err)
+	require.Greater(t, len(raw), MaxLine, "the unfolded line must be one no reader takes")
+
+	dir := t.TempDir()
+	w, err := OpenWriter(dir)
+	require.NoError(t, err)
+	require.NoError(t, w.Append(Attempt{RunID: "r", Model: "m", Task: "a", Status: StatusFail, Requests: reqs}))
+	require.NoError(t, w.Append(Attempt{RunID: "r", Model: "m", Task: "b", Status: StatusPass}))
+	require.NoError(t, w.Close())
+	require.Len(t, reqs, n)
+	require.Equal(t, why, reqs[MaxRequests-1].Error, "the caller's records are left as they were")
+
+	got, warnings, err := ReadAttempts(dir)
+	require.NoError(t, err)
+	require.Empty(t, warnings)
+	require.Len(t, got, 2)
+	listed := got[0].Requests
+	require.Len(t, listed, MaxRequests)
+	last := listed[MaxRequests-1]
+	require.Equal(t, n-MaxRequests, last.More)
+	require.Equal(t, "the last one's", last.Error)
+	sum := Request{}
+	for _, q := range listed {
+		sum.TokensIn += q.TokensIn
+		sum.TokensOut += q.TokensOut
+		sum.Retries += q.Retries
+		sum.CostUSD += q.CostUSD
+		sum.Total += q.Total
+	}
+	require.Equal(t, []int{2 * n, n, n}, []int{sum.TokensIn, sum.TokensOut, sum.Retries})
+	require.InDelta(t, 0.25*n, sum.CostUSD, 1e-6)
+	require.InDelta(t, 0.001*n, sum.Total, 1e-6)
+}
+
+// A line no reader would take is never written; the file stays readable.
+func TestALineOverTheLimitIsNotWritten(t *testing.T) {
+	dir := t.TempDir()
+	w, err := OpenWriter(dir)
+	require.NoError(t, err)
+	require.NoError(t, w.Append(Attempt{RunID: "r", Model: "m", Task: "a", Status: StatusPass}))
+	err = w.Append(Attempt{RunID: "r", Model: "m", Task: "b", Status: StatusPass, Checks: []Check{{Name: "c", Detail: strings.Repeat("x", MaxLine)}}})
+	require.ErrorContains(t, err, "over the 16 MiB of a line a reader takes")
+	require.NoError(t, w.Close())
+	got, _, err := ReadAttempts(dir)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
 }
