@@ -318,6 +318,19 @@ func TestProxyFollowsRedirects(t *testing.T) {
 	}
 }
 
+// sendFirst sends file-create's first request and returns the reply unread.
+func sendFirst(t *testing.T, f *fixture, stream bool) *http.Response {
+	t.Helper()
+	b, err := json.Marshal(f.firstRequest("file-create", stream))
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodPost, f.url+"/chat/completions", bytes.NewReader(b))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+f.proxy.Key())
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	return resp
+}
+
 func postJSON(t *testing.T, f *fixture, req openai.ChatCompletionRequest) *http.Response {
 	b, err := json.Marshal(req)
 	require.NoError(t, err)
@@ -483,15 +496,9 @@ func TestProxyAnAgentThatHangsUpIsTheAgents(t *testing.T) {
 		}
 		return true
 	})
-	b, err := json.Marshal(f.firstRequest("file-create", true))
-	require.NoError(t, err)
-	req, err := http.NewRequest(http.MethodPost, f.url+"/chat/completions", bytes.NewReader(b))
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+f.proxy.Key())
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
+	resp := sendFirst(t, f, true)
 	first := make([]byte, 16)
-	_, err = io.ReadFull(resp.Body, first)
+	_, err := io.ReadFull(resp.Body, first)
 	require.NoError(t, err)
 	resp.Body.Close() // and hangs up
 	recs := f.requests()
@@ -572,13 +579,7 @@ func TestProxyPassesOnlyTheHeadersAnAgentReads(t *testing.T) {
 		_, _ = io.WriteString(w, `{"choices":[{"message":{"role":"assistant","content":"Done."}}]}`)
 		return true
 	})
-	b, err := json.Marshal(f.firstRequest("file-create", false))
-	require.NoError(t, err)
-	req, err := http.NewRequest(http.MethodPost, f.url+"/chat/completions", bytes.NewReader(b))
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+f.proxy.Key())
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
+	resp := sendFirst(t, f, false)
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	require.Equal(t, 200, resp.StatusCode)
