@@ -203,6 +203,7 @@ func Run(ctx context.Context, o Options) (Outcome, error) {
 		OnStart: func(model, task string, repeat int) {
 			e.emit(AttemptStarted{Model: model, Task: task, Repeat: repeat})
 		},
+		OnWarning: func(text string) { e.emit(Warning{Text: text}) },
 	})
 	if err != nil {
 		return out, err

@@ -49,6 +49,10 @@ type Options struct {
 	OnAttempt func(results.Attempt)
 	// OnStart is called as each attempt starts, before its workspace exists.
 	OnStart func(model, task string, repeat int)
+	// OnWarning is told, in a line, what went wrong without failing the
+	// attempt: a transcript that could not be written. Attempts call it
+	// from their own goroutines.
+	OnWarning func(string)
 	// Agent performs each attempt; nil is Builtin with RequestTimeout and Retry.
 	Agent Agent
 	// NewWorkspace makes each attempt's workspace; nil is a local folder under
@@ -354,6 +358,9 @@ func (r *Runner) writeTranscript(model string, j job, msgs []openai.ChatCompleti
 		err = results.WriteInside(r.opts.RunDir, rel, redact.Bytes(b))
 	}
 	if err != nil {
+		if r.opts.OnWarning != nil {
+			r.opts.OnWarning(fmt.Sprintf("%s %s r%d: its transcript could not be written: %s", model, j.task.ID, j.repeat, oneLine(err.Error())))
+		}
 		return ""
 	}
 	return rel

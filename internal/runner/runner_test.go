@@ -135,6 +135,23 @@ func TestALongModelNameKeepsItsTranscripts(t *testing.T) {
 	require.Len(t, folders, 2)
 }
 
+// A transcript that cannot be written is said, not dropped without a word;
+// the attempt stands.
+func TestATranscriptThatCannotBeWrittenIsSaid(t *testing.T) {
+	h := newHarness(t, oneTaskSuite(t, oneTask))
+	var warnings []string
+	h.opts.OnWarning = func(s string) { warnings = append(warnings, s) }
+	task := h.suite.Tasks[0].ID
+	// A folder that is not empty where the transcript goes: it is not removed.
+	require.NoError(t, os.MkdirAll(filepath.Join(h.opts.RunDir, results.TranscriptsDir, "m", task+"-r0.json", "x"), 0o755))
+	got := h.run(t, context.Background())
+	require.Len(t, got, 1)
+	require.Equal(t, results.StatusPass, got[0].Status, got[0].Reason)
+	require.Empty(t, got[0].Transcript)
+	require.Len(t, warnings, 1)
+	require.Contains(t, warnings[0], "m "+task+" r0: its transcript could not be written")
+}
+
 func TestRepeatsAndTranscripts(t *testing.T) {
 	h := newHarness(t, smoke(t))
 	h.opts.Repeat = 3
