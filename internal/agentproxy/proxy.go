@@ -25,6 +25,7 @@ import (
 	"github.com/goatbench/goatbench/internal/results"
 	"github.com/goatbench/goatbench/internal/runner"
 	"github.com/sashabaranov/go-openai"
+	"golang.org/x/net/netutil"
 )
 
 // Config is what the proxy of one attempt needs.
@@ -112,7 +113,15 @@ func (p *Proxy) Start(ctx context.Context, socketPath string) (string, error) {
 		}
 		lns = append(lns, u)
 	}
-	srv := &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second}
+	// Each connection the agent holds open holds one of goatbench's files:
+	// at most MaxConns a listener, the next waiting to be accepted (in the
+	// kernel's backlog), and an idle one closed after a while. An agent that
+	// opened them by the thousand took every file goatbench may open, and
+	// other attempts' commands failed to start, as goatbench's errors.
+	for i := range lns {
+		lns[i] = netutil.LimitListener(lns[i], MaxConns)
+	}
+	srv := &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: idleTimeout}
 	p.mu.Lock()
 	p.srv, p.sockPath = srv, socketPath
 	p.mu.Unlock()
@@ -223,14 +232,18 @@ func (p *Proxy) models(w http.ResponseWriter) {
 // up to MaxBody and its reply.
 const MaxConcurrent = 8
 
+// MaxConns is how many connections of an agent each of the proxy's
+// listeners holds open at once; idleTimeout is how long one may sit idle
+// between requests.
+const (
+	MaxConns    = 64
+	idleTimeout = 30 * time.Second
+)
+
 func (p *Proxy) record(rec results.Request, msgs []json.RawMessage, reply *openai.ChatCompletionMessage) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if n := len(p.requests); n < results.MaxRequests {
-		p.requests = append(p.requests, rec)
-	} else { // as an attempt's line would list them: kept bounded
-		results.FoldRequest(&p.requests[n-1], rec)
-	}
+	p.requests = results.AddRequest(p.requests, rec) // at most a line's worth
 	if msgs == nil || p.dropped {
 		return
 	}
@@ -328,6 +341,9 @@ func (p *Proxy) chat(w http.ResponseWriter, r *http.Request) {
 	var model string
 	_ = json.Unmarshal(req["model"], &model)
 	if !p.ownModel(model) {
+		if r := []rune(model); len(r) > 100 { // the agent's to choose, of any length
+			model = string(r[:100]) + "…"
+		}
 		rec.Error = fmt.Sprintf("HTTP 400: the agent asked for model %q; this attempt's model is %q", model, p.cfg.Model)
 		p.record(rec, nil, nil)
 		// OpenAI's error for a model the key cannot use.

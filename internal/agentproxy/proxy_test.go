@@ -1,6 +1,7 @@
 package agentproxy
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -680,8 +682,8 @@ func TestProxyServesSoManyRequestsAtOnce(t *testing.T) {
 	require.Equal(t, 1, refused)
 }
 
-// An agent's requests past what an attempt's line lists are summed into the
-// last record, not kept one by one: a hostile agent's stream of refused
+// An agent's requests past what an attempt's line lists are merged into
+// fewer records, not kept one by one: a hostile agent's stream of refused
 // requests grew the proxy, and then the attempt's line past what a reader
 // of results.jsonl takes.
 func TestProxyKeepsSoManyRequestRecords(t *testing.T) {
@@ -691,14 +693,66 @@ func TestProxyKeepsSoManyRequestRecords(t *testing.T) {
 		resp := post(t, f.url+"/chat/completions", f.proxy.Key(), fmt.Sprintf("not json %d", i))
 		require.Equal(t, 400, resp.StatusCode)
 	}
-	b, err := json.Marshal(f.firstRequest("file-create", false))
-	require.NoError(t, err)
-	resp := post(t, f.url+"/chat/completions", f.proxy.Key(), string(b))
+	resp := sendFirst(t, f, false)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
 	require.Equal(t, 200, resp.StatusCode)
 	recs := f.requests()
-	require.Equal(t, results.MaxRequests, len(recs))
+	require.LessOrEqual(t, len(recs), results.MaxRequests)
+	total := 0
+	for _, r := range recs {
+		total += 1 + r.More
+	}
+	require.Equal(t, n+1, total, "every request is counted")
 	last := recs[len(recs)-1]
-	require.Equal(t, n+1-results.MaxRequests, last.More)
-	require.Empty(t, last.Error, "the record ends as the last request did")
+	require.Empty(t, last.Error, "the last record ends as the last request did")
 	require.Positive(t, last.TokensIn, "the relayed request's tokens are summed in")
+}
+
+// A model name the agent made up is quoted cut in its record: of any length,
+// it made a single request's record, and the attempt's line, 18 MB.
+func TestProxyCutsTheModelNameItQuotes(t *testing.T) {
+	f := start(t, Config{}, nil)
+	resp := post(t, f.url+"/chat/completions", f.proxy.Key(), `{"model":"`+strings.Repeat("‹", 1<<20)+`","messages":[]}`)
+	require.Equal(t, 400, resp.StatusCode)
+	recs := f.requests()
+	require.Len(t, recs, 1)
+	require.Less(t, len(recs[0].Error), 600)
+	require.Contains(t, recs[0].Error, "the agent asked for model")
+}
+
+// The proxy holds at most MaxConns of an agent's connections open: each is
+// one of goatbench's files, and an agent that held them open by the
+// thousand made other attempts' commands fail to start.
+func TestProxyHoldsSoManyConnections(t *testing.T) {
+	f := start(t, Config{}, nil)
+	u, err := url.Parse(f.url)
+	require.NoError(t, err)
+	const n = MaxConns + 16
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		c, err := net.Dial("tcp", u.Host)
+		require.NoError(t, err)
+		t.Cleanup(func() { c.Close() })
+		_, err = fmt.Fprintf(c, "GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", f.proxy.Key())
+		require.NoError(t, err)
+		conns[i] = c
+	}
+	answered := func(c net.Conn, within time.Duration) bool {
+		_ = c.SetReadDeadline(time.Now().Add(within))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		return err == nil && strings.HasPrefix(line, "HTTP/1.1 200")
+	}
+	got := 0
+	for _, c := range conns[:MaxConns] {
+		if answered(c, 5*time.Second) {
+			got++
+		}
+	}
+	require.Equal(t, MaxConns, got, "the first ones are served")
+	for _, c := range conns[MaxConns:] {
+		require.False(t, answered(c, 20*time.Millisecond), "one more waits while the others are open")
+	}
+	conns[0].Close()
+	require.True(t, answered(conns[MaxConns], 5*time.Second), "and is served once one closes")
 }

@@ -12,8 +12,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // File names inside a run folder.
@@ -78,22 +80,71 @@ type Request struct {
 	Error        string   `json:"error,omitempty"`        // the failure that ended the request, if it failed
 	CostUSD      float64  `json:"cost_usd,omitempty"`     // from x-litellm-response-cost when present
 	// More is how many later requests this record also stands for, past
-	// the MaxRequests a line lists (FoldRequest).
+	// the MaxRequests a line lists (AddRequest).
 	More int `json:"more,omitempty"`
 }
 
-// MaxRequests is how many of an attempt's requests its line lists one by
-// one. An agent may make any number (a hostile one, thousands of refused
+// MaxRequests is how many records of its requests an attempt's line holds.
+// An agent may make any number (a hostile one, thousands of refused
 // requests a second, or a task's max_turns in the millions), and a line past
-// MaxLine would make the whole results file unreadable: the requests past
-// these are summed into the last one listed.
+// MaxLine would make the whole results file unreadable.
 const MaxRequests = 500
 
-// FoldRequest sums r into *into, the last record an attempt lists: its
-// times, tokens, retries and cost are added to those of *into, and its error
-// and why it was retried replace theirs, so the record ends as the last
-// request did. Its time to first token and token rate are *into's own.
-func FoldRequest(into *Request, r Request) {
+// maxRequestText bounds each text of a request's record (its error, each
+// reason it was retried) and maxRetried how many reasons it keeps:
+// goatbench's own are a few hundred bytes, but a record may hold what a
+// relayed agent sent.
+const (
+	maxRequestText = 1000
+	maxRetried     = 8
+)
+
+// AddRequest appends r to an attempt's records, keeping at most
+// MaxRequests: when they are full, neighbouring records are merged in pairs,
+// so each stands for the same number of consecutive requests (the last for
+// as many or fewer), and the records still sample the whole attempt: the
+// time to first token of the report's percentiles is each record's first
+// request's. A merged record sums its requests' times, tokens, retries and
+// cost, and ends as its last request did: with its error and retry reasons.
+func AddRequest(reqs []Request, r Request) []Request {
+	return addRequest(reqs, r, MaxRequests)
+}
+
+func addRequest(reqs []Request, r Request, most int) []Request {
+	r.Error = cutText(r.Error, maxRequestText)
+	if len(r.Retried) > maxRetried {
+		r.Retried = r.Retried[len(r.Retried)-maxRetried:]
+	}
+	r.Retried = slices.Clone(r.Retried)
+	for i := range r.Retried {
+		r.Retried[i] = cutText(r.Retried[i], maxRequestText)
+	}
+	n := len(reqs)
+	if n > 0 && reqs[n-1].More < reqs[0].More { // the last group is not full yet
+		fold(&reqs[n-1], r)
+		return reqs
+	}
+	if n >= most {
+		half := reqs[:0]
+		for i := 0; i+1 < n; i += 2 {
+			q := reqs[i]
+			fold(&q, reqs[i+1])
+			half = append(half, q)
+		}
+		if n%2 == 1 {
+			half = append(half, reqs[n-1])
+		}
+		reqs = half
+		if k := len(reqs); k > 0 && reqs[k-1].More < reqs[0].More {
+			fold(&reqs[k-1], r)
+			return reqs
+		}
+	}
+	return append(reqs, r)
+}
+
+// fold sums r, the requests after *into's, into it.
+func fold(into *Request, r Request) {
 	into.More += 1 + r.More
 	into.Total += r.Total
 	into.TokensIn += r.TokensIn
@@ -104,18 +155,35 @@ func FoldRequest(into *Request, r Request) {
 	into.Retried, into.Error = r.Retried, r.Error
 }
 
-// foldRequests cuts reqs to MaxRequests, summing the rest into the last.
-func foldRequests(reqs []Request) []Request {
-	if len(reqs) <= MaxRequests {
+func overText(r Request) bool {
+	return len(r.Error) > maxRequestText || len(r.Retried) > maxRetried ||
+		slices.ContainsFunc(r.Retried, func(s string) bool { return len(s) > maxRequestText })
+}
+
+// cutText is s cut to at most n bytes, at a character's start.
+func cutText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n - len("…")
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
+}
+
+// foldRequests is reqs as AddRequest would keep them, at most most: a line
+// the built-in loop made, or one read back, is bounded as the proxy's are.
+// The caller's records are left as they were.
+func foldRequests(reqs []Request, most int) []Request {
+	if len(reqs) <= most && !slices.ContainsFunc(reqs, overText) {
 		return reqs
 	}
-	kept := append([]Request(nil), reqs[:MaxRequests]...) // the caller's stay as they were
-	last := kept[MaxRequests-1]
-	for _, r := range reqs[MaxRequests:] {
-		FoldRequest(&last, r)
+	var out []Request
+	for _, r := range reqs {
+		out = addRequest(out, r, most)
 	}
-	kept[MaxRequests-1] = last
-	return kept
+	return out
 }
 
 // Check is the verdict of one task check.
@@ -414,19 +482,43 @@ func repairTail(path string) error {
 // Append writes one attempt and returns once it is synced to disk.
 func (w *Writer) Append(a Attempt) error {
 	a.bound()
-	b, err := json.Marshal(a)
+	b, err := lineOf(a)
 	if err != nil {
 		return err
-	}
-	if len(b) >= MaxLine {
-		// Never written: every reader would refuse the whole file.
-		return fmt.Errorf("results: the attempt %s/%s is %d bytes, over the %d MiB of a line a reader takes", a.Model, a.Task, len(b), MaxLine>>20)
 	}
 	line, err := w.write(append(b, '\n'))
 	if err != nil {
 		return err
 	}
 	return w.syncTo(line)
+}
+
+// lineOf is a's line. One of MaxLine or more, which every reader would
+// refuse with the whole file, is shrunk to fit: its requests merged into a
+// few records without their retry reasons, and its texts cut.
+func lineOf(a Attempt) ([]byte, error) {
+	b, err := json.Marshal(a)
+	if err != nil || len(b) < MaxLine {
+		return b, err
+	}
+	a.Requests = slices.Clone(foldRequests(a.Requests, 16)) // the caller's stay as they were
+	for i := range a.Requests {
+		a.Requests[i].Retried = nil
+		a.Requests[i].Error = cutText(a.Requests[i].Error, 200)
+	}
+	cut := func(s *string) { *s = cutText(*s, 1000) }
+	for _, s := range []*string{&a.Reason, &a.FinalAnswer, &a.LastToolCall, &a.LastToolOutput} {
+		cut(s)
+	}
+	a.Checks = slices.Clone(a.Checks)
+	for i := range a.Checks {
+		cut(&a.Checks[i].Name)
+		cut(&a.Checks[i].Detail)
+	}
+	if b, err = json.Marshal(a); err == nil && len(b) >= MaxLine {
+		err = fmt.Errorf("results: the attempt %s/%s is %d bytes even cut short, over the %d MiB of a line a reader takes", a.Model, a.Task, len(b), MaxLine>>20)
+	}
+	return b, err
 }
 
 // write adds one line to the stream, first cutting any bytes that appeared
@@ -657,9 +749,9 @@ func (a *Attempt) bound() {
 	for i := range a.Requests {
 		bq(&a.Requests[i])
 	}
-	if len(a.Requests) > MaxRequests {
-		a.Requests = foldRequests(a.Requests)
-		bq(&a.Requests[MaxRequests-1]) // the sum of what was bounded
+	a.Requests = foldRequests(a.Requests, MaxRequests)
+	for i := range a.Requests {
+		bq(&a.Requests[i]) // sums of what was bounded
 	}
 }
 

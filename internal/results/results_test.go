@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -275,21 +276,25 @@ func TestANegativeRepeatIsRefused(t *testing.T) {
 	require.ErrorContains(t, err, "results.jsonl:2: repeat -1 is below 0")
 }
 
-// An attempt of more requests than a line lists keeps the first ones and
-// sums the rest into the last: before, a hostile agent's 200,000 refused
-// requests made a 100 MB line, and every reader refused the whole run.
+// An attempt of more requests than a line lists keeps at most MaxRequests
+// records, each standing for an equal run of them: before, a hostile
+// agent's flood of refused requests made a line past MaxLine, and every
+// reader refused the whole run.
 func TestAnAttemptOfCountlessRequestsStaysReadable(t *testing.T) {
 	const n = 10_000
 	why := strings.Repeat("<", 100) // JSON writes each as \u003c
 	reqs := make([]Request, n)
 	for i := range reqs {
-		reqs[i] = Request{Total: 0.001, TokensIn: 2, TokensOut: 1, Retries: 1, RetryWait: 0.5, CostUSD: 0.25,
+		reqs[i] = Request{TTFT: 0.1, Total: 0.001, TokensIn: 2, TokensOut: 1, Retries: 1, RetryWait: 0.5, CostUSD: 0.25,
 			Error: why, Retried: []string{why, why, why, why, why, why}}
+		if i >= n/2 {
+			reqs[i].TTFT = 2 // a long attempt's later requests, on a longer context
+		}
 	}
 	reqs[n-1].Error = "the last one's"
 	raw, err := json.Marshal(Attempt{Requests: reqs})
 	require.NoError(t, err)
-	require.Greater(t, len(raw), MaxLine, "the unfolded line must be one no reader takes")
+	require.Greater(t, len(raw), MaxLine, "the whole list must be a line no reader takes")
 
 	dir := t.TempDir()
 	w, err := OpenWriter(dir)
@@ -299,39 +304,67 @@ func TestAnAttemptOfCountlessRequestsStaysReadable(t *testing.T) {
 	require.NoError(t, w.Close())
 	require.Len(t, reqs, n)
 	require.Equal(t, why, reqs[MaxRequests-1].Error, "the caller's records are left as they were")
+	require.Zero(t, reqs[0].More)
 
 	got, warnings, err := ReadAttempts(dir)
 	require.NoError(t, err)
 	require.Empty(t, warnings)
 	require.Len(t, got, 2)
 	listed := got[0].Requests
-	require.Len(t, listed, MaxRequests)
-	last := listed[MaxRequests-1]
-	require.Equal(t, n-MaxRequests, last.More)
-	require.Equal(t, "the last one's", last.Error)
-	sum := Request{}
-	for _, q := range listed {
+	require.LessOrEqual(t, len(listed), MaxRequests)
+	require.Greater(t, len(listed), MaxRequests/2)
+	require.Equal(t, "the last one's", listed[len(listed)-1].Error)
+	sum, late := Request{}, 0
+	for i, q := range listed {
+		if i < len(listed)-1 {
+			require.Equal(t, listed[0].More, q.More, "record %d stands for as many requests as the first", i)
+		}
+		sum.More += 1 + q.More
 		sum.TokensIn += q.TokensIn
 		sum.TokensOut += q.TokensOut
 		sum.Retries += q.Retries
 		sum.CostUSD += q.CostUSD
 		sum.Total += q.Total
+		if q.TTFT == 2 {
+			late++
+		}
 	}
-	require.Equal(t, []int{2 * n, n, n}, []int{sum.TokensIn, sum.TokensOut, sum.Retries})
+	require.Equal(t, []int{n, 2 * n, n, n}, []int{sum.More, sum.TokensIn, sum.TokensOut, sum.Retries})
 	require.InDelta(t, 0.25*n, sum.CostUSD, 1e-6)
 	require.InDelta(t, 0.001*n, sum.Total, 1e-6)
+	require.InDelta(t, len(listed)/2, late, 2, "the records sample the whole attempt, not its first requests")
 }
 
-// A line no reader would take is never written; the file stays readable.
-func TestALineOverTheLimitIsNotWritten(t *testing.T) {
+// A request's texts are bounded however long what it was given: a relayed
+// agent chose them.
+func TestARequestsTextsAreBounded(t *testing.T) {
+	long := strings.Repeat("é", 1<<20)
+	a := Attempt{Requests: []Request{{Error: long, Retried: []string{long, long, long, long, long, long, long, long, long, long}}}}
+	a.bound()
+	q := a.Requests[0]
+	require.LessOrEqual(t, len(q.Error), maxRequestText)
+	require.True(t, utf8.ValidString(q.Error), "cut at a character")
+	require.Len(t, q.Retried, maxRetried)
+	for _, r := range q.Retried {
+		require.LessOrEqual(t, len(r), maxRequestText)
+	}
+}
+
+// A line no reader would take is shrunk to one it takes, never refused:
+// refused, it was the run's write failure, and stopped every attempt.
+func TestALineOverTheLimitIsShrunk(t *testing.T) {
 	dir := t.TempDir()
 	w, err := OpenWriter(dir)
 	require.NoError(t, err)
 	require.NoError(t, w.Append(Attempt{RunID: "r", Model: "m", Task: "a", Status: StatusPass}))
-	err = w.Append(Attempt{RunID: "r", Model: "m", Task: "b", Status: StatusPass, Checks: []Check{{Name: "c", Detail: strings.Repeat("x", MaxLine)}}})
-	require.ErrorContains(t, err, "over the 16 MiB of a line a reader takes")
+	big := strings.Repeat("<", MaxLine/4)
+	require.NoError(t, w.Append(Attempt{RunID: "r", Model: "m", Task: "b", Status: StatusFail, Reason: big, FinalAnswer: big,
+		Checks: []Check{{Name: "c", Detail: big}}}))
 	require.NoError(t, w.Close())
 	got, _, err := ReadAttempts(dir)
 	require.NoError(t, err)
-	require.Len(t, got, 1)
+	require.Len(t, got, 2)
+	require.Equal(t, StatusFail, got[1].Status)
+	require.Less(t, len(got[1].Checks[0].Detail), 2000)
+	require.Less(t, len(got[1].Reason), 2000)
 }
