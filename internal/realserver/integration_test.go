@@ -161,6 +161,34 @@ func TestPromptOverTheContext(t *testing.T) {
 	}
 }
 
+// A reply cut at the token limit is classified as such, not as a wrong
+// answer: llama-server started with -n 2 stops every reply after 2 tokens
+// with finish_reason "length" (seen, build b11669: "Hello world" of
+// "Hello world!"; a tool call cut to its first tokens comes as text, which
+// without the finish reason read as a tool call written as text).
+func TestAReplyCutAtTheTokenLimit(t *testing.T) {
+	needServer(t)
+	kit, err := Find()
+	require.NoError(t, err)
+	cut, err := kit.Start(context.Background(), Options{Slots: 2, Args: []string{"-n", "2"}})
+	require.NoError(t, err)
+	defer cut.Stop()
+	for _, stream := range []bool{true, false} {
+		args := []string{"run", "--base-url", cut.URL, "--model-name", "tiny-random", "--suite", "smoke"}
+		if !stream {
+			args = append(args, "--no-stream")
+		}
+		code, attempts, out := goatbench(t, args...)
+		require.Equal(t, 1, code, out)
+		require.Len(t, attempts, 5)
+		for _, a := range attempts {
+			require.Equal(t, results.StatusFail, a.Status, "%s: %s", a.Task, a.Reason)
+			require.Equal(t, results.ClassCutOff, a.FailureClass, "stream %v, %s: %s", stream, a.Task, a.Reason)
+			require.Contains(t, a.Reason, "cut off at the token limit")
+		}
+	}
+}
+
 // The tool-call probe passes against a server with tool calling (--jinja) and
 // fails against the same server started without it.
 func TestToolCallProbe(t *testing.T) {

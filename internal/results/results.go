@@ -45,11 +45,14 @@ const (
 	ClassToolCallAsText   = "tool_call_as_text"
 	ClassBadToolArguments = "bad_tool_arguments"
 	ClassContextLength    = "context_length"
-	ClassServerError      = "server_error"
-	ClassRateLimited      = "rate_limited"
-	ClassCancelled        = "cancelled"
-	ClassTimeout          = "timeout"
-	ClassDeploy           = "deploy_failed"
+	// ClassCutOff is a final answer whose reply ended at the token limit
+	// (finish_reason "length"): the model's output, so a fail.
+	ClassCutOff      = "cut_off"
+	ClassServerError = "server_error"
+	ClassRateLimited = "rate_limited"
+	ClassCancelled   = "cancelled"
+	ClassTimeout     = "timeout"
+	ClassDeploy      = "deploy_failed"
 	// ClassOversizedReply is a reply over the client's caps (body, one
 	// stream event, one tool call's arguments): the model's output, so a fail.
 	ClassOversizedReply = "oversized_reply"

@@ -43,6 +43,7 @@ type loop struct {
 	costUSD    float64
 	lastCall   string
 	lastOutput string
+	cutOff     bool // the last reply ended at the token limit
 	reqs       requests
 	retries    int // across all requests of the attempt, against reqs.retry.Max
 	// warm, when set, has the workspace's sandbox built; it is called as a
@@ -93,6 +94,13 @@ func (l *loop) run(ctx context.Context, m Model, t tasks.Task, w sandbox.Workspa
 	}
 	return nil
 }
+
+// finishLength is the finish_reason of a reply cut off at the token limit:
+// the request's max_tokens, or the end of the model's context (OpenAI's API
+// reference, the chat completion object; vLLM's FINISH_REASON_STRINGS in
+// vllm/v1/engine/__init__.py; llama-server's, seen with -n 2 in
+// TestAReplyCutAtTheTokenLimit).
+const finishLength = "length"
 
 // malformedError is a reply that is not a usable chat completion.
 type malformedError string

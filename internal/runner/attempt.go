@@ -38,6 +38,9 @@ type AgentResult struct {
 	Messages       []openai.ChatCompletionMessage
 	LastToolCall   string
 	LastToolOutput string
+	// CutOff: the final answer's reply ended at the token limit
+	// (finish_reason "length"), so the answer may be only its start.
+	CutOff bool
 }
 
 // AttemptError is a stop an agent has already classified.
@@ -94,5 +97,6 @@ func (b Builtin) Attempt(ctx context.Context, m Model, t tasks.Task, w sandbox.W
 		Answer: l.answer, Answered: l.answered, Turns: l.turns, ToolCalls: l.toolCalls, ToolErrors: l.toolErrors,
 		BadArgs: l.badArgs, Retries: l.retries, TokensIn: l.tokensIn, TokensOut: l.tokensOut, CostUSD: l.costUSD,
 		Requests: l.requests, Messages: l.messages, LastToolCall: l.lastCall, LastToolOutput: l.lastOutput,
+		CutOff: l.answered && l.cutOff,
 	}, err
 }

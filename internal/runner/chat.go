@@ -30,6 +30,7 @@ type requests struct {
 // reply is what one try brought back.
 type reply struct {
 	msg         openai.ChatCompletionMessage
+	finish      string // the choice's finish_reason
 	usage       wireUsage
 	cost        float64
 	ttft, total time.Duration
@@ -82,6 +83,7 @@ func (l *loop) chat(ctx context.Context, m Model) (openai.ChatCompletionMessage,
 		rec.TTFT, rec.Total = r.ttft.Seconds(), r.total.Seconds()
 		l.count(&rec, r)
 		if err == nil {
+			l.cutOff = r.finish == finishLength
 			return r.msg, nil
 		}
 		if deadPooled(ctx, err, meta) && resent < maxResends {
@@ -246,6 +248,7 @@ func (c *Client) readPlain(body io.Reader) (reply, error) {
 		return r, err
 	}
 	r.msg, err = a.message(true)
+	r.finish = a.finish
 	return r, err
 }
 
@@ -333,7 +336,7 @@ func (c *Client) readStream(body io.Reader, meta *responseMeta) (reply, error) {
 		}
 	}
 	msg, err := a.message(meta.done)
-	r.msg = msg
+	r.msg, r.finish = msg, a.finish
 	return r, err
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -465,4 +466,38 @@ func alive(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z'
+}
+
+// A final reply cut at the token limit (finish_reason "length") fails as
+// cut off, not as an empty or wrong answer, streamed or not; a task whose
+// checks pass still passes.
+func TestAFinalReplyCutOffAtTheTokenLimit(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		for _, check := range []string{"file_exists: ok.txt", "answer_contains: finished"} {
+			h := newHarness(t, oneTaskSuite(t, strings.Replace(oneTask, "file_exists: ok.txt", check, 1)))
+			h.noStream = !stream
+			h.server.Intercept = func(w http.ResponseWriter, _ *http.Request, _ *openai.ChatCompletionRequest, turn int) bool {
+				if turn == 0 {
+					return false // the reference's write_file call
+				}
+				if stream {
+					w.Header().Set("Content-Type", "text/event-stream")
+					_, _ = io.WriteString(w, `data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"fini"}}]}`+"\n\n"+
+						`data: {"choices":[{"index":0,"delta":{},"finish_reason":"length"}]}`+"\n\n"+"data: [DONE]\n\n")
+					return true
+				}
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, `{"choices":[{"index":0,"message":{"role":"assistant","content":"fini"},"finish_reason":"length"}]}`)
+				return true
+			}
+			a := h.run(t, context.Background())[0]
+			if check == "file_exists: ok.txt" {
+				require.Equal(t, results.StatusPass, a.Status, "stream %v: %s", stream, a.Reason)
+				continue
+			}
+			require.Equal(t, results.StatusFail, a.Status, "stream %v: %s", stream, a.Reason)
+			require.Equal(t, results.ClassCutOff, a.FailureClass, "stream %v: %s", stream, a.Reason)
+			require.Contains(t, a.Reason, "finish_reason length")
+		}
+	}
 }
