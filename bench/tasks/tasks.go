@@ -288,6 +288,10 @@ var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 // MaxIDLength is the longest task id.
 const MaxIDLength = 128
 
+// MaxChecks is the most checks a task may have: every attempt's results line
+// holds all their verdicts, and must stay one a reader takes.
+const MaxChecks = 1000
+
 // Parse decodes and validates one task file. Errors name the file and line.
 func Parse(file string, data []byte) (Task, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
@@ -362,6 +366,9 @@ func Parse(file string, data []byte) (Task, error) {
 	}
 	if len(t.Checks) == 0 {
 		return Task{}, fail("checks", "task %s has no checks: nothing could tell a pass from a fail", t.ID)
+	}
+	if len(t.Checks) > MaxChecks {
+		return Task{}, fail("checks", "task %s has %d checks (at most %d)", t.ID, len(t.Checks), MaxChecks)
 	}
 	for i, c := range t.Checks {
 		if err := c.validate(t); err != nil {

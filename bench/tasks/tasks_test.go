@@ -42,6 +42,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad id", "id: Bad Id\nprompt: hi\n", "t.yaml:1: task id \"Bad Id\""},
 		{"no prompt", "id: t1\nchecks: [{answer_contains: x}]\nreference: [{answer: x}]\n", "has no prompt"},
 		{"no checks", "id: t1\nprompt: hi\nreference: [{answer: x}]\n", "t.yaml:1: task t1 has no checks"},
+		{"too many checks", "id: t1\nprompt: hi\nchecks: [" + strings.Repeat("{answer_contains: x}, ", MaxChecks) + "{answer_contains: x}]\nreference: [{answer: x}]\n",
+			"t.yaml:3: task t1 has 1001 checks (at most 1000)"},
 		{"two kinds in one check", "id: t1\nprompt: hi\nchecks: [{answer_contains: x, file_exists: y}]\nreference: [{answer: x}]\n", "t.yaml:3: task t1: check 1: set exactly one"},
 		{"bad regexp", "id: t1\nprompt: hi\nchecks: [{answer_matches: '('}]\nreference: [{answer: x}]\n", "answer_matches: error parsing regexp"},
 		{"escaping setup path", "id: t1\nprompt: hi\nsetup: [{path: ../x, content: y}]\nchecks: [{answer_contains: x}]\nreference: [{answer: x}]\n", "t.yaml:3: task t1: setup file 1: path \"../x\" must be relative"},

@@ -341,8 +341,13 @@ func (p *Proxy) chat(w http.ResponseWriter, r *http.Request) {
 	var model string
 	_ = json.Unmarshal(req["model"], &model)
 	if !p.ownModel(model) {
-		if r := []rune(model); len(r) > 100 { // the agent's to choose, of any length
-			model = string(r[:100]) + "…"
+		n := 0 // the agent's to choose, of any length: quoted, its first 100 characters
+		for i := range model {
+			if n == 100 {
+				model = model[:i] + "…"
+				break
+			}
+			n++
 		}
 		rec.Error = fmt.Sprintf("HTTP 400: the agent asked for model %q; this attempt's model is %q", model, p.cfg.Model)
 		p.record(rec, nil, nil)

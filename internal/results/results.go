@@ -107,12 +107,14 @@ const (
 // so each stands for the same number of consecutive requests (the last for
 // as many or fewer), and the records still sample the whole attempt: the
 // time to first token of the report's percentiles is each record's first
-// request's. A merged record sums its requests' times, tokens, retries and
+// streamed request's. A merged record sums its requests' times, tokens, retries and
 // cost, and ends as its last request did: with its error and retry reasons.
 func AddRequest(reqs []Request, r Request) []Request {
 	return addRequest(reqs, r, MaxRequests)
 }
 
+// addRequest is AddRequest keeping at most most records, at least 2 (one
+// record cannot be halved).
 func addRequest(reqs []Request, r Request, most int) []Request {
 	r.Error = cutText(r.Error, maxRequestText)
 	if len(r.Retried) > maxRetried {
@@ -146,8 +148,13 @@ func addRequest(reqs []Request, r Request, most int) []Request {
 	return append(reqs, r)
 }
 
-// fold sums r, the requests after *into's, into it.
+// fold sums r, the requests after *into's, into it. Its time to first token
+// (and token rate) are its first streamed request's: a refused or plain one
+// has none, and taking its zero would lose the sample.
 func fold(into *Request, r Request) {
+	if into.TTFT == 0 && r.TTFT > 0 {
+		into.TTFT, into.TokensPerSec, into.Stream = r.TTFT, r.TokensPerSec, r.Stream
+	}
 	into.More += 1 + r.More
 	into.Total += r.Total
 	into.TokensIn += r.TokensIn
@@ -509,11 +516,11 @@ func lineOf(a Attempt) ([]byte, error) {
 		a.Requests[i].Retried = nil
 		a.Requests[i].Error = cutText(a.Requests[i].Error, 200)
 	}
-	cut := func(s *string) { *s = cutText(*s, 1000) }
+	cut := func(s *string) { *s = cutText(*s, 200) }
 	for _, s := range []*string{&a.Reason, &a.FinalAnswer, &a.LastToolCall, &a.LastToolOutput} {
 		cut(s)
 	}
-	a.Checks = slices.Clone(a.Checks)
+	a.Checks = slices.Clone(a.Checks) // at most tasks.MaxChecks
 	for i := range a.Checks {
 		cut(&a.Checks[i].Name)
 		cut(&a.Checks[i].Detail)

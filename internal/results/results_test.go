@@ -3,6 +3,7 @@ package results
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -367,4 +368,78 @@ func TestALineOverTheLimitIsShrunk(t *testing.T) {
 	require.Equal(t, StatusFail, got[1].Status)
 	require.Less(t, len(got[1].Checks[0].Detail), 2000)
 	require.Less(t, len(got[1].Reason), 2000)
+}
+
+// However requests come, their records keep AddRequest's promises: at most
+// so many, every request counted once, each record but the last standing for
+// as many as the first, and the last ending as the last request did.
+func TestAddRequestKeepsItsPromises(t *testing.T) {
+	for _, most := range []int{2, 3, 5, 16} {
+		for n := 0; n <= 200; n++ {
+			var reqs []Request
+			for i := range n {
+				reqs = addRequest(reqs, Request{TokensIn: 1, Error: fmt.Sprint(i)}, most)
+			}
+			require.LessOrEqual(t, len(reqs), most, "most %d, n %d", most, n)
+			total := 0
+			for i, q := range reqs {
+				total += 1 + q.More
+				require.Equal(t, 1+q.More, q.TokensIn, "most %d, n %d: a record sums what it stands for", most, n)
+				if i < len(reqs)-1 {
+					require.Equal(t, reqs[0].More, q.More, "most %d, n %d, record %d", most, n, i)
+				} else {
+					require.LessOrEqual(t, q.More, reqs[0].More)
+				}
+			}
+			require.Equal(t, n, total, "most %d", most)
+			if n > 0 {
+				require.Equal(t, fmt.Sprint(n-1), reqs[len(reqs)-1].Error)
+			}
+		}
+	}
+}
+
+// A merged record's time to first token is its first streamed request's: an
+// agent's refused requests (no TTFT) between its streamed ones left none.
+func TestMergedRecordsKeepTheirTTFT(t *testing.T) {
+	var reqs []Request
+	for i := range 1000 {
+		r := Request{Error: "HTTP 429: slow down"}
+		if i%2 == 1 {
+			r = Request{TTFT: 0.5, Stream: true}
+		}
+		reqs = AddRequest(reqs, r)
+	}
+	with := 0
+	for _, q := range reqs {
+		if q.TTFT > 0 {
+			with++
+		}
+	}
+	require.Equal(t, len(reqs), with, "every record stands for a streamed request too")
+}
+
+// The biggest attempt a run can make (every text at its cut, as many checks
+// as a task may have, each named by a long pattern that JSON writes six
+// times over) still makes a line a reader takes.
+func TestTheBiggestAttemptFitsALine(t *testing.T) {
+	long := strings.Repeat("<", 4000)
+	checks := make([]Check, 1000) // tasks.MaxChecks
+	for i := range checks {
+		checks[i] = Check{Name: "answer contains " + long, Detail: long}
+	}
+	var reqs []Request
+	for range 5000 {
+		reqs = AddRequest(reqs, Request{Error: long, Retried: []string{long, long, long, long, long, long, long, long}})
+	}
+	dir := t.TempDir()
+	w, err := OpenWriter(dir)
+	require.NoError(t, err)
+	require.NoError(t, w.Append(Attempt{RunID: "r", Model: "m", Task: "a", Status: StatusFail, Reason: long, FinalAnswer: long,
+		LastToolCall: long, LastToolOutput: long, Checks: checks, Requests: reqs}))
+	require.NoError(t, w.Close())
+	got, _, err := ReadAttempts(dir)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Len(t, got[0].Checks, 1000)
 }
