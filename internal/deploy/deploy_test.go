@@ -535,7 +535,7 @@ func TestEnsureSetupMissing(t *testing.T) {
 				return err
 			}
 			return cp.AddSecret(testEnv, HFSecret, "HUGGING_FACE_HUB_TOKEN")
-		}, "has no key HF_TOKEN"},
+		}, "has no key HF_TOKEN (Secret is missing key(s): HF_TOKEN)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -636,4 +636,16 @@ func TestNamesMatchTheAppScripts(t *testing.T) {
 	require.Contains(t, string(src), `HF_SECRET = "`+HFSecret+`"`)
 	require.Contains(t, string(src), `HASH_VAR = "GOATBENCH_SPEC_HASH"`)
 	require.Contains(t, string(src), `MAX_INPUTS = 32`)
+}
+
+// The spec an app serves is what its one marker names; with two it is
+// unknown, not either of them at random.
+func TestSpecHashOfAnAppsMarkers(t *testing.T) {
+	a, b := "0123456789ab", "ba9876543210"
+	require.Equal(t, a, specHashOf(map[string]string{"serve": "fu-1", markerPrefix + a: "fu-2"}))
+	require.Empty(t, specHashOf(map[string]string{"serve": "fu-1"}))
+	require.Empty(t, specHashOf(map[string]string{markerPrefix + "nothex": "fu-2"}))
+	for range 20 {
+		require.Empty(t, specHashOf(map[string]string{markerPrefix + a: "fu-2", markerPrefix + b: "fu-3"}))
+	}
 }

@@ -103,13 +103,20 @@ func (m *ModalDirectory) Lookup(ctx context.Context, appName, environment string
 	return App{ID: app.AppID, WebURL: fn.GetWebURL(), SpecHash: specHashOf(info.Functions)}, nil
 }
 
+// specHashOf is the spec hash the app's one marker names, or "" (unknown,
+// so the app is deployed again) when none does, or when two do: a listing
+// that is not one deploy's, of which a Go map would name either at random.
 func specHashOf(functions map[string]string) string {
+	found := ""
 	for name := range functions {
 		if h, ok := strings.CutPrefix(name, markerPrefix); ok && validHash(h) {
-			return h
+			if found != "" && found != h {
+				return ""
+			}
+			found = h
 		}
 	}
-	return ""
+	return found
 }
 
 // CheckSetup implements Directory with Environments.FromName and
@@ -132,9 +139,10 @@ func (m *ModalDirectory) CheckSetup(ctx context.Context, environment, secret, ke
 	switch status.Code(err) {
 	case codes.OK:
 		return nil
-	case codes.FailedPrecondition, codes.InvalidArgument:
-		// The server refuses a secret that lacks a required key; which code it
-		// uses is not documented, so both readings count and others do not.
+	case codes.FailedPrecondition:
+		// How the server refuses a secret that lacks a required key:
+		// "Secret is missing key(s): HF_TOKEN" (modal-labs/libmodal
+		// modal-js/src/secret.ts; modal-client go/test/secret_test.go).
 		return &SetupError{Missing: "key", Environment: environment, Secret: secret, Key: key, Detail: status.Convert(err).Message()}
 	}
 	return fmt.Errorf("look up Modal secret %q in environment %q: %w", secret, environment, err)

@@ -212,8 +212,12 @@ func (c *ControlPlane) EnvironmentGetOrCreate(ctx context.Context, req *pb.Envir
 }
 
 // SecretGetOrCreate finds a named secret in an environment. A secret that
-// lacks one of the request's required_keys is refused (the stricter reading
-// of SecretGetOrCreateRequest.required_keys).
+// lacks one of the request's required_keys is refused as Modal's server
+// refuses it: FailedPrecondition, "Secret is missing key(s): K"
+// (modal-labs/libmodal modal-js/src/secret.ts maps FAILED_PRECONDITION whose
+// details hold "Secret is missing key"; modal-labs/modal-client
+// go/test/secret_test.go, TestSecretFromNameWithRequiredKeys, sees
+// "Secret is missing key(s): missing-key" from the real server).
 func (c *ControlPlane) SecretGetOrCreate(ctx context.Context, req *pb.SecretGetOrCreateRequest) (*pb.SecretGetOrCreateResponse, error) {
 	if err := c.authorized(ctx, "SecretGetOrCreate"); err != nil {
 		return nil, err
@@ -226,10 +230,14 @@ func (c *ControlPlane) SecretGetOrCreate(ctx context.Context, req *pb.SecretGetO
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "Secret '%s' not found in environment '%s'", req.GetDeploymentName(), req.GetEnvironmentName())
 	}
+	var missing []string
 	for _, want := range req.GetRequiredKeys() {
 		if !slices.Contains(keys, want) {
-			return nil, status.Errorf(codes.FailedPrecondition, "Secret '%s' is missing required key %s", req.GetDeploymentName(), want)
+			missing = append(missing, want)
 		}
+	}
+	if len(missing) > 0 {
+		return nil, status.Errorf(codes.FailedPrecondition, "Secret is missing key(s): %s", strings.Join(missing, ", "))
 	}
 	return pb.SecretGetOrCreateResponse_builder{SecretId: shortID("st-", req.GetEnvironmentName(), req.GetDeploymentName())}.Build(), nil
 }
