@@ -86,6 +86,20 @@ func goatbench(t *testing.T, args ...string) (int, []results.Attempt, string) {
 	return code, attempts, string(combined)
 }
 
+// smoke runs the smoke suite against the llama-server at url, streamed or
+// not: every task fails there (exit 1), and five attempts are made.
+func smoke(t *testing.T, url string, stream bool) []results.Attempt {
+	t.Helper()
+	args := []string{"run", "--base-url", url, "--model-name", "tiny-random", "--suite", "smoke"}
+	if !stream {
+		args = append(args, "--no-stream")
+	}
+	code, attempts, out := goatbench(t, args...)
+	require.Equal(t, 1, code, out)
+	require.Len(t, attempts, 5)
+	return attempts
+}
+
 // The tiny model calls one tool with empty arguments, then answers
 // "Hello world!": every smoke task must fail its checks, never error, and the
 // same whether the replies are streamed or plain.
@@ -93,13 +107,7 @@ func TestSmokeFailsItsChecksAgainstTheRealServer(t *testing.T) {
 	needServer(t)
 	statuses := map[bool]map[string]string{}
 	for _, stream := range []bool{true, false} {
-		args := []string{"run", "--base-url", server.URL, "--model-name", "tiny-random", "--suite", "smoke"}
-		if !stream {
-			args = append(args, "--no-stream")
-		}
-		code, attempts, out := goatbench(t, args...)
-		require.Equal(t, 1, code, out)
-		require.Len(t, attempts, 5)
+		attempts := smoke(t, server.URL, stream)
 		statuses[stream] = map[string]string{}
 		for _, a := range attempts {
 			statuses[stream][a.Task] = string(a.Status) + "/" + a.FailureClass
@@ -174,13 +182,7 @@ func TestAReplyCutAtTheTokenLimit(t *testing.T) {
 	require.NoError(t, err)
 	defer cut.Stop()
 	for _, stream := range []bool{true, false} {
-		args := []string{"run", "--base-url", cut.URL, "--model-name", "tiny-random", "--suite", "smoke"}
-		if !stream {
-			args = append(args, "--no-stream")
-		}
-		code, attempts, out := goatbench(t, args...)
-		require.Equal(t, 1, code, out)
-		require.Len(t, attempts, 5)
+		attempts := smoke(t, cut.URL, stream)
 		for _, a := range attempts {
 			require.Equal(t, results.StatusFail, a.Status, "%s: %s", a.Task, a.Reason)
 			require.Equal(t, results.ClassCutOff, a.FailureClass, "stream %v, %s: %s", stream, a.Task, a.Reason)
