@@ -135,6 +135,7 @@ func result(out Outcome) runner.AgentResult {
 		Answer: out.Answer, Answered: true, Turns: tot.Turns, ToolCalls: tot.ToolCalls,
 		Retries: tot.Retries, TokensIn: tot.TokensIn, TokensOut: tot.TokensOut, CostUSD: tot.CostUSD,
 		Requests: out.Requests, Messages: msgs, LastToolCall: status, LastToolOutput: tailRunes(stderr, 500),
+		CutOff: out.CutOff,
 	}
 }
 

@@ -58,6 +58,9 @@ type Outcome struct {
 	Duration      time.Duration
 	Requests      []results.Request              // one per model request, as the built-in loop records
 	Messages      []openai.ChatCompletionMessage // the conversation as the proxy saw it
+	// CutOff: the agent's last model request had a reply cut at the token
+	// limit (finish_reason "length").
+	CutOff bool
 }
 
 // Run runs the agent once in a.Dir. Under bubblewrap (sandbox.ModeBwrap) the
@@ -191,7 +194,7 @@ func Run(ctx context.Context, a Attempt) (Outcome, error) {
 	_ = proxy.Close() // every request recorded before they are read
 	out := Outcome{
 		ExitCode: res.ExitCode, Stderr: res.Output, StdoutDropped: res.StdoutDropped, Duration: res.Duration,
-		Timeout: timeout, Requests: proxy.Requests(), Messages: proxy.Messages(),
+		Timeout: timeout, Requests: proxy.Requests(), Messages: proxy.Messages(), CutOff: proxy.CutOff(),
 	}
 	out.TimedOut = res.TimedOut || res.ExitCode == 124 && res.Duration >= timeout
 	if err != nil {

@@ -62,6 +62,7 @@ type Proxy struct {
 	dropped  bool              // and some were not
 	seen     []json.RawMessage // the messages of the last request, all in messages
 	replied  bool              // and its reply came after them
+	cutOff   bool              // the last request to end had a reply cut at the token limit
 	srv      *http.Server
 	sockPath string
 	closed   bool
@@ -148,6 +149,14 @@ func (p *Proxy) Close() error {
 		_ = os.Remove(sock)
 	}
 	return err
+}
+
+// CutOff says the last chat request to end had a reply that ended at the
+// token limit (finish_reason "length"), as a final answer cut off does.
+func (p *Proxy) CutOff() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cutOff
 }
 
 // Requests are the records of every chat request so far, in the order they
@@ -241,8 +250,14 @@ const (
 )
 
 func (p *Proxy) record(rec results.Request, msgs []json.RawMessage, reply *openai.ChatCompletionMessage) {
+	p.recordFinish(rec, msgs, reply, "")
+}
+
+// recordFinish is record of a reply that gave finish as its finish_reason.
+func (p *Proxy) recordFinish(rec results.Request, msgs []json.RawMessage, reply *openai.ChatCompletionMessage, finish string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.cutOff = reply != nil && finish == runner.FinishLength
 	p.requests = results.AddRequest(p.requests, rec) // at most a line's worth
 	if msgs == nil || p.dropped {
 		return
@@ -397,16 +412,19 @@ func (p *Proxy) chat(w http.ResponseWriter, r *http.Request) {
 		p.record(rec, msgs, nil)
 		return
 	}
-	var reply *openai.ChatCompletionMessage
+	var (
+		reply  *openai.ChatCompletionMessage
+		finish string
+	)
 	heard := time.Now() // the server's last bytes
 	if stream && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		reply = p.copyStream(w, resp, rel.Started, hideUsage, limits, &rec, &heard)
+		reply, finish = p.copyStream(w, resp, rel.Started, hideUsage, limits, &rec, &heard)
 	} else {
 		rec.Stream = false
-		reply = p.copyPlain(w, resp, rel.Started, limits, &rec)
+		reply, finish = p.copyPlain(w, resp, rel.Started, limits, &rec)
 	}
 	agentGone(r, &rec, heard)
-	p.record(rec, msgs, reply)
+	p.recordFinish(rec, msgs, reply, finish)
 }
 
 // agentGone puts a request that broke because the agent hung up (its
@@ -501,7 +519,7 @@ func (u usage) measured() runner.Usage {
 // smaller.
 const maxReply = 64 << 20
 
-func (p *Proxy) copyPlain(w http.ResponseWriter, resp *http.Response, started time.Time, limits runner.Limits, rec *results.Request) *openai.ChatCompletionMessage {
+func (p *Proxy) copyPlain(w http.ResponseWriter, resp *http.Response, started time.Time, limits runner.Limits, rec *results.Request) (*openai.ChatCompletionMessage, string) {
 	limit := int64(maxReply)
 	if limits.Body > 0 {
 		limit = limits.Body
@@ -512,20 +530,21 @@ func (p *Proxy) copyPlain(w http.ResponseWriter, resp *http.Response, started ti
 		rec.Total = total.Seconds()
 		rec.Error = runner.OversizedError("the reply body", limit).Error()
 		w.WriteHeader(http.StatusBadGateway)
-		return nil
+		return nil, ""
 	}
 	if err != nil {
 		rec.Total = total.Seconds()
 		rec.Error = "the reply broke before it was complete: " + err.Error()
 		w.WriteHeader(http.StatusBadGateway)
-		return nil
+		return nil, ""
 	}
 	w.Header().Del("Content-Length")
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(body)
 	var parsed struct {
 		Choices []struct {
-			Message openai.ChatCompletionMessage `json:"message"`
+			Message      openai.ChatCompletionMessage `json:"message"`
+			FinishReason string                       `json:"finish_reason"`
 		} `json:"choices"`
 		Usage usage `json:"usage"`
 	}
@@ -533,16 +552,16 @@ func (p *Proxy) copyPlain(w http.ResponseWriter, resp *http.Response, started ti
 	runner.Measure(rec, parsed.Usage.measured(), resp.Header, 0, total)
 	if perr != nil || len(parsed.Choices) == 0 {
 		rec.Error = "malformed reply: the reply has no choices"
-		return nil
+		return nil, ""
 	}
 	m := parsed.Choices[0].Message
 	m.Role = openai.ChatMessageRoleAssistant
-	return &m
+	return &m, parsed.Choices[0].FinishReason
 }
 
 // copyStream passes a server-sent event stream on line by line, flushing at
 // the end of every event, and measures it as the loop measures its own.
-func (p *Proxy) copyStream(w http.ResponseWriter, resp *http.Response, started time.Time, hideUsage bool, limits runner.Limits, rec *results.Request, heard *time.Time) *openai.ChatCompletionMessage {
+func (p *Proxy) copyStream(w http.ResponseWriter, resp *http.Response, started time.Time, hideUsage bool, limits runner.Limits, rec *results.Request, heard *time.Time) (*openai.ChatCompletionMessage, string) {
 	w.Header().Del("Content-Length")
 	w.WriteHeader(resp.StatusCode)
 	fl, _ := w.(http.Flusher)
@@ -637,7 +656,7 @@ func (p *Proxy) copyStream(w http.ResponseWriter, resp *http.Response, started t
 	if over != nil {
 		// Neither kept nor written to the transcript, as the loop does.
 		rec.Error = over.Error()
-		return nil
+		return nil, ""
 	}
 	msg, err := asm.Message(done)
 	switch {
@@ -647,9 +666,9 @@ func (p *Proxy) copyStream(w http.ResponseWriter, resp *http.Response, started t
 		rec.Error = err.Error()
 	}
 	if err != nil && len(msg.ToolCalls) == 0 && msg.Content == "" {
-		return nil
+		return nil, ""
 	}
-	return &msg
+	return &msg, asm.Finish()
 }
 
 // passedHeaders are the reply headers an agent gets: what its client reads

@@ -756,3 +756,30 @@ func TestProxyHoldsSoManyConnections(t *testing.T) {
 	conns[0].Close()
 	require.True(t, answered(conns[MaxConns], 5*time.Second), "and is served once one closes")
 }
+
+// The proxy tells whether the last request to end had a reply cut at the
+// token limit, streamed or plain; a later request that got no reply is the
+// last one then.
+func TestProxyTellsAReplyCutAtTheTokenLimit(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		f := start(t, Config{}, func(w http.ResponseWriter, n int, req *openai.ChatCompletionRequest) bool {
+			if stream {
+				w.Header().Set("Content-Type", "text/event-stream")
+				_, _ = io.WriteString(w, `data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}`+"\n\n"+
+					`data: {"choices":[{"index":0,"delta":{},"finish_reason":"length"}]}`+"\n\n"+"data: [DONE]\n\n")
+				return true
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"choices":[{"index":0,"message":{"role":"assistant","content":"Hel"},"finish_reason":"length"}]}`)
+			return true
+		})
+		require.False(t, f.proxy.CutOff())
+		resp := sendFirst(t, f, stream)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		require.Equal(t, 200, resp.StatusCode)
+		require.True(t, f.proxy.CutOff(), "stream %v", stream)
+		require.Equal(t, 400, post(t, f.url+"/chat/completions", f.proxy.Key(), "not json").StatusCode)
+		require.False(t, f.proxy.CutOff(), "stream %v: the refused request ended last", stream)
+	}
+}

@@ -189,6 +189,18 @@ func TestAReplyCutAtTheTokenLimit(t *testing.T) {
 			require.Contains(t, a.Reason, "cut off at the token limit")
 		}
 	}
+	// An external agent (urllib, plain replies) through the proxy: its last
+	// reply was cut, and it answered with what it got.
+	script, err := filepath.Abs("../agentcmd/testdata/agent.py")
+	require.NoError(t, err)
+	code, attempts, out := goatbench(t, "run", "--base-url", cut.URL, "--model-name", "tiny-random", "--suite", "smoke",
+		"--agent", script) // the executable, so the sandbox binds it
+	require.Equal(t, 1, code, out)
+	require.Len(t, attempts, 5)
+	for _, a := range attempts {
+		require.Equal(t, results.StatusFail, a.Status, "agent, %s: %s", a.Task, a.Reason)
+		require.Equal(t, results.ClassCutOff, a.FailureClass, "agent, %s: %s", a.Task, a.Reason)
+	}
 }
 
 // The tool-call probe passes against a server with tool calling (--jinja) and

@@ -95,12 +95,12 @@ func (l *loop) run(ctx context.Context, m Model, t tasks.Task, w sandbox.Workspa
 	return nil
 }
 
-// finishLength is the finish_reason of a reply cut off at the token limit:
+// FinishLength is the finish_reason of a reply cut off at the token limit:
 // the request's max_tokens, or the end of the model's context (OpenAI's API
 // reference, the chat completion object; vLLM's FINISH_REASON_STRINGS in
 // vllm/v1/engine/__init__.py; llama-server's, seen with -n 2 in
 // TestAReplyCutAtTheTokenLimit).
-const finishLength = "length"
+const FinishLength = "length"
 
 // malformedError is a reply that is not a usable chat completion.
 type malformedError string

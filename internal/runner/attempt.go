@@ -38,8 +38,9 @@ type AgentResult struct {
 	Messages       []openai.ChatCompletionMessage
 	LastToolCall   string
 	LastToolOutput string
-	// CutOff: the final answer's reply ended at the token limit
-	// (finish_reason "length"), so the answer may be only its start.
+	// CutOff: the final answer's reply (an external agent's last reply)
+	// ended at the token limit (finish_reason "length"), so the answer may
+	// be only its start.
 	CutOff bool
 }
 

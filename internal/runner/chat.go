@@ -83,7 +83,7 @@ func (l *loop) chat(ctx context.Context, m Model) (openai.ChatCompletionMessage,
 		rec.TTFT, rec.Total = r.ttft.Seconds(), r.total.Seconds()
 		l.count(&rec, r)
 		if err == nil {
-			l.cutOff = r.finish == finishLength
+			l.cutOff = r.finish == FinishLength
 			return r.msg, nil
 		}
 		if deadPooled(ctx, err, meta) && resent < maxResends {

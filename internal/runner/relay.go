@@ -242,6 +242,9 @@ func (x *Assembler) Usage() Usage {
 	return Usage{PromptTokens: int(x.r.usage.PromptTokens), CompletionTokens: int(x.r.usage.CompletionTokens), Cost: x.r.cost}
 }
 
+// Finish is the finish_reason the stream gave, "" while none.
+func (x *Assembler) Finish() string { return x.a.finish }
+
 // Message is the assembled reply; done says the stream carried [DONE].
 func (x *Assembler) Message(done bool) (openai.ChatCompletionMessage, error) {
 	return x.a.message(done)

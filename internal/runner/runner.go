@@ -319,7 +319,7 @@ func verdict(checks []results.Check, l AgentResult) (results.Status, string, str
 		// First: a reply cut off may be a tool call not yet parsed as one
 		// (llama-server sends its start as text), and a reasoning model that
 		// spent the tokens thinking answers nothing.
-		return results.StatusFail, results.ClassCutOff, "the final reply was cut off at the token limit (finish_reason length); " + reason
+		return results.StatusFail, results.ClassCutOff, "the model's last reply was cut off at the token limit (finish_reason length); " + reason
 	case toolCallText.MatchString(l.Answer):
 		return results.StatusFail, results.ClassToolCallAsText, "the model wrote a tool call as text; " + reason
 	case l.BadArgs > 0 && l.BadArgs == l.ToolCalls:
