@@ -110,7 +110,7 @@ func TestCompareFormats(t *testing.T) {
 }
 
 // The tasks a head run never ran because it stopped early (Ctrl-C, a crash,
-// --max-duration) are "not run", with no verdict, and the model's verdict
+// --deadline) are "not run", with no verdict, and the model's verdict
 // says how many attempts: not "removed", as tasks dropped from the suite
 // are. The stopped run's own exit code is what fails a job.
 func TestCompareSaysWhatAStoppedHeadNeverRan(t *testing.T) {

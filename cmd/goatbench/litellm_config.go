@@ -54,7 +54,7 @@ replies report their cost; everything else in the file (other entries,
 settings, comments, blank lines) is kept byte for byte. Merging twice changes
 nothing.`,
 		Example: `  goatbench litellm-config --workspace phare --env-suffix goat
-  goatbench litellm-config --workspace phare --merge dev/litellm-config-modal.yaml`,
+  goatbench litellm-config --workspace phare --merge litellm-config.yaml   # your proxy's own config`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return litellmConfigRun(cmd.Context(), opts, s) },
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -463,6 +465,39 @@ func TestAnUnreachableEndpointWritesNothing(t *testing.T) {
 	entries, _ := os.ReadDir(f.opts.Plan.Out)
 	require.Empty(t, entries)
 	require.Empty(t, f.ev.all)
+}
+
+// An endpoint that answers GET /models with a 404 (a base URL without its
+// /v1) or a 401 (the wrong key) is refused before anything is written: every
+// chat request would get the same, and the run was a folder of errors.
+func TestAnEndpointThatRefusesModelsWritesNothing(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path != "/v1/models":
+			http.NotFound(w, r)
+		case r.Header.Get("Authorization") != "Bearer right":
+			w.WriteHeader(http.StatusUnauthorized)
+		default:
+			_, _ = io.WriteString(w, `{"object":"list","data":[]}`)
+		}
+	}))
+	defer srv.Close()
+	for _, tc := range []struct{ base, key, want string }{
+		{srv.URL, "right", "/models answers HTTP 404: does --base-url lack its /v1?"},
+		{srv.URL + "/v2", "right", "/models answers HTTP 404: does --base-url lack its /v1?"},
+		{srv.URL + "/v1", "wrong", "refused the API key (HTTP 401 on GET /models)"},
+	} {
+		f := newFixture(t, Plan{Suite: noteSuite(t, 1), Targets: []Target{{Name: "api", BaseURL: tc.base}}, Agent: writer{}, APIKey: tc.key})
+		_, err := Run(context.Background(), f.opts)
+		var ce *ConfigError
+		require.ErrorAs(t, err, &ce, tc.base)
+		require.ErrorContains(t, err, tc.want)
+		entries, _ := os.ReadDir(f.opts.Plan.Out)
+		require.Empty(t, entries)
+	}
+	f := newFixture(t, Plan{Suite: noteSuite(t, 1), Targets: []Target{{Name: "api", BaseURL: srv.URL + "/v1"}}, Agent: writer{}, APIKey: "right"})
+	_, err := Run(context.Background(), f.opts)
+	require.NoError(t, err, "the right URL and key pass")
 }
 
 func TestAnUnreachableEndpointNamesNoPassword(t *testing.T) {

@@ -9,7 +9,11 @@ import (
 )
 
 // preflight checks every endpoint answers before anything is written, so an
-// unreachable --base-url is a usage error, not a run full of errors.
+// unreachable --base-url is a usage error, not a run full of errors; and so
+// are an endpoint with no /models (a base URL without its /v1, or no OpenAI
+// API at all) and one that refuses the key: every chat request would get the
+// same 404 or 401. vLLM, LiteLLM and llama-server all serve GET /v1/models
+// (llama-server without a key, so a wrong one shows only in the run).
 func preflight(ctx context.Context, targets []Target, apiKey string) error {
 	checked := map[string]bool{}
 	for _, t := range targets {
@@ -23,12 +27,25 @@ func preflight(ctx context.Context, targets []Target, apiKey string) error {
 			cancel()
 			return configError("bad endpoint URL %q: %v", RecordedURL(t.BaseURL), UnwrapURLError(err))
 		}
+		for k, v := range t.Headers {
+			req.Header.Set(k, v)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		cancel()
 		if err != nil {
 			return configError("cannot reach %s: %v (check --base-url and that the server is up)", RecordedURL(t.BaseURL), UnwrapURLError(err))
 		}
 		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented:
+			hint := "is it an OpenAI-compatible API?"
+			if !strings.HasSuffix(strings.TrimSuffix(t.BaseURL, "/"), "/v1") {
+				hint = "does --base-url lack its /v1?"
+			}
+			return configError("%s/models answers HTTP %d: %s", RecordedURL(strings.TrimSuffix(t.BaseURL, "/")), resp.StatusCode, hint)
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return configError("%s refused the API key (HTTP %d on GET /models): check --api-key or OPENAI_API_KEY", RecordedURL(t.BaseURL), resp.StatusCode)
+		}
 	}
 	return nil
 }
