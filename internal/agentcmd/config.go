@@ -61,10 +61,39 @@ var knownFields = map[string]bool{"command": true, "env": true, "timeout": true,
 var (
 	namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 	envPattern  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	placeholder = regexp.MustCompile(`(^|[^$])\{([a-z_]+)\}`)
+	// placeholder is a {word} (not a shell ${VAR}), any case, spaces inside
+	// allowed, so {PROMPT} and { prompt } are told apart from {prompt}.
+	placeholder = regexp.MustCompile(`(^|[^$])(\{\s*([A-Za-z_]+)\s*\})`)
+	// unclosed is a placeholder's start, to check it has its end.
+	unclosed = regexp.MustCompile(`\{\s*(prompt_file|answer_file|prompt)\b`)
 )
 
 // Validate checks an entry; the error is one line naming the field.
+// quotedPlaceholder is the first placeholder of command that stands inside
+// single or double quotes, as a shell reads them; "" when none does.
+func quotedPlaceholder(command string) string {
+	quote := byte(0)
+	for i := 0; i < len(command); i++ {
+		switch ch := command[i]; {
+		case ch == '{' && quote != 0:
+			for _, name := range []string{"prompt", "prompt_file", "answer_file"} {
+				if strings.HasPrefix(command[i:], "{"+name+"}") {
+					return name
+				}
+			}
+		case quote == '\'':
+			if ch == '\'' {
+				quote = 0
+			}
+		case ch == '\\':
+			i++ // the next byte is taken as it is
+		case quote == '"' && ch == '"', quote == 0 && (ch == '\'' || ch == '"'):
+			quote ^= ch
+		}
+	}
+	return ""
+}
+
 func (c Config) Validate() error {
 	if c.Name == Builtin {
 		return fmt.Errorf("agent %q: the name is taken by goatbench's built-in loop", c.Name)
@@ -76,11 +105,21 @@ func (c Config) Validate() error {
 		return fmt.Errorf("agent %q: command: %w", c.Name, err)
 	}
 	for _, m := range placeholder.FindAllStringSubmatch(c.Command, -1) {
-		switch m[2] {
-		case "prompt", "prompt_file", "answer_file":
+		switch name := m[3]; {
+		case m[2] == "{"+name+"}" && (name == "prompt" || name == "prompt_file" || name == "answer_file"):
+		case strings.EqualFold(name, "prompt") || strings.EqualFold(name, "prompt_file") || strings.EqualFold(name, "answer_file"):
+			return fmt.Errorf("agent %q: command: %s: write {%s}, lower case with no spaces", c.Name, m[2], strings.ToLower(name))
 		default:
-			return fmt.Errorf("agent %q: command: unknown placeholder {%s} (use {prompt}, {prompt_file} or {answer_file})", c.Name, m[2])
+			return fmt.Errorf("agent %q: command: unknown placeholder %s (use {prompt}, {prompt_file} or {answer_file})", c.Name, m[2])
 		}
+	}
+	for _, m := range unclosed.FindAllStringSubmatchIndex(c.Command, -1) {
+		if !strings.HasPrefix(strings.TrimLeft(c.Command[m[1]:], " \t"), "}") {
+			return fmt.Errorf("agent %q: command: {%s has no closing }", c.Name, c.Command[m[2]:m[3]])
+		}
+	}
+	if name := quotedPlaceholder(c.Command); name != "" {
+		return fmt.Errorf("agent %q: command: {%s} is inside quotes: goatbench quotes each value for the shell itself, so there its quoting ends the string and the value is read as shell words (pass it as an argument: bash -c '... \"$1\"' _ {%s})", c.Name, name, name)
 	}
 	switch c.Answer {
 	case AnswerAuto, AnswerStdout, AnswerFile:

@@ -39,6 +39,13 @@ func TestParseConfigsRefuses(t *testing.T) {
 		{"agents:\n  a:\n    comand: x", `goatbench.yaml:3: agents.a: unknown field "comand"`},
 		{"agents:\n  a:\n    command: ''", "command is empty"},
 		{"agents:\n  a:\n    command: x {promt}", "unknown placeholder {promt}"},
+		{"agents:\n  a:\n    command: x {PROMPT}", "{PROMPT}: write {prompt}, lower case with no spaces"},
+		{"agents:\n  a:\n    command: x { prompt_file }", "{ prompt_file }: write {prompt_file}"},
+		{"agents:\n  a:\n    command: x --in {prompt_file", "{prompt_file has no closing }"},
+		{"agents:\n  a:\n    command: x --in {prompt -v", "{prompt has no closing }"},
+		{"agents:\n  a:\n    command: x --ask \"{prompt}\"", `{prompt} is inside quotes`},
+		{"agents:\n  a:\n    command: x --out='{answer_file}'", `{answer_file} is inside quotes`},
+		{"agents:\n  a:\n    command: bash -c 'x --in {prompt_file} -v'", `{prompt_file} is inside quotes`},
 		{"agents:\n  a:\n    command: x\n    answer: last", `answer "last"`},
 		{"agents:\n  a:\n    command: x\n    answer: file", "file needs {answer_file}"},
 		{"agents:\n  a:\n    command: x\n    timeout: soon", "agents.a:"},
@@ -77,10 +84,12 @@ func TestLoadAndResolve(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, "/usr/bin/true {prompt}", c.Command)
-	c, ok, err = Resolve("bash -c 'echo {prompt}'", configs)
+	c, ok, err = Resolve(`bash -c 'echo "$1"' _ {prompt}`, configs)
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.Equal(t, "bash -c 'echo {prompt}'", c.Command)
+	require.Equal(t, `bash -c 'echo "$1"' _ {prompt}`, c.Command)
+	_, _, err = Resolve("bash -c 'echo {prompt}'", configs)
+	require.ErrorContains(t, err, "{prompt} is inside quotes", "the prompt would end the quotes and be read as shell words")
 	_, _, err = Resolve("mnie", configs)
 	require.ErrorContains(t, err, `agent "mnie": not an agent of goatbench.yaml (mine, builtin) nor a command on PATH`)
 	_, _, err = Resolve("x {nope}", configs)
