@@ -71,15 +71,38 @@ func lookExecutable(name string) (string, error) {
 	return abs, nil
 }
 
+// The environment variables that hold the placeholders' values.
+const (
+	EnvPrompt     = "GOATBENCH_PROMPT"
+	EnvPromptFile = "GOATBENCH_PROMPT_FILE"
+	EnvAnswerFile = "GOATBENCH_ANSWER_FILE"
+)
+
+// placeholders are what each placeholder of a command becomes: an expansion
+// of the variable holding its value, ${V+"$V"}, never the value spliced into
+// the text. A shell does not read an expansion's result as code, and that
+// form is the value as one piece whether it stands unquoted or inside double
+// quotes (bash and dash alike); inside single quotes it is left to the inner
+// shell (bash -c 'echo {prompt}'). Spliced in, even shell-quoted, a value
+// inside quotes ended them, and a task's prompt could run commands.
+var placeholders = strings.NewReplacer(
+	"{prompt_file}", expansion(EnvPromptFile),
+	"{answer_file}", expansion(EnvAnswerFile),
+	"{prompt}", expansion(EnvPrompt),
+)
+
+func expansion(name string) string { return "${" + name + `+"$` + name + `"}` }
+
 // command is the shell text run for one attempt: the executable by its
-// absolute path, placeholders replaced by shell-quoted values.
-func (a *Agent) command(prompt, promptFile, answerFile string) string {
-	r := strings.NewReplacer(
-		"{prompt_file}", ShellQuote(promptFile),
-		"{answer_file}", ShellQuote(answerFile),
-		"{prompt}", ShellQuote(prompt),
-	)
-	return ShellQuote(a.Exec) + r.Replace(a.rest)
+// absolute path, then the rest with each placeholder made a reference to its
+// variable (see placeholders and placeholderEnv).
+func (a *Agent) command() string {
+	return ShellQuote(a.Exec) + placeholders.Replace(a.rest)
+}
+
+// placeholderEnv is the placeholders' values, for the agent's environment.
+func placeholderEnv(prompt, promptFile, answerFile string) []string {
+	return []string{EnvPrompt + "=" + prompt, EnvPromptFile + "=" + promptFile, EnvAnswerFile + "=" + answerFile}
 }
 
 // ShellQuote quotes s for a shell (bash, sh) as one word.

@@ -54,6 +54,7 @@ var reserved = map[string]bool{
 	"OPENAI_BASE_URL": true, "OPENAI_API_BASE": true, "LITELLM_BASE_URL": true,
 	"OPENAI_API_KEY": true, "LITELLM_API_KEY": true, "OPENAI_MODEL": true,
 	"HOME": true, "TMPDIR": true, "BASH_ENV": true,
+	EnvPrompt: true, EnvPromptFile: true, EnvAnswerFile: true,
 }
 
 var knownFields = map[string]bool{"command": true, "env": true, "timeout": true, "answer": true, "mounts": true}
@@ -61,39 +62,14 @@ var knownFields = map[string]bool{"command": true, "env": true, "timeout": true,
 var (
 	namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 	envPattern  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	// placeholder is a {word} (not a shell ${VAR}), any case, spaces inside
-	// allowed, so {PROMPT} and { prompt } are told apart from {prompt}.
-	placeholder = regexp.MustCompile(`(^|[^$])(\{\s*([A-Za-z_]+)\s*\})`)
-	// unclosed is a placeholder's start, to check it has its end.
-	unclosed = regexp.MustCompile(`\{\s*(prompt_file|answer_file|prompt)\b`)
+	// placeholder is a {word} (not a shell ${VAR}); misspelt is one of the
+	// three in another case or with spaces, which would be passed on as
+	// it is.
+	placeholder = regexp.MustCompile(`(^|[^$])\{([a-z_]+)\}`)
+	misspelt    = regexp.MustCompile(`(?i)\{\s*(prompt|prompt_file|answer_file)\s*\}`)
 )
 
 // Validate checks an entry; the error is one line naming the field.
-// quotedPlaceholder is the first placeholder of command that stands inside
-// single or double quotes, as a shell reads them; "" when none does.
-func quotedPlaceholder(command string) string {
-	quote := byte(0)
-	for i := 0; i < len(command); i++ {
-		switch ch := command[i]; {
-		case ch == '{' && quote != 0:
-			for _, name := range []string{"prompt", "prompt_file", "answer_file"} {
-				if strings.HasPrefix(command[i:], "{"+name+"}") {
-					return name
-				}
-			}
-		case quote == '\'':
-			if ch == '\'' {
-				quote = 0
-			}
-		case ch == '\\':
-			i++ // the next byte is taken as it is
-		case quote == '"' && ch == '"', quote == 0 && (ch == '\'' || ch == '"'):
-			quote ^= ch
-		}
-	}
-	return ""
-}
-
 func (c Config) Validate() error {
 	if c.Name == Builtin {
 		return fmt.Errorf("agent %q: the name is taken by goatbench's built-in loop", c.Name)
@@ -105,21 +81,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("agent %q: command: %w", c.Name, err)
 	}
 	for _, m := range placeholder.FindAllStringSubmatch(c.Command, -1) {
-		switch name := m[3]; {
-		case m[2] == "{"+name+"}" && (name == "prompt" || name == "prompt_file" || name == "answer_file"):
-		case strings.EqualFold(name, "prompt") || strings.EqualFold(name, "prompt_file") || strings.EqualFold(name, "answer_file"):
-			return fmt.Errorf("agent %q: command: %s: write {%s}, lower case with no spaces", c.Name, m[2], strings.ToLower(name))
+		switch m[2] {
+		case "prompt", "prompt_file", "answer_file":
 		default:
-			return fmt.Errorf("agent %q: command: unknown placeholder %s (use {prompt}, {prompt_file} or {answer_file})", c.Name, m[2])
+			return fmt.Errorf("agent %q: command: unknown placeholder {%s} (use {prompt}, {prompt_file} or {answer_file})", c.Name, m[2])
 		}
 	}
-	for _, m := range unclosed.FindAllStringSubmatchIndex(c.Command, -1) {
-		if !strings.HasPrefix(strings.TrimLeft(c.Command[m[1]:], " \t"), "}") {
-			return fmt.Errorf("agent %q: command: {%s has no closing }", c.Name, c.Command[m[2]:m[3]])
+	for _, m := range misspelt.FindAllStringSubmatch(c.Command, -1) {
+		if name := strings.ToLower(m[1]); m[0] != "{"+name+"}" {
+			return fmt.Errorf("agent %q: command: %s: write {%s}, lower case with no spaces", c.Name, m[0], name)
 		}
-	}
-	if name := quotedPlaceholder(c.Command); name != "" {
-		return fmt.Errorf("agent %q: command: {%s} is inside quotes: goatbench quotes each value for the shell itself, so there its quoting ends the string and the value is read as shell words (pass it as an argument: bash -c '... \"$1\"' _ {%s})", c.Name, name, name)
 	}
 	switch c.Answer {
 	case AnswerAuto, AnswerStdout, AnswerFile:
@@ -142,7 +113,7 @@ func (c Config) Validate() error {
 		case !envPattern.MatchString(k):
 			return fmt.Errorf("agent %q: env %q is not a variable name", c.Name, k)
 		case reserved[k]:
-			return fmt.Errorf("agent %q: env %s is set by goatbench (the agent's proxy and its key)", c.Name, k)
+			return fmt.Errorf("agent %q: env %s is set by goatbench (the agent's proxy, its key, a placeholder's value)", c.Name, k)
 		case redact.IsSecretName(k):
 			return fmt.Errorf("agent %q: env %s looks like a secret; secrets never reach agents (the proxy holds the model's key)", c.Name, k)
 		}

@@ -2,7 +2,9 @@ package agentcmd
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,11 +43,7 @@ func TestParseConfigsRefuses(t *testing.T) {
 		{"agents:\n  a:\n    command: x {promt}", "unknown placeholder {promt}"},
 		{"agents:\n  a:\n    command: x {PROMPT}", "{PROMPT}: write {prompt}, lower case with no spaces"},
 		{"agents:\n  a:\n    command: x { prompt_file }", "{ prompt_file }: write {prompt_file}"},
-		{"agents:\n  a:\n    command: x --in {prompt_file", "{prompt_file has no closing }"},
-		{"agents:\n  a:\n    command: x --in {prompt -v", "{prompt has no closing }"},
-		{"agents:\n  a:\n    command: x --ask \"{prompt}\"", `{prompt} is inside quotes`},
-		{"agents:\n  a:\n    command: x --out='{answer_file}'", `{answer_file} is inside quotes`},
-		{"agents:\n  a:\n    command: bash -c 'x --in {prompt_file} -v'", `{prompt_file} is inside quotes`},
+		{"agents:\n  a:\n    command: x\n    env: {GOATBENCH_PROMPT: hi}", "env GOATBENCH_PROMPT is set by goatbench"},
 		{"agents:\n  a:\n    command: x\n    answer: last", `answer "last"`},
 		{"agents:\n  a:\n    command: x\n    answer: file", "file needs {answer_file}"},
 		{"agents:\n  a:\n    command: x\n    timeout: soon", "agents.a:"},
@@ -84,24 +82,49 @@ func TestLoadAndResolve(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, "/usr/bin/true {prompt}", c.Command)
-	c, ok, err = Resolve(`bash -c 'echo "$1"' _ {prompt}`, configs)
+	c, ok, err = Resolve("bash -c 'echo {prompt}'", configs)
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.Equal(t, `bash -c 'echo "$1"' _ {prompt}`, c.Command)
-	_, _, err = Resolve("bash -c 'echo {prompt}'", configs)
-	require.ErrorContains(t, err, "{prompt} is inside quotes", "the prompt would end the quotes and be read as shell words")
+	require.Equal(t, "bash -c 'echo {prompt}'", c.Command)
 	_, _, err = Resolve("mnie", configs)
 	require.ErrorContains(t, err, `agent "mnie": not an agent of goatbench.yaml (mine, builtin) nor a command on PATH`)
 	_, _, err = Resolve("x {nope}", configs)
 	require.ErrorContains(t, err, "unknown placeholder")
 }
 
-func TestCommandQuoting(t *testing.T) {
-	a, err := Prepare(Config{Name: "q", Command: "/usr/bin/printf %s {prompt}"})
-	require.NoError(t, err)
-	got := a.command("it's $(x)", "/p f", "/a")
-	require.Equal(t, `'/usr/bin/printf' %s 'it'\''s $(x)'`, got)
-	b, err := Prepare(Config{Name: "f", Command: "/usr/bin/cat {prompt_file} {answer_file}"})
-	require.NoError(t, err)
-	require.Equal(t, `'/usr/bin/cat' '/p f' '/a'`, b.command("p", "/p f", "/a"))
+// Whatever quoting a template puts a placeholder in, its value reaches the
+// agent as the text it is, and never as shell code: spliced in, even
+// shell-quoted, a value inside quotes ended them, and `bash -c 'echo
+// {prompt}'` ran a prompt's $(...) and its lines as commands.
+func TestAPlaceholderIsItsValueInAnyQuoting(t *testing.T) {
+	dir := t.TempDir()
+	prompt := "it's \"$(touch " + dir + "/m1)\" `touch " + dir + "/m2`\ntouch " + dir + "/m3\n'; touch " + dir + "/m4; #\\n"
+	for _, tc := range []struct{ template, want string }{
+		{`/usr/bin/printf %s {prompt}`, prompt},
+		{`/usr/bin/printf %s "{prompt}"`, prompt},
+		{`/usr/bin/printf %s "[{prompt}]"`, "[" + prompt + "]"},
+		{`/usr/bin/printf %s x{prompt}y`, "x" + prompt + "y"},
+		{`/usr/bin/bash -c 'printf %s {prompt}'`, prompt},
+		{`/usr/bin/bash -c 'printf %s "{prompt}"'`, prompt},
+		{`/usr/bin/sh -c 'printf %s "<{prompt}>"'`, "<" + prompt + ">"},
+		{"/usr/bin/cat <<EOF\n{prompt}\nEOF", prompt + "\n"},
+		{`/usr/bin/printf %s:%s {prompt_file} '{answer_file}'`, "/p f:/a"},
+	} {
+		a, err := Prepare(Config{Name: "q", Command: tc.template})
+		require.NoError(t, err, tc.template)
+		cmd := exec.Command("bash", "-c", a.command())
+		cmd.Env = append(os.Environ(), placeholderEnv(prompt, "/p f", "/a")...)
+		out, err := cmd.Output()
+		require.NoError(t, err, tc.template)
+		if strings.Contains(tc.template, "'{answer_file}'") {
+			// In single quotes of the outer shell the reference stays text:
+			// the agent gets the variable's name, never another's value.
+			require.Equal(t, `/p f:${GOATBENCH_ANSWER_FILE+"$GOATBENCH_ANSWER_FILE"}`, string(out), tc.template)
+		} else {
+			require.Equal(t, tc.want, string(out), tc.template)
+		}
+	}
+	for _, m := range []string{"m1", "m2", "m3", "m4"} {
+		require.NoFileExists(t, filepath.Join(dir, m), "the prompt ran as code")
+	}
 }

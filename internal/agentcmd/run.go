@@ -144,7 +144,7 @@ func Run(ctx context.Context, a Attempt) (Outcome, error) {
 	// loopback port and the sandbox kills its process group at the timeout;
 	// no forwarder runs, so goatbench's executable need not be reachable by
 	// the uid that unisolated commands run as under root.
-	words := []string{"bash", "-c", a.Agent.command(a.Prompt, promptFile, answerFile)}
+	words := []string{"bash", "-c", a.Agent.command()}
 	backstop := timeout
 	if isolated {
 		addr := "127.0.0.1:" + strconv.Itoa(insidePort)
@@ -170,6 +170,7 @@ func Run(ctx context.Context, a Attempt) (Outcome, error) {
 		"LITELLM_API_KEY=" + proxy.Key(),
 		"OPENAI_MODEL=" + a.Proxy.Model,
 	}
+	env = append(env, placeholderEnv(a.Prompt, promptFile, answerFile)...)
 	for _, k := range sortedKeys(a.Agent.Env) {
 		env = append(env, k+"="+a.Agent.Env[k])
 	}
