@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -467,25 +468,32 @@ func TestAnUnreachableEndpointWritesNothing(t *testing.T) {
 	require.Empty(t, f.ev.all)
 }
 
-// An endpoint that answers GET /models with a 404 (a base URL without its
-// /v1) or a 401 (the wrong key) is refused before anything is written: every
-// chat request would get the same, and the run was a folder of errors.
-func TestAnEndpointThatRefusesModelsWritesNothing(t *testing.T) {
+// An endpoint whose chat route is missing (a base URL without its /v1) or
+// refuses the key is refused before anything is written: every chat request
+// would get the same, and the run was a folder of errors. A key that may
+// chat but not list the models (a LiteLLM virtual key limited to the chat
+// routes gets a 403 on /models, litellm/proxy/auth/route_checks.py) runs.
+func TestAnEndpointThatRefusesChatWritesNothing(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 		switch {
-		case r.URL.Path != "/v1/models":
+		case r.URL.Path != "/v1/models" && r.URL.Path != "/v1/chat/completions":
 			http.NotFound(w, r)
-		case r.Header.Get("Authorization") != "Bearer right":
+		case key != "right" && key != "chat-only":
 			w.WriteHeader(http.StatusUnauthorized)
+		case r.URL.Path == "/v1/models" && key == "chat-only":
+			w.WriteHeader(http.StatusForbidden) // LiteLLM's "Virtual key is not allowed to call this route"
+		case r.URL.Path == "/v1/chat/completions":
+			w.WriteHeader(http.StatusBadRequest) // the body {} has no model: the key was good
 		default:
 			_, _ = io.WriteString(w, `{"object":"list","data":[]}`)
 		}
 	}))
 	defer srv.Close()
 	for _, tc := range []struct{ base, key, want string }{
-		{srv.URL, "right", "/models answers HTTP 404: does --base-url lack its /v1?"},
-		{srv.URL + "/v2", "right", "/models answers HTTP 404: does --base-url lack its /v1?"},
-		{srv.URL + "/v1", "wrong", "refused the API key (HTTP 401 on GET /models)"},
+		{srv.URL, "right", "/chat/completions answers HTTP 404: does --base-url lack its /v1?"},
+		{srv.URL + "/v2", "right", "/chat/completions answers HTTP 404: does --base-url lack its /v1?"},
+		{srv.URL + "/v1", "wrong", "refused the API key (HTTP 401 on POST /chat/completions)"},
 	} {
 		f := newFixture(t, Plan{Suite: noteSuite(t, 1), Targets: []Target{{Name: "api", BaseURL: tc.base}}, Agent: writer{}, APIKey: tc.key})
 		_, err := Run(context.Background(), f.opts)
@@ -495,9 +503,11 @@ func TestAnEndpointThatRefusesModelsWritesNothing(t *testing.T) {
 		entries, _ := os.ReadDir(f.opts.Plan.Out)
 		require.Empty(t, entries)
 	}
-	f := newFixture(t, Plan{Suite: noteSuite(t, 1), Targets: []Target{{Name: "api", BaseURL: srv.URL + "/v1"}}, Agent: writer{}, APIKey: "right"})
-	_, err := Run(context.Background(), f.opts)
-	require.NoError(t, err, "the right URL and key pass")
+	for _, key := range []string{"right", "chat-only"} {
+		f := newFixture(t, Plan{Suite: noteSuite(t, 1), Targets: []Target{{Name: "api", BaseURL: srv.URL + "/v1"}}, Agent: writer{}, APIKey: key})
+		_, err := Run(context.Background(), f.opts)
+		require.NoError(t, err, "the right URL and a key that may chat pass: %s", key)
+	}
 }
 
 func TestAnUnreachableEndpointNamesNoPassword(t *testing.T) {

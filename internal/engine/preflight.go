@@ -10,10 +10,17 @@ import (
 
 // preflight checks every endpoint answers before anything is written, so an
 // unreachable --base-url is a usage error, not a run full of errors; and so
-// are an endpoint with no /models (a base URL without its /v1, or no OpenAI
-// API at all) and one that refuses the key: every chat request would get the
-// same 404 or 401. vLLM, LiteLLM and llama-server all serve GET /v1/models
-// (llama-server without a key, so a wrong one shows only in the run).
+// are an endpoint with no chat route (a base URL without its /v1, or no
+// OpenAI API at all) and one that refuses the key, which every chat request
+// would meet. GET /models may be refused where chat is not: a LiteLLM
+// virtual key limited to the chat routes gets a 403 there
+// (litellm/proxy/auth/route_checks.py, is_virtual_key_allowed_to_call_route),
+// an OpenAI restricted key without the models scope a 401 or 403, and some
+// services serve no /models at all. So such a refusal is confirmed with an
+// empty chat request ({}), which costs no tokens: the key is checked before
+// the body (vLLM's API-key middleware, LiteLLM's user_api_key_auth), so a
+// good key gets a 400 or 422 for the body and only a bad key or a missing
+// route stops the run.
 func preflight(ctx context.Context, targets []Target, apiKey string) error {
 	checked := map[string]bool{}
 	for _, t := range targets {
@@ -27,25 +34,60 @@ func preflight(ctx context.Context, targets []Target, apiKey string) error {
 			cancel()
 			return configError("bad endpoint URL %q: %v", RecordedURL(t.BaseURL), UnwrapURLError(err))
 		}
-		for k, v := range t.Headers {
-			req.Header.Set(k, v)
-		}
 		resp, err := http.DefaultClient.Do(req)
-		cancel()
 		if err != nil {
+			cancel()
 			return configError("cannot reach %s: %v (check --base-url and that the server is up)", RecordedURL(t.BaseURL), UnwrapURLError(err))
 		}
 		resp.Body.Close()
-		switch resp.StatusCode {
-		case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented:
-			hint := "is it an OpenAI-compatible API?"
-			if !strings.HasSuffix(strings.TrimSuffix(t.BaseURL, "/"), "/v1") {
-				hint = "does --base-url lack its /v1?"
-			}
-			return configError("%s/models answers HTTP %d: %s", RecordedURL(strings.TrimSuffix(t.BaseURL, "/")), resp.StatusCode, hint)
-		case http.StatusUnauthorized, http.StatusForbidden:
-			return configError("%s refused the API key (HTTP %d on GET /models): check --api-key or OPENAI_API_KEY", RecordedURL(t.BaseURL), resp.StatusCode)
+		if refused(resp.StatusCode) {
+			err = confirmChat(rctx, t.BaseURL, apiKey)
 		}
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refused is a status that says every chat request would fail the same way:
+// no such route, or not this key.
+func refused(status int) bool {
+	switch status {
+	case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented, http.StatusUnauthorized, http.StatusForbidden:
+		return true
+	}
+	return false
+}
+
+// confirmChat sends an empty chat request; the error is a usage error when
+// its status is one refused says, nil otherwise (the server is left to the
+// run).
+func confirmChat(ctx context.Context, baseURL, apiKey string) error {
+	base := strings.TrimSuffix(baseURL, "/")
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/chat/completions", strings.NewReader("{}"))
+	if err != nil {
+		return nil
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	resp.Body.Close()
+	switch s := resp.StatusCode; {
+	case s == http.StatusUnauthorized || s == http.StatusForbidden:
+		return configError("%s refused the API key (HTTP %d on POST /chat/completions): check --api-key or OPENAI_API_KEY", RecordedURL(baseURL), s)
+	case refused(s):
+		hint := "is it an OpenAI-compatible API?"
+		if !strings.HasSuffix(base, "/v1") {
+			hint = "does --base-url lack its /v1?"
+		}
+		return configError("%s/chat/completions answers HTTP %d: %s", RecordedURL(base), s, hint)
 	}
 	return nil
 }
