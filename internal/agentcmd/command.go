@@ -101,9 +101,23 @@ func (a *Agent) command() string {
 }
 
 // placeholderEnv is the placeholders' values, for the agent's environment.
-func placeholderEnv(prompt, promptFile, answerFile string) []string {
-	return []string{EnvPrompt + "=" + prompt, EnvPromptFile + "=" + promptFile, EnvAnswerFile + "=" + answerFile}
+// The prompt goes in only when the command has {prompt}: one variable holds
+// at most MaxPromptVar bytes, and an agent that reads its prompt from stdin
+// or {prompt_file} takes any.
+func (a *Agent) placeholderEnv(prompt, promptFile, answerFile string) ([]string, error) {
+	env := []string{EnvPromptFile + "=" + promptFile, EnvAnswerFile + "=" + answerFile}
+	if !strings.Contains(a.rest, "{prompt}") {
+		return env, nil
+	}
+	if len(EnvPrompt)+1+len(prompt) >= MaxPromptVar {
+		return nil, fmt.Errorf("the task's prompt is %d bytes, more than the %d an environment variable holds for {prompt}: use {prompt_file} or stdin", len(prompt), MaxPromptVar)
+	}
+	return append(env, EnvPrompt+"="+prompt), nil
 }
+
+// MaxPromptVar is the most bytes one environment string holds, its name and
+// = included, with its end: Linux's MAX_ARG_STRLEN, 32 pages of 4 KiB.
+const MaxPromptVar = 32 * 4096
 
 // ShellQuote quotes s for a shell (bash, sh) as one word.
 func ShellQuote(s string) string {

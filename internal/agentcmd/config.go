@@ -67,6 +67,8 @@ var (
 	// it is.
 	placeholder = regexp.MustCompile(`(^|[^$])\{([a-z_]+)\}`)
 	misspelt    = regexp.MustCompile(`(?i)\{\s*(prompt|prompt_file|answer_file)\s*\}`)
+	// unclosed is a placeholder's start, to check it has its end.
+	unclosed = regexp.MustCompile(`\{(prompt_file|answer_file|prompt)\b`)
 )
 
 // Validate checks an entry; the error is one line naming the field.
@@ -92,6 +94,14 @@ func (c Config) Validate() error {
 			return fmt.Errorf("agent %q: command: %s: write {%s}, lower case with no spaces", c.Name, m[0], name)
 		}
 	}
+	for _, m := range unclosed.FindAllStringSubmatchIndex(c.Command, -1) {
+		if !strings.HasPrefix(c.Command[m[1]:], "}") {
+			return fmt.Errorf("agent %q: command: {%s has no closing }", c.Name, c.Command[m[2]:m[3]])
+		}
+	}
+	if err := checkQuoting(c.Command); err != nil {
+		return fmt.Errorf("agent %q: command: %w", c.Name, err)
+	}
 	switch c.Answer {
 	case AnswerAuto, AnswerStdout, AnswerFile:
 	default:
@@ -112,7 +122,7 @@ func (c Config) Validate() error {
 		switch {
 		case !envPattern.MatchString(k):
 			return fmt.Errorf("agent %q: env %q is not a variable name", c.Name, k)
-		case reserved[k]:
+		case reserved[k] || strings.HasPrefix(k, "GOATBENCH_"):
 			return fmt.Errorf("agent %q: env %s is set by goatbench (the agent's proxy, its key, a placeholder's value)", c.Name, k)
 		case redact.IsSecretName(k):
 			return fmt.Errorf("agent %q: env %s looks like a secret; secrets never reach agents (the proxy holds the model's key)", c.Name, k)

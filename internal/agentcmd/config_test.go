@@ -44,6 +44,17 @@ func TestParseConfigsRefuses(t *testing.T) {
 		{"agents:\n  a:\n    command: x {PROMPT}", "{PROMPT}: write {prompt}, lower case with no spaces"},
 		{"agents:\n  a:\n    command: x { prompt_file }", "{ prompt_file }: write {prompt_file}"},
 		{"agents:\n  a:\n    command: x\n    env: {GOATBENCH_PROMPT: hi}", "env GOATBENCH_PROMPT is set by goatbench"},
+		{"agents:\n  a:\n    command: x\n    env: {GOATBENCH_SANDBOX_TASKS: '1'}", "env GOATBENCH_SANDBOX_TASKS is set by goatbench"},
+		{"agents:\n  a:\n    command: x --in {prompt_file", "{prompt_file has no closing }"},
+		{"agents:\n  a:\n    command: x --ask '{prompt}'", "{prompt} inside single quotes reaches the agent as text"},
+		{"agents:\n  a:\n    command: x --ask $'{prompt}'", "{prompt} inside $'…' reaches the agent as text"},
+		{"agents:\n  a:\n    command: python3 -c 'print(\"{prompt}\")'", "{prompt} inside single quotes"},
+		{"agents:\n  a:\n    command: bash -c \"printf %s {prompt}\"", "{prompt} inside a double-quoted script would become that script's code"},
+		{"agents:\n  a:\n    command: python3 -c \"print('{prompt}')\"", "inside a double-quoted script"},
+		{"agents:\n  a:\n    command: x && eval \"y {prompt}\"", "inside a double-quoted script"},
+		{"agents:\n  a:\n    command: x \\{prompt}", "{prompt} after a backslash"},
+		{"agents:\n  a:\n    command: x ${prompt}", "${prompt}: write {prompt}, without the $"},
+		{"agents:\n  a:\n    command: \"cat <<'EOF'\\n{prompt}\\nEOF\"", "{prompt} in a heredoc whose delimiter is quoted stays text"},
 		{"agents:\n  a:\n    command: x\n    answer: last", `answer "last"`},
 		{"agents:\n  a:\n    command: x\n    answer: file", "file needs {answer_file}"},
 		{"agents:\n  a:\n    command: x\n    timeout: soon", "agents.a:"},
@@ -98,6 +109,8 @@ func TestLoadAndResolve(t *testing.T) {
 // {prompt}'` ran a prompt's $(...) and its lines as commands.
 func TestAPlaceholderIsItsValueInAnyQuoting(t *testing.T) {
 	dir := t.TempDir()
+	file := filepath.Join(dir, "p f")
+	require.NoError(t, os.WriteFile(file, []byte("the file's text"), 0o644))
 	prompt := "it's \"$(touch " + dir + "/m1)\" `touch " + dir + "/m2`\ntouch " + dir + "/m3\n'; touch " + dir + "/m4; #\\n"
 	for _, tc := range []struct{ template, want string }{
 		{`/usr/bin/printf %s {prompt}`, prompt},
@@ -108,23 +121,46 @@ func TestAPlaceholderIsItsValueInAnyQuoting(t *testing.T) {
 		{`/usr/bin/bash -c 'printf %s "{prompt}"'`, prompt},
 		{`/usr/bin/sh -c 'printf %s "<{prompt}>"'`, "<" + prompt + ">"},
 		{"/usr/bin/cat <<EOF\n{prompt}\nEOF", prompt + "\n"},
-		{`/usr/bin/printf %s:%s {prompt_file} '{answer_file}'`, "/p f:/a"},
+		{`/usr/bin/printf %s:%s {prompt_file} "{answer_file}"`, "/p f:/a"},
+		{`/usr/bin/bash -c 'cat "$1"' _ {prompt_file} # it's the file`, "the file's text"},
+		{`/usr/bin/printf %s "$(/usr/bin/cat {prompt_file})"`, "the file's text"},
+		{`/usr/bin/printf %s "${X:-{prompt}}"`, prompt},
 	} {
 		a, err := Prepare(Config{Name: "q", Command: tc.template})
 		require.NoError(t, err, tc.template)
 		cmd := exec.Command("bash", "-c", a.command())
-		cmd.Env = append(os.Environ(), placeholderEnv(prompt, "/p f", "/a")...)
+		values, err := a.placeholderEnv(prompt, file, "/a")
+		require.NoError(t, err)
+		cmd.Env = append(os.Environ(), values...)
 		out, err := cmd.Output()
 		require.NoError(t, err, tc.template)
-		if strings.Contains(tc.template, "'{answer_file}'") {
-			// In single quotes of the outer shell the reference stays text:
-			// the agent gets the variable's name, never another's value.
-			require.Equal(t, `/p f:${GOATBENCH_ANSWER_FILE+"$GOATBENCH_ANSWER_FILE"}`, string(out), tc.template)
-		} else {
-			require.Equal(t, tc.want, string(out), tc.template)
-		}
+		want := strings.ReplaceAll(tc.want, "/p f", file)
+		require.Equal(t, want, string(out), tc.template)
 	}
 	for _, m := range []string{"m1", "m2", "m3", "m4"} {
 		require.NoFileExists(t, filepath.Join(dir, m), "the prompt ran as code")
 	}
+}
+
+// The prompt goes in the agent's environment only when its command has
+// {prompt}: a variable holds at most MaxPromptVar bytes, and an agent that
+// reads stdin or {prompt_file} takes a prompt of any length. Too long for
+// {prompt}, it is said in a line.
+func TestAPromptGoesInTheEnvironmentOnlyForPrompt(t *testing.T) {
+	long := strings.Repeat("x", MaxPromptVar)
+	file, err := Prepare(Config{Name: "f", Command: "/usr/bin/cat {prompt_file}"})
+	require.NoError(t, err)
+	values, err := file.placeholderEnv(long, "/p", "/a")
+	require.NoError(t, err)
+	require.Equal(t, []string{EnvPromptFile + "=/p", EnvAnswerFile + "=/a"}, values)
+	arg, err := Prepare(Config{Name: "a", Command: "/usr/bin/printf %s {prompt}"})
+	require.NoError(t, err)
+	values, err = arg.placeholderEnv("short", "/p", "/a")
+	require.NoError(t, err)
+	require.Contains(t, values, EnvPrompt+"=short")
+	_, err = arg.placeholderEnv(long, "/p", "/a")
+	require.ErrorContains(t, err, "use {prompt_file} or stdin")
+	cmd := exec.Command("/usr/bin/true")
+	cmd.Env = []string{EnvPrompt + "=" + long[:MaxPromptVar-len(EnvPrompt)-2]}
+	require.NoError(t, cmd.Run(), "the longest prompt the check lets through still runs")
 }

@@ -170,7 +170,11 @@ func Run(ctx context.Context, a Attempt) (Outcome, error) {
 		"LITELLM_API_KEY=" + proxy.Key(),
 		"OPENAI_MODEL=" + a.Proxy.Model,
 	}
-	env = append(env, placeholderEnv(a.Prompt, promptFile, answerFile)...)
+	values, err := a.Agent.placeholderEnv(a.Prompt, promptFile, answerFile)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("agent %q: %w", a.Agent.Name, err)
+	}
+	env = append(env, values...)
 	for _, k := range sortedKeys(a.Agent.Env) {
 		env = append(env, k+"="+a.Agent.Env[k])
 	}
