@@ -49,9 +49,6 @@ func TestParseConfigsRefuses(t *testing.T) {
 		{"agents:\n  a:\n    command: x --ask '{prompt}'", "{prompt} inside single quotes reaches the agent as text"},
 		{"agents:\n  a:\n    command: x --ask $'{prompt}'", "{prompt} inside $'…' reaches the agent as text"},
 		{"agents:\n  a:\n    command: python3 -c 'print(\"{prompt}\")'", "{prompt} inside single quotes"},
-		{"agents:\n  a:\n    command: bash -c \"printf %s {prompt}\"", "{prompt} inside a double-quoted script would become that script's code"},
-		{"agents:\n  a:\n    command: python3 -c \"print('{prompt}')\"", "inside a double-quoted script"},
-		{"agents:\n  a:\n    command: x && eval \"y {prompt}\"", "inside a double-quoted script"},
 		{"agents:\n  a:\n    command: x \\{prompt}", "{prompt} after a backslash"},
 		{"agents:\n  a:\n    command: x ${prompt}", "${prompt}: write {prompt}, without the $"},
 		{"agents:\n  a:\n    command: \"cat <<'EOF'\\n{prompt}\\nEOF\"", "{prompt} in a heredoc whose delimiter is quoted stays text"},
@@ -125,6 +122,9 @@ func TestAPlaceholderIsItsValueInAnyQuoting(t *testing.T) {
 		{`/usr/bin/bash -c 'cat "$1"' _ {prompt_file} # it's the file`, "the file's text"},
 		{`/usr/bin/printf %s "$(/usr/bin/cat {prompt_file})"`, "the file's text"},
 		{`/usr/bin/printf %s "${X:-{prompt}}"`, prompt},
+		{`/usr/bin/bash -euo pipefail -c '/usr/bin/printf %s "{prompt}"'`, prompt},
+		{"/usr/bin/printf %s \"`bash -c 'cat {prompt_file}'`\"", "the file's text"},
+		{`/usr/bin/printf %s -e "P={prompt}"`, "-eP=" + prompt}, // an -e that takes a value, as docker run -e does
 	} {
 		a, err := Prepare(Config{Name: "q", Command: tc.template})
 		require.NoError(t, err, tc.template)
