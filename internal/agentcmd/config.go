@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -83,9 +84,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("agent %q: command: %w", c.Name, err)
 	}
 	for _, m := range placeholder.FindAllStringSubmatch(c.Command, -1) {
-		switch m[2] {
-		case "prompt", "prompt_file", "answer_file":
-		default:
+		if !slices.Contains(placeholderNames, m[2]) {
 			return fmt.Errorf("agent %q: command: unknown placeholder {%s} (use {prompt}, {prompt_file} or {answer_file})", c.Name, m[2])
 		}
 	}

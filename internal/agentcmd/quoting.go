@@ -39,11 +39,12 @@ func checkQuoting(command string) error {
 		open  int  // where its quote opened
 	}
 	stack := []ctx{{}}
-	var heredocs []struct {
+	type heredoc struct {
 		delim  string
-		quoted bool
-		strip  bool
+		quoted bool // its body stays text
+		strip  bool // <<-: leading tabs go
 	}
+	var heredocs []heredoc
 	top := func() *ctx { return &stack[len(stack)-1] }
 	wordStart := func(i int) bool { return i == 0 || strings.ContainsRune(" \t\n;&|(", rune(command[i-1])) }
 	for i := 0; i < len(command); i++ {
@@ -73,7 +74,7 @@ func checkQuoting(command string) error {
 		}
 		switch {
 		case ch == '\\':
-			if name := placeholderAt(command, i+1); i+1 < len(command) && name != "" {
+			if name := placeholderAt(command, i+1); name != "" {
 				return fmt.Errorf("{%s} after a backslash is no placeholder the shell expands: drop the backslash", name)
 			}
 			i++
@@ -120,11 +121,7 @@ func checkQuoting(command string) error {
 			}
 			word := command[j:k]
 			delim := strings.NewReplacer(`'`, "", `"`, "", `\`, "").Replace(word)
-			heredocs = append(heredocs, struct {
-				delim  string
-				quoted bool
-				strip  bool
-			}{delim, delim != word, strip})
+			heredocs = append(heredocs, heredoc{delim, delim != word, strip})
 			i = k - 1
 		case ch == '\n' && len(heredocs) > 0:
 			// The bodies of the heredocs begun on this line follow it.

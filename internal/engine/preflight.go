@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -66,14 +67,11 @@ func refused(status int) bool {
 // run).
 func confirmChat(ctx context.Context, baseURL, apiKey string) error {
 	base := strings.TrimSuffix(baseURL, "/")
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/chat/completions", strings.NewReader("{}"))
+	req, err := apiRequest(ctx, http.MethodPost, base+"/chat/completions", strings.NewReader("{}"), apiKey)
 	if err != nil {
 		return nil
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if apiKey != "" {
-		req.Header.Set("Authorization", "Bearer "+apiKey)
-	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil
@@ -95,7 +93,12 @@ func confirmChat(ctx context.Context, baseURL, apiKey string) error {
 // ModelsRequest is GET <base>/models, the list every OpenAI-compatible
 // server (and LiteLLM) answers.
 func ModelsRequest(ctx context.Context, baseURL, apiKey string) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(baseURL, "/")+"/models", nil)
+	return apiRequest(ctx, http.MethodGet, strings.TrimSuffix(baseURL, "/")+"/models", nil, apiKey)
+}
+
+// apiRequest is a request to an endpoint's API, with its key if there is one.
+func apiRequest(ctx context.Context, method, url string, body io.Reader, apiKey string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err == nil && apiKey != "" {
 		req.Header.Set("Authorization", "Bearer "+apiKey)
 	}

@@ -759,10 +759,13 @@ func (a *Attempt) bound() {
 	for i := range a.Requests {
 		bq(&a.Requests[i])
 	}
-	a.Requests = foldRequests(a.Requests, MaxRequests)
-	for i := range a.Requests {
-		bq(&a.Requests[i]) // sums of what was bounded
+	folded := foldRequests(a.Requests, MaxRequests)
+	if len(folded) < len(a.Requests) { // merged: sums of what was bounded
+		for i := range folded {
+			bq(&folded[i])
+		}
 	}
+	a.Requests = folded
 }
 
 // boundFigure makes *v a number from 0 to maxFigure: NaN, and what is below
